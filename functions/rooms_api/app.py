@@ -1,0 +1,56 @@
+"""PUT/GET /rooms/{roomId}, GET /rooms: the operator's rooms; GET /health."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from aws_lambda_powertools.logging import correlation_paths
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from staykey import wiring
+from staykey.api import make_resolver, parse_body, respond
+from staykey.errors import NotFound, ValidationFailed
+from staykey.models import ID_PATTERN, RoomIn
+from staykey.observability import logger, tracer
+from staykey.services.rooms import Rooms
+from staykey.timeutil import SystemClock
+
+app = make_resolver()
+
+
+def _rooms() -> Rooms:
+    return Rooms(wiring.store(), SystemClock())
+
+
+@app.put("/rooms/<roomId>")
+def put_room(roomId: str) -> Any:
+    if not re.match(ID_PATTERN, roomId):
+        raise ValidationFailed(
+            "bad room id", details=[{"field": "roomId", "message": "must match [A-Za-z0-9._-]{1,64}"}]
+        )
+    room, created = _rooms().put(roomId, parse_body(app, RoomIn))
+    return respond(201 if created else 200, room.to_api())
+
+
+@app.get("/rooms/<roomId>")
+def get_room(roomId: str) -> Any:
+    if not re.match(ID_PATTERN, roomId):
+        raise NotFound(f"room {roomId!r} does not exist")
+    return respond(200, _rooms().get(roomId).to_api())
+
+
+@app.get("/rooms")
+def list_rooms() -> Any:
+    return respond(200, {"items": [room.to_api() for room in _rooms().list()]})
+
+
+@app.get("/health")
+def health() -> Any:
+    return respond(200, {"status": "ok"})
+
+
+@logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST)
+@tracer.capture_lambda_handler(capture_response=False)
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    return app.resolve(event, context)

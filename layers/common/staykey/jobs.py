@@ -1,0 +1,49 @@
+"""The lifecycle queue: delayed follow-ups (read-backs, retries) for one booking.
+
+A job is `{"bookingId": ..., "seq": n}`. Only the job whose `seq` equals the booking's `checkSeq`
+proceeds, so a chain of follow-ups that a newer event replaced dies out by itself.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any, Protocol
+
+MAX_SQS_DELAY = 900
+
+
+class JobQueue(Protocol):
+    def send(self, job: dict[str, Any], delay_seconds: float) -> None: ...
+
+
+class SqsJobQueue:
+    def __init__(self, queue_url: str, client: Any | None = None) -> None:
+        self.queue_url = queue_url
+        self._client = client
+
+    @property
+    def client(self) -> Any:
+        if self._client is None:
+            import boto3
+
+            self._client = boto3.client("sqs")
+        return self._client
+
+    def send(self, job: dict[str, Any], delay_seconds: float) -> None:
+        delay = max(0, min(MAX_SQS_DELAY, round(delay_seconds)))
+        self.client.send_message(QueueUrl=self.queue_url, MessageBody=json.dumps(job), DelaySeconds=delay)
+
+
+class ListJobQueue:
+    """In-memory queue for unit tests and benchmarks."""
+
+    def __init__(self) -> None:
+        self.jobs: list[tuple[dict[str, Any], float]] = []
+
+    def send(self, job: dict[str, Any], delay_seconds: float) -> None:
+        self.jobs.append((job, delay_seconds))
+
+    def drain(self) -> list[dict[str, Any]]:
+        jobs = [job for job, _ in self.jobs]
+        self.jobs.clear()
+        return jobs

@@ -1,0 +1,155 @@
+"""The guest's email: the PIN, the room and the window in the room's local time, text and HTML,
+in English or German by the guest's locale (English for anything else). Sent through SES (v1
+SendEmail, which moto implements too) once the code is confirmed on every lock, never before."""
+
+from __future__ import annotations
+
+import html
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Protocol
+
+from staykey.timeutil import format_local
+
+
+@dataclass(frozen=True)
+class GuestNotice:
+    to: str
+    guest_name: str
+    locale: str
+    room_name: str
+    pin: str
+    valid_from: datetime
+    valid_until: datetime
+    timezone: str
+    booking_id: str
+    updated: bool = False
+
+
+@dataclass(frozen=True)
+class Rendered:
+    subject: str
+    text: str
+    html: str
+
+
+_TEXTS = {
+    "en": {
+        "subject": "Your door code for {room}",
+        "subject_updated": "Updated door code for {room}",
+        "hello": "Hello {name},",
+        "intro": "your stay is ready. Enter this code on the keypad of each door of {room}:",
+        "intro_updated": "your stay has changed. From now on, enter this code on the keypad of each door of {room}:",
+        "from": "Valid from",
+        "until": "Valid until",
+        "howto": "Type the six digits on the Nuki Keypad; the door opens within a few seconds.",
+        "outside": "Outside these times the code does not open the door.",
+        "ref": "Booking",
+        "bye": "Have a good stay!",
+    },
+    "de": {
+        "subject": "Ihr Türcode für {room}",
+        "subject_updated": "Geänderter Türcode für {room}",
+        "hello": "Hallo {name},",
+        "intro": "Ihr Aufenthalt ist vorbereitet. Geben Sie diesen Code am Keypad jeder Tür von {room} ein:",
+        "intro_updated": (
+            "Ihr Aufenthalt hat sich geändert. Geben Sie ab jetzt diesen Code am Keypad jeder Tür von {room} ein:"
+        ),
+        "from": "Gültig ab",
+        "until": "Gültig bis",
+        "howto": "Tippen Sie die sechs Ziffern am Nuki Keypad; die Tür öffnet sich nach wenigen Sekunden.",
+        "outside": "Außerhalb dieser Zeiten öffnet der Code die Tür nicht.",
+        "ref": "Buchung",
+        "bye": "Einen schönen Aufenthalt!",
+    },
+}
+
+
+def language(locale: str) -> str:
+    lang = locale.replace("_", "-").split("-")[0].lower()
+    return lang if lang in _TEXTS else "en"
+
+
+def render(notice: GuestNotice) -> Rendered:
+    lang = language(notice.locale)
+    t = _TEXTS[lang]
+    start = format_local(notice.valid_from, notice.timezone, lang)
+    end = format_local(notice.valid_until, notice.timezone, lang)
+    subject = t["subject_updated" if notice.updated else "subject"].format(room=notice.room_name)
+    intro = t["intro_updated" if notice.updated else "intro"].format(room=notice.room_name)
+    pin_spaced = f"{notice.pin[:3]} {notice.pin[3:]}"
+    text = "\n".join(
+        [
+            t["hello"].format(name=notice.guest_name),
+            "",
+            intro,
+            "",
+            f"    {pin_spaced}",
+            "",
+            f"{t['from']}: {start}",
+            f"{t['until']}: {end}",
+            "",
+            t["howto"],
+            t["outside"],
+            "",
+            f"{t['ref']}: {notice.booking_id}",
+            t["bye"],
+        ]
+    )
+    e = html.escape
+    body = (
+        f'<!doctype html><html lang="{lang}"><body style="font-family:sans-serif">'
+        f"<p>{e(t['hello'].format(name=notice.guest_name))}</p>"
+        f"<p>{e(intro)}</p>"
+        f'<p style="font-size:28px;letter-spacing:4px;font-weight:bold">{e(pin_spaced)}</p>'
+        f"<table><tr><td>{e(t['from'])}</td><td>{e(start)}</td></tr>"
+        f"<tr><td>{e(t['until'])}</td><td>{e(end)}</td></tr></table>"
+        f"<p>{e(t['howto'])}<br>{e(t['outside'])}</p>"
+        f"<p>{e(t['ref'])}: {e(notice.booking_id)}<br>{e(t['bye'])}</p>"
+        "</body></html>"
+    )
+    return Rendered(subject=subject, text=text, html=body)
+
+
+class Mailer(Protocol):
+    def send(self, notice: GuestNotice) -> str: ...
+
+
+class SesMailer:
+    def __init__(self, sender: str, client: Any | None = None) -> None:
+        self.sender = sender
+        self._client = client
+
+    @property
+    def client(self) -> Any:
+        if self._client is None:
+            import boto3
+
+            self._client = boto3.client("ses")
+        return self._client
+
+    def send(self, notice: GuestNotice) -> str:
+        rendered = render(notice)
+        res = self.client.send_email(
+            Source=self.sender,
+            Destination={"ToAddresses": [notice.to]},
+            Message={
+                "Subject": {"Data": rendered.subject, "Charset": "UTF-8"},
+                "Body": {
+                    "Text": {"Data": rendered.text, "Charset": "UTF-8"},
+                    "Html": {"Data": rendered.html, "Charset": "UTF-8"},
+                },
+            },
+        )
+        return str(res.get("MessageId", ""))
+
+
+class ListMailer:
+    """Keeps what it would send; for unit tests and benchmarks."""
+
+    def __init__(self) -> None:
+        self.sent: list[GuestNotice] = []
+
+    def send(self, notice: GuestNotice) -> str:
+        self.sent.append(notice)
+        return f"local-{len(self.sent)}"

@@ -1,0 +1,316 @@
+"""Domain models: what the shop sends (strict: unknown fields and wrong types are refused), what we
+store, and what we answer. JSON is camelCase, as the contract says."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import unicodedata
+from datetime import UTC, date, datetime, timedelta
+from enum import StrEnum
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StrictBool,
+    StrictInt,
+    model_validator,
+)
+
+from staykey.timeutil import iso_utc, local_to_utc, parse_hhmm, zone
+
+ID_PATTERN = r"^[A-Za-z0-9._-]{1,64}$"
+MAX_LOCKS_PER_ROOM = 5
+MAX_STAY_DAYS = 366
+# Nuki's smartlockId is an int64; the API takes positive ids only.
+SMARTLOCK_ID_MAX = 2**63 - 1
+
+
+class BookingStatus(StrEnum):
+    SCHEDULED = "scheduled"
+    PROVISIONING = "provisioning"
+    ACTIVE = "active"
+    REVOKING = "revoking"
+    REVOKED = "revoked"
+    CANCELLED = "cancelled"
+    FAILED = "failed"
+
+
+class LockStatus(StrEnum):
+    PENDING = "pending"
+    ACTIVE = "active"
+    FAILED = "failed"
+    REMOVED = "removed"
+
+
+FINISHED = {BookingStatus.REVOKED, BookingStatus.CANCELLED}
+# The code should be on the lock in these states (a failed booking keeps whatever did land,
+# so a late confirmation can still rescue it, until checkout removes it).
+CODE_WANTED = {BookingStatus.PROVISIONING, BookingStatus.ACTIVE, BookingStatus.FAILED}
+
+
+def _clean_text(value: str) -> str:
+    value = unicodedata.normalize("NFC", value).strip()
+    if any(unicodedata.category(ch) in {"Cc", "Cf", "Cs", "Co"} for ch in value):
+        raise ValueError("must not contain control or invisible formatting characters")
+    if not value:
+        raise ValueError("must not be empty")
+    return value
+
+
+CleanText = Annotated[str, AfterValidator(_clean_text)]
+
+_EMAIL = re.compile(
+    r"^[^@\s\"<>(),;:\\\[\]]{1,64}@[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)+$"
+)
+
+
+def _email(value: str) -> str:
+    value = value.strip()
+    if len(value) > 254 or not _EMAIL.match(value):
+        raise ValueError("is not an email address like ada@example.org")
+    return value
+
+
+def _stay_point(value: Any) -> Any:
+    """A date (room times apply) or an RFC 3339 date-time with an offset; nothing else."""
+    if isinstance(value, date):
+        return value
+    if not isinstance(value, str):
+        raise ValueError("must be a date (2026-12-01) or a date-time with offset (2026-12-01T15:00:00+01:00)")
+    if re.fullmatch(r"\d{4}-\d{2}-\d{2}", value):
+        return date.fromisoformat(value)
+    if not re.fullmatch(r"\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}(:\d{2}(\.\d{1,6})?)?([Zz]|[+-]\d{2}:\d{2})", value):
+        if re.fullmatch(r"\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?", value):
+            raise ValueError("a date-time needs an offset, for example 2026-12-01T15:00:00+01:00 or ...Z")
+        raise ValueError("must be a date (2026-12-01) or a date-time with offset (2026-12-01T15:00:00+01:00)")
+    return datetime.fromisoformat(value.upper().replace("Z", "+00:00"))
+
+
+StayPoint = Annotated[date | datetime, BeforeValidator(_stay_point)]
+
+
+def _valid_zone(value: str) -> str:
+    zone(value)
+    return value
+
+
+def _valid_hhmm(value: str) -> str:
+    parse_hhmm(value)
+    return value
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_max_length=1000)
+
+
+class GuestIn(Strict):
+    name: Annotated[CleanText, Field(min_length=1, max_length=200)]
+    email: Annotated[str, Field(max_length=254), AfterValidator(_email)]
+    locale: Annotated[str, Field(pattern=r"^[A-Za-z]{2,3}([-_][A-Za-z0-9]{2,8}){0,3}$")] = "en"
+
+
+class RoomIn(Strict):
+    name: Annotated[CleanText, Field(min_length=1, max_length=100)]
+    smartlockIds: Annotated[
+        list[Annotated[StrictInt, Field(ge=1, le=SMARTLOCK_ID_MAX)]],
+        Field(min_length=1, max_length=MAX_LOCKS_PER_ROOM),
+    ]
+    timezone: Annotated[str, Field(max_length=64), AfterValidator(_valid_zone)]
+    checkInTime: Annotated[str, AfterValidator(_valid_hhmm)] = "15:00"
+    checkOutTime: Annotated[str, AfterValidator(_valid_hhmm)] = "11:00"
+    accessBeforeMinutes: Annotated[StrictInt, Field(ge=0, le=1440)] = 0
+    accessAfterMinutes: Annotated[StrictInt, Field(ge=0, le=1440)] = 0
+
+    @model_validator(mode="after")
+    def _unique_locks(self) -> RoomIn:
+        if len(set(self.smartlockIds)) != len(self.smartlockIds):
+            raise ValueError("smartlockIds must not repeat a lock")
+        return self
+
+
+class Room(RoomIn):
+    model_config = ConfigDict(extra="ignore")
+    roomId: str
+    createdAt: datetime
+    updatedAt: datetime
+
+    def to_api(self) -> dict[str, Any]:
+        out = self.model_dump(mode="json")
+        out["createdAt"] = iso_utc(self.createdAt)
+        out["updatedAt"] = iso_utc(self.updatedAt)
+        return out
+
+
+class BookingIn(Strict):
+    bookingId: Annotated[str, Field(pattern=ID_PATTERN)]
+    roomId: Annotated[str, Field(pattern=ID_PATTERN)]
+    guest: GuestIn
+    checkIn: StayPoint
+    checkOut: StayPoint
+    notifyGuest: StrictBool = True
+
+    def request_hash(self) -> str:
+        """What makes two requests "the same": the body, normalised."""
+        canonical = json.dumps(self.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+class BookingPatch(Strict):
+    checkIn: StayPoint | None = None
+    checkOut: StayPoint | None = None
+    roomId: Annotated[str, Field(pattern=ID_PATTERN)] | None = None
+    guest: GuestIn | None = None
+
+    @model_validator(mode="after")
+    def _something(self) -> BookingPatch:
+        if not self.model_fields_set:
+            raise ValueError("give at least one of checkIn, checkOut, roomId, guest")
+        for key in self.model_fields_set:
+            if getattr(self, key) is None:
+                raise ValueError(f"{key} must not be null")
+        return self
+
+
+def stay_point_json(value: date | datetime) -> str:
+    if isinstance(value, datetime):
+        return value.isoformat().replace("+00:00", "Z")
+    return value.isoformat()
+
+
+def window_for(room: Room, check_in: date | datetime, check_out: date | datetime) -> tuple[datetime, datetime]:
+    """validFrom and validUntil (UTC) from the stay and the room's zone, times and buffers."""
+    tz = zone(room.timezone)
+    if isinstance(check_in, datetime):
+        start = check_in.astimezone(UTC)
+    else:
+        start = local_to_utc(check_in, parse_hhmm(room.checkInTime), tz)
+    if isinstance(check_out, datetime):
+        end = check_out.astimezone(UTC)
+    else:
+        end = local_to_utc(check_out, parse_hhmm(room.checkOutTime), tz)
+    return start - timedelta(minutes=room.accessBeforeMinutes), end + timedelta(minutes=room.accessAfterMinutes)
+
+
+class Guest(BaseModel):
+    name: str
+    email: str
+    locale: str = "en"
+
+
+class LockState(BaseModel):
+    """One lock of a booking, with the Nuki write in flight on it, if any."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    smartlockId: int
+    status: LockStatus = LockStatus.PENDING
+    # present: the code should be on this lock while the booking wants codes; absent: remove it
+    # (a lock the booking moved away from, or any lock once the booking ends).
+    desired: Literal["present", "absent"] = "present"
+    op: Literal["create", "update", "delete"] | None = None
+    opSentAt: datetime | None = None
+    opChecks: int = 0
+    sentPin: str | None = None
+    # The code confirmed on the lock right now (differs from sentPin while a PIN change is in flight).
+    heldPin: str | None = None
+    firstSentAt: datetime | None = None
+    sentFrom: datetime | None = None
+    sentUntil: datetime | None = None
+    nukiId: str | None = None
+    authId: int | None = None
+    error: str | None = None
+    retryAt: datetime | None = None
+
+    def to_api(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"smartlockId": self.smartlockId, "status": self.status.value}
+        if self.error:
+            out["error"] = self.error
+        return out
+
+
+class Booking(BaseModel):
+    """A booking as stored (the booking item; guest data lives in its own item, see store)."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    bookingId: str
+    roomId: str
+    status: BookingStatus
+    pin: str
+    pinHistory: list[str] = Field(default_factory=list)
+    authName: str
+    validFrom: datetime
+    validUntil: datetime
+    checkIn: str
+    checkOut: str
+    timezone: str
+    notifyGuest: bool = True
+    locks: list[LockState]
+    firstEntryAt: datetime | None = None
+    createdAt: datetime
+    updatedAt: datetime
+    provisionAt: datetime
+    requestHash: str
+    version: int = 0
+    statusReason: str | None = None
+    pinChoices: int = 1
+    checkSeq: int = 0
+    checkRound: int = 0
+    emailFingerprint: str | None = None
+    emailSentAt: datetime | None = None
+    guest: Guest | None = Field(default=None, exclude=True)
+
+    def lock(self, smartlock_id: int) -> LockState | None:
+        return next((lock for lock in self.locks if lock.smartlockId == smartlock_id), None)
+
+    def wants_code(self, lock: LockState) -> bool:
+        return self.status in CODE_WANTED and lock.desired == "present"
+
+    def notice_fingerprint(self) -> str:
+        """What the guest was told: a change in any of these means telling them again."""
+        raw = f"{self.pin}|{iso_utc(self.validFrom)}|{iso_utc(self.validUntil)}|{self.roomId}"
+        return hashlib.sha256(raw.encode()).hexdigest()[:16]
+
+    def to_api(self) -> dict[str, Any]:
+        return {
+            "bookingId": self.bookingId,
+            "roomId": self.roomId,
+            "status": self.status.value,
+            "pin": self.pin,
+            "validFrom": iso_utc(self.validFrom),
+            "validUntil": iso_utc(self.validUntil),
+            "checkIn": self.checkIn,
+            "checkOut": self.checkOut,
+            "timezone": self.timezone,
+            "guest": self.guest.model_dump() if self.guest else None,
+            "notifyGuest": self.notifyGuest,
+            "locks": [lock.to_api() for lock in self.locks],
+            "statusReason": self.statusReason,
+            "provisionAt": iso_utc(self.provisionAt),
+            "firstEntryAt": iso_utc(self.firstEntryAt),
+            "createdAt": iso_utc(self.createdAt),
+            "updatedAt": iso_utc(self.updatedAt),
+        }
+
+
+class ActivityItem(BaseModel):
+    id: str
+    at: datetime
+    smartlockId: int
+    action: str
+    trigger: str
+    source: str
+    success: bool
+    state: str
+    bookingId: str | None = None
+
+    def to_api(self) -> dict[str, Any]:
+        out = self.model_dump(mode="json", exclude={"bookingId"})
+        out["at"] = iso_utc(self.at)
+        return out

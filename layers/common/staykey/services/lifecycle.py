@@ -1,0 +1,936 @@
+"""The booking lifecycle: reserve a PIN, put it on the locks, confirm it, tell the guest, remove it.
+
+Every Nuki write is a request that may not happen. So each lock of a booking carries the write in
+flight on it (`op`: create, update or delete) and what we sent; a write counts only once it is
+*seen* on the lock, by a read-back (`GET /smartlock/{id}/auth`, on a backoff schedule through the
+lifecycle queue) or by a `DEVICE_AUTHS` webhook. All triggers (the shop's API calls, the two
+one-time schedules, the queue's follow-ups, webhooks) funnel into the same steps:
+
+1. apply what was observed on the locks (read-back or webhook) to each lock's state;
+2. plan the writes that bring each lock to what the booking wants, mark them in flight and save
+   (optimistic locking on the booking's `version`, so two triggers never send the same write);
+3. send them to Nuki; record refusals (400/401/403: failed), transient trouble (429/5xx/423/
+   timeouts after the client's own retries: try again later) and conflicts (409: if the code is
+   ours, an earlier attempt arrived; if it is someone else's, choose another PIN);
+4. settle the booking's status from its locks, email the guest once it is active, and queue the
+   next read-back while anything is unconfirmed.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+from staykey.errors import Conflict, NotFound, UpstreamUnavailable, ValidationFailed
+from staykey.mail import GuestNotice, Mailer
+from staykey.models import (
+    MAX_STAY_DAYS,
+    Booking,
+    BookingIn,
+    BookingPatch,
+    BookingStatus,
+    Guest,
+    LockState,
+    LockStatus,
+    Room,
+    stay_point_json,
+    window_for,
+)
+from staykey.nuki import errors as nuki_errors
+from staykey.observability import count, logger
+from staykey.pins import auth_name, generate_pin
+from staykey.store import BookingExists, CodeClaim, NameTaken, PinTaken, Store, TxExtras
+from staykey.timeutil import Clock, iso_utc
+
+if TYPE_CHECKING:
+    from staykey.jobs import JobQueue
+    from staykey.nuki import NukiClient, SmartlockAuth
+    from staykey.schedules import Scheduler
+    from staykey.settings import Settings
+
+# A window read back from Nuki may be rounded; anything within this counts as what we sent.
+WINDOW_TOLERANCE = timedelta(seconds=61)
+PERMANENT = (nuki_errors.NukiInvalidRequest, nuki_errors.NukiAuthError, nuki_errors.NukiRefused)
+TRANSIENT = (nuki_errors.NukiUnavailable, nuki_errors.NukiLocked)
+
+
+@dataclass
+class Plan:
+    """Writes decided in step 2, sent in step 3."""
+
+    creates: list[int] = field(default_factory=list)
+    updates: list[tuple[int, str]] = field(default_factory=list)
+    deletes: list[tuple[int, str]] = field(default_factory=list)
+    resend_deletes: list[tuple[int, str]] = field(default_factory=list)
+    stale: list[tuple[int, str]] = field(default_factory=list)
+    pin: str = ""
+    valid_from: datetime | None = None
+    valid_until: datetime | None = None
+    email: GuestNotice | None = None
+    next_check_delay: float | None = None
+    releases: list[CodeClaim] = field(default_factory=list)
+    metrics: list[tuple[str, dict[str, str]]] = field(default_factory=list)
+    logs: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
+
+    def reset(self) -> None:
+        self.__init__()  # type: ignore[misc]
+
+    def writes(self) -> bool:
+        return bool(self.creates or self.updates or self.deletes or self.resend_deletes or self.stale)
+
+
+@dataclass
+class Outcome:
+    """What Nuki answered to the writes of one plan, per lock."""
+
+    failed: dict[int, str] = field(default_factory=dict)
+    transient: dict[int, str] = field(default_factory=dict)
+    foreign_conflict: dict[int, str | None] = field(default_factory=dict)  # lock -> the other auth's id
+    vanished: list[int] = field(default_factory=list)
+    gone: list[int] = field(default_factory=list)
+
+    def any(self) -> bool:
+        return bool(self.failed or self.transient or self.foreign_conflict or self.vanished or self.gone)
+
+
+@dataclass
+class Observation:
+    """What we saw of our code on one lock: the full auth list (read-back) or one webhook event."""
+
+    auths: list[SmartlockAuth]
+    complete: bool  # True: the lock's whole list, so "not in it" means absent
+    deleted_ids: set[str] = field(default_factory=set)
+
+
+class Lifecycle:
+    def __init__(
+        self,
+        settings: Settings,
+        store: Store,
+        nuki: Callable[[], NukiClient],
+        scheduler: Scheduler,
+        jobs: JobQueue,
+        mailer: Mailer,
+        clock: Clock,
+    ) -> None:
+        self.settings = settings
+        self.store = store
+        self._nuki = nuki
+        self.scheduler = scheduler
+        self.jobs = jobs
+        self.mailer = mailer
+        self.clock = clock
+
+    @property
+    def nuki(self) -> NukiClient:
+        return self._nuki()
+
+    # ------------------------------------------------------------------ shop API entry points
+
+    def get(self, booking_id: str) -> Booking:
+        booking = self.store.get_booking(booking_id, self.clock.now())
+        if booking is None:
+            raise NotFound(f"booking {booking_id!r} does not exist")
+        return booking
+
+    def _room(self, room_id: str) -> Room:
+        room = self.store.get_room(room_id)
+        if room is None:
+            raise NotFound(f"room {room_id!r} does not exist; create it with PUT /rooms/{room_id}")
+        return room
+
+    def _check_window(
+        self, check_in: Any, check_out: Any, valid_from: datetime, valid_until: datetime, room: Room
+    ) -> None:
+        now = self.clock.now()
+        start = valid_from + timedelta(minutes=room.accessBeforeMinutes)
+        end = valid_until - timedelta(minutes=room.accessAfterMinutes)
+        details = []
+        if end <= start:
+            details.append(
+                {
+                    "field": "checkOut",
+                    "message": f"must be after checkIn ({iso_utc(end)} is not after {iso_utc(start)})",
+                }
+            )
+        elif end <= now:
+            details.append({"field": "checkOut", "message": f"is in the past ({iso_utc(end)})"})
+        elif end - start > timedelta(days=MAX_STAY_DAYS):
+            details.append({"field": "checkOut", "message": f"a stay may last at most {MAX_STAY_DAYS} days"})
+        elif start - now > timedelta(days=3 * 366):
+            details.append({"field": "checkIn", "message": "is more than three years away"})
+        if details:
+            raise ValidationFailed("the stay's dates do not make a valid window", details=details)
+
+    def create(self, request: BookingIn) -> tuple[Booking, bool]:
+        """A new booking with its PIN reserved; (booking, False) for a replay of the same request."""
+        existing = self.store.get_booking(request.bookingId, self.clock.now())
+        if existing is not None:
+            return self._replay(existing, request), False
+        room = self._room(request.roomId)
+        valid_from, valid_until = window_for(room, request.checkIn, request.checkOut)
+        self._check_window(request.checkIn, request.checkOut, valid_from, valid_until, room)
+        now = self.clock.now()
+        provision_at = valid_from - timedelta(hours=self.settings.provision_lead_hours)
+        status = BookingStatus.PROVISIONING if provision_at <= now else BookingStatus.SCHEDULED
+        guest = Guest(**request.guest.model_dump())
+        avoid = self.store.known_codes(room.smartlockIds)
+        name_attempt = 0
+        for _ in range(25):
+            pin = generate_pin(avoid)
+            booking = Booking(
+                bookingId=request.bookingId,
+                roomId=room.roomId,
+                status=status,
+                pin=pin,
+                pinHistory=[pin],
+                authName=auth_name(request.bookingId, name_attempt),
+                validFrom=valid_from,
+                validUntil=valid_until,
+                checkIn=stay_point_json(request.checkIn),
+                checkOut=stay_point_json(request.checkOut),
+                timezone=room.timezone,
+                notifyGuest=request.notifyGuest,
+                locks=[LockState(smartlockId=lock_id) for lock_id in room.smartlockIds],
+                createdAt=now,
+                updatedAt=now,
+                provisionAt=provision_at,
+                requestHash=request.request_hash(),
+            )
+            try:
+                self.store.create_booking(
+                    booking,
+                    guest,
+                    self._guest_expiry(valid_until),
+                    [CodeClaim(lock_id, pin) for lock_id in room.smartlockIds],
+                )
+            except PinTaken:
+                avoid.add(pin)
+                continue
+            except NameTaken:
+                name_attempt += 1
+                continue
+            except BookingExists:
+                existing = self.store.get_booking(request.bookingId, self.clock.now())
+                assert existing is not None
+                return self._replay(existing, request), False
+            break
+        else:  # pragma: no cover - needs 25 collisions in a row
+            raise UpstreamUnavailable("could not reserve a PIN; try again")
+        booking.guest = guest
+        logger.info(
+            "booking created",
+            booking_id=booking.bookingId,
+            status=booking.status.value,
+            locks=[lock.smartlockId for lock in booking.locks],
+        )
+        count("BookingCreated")
+        self._ensure_schedules(booking)
+        if booking.status == BookingStatus.PROVISIONING:
+            booking = self.process(booking.bookingId, read_back=False)
+        return booking, True
+
+    def _replay(self, existing: Booking, request: BookingIn) -> Booking:
+        if existing.requestHash != request.request_hash():
+            raise Conflict(
+                f"booking {request.bookingId!r} exists with a different request; "
+                "change it with PATCH /bookings/{bookingId} instead"
+            )
+        # The first attempt may have stopped before its schedules were written: make sure now.
+        self._ensure_schedules(existing)
+        return existing
+
+    def _guest_expiry(self, valid_until: datetime) -> datetime:
+        return valid_until + timedelta(days=self.settings.guest_data_retention_days)
+
+    def _ensure_schedules(self, booking: Booking) -> None:
+        if booking.status in (BookingStatus.REVOKED, BookingStatus.CANCELLED, BookingStatus.REVOKING):
+            return
+        self.scheduler.upsert("expire", booking.bookingId, booking.validUntil)
+        if booking.status == BookingStatus.SCHEDULED:
+            self.scheduler.upsert("provision", booking.bookingId, booking.provisionAt)
+
+    def _drop_schedules(self, booking_id: str) -> None:
+        for kind in ("provision", "expire"):
+            self.scheduler.delete(kind, booking_id)
+
+    def start_provisioning(self, booking_id: str) -> Booking:
+        """The provisioning schedule fired (validFrom - lead)."""
+        booking = self.get(booking_id)
+        if booking.status != BookingStatus.SCHEDULED:
+            return booking
+        if booking.provisionAt - self.clock.now() > timedelta(minutes=1):
+            # A stale schedule from before a change moved the window: put the right one back.
+            self._ensure_schedules(booking)
+            return booking
+
+        def mutate(b: Booking) -> None:
+            if b.status == BookingStatus.SCHEDULED:
+                b.status = BookingStatus.PROVISIONING
+                b.updatedAt = self.clock.now()
+
+        self.store.update_booking(booking_id, mutate, now=self.clock.now())
+        logger.info("provisioning started", booking_id=booking_id)
+        return self.process(booking_id, read_back=False)
+
+    def expire(self, booking_id: str) -> Booking:
+        """The removal schedule fired at validUntil."""
+        booking = self.get(booking_id)
+        if booking.validUntil - self.clock.now() > timedelta(minutes=1):
+            self._ensure_schedules(booking)
+            return booking
+        return self._end(booking_id, BookingStatus.REVOKING, "stay ended")
+
+    def checkout(self, booking_id: str) -> Booking:
+        """Early checkout: the PIN stops working now."""
+        booking = self.get(booking_id)
+        if booking.status == BookingStatus.CANCELLED:
+            raise Conflict(f"booking {booking_id!r} is cancelled")
+        return self._end(booking_id, BookingStatus.REVOKING, "checked out early")
+
+    def cancel(self, booking_id: str) -> Booking:
+        booking = self.get(booking_id)
+        if booking.status in (BookingStatus.REVOKED, BookingStatus.REVOKING):
+            raise Conflict(f"booking {booking_id!r} is already checked out ({booking.status.value})")
+        return self._end(booking_id, BookingStatus.CANCELLED, "cancelled")
+
+    def _end(self, booking_id: str, target: BookingStatus, reason: str) -> Booking:
+        now = self.clock.now()
+
+        def mutate(b: Booking) -> TxExtras | None:
+            if b.status in (BookingStatus.REVOKED, BookingStatus.CANCELLED, BookingStatus.REVOKING):
+                return None
+            extras = TxExtras()
+            b.status = target
+            b.statusReason = reason
+            b.updatedAt = now
+            for lock in b.locks:
+                lock.desired = "absent"
+                if lock.status == LockStatus.FAILED and lock.op is None:
+                    lock.status = LockStatus.PENDING
+                if lock.sentPin is None and lock.op is None:
+                    # Nothing was ever sent to this lock: nothing to remove.
+                    lock.status = LockStatus.REMOVED
+                    extras.releases.append(CodeClaim(lock.smartlockId, b.pin))
+            if target == BookingStatus.REVOKING and all(lk.status == LockStatus.REMOVED for lk in b.locks):
+                b.status = BookingStatus.REVOKED
+            return extras
+
+        self.store.update_booking(booking_id, mutate, now=now)
+        self._drop_schedules(booking_id)
+        logger.info("booking ending", booking_id=booking_id, reason=reason)
+        return self.process(booking_id, read_back=False)
+
+    def patch(self, booking_id: str, change: BookingPatch) -> Booking:
+        booking = self.get(booking_id)
+        if booking.status in (BookingStatus.REVOKED, BookingStatus.CANCELLED, BookingStatus.REVOKING):
+            raise Conflict(f"booking {booking_id!r} is {booking.status.value} and cannot change")
+        room = self._room(change.roomId or booking.roomId)
+        check_in = change.checkIn if change.checkIn is not None else _stay_point(booking.checkIn)
+        check_out = change.checkOut if change.checkOut is not None else _stay_point(booking.checkOut)
+        valid_from, valid_until = window_for(room, check_in, check_out)
+        if {"checkIn", "checkOut", "roomId"} & change.model_fields_set:
+            self._check_window(check_in, check_out, valid_from, valid_until, room)
+        now = self.clock.now()
+        guest = Guest(**change.guest.model_dump()) if change.guest else booking.guest
+        new_locks = list(room.smartlockIds)
+        avoid: set[str] = set()
+        for _ in range(25):
+            pin = booking.pin
+            old_lock_ids = {lk.smartlockId for lk in booking.locks if lk.desired == "present"}
+            added = [lock_id for lock_id in new_locks if lock_id not in old_lock_ids]
+            if avoid:
+                pin = generate_pin(avoid | self.store.known_codes(new_locks))
+
+            def mutate(b: Booking, pin: str = pin, added: list[int] = added) -> TxExtras:
+                extras = TxExtras()
+                b.roomId = room.roomId
+                b.timezone = room.timezone
+                b.checkIn = stay_point_json(check_in)
+                b.checkOut = stay_point_json(check_out)
+                b.validFrom, b.validUntil = valid_from, valid_until
+                b.provisionAt = valid_from - timedelta(hours=self.settings.provision_lead_hours)
+                b.updatedAt = now
+                if pin != b.pin:
+                    extras.claims += [CodeClaim(lock_id, pin) for lock_id in new_locks]
+                    extras.releases += [
+                        CodeClaim(lk.smartlockId, b.pin)
+                        for lk in b.locks
+                        if lk.smartlockId in new_locks and lk.sentPin is None
+                    ]
+                    b.pin = pin
+                    b.pinHistory.append(pin)
+                else:
+                    extras.claims += [CodeClaim(lock_id, pin) for lock_id in added]
+                for lock in b.locks:
+                    if lock.smartlockId in new_locks:
+                        lock.desired = "present"
+                        if lock.status == LockStatus.FAILED:
+                            lock.status, lock.error, lock.op = LockStatus.PENDING, None, None
+                    else:
+                        lock.desired = "absent"
+                        if lock.sentPin is None and lock.op is None:
+                            lock.status = LockStatus.REMOVED
+                            extras.releases.append(CodeClaim(lock.smartlockId, b.pin))
+                b.locks += [LockState(smartlockId=lock_id) for lock_id in added if b.lock(lock_id) is None]
+                if b.status == BookingStatus.FAILED:
+                    b.status, b.statusReason, b.pinChoices = BookingStatus.PROVISIONING, None, 1
+                if b.status == BookingStatus.SCHEDULED and b.provisionAt <= now:
+                    b.status = BookingStatus.PROVISIONING
+                return extras
+
+            try:
+                updated = self.store.update_booking(booking_id, mutate, now=now)
+            except PinTaken:
+                avoid.add(pin)
+                continue
+            break
+        else:  # pragma: no cover
+            raise UpstreamUnavailable("could not reserve a PIN on the new room's locks; try again")
+        if change.guest is not None and guest is not None:
+            self.store.save_guest(booking_id, guest, self._guest_expiry(updated.validUntil))
+        self._ensure_schedules(updated)
+        if updated.status != BookingStatus.SCHEDULED:
+            self.scheduler.delete("provision", booking_id)
+        logger.info("booking changed", booking_id=booking_id, fields=sorted(change.model_fields_set))
+        return self.process(booking_id, read_back=False)
+
+    # ------------------------------------------------------------------ follow-ups and webhooks
+
+    def run_job(self, job: dict[str, Any]) -> Booking | None:
+        """A delayed follow-up from the lifecycle queue: read back and carry on."""
+        booking_id = str(job["bookingId"])
+        booking = self.store.get_booking(booking_id, self.clock.now())
+        if booking is None:
+            return None
+        if int(job.get("seq", -1)) != booking.checkSeq:
+            return booking  # a newer follow-up replaced this one
+        return self.process(booking_id, read_back=True)
+
+    def observe_auth(self, smartlock_id: int, auth: SmartlockAuth, deleted: bool) -> Booking | None:
+        """A DEVICE_AUTHS webhook: our code appeared, changed or disappeared on a lock."""
+        booking_id = self.store.booking_id_for_name(auth.name)
+        if booking_id is None:
+            return None
+        observation = Observation(
+            auths=[] if deleted else [auth], complete=False, deleted_ids={auth.id} if deleted else set()
+        )
+        return self.process(booking_id, read_back=False, observed={smartlock_id: observation})
+
+    # ------------------------------------------------------------------ the engine
+
+    def process(self, booking_id: str, *, read_back: bool, observed: dict[int, Observation] | None = None) -> Booking:
+        """Steps 1-4 of the module docstring; re-runs after choosing a new PIN."""
+        booking = self.get(booking_id)
+        for _ in range(self.settings.max_pin_choices + 2):
+            observations = dict(observed or {})
+            if read_back:
+                observations.update(self._read_back(booking))
+            plan = Plan()
+
+            def mutate(b: Booking, observations: dict[int, Observation] = observations, plan: Plan = plan) -> TxExtras:
+                plan.reset()
+                return self._observe_and_plan(b, observations, plan)
+
+            booking = self.store.update_booking(booking_id, mutate, now=self.clock.now())
+            self._emit(plan)
+            outcome = self._execute(booking, plan) if plan.writes() else Outcome()
+            if outcome.any():
+                plan2 = Plan()
+
+                def apply(b: Booking, outcome: Outcome = outcome, plan2: Plan = plan2) -> TxExtras:
+                    plan2.reset()
+                    self._apply_outcome(b, outcome, plan2)
+                    return self._observe_and_plan(b, {}, plan2, send=False)
+
+                booking = self.store.update_booking(booking_id, apply, now=self.clock.now())
+                self._emit(plan2)
+                plan.email = plan.email or plan2.email
+                plan.logs += plan2.logs
+                plan.next_check_delay = plan2.next_check_delay
+            if outcome.foreign_conflict:
+                booking = self._choose_again(booking, outcome.foreign_conflict)
+                observed, read_back = None, False
+                if booking.status != BookingStatus.FAILED:
+                    continue
+            self._after(booking, plan)
+            return booking
+        return booking
+
+    def _read_back(self, booking: Booking) -> dict[int, Observation]:
+        observations = {}
+        for lock in booking.locks:
+            if lock.op is None:
+                continue
+            try:
+                auths = self.nuki.list_auths(lock.smartlockId, types=(13,))
+            except nuki_errors.NukiError as exc:
+                logger.warning(
+                    "read-back failed",
+                    booking_id=booking.bookingId,
+                    smartlock_id=lock.smartlockId,
+                    error=type(exc).__name__,
+                )
+                continue
+            observations[lock.smartlockId] = Observation(auths=auths, complete=True)
+        return observations
+
+    def _observe_and_plan(
+        self, b: Booking, observations: dict[int, Observation], plan: Plan, send: bool = True
+    ) -> TxExtras:
+        now = self.clock.now()
+        extras = TxExtras()
+        for lock in b.locks:
+            if lock.smartlockId in observations:
+                self._apply_observation(b, lock, observations[lock.smartlockId], now, extras, plan)
+        if send:
+            self._plan_writes(b, now, plan)
+        self._check_deadlines(b, now, plan)
+        self._settle(b, now, plan)
+        # Locks the booking moved away from are dropped once their code is gone.
+        b.locks = [
+            lk
+            for lk in b.locks
+            if not (
+                lk.desired == "absent"
+                and lk.status == LockStatus.REMOVED
+                and b.status
+                in (
+                    BookingStatus.PROVISIONING,
+                    BookingStatus.ACTIVE,
+                    BookingStatus.FAILED,
+                    BookingStatus.SCHEDULED,
+                )
+            )
+        ]
+        self._plan_next_check(b, now, plan)
+        extras.releases += plan.releases
+        b.updatedAt = now if (plan.writes() or observations) else b.updatedAt
+        return extras
+
+    def _ours(self, b: Booking, lock: LockState, obs: Observation) -> tuple[SmartlockAuth | None, list[SmartlockAuth]]:
+        mine = [a for a in obs.auths if a.name == b.authName]
+        match = next((a for a in mine if lock.nukiId and a.id == lock.nukiId), None)
+        if match is None:
+            want = lock.sentPin or b.pin
+            match = next((a for a in mine if a.code is not None and f"{a.code:06d}" == want), None)
+        stale = [a for a in mine if a is not match and a.code is not None and f"{a.code:06d}" in b.pinHistory]
+        return match, stale
+
+    def _apply_observation(
+        self, b: Booking, lock: LockState, obs: Observation, now: datetime, extras: TxExtras, plan: Plan
+    ) -> None:
+        match, stale = self._ours(b, lock, obs)
+        if obs.complete:
+            plan.stale += [(lock.smartlockId, a.id) for a in stale]
+        if lock.nukiId and lock.nukiId in obs.deleted_ids:
+            match = None
+            gone = True
+        else:
+            gone = obs.complete and match is None
+        if match is not None:
+            if lock.nukiId is None or lock.authId is None:
+                lock.nukiId, lock.authId = match.id, match.auth_id
+                self.store.index_auth(
+                    lock.smartlockId,
+                    b.bookingId,
+                    match.id,
+                    match.auth_id,
+                    b.validUntil + timedelta(days=self.settings.activity_retention_days),
+                )
+            if lock.op in ("create", "update"):
+                if match.error:
+                    lock.status, lock.op = LockStatus.FAILED, None
+                    lock.error = f"the lock refused the code: {match.error}"
+                    plan.metrics.append(("ProvisioningFailed", {}))
+                elif self._as_sent(match, lock):
+                    self._confirmed(b, lock, plan)
+                else:
+                    lock.opChecks += 1
+            elif (
+                lock.op is None
+                and lock.status in (LockStatus.PENDING, LockStatus.FAILED)
+                and self._as_sent(match, lock)
+            ):
+                # A late confirmation (lock came back online after we gave up on it).
+                self._confirmed(b, lock, plan)
+            elif lock.op == "delete":
+                lock.opChecks += 1
+                if lock.opChecks % self.settings.removal_resend_after_checks == 0:
+                    plan.resend_deletes.append((lock.smartlockId, match.id))
+        elif gone:
+            if lock.op == "delete" or (lock.desired == "absent" or not b.wants_code(lock)):
+                if lock.op == "delete" or lock.nukiId is not None:
+                    self._removed(b, lock, plan)
+                else:
+                    lock.opChecks += 1
+            elif lock.op in ("create", "update"):
+                lock.opChecks += 1
+                if lock.op == "update" and obs.complete and lock.nukiId:
+                    # Our code vanished from the lock while we were changing it: create it again.
+                    lock.nukiId, lock.authId, lock.op, lock.status = None, None, None, LockStatus.PENDING
+            elif lock.op is None and lock.nukiId is not None and b.wants_code(lock):
+                # Someone deleted our code; put it back (the plan step creates it again).
+                logger.warning(
+                    "our code disappeared from a lock", booking_id=b.bookingId, smartlock_id=lock.smartlockId
+                )
+                plan.metrics.append(("CodeDisappeared", {}))
+                lock.nukiId, lock.authId, lock.status, lock.heldPin = None, None, LockStatus.PENDING, None
+
+    @staticmethod
+    def _as_sent(auth: SmartlockAuth, lock: LockState) -> bool:
+        if auth.code is None or f"{auth.code:06d}" != lock.sentPin:
+            return False
+        for seen, sent in (
+            (auth.allowed_from_date, lock.sentFrom),
+            (auth.allowed_until_date, lock.sentUntil),
+        ):
+            if seen is None or sent is None or abs(seen - sent) > WINDOW_TOLERANCE:
+                return False
+        return bool(auth.enabled)
+
+    def _confirmed(self, b: Booking, lock: LockState, plan: Plan) -> None:
+        if lock.heldPin and lock.heldPin != lock.sentPin:
+            plan.releases.append(CodeClaim(lock.smartlockId, lock.heldPin))
+        lock.heldPin = lock.sentPin
+        lock.status, lock.op, lock.error, lock.opChecks, lock.retryAt = LockStatus.ACTIVE, None, None, 0, None
+        lock.firstSentAt = None
+        plan.metrics.append(("PinConfirmed", {}))
+        plan.logs.append(("code confirmed on lock", {"smartlock_id": lock.smartlockId}))
+
+    def _removed(self, b: Booking, lock: LockState, plan: Plan) -> None:
+        for pin in {lock.heldPin, lock.sentPin, b.pin} - {None}:
+            plan.releases.append(CodeClaim(lock.smartlockId, str(pin)))
+        lock.status, lock.op, lock.error, lock.opChecks, lock.retryAt = (
+            LockStatus.REMOVED,
+            None,
+            None,
+            0,
+            None,
+        )
+        lock.nukiId, lock.authId, lock.heldPin, lock.sentPin, lock.firstSentAt = None, None, None, None, None
+        plan.metrics.append(("CodeRemoved", {}))
+        plan.logs.append(("code removed from lock", {"smartlock_id": lock.smartlockId}))
+
+    def _plan_writes(self, b: Booking, now: datetime, plan: Plan) -> None:
+        plan.pin, plan.valid_from, plan.valid_until = b.pin, b.validFrom, b.validUntil
+        for lock in b.locks:
+            if lock.op is not None or (lock.retryAt and lock.retryAt > now):
+                continue
+            if b.wants_code(lock):
+                if lock.status == LockStatus.FAILED:
+                    continue
+                if lock.nukiId is None:
+                    plan.creates.append(lock.smartlockId)
+                    self._mark(lock, "create", b, now)
+                elif lock.sentPin != b.pin or lock.sentFrom != b.validFrom or lock.sentUntil != b.validUntil:
+                    plan.updates.append((lock.smartlockId, lock.nukiId))
+                    self._mark(lock, "update", b, now)
+            elif lock.status != LockStatus.REMOVED:
+                if lock.nukiId:
+                    plan.deletes.append((lock.smartlockId, lock.nukiId))
+                    lock.op, lock.opSentAt, lock.opChecks = "delete", now, 0
+                elif lock.sentPin is None:
+                    self._removed(b, lock, plan)
+                else:
+                    # A create may still land; look for it by name on the next read-back.
+                    lock.op, lock.opSentAt, lock.opChecks = "delete", now, 0
+
+    @staticmethod
+    def _mark(lock: LockState, op: str, b: Booking, now: datetime) -> None:
+        lock.op = op  # type: ignore[assignment]
+        lock.opSentAt, lock.opChecks, lock.status = now, 0, LockStatus.PENDING
+        lock.firstSentAt = lock.firstSentAt or now
+        lock.sentPin, lock.sentFrom, lock.sentUntil = b.pin, b.validFrom, b.validUntil
+
+    def _check_deadlines(self, b: Booking, now: datetime, plan: Plan) -> None:
+        for lock in b.locks:
+            unconfirmed = lock.op in ("create", "update") or (
+                lock.op is None
+                and lock.retryAt is not None
+                and lock.status == LockStatus.PENDING
+                and b.wants_code(lock)
+            )
+            if unconfirmed and lock.firstSentAt is not None:
+                deadline = max(b.validFrom, lock.firstSentAt + timedelta(seconds=self.settings.confirm_min_seconds))
+                if now >= deadline:
+                    lock.error = (
+                        (
+                            f"Nuki accepted the code but the lock did not confirm it by {iso_utc(deadline)}; "
+                            "the lock is probably offline"
+                        )
+                        if lock.op
+                        else (f"Nuki could not be reached until {iso_utc(deadline)}: {lock.error}")
+                    )
+                    lock.status, lock.op, lock.retryAt = LockStatus.FAILED, None, None
+                    plan.metrics.append(("ProvisioningFailed", {}))
+            if lock.op == "delete" and lock.nukiId is None and lock.opChecks >= 3:
+                # We never saw the code arrive: nothing to delete. The reconciler deletes it should
+                # it still land later.
+                self._removed(b, lock, plan)
+
+    def _settle(self, b: Booking, now: datetime, plan: Plan) -> None:
+        present = [lk for lk in b.locks if lk.desired == "present"]
+        before = b.status
+        if b.status in (BookingStatus.PROVISIONING, BookingStatus.FAILED, BookingStatus.ACTIVE):
+            if present and all(lk.status == LockStatus.ACTIVE and lk.op is None for lk in present):
+                b.status, b.statusReason = BookingStatus.ACTIVE, None
+            elif any(lk.status == LockStatus.FAILED for lk in present):
+                b.status = BookingStatus.FAILED
+                b.statusReason = "; ".join(f"lock {lk.smartlockId}: {lk.error}" for lk in present if lk.error)
+            else:
+                b.status = BookingStatus.PROVISIONING
+        elif b.status == BookingStatus.REVOKING and all(lk.status == LockStatus.REMOVED for lk in b.locks):
+            b.status = BookingStatus.REVOKED
+        if b.status != before:
+            plan.logs.append((f"booking {b.status.value}", {"previous": before.value}))
+            plan.metrics.append((f"Booking{b.status.value.capitalize()}", {}))
+        if b.status == BookingStatus.ACTIVE and b.notifyGuest and b.guest is not None:
+            fingerprint = f"{b.notice_fingerprint()}:{b.guest.email}"
+            if fingerprint != b.emailFingerprint:
+                plan.email = self._notice(b, updated=b.emailFingerprint is not None)
+                b.emailFingerprint, b.emailSentAt = fingerprint, now
+
+    def _notice(self, b: Booking, updated: bool) -> GuestNotice:
+        assert b.guest is not None
+        room = self.store.get_room(b.roomId)
+        return GuestNotice(
+            to=b.guest.email,
+            guest_name=b.guest.name,
+            locale=b.guest.locale,
+            room_name=room.name if room else b.roomId,
+            pin=b.pin,
+            valid_from=b.validFrom,
+            valid_until=b.validUntil,
+            timezone=b.timezone,
+            booking_id=b.bookingId,
+            updated=updated,
+        )
+
+    def _plan_next_check(self, b: Booking, now: datetime, plan: Plan) -> None:
+        waiting = [lk for lk in b.locks if lk.op is not None]
+        retrying = [
+            lk.retryAt
+            for lk in b.locks
+            if lk.op is None and lk.retryAt is not None and lk.status not in (LockStatus.FAILED, LockStatus.REMOVED)
+        ]
+        if not waiting and not retrying:
+            return
+        if plan.writes():
+            b.checkRound = 0
+        delays = self._backoff()
+        delay = delays[min(b.checkRound, len(delays) - 1)]
+        if retrying and not waiting:
+            delay = max(1.0, min((r - now).total_seconds() for r in retrying))
+        b.checkRound += 1
+        b.checkSeq += 1
+        plan.next_check_delay = delay
+
+    def _backoff(self) -> list[float]:
+        registered = False
+        with contextlib.suppress(Exception):
+            registered = self.store.get_config("WEBHOOK") is not None
+        s = self.settings
+        return s.confirm_backoff_with_webhooks_seconds if registered else s.confirm_backoff_seconds
+
+    # ------------------------------------------------------------------ Nuki writes
+
+    def _execute(self, b: Booking, plan: Plan) -> Outcome:
+        from staykey.nuki import KeypadCodeCreate, SmartlockAuthUpdate
+
+        out = Outcome()
+        assert plan.valid_from is not None
+        assert plan.valid_until is not None
+        if plan.creates:
+            body = KeypadCodeCreate(
+                name=b.authName,
+                code=int(plan.pin),
+                allowed_from=plan.valid_from,
+                allowed_until=plan.valid_until,
+            )
+            try:
+                self.nuki.create_keypad_code(plan.creates, body)
+                logger.info("code sent to locks", booking_id=b.bookingId, smartlock_ids=plan.creates)
+            except nuki_errors.NukiCodeConflict:
+                self._classify_conflict(b, plan.creates, plan.pin, out)
+            except PERMANENT as exc:
+                out.failed.update({lock_id: _reason(exc) for lock_id in plan.creates})
+            except (*TRANSIENT, nuki_errors.NukiError) as exc:
+                out.transient.update({lock_id: _reason(exc) for lock_id in plan.creates})
+        for lock_id, nuki_id in plan.updates:
+            body_u = SmartlockAuthUpdate(
+                name=b.authName,
+                code=int(plan.pin),
+                allowed_from=plan.valid_from,
+                allowed_until=plan.valid_until,
+                allowed_week_days=127,
+                allowed_from_time=0,
+                allowed_until_time=0,
+                enabled=True,
+                remote_allowed=False,
+            )
+            try:
+                self.nuki.update_auth(lock_id, nuki_id, body_u)
+                logger.info("code update sent", booking_id=b.bookingId, smartlock_id=lock_id)
+            except nuki_errors.NukiNotFound:
+                out.vanished.append(lock_id)
+            except nuki_errors.NukiCodeConflict:
+                self._classify_conflict(b, [lock_id], plan.pin, out)
+            except PERMANENT as exc:
+                out.failed[lock_id] = _reason(exc)
+            except (*TRANSIENT, nuki_errors.NukiError) as exc:
+                out.transient[lock_id] = _reason(exc)
+        self._delete(b, plan.deletes, out)
+        for lock_id, nuki_id in plan.resend_deletes:
+            with contextlib.suppress(nuki_errors.NukiError):
+                self.nuki.sync(lock_id)
+            self._delete(b, [(lock_id, nuki_id)], out)
+        for lock_id, nuki_id in plan.stale:
+            # An earlier attempt of ours that landed late under our name: remove the duplicate.
+            with contextlib.suppress(nuki_errors.NukiError):
+                self.nuki.delete_auth(lock_id, nuki_id)
+                logger.info("duplicate of our code removed", booking_id=b.bookingId, smartlock_id=lock_id)
+        return out
+
+    def _delete(self, b: Booking, targets: Sequence[tuple[int, str]], out: Outcome) -> None:
+        if not targets:
+            return
+        try:
+            if len(targets) == 1:
+                self.nuki.delete_auth(targets[0][0], targets[0][1])
+            else:
+                self.nuki.delete_auths([nuki_id for _, nuki_id in targets])
+            logger.info("code removal sent", booking_id=b.bookingId, smartlock_ids=[t[0] for t in targets])
+        except nuki_errors.NukiNotFound:
+            out.gone += [lock_id for lock_id, _ in targets]
+        except (*TRANSIENT, nuki_errors.NukiError) as exc:
+            out.transient.update({lock_id: _reason(exc) for lock_id, _ in targets})
+
+    def _classify_conflict(self, b: Booking, lock_ids: Sequence[int], pin: str, out: Outcome) -> None:
+        """409: the code exists on a lock. Ours (an earlier attempt arrived) or someone else's?"""
+        for lock_id in lock_ids:
+            try:
+                auths = self.nuki.list_auths(lock_id, types=(13,))
+            except nuki_errors.NukiError as exc:
+                out.transient[lock_id] = _reason(exc)
+                continue
+            holder = next((a for a in auths if a.code is not None and f"{a.code:06d}" == pin), None)
+            if holder is None or holder.name == b.authName:
+                # Ours, or still pending on Nuki's side: treat the write as sent and confirm it.
+                continue
+            self.store.record_foreign_code(lock_id, pin, holder.name, holder.id, self.clock.now())
+            out.foreign_conflict[lock_id] = holder.id
+            logger.info(
+                "code taken by someone else on a lock; choosing another",
+                booking_id=b.bookingId,
+                smartlock_id=lock_id,
+            )
+
+    def _apply_outcome(self, b: Booking, out: Outcome, plan: Plan) -> None:
+        now = self.clock.now()
+        for lock in b.locks:
+            lock_id = lock.smartlockId
+            if lock_id in out.failed:
+                lock.status, lock.op, lock.error = LockStatus.FAILED, None, out.failed[lock_id]
+                count("ProvisioningFailed")
+            elif lock_id in out.transient:
+                lock.op = None
+                lock.error = f"retrying: {out.transient[lock_id]}"
+                lock.opChecks += 1
+                lock.retryAt = now + timedelta(seconds=min(900, 5 * 2 ** min(lock.opChecks, 8)))
+                if lock.desired == "absent" and lock.nukiId is None:
+                    lock.status = LockStatus.PENDING
+            elif lock_id in out.foreign_conflict:
+                # Nothing of ours was written: the lock keeps what it held (if anything).
+                lock.op, lock.status, lock.sentPin = None, LockStatus.PENDING, lock.heldPin
+            elif lock_id in out.vanished:
+                lock.nukiId, lock.authId, lock.op, lock.heldPin = None, None, None, None
+            elif lock_id in out.gone:
+                self._removed(b, lock, plan)
+
+    def _choose_again(self, booking: Booking, conflicts: dict[int, str | None]) -> Booking:
+        now = self.clock.now()
+        old = booking.pin
+        lock_ids = [lk.smartlockId for lk in booking.locks if lk.desired == "present"]
+        avoid = self.store.known_codes(lock_ids) | set(booking.pinHistory)
+        for _ in range(25):
+            pin = generate_pin(avoid)
+
+            def mutate(b: Booking, pin: str = pin) -> TxExtras | None:
+                if b.pin != old:
+                    return None
+                extras = TxExtras()
+                if b.pinChoices >= self.settings.max_pin_choices:
+                    for lock in b.locks:
+                        if lock.smartlockId in conflicts:
+                            lock.status, lock.op = LockStatus.FAILED, None
+                            lock.error = "every PIN we chose was already on the lock (409 conflict)"
+                    b.status = BookingStatus.FAILED
+                    b.statusReason = "code conflict on the lock"
+                    return extras
+                extras.claims += [CodeClaim(lock_id, pin) for lock_id in lock_ids]
+                extras.releases += [
+                    CodeClaim(lk.smartlockId, old)
+                    for lk in b.locks
+                    if lk.heldPin != old and lk.smartlockId not in conflicts
+                ]
+                b.pin, b.pinChoices, b.updatedAt = pin, b.pinChoices + 1, now
+                b.pinHistory.append(pin)
+                return extras
+
+            try:
+                updated = self.store.update_booking(booking.bookingId, mutate, now=now)
+            except PinTaken:
+                avoid.add(pin)
+                continue
+            if updated.status == BookingStatus.FAILED:
+                count("ProvisioningFailed")
+            else:
+                count("PinChosenAgain")
+            return updated
+        raise UpstreamUnavailable("could not reserve another PIN; try again")
+
+    # ------------------------------------------------------------------ after a save
+
+    def _emit(self, plan: Plan) -> None:
+        for name, dims in plan.metrics:
+            count(name, dimensions=dims)
+        plan.metrics.clear()
+
+    def _after(self, booking: Booking, plan: Plan) -> None:
+        for message, fields in plan.logs:
+            logger.info(message, booking_id=booking.bookingId, **fields)
+        if plan.email is not None:
+            try:
+                self.mailer.send(plan.email)
+                count("GuestNotified")
+                logger.info("guest notified", booking_id=booking.bookingId, updated=plan.email.updated)
+            except Exception as exc:
+                logger.warning("guest email failed; will retry", booking_id=booking.bookingId, error=type(exc).__name__)
+
+                def unclaim(b: Booking) -> None:
+                    b.emailFingerprint = None
+                    b.checkSeq += 1
+
+                failed = self.store.update_booking(booking.bookingId, unclaim, now=self.clock.now())
+                self.jobs.send({"bookingId": booking.bookingId, "seq": failed.checkSeq}, 60)
+        if plan.next_check_delay is not None:
+            self.jobs.send({"bookingId": booking.bookingId, "seq": booking.checkSeq}, plan.next_check_delay)
+
+
+def _reason(exc: Exception) -> str:
+    """A safe, readable reason from a Nuki error (the client already redacts codes)."""
+    status = getattr(exc, "status", None)
+    detail = getattr(exc, "detail", None) or str(exc)
+    return f"Nuki answered {status}: {detail}" if status else f"Nuki unreachable: {detail}"
+
+
+def _stay_point(raw: str) -> Any:
+    from datetime import date
+
+    if len(raw) == 10:
+        return date.fromisoformat(raw)
+    return datetime.fromisoformat(raw.replace("Z", "+00:00")).astimezone(UTC)

@@ -1,0 +1,89 @@
+"""Settings: one pydantic model validated from the environment, built once per container.
+
+The template sets these variables; the local stack sets the same ones. Secrets are never here:
+only the *names* of the Secrets Manager secrets that hold the Nuki token and the webhook secret.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from functools import lru_cache
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+
+def _floats(raw: str | list[float]) -> list[float]:
+    if isinstance(raw, list):
+        return [float(x) for x in raw]
+    return [float(x) for x in raw.replace(" ", "").split(",") if x]
+
+
+class Settings(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+    table_name: str = Field("staykey", alias="TABLE_NAME", min_length=1)
+    nuki_api_url: str = Field("https://api.nuki.io", alias="NUKI_API_URL")
+    nuki_token_secret_name: str = Field("staykey/nuki-api-token", alias="NUKI_TOKEN_SECRET_NAME")
+    nuki_webhook_secret_name: str = Field("staykey/nuki-webhook-secret", alias="NUKI_WEBHOOK_SECRET_NAME")
+    secret_max_age_seconds: int = Field(300, alias="SECRET_MAX_AGE_SECONDS", ge=0)
+    nuki_timeout_seconds: float = Field(10.0, alias="NUKI_TIMEOUT_SECONDS", gt=0)
+    nuki_max_attempts: int = Field(5, alias="NUKI_MAX_ATTEMPTS", ge=1)
+    nuki_max_total_seconds: float = Field(20.0, alias="NUKI_MAX_TOTAL_SECONDS", gt=0)
+
+    provision_lead_hours: float = Field(72.0, alias="PROVISION_LEAD_HOURS", ge=0)
+    # Read-backs after a Nuki write, in seconds after the write (the last gap repeats). With
+    # webhooks registered, DEVICE_AUTHS usually confirms first and the read-backs start later.
+    confirm_backoff_seconds: list[float] = Field(
+        default_factory=lambda: [1.0, 2.0, 3.0, 5.0, 8.0, 15.0, 30.0, 60.0, 120.0, 300.0, 600.0, 900.0],
+        alias="CONFIRM_BACKOFF_SECONDS",
+    )
+    confirm_backoff_with_webhooks_seconds: list[float] = Field(
+        default_factory=lambda: [30.0, 60.0, 120.0, 300.0, 600.0, 900.0], alias="CONFIRM_BACKOFF_WITH_WEBHOOKS_SECONDS"
+    )
+    # A code that is not confirmed by validFrom fails the booking, but never sooner than this
+    # after the first write (a booking that starts now still gets a fair chance).
+    confirm_min_seconds: float = Field(900.0, alias="CONFIRM_MIN_SECONDS", ge=0)
+    # After this many read-backs that still see a deleted code, force a sync and delete again.
+    removal_resend_after_checks: int = Field(3, alias="REMOVAL_RESEND_AFTER_CHECKS", ge=1)
+    max_pin_choices: int = Field(3, alias="MAX_PIN_CHOICES", ge=1)
+
+    max_codes_per_lock: int = Field(200, alias="MAX_CODES_PER_LOCK", ge=1)
+    capacity_warning_codes: int = Field(180, alias="CAPACITY_WARNING_CODES", ge=1)
+
+    schedule_group_name: str = Field("staykey", alias="SCHEDULE_GROUP_NAME")
+    scheduler_role_arn: str = Field("arn:aws:iam::123456789012:role/staykey-scheduler", alias="SCHEDULER_ROLE_ARN")
+    schedule_dlq_arn: str = Field(
+        "arn:aws:sqs:eu-central-1:123456789012:staykey-schedule-dlq", alias="SCHEDULE_DLQ_ARN"
+    )
+    provision_function_arn: str = Field(
+        "arn:aws:lambda:eu-central-1:123456789012:function:staykey-provision", alias="PROVISION_FUNCTION_ARN"
+    )
+    checkout_function_arn: str = Field(
+        "arn:aws:lambda:eu-central-1:123456789012:function:staykey-checkout", alias="CHECKOUT_FUNCTION_ARN"
+    )
+    lifecycle_queue_url: str = Field("", alias="LIFECYCLE_QUEUE_URL")
+    webhook_queue_url: str = Field("", alias="WEBHOOK_QUEUE_URL")
+    reconcile_queue_url: str = Field("", alias="RECONCILE_QUEUE_URL")
+
+    sender_email: str = Field("StayKey <no-reply@example.com>", alias="SENDER_EMAIL")
+    activity_retention_days: int = Field(365, alias="ACTIVITY_RETENTION_DAYS", ge=1)
+    guest_data_retention_days: int = Field(30, alias="GUEST_DATA_RETENTION_DAYS", ge=0)
+    webhook_max_body_bytes: int = Field(65536, alias="WEBHOOK_MAX_BODY_BYTES", ge=1024)
+
+    @field_validator("confirm_backoff_seconds", "confirm_backoff_with_webhooks_seconds", mode="before")
+    @classmethod
+    def _parse_floats(cls, value: str | list[float]) -> list[float]:
+        parsed = _floats(value)
+        if not parsed or any(x <= 0 for x in parsed):
+            raise ValueError("a comma-separated list of positive seconds")
+        return parsed
+
+
+def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
+    return Settings.model_validate(dict(environ if environ is not None else os.environ))
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return load_settings()

@@ -1,0 +1,497 @@
+"""The DynamoDB store: one table, access patterns first, keys second.
+
+Access patterns and their keys (pk / sk):
+
+| pattern                                         | item                                  |
+|-------------------------------------------------|---------------------------------------|
+| room by id; all rooms                           | ROOMS / ROOM#{roomId}                 |
+| booking by id                                   | BOOKING#{id} / BOOKING                |
+| the booking's guest data (expires, see privacy) | BOOKING#{id} / GUEST                  |
+| booking by its Nuki auth name (attribution)     | NAME#{authName} / NAME                |
+| codes held or reserved on a lock, ours and not  | LOCK#{smartlockId} / CODE#{pin}       |
+| booking by a lock's auth ids (attribution)      | LOCK#{id} / AUTH#{nukiId}, AUTHID#{authId} |
+| a lock's last known state, log cursor           | LOCK#{smartlockId} / META             |
+| one Nuki log entry (dedup on Nuki's log id)     | LOG#{logId} / LOG; gsi1: ACT#... / {at}#{logId} |
+| webhook registration                            | CONFIG / WEBHOOK                      |
+
+What is due lives in EventBridge Scheduler (one-time schedules) and the lifecycle queue (delayed
+read-backs), not in a table scan.
+
+PIN allocation is race-free: the booking item and one CODE item per lock are written in one
+transaction, each conditional on not existing, so two bookings can never hold one code on a shared
+lock, whatever the timing. Codes that others put on a lock get CODE items too (owner "foreign").
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from staykey.errors import ConcurrentModification
+from staykey.models import Booking, Guest, Room
+from staykey.timeutil import iso_utc
+
+BOOKING_SK = "BOOKING"
+GUEST_SK = "GUEST"
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, Decimal):
+        return int(value) if value == value.to_integral_value() else float(value)
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, list | set | tuple):
+        return [_plain(v) for v in value]
+    return value
+
+
+class _Codec:
+    def __init__(self) -> None:
+        from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
+
+        self._ser = TypeSerializer()
+        self._de = TypeDeserializer()
+
+    def dump(self, item: dict[str, Any]) -> dict[str, Any]:
+        return {k: self._ser.serialize(v) for k, v in item.items() if v is not None}
+
+    def load(self, item: dict[str, Any]) -> dict[str, Any]:
+        return {k: _plain(self._de.deserialize(v)) for k, v in item.items()}
+
+
+@dataclass
+class CodeClaim:
+    """A (lock, code) pair to claim for a booking, or to release."""
+
+    smartlock_id: int
+    pin: str
+
+
+@dataclass
+class TxExtras:
+    """Additional writes that must happen atomically with a booking update."""
+
+    claims: list[CodeClaim] = field(default_factory=list)
+    releases: list[CodeClaim] = field(default_factory=list)
+
+
+class PinTaken(Exception):
+    def __init__(self, smartlock_ids: list[int]) -> None:
+        super().__init__(f"code taken on {smartlock_ids}")
+        self.smartlock_ids = smartlock_ids
+
+
+class BookingExists(Exception):
+    pass
+
+
+class NameTaken(Exception):
+    pass
+
+
+@dataclass
+class CodeItem:
+    smartlock_id: int
+    pin: str
+    owner: str  # "booking" or "foreign"
+    booking_id: str | None
+    auth_name: str | None
+    nuki_id: str | None
+
+
+class Store:
+    def __init__(self, table_name: str, client: Any | None = None) -> None:
+        self.table_name = table_name
+        self._client = client
+        self._codec = _Codec()
+
+    @property
+    def client(self) -> Any:
+        if self._client is None:
+            import boto3
+
+            self._client = boto3.client("dynamodb")
+        return self._client
+
+    # -- low level -------------------------------------------------------------------------
+
+    def _get(self, pk: str, sk: str, consistent: bool = True) -> dict[str, Any] | None:
+        res = self.client.get_item(
+            TableName=self.table_name, Key=self._codec.dump({"pk": pk, "sk": sk}), ConsistentRead=consistent
+        )
+        return self._codec.load(res["Item"]) if "Item" in res else None
+
+    def _query(
+        self,
+        pk: str,
+        sk_prefix: str | None = None,
+        *,
+        index: str | None = None,
+        forward: bool = True,
+        limit: int | None = None,
+    ) -> Iterator[dict[str, Any]]:
+        key_attr, sort_attr = ("gsi1pk", "gsi1sk") if index else ("pk", "sk")
+        kwargs: dict[str, Any] = {
+            "TableName": self.table_name,
+            "KeyConditionExpression": "#p = :p" + (" AND begins_with(#s, :s)" if sk_prefix else ""),
+            "ExpressionAttributeNames": {"#p": key_attr, **({"#s": sort_attr} if sk_prefix else {})},
+            "ExpressionAttributeValues": self._codec.dump({":p": pk, **({":s": sk_prefix} if sk_prefix else {})}),
+            "ScanIndexForward": forward,
+        }
+        if index:
+            kwargs["IndexName"] = index
+        else:
+            kwargs["ConsistentRead"] = True
+        returned = 0
+        while True:
+            if limit:
+                kwargs["Limit"] = limit - returned
+            res = self.client.query(**kwargs)
+            for raw in res.get("Items", []):
+                returned += 1
+                yield self._codec.load(raw)
+            if "LastEvaluatedKey" not in res or (limit and returned >= limit):
+                return
+            kwargs["ExclusiveStartKey"] = res["LastEvaluatedKey"]
+
+    def _put(
+        self,
+        item: dict[str, Any],
+        condition: str | None = None,
+        names: dict[str, str] | None = None,
+        values: dict[str, Any] | None = None,
+    ) -> bool:
+        kwargs: dict[str, Any] = {"TableName": self.table_name, "Item": self._codec.dump(item)}
+        if condition:
+            kwargs["ConditionExpression"] = condition
+        if names:
+            kwargs["ExpressionAttributeNames"] = names
+        if values:
+            kwargs["ExpressionAttributeValues"] = self._codec.dump(values)
+        try:
+            self.client.put_item(**kwargs)
+        except self.client.exceptions.ConditionalCheckFailedException:
+            return False
+        return True
+
+    def _delete(
+        self,
+        pk: str,
+        sk: str,
+        condition: str | None = None,
+        values: dict[str, Any] | None = None,
+        names: dict[str, str] | None = None,
+    ) -> bool:
+        kwargs: dict[str, Any] = {"TableName": self.table_name, "Key": self._codec.dump({"pk": pk, "sk": sk})}
+        if condition:
+            kwargs["ConditionExpression"] = condition
+            kwargs["ExpressionAttributeValues"] = self._codec.dump(values or {})
+        if names:
+            kwargs["ExpressionAttributeNames"] = names
+        try:
+            self.client.delete_item(**kwargs)
+        except self.client.exceptions.ConditionalCheckFailedException:
+            return False
+        return True
+
+    def _transact(self, items: list[dict[str, Any]]) -> list[str | None]:
+        """Run a transaction; on cancellation return the failure code per item, else []."""
+        try:
+            self.client.transact_write_items(TransactItems=items)
+        except self.client.exceptions.TransactionCanceledException as exc:
+            reasons = exc.response.get("CancellationReasons", [])
+            codes = [r.get("Code") if r.get("Code") not in (None, "None") else None for r in reasons]
+            if not any(codes):
+                raise
+            return codes
+        return []
+
+    def _tx_put(
+        self, item: dict[str, Any], condition: str | None = None, values: dict[str, Any] | None = None
+    ) -> dict[str, Any]:
+        put: dict[str, Any] = {"TableName": self.table_name, "Item": self._codec.dump(item)}
+        if condition:
+            put["ConditionExpression"] = condition
+        if values:
+            put["ExpressionAttributeValues"] = self._codec.dump(values)
+        return {"Put": put}
+
+    def _tx_delete(
+        self, pk: str, sk: str, condition: str | None = None, values: dict[str, Any] | None = None
+    ) -> dict[str, Any]:
+        delete: dict[str, Any] = {"TableName": self.table_name, "Key": self._codec.dump({"pk": pk, "sk": sk})}
+        if condition:
+            delete["ConditionExpression"] = condition
+        if values:
+            delete["ExpressionAttributeValues"] = self._codec.dump(values)
+        return {"Delete": delete}
+
+    # -- rooms -----------------------------------------------------------------------------
+
+    def put_room(self, room: Room) -> None:
+        self._put({"pk": "ROOMS", "sk": f"ROOM#{room.roomId}", **room.model_dump(mode="json")})
+
+    def get_room(self, room_id: str) -> Room | None:
+        item = self._get("ROOMS", f"ROOM#{room_id}")
+        return Room.model_validate(item) if item else None
+
+    def list_rooms(self) -> list[Room]:
+        return [Room.model_validate(item) for item in self._query("ROOMS", "ROOM#")]
+
+    # -- bookings --------------------------------------------------------------------------
+
+    @staticmethod
+    def _booking_item(booking: Booking) -> dict[str, Any]:
+        return {"pk": f"BOOKING#{booking.bookingId}", "sk": BOOKING_SK, **booking.model_dump(mode="json")}
+
+    def _guest_item(self, booking: Booking, guest: Guest, expires_at: datetime) -> dict[str, Any]:
+        # Guest data has its own item so DynamoDB TTL can remove it N days after the stay while
+        # the booking (no personal data) stays for the operator's records.
+        return {
+            "pk": f"BOOKING#{booking.bookingId}",
+            "sk": GUEST_SK,
+            **guest.model_dump(),
+            "expiresAt": int(expires_at.timestamp()),
+        }
+
+    def _code_item(self, claim: CodeClaim, booking: Booking) -> dict[str, Any]:
+        return {
+            "pk": f"LOCK#{claim.smartlock_id}",
+            "sk": f"CODE#{claim.pin}",
+            "owner": "booking",
+            "bookingId": booking.bookingId,
+            "authName": booking.authName,
+            "smartlockId": claim.smartlock_id,
+        }
+
+    def create_booking(
+        self, booking: Booking, guest: Guest, guest_expires_at: datetime, claims: Sequence[CodeClaim]
+    ) -> None:
+        """Write a new booking, its guest item, its name index and its code claims atomically."""
+        items = [
+            self._tx_put(self._booking_item(booking), "attribute_not_exists(pk)"),
+            self._tx_put(
+                {"pk": f"NAME#{booking.authName}", "sk": "NAME", "bookingId": booking.bookingId},
+                "attribute_not_exists(pk)",
+            ),
+            *[self._tx_put(self._code_item(c, booking), "attribute_not_exists(pk)") for c in claims],
+            self._tx_put(self._guest_item(booking, guest, guest_expires_at)),
+        ]
+        codes = self._transact(items)
+        if not codes:
+            return
+        if codes[0] == "ConditionalCheckFailed":
+            raise BookingExists(booking.bookingId)
+        if codes[1] == "ConditionalCheckFailed":
+            raise NameTaken(booking.authName)
+        taken = [c.smartlock_id for c, code in zip(claims, codes[2:], strict=False) if code == "ConditionalCheckFailed"]
+        if taken:
+            raise PinTaken(taken)
+        raise ConcurrentModification("the booking could not be written; try again")
+
+    def get_booking(self, booking_id: str, now: datetime | None = None) -> Booking | None:
+        booking: Booking | None = None
+        guest: Guest | None = None
+        for item in self._query(f"BOOKING#{booking_id}"):
+            if item["sk"] == BOOKING_SK:
+                booking = Booking.model_validate(item)
+            # DynamoDB deletes expired items within days, not at once: never show them.
+            elif item["sk"] == GUEST_SK and (now is None or item.get("expiresAt", 0) > now.timestamp()):
+                guest = Guest.model_validate(item)
+        if booking is not None:
+            booking.guest = guest
+        return booking
+
+    def save_booking(
+        self, booking: Booking, extras: TxExtras | None = None, guest: tuple[Guest, datetime] | None = None
+    ) -> Booking:
+        """Write `booking` if nobody else wrote it since we read it (optimistic locking)."""
+        expected = booking.version
+        saved = booking.model_copy(update={"version": expected + 1})
+        extras = extras or TxExtras()
+        items = [
+            self._tx_put(self._booking_item(saved), "attribute_exists(pk) AND version = :v", {":v": expected}),
+            *[
+                self._tx_put(
+                    self._code_item(c, saved),
+                    "attribute_not_exists(pk) OR bookingId = :b",
+                    {":b": saved.bookingId},
+                )
+                for c in extras.claims
+            ],
+            *[
+                self._tx_delete(f"LOCK#{c.smartlock_id}", f"CODE#{c.pin}", "bookingId = :b", {":b": saved.bookingId})
+                for c in extras.releases
+            ],
+        ]
+        if guest is not None:
+            items.append(self._tx_put(self._guest_item(saved, guest[0], guest[1])))
+        if len(items) == 1:
+            if not self._put(
+                self._booking_item(saved), "attribute_exists(pk) AND version = :v", values={":v": expected}
+            ):
+                raise ConcurrentModification(f"booking {booking.bookingId} changed meanwhile")
+            saved.guest = booking.guest
+            return saved
+        codes = self._transact(items)
+        if codes:
+            if codes[0] == "ConditionalCheckFailed":
+                raise ConcurrentModification(f"booking {booking.bookingId} changed meanwhile")
+            n_claims = len(extras.claims)
+            taken = [
+                c.smartlock_id
+                for c, code in zip(extras.claims, codes[1 : 1 + n_claims], strict=False)
+                if code == "ConditionalCheckFailed"
+            ]
+            if taken:
+                raise PinTaken(taken)
+            # A release whose item is already gone (or was never ours) is fine: retry without it.
+            released = [c for c, code in zip(extras.releases, codes[1 + n_claims :], strict=False) if code is None]
+            return self.save_booking(booking, TxExtras(claims=extras.claims, releases=released), guest)
+        saved.guest = guest[0] if guest else booking.guest
+        return saved
+
+    def save_guest(self, booking_id: str, guest: Guest, expires_at: datetime) -> None:
+        self._put(
+            {
+                "pk": f"BOOKING#{booking_id}",
+                "sk": GUEST_SK,
+                **guest.model_dump(),
+                "expiresAt": int(expires_at.timestamp()),
+            }
+        )
+
+    def update_booking(
+        self,
+        booking_id: str,
+        mutate: Callable[[Booking], TxExtras | None],
+        *,
+        now: datetime | None = None,
+        attempts: int = 5,
+    ) -> Booking:
+        """Read, change, write with optimistic locking; re-run `mutate` on a fresh copy on conflict."""
+        for _ in range(attempts):
+            booking = self.get_booking(booking_id, now)
+            if booking is None:
+                raise KeyError(booking_id)
+            extras = mutate(booking)
+            try:
+                return self.save_booking(booking, extras)
+            except ConcurrentModification:
+                continue
+        raise ConcurrentModification(f"booking {booking_id} keeps changing; try again")
+
+    def booking_id_for_name(self, auth_name: str) -> str | None:
+        item = self._get("NAME#" + auth_name, "NAME", consistent=False)
+        return item["bookingId"] if item else None
+
+    # -- codes on locks --------------------------------------------------------------------
+
+    def codes_on_lock(self, smartlock_id: int) -> list[CodeItem]:
+        return [
+            CodeItem(
+                smartlock_id=smartlock_id,
+                pin=item["sk"].removeprefix("CODE#"),
+                owner=item.get("owner", "booking"),
+                booking_id=item.get("bookingId"),
+                auth_name=item.get("authName"),
+                nuki_id=item.get("nukiId"),
+            )
+            for item in self._query(f"LOCK#{smartlock_id}", "CODE#")
+        ]
+
+    def known_codes(self, smartlock_ids: Iterable[int]) -> set[str]:
+        return {code.pin for lock_id in smartlock_ids for code in self.codes_on_lock(lock_id)}
+
+    def record_foreign_code(
+        self, smartlock_id: int, pin: str, name: str | None, nuki_id: str | None, now: datetime
+    ) -> bool:
+        """Remember a code someone else put on a lock, so we never choose it there."""
+        return self._put(
+            {
+                "pk": f"LOCK#{smartlock_id}",
+                "sk": f"CODE#{pin}",
+                "owner": "foreign",
+                "authName": name,
+                "nukiId": nuki_id,
+                "smartlockId": smartlock_id,
+                "seenAt": iso_utc(now),
+            },
+            "attribute_not_exists(pk) OR #o = :f",
+            {"#o": "owner"},
+            {":f": "foreign"},
+        )
+
+    def forget_foreign_code(self, smartlock_id: int, pin: str) -> bool:
+        return self._delete(f"LOCK#{smartlock_id}", f"CODE#{pin}", "#o = :f", {":f": "foreign"}, {"#o": "owner"})
+
+    def release_code(self, smartlock_id: int, pin: str, booking_id: str) -> bool:
+        return self._delete(f"LOCK#{smartlock_id}", f"CODE#{pin}", "bookingId = :b", {":b": booking_id})
+
+    # -- attribution indexes ---------------------------------------------------------------
+
+    def index_auth(
+        self,
+        smartlock_id: int,
+        booking_id: str,
+        nuki_id: str | None,
+        auth_id: int | None,
+        expires_at: datetime,
+    ) -> None:
+        ttl = int(expires_at.timestamp())
+        if nuki_id:
+            self._put(
+                {
+                    "pk": f"LOCK#{smartlock_id}",
+                    "sk": f"AUTH#{nuki_id}",
+                    "bookingId": booking_id,
+                    "expiresAt": ttl,
+                }
+            )
+        if auth_id is not None:
+            self._put(
+                {
+                    "pk": f"LOCK#{smartlock_id}",
+                    "sk": f"AUTHID#{auth_id}",
+                    "bookingId": booking_id,
+                    "expiresAt": ttl,
+                }
+            )
+
+    def booking_id_for_auth(self, smartlock_id: int, auth_ref: str) -> str | None:
+        """A log's authId is the auth's 24-hex id or its numeric authId: try both indexes."""
+        for sk in (f"AUTH#{auth_ref}", f"AUTHID#{auth_ref}"):
+            item = self._get(f"LOCK#{smartlock_id}", sk, consistent=False)
+            if item:
+                return str(item["bookingId"])
+        return None
+
+    # -- lock state ------------------------------------------------------------------------
+
+    def get_lock_meta(self, smartlock_id: int) -> dict[str, Any]:
+        return self._get(f"LOCK#{smartlock_id}", "META") or {}
+
+    def update_lock_meta(self, smartlock_id: int, **fields: Any) -> None:
+        names = {f"#{i}": key for i, key in enumerate(fields)}
+        values = {f":{i}": value for i, value in enumerate(fields.values())}
+        self.client.update_item(
+            TableName=self.table_name,
+            Key=self._codec.dump({"pk": f"LOCK#{smartlock_id}", "sk": "META"}),
+            UpdateExpression="SET " + ", ".join(f"#{i} = :{i}" for i in range(len(fields))),
+            ExpressionAttributeNames=names,
+            ExpressionAttributeValues=self._codec.dump(values),
+        )
+
+    # -- config ----------------------------------------------------------------------------
+
+    def get_config(self, name: str) -> dict[str, Any] | None:
+        return self._get("CONFIG", name, consistent=False)
+
+    def put_config(self, name: str, **fields: Any) -> None:
+        self._put({"pk": "CONFIG", "sk": name, **fields})
+
+    def delete_config(self, name: str) -> None:
+        self._delete("CONFIG", name)

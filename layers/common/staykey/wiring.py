@@ -1,0 +1,69 @@
+"""Builds the services with their real collaborators, lazily and once per container.
+
+Nothing connects at import time; tests build services with fakes or moto-backed clients instead,
+or call `reset()` after changing the environment.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from typing import TYPE_CHECKING
+
+from staykey.settings import get_settings
+
+if TYPE_CHECKING:
+    from staykey.nuki import NukiClient
+    from staykey.services.lifecycle import Lifecycle
+    from staykey.store import Store
+
+
+@lru_cache(maxsize=1)
+def store() -> Store:
+    from staykey.store import Store
+
+    return Store(get_settings().table_name)
+
+
+@lru_cache(maxsize=1)
+def nuki() -> NukiClient:
+    from staykey import secrets
+    from staykey.nuki import NukiClient
+
+    s = get_settings()
+    return NukiClient(
+        token=secrets.nuki_token,
+        base_url=s.nuki_api_url,
+        timeout=(3.05, s.nuki_timeout_seconds),
+        max_attempts=s.nuki_max_attempts,
+        max_total_seconds=s.nuki_max_total_seconds,
+    )
+
+
+@lru_cache(maxsize=1)
+def lifecycle() -> Lifecycle:
+    from staykey.jobs import SqsJobQueue
+    from staykey.mail import SesMailer
+    from staykey.schedules import Scheduler
+    from staykey.services.lifecycle import Lifecycle
+    from staykey.timeutil import SystemClock
+
+    s = get_settings()
+    return Lifecycle(
+        settings=s,
+        store=store(),
+        nuki=nuki,
+        scheduler=Scheduler(s),
+        jobs=SqsJobQueue(s.lifecycle_queue_url),
+        mailer=SesMailer(s.sender_email),
+        clock=SystemClock(),
+    )
+
+
+def reset() -> None:
+    """Forget every built service and the settings (tests, the local stack after env changes)."""
+    from staykey import secrets
+    from staykey.settings import get_settings as settings_cache
+
+    for cached in (store, nuki, lifecycle, settings_cache):
+        cached.cache_clear()
+    secrets.clear_cache()

@@ -1,0 +1,152 @@
+"""Shared fixtures. AWS is moto (`mock_aws`), built from template.yaml; Nuki is a fake or the sandbox."""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+# Before anything imports boto3 or Powertools: fake credentials, one region, no tracing.
+os.environ.update(
+    {
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_SESSION_TOKEN": "testing",
+        "AWS_DEFAULT_REGION": "eu-central-1",
+        "AWS_REGION": "eu-central-1",
+        "POWERTOOLS_TRACE_DISABLED": "true",
+        "POWERTOOLS_SERVICE_NAME": "staykey",
+        "POWERTOOLS_METRICS_NAMESPACE": "StayKey",
+        "POWERTOOLS_DEV": "false",
+        "TABLE_NAME": "staykey-test",
+        "SCHEDULE_GROUP_NAME": "staykey-test",
+        "SENDER_EMAIL": "stays@example.com",
+        "NUKI_TOKEN_SECRET_NAME": "staykey-test/nuki-api-token",
+        "NUKI_WEBHOOK_SECRET_NAME": "staykey-test/nuki-webhook-secret",
+    }
+)
+os.environ.pop("AWS_ENDPOINT_URL", None)
+
+from staykey import wiring
+from staykey.jobs import ListJobQueue
+from staykey.mail import ListMailer
+from staykey.models import RoomIn
+from staykey.schedules import Scheduler
+from staykey.services.lifecycle import Lifecycle
+from staykey.services.rooms import Rooms
+from staykey.settings import load_settings
+from staykey.store import Store
+from staykey.timeutil import FixedClock
+from tests.fakes import FakeNuki
+
+ROOT = Path(__file__).resolve().parent.parent
+EVENTS = ROOT / "events"
+NUKI_TOKEN = "test-nuki-token"
+WEBHOOK_SECRET = "test-webhook-secret-0123456789abcdef"
+
+
+def load_event(name: str) -> dict[str, Any]:
+    return json.loads((EVENTS / name).read_text(encoding="utf-8"))
+
+
+def create_local_aws(table: str, group: str, sender: str) -> dict[str, str]:
+    """Tables, schedule group, queues, SES identity and secrets, as template.yaml declares them."""
+    import boto3
+
+    from local.cfn import table_definition, ttl_attribute
+
+    ddb = boto3.client("dynamodb")
+    ddb.create_table(TableName=table, **table_definition())
+    ttl = ttl_attribute()
+    if ttl:
+        ddb.update_time_to_live(TableName=table, TimeToLiveSpecification={"Enabled": True, "AttributeName": ttl})
+    boto3.client("scheduler").create_schedule_group(Name=group)
+    sqs = boto3.client("sqs")
+    urls = {name: sqs.create_queue(QueueName=f"{table}-{name}")["QueueUrl"] for name in ("lifecycle", "webhooks")}
+    boto3.client("ses").verify_email_identity(EmailAddress=sender)
+    sm = boto3.client("secretsmanager")
+    sm.create_secret(Name=os.environ["NUKI_TOKEN_SECRET_NAME"], SecretString=NUKI_TOKEN)
+    sm.create_secret(Name=os.environ["NUKI_WEBHOOK_SECRET_NAME"], SecretString=WEBHOOK_SECRET)
+    return urls
+
+
+@pytest.fixture
+def aws() -> Iterator[dict[str, str]]:
+    from moto import mock_aws
+
+    with mock_aws():
+        urls = create_local_aws(os.environ["TABLE_NAME"], os.environ["SCHEDULE_GROUP_NAME"], "stays@example.com")
+        os.environ["LIFECYCLE_QUEUE_URL"] = urls["lifecycle"]
+        os.environ["WEBHOOK_QUEUE_URL"] = urls["webhooks"]
+        wiring.reset()
+        yield urls
+        wiring.reset()
+
+
+@pytest.fixture
+def clock() -> FixedClock:
+    return FixedClock(datetime(2026, 11, 26, 9, 0, tzinfo=UTC))
+
+
+@pytest.fixture
+def nuki(clock: FixedClock) -> FakeNuki:
+    fake = FakeNuki(clock=clock.now)
+    for lock_id in (17000001, 17000002, 17000099):
+        fake.add_lock(lock_id)
+    return fake
+
+
+@dataclass
+class World:
+    """The lifecycle with moto-backed AWS, a fake Nuki, a clock the test moves, kept mail and jobs."""
+
+    lifecycle: Lifecycle
+    store: Store
+    nuki: FakeNuki
+    clock: FixedClock
+    jobs: ListJobQueue
+    mail: ListMailer
+    rooms: Rooms
+
+    def add_room(self, room_id: str = "room-12", locks: tuple[int, ...] = (17000001, 17000099), **kw: Any) -> None:
+        body = {
+            "name": kw.pop("name", "Room 12"),
+            "smartlockIds": list(locks),
+            "timezone": "Europe/Berlin",
+            **kw,
+        }
+        self.rooms.put(room_id, RoomIn.model_validate(body))
+
+    def run_jobs(self, rounds: int = 1) -> int:
+        """Run the queued follow-ups (as the lifecycle queue would deliver them)."""
+        ran = 0
+        for _ in range(rounds):
+            for job in self.jobs.drain():
+                self.lifecycle.run_job(job)
+                ran += 1
+        return ran
+
+    def settle(self, max_rounds: int = 30) -> None:
+        """Let Nuki apply writes and run follow-ups until nothing is queued."""
+        for _ in range(max_rounds):
+            self.nuki.apply()
+            if not self.jobs.jobs:
+                return
+            self.clock.advance(seconds=max(delay for _, delay in self.jobs.jobs))
+            self.run_jobs()
+
+
+@pytest.fixture
+def world(aws: dict[str, str], nuki: FakeNuki, clock: FixedClock) -> World:
+    settings = load_settings()
+    store = Store(settings.table_name)
+    jobs = ListJobQueue()
+    mail = ListMailer()
+    lifecycle = Lifecycle(settings, store, lambda: nuki, Scheduler(settings), jobs, mail, clock)  # type: ignore[arg-type, return-value]
+    return World(lifecycle, store, nuki, clock, jobs, mail, Rooms(store, clock))
