@@ -1,0 +1,641 @@
+"""Typed shapes of what we send to and read from the Nuki Web API (spec 4.18.0).
+
+Python names are snake_case; on the wire they are Nuki's camelCase (either is accepted when
+building a model). Response models ignore fields they do not know, so a new Nuki field never
+breaks parsing, and keep enum-like values as plain ints, so a new Nuki action or trigger never
+breaks parsing either: the ``*_enum`` properties and the ``*_name`` helpers interpret them.
+
+Every datetime on a model is timezone-aware UTC. Request models refuse naive datetimes and
+serialise dates as ``YYYY-MM-DDTHH:MM:SS.000Z`` (Nuki reads ``allowedFromDate`` and
+``allowedUntilDate`` as UTC instants; sub-second precision is dropped so a read-back compares
+equal). Models that can hold a keypad code or a webhook secret leave it out of their ``repr``,
+and validation errors never echo input values.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from enum import IntEnum
+from typing import Annotated, Any, Final, Literal, TypeAlias, TypeVar
+
+from pydantic import (
+    AfterValidator,
+    AwareDatetime,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    PlainSerializer,
+    model_validator,
+)
+from pydantic.alias_generators import to_camel
+
+from staykey.nuki.codes import is_valid_keypad_code
+
+KEYPAD_CODE_AUTH_TYPE: Final = 13
+KEYPAD_NAME_MAX_LENGTH = 20
+ALL_WEEK_DAYS = 127
+SERVER_STATE_OFFLINE = 4
+
+WebhookFeature = Literal[
+    "DEVICE_STATUS", "DEVICE_MASTERDATA", "DEVICE_CONFIG", "DEVICE_LOGS", "DEVICE_AUTHS", "ACCOUNT_USER"
+]
+WEBHOOK_FEATURES: tuple[str, ...] = (
+    "DEVICE_STATUS",
+    "DEVICE_MASTERDATA",
+    "DEVICE_CONFIG",
+    "DEVICE_LOGS",
+    "DEVICE_AUTHS",
+    "ACCOUNT_USER",
+)
+
+
+# --- datetimes ---------------------------------------------------------------------------------
+
+
+def _as_utc(value: datetime) -> datetime:
+    # Nuki writes "...Z"; should an answer ever come without an offset, it is UTC all the same.
+    if value.tzinfo is None or value.utcoffset() is None:
+        return value.replace(tzinfo=UTC)
+    return value.astimezone(UTC)
+
+
+def _floor_to_second_utc(value: datetime) -> datetime:
+    return value.astimezone(UTC).replace(microsecond=0)
+
+
+def format_utc(value: datetime, *, milliseconds: bool = True) -> str:
+    """An aware datetime as Nuki's RFC 3339 UTC form, ``2026-12-01T14:00:00.000Z``.
+
+    With ``milliseconds=False`` the fraction is dropped to ``.000``. Naive datetimes are refused:
+    we never guess a time zone.
+    """
+    if value.tzinfo is None or value.utcoffset() is None:
+        raise ValueError("a timezone-aware datetime is required")
+    utc = value.astimezone(UTC)
+    millis = utc.microsecond // 1000 if milliseconds else 0
+    return f"{utc:%Y-%m-%dT%H:%M:%S}.{millis:03d}Z"
+
+
+def _format_write_date(value: datetime) -> str:
+    return format_utc(value, milliseconds=False)
+
+
+UtcDatetime = Annotated[datetime, AfterValidator(_as_utc)]
+"""A datetime read from Nuki, normalised to aware UTC."""
+
+WriteDatetime = Annotated[
+    AwareDatetime,
+    AfterValidator(_floor_to_second_utc),
+    PlainSerializer(_format_write_date, return_type=str, when_used="json"),
+]
+"""A datetime we send to Nuki: must be aware; stored as UTC to the second; JSON ``...SS.000Z``."""
+
+
+def _check_keypad_code(code: int) -> int:
+    if not is_valid_keypad_code(code):
+        # No value in the message: it would be a PIN.
+        raise ValueError("keypad code must be 6 digits 1-9 and must not start with 12")
+    return code
+
+
+KeypadCode = Annotated[int, AfterValidator(_check_keypad_code)]
+"""A keypad code Nuki accepts (see codes.is_valid_keypad_code), sent as a JSON number."""
+
+
+def _id_as_str(value: Any) -> Any:
+    # The spec types the log's authId as a string; tolerate a number all the same.
+    return str(value) if isinstance(value, int) and not isinstance(value, bool) else value
+
+
+# --- base classes ------------------------------------------------------------------------------
+
+
+class NukiModel(BaseModel):
+    """Base of what Nuki sends us: unknown fields are ignored."""
+
+    model_config = ConfigDict(
+        alias_generator=to_camel, populate_by_name=True, extra="ignore", hide_input_in_errors=True
+    )
+
+
+class NukiRequestModel(BaseModel):
+    """Base of what we send to Nuki: immutable, no unknown fields, serialised by alias."""
+
+    model_config = ConfigDict(
+        alias_generator=to_camel,
+        populate_by_name=True,
+        extra="forbid",
+        frozen=True,
+        hide_input_in_errors=True,
+    )
+
+    def to_body(self) -> dict[str, Any]:
+        """The JSON body Nuki expects (camelCase, dates as strings, ``code`` as a number)."""
+        return self.model_dump(mode="json", by_alias=True, exclude_none=True)
+
+
+def _check_window(allowed_from: datetime, allowed_until: datetime) -> None:
+    if allowed_until <= allowed_from:
+        raise ValueError("allowedUntilDate must be after allowedFromDate")
+
+
+# --- smartlocks --------------------------------------------------------------------------------
+
+
+class SmartlockState(NukiModel):
+    """``Smartlock.State``: the device state (its ``trigger`` list differs from the log's)."""
+
+    mode: int | None = None
+    state: int | None = None
+    trigger: int | None = None
+    last_action: int | None = None
+    battery_critical: bool | None = None
+    battery_charging: bool | None = None
+    battery_charge: int | None = None
+    keypad_battery_critical: bool | None = None
+    doorsensor_battery_critical: bool | None = None
+    door_state: int | None = None
+    ring_to_open_timer: int | None = None
+    night_mode: bool | None = None
+
+
+class SmartlockConfig(NukiModel):
+    """``Smartlock.Config``: the parts we use."""
+
+    name: str | None = None
+    keypad_paired: bool = False
+    keypad2_paired: bool = False
+    timezone_id: int | None = None
+    timezone_offset: int | None = None
+    advertising_mode: int | None = None
+    product_variant: int | None = None
+
+
+class Smartlock(NukiModel):
+    smartlock_id: int
+    account_id: int
+    type: int
+    auth_id: int
+    name: str
+    favorite: bool
+    server_state: int
+    admin_pin_state: int
+    config: SmartlockConfig | None = None
+    state: SmartlockState | None = None
+    firmware_version: int | None = None
+    hardware_version: int | None = None
+    operation_id: str | None = None
+    error: str | None = None
+    creation_date: UtcDatetime | None = None
+    update_date: UtcDatetime | None = None
+
+    @property
+    def online(self) -> bool:
+        """False when Nuki reports the lock offline (``serverState`` 4): writes stay pending."""
+        return self.server_state != SERVER_STATE_OFFLINE
+
+    @property
+    def has_keypad(self) -> bool:
+        """True when a Keypad or Keypad 2 is paired: keypad codes can be created."""
+        return self.config is not None and (self.config.keypad_paired or self.config.keypad2_paired)
+
+
+# --- authorizations ----------------------------------------------------------------------------
+
+
+class SmartlockAuth(NukiModel):
+    """An authorization on a lock. ``id`` (24 hex) addresses it in URLs; ``auth_id`` is the device's number.
+
+    ``enabled`` is not "currently valid": an expired code still shows ``enabled``.
+    """
+
+    id: str
+    smartlock_id: int
+    type: int
+    name: str
+    enabled: bool
+    remote_allowed: bool = False
+    lock_count: int = 0
+    auth_id: int | None = None
+    code: int | None = Field(default=None, repr=False)
+    allowed_from_date: UtcDatetime | None = None
+    allowed_until_date: UtcDatetime | None = None
+    allowed_week_days: int | None = None
+    allowed_from_time: int | None = None
+    allowed_until_time: int | None = None
+    account_user_id: int | None = None
+    last_active_date: UtcDatetime | None = None
+    creation_date: UtcDatetime | None = None
+    update_date: UtcDatetime | None = None
+    # The spec says ObjectId (an object); Nuki's lock-level operationId is a string. Accept both.
+    operation_id: str | dict[str, Any] | None = None
+    error: str | None = None
+    app_id: int | None = None
+    auth_type_as_string: str | None = None
+
+    @property
+    def is_keypad_code(self) -> bool:
+        return self.type == KEYPAD_CODE_AUTH_TYPE
+
+    @property
+    def operation_pending(self) -> bool:
+        """True while another operation runs on this auth: Nuki answers 423 to changes until it ends."""
+        return self.operation_id is not None
+
+
+class KeypadCodeCreate(NukiRequestModel):
+    """Body of a keypad-code creation (``SmartlockAuthCreate`` with ``type`` 13).
+
+    Defaults mean every day, all day, no remote access. The window is absolute (UTC instants).
+    """
+
+    name: str = Field(min_length=1, max_length=KEYPAD_NAME_MAX_LENGTH)
+    code: KeypadCode = Field(repr=False)
+    allowed_from: WriteDatetime = Field(alias="allowedFromDate")
+    allowed_until: WriteDatetime = Field(alias="allowedUntilDate")
+    allowed_week_days: int = Field(default=ALL_WEEK_DAYS, ge=0, le=ALL_WEEK_DAYS)
+    allowed_from_time: int = Field(default=0, ge=0, le=1439)
+    allowed_until_time: int = Field(default=0, ge=0, le=1439)
+    remote_allowed: bool = False
+    type: Literal[13] = KEYPAD_CODE_AUTH_TYPE
+
+    @model_validator(mode="after")
+    def _window(self) -> KeypadCodeCreate:
+        _check_window(self.allowed_from, self.allowed_until)
+        return self
+
+
+class SmartlockAuthUpdate(NukiRequestModel):
+    """Body of ``POST /smartlock/{smartlockId}/auth/{id}`` for a keypad code: the FULL restriction set.
+
+    Every field but ``account_user_id`` is required because Nuki clears restrictions that an update
+    leaves out (forum 40095). Build one from the current auth with :meth:`from_auth`.
+    """
+
+    name: str = Field(min_length=1, max_length=KEYPAD_NAME_MAX_LENGTH)
+    code: KeypadCode = Field(repr=False)
+    allowed_from: WriteDatetime = Field(alias="allowedFromDate")
+    allowed_until: WriteDatetime = Field(alias="allowedUntilDate")
+    allowed_week_days: int = Field(ge=0, le=ALL_WEEK_DAYS)
+    allowed_from_time: int = Field(ge=0, le=1439)
+    allowed_until_time: int = Field(ge=0, le=1439)
+    enabled: bool
+    remote_allowed: bool
+    account_user_id: int | None = None
+
+    @model_validator(mode="after")
+    def _window(self) -> SmartlockAuthUpdate:
+        _check_window(self.allowed_from, self.allowed_until)
+        return self
+
+    @classmethod
+    def from_auth(cls, auth: SmartlockAuth, **changes: Any) -> SmartlockAuthUpdate:
+        """The full update that keeps everything of `auth` except `changes` (python field names).
+
+        Raises ValueError if a required value is neither on the auth nor in `changes`.
+        """
+        current: dict[str, Any] = {
+            "name": auth.name,
+            "code": auth.code,
+            "allowed_from": auth.allowed_from_date,
+            "allowed_until": auth.allowed_until_date,
+            "allowed_week_days": ALL_WEEK_DAYS if auth.allowed_week_days is None else auth.allowed_week_days,
+            "allowed_from_time": auth.allowed_from_time or 0,
+            "allowed_until_time": auth.allowed_until_time or 0,
+            "enabled": auth.enabled,
+            "remote_allowed": auth.remote_allowed,
+            "account_user_id": auth.account_user_id,
+        }
+        unknown = set(changes) - set(current)
+        if unknown:
+            raise ValueError(f"unknown fields for an auth update: {sorted(unknown)}")
+        current.update(changes)
+        missing = [key for key, value in current.items() if value is None and key != "account_user_id"]
+        if missing:
+            raise ValueError(f"the auth has no {', '.join(missing)}: pass them explicitly")
+        return cls(**current)
+
+
+# --- activity log ------------------------------------------------------------------------------
+
+
+class LogAction(IntEnum):
+    """``SmartlockLog.action`` (spec 4.18.0)."""
+
+    UNLOCK = 1
+    LOCK = 2
+    UNLATCH = 3
+    LOCK_N_GO = 4
+    LOCK_N_GO_UNLATCH = 5
+    RESTORE_DEFAULTS = 11
+    DOOR_WARNING_AJAR = 208
+    DOOR_WARNING_STATUS_MISMATCH = 209
+    DOORBELL_RECOGNITION = 224
+    DOOR_OPENED = 240
+    DOOR_CLOSED = 241
+    DOOR_SENSOR_JAMMED = 242
+    FIRMWARE_UPDATE = 243
+    DOOR_LOG_ENABLED = 250
+    DOOR_LOG_DISABLED = 251
+    INITIALIZATION = 252
+    CALIBRATION = 253
+    LOG_ENABLED = 254
+    LOG_DISABLED = 255
+
+
+class LogTrigger(IntEnum):
+    """``SmartlockLog.trigger`` (spec 4.18.0). The keypad is 255; 6 is auto lock."""
+
+    SYSTEM = 0
+    MANUAL = 1
+    BUTTON = 2
+    AUTOMATIC = 3
+    WEB = 4
+    APP = 5
+    AUTO_LOCK = 6
+    ACCESSORY = 7
+    KEYPAD_ERROR = 253
+    NUKI_MODE = 254
+    KEYPAD = 255
+
+
+class LogState(IntEnum):
+    """``SmartlockLog.state``, the completion state (spec 4.18.0)."""
+
+    SUCCESS = 0
+    MOTOR_BLOCKED = 1
+    CANCELED = 2
+    TOO_RECENT = 3
+    BUSY = 4
+    LOW_MOTOR_VOLTAGE = 5
+    CLUTCH_FAILURE = 6
+    MOTOR_POWER_FAILURE = 7
+    INCOMPLETE = 8
+    REJECTED = 9
+    REJECTED_NIGHT_MODE = 10
+    INVALID_CODE = 224
+    INVALID_FINGERPRINT = 225
+    INVALID_NFC_TAG = 226
+    OTHER_ERROR = 254
+    UNKNOWN_ERROR = 255
+
+
+class TapToUnlockErrorState(IntEnum):
+    """``SmartlockLog.state`` when ``source`` is 3 (Tap to Unlock) and ``trigger`` 253 (keypad error)."""
+
+    ACCESS_DOCUMENT_REVOKED = 0
+    SEND_NFC_FAILED = 1
+    CONTROL_FLOW = 2
+    COMMAND_TIME_EXPIRED = 3
+    INVALID_DATA_CONTENT = 7
+    INVALID_ACCESS_RIGHTS = 37
+    UNKNOWN = 255
+
+
+class LogSource(IntEnum):
+    """``SmartlockLog.source`` (spec 4.18.0)."""
+
+    DEFAULT = 0
+    KEYPAD_CODE = 1
+    FINGERPRINT = 2
+    TAP_TO_UNLOCK = 3
+
+
+class DeviceType(IntEnum):
+    """``SmartlockLog.deviceType`` (spec 4.18.0)."""
+
+    SMARTLOCK_1_2 = 0  # also the Box
+    OPENER = 2
+    SMARTDOOR = 3
+    SMARTLOCK_3_4 = 4
+    SMARTLOCK_5 = 5
+
+
+_E = TypeVar("_E", bound=IntEnum)
+
+
+def enum_or_none(enum: type[_E], value: int | None) -> _E | None:
+    """`value` as a member of `enum`, or None when Nuki sent a value this version does not know."""
+    if value is None:
+        return None
+    try:
+        return enum(value)
+    except ValueError:
+        return None
+
+
+def _name(enum: type[IntEnum], value: int) -> str:
+    member = enum_or_none(enum, value)
+    return member.name.lower() if member is not None else f"unknown_{value}"
+
+
+def action_name(value: int) -> str:
+    """``"unlock"``, ``"lock"``, ``"lock_n_go"``, ``"door_opened"``..., or ``"unknown_<n>"``."""
+    return _name(LogAction, value)
+
+
+def trigger_name(value: int) -> str:
+    """``"system"``, ``"manual"``, ..., ``"auto_lock"``, ``"keypad_error"``, ``"nuki_mode"``, ``"keypad"``."""
+    return _name(LogTrigger, value)
+
+
+def source_name(value: int) -> str:
+    """``"default"``, ``"keypad_code"``, ``"fingerprint"``, ``"tap_to_unlock"``; else ``"unknown_<n>"``."""
+    return _name(LogSource, value)
+
+
+def state_name(value: int, *, source: int | None = None, trigger: int | None = None) -> str:
+    """``"success"``, ``"motor_blocked"``, ..., ``"invalid_code"``; else ``"unknown_<n>"``.
+
+    Give `source` and `trigger` to read the Tap to Unlock error states (source 3, trigger 253).
+    """
+    if source == LogSource.TAP_TO_UNLOCK and trigger == LogTrigger.KEYPAD_ERROR:
+        return _name(TapToUnlockErrorState, value)
+    return _name(LogState, value)
+
+
+def device_type_name(value: int) -> str:
+    return _name(DeviceType, value)
+
+
+class SmartlockLog(NukiModel):
+    """An activity log entry. Logs come newest first; ``id`` is also the paging cursor."""
+
+    id: str
+    smartlock_id: int
+    action: int
+    trigger: int
+    state: int
+    date: UtcDatetime
+    source: int = 0
+    device_type: int | None = None
+    auth_id: Annotated[str | None, BeforeValidator(_id_as_str)] = None
+    account_user_id: int | None = None
+    name: str = ""
+    auto_unlock: bool = False
+    ajar_timeout: int | None = None
+    error: str | None = None
+
+    @property
+    def action_enum(self) -> LogAction | None:
+        return enum_or_none(LogAction, self.action)
+
+    @property
+    def trigger_enum(self) -> LogTrigger | None:
+        return enum_or_none(LogTrigger, self.trigger)
+
+    @property
+    def state_enum(self) -> LogState | None:
+        return enum_or_none(LogState, self.state)
+
+    @property
+    def source_enum(self) -> LogSource | None:
+        return enum_or_none(LogSource, self.source)
+
+    @property
+    def device_type_enum(self) -> DeviceType | None:
+        return enum_or_none(DeviceType, self.device_type)
+
+    @property
+    def action_name(self) -> str:
+        return action_name(self.action)
+
+    @property
+    def trigger_name(self) -> str:
+        return trigger_name(self.trigger)
+
+    @property
+    def source_name(self) -> str:
+        return source_name(self.source)
+
+    @property
+    def state_name(self) -> str:
+        return state_name(self.state, source=self.source, trigger=self.trigger)
+
+
+_ENTRY_ACTIONS = frozenset({LogAction.UNLOCK, LogAction.UNLATCH})
+_ENTRY_SOURCES = frozenset({LogSource.KEYPAD_CODE, LogSource.FINGERPRINT})
+
+
+def is_successful_keypad_entry(log: SmartlockLog) -> bool:
+    """True for a guest's successful entry at the keypad: unlock or unlatch, trigger keypad (255),
+    state success (0), source keypad code (1) or fingerprint (2)."""
+    return (
+        log.action in _ENTRY_ACTIONS
+        and log.trigger == LogTrigger.KEYPAD
+        and log.state == LogState.SUCCESS
+        and log.source in _ENTRY_SOURCES
+    )
+
+
+# --- webhooks ----------------------------------------------------------------------------------
+
+
+class DecentralWebhook(NukiModel):
+    """A registered decentral webhook. ``secret`` (signing key) comes only with the registration."""
+
+    id: int | None = None
+    secret: str | None = Field(default=None, repr=False)
+    webhook_url: str
+    webhook_features: list[str]
+
+
+class DeviceAuthsWebhook(NukiModel):
+    """``DEVICE_AUTHS``: an authorization was created, changed or (``deleted``) removed."""
+
+    feature: Literal["DEVICE_AUTHS"]
+    deleted: bool = False
+    smartlock_auth: SmartlockAuth
+
+
+class DeviceLogsWebhook(NukiModel):
+    """``DEVICE_LOGS``: a new activity log entry."""
+
+    feature: Literal["DEVICE_LOGS"]
+    smartlock_log: SmartlockLog
+
+
+class DeviceStatusWebhook(NukiModel):
+    """``DEVICE_STATUS``: the lock's state changed (battery, door, online...)."""
+
+    feature: Literal["DEVICE_STATUS"]
+    smartlock_id: int
+    state: SmartlockState | None = None
+    server_state: int | None = None
+    admin_pin_state: int | None = None
+
+
+class UnknownWebhook(BaseModel):
+    """Any other feature (``DEVICE_MASTERDATA``, ``DEVICE_CONFIG``, ``ACCOUNT_USER``, future ones).
+
+    The other fields are kept as sent (``model_extra``).
+    """
+
+    model_config = ConfigDict(extra="allow", hide_input_in_errors=True)
+
+    feature: str
+
+
+WebhookPayload: TypeAlias = DeviceAuthsWebhook | DeviceLogsWebhook | DeviceStatusWebhook | UnknownWebhook
+
+_WEBHOOK_MODELS: dict[str, type[DeviceAuthsWebhook | DeviceLogsWebhook | DeviceStatusWebhook]] = {
+    "DEVICE_AUTHS": DeviceAuthsWebhook,
+    "DEVICE_LOGS": DeviceLogsWebhook,
+    "DEVICE_STATUS": DeviceStatusWebhook,
+}
+
+
+def parse_webhook(payload: Mapping[str, Any]) -> WebhookPayload:
+    """The typed payload of a Nuki webhook (already JSON-decoded), chosen by its ``feature``.
+
+    Raises ValueError (pydantic's ValidationError is one) when the payload is not an object, has no
+    ``feature``, or a known feature lacks what it needs. Unknown features give an UnknownWebhook.
+    """
+    if not isinstance(payload, Mapping):
+        raise ValueError("a webhook payload must be a JSON object")
+    feature = payload.get("feature")
+    if not isinstance(feature, str) or not feature:
+        raise ValueError("a webhook payload must name its feature")
+    model = _WEBHOOK_MODELS.get(feature)
+    if model is None:
+        return UnknownWebhook.model_validate(dict(payload))
+    return model.model_validate(dict(payload))
+
+
+__all__ = [
+    "ALL_WEEK_DAYS",
+    "KEYPAD_CODE_AUTH_TYPE",
+    "KEYPAD_NAME_MAX_LENGTH",
+    "WEBHOOK_FEATURES",
+    "DecentralWebhook",
+    "DeviceAuthsWebhook",
+    "DeviceLogsWebhook",
+    "DeviceStatusWebhook",
+    "DeviceType",
+    "KeypadCodeCreate",
+    "LogAction",
+    "LogSource",
+    "LogState",
+    "LogTrigger",
+    "Smartlock",
+    "SmartlockAuth",
+    "SmartlockAuthUpdate",
+    "SmartlockConfig",
+    "SmartlockLog",
+    "SmartlockState",
+    "TapToUnlockErrorState",
+    "UnknownWebhook",
+    "WebhookFeature",
+    "WebhookPayload",
+    "action_name",
+    "device_type_name",
+    "enum_or_none",
+    "format_utc",
+    "is_successful_keypad_entry",
+    "parse_webhook",
+    "source_name",
+    "state_name",
+    "trigger_name",
+]
