@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -74,6 +74,27 @@ def create_local_aws(table: str, group: str, sender: str) -> dict[str, str]:
     sm.create_secret(Name=os.environ["NUKI_TOKEN_SECRET_NAME"], SecretString=NUKI_TOKEN)
     sm.create_secret(Name=os.environ["NUKI_WEBHOOK_SECRET_NAME"], SecretString=WEBHOOK_SECRET)
     return urls
+
+
+@pytest.fixture
+def captured_logs(capsys: pytest.CaptureFixture[str]) -> Iterator[Callable[[], str]]:
+    """Everything the service logged (formatted JSON lines) and printed (metrics) during the test."""
+    import io
+    import logging
+
+    from staykey.observability import logger
+
+    buffer = io.StringIO()
+    handler = logging.StreamHandler(buffer)
+    handler.setFormatter(logger.registered_formatter)
+    logger._logger.addHandler(handler)
+
+    def read() -> str:
+        out = capsys.readouterr()
+        return buffer.getvalue() + out.out + out.err
+
+    yield read
+    logger._logger.removeHandler(handler)
 
 
 @pytest.fixture

@@ -89,11 +89,12 @@ class Outcome:
     failed: dict[int, str] = field(default_factory=dict)
     transient: dict[int, str] = field(default_factory=dict)
     foreign_conflict: dict[int, str | None] = field(default_factory=dict)  # lock -> the other auth's id
+    unsent: list[int] = field(default_factory=list)  # refused as a whole: send again
     vanished: list[int] = field(default_factory=list)
     gone: list[int] = field(default_factory=list)
 
     def any(self) -> bool:
-        return bool(self.failed or self.transient or self.foreign_conflict or self.vanished or self.gone)
+        return bool(self.failed or self.transient or self.foreign_conflict or self.unsent or self.vanished or self.gone)
 
 
 @dataclass
@@ -754,8 +755,8 @@ class Lifecycle:
             try:
                 self.nuki.create_keypad_code(plan.creates, body)
                 logger.info("code sent to locks", booking_id=b.bookingId, smartlock_ids=plan.creates)
-            except nuki_errors.NukiCodeConflict:
-                self._classify_conflict(b, plan.creates, plan.pin, out)
+            except nuki_errors.NukiCodeConflict as exc:
+                self._classify_conflict(b, plan.creates, plan.pin, out, exc)
             except PERMANENT as exc:
                 out.failed.update({lock_id: _reason(exc) for lock_id in plan.creates})
             except (*TRANSIENT, nuki_errors.NukiError) as exc:
@@ -777,8 +778,8 @@ class Lifecycle:
                 logger.info("code update sent", booking_id=b.bookingId, smartlock_id=lock_id)
             except nuki_errors.NukiNotFound:
                 out.vanished.append(lock_id)
-            except nuki_errors.NukiCodeConflict:
-                self._classify_conflict(b, [lock_id], plan.pin, out)
+            except nuki_errors.NukiCodeConflict as exc:
+                self._classify_conflict(b, [lock_id], plan.pin, out, exc)
             except PERMANENT as exc:
                 out.failed[lock_id] = _reason(exc)
             except (*TRANSIENT, nuki_errors.NukiError) as exc:
@@ -809,25 +810,42 @@ class Lifecycle:
         except (*TRANSIENT, nuki_errors.NukiError) as exc:
             out.transient.update({lock_id: _reason(exc) for lock_id, _ in targets})
 
-    def _classify_conflict(self, b: Booking, lock_ids: Sequence[int], pin: str, out: Outcome) -> None:
-        """409: the code exists on a lock. Ours (an earlier attempt arrived) or someone else's?"""
+    def _classify_conflict(
+        self, b: Booking, lock_ids: Sequence[int], pin: str, out: Outcome, exc: nuki_errors.NukiCodeConflict
+    ) -> None:
+        """409: the code exists on a lock. Ours (an earlier attempt arrived) or someone else's?
+
+        We read the locks back. A holder under another name is someone else's code: remember it
+        and choose another PIN. Our own name means an earlier attempt of ours arrived: the write
+        counts as sent. No visible holder: if an earlier attempt of this very request may have
+        reached Nuki (`after_ambiguous_retry`), it is ours still pending; otherwise nothing of this
+        request was applied and the holder is invisible to us (someone's pending code), so we
+        choose another PIN all the same, within the bounded number of choices.
+        """
+        holders: dict[int, SmartlockAuth | None] = {}
         for lock_id in lock_ids:
             try:
                 auths = self.nuki.list_auths(lock_id, types=(13,))
-            except nuki_errors.NukiError as exc:
-                out.transient[lock_id] = _reason(exc)
+            except nuki_errors.NukiError as err:
+                out.transient[lock_id] = _reason(err)
                 continue
-            holder = next((a for a in auths if a.code is not None and f"{a.code:06d}" == pin), None)
-            if holder is None or holder.name == b.authName:
-                # Ours, or still pending on Nuki's side: treat the write as sent and confirm it.
-                continue
+            holders[lock_id] = next((a for a in auths if a.code is not None and f"{a.code:06d}" == pin), None)
+        foreign = {lock_id: h for lock_id, h in holders.items() if h is not None and h.name != b.authName}
+        for lock_id, holder in foreign.items():
+            self.store.release_code(lock_id, pin, b.bookingId)
             self.store.record_foreign_code(lock_id, pin, holder.name, holder.id, self.clock.now())
             out.foreign_conflict[lock_id] = holder.id
             logger.info(
-                "code taken by someone else on a lock; choosing another",
-                booking_id=b.bookingId,
-                smartlock_id=lock_id,
+                "code taken by someone else on a lock; choosing another", booking_id=b.bookingId, smartlock_id=lock_id
             )
+        unseen = [lock_id for lock_id, h in holders.items() if h is None]
+        if exc.after_ambiguous_retry:
+            return  # our earlier attempt may be pending: confirm it by read-back
+        if foreign or len(unseen) == len(holders):
+            # The request was refused as a whole: nothing of it is on the locks we did not see it on.
+            out.unsent += unseen
+            if not foreign and unseen:
+                out.foreign_conflict[unseen[0]] = None
 
     def _apply_outcome(self, b: Booking, out: Outcome, plan: Plan) -> None:
         now = self.clock.now()
@@ -843,9 +861,11 @@ class Lifecycle:
                 lock.retryAt = now + timedelta(seconds=min(900, 5 * 2 ** min(lock.opChecks, 8)))
                 if lock.desired == "absent" and lock.nukiId is None:
                     lock.status = LockStatus.PENDING
-            elif lock_id in out.foreign_conflict:
+            elif lock_id in out.foreign_conflict or lock_id in out.unsent:
                 # Nothing of ours was written: the lock keeps what it held (if anything).
                 lock.op, lock.status, lock.sentPin = None, LockStatus.PENDING, lock.heldPin
+                if lock.heldPin is not None:
+                    lock.sentFrom, lock.sentUntil = None, None
             elif lock_id in out.vanished:
                 lock.nukiId, lock.authId, lock.op, lock.heldPin = None, None, None, None
             elif lock_id in out.gone:
@@ -872,11 +892,7 @@ class Lifecycle:
                     b.statusReason = "code conflict on the lock"
                     return extras
                 extras.claims += [CodeClaim(lock_id, pin) for lock_id in lock_ids]
-                extras.releases += [
-                    CodeClaim(lk.smartlockId, old)
-                    for lk in b.locks
-                    if lk.heldPin != old and lk.smartlockId not in conflicts
-                ]
+                extras.releases += [CodeClaim(lk.smartlockId, old) for lk in b.locks if lk.heldPin != old]
                 b.pin, b.pinChoices, b.updatedAt = pin, b.pinChoices + 1, now
                 b.pinHistory.append(pin)
                 return extras
