@@ -213,7 +213,8 @@ class LockState(BaseModel):
     # present: the code should be on this lock while the booking wants codes; absent: remove it
     # (a lock the booking moved away from, or any lock once the booking ends).
     desired: Literal["present", "absent"] = "present"
-    op: Literal["create", "update", "delete"] | None = None
+    # find: a create may have landed after the booking ended; look for it by name, then delete it.
+    op: Literal["create", "update", "delete", "find"] | None = None
     opSentAt: datetime | None = None
     opChecks: int = 0
     sentPin: str | None = None

@@ -11,10 +11,12 @@ import json
 from staykey.settings import get_settings
 
 
-def _read(name: str, key: str) -> str:
+def _read(name: str, key: str, force_fetch: bool = False) -> str:
     from aws_lambda_powertools.utilities import parameters
 
-    raw: object = parameters.get_secret(name, max_age=get_settings().secret_max_age_seconds)
+    raw: object = parameters.get_secret(
+        name, max_age=get_settings().secret_max_age_seconds, force_fetch=force_fetch
+    )
     value = raw.decode() if isinstance(raw, bytes) else str(raw)
     if value.lstrip().startswith("{"):
         try:
@@ -30,8 +32,9 @@ def nuki_token() -> str:
     return _read(get_settings().nuki_token_secret_name, "token")
 
 
-def webhook_secret() -> str:
-    return _read(get_settings().nuki_webhook_secret_name, "secret")
+def webhook_secret(force_fetch: bool = False) -> str:
+    """The webhook signing secret; `force_fetch` skips the cache (after a re-registration)."""
+    return _read(get_settings().nuki_webhook_secret_name, "secret", force_fetch)
 
 
 def clear_cache() -> None:

@@ -469,6 +469,83 @@ class Store:
                 return str(item["bookingId"])
         return None
 
+    # -- activity (Nuki log entries) --------------------------------------------------------
+
+    @staticmethod
+    def activity_owner_key(booking_id: str | None, smartlock_id: int) -> str:
+        """gsi1pk of an entry: its booking's, or its lock's when it is not a guest's."""
+        return f"ACT#BOOKING#{booking_id}" if booking_id else f"ACT#LOCK#{smartlock_id}"
+
+    def activity_exists(self, log_id: str) -> bool:
+        return self._get(f"LOG#{log_id}", "LOG") is not None
+
+    def put_activity(self, entry: dict[str, Any], expires_at: datetime) -> bool:
+        """Store one Nuki log entry once (keyed on Nuki's log id); False if it was stored before.
+
+        `entry` holds `id`, `at` (datetime), `smartlockId`, optional `bookingId` and plain fields;
+        never guest data or a PIN.
+        """
+        at = iso_utc(entry["at"])
+        item = {
+            **entry,
+            "pk": f"LOG#{entry['id']}",
+            "sk": "LOG",
+            "at": at,
+            "gsi1pk": self.activity_owner_key(entry.get("bookingId"), int(entry["smartlockId"])),
+            "gsi1sk": f"{at}#{entry['id']}",
+            "expiresAt": int(expires_at.timestamp()),
+        }
+        return self._put(item, "attribute_not_exists(pk)")
+
+    def list_activity(self, owner_key: str, limit: int) -> list[dict[str, Any]]:
+        """Entries under `owner_key` (see activity_owner_key), newest first."""
+        return list(self._query(owner_key, index="gsi1", forward=False, limit=limit))
+
+    def record_first_entry(self, booking_id: str, at: datetime, now: datetime) -> tuple[bool, bool]:
+        """Set the booking's firstEntryAt to `at` unless an entry at or before `at` is recorded.
+
+        (changed, first): `first` is True when there was no firstEntryAt before (the check-in).
+        One conditional UpdateItem that also bumps `version`, so a lifecycle save based on an
+        older read fails its optimistic-locking condition and re-reads instead of overwriting.
+        Instants are stored to the second in one format (iso_utc), so string order is time order.
+        """
+        try:
+            res = self.client.update_item(
+                TableName=self.table_name,
+                Key=self._codec.dump({"pk": f"BOOKING#{booking_id}", "sk": BOOKING_SK}),
+                UpdateExpression="SET #f = :at, #u = :now, #v = if_not_exists(#v, :zero) + :one",
+                ConditionExpression="attribute_exists(pk) AND (attribute_not_exists(#f) OR #f > :at)",
+                ExpressionAttributeNames={"#f": "firstEntryAt", "#u": "updatedAt", "#v": "version"},
+                ExpressionAttributeValues=self._codec.dump(
+                    {":at": iso_utc(at), ":now": iso_utc(now), ":zero": 0, ":one": 1}
+                ),
+                ReturnValues="UPDATED_OLD",
+            )
+        except self.client.exceptions.ConditionalCheckFailedException:
+            return False, False
+        return True, "firstEntryAt" not in res.get("Attributes", {})
+
+    def update_lock_meta_if_newer(self, smartlock_id: int, stamp: str, at: datetime, **fields: Any) -> bool:
+        """Set `fields` and `stamp` = `at` on LOCK#/META unless it holds a newer `stamp` already
+        (out-of-order webhooks, overlapping polls). None values are left out."""
+        fields = {key: value for key, value in fields.items() if value is not None}
+        fields[stamp] = iso_utc(at)
+        names = {f"#{i}": key for i, key in enumerate(fields)}
+        values = {f":{i}": value for i, value in enumerate(fields.values())}
+        stamp_ref = f"#{len(fields) - 1}"
+        try:
+            self.client.update_item(
+                TableName=self.table_name,
+                Key=self._codec.dump({"pk": f"LOCK#{smartlock_id}", "sk": "META"}),
+                UpdateExpression="SET " + ", ".join(f"#{i} = :{i}" for i in range(len(fields))),
+                ConditionExpression=f"attribute_not_exists({stamp_ref}) OR {stamp_ref} <= :{len(fields) - 1}",
+                ExpressionAttributeNames=names,
+                ExpressionAttributeValues=self._codec.dump(values),
+            )
+        except self.client.exceptions.ConditionalCheckFailedException:
+            return False
+        return True
+
     # -- lock state ------------------------------------------------------------------------
 
     def get_lock_meta(self, smartlock_id: int) -> dict[str, Any]:

@@ -13,8 +13,10 @@ from staykey.settings import get_settings
 
 if TYPE_CHECKING:
     from staykey.nuki import NukiClient
+    from staykey.services.activity import Activity
     from staykey.services.lifecycle import Lifecycle
     from staykey.store import Store
+    from staykey.webhooks import WebhookReceiver
 
 
 @lru_cache(maxsize=1)
@@ -59,11 +61,39 @@ def lifecycle() -> Lifecycle:
     )
 
 
+@lru_cache(maxsize=1)
+def activity() -> Activity:
+    from staykey.services.activity import Activity
+    from staykey.timeutil import SystemClock
+
+    # lifecycle and nuki are looked up when needed (only DEVICE_AUTHS needs the lifecycle).
+    return Activity(
+        settings=get_settings(),
+        store=store(),
+        clock=SystemClock(),
+        lifecycle=lambda: lifecycle(),
+        nuki=lambda: nuki(),
+    )
+
+
+@lru_cache(maxsize=1)
+def webhook_receiver() -> WebhookReceiver:
+    from staykey import secrets
+    from staykey.webhooks import SqsWebhookInbox, WebhookReceiver
+
+    s = get_settings()
+    return WebhookReceiver(
+        secret=secrets.webhook_secret,
+        inbox=SqsWebhookInbox(s.webhook_queue_url),
+        max_body_bytes=s.webhook_max_body_bytes,
+    )
+
+
 def reset() -> None:
     """Forget every built service and the settings (tests, the local stack after env changes)."""
     from staykey import secrets
     from staykey.settings import get_settings as settings_cache
 
-    for cached in (store, nuki, lifecycle, settings_cache):
+    for cached in (store, nuki, lifecycle, activity, webhook_receiver, settings_cache):
         cached.cache_clear()
     secrets.clear_cache()

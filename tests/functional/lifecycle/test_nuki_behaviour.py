@@ -203,3 +203,21 @@ def test_no_pin_in_any_log_line(api: Call, world: World, captured_logs: Callable
     logs = captured_logs()
     assert "booking created" in logs  # the logger did write
     assert body["pin"] not in logs
+
+
+def test_a_code_that_lands_after_cancellation_is_removed_when_seen(api: Call, world: World) -> None:
+    api("PUT", "/rooms/room-12", {**ROOM, "smartlockIds": [17000001]})
+    world.nuki.set_online(17000001, False)
+    api("POST", "/bookings", booking_body())
+    # Cancelled while the lock is offline: the queued create has not landed yet
+    api("DELETE", "/bookings/B-1001")
+    world.settle()
+    assert api("GET", "/bookings/B-1001")[1]["locks"][0]["status"] == "removed"
+    # The lock comes back and Nuki applies the old create; its DEVICE_AUTHS reaches us
+    world.nuki.set_online(17000001, True)
+    world.nuki.apply()
+    auth = next(iter(world.nuki.locks[17000001].auths.values()))
+    world.lifecycle.observe_auth(17000001, auth, deleted=False)
+    world.settle()
+    assert world.nuki.codes(17000001) == {}
+    assert api("GET", "/bookings/B-1001")[1]["status"] == "cancelled"

@@ -532,6 +532,11 @@ class Lifecycle:
             gone = True
         else:
             gone = obs.complete and match is None
+        if match is not None and lock.op is None and lock.status == LockStatus.REMOVED and not b.wants_code(lock):
+            # Our code showed up after we took it off (a late write landing): remove it again.
+            lock.status = LockStatus.PENDING
+            lock.nukiId, lock.authId = match.id, match.auth_id
+            plan.logs.append(("our code reappeared on a lock; removing it", {"smartlock_id": lock.smartlockId}))
         if match is not None:
             if lock.nukiId is None or lock.authId is None:
                 lock.nukiId, lock.authId = match.id, match.auth_id
@@ -558,16 +563,19 @@ class Lifecycle:
             ):
                 # A late confirmation (lock came back online after we gave up on it).
                 self._confirmed(b, lock, plan)
+            elif lock.op == "find":
+                # Found the code we were looking for: the plan step deletes it by its id now.
+                lock.op, lock.opChecks = None, 0
             elif lock.op == "delete":
                 lock.opChecks += 1
                 if lock.opChecks % self.settings.removal_resend_after_checks == 0:
                     plan.resend_deletes.append((lock.smartlockId, match.id))
         elif gone:
-            if lock.op == "delete" or (lock.desired == "absent" or not b.wants_code(lock)):
+            if lock.op == "find":
+                lock.opChecks += 1
+            elif lock.op == "delete" or not b.wants_code(lock):
                 if lock.op == "delete" or lock.nukiId is not None:
                     self._removed(b, lock, plan)
-                else:
-                    lock.opChecks += 1
             elif lock.op in ("create", "update"):
                 lock.opChecks += 1
                 if lock.op == "update" and obs.complete and lock.nukiId:
@@ -619,6 +627,11 @@ class Lifecycle:
     def _plan_writes(self, b: Booking, now: datetime, plan: Plan) -> None:
         plan.pin, plan.valid_from, plan.valid_until = b.pin, b.validFrom, b.validUntil
         for lock in b.locks:
+            if lock.op in ("create", "update") and not b.wants_code(lock):
+                # The booking ended while a write was in flight: find what landed and remove it.
+                lock.op, lock.opSentAt, lock.opChecks = "find", now, 0
+                if lock.nukiId:
+                    lock.op = None
             if lock.op is not None or (lock.retryAt and lock.retryAt > now):
                 continue
             if b.wants_code(lock):
@@ -637,8 +650,8 @@ class Lifecycle:
                 elif lock.sentPin is None:
                     self._removed(b, lock, plan)
                 else:
-                    # A create may still land; look for it by name on the next read-back.
-                    lock.op, lock.opSentAt, lock.opChecks = "delete", now, 0
+                    # A create may still land; look for it by name on the next read-backs.
+                    lock.op, lock.opSentAt, lock.opChecks = "find", now, 0
 
     @staticmethod
     def _mark(lock: LockState, op: str, b: Booking, now: datetime) -> None:
@@ -668,7 +681,7 @@ class Lifecycle:
                     )
                     lock.status, lock.op, lock.retryAt = LockStatus.FAILED, None, None
                     plan.metrics.append(("ProvisioningFailed", {}))
-            if lock.op == "delete" and lock.nukiId is None and lock.opChecks >= 3:
+            if lock.op == "find" and lock.opChecks >= 3:
                 # We never saw the code arrive: nothing to delete. The reconciler deletes it should
                 # it still land later.
                 self._removed(b, lock, plan)

@@ -1,0 +1,384 @@
+"""Guest activity: every Nuki log entry stored once, under the booking whose code was used or,
+when it is not a guest's, under its lock; check-in detection; what the webhooks tell us.
+
+Two ways in, one way to store:
+
+* webhooks (`DEVICE_LOGS`, `DEVICE_AUTHS`, `DEVICE_STATUS`), verified by the receiver
+  (`staykey.webhooks`) and queued, arrive here through the webhook processor;
+* polling `GET /smartlock/{id}/log` from a cursor kept per lock, for accounts without webhooks
+  (Nuki's Advanced API) and to fill in what a lost webhook missed.
+
+Both call `record()`, so a booking's activity is the same with webhooks on or off, and an entry
+seen both ways (or delivered twice) is stored once: the item is keyed on Nuki's log id and
+written with a condition that it does not exist.
+
+Attribution: an entry belongs to a booking when its `authId` is one of the auth ids the lifecycle
+indexed when it confirmed the booking's code on that lock (Nuki's 24-hex `id` or the numeric
+`authId`; which one logs carry is not documented, so both are indexed), or, as a fallback, when
+its `name` is the booking's unique auth name and the lock is one of the booking's. Everything
+else (codes and users that are not ours, app and manual operations, door sensor events, failed
+keypad attempts with an invalid code) is kept under the lock for the operator. Stored entries
+hold the booking id and Nuki's numbers, never guest data, names or PINs.
+
+Check-in: the first successful keypad entry with a booking's code sets its `firstEntryAt`; an
+earlier entry that arrives later moves it back (webhooks and polls may come in any order).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+from staykey.errors import NotFound
+from staykey.models import ActivityItem
+from staykey.nuki import (
+    LOG_PAGE_MAX,
+    DeviceAuthsWebhook,
+    DeviceLogsWebhook,
+    DeviceStatusWebhook,
+    LogState,
+    LogTrigger,
+    NukiError,
+    SmartlockAuth,
+    SmartlockLog,
+    SmartlockState,
+    WebhookPayload,
+    action_name,
+    is_successful_keypad_entry,
+    source_name,
+    state_name,
+    trigger_name,
+)
+from staykey.nuki.models import SERVER_STATE_OFFLINE
+from staykey.observability import count, logger
+from staykey.store import Store
+from staykey.timeutil import Clock, iso_utc, parse_iso
+
+if TYPE_CHECKING:
+    from staykey.nuki import NukiClient
+    from staykey.services.lifecycle import Lifecycle
+    from staykey.settings import Settings
+
+# Polling reads again this far behind its cursor: Nuki's log can lag behind the lock, and an
+# entry that shows up late with an older date must still be seen. Re-reading costs one GetItem
+# per entry (already stored: skipped).
+POLL_OVERLAP = timedelta(minutes=15)
+# A lock polled for the first time: how far back to read.
+FIRST_POLL_LOOKBACK = timedelta(days=1)
+# At most this many pages (50 entries each) per lock and run; a longer backlog is cut (logged).
+POLL_MAX_PAGES = 40
+# The cursor is saved after this many entries and at the end (a crash re-reads at most these).
+POLL_CURSOR_EVERY = 25
+# Stop starting new work when less than this is left of the invocation's time.
+POLL_RESERVE_SECONDS = 20.0
+
+ACTIVITY_LIMIT_DEFAULT = 100
+ACTIVITY_LIMIT_MAX = 1000
+
+
+@dataclass
+class PollReport:
+    """What one polling run did, for the log line and the function's answer."""
+
+    locks: int = 0
+    read: int = 0
+    stored: int = 0
+    failed: list[int] = field(default_factory=list)
+    unfinished: list[int] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "locks": self.locks,
+            "read": self.read,
+            "stored": self.stored,
+            "failed": self.failed,
+            "unfinished": self.unfinished,
+        }
+
+
+def is_success(trigger: int, state: int) -> bool:
+    """Whether an entry reports something that happened: state 0, except that for the keypad-error
+    trigger (253, Tap to Unlock) state 0 means "access document revoked"."""
+    return state == LogState.SUCCESS and trigger != LogTrigger.KEYPAD_ERROR
+
+
+class Activity:
+    def __init__(
+        self,
+        settings: Settings,
+        store: Store,
+        clock: Clock,
+        lifecycle: Callable[[], Lifecycle],
+        nuki: Callable[[], NukiClient],
+    ) -> None:
+        self.settings = settings
+        self.store = store
+        self.clock = clock
+        self._lifecycle = lifecycle
+        self._nuki = nuki
+
+    # ------------------------------------------------------------------ webhooks
+
+    def handle_webhook(self, payload: WebhookPayload, received_at: datetime | None = None) -> str:
+        """One verified webhook; returns what became of it (for the log line)."""
+        if isinstance(payload, DeviceLogsWebhook):
+            return "stored" if self.record(payload.smartlock_log, via="webhook") else "duplicate"
+        if isinstance(payload, DeviceAuthsWebhook):
+            return self.observe_auth(payload.smartlock_auth, payload.deleted)
+        if isinstance(payload, DeviceStatusWebhook):
+            updated = self.observe_status(payload, received_at or self.clock.now())
+            return "status" if updated else "stale_status"
+        return "ignored"
+
+    def observe_auth(self, auth: SmartlockAuth, deleted: bool) -> str:
+        """DEVICE_AUTHS: our codes go to the lifecycle (confirmation, removal); a keypad code that is
+        not ours is remembered on its lock (forgotten once deleted), so we never choose it there."""
+        booking = self._lifecycle().observe_auth(auth.smartlock_id, auth, deleted)
+        if booking is not None:
+            logger.info(
+                "our code changed on a lock",
+                booking_id=booking.bookingId,
+                smartlock_id=auth.smartlock_id,
+                deleted=deleted,
+                status=booking.status.value,
+            )
+            return "ours"
+        if not auth.is_keypad_code or auth.code is None:
+            return "ignored"
+        pin = f"{auth.code:06d}"
+        if deleted:
+            self.store.forget_foreign_code(auth.smartlock_id, pin)
+        elif not self.store.record_foreign_code(auth.smartlock_id, pin, auth.name, auth.id, self.clock.now()):
+            # The code is reserved for one of our bookings: its write will meet a 409 and the
+            # lifecycle chooses another PIN.
+            logger.warning("a code reserved for a booking was added by someone else", smartlock_id=auth.smartlock_id)
+        return "foreign"
+
+    def observe_status(self, event: DeviceStatusWebhook, at: datetime) -> bool:
+        """DEVICE_STATUS: the lock's last known state in LOCK#/META, unless a newer one is there."""
+        state = event.state or SmartlockState()
+        online = None if event.server_state is None else event.server_state != SERVER_STATE_OFFLINE
+        updated = self.store.update_lock_meta_if_newer(
+            event.smartlock_id,
+            "statusAt",
+            at,
+            online=online,
+            serverState=event.server_state,
+            batteryCritical=state.battery_critical,
+            batteryCharge=state.battery_charge,
+            batteryCharging=state.battery_charging,
+            keypadBatteryCritical=state.keypad_battery_critical,
+            doorsensorBatteryCritical=state.doorsensor_battery_critical,
+            doorState=state.door_state,
+            lockState=state.state,
+        )
+        if updated and (state.battery_critical or state.keypad_battery_critical):
+            # A dead keypad battery locks guests out: worth an alarm.
+            count("BatteryCritical")
+            logger.warning(
+                "battery critical",
+                smartlock_id=event.smartlock_id,
+                lock=bool(state.battery_critical),
+                keypad=bool(state.keypad_battery_critical),
+            )
+        if updated and online is False:
+            logger.warning("lock offline", smartlock_id=event.smartlock_id)
+        return updated
+
+    # ------------------------------------------------------------------ one log entry
+
+    def record(self, log: SmartlockLog, *, via: str) -> bool:
+        """Attribute and store one log entry; False if it was stored before (by either way in).
+
+        firstEntryAt is set before the entry is stored, so a failure between the two steps is
+        repaired by the retry (the queue's, or the next poll) instead of being skipped as a duplicate.
+        """
+        if self.store.activity_exists(log.id):
+            return False
+        booking_id, attributed_by = self._attribute(log)
+        if booking_id is not None and is_successful_keypad_entry(log):
+            self._first_entry(booking_id, log)
+        entry = {
+            "id": log.id,
+            "at": log.date,
+            "smartlockId": log.smartlock_id,
+            "action": log.action,
+            "trigger": log.trigger,
+            "source": log.source,
+            "state": log.state,
+            "deviceType": log.device_type,
+            "bookingId": booking_id,
+            "attributedBy": attributed_by,
+            # Nuki's opaque reference of the auth used: lets an operator find it in Nuki Web.
+            "authRef": log.auth_id,
+            "via": via,
+        }
+        expires_at = log.date + timedelta(days=self.settings.activity_retention_days)
+        stored = self.store.put_activity(entry, expires_at)
+        if stored:
+            count("EntryRecorded")
+            logger.info(
+                "activity recorded",
+                booking_id=booking_id,
+                smartlock_id=log.smartlock_id,
+                log_id=log.id,
+                action=action_name(log.action),
+                trigger=trigger_name(log.trigger),
+                success=is_success(log.trigger, log.state),
+                via=via,
+            )
+        return stored
+
+    def _attribute(self, log: SmartlockLog) -> tuple[str | None, str | None]:
+        if log.auth_id:
+            booking_id = self.store.booking_id_for_auth(log.smartlock_id, log.auth_id)
+            if booking_id is not None:
+                return booking_id, "authId"
+        if log.name:
+            booking_id = self.store.booking_id_for_name(log.name)
+            if booking_id is not None:
+                booking = self.store.get_booking(booking_id)
+                # Names are ours only on our bookings' locks.
+                if booking is not None and booking.lock(log.smartlock_id) is not None:
+                    return booking_id, "name"
+        return None, None
+
+    def _first_entry(self, booking_id: str, log: SmartlockLog) -> None:
+        changed, first = self.store.record_first_entry(booking_id, log.date, self.clock.now())
+        if first:
+            count("GuestCheckedIn")
+            logger.info("guest checked in", booking_id=booking_id, smartlock_id=log.smartlock_id, at=iso_utc(log.date))
+        elif changed:
+            logger.info("an earlier entry arrived late; firstEntryAt moved back", booking_id=booking_id)
+
+    # ------------------------------------------------------------------ polling
+
+    def poll_all(self, remaining: Callable[[], float] | None = None) -> PollReport:
+        """Read every room's locks' logs from their cursors; the least recently polled first, so a
+        run cut short by `remaining` (seconds left) never starves the same locks."""
+        lock_ids = {lock_id for room in self.store.list_rooms() for lock_id in room.smartlockIds}
+        metas = {lock_id: self.store.get_lock_meta(lock_id) for lock_id in lock_ids}
+        order = sorted(lock_ids, key=lambda lock_id: (str(metas[lock_id].get("logPolledAt", "")), lock_id))
+        report = PollReport()
+        for lock_id in order:
+            if remaining is not None and remaining() < POLL_RESERVE_SECONDS:
+                report.unfinished.append(lock_id)
+                continue
+            report.locks += 1
+            try:
+                read, stored, finished = self.poll_lock(lock_id, metas[lock_id], remaining)
+            except NukiError as exc:
+                count("LogPollFailed")
+                logger.warning("log poll failed", smartlock_id=lock_id, error=type(exc).__name__, status=exc.status)
+                report.failed.append(lock_id)
+                continue
+            report.read += read
+            report.stored += stored
+            if not finished:
+                report.unfinished.append(lock_id)
+        return report
+
+    def poll_lock(
+        self, smartlock_id: int, meta: dict[str, Any] | None = None, remaining: Callable[[], float] | None = None
+    ) -> tuple[int, int, bool]:
+        """Read one lock's log since its cursor and record it oldest first; (read, stored, finished).
+
+        The cursor (`logCursorAt`/`logCursorId` in LOCK#/META) moves to each entry once it is
+        recorded, so a run that stops early resumes where it stopped.
+        """
+        meta = self.store.get_lock_meta(smartlock_id) if meta is None else meta
+        now = self.clock.now()
+        cursor_at = parse_iso(meta.get("logCursorAt"))
+        since = cursor_at - POLL_OVERLAP if cursor_at else now - FIRST_POLL_LOOKBACK
+        fetched: list[SmartlockLog] = []
+        reached_since = False
+        pages = 0
+        last_page_size = 0
+        for page in self._nuki().iter_log_pages(smartlock_id, from_date=since, max_pages=POLL_MAX_PAGES):
+            pages += 1
+            last_page_size = len(page)
+            for log in page:  # newest first
+                if log.date < since:
+                    reached_since = True
+                    break
+                fetched.append(log)
+            if reached_since:
+                break
+        if not reached_since and pages >= POLL_MAX_PAGES and last_page_size >= LOG_PAGE_MAX:
+            count("LogBacklogCut")
+            logger.warning(
+                "log backlog longer than one run reads; older entries skipped",
+                smartlock_id=smartlock_id,
+                since=iso_utc(since),
+                read=len(fetched),
+            )
+        stored = 0
+        finished = True
+        done: SmartlockLog | None = None
+        for n, log in enumerate(sorted(fetched, key=lambda entry: (entry.date, entry.id)), start=1):
+            if remaining is not None and remaining() < POLL_RESERVE_SECONDS:
+                finished = False
+                break
+            if self.record(log, via="poll"):
+                stored += 1
+            done = log
+            if n % POLL_CURSOR_EVERY == 0:
+                self._advance_cursor(smartlock_id, done)
+        if done is not None:
+            self._advance_cursor(smartlock_id, done)
+        self.store.update_lock_meta(smartlock_id, logPolledAt=iso_utc(now))
+        return len(fetched), stored, finished
+
+    def _advance_cursor(self, smartlock_id: int, log: SmartlockLog) -> None:
+        self.store.update_lock_meta_if_newer(smartlock_id, "logCursorAt", log.date, logCursorId=log.id)
+
+    # ------------------------------------------------------------------ reading
+
+    def for_booking(self, booking_id: str, limit: int = ACTIVITY_LIMIT_DEFAULT) -> list[ActivityItem]:
+        """A booking's activity, newest first; NotFound for an unknown booking."""
+        if self.store.get_booking(booking_id) is None:
+            raise NotFound(f"booking {booking_id!r} does not exist")
+        return self._items(Store.activity_owner_key(booking_id, 0), limit)
+
+    def for_lock(self, smartlock_id: int, limit: int = ACTIVITY_LIMIT_DEFAULT) -> list[ActivityItem]:
+        """What happened on a lock that was not a guest's, newest first; NotFound for a lock that
+        no room lists and that was never polled or reported on."""
+        known = any(smartlock_id in room.smartlockIds for room in self.store.list_rooms())
+        if not known and not self.store.get_lock_meta(smartlock_id):
+            raise NotFound(f"lock {smartlock_id} is not in any room")
+        return self._items(Store.activity_owner_key(None, smartlock_id), limit)
+
+    def _items(self, owner_key: str, limit: int) -> list[ActivityItem]:
+        limit = max(1, min(ACTIVITY_LIMIT_MAX, limit))
+        now = self.clock.now().timestamp()
+        # DynamoDB removes expired items within days, not at once: never show them.
+        return [
+            to_item(raw)
+            for raw in self.store.list_activity(owner_key, limit)
+            if raw.get("expiresAt", math.inf) > now
+        ]
+
+
+def to_item(raw: dict[str, Any]) -> ActivityItem:
+    """A stored entry as the API shows it: readable names from Nuki's numbers (so names for values a
+    later spec adds appear for old entries too)."""
+    action, trigger, source, state = (int(raw[key]) for key in ("action", "trigger", "source", "state"))
+    at = parse_iso(str(raw["at"]))
+    assert at is not None
+    return ActivityItem(
+        id=str(raw["id"]),
+        at=at,
+        smartlockId=int(raw["smartlockId"]),
+        action=action_name(action),
+        trigger=trigger_name(trigger),
+        source=source_name(source),
+        success=is_success(trigger, state),
+        state=state_name(state, source=source, trigger=trigger),
+        bookingId=raw.get("bookingId"),
+    )
+
+
+__all__ = ["ACTIVITY_LIMIT_DEFAULT", "ACTIVITY_LIMIT_MAX", "Activity", "PollReport", "is_success", "to_item"]
