@@ -34,9 +34,7 @@ from jsonschema import Draft4Validator, FormatChecker
 
 ROOT = Path(__file__).resolve().parent.parent
 SPEC_PATH = Path(
-    os.environ.get(
-        "NUKI_SPEC_PATH", str(ROOT.parent / "shared" / "nuki" / "nuki-web-api-swagger-4.18.0.json")
-    )
+    os.environ.get("NUKI_SPEC_PATH", str(ROOT.parent / "shared" / "nuki" / "nuki-web-api-swagger-4.18.0.json"))
 )
 SPEC_SHA256 = "653153b31104eebac5a4fd77816857c82015b1d12da6910e3cd546f2ad1f808c"
 
@@ -93,6 +91,32 @@ def _patch_overlay(spec: dict[str, Any]) -> list[str]:
             "description": "Unprocessable entity (keypad code name longer than 20 characters; observed)"
         }
     notes.append("422 declared on PUT /smartlock/{smartlockId}/auth and PUT /smartlock/auth (forum 35593)")
+
+    # The keypad-code name rule (at most 20 characters) is the same when an update renames a
+    # code; the Nuki sandbox answers it with the same 422, which the update does not declare.
+    spec["paths"]["/smartlock/{smartlockId}/auth/{id}"]["post"]["responses"]["422"] = {
+        "description": "Unprocessable entity (keypad code name longer than 20 characters; as on create)"
+    }
+    notes.append("422 declared on POST /smartlock/{smartlockId}/auth/{id} (keypad name rule, as on create)")
+
+    # Every operation takes the Bearer token and Nuki answers 401 to a missing or wrong one
+    # everywhere (ioBroker.nuki-extended#273), yet the two create operations do not declare it.
+    for template in ("/smartlock/{smartlockId}/auth", "/smartlock/auth"):
+        spec["paths"][template]["put"]["responses"].setdefault("401", {"description": "Not authorized"})
+    notes.append("401 declared on PUT /smartlock/{smartlockId}/auth and PUT /smartlock/auth (bad token)")
+
+    # Nuki answers 400 to a malformed log filter, e.g. "The supplied value '1788213600' for
+    # parameter 'fromDate' is not valid" for Unix seconds (observed live, nuki-web-api.md 5.2),
+    # yet the log operations declare only 200 and 401.
+    for template in ("/smartlock/{smartlockId}/log", "/smartlock/log"):
+        spec["paths"][template]["get"]["responses"].setdefault("400", {"description": "Bad parameter (observed)"})
+    notes.append("400 declared on GET /smartlock/{smartlockId}/log and GET /smartlock/log (Unix dates, observed)")
+
+    # SmartlockAuth.operationId refers to ObjectId, declared as an object of its parts; Nuki
+    # sends the id as a 24-hex string (leonnicolas/nupin api/nuki/patch.json turns ObjectId into a
+    # string so its generated client can read live answers). ObjectId is used nowhere else.
+    definitions["ObjectId"] = {"type": "string", "description": "24-hex MongoDB ObjectId (StayKey overlay)"}
+    notes.append("ObjectId (SmartlockAuth.operationId) object -> string (nupin patch.json)")
     return notes
 
 
@@ -164,7 +188,10 @@ def find_operation(method: str, path: str) -> Operation | None:
         match = regex.match(path)
         if match and method.lower() in spec["paths"][template]:
             return Operation(
-                method.lower(), template, spec["paths"][template][method.lower()], dict(zip(names, match.groups(), strict=True))
+                method.lower(),
+                template,
+                spec["paths"][template][method.lower()],
+                dict(zip(names, match.groups(), strict=True)),
             )
     return None
 
