@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from datetime import datetime
 from functools import cache
 from typing import Any
@@ -20,10 +19,13 @@ from local.nuki_sandbox.model import (
     JSON,
     NukiError,
     Reply,
+    Route,
     bad_param,
+    find_route,
     is_object_id,
     nuki_error_body,
     parse_date,
+    route,
     unauthorized,
 )
 from local.nuki_sandbox.state import LOG_LIMIT_DEFAULT, AuthChange, AuthDraft, NukiSandbox, Window
@@ -32,13 +34,6 @@ from local.nuki_spec import jsonschema, load_spec
 Query = Mapping[str, list[str]]
 NO_MATCH = -(2**63)  # what a malformed filter on a route that declares no 400 compares equal to
 Handler = Callable[[NukiSandbox, dict[str, str], Query, bytes], Reply]
-
-
-@dataclass(frozen=True)
-class Route:
-    method: str
-    pattern: re.Pattern[str]
-    handler: Handler
 
 
 # --- request parsing ----------------------------------------------------------------------------
@@ -312,27 +307,23 @@ _LOCK = r"/smartlock/(?P<smartlockId>\d+)"
 _AUTH_ID = r"(?P<id>[^/]+)"
 
 
-def _route(method: str, pattern: str, handler: Handler) -> Route:
-    return Route(method, re.compile(pattern), handler)
-
-
-ROUTES: tuple[Route, ...] = (
-    _route("GET", r"/smartlock", _list_smartlocks),
-    _route("GET", r"/smartlock/auth", _list_all_auths),
-    _route("PUT", r"/smartlock/auth", _create_auths),
-    _route("DELETE", r"/smartlock/auth", _delete_auths),
-    _route("GET", r"/smartlock/log", _all_logs),
-    _route("GET", _LOCK, _get_smartlock),
-    _route("GET", _LOCK + r"/auth", _list_lock_auths),
-    _route("PUT", _LOCK + r"/auth", _create_auth),
-    _route("GET", _LOCK + r"/auth/" + _AUTH_ID, _get_auth),
-    _route("POST", _LOCK + r"/auth/" + _AUTH_ID, _update_auth),
-    _route("DELETE", _LOCK + r"/auth/" + _AUTH_ID, _delete_auth),
-    _route("GET", _LOCK + r"/log", _lock_logs),
-    _route("POST", r"/smartlock/(?P<smartlockId>[^/]+)/sync", _sync),
-    _route("GET", r"/api/decentralWebhook", _list_webhooks),
-    _route("PUT", r"/api/decentralWebhook", _register_webhook),
-    _route("DELETE", r"/api/decentralWebhook/(?P<id>\d+)", _delete_webhook),
+ROUTES: tuple[Route[Handler], ...] = (
+    route("GET", r"/smartlock", _list_smartlocks),
+    route("GET", r"/smartlock/auth", _list_all_auths),
+    route("PUT", r"/smartlock/auth", _create_auths),
+    route("DELETE", r"/smartlock/auth", _delete_auths),
+    route("GET", r"/smartlock/log", _all_logs),
+    route("GET", _LOCK, _get_smartlock),
+    route("GET", _LOCK + r"/auth", _list_lock_auths),
+    route("PUT", _LOCK + r"/auth", _create_auth),
+    route("GET", _LOCK + r"/auth/" + _AUTH_ID, _get_auth),
+    route("POST", _LOCK + r"/auth/" + _AUTH_ID, _update_auth),
+    route("DELETE", _LOCK + r"/auth/" + _AUTH_ID, _delete_auth),
+    route("GET", _LOCK + r"/log", _lock_logs),
+    route("POST", r"/smartlock/(?P<smartlockId>[^/]+)/sync", _sync),
+    route("GET", r"/api/decentralWebhook", _list_webhooks),
+    route("PUT", r"/api/decentralWebhook", _register_webhook),
+    route("DELETE", r"/api/decentralWebhook/(?P<id>\d+)", _delete_webhook),
 )
 
 
@@ -343,18 +334,10 @@ def handle_api(
     try:
         if not sandbox.authorized(authorization):
             raise unauthorized()
-        path = path.rstrip("/") or "/"
-        allowed = False
-        for route in ROUTES:
-            match = route.pattern.fullmatch(path)
-            if match is None:
-                continue
-            if route.method != method:
-                allowed = True
-                continue
-            return route.handler(sandbox, match.groupdict(), query, raw)
-        if allowed:
-            return Reply(405, nuki_error_body("Method Not Allowed"))
-        return Reply(404, nuki_error_body("Not found"))
+        found = find_route(ROUTES, method, path)
+        if isinstance(found, int):
+            return Reply(found, nuki_error_body("Method Not Allowed" if found == 405 else "Not found"))
+        handler, params = found
+        return handler(sandbox, params, query, raw)
     except NukiError as exc:
         return exc.reply

@@ -8,27 +8,18 @@ rules shared with Nuki's routes (code rules, one code per lock) answer Nuki's er
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, TypeVar
 
 from local.nuki_sandbox.api import conform, draft_from
-from local.nuki_sandbox.model import JSON, ControlError, NukiError, Reply, parse_date
+from local.nuki_sandbox.model import JSON, ControlError, NukiError, Reply, Route, find_route, parse_date, route
 from local.nuki_sandbox.state import BATTERY_FIELDS, KEYPAD_CODE, NukiSandbox
 from local.nuki_spec import validate_definition
 
 Query = Mapping[str, list[str]]
 Handler = Callable[[NukiSandbox, dict[str, str], bytes], Reply]
 T = TypeVar("T")
-
-
-@dataclass(frozen=True)
-class Route:
-    method: str
-    pattern: re.Pattern[str]
-    handler: Handler
 
 
 # --- body helpers -------------------------------------------------------------------------------
@@ -301,46 +292,35 @@ def _reset(sandbox: NukiSandbox, _params: dict[str, str], _raw: bytes) -> Reply:
 _LOCK = r"/_sim/smartlocks/(?P<smartlockId>\d+)"
 
 
-def _route(method: str, pattern: str, handler: Handler) -> Route:
-    return Route(method, re.compile(pattern), handler)
-
-
-ROUTES: tuple[Route, ...] = (
-    _route("GET", r"/_sim/health", _health),
-    _route("GET", r"/_sim/smartlocks", _list_locks),
-    _route("POST", r"/_sim/smartlocks", _add_lock),
-    _route("GET", _LOCK, _lock_state),
-    _route("PATCH", _LOCK, _patch_lock),
-    _route("POST", _LOCK + r"/keypad", _keypad),
-    _route("POST", _LOCK + r"/log", _add_log),
-    _route("POST", _LOCK + r"/auths", _add_auth),
-    _route("GET", r"/_sim/faults", _get_faults),
-    _route("PUT", r"/_sim/faults", _put_faults),
-    _route("DELETE", r"/_sim/faults", _delete_faults),
-    _route("GET", r"/_sim/config", _get_config),
-    _route("PUT", r"/_sim/config", _put_config),
-    _route("GET", r"/_sim/requests", _get_requests),
-    _route("DELETE", r"/_sim/requests", _clear_requests),
-    _route("GET", r"/_sim/webhooks/deliveries", _get_deliveries),
-    _route("DELETE", r"/_sim/webhooks/deliveries", _clear_deliveries),
-    _route("DELETE", r"/_sim/state", _reset),
+ROUTES: tuple[Route[Handler], ...] = (
+    route("GET", r"/_sim/health", _health),
+    route("GET", r"/_sim/smartlocks", _list_locks),
+    route("POST", r"/_sim/smartlocks", _add_lock),
+    route("GET", _LOCK, _lock_state),
+    route("PATCH", _LOCK, _patch_lock),
+    route("POST", _LOCK + r"/keypad", _keypad),
+    route("POST", _LOCK + r"/log", _add_log),
+    route("POST", _LOCK + r"/auths", _add_auth),
+    route("GET", r"/_sim/faults", _get_faults),
+    route("PUT", r"/_sim/faults", _put_faults),
+    route("DELETE", r"/_sim/faults", _delete_faults),
+    route("GET", r"/_sim/config", _get_config),
+    route("PUT", r"/_sim/config", _put_config),
+    route("GET", r"/_sim/requests", _get_requests),
+    route("DELETE", r"/_sim/requests", _clear_requests),
+    route("GET", r"/_sim/webhooks/deliveries", _get_deliveries),
+    route("DELETE", r"/_sim/webhooks/deliveries", _clear_deliveries),
+    route("DELETE", r"/_sim/state", _reset),
 )
 
 
 def handle_control(sandbox: NukiSandbox, method: str, path: str, raw: bytes) -> Reply:
-    path = path.rstrip("/") or "/"
-    allowed = False
+    found = find_route(ROUTES, method, path)
+    if isinstance(found, int):
+        verdict = "is not allowed on" if found == 405 else "has no control route at"
+        return Reply(found, {"error": f"{method} {verdict} {path}"})
+    handler, params = found
     try:
-        for route in ROUTES:
-            match = route.pattern.fullmatch(path)
-            if match is None:
-                continue
-            if route.method != method:
-                allowed = True
-                continue
-            return route.handler(sandbox, match.groupdict(), raw)
+        return handler(sandbox, params, raw)
     except (ControlError, NukiError) as exc:
         return exc.reply
-    if allowed:
-        return Reply(405, {"error": f"{method} is not allowed on {path}"})
-    return Reply(404, {"error": f"no control route {method} {path}"})

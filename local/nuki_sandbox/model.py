@@ -7,12 +7,15 @@ import re
 import secrets
 import threading
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 JSON = Any
 """A JSON-serialisable value (dicts, lists, str, int, float, bool, None)."""
+
+H = TypeVar("H")
 
 _RFC3339 = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|z|[+-]\d{2}:\d{2})")
 
@@ -155,3 +158,31 @@ class ControlError(Exception):
     def __init__(self, status: int, message: str) -> None:
         super().__init__(message)
         self.reply = Reply(status, {"error": message})
+
+
+@dataclass(frozen=True)
+class Route(Generic[H]):
+    """One route of a table: method, full-match path pattern with named groups, handler."""
+
+    method: str
+    pattern: re.Pattern[str]
+    handler: H
+
+
+def route(method: str, pattern: str, handler: H) -> Route[H]:
+    return Route(method, re.compile(pattern), handler)
+
+
+def find_route(routes: Sequence[Route[H]], method: str, path: str) -> tuple[H, dict[str, str]] | int:
+    """The handler and path parameters for a request, or 404/405 when no route takes it."""
+    path = path.rstrip("/") or "/"
+    status = 404
+    for candidate in routes:
+        match = candidate.pattern.fullmatch(path)
+        if match is None:
+            continue
+        if candidate.method != method:
+            status = 405
+            continue
+        return candidate.handler, match.groupdict()
+    return status
