@@ -151,7 +151,7 @@ def test_locks_and_logs_page_with_the_id_cursor(client: NukiClient, sandbox: Any
 class _Receiver(BaseHTTPRequestHandler):
     received: list[tuple[bytes, str | None]] = []
 
-    def do_POST(self) -> None:  # noqa: N802
+    def do_POST(self) -> None:
         body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
         _Receiver.received.append((body, self.headers.get("X-Nuki-Signature-SHA256")))
         self.send_response(200)
