@@ -1,4 +1,5 @@
-"""GET, PATCH and DELETE /bookings/{bookingId}: read, change and cancel a booking."""
+"""GET, PATCH and DELETE /bookings/{bookingId}: read, change and cancel a booking;
+GET /bookings/{bookingId}/activity: what the guest's code did on the locks, newest first."""
 
 from __future__ import annotations
 
@@ -39,6 +40,15 @@ def patch_booking(bookingId: str) -> Any:
 @app.delete("/bookings/<bookingId>")
 def cancel_booking(bookingId: str) -> Any:
     return respond(200, wiring.lifecycle().cancel(_booking_id(bookingId)).to_api())
+
+
+@app.get("/bookings/<bookingId>/activity")
+def get_booking_activity(bookingId: str) -> Any:
+    from staykey.services.activity import activity_limit
+
+    limit = activity_limit(app.current_event.get_query_string_value("limit"))
+    items = wiring.activity().for_booking(_booking_id(bookingId), limit)
+    return respond(200, {"items": [item.to_api() for item in items]})
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST)

@@ -1,4 +1,5 @@
-"""PUT/GET /rooms/{roomId}, GET /rooms: the operator's rooms; GET /health."""
+"""PUT/GET /rooms/{roomId}, GET /rooms: the operator's rooms; GET /locks/{smartlockId}/activity:
+what happened on a lock that was not a guest's; GET /health."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from staykey import wiring
 from staykey.api import make_resolver, parse_body, respond
 from staykey.errors import NotFound, ValidationFailed
-from staykey.models import ID_PATTERN, RoomIn
+from staykey.models import ID_PATTERN, SMARTLOCK_ID_MAX, RoomIn
 from staykey.observability import logger, tracer
 from staykey.services.rooms import Rooms
 from staykey.timeutil import SystemClock
@@ -43,6 +44,20 @@ def get_room(roomId: str) -> Any:
 @app.get("/rooms")
 def list_rooms() -> Any:
     return respond(200, {"items": [room.to_api() for room in _rooms().list()]})
+
+
+@app.get("/locks/<smartlockId>/activity")
+def get_lock_activity(smartlockId: str) -> Any:
+    """What happened on a lock that was not a guest's: other codes and users, app and manual
+    operations, failed keypad attempts. Guests' entries are under their bookings."""
+    from staykey.services.activity import activity_limit
+
+    valid = smartlockId.isascii() and smartlockId.isdigit() and len(smartlockId) <= 19
+    if not valid or not 1 <= int(smartlockId) <= SMARTLOCK_ID_MAX:
+        raise NotFound(f"lock {smartlockId!r} does not exist")
+    limit = activity_limit(app.current_event.get_query_string_value("limit"))
+    items = wiring.activity().for_lock(int(smartlockId), limit)
+    return respond(200, {"items": [item.to_api() for item in items]})
 
 
 @app.get("/health")

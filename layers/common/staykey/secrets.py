@@ -14,9 +14,7 @@ from staykey.settings import get_settings
 def _read(name: str, key: str, force_fetch: bool = False) -> str:
     from aws_lambda_powertools.utilities import parameters
 
-    raw: object = parameters.get_secret(
-        name, max_age=get_settings().secret_max_age_seconds, force_fetch=force_fetch
-    )
+    raw: object = parameters.get_secret(name, max_age=get_settings().secret_max_age_seconds, force_fetch=force_fetch)
     value = raw.decode() if isinstance(raw, bytes) else str(raw)
     if value.lstrip().startswith("{"):
         try:

@@ -32,7 +32,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from staykey.errors import NotFound
+from staykey.errors import NotFound, ValidationFailed
 from staykey.models import ActivityItem
 from staykey.nuki import (
     LOG_PAGE_MAX,
@@ -356,10 +356,20 @@ class Activity:
         now = self.clock.now().timestamp()
         # DynamoDB removes expired items within days, not at once: never show them.
         return [
-            to_item(raw)
-            for raw in self.store.list_activity(owner_key, limit)
-            if raw.get("expiresAt", math.inf) > now
+            to_item(raw) for raw in self.store.list_activity(owner_key, limit) if raw.get("expiresAt", math.inf) > now
         ]
+
+
+def activity_limit(raw: str | None) -> int:
+    """The `limit` query parameter of the activity routes: 1..ACTIVITY_LIMIT_MAX, default 100."""
+    if raw is None or raw == "":
+        return ACTIVITY_LIMIT_DEFAULT
+    if not (raw.isascii() and raw.isdigit() and len(raw) <= 6) or not 1 <= int(raw) <= ACTIVITY_LIMIT_MAX:
+        raise ValidationFailed(
+            "bad query parameter",
+            details=[{"field": "limit", "message": f"must be a whole number from 1 to {ACTIVITY_LIMIT_MAX}"}],
+        )
+    return int(raw)
 
 
 def to_item(raw: dict[str, Any]) -> ActivityItem:
@@ -381,4 +391,12 @@ def to_item(raw: dict[str, Any]) -> ActivityItem:
     )
 
 
-__all__ = ["ACTIVITY_LIMIT_DEFAULT", "ACTIVITY_LIMIT_MAX", "Activity", "PollReport", "is_success", "to_item"]
+__all__ = [
+    "ACTIVITY_LIMIT_DEFAULT",
+    "ACTIVITY_LIMIT_MAX",
+    "Activity",
+    "PollReport",
+    "activity_limit",
+    "is_success",
+    "to_item",
+]
