@@ -54,5 +54,15 @@ unit: $(STAMP)
 
 test: lint typecheck template build unit
 
+# The local stack (moto server, Nuki sandbox, the template's functions behind a local API Gateway,
+# a schedule and queue dispatcher). Ports and settings from the environment: LOCAL_GATEWAY_PORT,
+# LOCAL_NUKI_PORT, LOCAL_AWS_PORT, LOCAL_API_KEY, NUKI_API_TOKEN, NUKI_SIM_SYNC_DELAY_SECONDS,
+# NUKI_API_URL (see local/stack.py).
+demo: $(STAMP)
+	$(BIN)/python -m local.demo
+
+local: $(STAMP)
+	$(BIN)/python -m local.stack
+
 clean:
 	rm -rf .aws-sam build .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,452 @@
+"""The local stack: the whole system on one machine, without AWS or Nuki (contract, section 4).
+
+Parts, each on its own port (settings from the environment, defaults as the contract's table):
+
+* moto server (`local.aws.MotoServer`, a subprocess) on ``LOCAL_AWS_PORT`` (5000), with the
+  template's table, schedule group, queues, topics, secrets and SES sender;
+* the Nuki sandbox (`local.nuki_sandbox`, in this process) on ``LOCAL_NUKI_PORT`` (4010), accepting
+  ``NUKI_API_TOKEN`` (``local-nuki-token``) with ``NUKI_SIM_SYNC_DELAY_SECONDS`` (2) of asynchrony;
+* the runtime (`local.runtime`, a subprocess): the template's functions behind the local API Gateway
+  on ``LOCAL_GATEWAY_PORT`` (3000, key ``LOCAL_API_KEY`` = ``local-dev-key``) and the dispatcher
+  that fires schedules and feeds queues to them. Functions call Nuki at ``NUKI_API_URL`` (default
+  the sandbox).
+
+At start the gateway's ``/webhooks/nuki`` is registered with the sandbox through the operators'
+command, ``python -m tools.register_webhook --url http://127.0.0.1:$LOCAL_GATEWAY_PORT/webhooks/nuki``
+(when the template has that route and the tool exists). Every subprocess runs in its own process
+group and gets SIGTERM if this process dies; `LocalStack.stop` (Ctrl-C or SIGTERM for
+``make local``) stops them all and joins every thread.
+
+Use it from code (end-to-end tests, benchmarks, the demo)::
+
+    with LocalStack(StackConfig.from_env(gateway_port=0, nuki_port=0, aws_port=0, sync_delay=0.3)) as stack:
+        requests.get(f"{stack.gateway_url}/health")
+
+Port 0 picks a free port, so tests never collide with a running ``make local``. ``env`` adds
+settings for the functions that the template does not set (``NUKI_TIMEOUT_SECONDS``,
+``CONFIRM_BACKOFF_SECONDS``, ...); ``parameters`` overrides template parameters as
+``sam deploy --parameter-overrides`` would (also ``LOCAL_PARAMETER_OVERRIDES="Key=Value ..."``).
+
+``python -m local.stack`` (``make local``) runs it in the foreground and prints each guest email
+that moto's SES accepts.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from types import FrameType, TracebackType
+from typing import IO, Any
+
+from local import cfn
+from local.aws import (
+    DEFAULT_REGION,
+    DEFAULT_STACK_NAME,
+    LocalAwsError,
+    LocalResources,
+    MotoServer,
+    create_resources,
+    local_aws_environment,
+    merged_environment,
+    parse_parameter_overrides,
+    sent_emails,
+    spawn,
+    stop_process,
+)
+from local.nuki_sandbox import RunningSandbox, start_sandbox
+
+WEBHOOK_PATH = "/webhooks/nuki"
+REGISTER_TOOL = cfn.ROOT / "tools" / "register_webhook.py"
+
+
+class StackError(RuntimeError):
+    pass
+
+
+@dataclass
+class StackConfig:
+    host: str = "127.0.0.1"
+    gateway_port: int = 3000
+    nuki_port: int = 4010
+    aws_port: int = 5000
+    api_key: str = "local-dev-key"
+    nuki_token: str = "local-nuki-token"  # noqa: S105 - the sandbox's documented local token
+    sync_delay: float = 2.0
+    nuki_api_url: str | None = None  # None: the sandbox
+    stack_name: str = DEFAULT_STACK_NAME
+    region: str = DEFAULT_REGION
+    parameters: dict[str, str] = field(default_factory=dict)
+    env: dict[str, str] = field(default_factory=dict)  # more environment for the functions
+    log_dir: Path | None = None  # None: a temporary directory, removed at stop
+    runtime_log_to_terminal: bool = False  # the gateway's and dispatcher's lines on stderr
+    function_logs_to_terminal: bool = False
+    register_webhook: bool = True
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> StackConfig:
+        """The contract's variables (LOCAL_GATEWAY_PORT, ...) from `environ`, then `overrides`."""
+        e = os.environ if environ is None else environ
+        config = cls(
+            gateway_port=int(e.get("LOCAL_GATEWAY_PORT", "3000")),
+            nuki_port=int(e.get("LOCAL_NUKI_PORT", "4010")),
+            aws_port=int(e.get("LOCAL_AWS_PORT", "5000")),
+            api_key=e.get("LOCAL_API_KEY", "local-dev-key"),
+            nuki_token=e.get("NUKI_API_TOKEN", "local-nuki-token"),
+            sync_delay=float(e.get("NUKI_SIM_SYNC_DELAY_SECONDS", "2")),
+            nuki_api_url=e.get("NUKI_API_URL") or None,
+            stack_name=e.get("LOCAL_STACK_NAME", DEFAULT_STACK_NAME),
+            region=e.get("AWS_DEFAULT_REGION", DEFAULT_REGION),
+            parameters=parse_parameter_overrides(e.get("LOCAL_PARAMETER_OVERRIDES", "")),
+        )
+        return replace(config, **overrides)
+
+
+def _wait_for(predicate: Any, timeout: float, what: str, alive: Any = None) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        if alive is not None and not alive():
+            raise StackError(f"{what}: the process exited")
+        time.sleep(0.05)
+    raise StackError(f"{what}: not ready within {timeout:g}s")
+
+
+class LocalStack:
+    def __init__(self, config: StackConfig | None = None) -> None:
+        self.config = config or StackConfig.from_env()
+        self.moto: MotoServer | None = None
+        self.sandbox: RunningSandbox | None = None
+        self.runtime: subprocess.Popen[bytes] | None = None
+        self.resources: LocalResources | None = None
+        self.gateway_port = 0
+        self.webhook = "not registered"
+        self._tmp: tempfile.TemporaryDirectory[str] | None = None
+        self._files: list[IO[bytes]] = []
+        self.log_dir = Path()
+        self._started = False
+
+    # ------------------------------------------------------------------ where things are
+
+    @property
+    def gateway_url(self) -> str:
+        return f"http://{self.config.host}:{self.gateway_port}"
+
+    @property
+    def nuki_url(self) -> str:
+        """The sandbox (its Nuki routes and its /_sim control routes)."""
+        assert self.sandbox is not None
+        return self.sandbox.url
+
+    @property
+    def nuki_api_url(self) -> str:
+        """Where the functions send Nuki calls (NUKI_API_URL, default the sandbox)."""
+        return self.config.nuki_api_url or self.nuki_url
+
+    @property
+    def aws_endpoint(self) -> str:
+        assert self.moto is not None
+        return self.moto.endpoint
+
+    @property
+    def functions_log(self) -> Path:
+        return self.log_dir / "functions.log"
+
+    @property
+    def runtime_log(self) -> Path:
+        return self.log_dir / "runtime.log"
+
+    def sent_emails(self) -> list[dict[str, Any]]:
+        """Emails moto's SES accepted, oldest first (see `local.aws.sent_emails`)."""
+        return sent_emails(self.aws_endpoint)
+
+    def environment(self) -> dict[str, str]:
+        """The functions' environment (also for tools run against the local stack)."""
+        assert self.resources is not None
+        merged, _ = merged_environment(self.resources)
+        return {
+            **os.environ,
+            **self.config.env,
+            **local_aws_environment(self.aws_endpoint, self.config.region),
+            "POWERTOOLS_TRACE_DISABLED": "true",
+            "PYTHONUNBUFFERED": "1",
+            **merged,
+        }
+
+    # ------------------------------------------------------------------ life
+
+    def __enter__(self) -> LocalStack:
+        return self.start()
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.stop()
+
+    def start(self) -> LocalStack:
+        if self._started:
+            return self
+        self._started = True
+        try:
+            self._start()
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def _start(self) -> None:
+        c = self.config
+        if c.log_dir is None:
+            self._tmp = tempfile.TemporaryDirectory(prefix="staykey-local-")
+            self.log_dir = Path(self._tmp.name)
+        else:
+            self.log_dir = c.log_dir
+            self.log_dir.mkdir(parents=True, exist_ok=True)
+
+        self.moto = MotoServer(host=c.host, port=c.aws_port, log_path=self.log_dir / "moto.log").start()
+        try:
+            self.sandbox = start_sandbox(host=c.host, port=c.nuki_port, token=c.nuki_token, sync_delay=c.sync_delay)
+        except OSError as exc:
+            raise StackError(f"the Nuki sandbox cannot listen on {c.host}:{c.nuki_port}: {exc}") from exc
+        # The parameter the template passes the functions as NUKI_API_URL.
+        parameters = {"NukiApiUrl": self.nuki_api_url, **c.parameters}
+        self.resources = create_resources(
+            self.aws_endpoint,
+            nuki_token=c.nuki_token,
+            stack_name=c.stack_name,
+            region=c.region,
+            parameters=parameters,
+        )
+        resources_file = self.log_dir / "resources.json"
+        resources_file.write_text(self.resources.to_json(), encoding="utf-8")
+        self._start_runtime(resources_file)
+        if c.register_webhook:
+            self._register_webhook()
+
+    def _start_runtime(self, resources_file: Path) -> None:
+        c = self.config
+        ready = self.log_dir / "runtime-ready.json"
+        ready.unlink(missing_ok=True)
+        stdout: IO[bytes] | None = None if c.function_logs_to_terminal else self.functions_log.open("ab")
+        stderr: IO[bytes] | None = None if c.runtime_log_to_terminal else self.runtime_log.open("ab")
+        self._files += [f for f in (stdout, stderr) if f is not None]
+        env = {**self.environment(), "LOCAL_API_KEY": c.api_key}
+        self.runtime = spawn(
+            [
+                sys.executable,
+                "-m",
+                "local.runtime",
+                "--resources",
+                str(resources_file),
+                "--host",
+                c.host,
+                "--port",
+                str(c.gateway_port),
+                "--ready-file",
+                str(ready),
+            ],
+            env,
+            stdout,
+            stderr,
+        )
+        runtime = self.runtime
+        try:
+            _wait_for(ready.exists, 60, "the local runtime (gateway, dispatcher)", lambda: runtime.poll() is None)
+        except StackError as exc:
+            raise StackError(f"{exc}; see {self.runtime_log} and {self.functions_log}") from None
+        self.gateway_port = int(json.loads(ready.read_text(encoding="utf-8"))["gatewayPort"])
+
+    def _register_webhook(self) -> None:
+        if not any(r.path == WEBHOOK_PATH for r in cfn.routes()):
+            self.webhook = f"not registered: template.yaml has no {WEBHOOK_PATH} route yet"
+            return
+        if not REGISTER_TOOL.exists():
+            self.webhook = "not registered: tools/register_webhook.py does not exist yet"
+            return
+        url = f"{self.gateway_url}{WEBHOOK_PATH}"
+        done = subprocess.run(
+            [sys.executable, "-m", "tools.register_webhook", "--url", url],
+            env=self.environment(),
+            cwd=str(cfn.ROOT),
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+        if done.returncode != 0:
+            raise StackError(
+                f"python -m tools.register_webhook --url {url} failed ({done.returncode}):\n"
+                f"{done.stdout}\n{done.stderr}".strip()
+            )
+        self.webhook = f"registered: {url}"
+
+    def stop(self) -> None:
+        stop_process(self.runtime)
+        self.runtime = None
+        if self.sandbox is not None:
+            self.sandbox.stop()
+            self.sandbox = None
+        if self.moto is not None:
+            self.moto.stop()
+        for f in self._files:
+            f.close()
+        self._files.clear()
+        if self._tmp is not None:
+            self._tmp.cleanup()
+            self._tmp = None
+
+    def runtime_log_tail(self, lines: int = 40) -> str:
+        """The end of the runtime's and the functions' logs (for a failing test's report)."""
+        out = []
+        for path in (self.runtime_log, self.functions_log):
+            if path.exists():
+                text = path.read_text(encoding="utf-8", errors="replace").splitlines()[-lines:]
+                out.append(f"--- {path.name}\n" + "\n".join(text))
+        return "\n".join(out)
+
+
+# ---------------------------------------------------------------------- make local
+
+
+class EmailWatcher:
+    """Prints each email moto's SES accepted, as it arrives (the local stack's outbox)."""
+
+    def __init__(self, stack: LocalStack, interval: float = 1.0) -> None:
+        self.stack = stack
+        self.interval = interval
+        self._stop = threading.Event()
+        self._seen: set[str] = set()
+        self._thread = threading.Thread(target=self._run, name="email-watcher", daemon=True)
+
+    def start(self) -> EmailWatcher:
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=5)
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.interval):
+            try:
+                emails = self.stack.sent_emails()
+            except OSError:
+                continue
+            for email in emails:
+                if email.get("id") in self._seen:
+                    continue
+                self._seen.add(str(email.get("id")))
+                print(format_email(email), flush=True)
+
+
+def html_to_text(html: str) -> str:
+    import html as html_lib
+    import re
+
+    text = re.sub(r"(?i)<br\s*/?>|</p>|</tr>|</h\d>", "\n", html)
+    text = re.sub(r"(?i)</td>", "  ", text)
+    text = re.sub(r"<[^>]+>", "", text)
+    lines = [html_lib.unescape(line).strip() for line in text.splitlines()]
+    return "\n".join(line for line in lines if line)
+
+
+def format_email(email: dict[str, Any], indent: str = "    ") -> str:
+    to = ", ".join((email.get("destinations") or {}).get("ToAddresses", []))
+    body = str(email.get("body", ""))
+    text = html_to_text(body) if "<" in body else body
+    lines = [f"From: {email.get('source')}", f"To: {to}", f"Subject: {email.get('subject')}", "", *text.splitlines()]
+    return "\n".join(indent + line for line in lines)
+
+
+def banner(stack: LocalStack) -> str:
+    c = stack.config
+    assert stack.resources is not None
+    today = datetime.now(UTC).date()
+    key = c.api_key
+    gw = stack.gateway_url
+    booking = json.dumps(
+        {
+            "bookingId": "B-1001",
+            "roomId": "room-12",
+            "guest": {"name": "Ada Lovelace", "email": "ada@example.org", "locale": "en"},
+            "checkIn": (today + timedelta(days=1)).isoformat(),
+            "checkOut": (today + timedelta(days=3)).isoformat(),
+        }
+    )
+    room = json.dumps(
+        {"name": "Room 12", "smartlockIds": [17000001], "timezone": "Europe/Berlin", "checkInTime": "15:00"}
+    )
+    tables = ", ".join(stack.resources.of_type("AWS::DynamoDB::Table").values())
+    logs = "this terminal" if c.function_logs_to_terminal else str(stack.functions_log)
+    return f"""
+StayKey local stack is running. Ctrl-C stops it.
+
+  shop API + {WEBHOOK_PATH:<15} {gw}    x-api-key: {key}
+  Nuki sandbox                {stack.nuki_url}    Bearer {c.nuki_token}, sync delay {c.sync_delay:g}s, /_sim/...
+  functions call Nuki at      {stack.nuki_api_url}
+  local AWS (moto server)     {stack.aws_endpoint}    table {tables}, dashboard {stack.aws_endpoint}/moto-api/
+  Nuki webhook                {stack.webhook}
+  function logs               {logs}
+  guest emails                printed here as SES accepts them
+
+A first booking (a lock in the sandbox, a room, a stay starting tomorrow):
+
+  curl -s -X POST {stack.nuki_url}/_sim/smartlocks -H 'Content-Type: application/json' \\
+       -d '{{"smartlockId": 17000001, "name": "Room 12"}}'
+  curl -s -X PUT {gw}/rooms/room-12 -H 'x-api-key: {key}' -H 'Content-Type: application/json' \\
+       -d '{room}'
+  curl -s -X POST {gw}/bookings -H 'x-api-key: {key}' -H 'Content-Type: application/json' \\
+       -d '{booking}'
+  curl -s {gw}/bookings/B-1001 -H 'x-api-key: {key}'
+  curl -s -X POST {stack.nuki_url}/_sim/smartlocks/17000001/keypad -d '{{"code": <the pin>}}'
+"""
+
+
+def main(argv: list[str] | None = None) -> int:
+    del argv
+    stop = threading.Event()
+
+    def on_signal(_signum: int, _frame: FrameType | None) -> None:
+        stop.set()
+
+    signal.signal(signal.SIGINT, on_signal)
+    signal.signal(signal.SIGTERM, on_signal)
+    config = StackConfig.from_env(
+        log_dir=Path(os.environ.get("LOCAL_LOG_DIR", str(cfn.ROOT / ".local-stack" / "logs"))),
+        runtime_log_to_terminal=True,
+        function_logs_to_terminal=os.environ.get("LOCAL_FUNCTION_LOGS", "file") == "terminal",
+    )
+    stack = LocalStack(config)
+    print("starting the local stack ...", flush=True)
+    try:
+        stack.start()
+    except (StackError, LocalAwsError) as exc:
+        print(f"the local stack did not start: {exc}", file=sys.stderr)
+        return 1
+    watcher = EmailWatcher(stack).start()
+    try:
+        print(banner(stack), flush=True)
+        while not stop.wait(0.5):
+            if stack.runtime is None or stack.runtime.poll() is not None:
+                print("the local runtime exited; stopping", file=sys.stderr)
+                return 1
+    finally:
+        print("stopping ...", flush=True)
+        watcher.stop()
+        stack.stop()
+        print("stopped.", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
