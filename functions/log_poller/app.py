@@ -12,7 +12,7 @@ from staykey import wiring
 from staykey.observability import logger, tracer
 
 
-@logger.inject_lambda_context
+@logger.inject_lambda_context(clear_state=True)
 @tracer.capture_lambda_handler(capture_response=False)
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     # The input carries nothing to act on; whatever it is, a run polls every lock.

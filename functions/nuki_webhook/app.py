@@ -63,7 +63,7 @@ def _raw_body(event: dict[str, Any], max_bytes: int) -> bytes:
     return body.encode("utf-8")
 
 
-@logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST)
+@logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST, clear_state=True)
 @tracer.capture_lambda_handler(capture_response=False)
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     receiver = wiring.webhook_receiver()

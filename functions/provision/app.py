@@ -35,7 +35,7 @@ def _follow_up(record: SQSRecord) -> None:
     wiring.lifecycle().run_job(job.model_dump())
 
 
-@logger.inject_lambda_context
+@logger.inject_lambda_context(clear_state=True)
 @tracer.capture_lambda_handler(capture_response=False)
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     if "Records" in event:

@@ -38,7 +38,7 @@ def _webhook(record: SQSRecord) -> None:
     logger.info("webhook processed", feature=payload.feature, outcome=outcome)
 
 
-@logger.inject_lambda_context
+@logger.inject_lambda_context(clear_state=True)
 @tracer.capture_lambda_handler(capture_response=False)
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     return process_partial_response(event=event, record_handler=_webhook, processor=processor, context=context)
