@@ -48,7 +48,7 @@ from pathlib import Path
 from types import FrameType, TracebackType
 from typing import IO, Any
 
-from local import cfn
+from local import cfn, nuki_spec
 from local.aws import (
     DEFAULT_REGION,
     DEFAULT_STACK_NAME,
@@ -213,6 +213,12 @@ class LocalStack:
             self.log_dir = c.log_dir
             self.log_dir.mkdir(parents=True, exist_ok=True)
 
+        if not nuki_spec.SPEC_PATH.is_file():
+            # The sandbox judges every request by Nuki's spec; without it each Nuki call would be a 500.
+            raise StackError(
+                f"the Nuki sandbox needs Nuki's Web API spec at {nuki_spec.SPEC_PATH} (../shared/nuki next to "
+                "the repository); set NUKI_SPEC_PATH to a copy of nuki-web-api-swagger-4.18.0.json"
+            )
         self.moto = MotoServer(host=c.host, port=c.aws_port, log_path=self.log_dir / "moto.log").start()
         try:
             self.sandbox = start_sandbox(host=c.host, port=c.nuki_port, token=c.nuki_token, sync_delay=c.sync_delay)
