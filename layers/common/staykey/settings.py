@@ -50,6 +50,12 @@ class Settings(BaseModel):
 
     max_codes_per_lock: int = Field(200, alias="MAX_CODES_PER_LOCK", ge=1)
     capacity_warning_codes: int = Field(180, alias="CAPACITY_WARNING_CODES", ge=1)
+    # The reconciler: a write of ours still unconfirmed this long after it was sent is stuck (its
+    # follow-ups died) and is sent again; an orphan deletion is re-checked this long after it was
+    # sent, at most this many times in a row before the next scheduled run takes over.
+    reconcile_stall_seconds: float = Field(1800.0, alias="RECONCILE_STALL_SECONDS", gt=0)
+    reconcile_confirm_delay_seconds: float = Field(60.0, alias="RECONCILE_CONFIRM_DELAY_SECONDS", ge=0, le=900)
+    reconcile_follow_ups: int = Field(5, alias="RECONCILE_FOLLOW_UPS", ge=0)
 
     schedule_group_name: str = Field("staykey", alias="SCHEDULE_GROUP_NAME")
     scheduler_role_arn: str = Field("arn:aws:iam::123456789012:role/staykey-scheduler", alias="SCHEDULER_ROLE_ARN")

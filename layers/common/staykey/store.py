@@ -11,6 +11,7 @@ Access patterns and their keys (pk / sk):
 | codes held or reserved on a lock, ours and not  | LOCK#{smartlockId} / CODE#{pin}       |
 | booking by a lock's auth ids (attribution)      | LOCK#{id} / AUTH#{nukiId}, AUTHID#{authId} |
 | a lock's last known state, log cursor           | LOCK#{smartlockId} / META             |
+| locks the reconciler looks after (beyond rooms) | LOCKS / LOCK#{smartlockId}            |
 | one Nuki log entry (dedup on Nuki's log id)     | LOG#{logId} / LOG; gsi1: ACT#... / {at}#{logId} |
 | webhook registration                            | CONFIG / WEBHOOK                      |
 
@@ -561,6 +562,30 @@ class Store:
             ExpressionAttributeNames=names,
             ExpressionAttributeValues=self._codec.dump(values),
         )
+
+    def code_count(self, smartlock_id: int) -> int | None:
+        """Keypad codes on the lock at its last count (META `codeCount`: every code Nuki listed, ours
+        and others'); None if it was never counted."""
+        value = self.get_lock_meta(smartlock_id).get("codeCount")
+        return None if value is None else int(value)
+
+    def register_locks(self, smartlock_ids: Iterable[int]) -> None:
+        """Remember locks for the reconciler, so a lock taken out of every room is still looked
+        after while it holds codes of ours."""
+        items = [{"pk": "LOCKS", "sk": f"LOCK#{i}", "smartlockId": int(i)} for i in smartlock_ids]
+        for start in range(0, len(items), 25):
+            requests = [{"PutRequest": {"Item": self._codec.dump(item)}} for item in items[start : start + 25]]
+            for _ in range(5):
+                res = self.client.batch_write_item(RequestItems={self.table_name: requests})
+                requests = res.get("UnprocessedItems", {}).get(self.table_name, [])
+                if not requests:
+                    break
+
+    def registered_locks(self) -> list[int]:
+        return [int(item["smartlockId"]) for item in self._query("LOCKS", "LOCK#")]
+
+    def unregister_lock(self, smartlock_id: int) -> None:
+        self._delete("LOCKS", f"LOCK#{smartlock_id}")
 
     # -- config ----------------------------------------------------------------------------
 

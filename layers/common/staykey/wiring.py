@@ -15,6 +15,7 @@ if TYPE_CHECKING:
     from staykey.nuki import NukiClient
     from staykey.services.activity import Activity
     from staykey.services.lifecycle import Lifecycle
+    from staykey.services.reconciler import Reconciler
     from staykey.store import Store
     from staykey.webhooks import WebhookReceiver
 
@@ -89,11 +90,28 @@ def webhook_receiver() -> WebhookReceiver:
     )
 
 
+@lru_cache(maxsize=1)
+def reconciler() -> Reconciler:
+    from staykey.reconcile_queue import SqsLockQueue
+    from staykey.services.reconciler import Reconciler
+    from staykey.timeutil import SystemClock
+
+    s = get_settings()
+    return Reconciler(
+        settings=s,
+        store=store(),
+        nuki=lambda: nuki(),
+        lifecycle=lambda: lifecycle(),
+        queue=SqsLockQueue(s.reconcile_queue_url),
+        clock=SystemClock(),
+    )
+
+
 def reset() -> None:
     """Forget every built service and the settings (tests, the local stack after env changes)."""
     from staykey import secrets
     from staykey.settings import get_settings as settings_cache
 
-    for cached in (store, nuki, lifecycle, activity, webhook_receiver, settings_cache):
+    for cached in (store, nuki, lifecycle, activity, webhook_receiver, reconciler, settings_cache):
         cached.cache_clear()
     secrets.clear_cache()

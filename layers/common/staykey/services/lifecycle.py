@@ -638,6 +638,8 @@ class Lifecycle:
                 if lock.status == LockStatus.FAILED:
                     continue
                 if lock.nukiId is None:
+                    if self._waits_for_capacity(lock, now, plan):
+                        continue
                     plan.creates.append(lock.smartlockId)
                     self._mark(lock, "create", b, now)
                 elif lock.sentPin != b.pin or lock.sentFrom != b.validFrom or lock.sentUntil != b.validUntil:
@@ -948,6 +950,100 @@ class Lifecycle:
                 self.jobs.send({"bookingId": booking.bookingId, "seq": failed.checkSeq}, 60)
         if plan.next_check_delay is not None:
             self.jobs.send({"bookingId": booking.bookingId, "seq": booking.checkSeq}, plan.next_check_delay)
+
+    # ------------------------------------------------------------------ capacity and the reconciler
+
+    def _waits_for_capacity(self, lock: LockState, now: datetime, plan: Plan) -> bool:
+        """True when a create must wait: the lock holds Nuki's limit of keypad codes, as last counted
+        (`Store.code_count`: the reconciler's count of every keypad code listed on the lock). The
+        lock says why, and the engine looks again in 15 minutes. A lock never counted never waits."""
+        held = self.store.code_count(lock.smartlockId)
+        limit = self.settings.max_codes_per_lock
+        if held is None or held < limit:
+            if lock.error and lock.error.startswith("waiting: "):
+                lock.error = None
+            return False
+        lock.error = (
+            f"waiting: lock {lock.smartlockId} holds {held} keypad codes, Nuki's limit is {limit}; "
+            "the code goes on as soon as one is removed"
+        )
+        lock.retryAt = now + timedelta(minutes=15)
+        plan.metrics.append(("ProvisioningWaitsForCapacity", {}))
+        return True
+
+    @staticmethod
+    def code_drift(auth: SmartlockAuth, b: Booking) -> str | None:
+        """How a code of the booking on a lock differs from what the booking says: "wrong_code" (its
+        code or name), "wrong_window" (dates, week days, daily times, disabled), or None."""
+        if auth.code is None or f"{auth.code:06d}" != b.pin or auth.name != b.authName:
+            return "wrong_code"
+        for seen, wanted in ((auth.allowed_from_date, b.validFrom), (auth.allowed_until_date, b.validUntil)):
+            if seen is None or abs(seen - wanted) > WINDOW_TOLERANCE:
+                return "wrong_window"
+        restricted = (
+            auth.allowed_week_days not in (None, 127)
+            or auth.allowed_from_time not in (None, 0)
+            or auth.allowed_until_time not in (None, 0)
+        )
+        return "wrong_window" if restricted or not auth.enabled else None
+
+    def heal(
+        self, booking_id: str, smartlock_id: int, auths: Sequence[SmartlockAuth], *, stalled_before: datetime
+    ) -> Booking | None:
+        """The reconciler's entry point. It listed every keypad code on `smartlock_id` (`auths`) and
+        found this booking's code there not as the booking says: missing; changed in Nuki (window,
+        code or name); still there after the booking stopped wanting it; there but not recorded as
+        confirmed; or a write of ours unconfirmed since before `stalled_before` (its follow-ups died).
+
+        Mark the lock so that the engine writes again (forget a stuck write; a vanished code is
+        created again; a changed one gets an update with the full restriction set), then run the
+        engine, with the list as an observation where it helps (a removal to record, a code to adopt
+        or confirm). The engine sends the write and confirms it by read-backs, as for any trigger.
+        A write in flight that is not stalled is left to its own read-backs. None: no such booking.
+        """
+        observe = False
+
+        def mark(b: Booking) -> None:
+            nonlocal observe
+            observe = False
+            lock = b.lock(smartlock_id)
+            if lock is None:
+                return
+            if lock.op is not None:
+                if lock.opSentAt is not None and lock.opSentAt > stalled_before:
+                    return
+                lock.op = None
+            lock.retryAt = None
+            held = next((a for a in auths if lock.nukiId is not None and a.id == lock.nukiId), None)
+            want = lock.sentPin or b.pin
+            named = next(
+                (a for a in auths if a.name == b.authName and a.code is not None and f"{a.code:06d}" == want), None
+            )
+            if held is None and named is not None:
+                lock.nukiId, lock.authId = None, None  # the engine adopts the one on the lock
+            if not b.wants_code(lock):
+                # Gone: the engine records the removal. There: the plan step deletes it by its id
+                # (no observation, so a code renamed in Nuki is not mistaken for gone).
+                observe = held is None
+                return
+            if lock.status == LockStatus.FAILED:
+                observe = (held or named) is not None  # a late confirmation rescues it
+                return
+            if held is not None and self.code_drift(held, b) is not None:
+                lock.sentFrom = None  # the plan step sends an update with the full restriction set
+                return
+            if held is None and lock.nukiId is not None:
+                # Our code disappeared from the lock: the plan step creates it again.
+                lock.nukiId, lock.authId, lock.heldPin, lock.status = None, None, None, LockStatus.PENDING
+            observe = (held or named) is not None
+
+        try:
+            self.store.update_booking(booking_id, mark, now=self.clock.now())
+        except KeyError:
+            return None
+        logger.info("reconciler heals a lock", booking_id=booking_id, smartlock_id=smartlock_id)
+        observed = {smartlock_id: Observation(auths=list(auths), complete=True)} if observe else None
+        return self.process(booking_id, read_back=False, observed=observed)
 
 
 def _reason(exc: Exception) -> str:

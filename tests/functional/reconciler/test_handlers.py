@@ -1,0 +1,98 @@
+"""The two functions as Lambda runs them, driven by the sample events in events/: the scheduled
+`reconciler` fans every lock out to the reconcile queue; `reconcile_lock` reconciles them, reporting
+partial batch failures."""
+
+from __future__ import annotations
+
+import copy
+import json
+from typing import Any
+
+import boto3
+import pytest
+from aws_lambda_powertools.utilities.batch.exceptions import BatchProcessingError
+
+from functions.reconcile_lock import app as reconcile_lock_app
+from functions.reconciler import app as reconciler_app
+from staykey import wiring
+from tests.apigw import Context
+from tests.conftest import load_event
+from tests.functional.reconciler.conftest import Rig
+
+LOCK, OTHER = 17000001, 17000099
+
+
+class RoomyContext(Context):
+    @staticmethod
+    def get_remaining_time_in_millis() -> int:
+        return 280_000
+
+
+class ShortContext(Context):
+    @staticmethod
+    def get_remaining_time_in_millis() -> int:
+        return 10_000
+
+
+@pytest.fixture
+def deployed(rig: Rig, monkeypatch: pytest.MonkeyPatch) -> str:
+    """The functions' own wiring on moto (with a reconcile queue); FakeNuki stands in for Nuki."""
+    url = boto3.client("sqs").create_queue(QueueName="staykey-test-reconcile")["QueueUrl"]
+    monkeypatch.setenv("RECONCILE_QUEUE_URL", url)
+    wiring.reset()
+    monkeypatch.setattr(wiring, "nuki", lambda: rig.world.nuki)
+    return url
+
+
+def queued(url: str) -> list[dict[str, Any]]:
+    sqs = boto3.client("sqs")
+    bodies = []
+    while True:
+        got = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10).get("Messages", [])
+        if not got:
+            return bodies
+        for message in got:
+            bodies.append(json.loads(message["Body"]))
+            sqs.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
+
+
+def test_the_scheduled_run_puts_every_lock_on_the_queue(rig: Rig, deployed: str) -> None:
+    # Given the room's two locks and another room's lock
+    rig.world.add_room("room-7", locks=(17000002,))
+    # When the schedule fires with its sample input
+    result = reconciler_app.lambda_handler(load_event("reconciler_schedule.json"), RoomyContext())
+    # Then one message per lock is queued for reconcile_lock
+    assert result == {"locksQueued": 3}
+    assert sorted(body["smartlockId"] for body in queued(deployed)) == [LOCK, 17000002, OTHER]
+    # And the locks are remembered, so one taken out of every room is still looked after
+    assert sorted(rig.world.store.registered_locks()) == [LOCK, 17000002, OTHER]
+
+
+def test_an_operator_can_reconcile_some_locks_now(rig: Rig, deployed: str) -> None:
+    result = reconciler_app.lambda_handler({"action": "reconcile", "smartlockIds": [OTHER]}, RoomyContext())
+    assert result == {"locksQueued": 1}
+    assert queued(deployed) == [{"smartlockId": OTHER, "reason": "manual", "attempt": 0}]
+
+
+def test_reconcile_lock_handles_the_sample_batch(rig: Rig, deployed: str) -> None:
+    # Given a cleaner's code on one lock and an active booking on both
+    rig.book()
+    rig.world.nuki.add_foreign(LOCK, 734159, "Cleaner")
+    # When the function gets the sample batch (one scheduled message, one follow-up)
+    result = reconcile_lock_app.lambda_handler(load_event("reconcile_lock_sqs.json"), RoomyContext())
+    # Then both locks are reconciled: nothing failed, the foreign code is remembered, codes counted
+    assert result == {"batchItemFailures": []}
+    assert {c.pin: c.owner for c in rig.world.store.codes_on_lock(LOCK)}["734159"] == "foreign"
+    assert rig.world.store.code_count(LOCK) == 2
+    assert rig.world.store.code_count(OTHER) == 1
+
+
+def test_a_bad_message_or_no_time_left_is_reported_back_per_record(rig: Rig, deployed: str) -> None:
+    event = copy.deepcopy(load_event("reconcile_lock_sqs.json"))
+    event["Records"][1]["body"] = json.dumps({"smartlockId": "not a lock"})
+    result = reconcile_lock_app.lambda_handler(event, RoomyContext())
+    assert result == {"batchItemFailures": [{"itemIdentifier": event["Records"][1]["messageId"]}]}
+    # And when the invocation is nearly out of time, every lock is left for a later one (all of a
+    # batch failing, the whole batch goes back to the queue)
+    with pytest.raises(BatchProcessingError, match="All records failed"):
+        reconcile_lock_app.lambda_handler(load_event("reconcile_lock_sqs.json"), ShortContext())
