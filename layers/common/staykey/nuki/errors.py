@@ -135,3 +135,12 @@ __all__ = [
     "NukiUnavailable",
     "redact",
 ]
+
+
+def describe(exc: BaseException) -> str:
+    """A short, safe, readable reason for a failed Nuki call, for a booking's `locks[].error`."""
+    if isinstance(exc, NukiError):
+        if exc.detail:
+            return f"Nuki answered {exc.status}: {exc.detail}" if exc.status else f"Nuki: {exc.detail}"
+        return f"Nuki: {exc}"
+    return f"Nuki unreachable: {type(exc).__name__}"

@@ -1046,11 +1046,7 @@ class Lifecycle:
         return self.process(booking_id, read_back=False, observed=observed)
 
 
-def _reason(exc: Exception) -> str:
-    """A safe, readable reason from a Nuki error (the client already redacts codes)."""
-    status = getattr(exc, "status", None)
-    detail = getattr(exc, "detail", None) or str(exc)
-    return f"Nuki answered {status}: {detail}" if status else f"Nuki unreachable: {detail}"
+_reason = nuki_errors.describe
 
 
 def _stay_point(raw: str) -> Any:

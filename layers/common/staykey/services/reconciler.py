@@ -649,10 +649,7 @@ def _claim_needed(b: Booking | None, smartlock_id: int, pin: str) -> bool:
     return pin in {b.pin, state.heldPin, state.sentPin}
 
 
-def _reason(exc: Exception) -> str:
-    status = getattr(exc, "status", None)
-    detail = getattr(exc, "detail", None) or str(exc)
-    return f"Nuki answered {status}: {detail}" if status else f"Nuki unreachable: {detail}"
+_reason = nuki_errors.describe
 
 
 __all__ = ["QUIET", "Action", "Do", "Drift", "LockPlan", "ReconcileIncomplete", "Reconciler"]
