@@ -352,7 +352,8 @@ class EmailWatcher:
                 if email.get("id") in self._seen:
                     continue
                 self._seen.add(str(email.get("id")))
-                print(format_email(email), flush=True)
+                stamp = datetime.now().strftime("%H:%M:%S.%f")[:-3]
+                print(f"{stamp} email   accepted by SES (moto):\n{format_email(email)}", flush=True)
 
 
 def html_to_text(html: str) -> str:
@@ -397,7 +398,7 @@ def banner(stack: LocalStack) -> str:
     return f"""
 StayKey local stack is running. Ctrl-C stops it.
 
-  shop API + {WEBHOOK_PATH:<15} {gw}    x-api-key: {key}
+  {"shop API + " + WEBHOOK_PATH:<27} {gw}    x-api-key: {key}
   Nuki sandbox                {stack.nuki_url}    Bearer {c.nuki_token}, sync delay {c.sync_delay:g}s, /_sim/...
   functions call Nuki at      {stack.nuki_api_url}
   local AWS (moto server)     {stack.aws_endpoint}    table {tables}, dashboard {stack.aws_endpoint}/moto-api/
