@@ -1,7 +1,9 @@
 """Nuki's official Web API spec (Swagger 2.0, 4.18.0) as a judge of our client and our sandbox.
 
-The spec lives read-only in ``../shared/nuki``. A few of its declarations contradict what Nuki
-itself returns (``../shared/nuki/QUIRKS.md``), so we apply a small overlay to a copy, each patch
+The spec is vendored byte for byte in ``third_party/nuki`` (its provenance in SOURCE.md there; the
+SHA-256 below is checked on load), so a fresh clone needs nothing beside it. A few of its
+declarations contradict what Nuki itself returns (``third_party/nuki/QUIRKS.md``), so we apply a
+small overlay to a copy in memory, each patch
 with the reason next to it, and validate against the patched copy:
 
 * ``validate_request`` checks what a client sends: the operation exists, path and query parameters
@@ -19,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import copy
+import hashlib
 import json
 import os
 import re
@@ -34,7 +37,7 @@ from jsonschema import Draft4Validator, FormatChecker
 
 ROOT = Path(__file__).resolve().parent.parent
 SPEC_PATH = Path(
-    os.environ.get("NUKI_SPEC_PATH", str(ROOT.parent / "shared" / "nuki" / "nuki-web-api-swagger-4.18.0.json"))
+    os.environ.get("NUKI_SPEC_PATH", str(ROOT / "third_party" / "nuki" / "nuki-web-api-swagger-4.18.0.json"))
 )
 SPEC_SHA256 = "653153b31104eebac5a4fd77816857c82015b1d12da6910e3cd546f2ad1f808c"
 
@@ -123,14 +126,22 @@ def _patch_overlay(spec: dict[str, Any]) -> list[str]:
 @lru_cache(maxsize=1)
 def load_spec() -> dict[str, Any]:
     """The official spec with our overlay applied (a fresh copy is cheap to deep-copy)."""
-    spec = json.loads(SPEC_PATH.read_text(encoding="utf-8"))
+    spec = _official()
     _patch_overlay(spec)
     return spec
 
 
+def _official() -> dict[str, Any]:
+    raw = SPEC_PATH.read_bytes()
+    digest = hashlib.sha256(raw).hexdigest()
+    if digest != SPEC_SHA256:
+        raise RuntimeError(f"{SPEC_PATH} is not Nuki's spec 4.18.0 as vendored (sha256 {digest})")
+    parsed: dict[str, Any] = json.loads(raw)
+    return parsed
+
+
 def overlay_notes() -> list[str]:
-    spec = json.loads(SPEC_PATH.read_text(encoding="utf-8"))
-    return _patch_overlay(spec)
+    return _patch_overlay(_official())
 
 
 _format_checker = FormatChecker()

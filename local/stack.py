@@ -216,8 +216,8 @@ class LocalStack:
         if not nuki_spec.SPEC_PATH.is_file():
             # The sandbox judges every request by Nuki's spec; without it each Nuki call would be a 500.
             raise StackError(
-                f"the Nuki sandbox needs Nuki's Web API spec at {nuki_spec.SPEC_PATH} (../shared/nuki next to "
-                "the repository); set NUKI_SPEC_PATH to a copy of nuki-web-api-swagger-4.18.0.json"
+                f"the Nuki sandbox needs Nuki's Web API spec at {nuki_spec.SPEC_PATH} (vendored in third_party/nuki); "
+                "set NUKI_SPEC_PATH to a copy of nuki-web-api-swagger-4.18.0.json"
             )
         self.moto = MotoServer(host=c.host, port=c.aws_port, log_path=self.log_dir / "moto.log").start()
         try:
