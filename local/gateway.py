@@ -159,6 +159,13 @@ class GatewayHandler(BaseHTTPRequestHandler):
     def do_OPTIONS(self) -> None:
         self._handle()
 
+    def __getattr__(self, name: str) -> Any:
+        # Any other method (TRACE, CONNECT, a made-up one) goes the same way: no route has it, so
+        # it gets 403 "Missing Authentication Token" as from API Gateway, never http.server's 501.
+        if name.startswith("do_"):
+            return self._handle
+        raise AttributeError(name)
+
     def _handle(self) -> None:
         started = time.monotonic()
         request_id = str(uuid.uuid4())

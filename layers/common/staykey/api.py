@@ -66,7 +66,10 @@ def validation_details(err: ValidationError) -> list[dict[str, Any]]:
 
 def parse_body(app: APIGatewayRestResolver, model: type[M]) -> M:
     event = app.current_event
-    raw = event.decoded_body if event.body is not None else None
+    try:
+        raw = event.decoded_body if event.body is not None else None
+    except ValueError:  # base64 that is not, or bytes that are not UTF-8
+        raise BadRequest("the body is not UTF-8 text") from None
     if raw is None or raw == "":
         raise BadRequest("the request needs a JSON body")
     if len(raw.encode()) > MAX_BODY_BYTES:

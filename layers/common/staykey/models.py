@@ -19,6 +19,7 @@ from pydantic import (
     Field,
     StrictBool,
     StrictInt,
+    field_validator,
     model_validator,
 )
 
@@ -110,13 +111,14 @@ class Strict(BaseModel):
 
 
 class GuestIn(Strict):
-    name: Annotated[CleanText, Field(min_length=1, max_length=200)]
+    # Lengths are of what the shop sent (NFC may lengthen a name: U+0958 becomes two code points).
+    name: Annotated[str, Field(min_length=1, max_length=200), AfterValidator(_clean_text)]
     email: Annotated[str, Field(max_length=254), AfterValidator(_email)]
     locale: Annotated[str, Field(pattern=r"^[A-Za-z]{2,3}([-_][A-Za-z0-9]{2,8}){0,3}$")] = "en"
 
 
 class RoomIn(Strict):
-    name: Annotated[CleanText, Field(min_length=1, max_length=100)]
+    name: Annotated[str, Field(min_length=1, max_length=100), AfterValidator(_clean_text)]
     smartlockIds: Annotated[
         list[Annotated[StrictInt, Field(ge=1, le=SMARTLOCK_ID_MAX)]],
         Field(min_length=1, max_length=MAX_LOCKS_PER_ROOM),
@@ -127,11 +129,12 @@ class RoomIn(Strict):
     accessBeforeMinutes: Annotated[StrictInt, Field(ge=0, le=1440)] = 0
     accessAfterMinutes: Annotated[StrictInt, Field(ge=0, le=1440)] = 0
 
-    @model_validator(mode="after")
-    def _unique_locks(self) -> RoomIn:
-        if len(set(self.smartlockIds)) != len(self.smartlockIds):
-            raise ValueError("smartlockIds must not repeat a lock")
-        return self
+    @field_validator("smartlockIds")
+    @classmethod
+    def _unique_locks(cls, value: list[int]) -> list[int]:
+        if len(set(value)) != len(value):
+            raise ValueError("must not repeat a lock")
+        return value
 
 
 class Room(RoomIn):

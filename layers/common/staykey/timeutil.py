@@ -53,7 +53,8 @@ def zone(name: str) -> ZoneInfo:
         if not name or name != name.strip() or ".." in name or name.startswith("/"):
             raise ZoneInfoNotFoundError(name)
         return ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError) as exc:
+    except (ZoneInfoNotFoundError, ValueError, OSError) as exc:
+        # OSError: a name that is a directory of the zone database ("Europe") or unreadable.
         raise ValueError(f"{name!r} is not an IANA time zone (for example Europe/Berlin)") from exc
 
 

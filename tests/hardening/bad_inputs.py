@@ -1,0 +1,169 @@
+"""The table of bad inputs and the answer each gets (see the docstring of test_bad_inputs.py).
+
+One list, used twice: through the Lambda handlers with moto (tests/hardening/test_bad_inputs.py,
+where "changes nothing" is checked on the whole table, the schedules, the queues, Nuki and mail)
+and over HTTP against the local stack (tests/e2e/test_hardening_bad_inputs_http.py).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+ROOM_ID = "room-hard"
+NEW_ROOM_ID = "room-new"
+BOOKING_ID = "B-hard-1"
+LOCKS = [17000001, 17000099]
+WEBHOOK_MAX_BODY_BYTES = 64 * 1024  # settings.webhook_max_body_bytes default
+API_MAX_BODY_BYTES = 64 * 1024  # staykey.api.MAX_BODY_BYTES
+
+ROOM = {"name": "Room Hard", "smartlockIds": LOCKS, "timezone": "Europe/Berlin"}
+GUEST = {"name": "Ada Lovelace", "email": "ada@example.org", "locale": "en"}
+
+
+def booking(booking_id: str = "B-bad", **changes: Any) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "bookingId": booking_id,
+        "roomId": ROOM_ID,
+        "guest": dict(GUEST),
+        "checkIn": "2026-12-01",
+        "checkOut": "2026-12-03",
+    }
+    body.update(changes)
+    return body
+
+
+def guest(**changes: Any) -> dict[str, Any]:
+    return booking(guest={**GUEST, **changes})
+
+
+def room(**changes: Any) -> dict[str, Any]:
+    return {**ROOM, **changes}
+
+
+@dataclass(frozen=True)
+class Bad:
+    """One row: a request and the answer it must get. `names` is the field `errors[]` must name
+    (422) or a fragment of the message (other statuses)."""
+
+    id: str
+    method: str
+    path: str
+    status: int
+    names: str
+    body: Any = None
+    raw: bytes | None = None  # sent as it is instead of `body`
+    signed: bool = False  # webhook rows: signed with the webhook secret
+
+    def payload(self) -> bytes | None:
+        if self.raw is not None:
+            return self.raw
+        if self.body is None:
+            return None
+        import json
+
+        return json.dumps(self.body, ensure_ascii=False).encode("utf-8")
+
+
+POST, PUT, PATCH, GET = "POST", "PUT", "PATCH", "GET"
+B, R, P = "/bookings", f"/rooms/{NEW_ROOM_ID}", f"/bookings/{BOOKING_ID}"
+
+BAD_INPUTS: list[Bad] = [
+    # -- not JSON, not an object
+    Bad("broken-json", POST, B, 400, "not valid JSON", raw=b'{"bookingId": "B-1",'),
+    Bad("json-array", POST, B, 400, "must be a JSON object", raw=b'["B-1"]'),
+    Bad("empty-body", POST, B, 400, "needs a JSON body", raw=b""),
+    Bad("not-utf8", POST, B, 400, "not UTF-8", raw=b'{"bookingId": "\xff\xfe"}'),
+    Bad("room-broken-json", PUT, R, 400, "not valid JSON", raw=b"{name: Room}"),
+    # -- wrong types
+    Bad("name-is-a-number", POST, B, 422, "guest.name", guest(name=42)),
+    Bad("notify-is-a-string", POST, B, 422, "notifyGuest", booking(notifyGuest="yes")),
+    Bad("guest-is-a-string", POST, B, 422, "guest", booking(guest="Ada Lovelace")),
+    Bad("check-in-is-a-number", POST, B, 422, "checkIn", booking(checkIn=20261201)),
+    Bad("minutes-is-a-string", PUT, R, 422, "accessBeforeMinutes", room(accessBeforeMinutes="30")),
+    # -- unknown fields
+    Bad("unknown-field", POST, B, 422, "colour", booking(colour="blue")),
+    Bad("unknown-guest-field", POST, B, 422, "guest.phone", guest(phone="+49 30 1234")),
+    Bad("unknown-room-field", PUT, R, 422, "floor", room(floor=3)),
+    Bad("unknown-patch-field", PATCH, P, 422, "pin", {"pin": "483726"}),
+    # -- empty and huge strings
+    Bad("empty-booking-id", POST, B, 422, "bookingId", booking(booking_id="")),
+    Bad("empty-name", POST, B, 422, "guest.name", guest(name="")),
+    Bad("blank-name", POST, B, 422, "guest.name", guest(name="   ")),
+    Bad("empty-email", POST, B, 422, "guest.email", guest(email="")),
+    Bad("name-201-chars", POST, B, 422, "guest.name", guest(name="A" * 201)),
+    Bad("name-10000-chars", POST, B, 422, "guest.name", guest(name="A" * 10_000)),
+    Bad("booking-id-65-chars", POST, B, 422, "bookingId", booking(booking_id="B" * 65)),
+    Bad("email-255-chars", POST, B, 422, "guest.email", guest(email="a" * 243 + "@example.org")),
+    Bad("body-over-64-kib", POST, B, 413, "larger than", guest(name="A" * (API_MAX_BODY_BYTES + 1))),
+    Bad("empty-room-name", PUT, R, 422, "name", room(name="")),
+    # -- control characters (non-Latin names are accepted: see ACCEPTED_NAMES)
+    Bad("name-with-nul", POST, B, 422, "guest.name", guest(name="Ada\u0000Lovelace")),
+    Bad("name-with-newline", POST, B, 422, "guest.name", guest(name="Ada\nLovelace")),
+    Bad("name-with-escape", POST, B, 422, "guest.name", guest(name="Ada\u001b[31mLovelace")),
+    Bad("name-with-bidi-override", POST, B, 422, "guest.name", guest(name="Ada\u202eecalevoL")),
+    Bad("name-with-zero-width-space", POST, B, 422, "guest.name", guest(name="Ada\u200bLovelace")),
+    Bad("room-name-with-tab", PUT, R, 422, "name", room(name="Room\t12")),
+    Bad("email-not-an-address", POST, B, 422, "guest.email", guest(email="ada at example.org")),
+    # -- locks
+    Bad("six-locks", PUT, R, 422, "smartlockIds", room(smartlockIds=[1, 2, 3, 4, 5, 6])),
+    Bad("no-lock", PUT, R, 422, "smartlockIds", room(smartlockIds=[])),
+    Bad("lock-repeated", PUT, R, 422, "smartlockIds", room(smartlockIds=[17000001, 17000001])),
+    Bad("lock-id-zero", PUT, R, 422, "smartlockIds.0", room(smartlockIds=[0])),
+    Bad("lock-id-negative", PUT, R, 422, "smartlockIds.0", room(smartlockIds=[-17000001])),
+    Bad("lock-id-fraction", PUT, R, 422, "smartlockIds.0", room(smartlockIds=[17000001.5])),
+    Bad("lock-id-string", PUT, R, 422, "smartlockIds.0", room(smartlockIds=["17000001"])),
+    Bad("lock-id-boolean", PUT, R, 422, "smartlockIds.0", room(smartlockIds=[True])),
+    Bad("lock-id-over-int64", PUT, R, 422, "smartlockIds.0", room(smartlockIds=[2**63])),
+    Bad("locks-not-a-list", PUT, R, 422, "smartlockIds", room(smartlockIds=17000001)),
+    # -- zones, times, ids
+    Bad("unknown-zone", PUT, R, 422, "timezone", room(timezone="Mars/Olympus")),
+    Bad("zone-database-directory", PUT, R, 422, "timezone", room(timezone="Europe")),
+    Bad("zone-path-traversal", PUT, R, 422, "timezone", room(timezone="../../etc/passwd")),
+    Bad("zone-lowercase", PUT, R, 422, "timezone", room(timezone="europe/berlin")),
+    Bad("check-in-time-25h", PUT, R, 422, "checkInTime", room(checkInTime="25:00")),
+    Bad("room-id-bad-characters", PUT, "/rooms/room%20one", 422, "roomId", room()),
+    # -- the stay
+    Bad("date-time-without-offset", POST, B, 422, "checkIn", booking(checkIn="2026-12-01T15:00:00")),
+    Bad("not-a-date", POST, B, 422, "checkIn", booking(checkIn="tomorrow")),
+    Bad("impossible-date", POST, B, 422, "checkOut", booking(checkOut="2026-02-30")),
+    Bad("year-zero", POST, B, 422, "checkIn", booking(checkIn="0000-01-01")),
+    Bad("check-out-decades-away", POST, B, 422, "checkOut", booking(checkOut="2056-12-03")),
+    Bad("stay-decades-away", POST, B, 422, "checkIn", booking(checkIn="2056-12-01", checkOut="2056-12-03")),
+    Bad("check-out-before-check-in", POST, B, 422, "checkOut", booking(checkIn="2026-12-03", checkOut="2026-12-01")),
+    Bad("check-out-in-the-past", POST, B, 422, "checkOut", booking(checkIn="2026-11-01", checkOut="2026-11-03")),
+    Bad("unknown-room", POST, B, 404, "does not exist", booking(roomId="no-such-room")),
+    Bad("patch-nothing", PATCH, P, 422, "(body)", {}),
+    Bad("patch-null", PATCH, P, 422, "(body)", {"checkIn": None}),
+    Bad("patch-decades-away", PATCH, P, 422, "checkOut", {"checkOut": "2060-01-01"}),
+    # -- paths and queries
+    Bad("booking-id-with-markup", GET, "/bookings/%3Cscript%3E", 404, "does not exist"),
+    Bad("lock-id-not-a-number", GET, "/locks/abc/activity", 404, "does not exist"),
+    Bad("lock-id-zero-in-path", GET, "/locks/0/activity", 404, "does not exist"),
+    Bad("activity-limit-not-a-number", GET, f"/bookings/{BOOKING_ID}/activity?limit=ten", 422, "limit"),
+    Bad("activity-limit-too-big", GET, f"/bookings/{BOOKING_ID}/activity?limit=100000", 422, "limit"),
+    # -- the webhook
+    Bad(
+        "webhook-over-64-kib",
+        POST,
+        "/webhooks/nuki",
+        413,
+        "larger than",
+        raw=b'{"feature": "DEVICE_LOGS", "pad": "' + b"x" * WEBHOOK_MAX_BODY_BYTES + b'"}',
+        signed=True,
+    ),
+    Bad("webhook-unsigned", POST, "/webhooks/nuki", 401, "signature", raw=b'{"feature": "DEVICE_LOGS"}'),
+]
+
+# Names from every script are accepted as sent (NFC-normalised); only control and invisible
+# formatting characters are refused.
+ACCEPTED_NAMES = [
+    "Ada Lövelace",
+    "李小龍",
+    "محمد بن موسى الخوارزمي",
+    "Ελένη Παπαδοπούλου",
+    "Ñandú O'Brien-Smith",
+    "Amélie Poulain",
+    "Zoë 🙂",
+    "क" * 200,  # 200 code points, as long as a name may be
+]

@@ -1,0 +1,378 @@
+"""Fuzz the shop API: schemathesis runs openapi.yaml against a local stack, every route.
+
+    python -m tools.fuzz                       # make fuzz: its own local stack, >= 1,000 cases
+    python -m tools.fuzz --max-examples 5      # a short run
+
+Schemathesis runs its four phases: the spec's examples, coverage (boundary and just-invalid values
+for every parameter and property, unexpected methods), fuzzing (positive and negative data) and
+stateful sequences along the spec's links (createBooking -> get, patch, checkout, cancel,
+activity). It sends the shop's API key where the spec asks for one. Every response is checked:
+no 5xx, status code, content type and body as openapi.yaml says, schema-invalid data refused,
+schema-valid data accepted (a 422 only for a rule JSON Schema cannot state, see
+`tools.fuzz_hooks`), a created booking readable through its link, no route open without its key.
+
+Two checks are off, each for a reason that is the contract's, not a gap:
+``unsupported_method`` (API Gateway REST answers an undeclared method with 403 "Missing
+Authentication Token", not 405) and ``use_after_free`` (``DELETE /bookings/{id}`` cancels: the
+booking stays readable, with status ``cancelled``).
+
+To get past "no such room" the fuzzer is given, through schemathesis dictionaries, the ids of rooms
+and bookings that exist (rooms on sandbox locks that share an entrance; bookings scheduled,
+active, cancelled and checked out), real IANA zones, and stay points around today; it mixes them
+into what it generates. About half of the webhook bodies are signed with the stack's secret.
+
+A crash is a 5xx answer, or an unhandled exception in any function (the functions' log), or an SQS
+record a function failed (the dispatcher's log): `FuzzResult.crashes` lists them with the request.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import requests
+
+ROOT = Path(__file__).resolve().parent.parent
+SPEC = ROOT / "openapi.yaml"
+# The fuzz's own sandbox locks (far from the e2e tests' 18_000_001...).
+FUZZ_LOCKS = (19_000_001, 19_000_002, 19_000_003, 19_000_099)
+ZONES = ("Europe/Berlin", "America/New_York", "Asia/Kolkata", "Australia/Lord_Howe", "Pacific/Chatham", "UTC")
+DISABLED_CHECKS = {
+    "unsupported_method": "API Gateway REST answers an undeclared method with 403 Missing Authentication Token",
+    "use_after_free": "DELETE /bookings/{id} cancels; the booking stays readable with status cancelled",
+}
+
+
+@dataclass
+class FuzzFixtures:
+    rooms: list[str]
+    locks: list[int]
+    bookings: list[str]
+
+
+@dataclass
+class FuzzResult:
+    cases: int  # test cases schemathesis generated and ran
+    requests: int  # HTTP exchanges with the gateway
+    statuses: Counter[int]
+    failures: list[dict[str, Any]]  # schemathesis' failure groups (code, title, count, operations)
+    server_errors: list[dict[str, Any]]  # every 5xx answer with its request
+    crashes: list[str]  # function exceptions and failed SQS records in the stack's logs
+    pins: set[str]
+    seconds: float
+    exit_code: int
+    output: str
+    report: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def ok(self) -> bool:
+        return self.exit_code == 0 and not self.failures and not self.server_errors and not self.crashes
+
+    def summary(self) -> str:
+        codes = ", ".join(f"{status}: {n}" for status, n in sorted(self.statuses.items()))
+        lines = [
+            f"fuzz: {self.cases} test cases, {self.requests} requests in {self.seconds:.0f}s",
+            f"  statuses: {codes}",
+            f"  5xx answers: {len(self.server_errors)}",
+            f"  failed checks: {sum(int(f.get('count', 0)) for f in self.failures)}",
+            f"  crashes in the stack's logs: {len(self.crashes)}",
+        ]
+        for failure in self.failures:
+            lines.append(f"  - {failure.get('code')} {failure.get('title')}: {failure.get('operations')}")
+        for error in self.server_errors[:10]:
+            lines.append(f"  - {error.get('status')} {json.dumps(error.get('request'))[:300]}")
+        lines += [f"  - {crash[:300]}" for crash in self.crashes[:10]]
+        return "\n".join(lines)
+
+
+# ---------------------------------------------------------------------- fixtures the fuzzer gets
+
+
+def prepare(gateway_url: str, nuki_url: str, api_key: str, http: requests.Session) -> FuzzFixtures:
+    """Sandbox locks, two rooms sharing an entrance, and bookings in four states."""
+    for lock in FUZZ_LOCKS:
+        r = http.post(f"{nuki_url}/_sim/smartlocks", json={"smartlockId": lock, "name": f"Fuzz {lock}"}, timeout=30)
+        if r.status_code not in (201, 409):
+            raise RuntimeError(f"sandbox lock {lock}: {r.status_code} {r.text}")
+    headers = {"x-api-key": api_key}
+    entrance = FUZZ_LOCKS[-1]
+    rooms = {"fuzz-a": [FUZZ_LOCKS[0], entrance], "fuzz-b": [FUZZ_LOCKS[1], entrance], "fuzz-c": [FUZZ_LOCKS[2]]}
+    for room_id, locks in rooms.items():
+        body = {"name": f"Fuzz {room_id}", "smartlockIds": locks, "timezone": "Europe/Berlin"}
+        r = http.put(f"{gateway_url}/rooms/{room_id}", json=body, headers=headers, timeout=60)
+        if r.status_code not in (200, 201):
+            raise RuntimeError(f"room {room_id}: {r.status_code} {r.text}")
+    today = datetime.now(UTC).date()
+    now = datetime.now(UTC).replace(microsecond=0)
+    stays = {
+        "fuzz-scheduled": ((today + timedelta(days=40)).isoformat(), (today + timedelta(days=42)).isoformat()),
+        "fuzz-active": (now.isoformat(), (now + timedelta(days=2)).isoformat()),
+        "fuzz-cancelled": ((today + timedelta(days=20)).isoformat(), (today + timedelta(days=21)).isoformat()),
+        "fuzz-revoked": (now.isoformat(), (now + timedelta(days=1)).isoformat()),
+    }
+    for booking_id, (check_in, check_out) in stays.items():
+        body = {
+            "bookingId": booking_id,
+            "roomId": "fuzz-a",
+            "guest": {"name": "Ada Lovelace", "email": "ada@example.org"},
+            "checkIn": check_in,
+            "checkOut": check_out,
+        }
+        r = http.post(f"{gateway_url}/bookings", json=body, headers=headers, timeout=60)
+        if r.status_code not in (200, 201, 409):
+            raise RuntimeError(f"booking {booking_id}: {r.status_code} {r.text}")
+    http.delete(f"{gateway_url}/bookings/fuzz-cancelled", headers=headers, timeout=60)
+    http.post(f"{gateway_url}/bookings/fuzz-revoked/checkout", headers=headers, timeout=60)
+    return FuzzFixtures(rooms=list(rooms), locks=list(FUZZ_LOCKS), bookings=list(stays))
+
+
+def stay_points(today: date, now: datetime) -> list[str]:
+    """Dates and date-times around today: most make valid windows with each other, some do not."""
+    days = [-1, 0, 1, 2, 3, 5, 9, 30, 120, 365, 400, 1100, 1200]
+    points = [(today + timedelta(days=d)).isoformat() for d in days]
+    for hours, offset in ((1, "Z"), (5, "+05:30"), (30, "-03:00"), (80, "+14:00"), (-2, "Z")):
+        at = (now + timedelta(hours=hours)).replace(microsecond=0)
+        points.append(at.strftime("%Y-%m-%dT%H:%M:%S") + offset)
+    return points
+
+
+def _toml_list(values: list[Any]) -> str:
+    return "[" + ", ".join(json.dumps(v) for v in values) + "]"
+
+
+def write_config(workdir: Path, api_key: str, fixtures: FuzzFixtures, *, max_examples: int, seed: int) -> Path:
+    now = datetime.now(UTC)
+    checks = "\n".join(f"[checks.{name}]\nenabled = false  # {why}" for name, why in DISABLED_CHECKS.items())
+    text = f"""# written by tools/fuzz.py
+seed = {seed}
+request-timeout = 40
+color = false
+
+[generation]
+max-examples = {max_examples}
+database = "none"
+
+[cache]
+directory = {json.dumps(str(workdir / "cache"))}
+
+[auth.openapi.apiKey]
+api_key = {json.dumps(api_key)}
+
+[phases.stateful]
+max-steps = 12
+
+{checks}
+
+[checks.positive_data_acceptance]
+# 422 too: the custom check refusals_name_rules_the_schema_cannot_state judges every 422.
+expected-statuses = ["2xx", 401, 403, 404, 409, 413, 422, 429]
+
+[dictionaries.rooms]
+values = {_toml_list(fixtures.rooms)}
+
+[dictionaries.bookings]
+values = {_toml_list(fixtures.bookings)}
+
+[dictionaries.locks]
+values = {_toml_list(fixtures.locks)}
+
+[dictionaries.zones]
+values = {_toml_list(list(ZONES))}
+
+[dictionaries.stays]
+values = {_toml_list(stay_points(now.date(), now))}
+
+[parameters]
+"path.roomId" = {{ dictionary = "rooms", probability = 0.5 }}
+"path.bookingId" = {{ dictionary = "bookings", probability = 0.5 }}
+"body.roomId" = {{ dictionary = "rooms", probability = 0.7 }}
+"body.timezone" = {{ dictionary = "zones", probability = 0.7 }}
+"body.smartlockIds[*]" = {{ dictionary = "locks", probability = 0.5 }}
+"body.checkIn" = {{ dictionary = "stays", probability = 0.7 }}
+"body.checkOut" = {{ dictionary = "stays", probability = 0.7 }}
+"""
+    path = workdir / "schemathesis.toml"
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+# ---------------------------------------------------------------------- the run
+
+
+def _log_size(path: Path | None) -> int:
+    return path.stat().st_size if path is not None and path.exists() else 0
+
+
+def crashes_in_logs(functions_log: Path | None, runtime_log: Path | None, offsets: tuple[int, int]) -> list[str]:
+    """Unhandled exceptions in functions and failed SQS records since `offsets` (log sizes)."""
+    found: list[str] = []
+    for path, offset, markers in (
+        (functions_log, offsets[0], ('"errorType"', '"level":"ERROR"', "Traceback (most recent call last)")),
+        (runtime_log, offsets[1], ("records failed", "failed a batch", "SQS batch:", "Traceback", " failed (")),
+    ):
+        if path is None or not path.exists():
+            continue
+        with path.open("rb") as f:
+            f.seek(offset)
+            text = f.read().decode("utf-8", "replace")
+        found += [line for line in text.splitlines() if any(m in line for m in markers)]
+    return found
+
+
+def run_schemathesis(
+    gateway_url: str,
+    api_key: str,
+    fixtures: FuzzFixtures,
+    *,
+    max_examples: int,
+    seed: int,
+    workdir: Path,
+    webhook_secret: str | None = None,
+    workers: int = 1,
+    max_time: float | None = None,
+    functions_log: Path | None = None,
+    runtime_log: Path | None = None,
+) -> FuzzResult:
+    workdir.mkdir(parents=True, exist_ok=True)
+    config = write_config(workdir, api_key, fixtures, max_examples=max_examples, seed=seed)
+    record = workdir / "exchanges.jsonl"
+    record.unlink(missing_ok=True)
+    report_dir = workdir / "report"
+    command = [
+        sys.executable,
+        "-m",
+        "schemathesis.cli",
+        "--config-file",
+        str(config),
+        "run",
+        str(SPEC),
+        "--url",
+        gateway_url,
+        "--checks",
+        "all",
+        "--exclude-checks",
+        ",".join(DISABLED_CHECKS),
+        "--workers",
+        str(workers),
+        "--report",
+        "json",
+        "--report-dir",
+        str(report_dir),
+        "--no-color",
+    ]
+    if max_time is not None:
+        command += ["--max-time", str(int(max_time))]
+    env = {
+        **os.environ,
+        "SCHEMATHESIS_HOOKS": "tools.fuzz_hooks",
+        "STAYKEY_FUZZ_RECORD": str(record),
+        "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]).rstrip(os.pathsep),
+        "NO_PROXY": "127.0.0.1,localhost",
+    }
+    for proxy in ("HTTP_PROXY", "HTTPS_PROXY", "http_proxy", "https_proxy", "ALL_PROXY", "all_proxy"):
+        env.pop(proxy, None)
+    if webhook_secret:
+        env["STAYKEY_FUZZ_WEBHOOK_SECRET"] = webhook_secret
+    offsets = (_log_size(functions_log), _log_size(runtime_log))
+    started = time.monotonic()
+    done = subprocess.run(command, cwd=str(ROOT), env=env, capture_output=True, text=True, check=False)
+    seconds = time.monotonic() - started
+    time.sleep(2)  # let queued follow-ups of the last requests run before the logs are read
+    reports = sorted(report_dir.glob("*.json"), key=lambda p: p.stat().st_mtime)
+    report: dict[str, Any] = json.loads(reports[-1].read_text(encoding="utf-8")) if reports else {}
+    lines = record.read_text(encoding="utf-8").splitlines() if record.exists() else []
+    exchanges = [json.loads(line) for line in lines]
+    return FuzzResult(
+        cases=int((report.get("test_cases") or {}).get("generated", 0)),
+        requests=len(exchanges),
+        statuses=Counter(int(e["status"]) for e in exchanges),
+        failures=list(report.get("failures") or []),
+        server_errors=[e for e in exchanges if int(e["status"]) >= 500],
+        crashes=crashes_in_logs(functions_log, runtime_log, offsets),
+        pins={pin for e in exchanges for pin in e.get("pins", [])},
+        seconds=seconds,
+        exit_code=done.returncode,
+        output=done.stdout + done.stderr,
+        report=report,
+    )
+
+
+def webhook_secret(environment: dict[str, str]) -> str | None:
+    """The local stack's registered webhook secret (moto's Secrets Manager)."""
+    import boto3
+
+    client = boto3.client(
+        "secretsmanager",
+        endpoint_url=environment.get("AWS_ENDPOINT_URL"),
+        region_name=environment.get("AWS_DEFAULT_REGION", "eu-central-1"),
+        aws_access_key_id=environment.get("AWS_ACCESS_KEY_ID", "testing"),
+        aws_secret_access_key=environment.get("AWS_SECRET_ACCESS_KEY", "testing"),
+    )
+    try:
+        return str(client.get_secret_value(SecretId=environment["NUKI_WEBHOOK_SECRET_NAME"])["SecretString"])
+    except Exception:
+        return None
+
+
+def fuzz_stack(stack: Any, *, max_examples: int, seed: int, workdir: Path, workers: int = 1) -> FuzzResult:
+    """Prepare `stack` (a started `local.stack.LocalStack`) and fuzz it."""
+    with requests.Session() as http:
+        http.trust_env = False
+        fixtures = prepare(stack.gateway_url, stack.nuki_url, stack.config.api_key, http)
+    return run_schemathesis(
+        stack.gateway_url,
+        stack.config.api_key,
+        fixtures,
+        max_examples=max_examples,
+        seed=seed,
+        workdir=workdir,
+        webhook_secret=webhook_secret(stack.environment()),
+        workers=workers,
+        functions_log=stack.functions_log,
+        runtime_log=stack.runtime_log,
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--max-examples", type=int, default=60, help="cases per operation and phase")
+    parser.add_argument("--seed", type=int, default=20261126)
+    parser.add_argument("--workers", type=int, default=1)
+    parser.add_argument("--min-cases", type=int, default=1000, help="fail when fewer cases ran")
+    parser.add_argument("--workdir", type=Path, default=None, help="keep the config, report and exchanges here")
+    args = parser.parse_args(argv)
+
+    from local.stack import LocalStack, StackConfig
+
+    workdir = args.workdir or Path(tempfile.mkdtemp(prefix="staykey-fuzz-"))
+    config = StackConfig.from_env(
+        environ={}, gateway_port=0, nuki_port=0, aws_port=0, sync_delay=0.4, log_dir=workdir / "logs"
+    )
+    print(f"fuzz: starting a local stack (logs in {workdir / 'logs'}) ...", flush=True)
+    with LocalStack(config) as stack:
+        result = fuzz_stack(stack, max_examples=args.max_examples, seed=args.seed, workdir=workdir)
+        from tools.pin_scan import pins_in_logs
+
+        leaks = pins_in_logs(result.pins, [stack.log_dir])
+    print(result.output[-6000:])
+    print(result.summary())
+    print(f"  PINs issued: {len(result.pins)}; PINs found in the stack's logs: {len(leaks)}")
+    print(f"  report, config and exchanges: {workdir}")
+    if result.cases < args.min_cases:
+        print(f"fuzz: only {result.cases} cases ran (at least {args.min_cases} wanted)", file=sys.stderr)
+        return 1
+    return 0 if result.ok and not leaks else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,150 @@
+"""Schemathesis hooks and checks for `tools.fuzz` (loaded by the fuzzer as SCHEMATHESIS_HOOKS).
+
+* `after_call` writes one line per HTTP exchange to ``$STAYKEY_FUZZ_RECORD`` (JSON lines): method,
+  path, status, and every PIN a response carried (the PIN-in-logs check needs them), plus the
+  request and response of every 5xx, so a crash can be turned into a regression test.
+* `before_call` gives three in four ``POST /bookings`` bodies a fresh ``bookingId`` (generated
+  ids repeat, and a repeated id with another body is a 409), and signs about half of the
+  ``POST /webhooks/nuki`` bodies with the local stack's webhook secret
+  (``$STAYKEY_FUZZ_WEBHOOK_SECRET``), so the fuzzer gets past the signature check into what lies
+  behind it; the other half keep whatever signature was generated (401).
+* The check `refusals_name_rules_the_schema_cannot_state`: a request whose body conforms to
+  openapi.yaml may still be refused with 422, but only for a rule JSON Schema cannot state (the
+  stay's window, an IANA zone, control characters in a name). Any other 422 on a schema-valid body
+  means openapi.yaml and the service disagree: that fails the run and names the field.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import itertools
+import json
+import os
+import re
+import threading
+from typing import Any
+
+import schemathesis
+
+_lock = threading.Lock()
+
+# (field, message pattern): the 422s a schema-valid body may get.
+RULES_BEYOND_THE_SCHEMA: tuple[tuple[str, str], ...] = (
+    # The stay's window (models.window_for, Lifecycle._check_window).
+    (r"checkIn|checkOut", r"must be after checkIn|is in the past|a stay may last at most|more than three years away"),
+    # A date-time whose offset moves it out of Python's datetime range (e.g. 0001-01-01T00:00:00+01:00).
+    (r"checkIn|checkOut", r"out of range|year .* is out of range"),
+    # IANA zones are a database, not a pattern.
+    (r"timezone", r"is not an IANA time zone"),
+    # Names: "no control characters" is in the schema's description, not in a pattern.
+    (r"name|guest\.name", r"control or invisible formatting characters|must not be empty"),
+)
+
+
+def _record(entry: dict[str, Any]) -> None:
+    path = os.environ.get("STAYKEY_FUZZ_RECORD")
+    if not path:
+        return
+    line = json.dumps(entry, ensure_ascii=False, default=str)
+    with _lock, open(path, "a", encoding="utf-8") as f:
+        f.write(line + "\n")
+
+
+def _pins(value: Any) -> list[str]:
+    if isinstance(value, dict):
+        found = [str(value["pin"])] if isinstance(value.get("pin"), str) else []
+        return found + [p for v in value.values() if isinstance(v, dict | list) for p in _pins(v)]
+    if isinstance(value, list):
+        return [p for v in value for p in _pins(v)]
+    return []
+
+
+def _json(text: str) -> Any:
+    try:
+        return json.loads(text)
+    except ValueError:
+        return None
+
+
+_fresh = itertools.count(1)
+
+
+@schemathesis.hook
+def before_call(context: Any, case: Any, kwargs: dict[str, Any]) -> None:
+    if case.operation.path == "/bookings" and isinstance(case.body, dict):
+        booking_id = case.body.get("bookingId")
+        # Generated ids repeat ("0", "A"): after the first, every other body is a 409. Three in four
+        # get a fresh suffix so creations go deep; the rest keep replays and conflicts coming.
+        if isinstance(booking_id, str) and re.fullmatch(r"[A-Za-z0-9._-]{1,50}", booking_id) and next(_fresh) % 4:
+            case.body = {**case.body, "bookingId": f"{booking_id}-{next(_fresh)}"}
+        return
+    secret = os.environ.get("STAYKEY_FUZZ_WEBHOOK_SECRET")
+    if not secret or case.operation.path != "/webhooks/nuki" or case.body is None:
+        return
+    try:
+        # requests sends `json=` bodies as json.dumps(body) with its default separators.
+        raw = json.dumps(case.body, allow_nan=False).encode("utf-8")
+    except (TypeError, ValueError):
+        return
+    if hashlib.sha256(raw).digest()[0] % 2:
+        return
+    signature = hmac.new(secret.encode(), raw, hashlib.sha256).hexdigest()
+    case.headers = {**(case.headers or {}), "X-Nuki-Signature-SHA256": signature}
+
+
+@schemathesis.hook
+def after_call(context: Any, case: Any, response: Any) -> None:
+    status = int(response.status_code)
+    text = response.text if isinstance(getattr(response, "text", None), str) else ""
+    entry: dict[str, Any] = {"method": case.operation.method.upper(), "path": case.operation.path, "status": status}
+    pins = _pins(_json(text)) if text else []
+    if pins:
+        entry["pins"] = pins
+    if 400 <= status < 500:
+        entry["answer"] = text[:300]
+    if status >= 500:
+        request = response.request
+        body = request.body
+        entry["request"] = {
+            "method": request.method,
+            "url": request.url,
+            "body": body.decode("utf-8", "replace") if isinstance(body, bytes) else body,
+        }
+        entry["response"] = text[:2000]
+    _record(entry)
+
+
+@schemathesis.check
+def refusals_name_rules_the_schema_cannot_state(ctx: Any, response: Any, case: Any) -> bool | None:
+    """A schema-valid body refused with 422 must be refused for a rule the schema cannot state."""
+    if response.status_code != 422 or case.body is None:
+        return None
+    bodies = list(case.operation.body)
+    if not bodies or not all(isinstance(k, str) for k in (case.path_parameters or {})):
+        return None
+    try:
+        if not any(b.is_valid(case.body) for b in bodies):
+            return None  # negative data: refusing it is right
+    except Exception:
+        return None
+    for name, value in (case.path_parameters or {}).items():
+        param = next((p for p in case.operation.path_parameters if p.name == name), None)
+        if param is not None and not param.is_valid(value):
+            return None
+    answer = _json(response.text) or {}
+    errors = answer.get("errors") or [{"field": "(none)", "message": answer.get("message", "")}]
+    unexplained = [
+        e
+        for e in errors
+        if not any(
+            re.fullmatch(field, str(e.get("field", ""))) and re.search(message, str(e.get("message", "")))
+            for field, message in RULES_BEYOND_THE_SCHEMA
+        )
+    ]
+    if unexplained:
+        raise AssertionError(
+            "a body that conforms to openapi.yaml was refused for a rule openapi.yaml does not state: "
+            + "; ".join(f"{e.get('field')}: {e.get('message')}" for e in unexplained)
+        )
+    return None
