@@ -50,6 +50,7 @@ class LockStatus(StrEnum):
 
 
 FINISHED = {BookingStatus.REVOKED, BookingStatus.CANCELLED}
+ENDED = {BookingStatus.REVOKING, BookingStatus.REVOKED, BookingStatus.CANCELLED}
 # The code should be on the lock in these states (a failed booking keeps whatever did land,
 # so a late confirmation can still rescue it, until checkout removes it).
 CODE_WANTED = {BookingStatus.PROVISIONING, BookingStatus.ACTIVE, BookingStatus.FAILED}
@@ -266,8 +267,12 @@ class Booking(BaseModel):
     pinChoices: int = 1
     checkSeq: int = 0
     checkRound: int = 0
-    emailFingerprint: str | None = None
+    emailFingerprint: str | None = None  # what the guest was last told (see notice_fingerprint)
     emailSentAt: datetime | None = None
+    emailPending: str | None = None  # the outbox: an email being sent, under a lease
+    emailLeaseUntil: datetime | None = None
+    emailAttempts: int = 0
+    emailError: str | None = None
     guest: Guest | None = Field(default=None, exclude=True)
 
     def lock(self, smartlock_id: int) -> LockState | None:
@@ -275,6 +280,14 @@ class Booking(BaseModel):
 
     def wants_code(self, lock: LockState) -> bool:
         return self.status in CODE_WANTED and lock.desired == "present"
+
+    def code_unwanted(self, lock: LockState) -> bool:
+        """The code must come off this lock (or never go on): the lock was left, or the stay ended.
+
+        Not the same as "not wants_code": a scheduled booking neither wants its code on the lock
+        yet nor wants anything removed (its PIN stays reserved there).
+        """
+        return lock.desired == "absent" or self.status in ENDED
 
     def notice_fingerprint(self) -> str:
         """What the guest was told: a change in any of these means telling them again."""

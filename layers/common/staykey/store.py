@@ -313,6 +313,15 @@ class Store:
         expected = booking.version
         saved = booking.model_copy(update={"version": expected + 1})
         extras = extras or TxExtras()
+        # One operation per item in a transaction: drop repeats, and a release of what is claimed.
+        claims = list({(c.smartlock_id, c.pin): c for c in extras.claims}.values())
+        claimed = {(c.smartlock_id, c.pin) for c in claims}
+        releases = [
+            c
+            for c in {(c.smartlock_id, c.pin): c for c in extras.releases}.values()
+            if (c.smartlock_id, c.pin) not in claimed
+        ]
+        extras = TxExtras(claims=claims, releases=releases)
         items = [
             self._tx_put(self._booking_item(saved), "attribute_exists(pk) AND version = :v", {":v": expected}),
             *[

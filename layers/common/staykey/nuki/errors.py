@@ -140,7 +140,6 @@ __all__ = [
 def describe(exc: BaseException) -> str:
     """A short, safe, readable reason for a failed Nuki call, for a booking's `locks[].error`."""
     if isinstance(exc, NukiError):
-        if exc.detail:
-            return f"Nuki answered {exc.status}: {exc.detail}" if exc.status else f"Nuki: {exc.detail}"
-        return f"Nuki: {exc}"
+        text = exc.detail or str(exc)
+        return f"Nuki answered {exc.status}: {text}" if exc.status else f"Nuki: {text}"
     return f"Nuki unreachable: {type(exc).__name__}"

@@ -53,8 +53,30 @@ if TYPE_CHECKING:
 
 # A window read back from Nuki may be rounded; anything within this counts as what we sent.
 WINDOW_TOLERANCE = timedelta(seconds=61)
-PERMANENT = (nuki_errors.NukiInvalidRequest, nuki_errors.NukiAuthError, nuki_errors.NukiRefused)
-TRANSIENT = (nuki_errors.NukiUnavailable, nuki_errors.NukiLocked)
+EMAIL_LEASE = timedelta(minutes=2)
+# Read-backs of an online lock that may miss a write before we send it again.
+RESEND_AFTER_CHECKS = 3
+EMAIL_MAX_ATTEMPTS = 8
+# SES errors that no retry will cure.
+EMAIL_PERMANENT = {"MessageRejected", "MailFromDomainNotVerifiedException", "ConfigurationSetDoesNotExistException"}
+
+
+def _refused(exc: BaseException) -> bool:
+    """Nuki refused this request for good: a bad request, or no right to this lock (403).
+
+    A 401 is account-wide (a rotated or revoked token): every booking would fail for good if we
+    took it as final, so it is retried like an outage, with its own metric and alarm.
+    """
+    if isinstance(exc, nuki_errors.NukiAuthError):
+        return exc.status != 401
+    return isinstance(exc, nuki_errors.NukiInvalidRequest | nuki_errors.NukiRefused)
+
+
+def _gone(exc: BaseException) -> bool:
+    """The auth we addressed by its id does not exist (Nuki answers 403 or 404 for unknown ids)."""
+    return isinstance(exc, nuki_errors.NukiNotFound) or (
+        isinstance(exc, nuki_errors.NukiAuthError) and exc.status == 403
+    )
 
 
 @dataclass
@@ -70,6 +92,7 @@ class Plan:
     valid_from: datetime | None = None
     valid_until: datetime | None = None
     email: GuestNotice | None = None
+    email_fingerprint: str = ""
     next_check_delay: float | None = None
     releases: list[CodeClaim] = field(default_factory=list)
     metrics: list[tuple[str, dict[str, str]]] = field(default_factory=list)
@@ -91,10 +114,9 @@ class Outcome:
     foreign_conflict: dict[int, str | None] = field(default_factory=dict)  # lock -> the other auth's id
     unsent: list[int] = field(default_factory=list)  # refused as a whole: send again
     vanished: list[int] = field(default_factory=list)
-    gone: list[int] = field(default_factory=list)
 
     def any(self) -> bool:
-        return bool(self.failed or self.transient or self.foreign_conflict or self.unsent or self.vanished or self.gone)
+        return bool(self.failed or self.transient or self.foreign_conflict or self.unsent or self.vanished)
 
 
 @dataclass
@@ -104,6 +126,7 @@ class Observation:
     auths: list[SmartlockAuth]
     complete: bool  # True: the lock's whole list, so "not in it" means absent
     deleted_ids: set[str] = field(default_factory=set)
+    online: bool | None = None  # known only when we asked (while looking for a late create)
 
 
 class Lifecycle:
@@ -311,7 +334,7 @@ class Lifecycle:
             for lock in b.locks:
                 lock.desired = "absent"
                 if lock.status == LockStatus.FAILED and lock.op is None:
-                    lock.status = LockStatus.PENDING
+                    _reset(lock)
                 if lock.sentPin is None and lock.op is None:
                     # Nothing was ever sent to this lock: nothing to remove.
                     lock.status = LockStatus.REMOVED
@@ -326,42 +349,52 @@ class Lifecycle:
         return self.process(booking_id, read_back=False)
 
     def patch(self, booking_id: str, change: BookingPatch) -> Booking:
+        """Change the stay, the room or the guest; the locks and the guest follow.
+
+        Only a PATCH that names `roomId` takes the room's current locks and times: otherwise the
+        booking keeps its locks, and a stay point that did not change keeps its instant, even if
+        the operator has since changed the room.
+        """
         booking = self.get(booking_id)
-        if booking.status in (BookingStatus.REVOKED, BookingStatus.CANCELLED, BookingStatus.REVOKING):
-            raise Conflict(f"booking {booking_id!r} is {booking.status.value} and cannot change")
+        _changeable(booking)
+        moving = change.roomId is not None
         room = self._room(change.roomId or booking.roomId)
         check_in = change.checkIn if change.checkIn is not None else _stay_point(booking.checkIn)
         check_out = change.checkOut if change.checkOut is not None else _stay_point(booking.checkOut)
         valid_from, valid_until = window_for(room, check_in, check_out)
+        if not moving:
+            valid_from = booking.validFrom if change.checkIn is None else valid_from
+            valid_until = booking.validUntil if change.checkOut is None else valid_until
         if {"checkIn", "checkOut", "roomId"} & change.model_fields_set:
             self._check_window(check_in, check_out, valid_from, valid_until, room)
         now = self.clock.now()
         guest = Guest(**change.guest.model_dump()) if change.guest else booking.guest
-        new_locks = list(room.smartlockIds)
+        if moving:
+            new_locks = list(room.smartlockIds)
+        else:
+            new_locks = [lk.smartlockId for lk in booking.locks if lk.desired == "present"]
         avoid: set[str] = set()
         for _ in range(25):
             pin = booking.pin
-            old_lock_ids = {lk.smartlockId for lk in booking.locks if lk.desired == "present"}
-            added = [lock_id for lock_id in new_locks if lock_id not in old_lock_ids]
             if avoid:
                 pin = generate_pin(avoid | self.store.known_codes(new_locks))
 
-            def mutate(b: Booking, pin: str = pin, added: list[int] = added) -> TxExtras:
+            def mutate(b: Booking, pin: str = pin) -> TxExtras:
+                _changeable(b)  # an expiry or cancellation may have won the race
                 extras = TxExtras()
-                b.roomId = room.roomId
-                b.timezone = room.timezone
+                old_pin = b.pin
+                present = {lk.smartlockId for lk in b.locks if lk.desired == "present"}
+                added = [lock_id for lock_id in new_locks if lock_id not in present]
+                if moving:
+                    b.roomId, b.timezone = room.roomId, room.timezone
                 b.checkIn = stay_point_json(check_in)
                 b.checkOut = stay_point_json(check_out)
                 b.validFrom, b.validUntil = valid_from, valid_until
                 b.provisionAt = valid_from - timedelta(hours=self.settings.provision_lead_hours)
                 b.updatedAt = now
-                if pin != b.pin:
+                if pin != old_pin:
                     extras.claims += [CodeClaim(lock_id, pin) for lock_id in new_locks]
-                    extras.releases += [
-                        CodeClaim(lk.smartlockId, b.pin)
-                        for lk in b.locks
-                        if lk.smartlockId in new_locks and lk.sentPin is None
-                    ]
+                    extras.releases += [CodeClaim(lk.smartlockId, old_pin) for lk in b.locks if lk.heldPin != old_pin]
                     b.pin = pin
                     b.pinHistory.append(pin)
                 else:
@@ -370,12 +403,15 @@ class Lifecycle:
                     if lock.smartlockId in new_locks:
                         lock.desired = "present"
                         if lock.status == LockStatus.FAILED:
-                            lock.status, lock.error, lock.op = LockStatus.PENDING, None, None
+                            _reset(lock)
+                        if lock.op == "find":
+                            # Back on a lock we were leaving: the create we sent is wanted again.
+                            lock.op = "create"
                     else:
                         lock.desired = "absent"
                         if lock.sentPin is None and lock.op is None:
                             lock.status = LockStatus.REMOVED
-                            extras.releases.append(CodeClaim(lock.smartlockId, b.pin))
+                            extras.releases.append(CodeClaim(lock.smartlockId, old_pin))
                 b.locks += [LockState(smartlockId=lock_id) for lock_id in added if b.lock(lock_id) is None]
                 if b.status == BookingStatus.FAILED:
                     b.status, b.statusReason, b.pinChoices = BookingStatus.PROVISIONING, None, 1
@@ -438,6 +474,9 @@ class Lifecycle:
 
             booking = self.store.update_booking(booking_id, mutate, now=self.clock.now())
             self._emit(plan)
+            # The follow-up goes out before the writes: should this invocation die while talking
+            # to Nuki, the follow-up still finds the writes marked in flight and carries on.
+            self._queue_next(booking, plan)
             outcome = self._execute(booking, plan) if plan.writes() else Outcome()
             if outcome.any():
                 plan2 = Plan()
@@ -449,9 +488,12 @@ class Lifecycle:
 
                 booking = self.store.update_booking(booking_id, apply, now=self.clock.now())
                 self._emit(plan2)
+                self._queue_next(booking, plan2)
                 plan.email = plan.email or plan2.email
                 plan.logs += plan2.logs
-                plan.next_check_delay = plan2.next_check_delay
+            if outcome.vanished and not outcome.foreign_conflict:
+                observed, read_back = None, False
+                continue  # our code disappeared while we changed it: create it again now
             if outcome.foreign_conflict:
                 booking = self._choose_again(booking, outcome.foreign_conflict)
                 observed, read_back = None, False
@@ -476,7 +518,11 @@ class Lifecycle:
                     error=type(exc).__name__,
                 )
                 continue
-            observations[lock.smartlockId] = Observation(auths=auths, complete=True)
+            online = None
+            if lock.op == "find" or (lock.op in ("create", "update") and lock.opChecks >= 2):
+                with contextlib.suppress(nuki_errors.NukiError):
+                    online = self.nuki.get_smartlock(lock.smartlockId).online
+            observations[lock.smartlockId] = Observation(auths=auths, complete=True, online=online)
         return observations
 
     def _observe_and_plan(
@@ -532,7 +578,7 @@ class Lifecycle:
             gone = True
         else:
             gone = obs.complete and match is None
-        if match is not None and lock.op is None and lock.status == LockStatus.REMOVED and not b.wants_code(lock):
+        if match is not None and lock.op is None and lock.status == LockStatus.REMOVED and b.code_unwanted(lock):
             # Our code showed up after we took it off (a late write landing): remove it again.
             lock.status = LockStatus.PENDING
             lock.nukiId, lock.authId = match.id, match.auth_id
@@ -556,6 +602,8 @@ class Lifecycle:
                     self._confirmed(b, lock, plan)
                 else:
                     lock.opChecks += 1
+                    if obs.online and lock.opChecks >= RESEND_AFTER_CHECKS:
+                        lock.op, lock.sentFrom = None, None  # the update never arrived: send it again
             elif (
                 lock.op is None
                 and lock.status in (LockStatus.PENDING, LockStatus.FAILED)
@@ -572,12 +620,21 @@ class Lifecycle:
                     plan.resend_deletes.append((lock.smartlockId, match.id))
         elif gone:
             if lock.op == "find":
-                lock.opChecks += 1
-            elif lock.op == "delete" or not b.wants_code(lock):
+                # Only a lock that is online tells us the create will not land after all.
+                if obs.online is not False:
+                    lock.opChecks += 1
+            elif lock.op == "delete" or b.code_unwanted(lock):
                 if lock.op == "delete" or lock.nukiId is not None:
                     self._removed(b, lock, plan)
             elif lock.op in ("create", "update"):
                 lock.opChecks += 1
+                if lock.op == "create" and obs.online and lock.opChecks >= RESEND_AFTER_CHECKS:
+                    # An online lock would have shown it by now: the create never reached Nuki
+                    # (a lost request, a dead invocation). Send it again.
+                    lock.op, lock.status = None, LockStatus.PENDING
+                    plan.logs.append(
+                        ("create not seen on an online lock; sending it again", {"smartlock_id": lock.smartlockId})
+                    )
                 if lock.op == "update" and obs.complete and lock.nukiId:
                     # Our code vanished from the lock while we were changing it: create it again.
                     lock.nukiId, lock.authId, lock.op, lock.status = None, None, None, LockStatus.PENDING
@@ -611,7 +668,10 @@ class Lifecycle:
         plan.logs.append(("code confirmed on lock", {"smartlock_id": lock.smartlockId}))
 
     def _removed(self, b: Booking, lock: LockState, plan: Plan) -> None:
-        for pin in {lock.heldPin, lock.sentPin, b.pin} - {None}:
+        pins = {lock.heldPin, lock.sentPin, b.pin} - {None}
+        if not b.code_unwanted(lock):
+            pins.discard(b.pin)  # moved away and back: the code goes on again under the same claim
+        for pin in pins:
             plan.releases.append(CodeClaim(lock.smartlockId, str(pin)))
         lock.status, lock.op, lock.error, lock.opChecks, lock.retryAt = (
             LockStatus.REMOVED,
@@ -627,7 +687,7 @@ class Lifecycle:
     def _plan_writes(self, b: Booking, now: datetime, plan: Plan) -> None:
         plan.pin, plan.valid_from, plan.valid_until = b.pin, b.validFrom, b.validUntil
         for lock in b.locks:
-            if lock.op in ("create", "update") and not b.wants_code(lock):
+            if lock.op in ("create", "update") and b.code_unwanted(lock):
                 # The booking ended while a write was in flight: find what landed and remove it.
                 lock.op, lock.opSentAt, lock.opChecks = "find", now, 0
                 if lock.nukiId:
@@ -645,7 +705,7 @@ class Lifecycle:
                 elif lock.sentPin != b.pin or lock.sentFrom != b.validFrom or lock.sentUntil != b.validUntil:
                     plan.updates.append((lock.smartlockId, lock.nukiId))
                     self._mark(lock, "update", b, now)
-            elif lock.status != LockStatus.REMOVED:
+            elif b.code_unwanted(lock) and lock.status != LockStatus.REMOVED:
                 if lock.nukiId:
                     plan.deletes.append((lock.smartlockId, lock.nukiId))
                     lock.op, lock.opSentAt, lock.opChecks = "delete", now, 0
@@ -683,7 +743,7 @@ class Lifecycle:
                     )
                     lock.status, lock.op, lock.retryAt = LockStatus.FAILED, None, None
                     plan.metrics.append(("ProvisioningFailed", {}))
-            if lock.op == "find" and lock.opChecks >= 3:
+            if lock.op == "find" and (lock.opChecks >= 3 or now >= b.validUntil):
                 # We never saw the code arrive: nothing to delete. The reconciler deletes it should
                 # it still land later.
                 self._removed(b, lock, plan)
@@ -705,10 +765,17 @@ class Lifecycle:
             plan.logs.append((f"booking {b.status.value}", {"previous": before.value}))
             plan.metrics.append((f"Booking{b.status.value.capitalize()}", {}))
         if b.status == BookingStatus.ACTIVE and b.notifyGuest and b.guest is not None:
+            # An outbox with a lease: the invocation that takes the lease sends; the email counts as
+            # sent only once SES took it. Should the sender die, the lease runs out and a follow-up
+            # sends again (a guest may rarely get it twice; never not at all).
             fingerprint = f"{b.notice_fingerprint()}:{b.guest.email}"
-            if fingerprint != b.emailFingerprint:
+            lease_free = b.emailLeaseUntil is None or b.emailLeaseUntil <= now
+            if fingerprint != b.emailFingerprint and lease_free:
+                if b.emailPending != fingerprint:
+                    b.emailAttempts = 0
+                b.emailPending, b.emailLeaseUntil = fingerprint, now + EMAIL_LEASE
                 plan.email = self._notice(b, updated=b.emailFingerprint is not None)
-                b.emailFingerprint, b.emailSentAt = fingerprint, now
+                plan.email_fingerprint = fingerprint
 
     def _notice(self, b: Booking, updated: bool) -> GuestNotice:
         assert b.guest is not None
@@ -733,6 +800,8 @@ class Lifecycle:
             for lk in b.locks
             if lk.op is None and lk.retryAt is not None and lk.status not in (LockStatus.FAILED, LockStatus.REMOVED)
         ]
+        if b.emailPending and b.emailLeaseUntil is not None:
+            retrying.append(b.emailLeaseUntil)
         if not waiting and not retrying:
             return
         if plan.writes():
@@ -755,61 +824,72 @@ class Lifecycle:
     # ------------------------------------------------------------------ Nuki writes
 
     def _execute(self, b: Booking, plan: Plan) -> Outcome:
-        from staykey.nuki import KeypadCodeCreate, SmartlockAuthUpdate
-
+        """Send the plan's writes. Every failure lands in the outcome: nothing escapes, so a
+        booking never stays marked "in flight" for a write that was never sent."""
         out = Outcome()
-        assert plan.valid_from is not None
-        assert plan.valid_until is not None
         if plan.creates:
-            body = KeypadCodeCreate(
-                name=b.authName,
-                code=int(plan.pin),
-                allowed_from=plan.valid_from,
-                allowed_until=plan.valid_until,
-            )
-            try:
-                self.nuki.create_keypad_code(plan.creates, body)
-                logger.info("code sent to locks", booking_id=b.bookingId, smartlock_ids=plan.creates)
-            except nuki_errors.NukiCodeConflict as exc:
-                self._classify_conflict(b, plan.creates, plan.pin, out, exc)
-            except PERMANENT as exc:
-                out.failed.update({lock_id: _reason(exc) for lock_id in plan.creates})
-            except (*TRANSIENT, nuki_errors.NukiError) as exc:
-                out.transient.update({lock_id: _reason(exc) for lock_id in plan.creates})
+            self._create(b, plan, out)
         for lock_id, nuki_id in plan.updates:
-            body_u = SmartlockAuthUpdate(
-                name=b.authName,
-                code=int(plan.pin),
-                allowed_from=plan.valid_from,
-                allowed_until=plan.valid_until,
-                allowed_week_days=127,
-                allowed_from_time=0,
-                allowed_until_time=0,
-                enabled=True,
-                remote_allowed=False,
-            )
-            try:
-                self.nuki.update_auth(lock_id, nuki_id, body_u)
-                logger.info("code update sent", booking_id=b.bookingId, smartlock_id=lock_id)
-            except nuki_errors.NukiNotFound:
-                out.vanished.append(lock_id)
-            except nuki_errors.NukiCodeConflict as exc:
-                self._classify_conflict(b, [lock_id], plan.pin, out, exc)
-            except PERMANENT as exc:
-                out.failed[lock_id] = _reason(exc)
-            except (*TRANSIENT, nuki_errors.NukiError) as exc:
-                out.transient[lock_id] = _reason(exc)
+            self._update(b, plan, lock_id, nuki_id, out)
         self._delete(b, plan.deletes, out)
         for lock_id, nuki_id in plan.resend_deletes:
-            with contextlib.suppress(nuki_errors.NukiError):
+            with contextlib.suppress(Exception):
                 self.nuki.sync(lock_id)
             self._delete(b, [(lock_id, nuki_id)], out)
         for lock_id, nuki_id in plan.stale:
             # An earlier attempt of ours that landed late under our name: remove the duplicate.
-            with contextlib.suppress(nuki_errors.NukiError):
+            with contextlib.suppress(Exception):
                 self.nuki.delete_auth(lock_id, nuki_id)
                 logger.info("duplicate of our code removed", booking_id=b.bookingId, smartlock_id=lock_id)
         return out
+
+    def _create(self, b: Booking, plan: Plan, out: Outcome) -> None:
+        from staykey.nuki import KeypadCodeCreate
+
+        assert plan.valid_from is not None
+        assert plan.valid_until is not None
+        try:
+            body = KeypadCodeCreate(
+                name=b.authName, code=int(plan.pin), allowed_from=plan.valid_from, allowed_until=plan.valid_until
+            )
+        except ValueError:  # pydantic's ValidationError is one; its message never holds the PIN
+            out.failed.update(dict.fromkeys(plan.creates, "the stay is too short for Nuki (under a second)"))
+            return
+        try:
+            self.nuki.create_keypad_code(plan.creates, body)
+            logger.info("code sent to locks", booking_id=b.bookingId, smartlock_ids=plan.creates)
+        except nuki_errors.NukiCodeConflict as exc:
+            self._classify_conflict(b, plan.creates, plan.pin, out, exc)
+        except Exception as exc:
+            self._failure(exc, plan.creates, out)
+
+    def _update(self, b: Booking, plan: Plan, lock_id: int, nuki_id: str, out: Outcome) -> None:
+        from staykey.nuki import SmartlockAuthUpdate
+
+        assert plan.valid_from is not None
+        assert plan.valid_until is not None
+        # Always the full restriction set: Nuki clears what an update leaves out (forum 40095).
+        body = SmartlockAuthUpdate(
+            name=b.authName,
+            code=int(plan.pin),
+            allowed_from=plan.valid_from,
+            allowed_until=plan.valid_until,
+            allowed_week_days=127,
+            allowed_from_time=0,
+            allowed_until_time=0,
+            enabled=True,
+            remote_allowed=False,
+        )
+        try:
+            self.nuki.update_auth(lock_id, nuki_id, body)
+            logger.info("code update sent", booking_id=b.bookingId, smartlock_id=lock_id)
+        except nuki_errors.NukiCodeConflict as exc:
+            self._classify_conflict(b, [lock_id], plan.pin, out, exc)
+        except Exception as exc:
+            if _gone(exc):
+                out.vanished.append(lock_id)  # someone deleted our code: create it again
+            else:
+                self._failure(exc, [lock_id], out)
 
     def _delete(self, b: Booking, targets: Sequence[tuple[int, str]], out: Outcome) -> None:
         if not targets:
@@ -820,10 +900,26 @@ class Lifecycle:
             else:
                 self.nuki.delete_auths([nuki_id for _, nuki_id in targets])
             logger.info("code removal sent", booking_id=b.bookingId, smartlock_ids=[t[0] for t in targets])
-        except nuki_errors.NukiNotFound:
-            out.gone += [lock_id for lock_id, _ in targets]
-        except (*TRANSIENT, nuki_errors.NukiError) as exc:
-            out.transient.update({lock_id: _reason(exc) for lock_id, _ in targets})
+        except Exception as exc:
+            if not _gone(exc):
+                self._failure(exc, [lock_id for lock_id, _ in targets], out)
+            elif len(targets) > 1:
+                # A bulk delete is refused as a whole when one id is unknown: delete one by one.
+                for target in targets:
+                    self._delete(b, [target], out)
+            # else: the code is gone already; the read-back confirms it
+
+    def _failure(self, exc: BaseException, lock_ids: Sequence[int], out: Outcome) -> None:
+        reason = _reason(exc)
+        if _refused(exc):
+            out.failed.update(dict.fromkeys(lock_ids, reason))
+            return
+        if isinstance(exc, nuki_errors.NukiAuthError):
+            count("NukiTokenRejected")
+            logger.error("Nuki rejected our API token (401); check the token secret", error=reason)
+        elif not isinstance(exc, nuki_errors.NukiError):
+            logger.warning("Nuki call failed unexpectedly; will retry", error=type(exc).__name__)
+        out.transient.update(dict.fromkeys(lock_ids, reason))
 
     def _classify_conflict(
         self, b: Booking, lock_ids: Sequence[int], pin: str, out: Outcome, exc: nuki_errors.NukiCodeConflict
@@ -868,7 +964,7 @@ class Lifecycle:
             lock_id = lock.smartlockId
             if lock_id in out.failed:
                 lock.status, lock.op, lock.error = LockStatus.FAILED, None, out.failed[lock_id]
-                count("ProvisioningFailed")
+                plan.metrics.append(("ProvisioningFailed", {}))
             elif lock_id in out.transient:
                 lock.op = None
                 lock.error = f"retrying: {out.transient[lock_id]}"
@@ -883,8 +979,6 @@ class Lifecycle:
                     lock.sentFrom, lock.sentUntil = None, None
             elif lock_id in out.vanished:
                 lock.nukiId, lock.authId, lock.op, lock.heldPin = None, None, None, None
-            elif lock_id in out.gone:
-                self._removed(b, lock, plan)
 
     def _choose_again(self, booking: Booking, conflicts: dict[int, str | None]) -> Booking:
         now = self.clock.now()
@@ -931,25 +1025,52 @@ class Lifecycle:
             count(name, dimensions=dims)
         plan.metrics.clear()
 
+    def _queue_next(self, booking: Booking, plan: Plan) -> None:
+        if plan.next_check_delay is not None:
+            self.jobs.send({"bookingId": booking.bookingId, "seq": booking.checkSeq}, plan.next_check_delay)
+            plan.next_check_delay = None
+
     def _after(self, booking: Booking, plan: Plan) -> None:
         for message, fields in plan.logs:
             logger.info(message, booking_id=booking.bookingId, **fields)
         if plan.email is not None:
-            try:
-                self.mailer.send(plan.email)
-                count("GuestNotified")
-                logger.info("guest notified", booking_id=booking.bookingId, updated=plan.email.updated)
-            except Exception as exc:
-                logger.warning("guest email failed; will retry", booking_id=booking.bookingId, error=type(exc).__name__)
+            self._send_email(booking, plan.email, plan.email_fingerprint)
 
-                def unclaim(b: Booking) -> None:
-                    b.emailFingerprint = None
-                    b.checkSeq += 1
+    def _send_email(self, booking: Booking, notice: GuestNotice, fingerprint: str) -> None:
+        now = self.clock.now()
+        try:
+            self.mailer.send(notice)
+        except Exception as exc:
+            code = getattr(exc, "response", {}).get("Error", {}).get("Code", type(exc).__name__)
+            plan = Plan()
 
-                failed = self.store.update_booking(booking.bookingId, unclaim, now=self.clock.now())
-                self.jobs.send({"bookingId": booking.bookingId, "seq": failed.checkSeq}, 60)
-        if plan.next_check_delay is not None:
-            self.jobs.send({"bookingId": booking.bookingId, "seq": booking.checkSeq}, plan.next_check_delay)
+            def failed(b: Booking) -> None:
+                if b.emailPending != fingerprint:
+                    return
+                b.emailAttempts += 1
+                if code in EMAIL_PERMANENT or b.emailAttempts >= EMAIL_MAX_ATTEMPTS:
+                    # Give up on this email (the booking stays active); the alarm tells the operator.
+                    b.emailFingerprint, b.emailPending, b.emailLeaseUntil = fingerprint, None, None
+                    b.emailError = f"the guest email could not be sent: {code}"
+                    return
+                b.emailLeaseUntil = now + timedelta(seconds=min(3600, 60 * 2 ** (b.emailAttempts - 1)))
+                self._plan_next_check(b, now, plan)
+
+            updated = self.store.update_booking(booking.bookingId, failed, now=now)
+            gave_up = updated.emailPending is None
+            logger.warning("guest email failed", booking_id=booking.bookingId, error=code, gave_up=gave_up)
+            count("GuestEmailFailed" if gave_up else "GuestEmailRetried")
+            self._queue_next(updated, plan)
+            return
+
+        def sent(b: Booking) -> None:
+            if b.emailPending == fingerprint:
+                b.emailFingerprint, b.emailSentAt, b.emailError = fingerprint, now, None
+                b.emailPending, b.emailLeaseUntil, b.emailAttempts = None, None, 0
+
+        self.store.update_booking(booking.bookingId, sent, now=now)
+        count("GuestNotified")
+        logger.info("guest notified", booking_id=booking.bookingId, updated=notice.updated)
 
     # ------------------------------------------------------------------ capacity and the reconciler
 
@@ -1055,3 +1176,14 @@ def _stay_point(raw: str) -> Any:
     if len(raw) == 10:
         return date.fromisoformat(raw)
     return datetime.fromisoformat(raw.replace("Z", "+00:00")).astimezone(UTC)
+
+
+def _reset(lock: LockState) -> None:
+    """A failed lock gets a fresh start (a PATCH retries it; an ending booking removes what landed)."""
+    lock.status, lock.error, lock.op = LockStatus.PENDING, None, None
+    lock.firstSentAt, lock.opChecks, lock.retryAt = None, 0, None
+
+
+def _changeable(booking: Booking) -> None:
+    if booking.status in (BookingStatus.REVOKED, BookingStatus.CANCELLED, BookingStatus.REVOKING):
+        raise Conflict(f"booking {booking.bookingId!r} is {booking.status.value} and cannot change")

@@ -71,6 +71,7 @@ class Drift(StrEnum):
     WAITING = "waiting"  # the booking waits for a free slot: the lock holds Nuki's limit
     FAILED = "failed"  # the lock state gave up (the booking says why); nothing to do here
     NOT_DUE = "not_due"  # ours, on the lock before the booking's provisioning time; adopted then
+    OVERDUE = "overdue"  # still scheduled after its provisioning time (the schedule was lost): provisioned
     MISSING = "missing"  # expected, not on the lock: created again
     UNCONFIRMED = "unconfirmed"  # on the lock (or gone) but not recorded so: recorded and confirmed
     WRONG_CODE = "wrong_code"  # ours, code or name changed in Nuki: updated
@@ -95,6 +96,7 @@ class Do(StrEnum):
     NONE = "none"
     HEAL = "heal"  # Lifecycle.heal: the engine writes and confirms
     EXPIRE = "expire"  # Lifecycle.expire: the stay's removal, which never ran
+    PROVISION = "provision"  # Lifecycle.start_provisioning: the schedule that should have run
     DELETE = "delete"  # an orphan: delete it, confirm by read-back
     CONFIRM = "confirm"  # an orphan deletion is confirmed: stop tracking it
     RELEASE = "release"  # release a booking's claim on a code
@@ -378,6 +380,9 @@ class Reconciler:
         elif action.do == Do.EXPIRE:
             assert action.booking_id is not None
             self.lifecycle.expire(action.booking_id)
+        elif action.do == Do.PROVISION:
+            assert action.booking_id is not None
+            self.lifecycle.start_provisioning(action.booking_id)
         elif action.do == Do.DELETE:
             assert action.auth_id is not None
             sent = attempts.get(action.auth_id, 0)
@@ -517,6 +522,14 @@ class _Classifier:
                 booking_id=booking_id,
                 auth_id=mine[0].id if mine else None,
                 note=f"the stay ended at {iso_utc(b.validUntil)} and its removal never ran",
+            )
+            return
+        if b.status == BookingStatus.SCHEDULED and b.provisionAt <= self.now - EXPIRY_GRACE and not mine:
+            self.add(
+                Drift.OVERDUE,
+                Do.PROVISION,
+                booking_id=booking_id,
+                note=f"still scheduled although its code was due on the locks at {iso_utc(b.provisionAt)}",
             )
             return
         # A write with no send time, or sent before the stall limit, is stuck: its follow-ups died.
