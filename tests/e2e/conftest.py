@@ -14,6 +14,8 @@ import requests
 
 from local.stack import LocalStack, StackConfig
 from tests.e2e.helpers import Shop, Sim
+from tests.e2e.pins import LEDGER
+from tools.pin_scan import pins_in_logs
 
 SYNC_DELAY = 0.4
 
@@ -55,7 +57,18 @@ def stack() -> Iterator[LocalStack]:
 def session() -> Iterator[requests.Session]:
     with requests.Session() as s:
         s.trust_env = False  # loopback only; never through a proxy from the environment
+        s.hooks["response"].append(LEDGER.record_response)  # every PIN any answer carries
         yield s
+
+
+@pytest.fixture(scope="session", autouse=True)
+def no_pin_in_any_log(stack: LocalStack) -> Iterator[None]:
+    """After the last end-to-end test, whatever ran and in whatever order: no PIN the suite was
+    given appears in any log line of any local stack (functions, runtime, moto)."""
+    yield
+    LEDGER.add_logs(stack.log_dir)
+    leaks = pins_in_logs(LEDGER.pins, LEDGER.log_sources)
+    assert not leaks, f"{len(leaks)} log lines carry a PIN:\n" + "\n".join(leaks[:20])
 
 
 @pytest.fixture

@@ -19,6 +19,7 @@ one-time schedules, the queue's follow-ups, webhooks) funnel into the same steps
 from __future__ import annotations
 
 import contextlib
+import hashlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -427,7 +428,8 @@ class Lifecycle:
             break
         else:  # pragma: no cover
             raise UpstreamUnavailable("could not reserve a PIN on the new room's locks; try again")
-        if change.guest is not None and guest is not None:
+        # The guest data's expiry follows the stay: a stay moved later must not lose it before it ends.
+        if guest is not None and (change.guest is not None or updated.validUntil != booking.validUntil):
             self.store.save_guest(booking_id, guest, self._guest_expiry(updated.validUntil))
         self._ensure_schedules(updated)
         if updated.status != BookingStatus.SCHEDULED:
@@ -768,7 +770,12 @@ class Lifecycle:
             # An outbox with a lease: the invocation that takes the lease sends; the email counts as
             # sent only once SES took it. Should the sender die, the lease runs out and a follow-up
             # sends again (a guest may rarely get it twice; never not at all).
-            fingerprint = f"{b.notice_fingerprint()}:{b.guest.email}"
+            # The booking item outlives the guest data (GUEST_DATA_RETENTION_DAYS): the address
+            # enters its fingerprint only as a one-way tag, enough to notice a new address.
+            address = hashlib.sha256(f"{b.bookingId}:{b.guest.email.lower()}".encode()).hexdigest()[:12]
+            fingerprint = f"{b.notice_fingerprint()}:{address}"
+            if b.emailFingerprint == f"{b.notice_fingerprint()}:{b.guest.email}":
+                b.emailFingerprint = fingerprint  # written before the tag: same notice, no second email
             lease_free = b.emailLeaseUntil is None or b.emailLeaseUntil <= now
             if fingerprint != b.emailFingerprint and lease_free:
                 if b.emailPending != fingerprint:
