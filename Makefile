@@ -11,12 +11,13 @@ PYENV_VERSION_313 ?= 3.11.7:3.13.0
 export SAM_CLI_TELEMETRY := 0
 export AWS_DEFAULT_REGION ?= eu-central-1
 
-.PHONY: help install lint typecheck template build unit test demo local fuzz bench clean
+.PHONY: help install lint typecheck template scan build unit test demo local fuzz bench clean
 
 help:
 	@echo "make demo   run the whole system on this machine and print a guest journey"
 	@echo "make local  run the local stack in the foreground (Ctrl-C stops it)"
-	@echo "make test   lint, type-check, check the template, sam build, run every test"
+	@echo "make test   lint, type-check, check and scan the template, sam build, run every test"
+	@echo "make fuzz   schemathesis against a local stack, at least 1,000 cases"
 	@echo "make bench  run the benchmarks and print one table"
 
 $(STAMP): requirements-dev.txt layers/common/requirements.txt
@@ -38,6 +39,19 @@ template: $(STAMP)
 	$(BIN)/cfn-lint template.yaml
 	$(BIN)/sam validate --lint --template template.yaml
 
+# checkov on the template, from its own venv (its pins conflict with requirements-dev.txt). A failed
+# check fails; a skipped one must carry its reason in the template (Metadata checkov skip comment).
+CHECKOV_VENV := .venv-checkov
+CHECKOV_STAMP := $(CHECKOV_VENV)/.installed
+$(CHECKOV_STAMP): requirements-checkov.txt
+	@test -x $(CHECKOV_VENV)/bin/python || $(PYTHON) -m venv $(CHECKOV_VENV)
+	$(CHECKOV_VENV)/bin/python -m pip install --quiet --upgrade pip
+	$(CHECKOV_VENV)/bin/python -m pip install --quiet -r requirements-checkov.txt
+	@touch $@
+
+scan: $(STAMP) $(CHECKOV_STAMP)
+	$(BIN)/python -m tools.scan_template --checkov $(CHECKOV_VENV)/bin/checkov
+
 # Builds the python3.13/arm64 functions and layer without a container. Without a python3.13 it
 # says so and skips, except under CI=true, where a skipped build is a failed build.
 build: $(STAMP)
@@ -58,7 +72,7 @@ $(NODE_STAMP): package.json package-lock.json
 unit: $(STAMP) $(NODE_STAMP)
 	$(BIN)/pytest -q
 
-test: lint typecheck template build unit
+test: lint typecheck template scan build unit
 
 # The local stack (moto server, Nuki sandbox, the template's functions behind a local API Gateway,
 # a schedule and queue dispatcher). Ports and settings from the environment: LOCAL_GATEWAY_PORT,
@@ -69,6 +83,13 @@ demo: $(STAMP)
 
 local: $(STAMP)
 	$(BIN)/python -m local.stack
+
+# schemathesis runs openapi.yaml against a local stack of its own (free ports): every route, every
+# phase, at least 1,000 cases; fails on any 5xx, any answer unlike the spec, any crash in the logs,
+# any PIN in a log line. make test runs the same fuzzer, bounded (tests/e2e/test_hardening_fuzz.py).
+FUZZ_EXAMPLES ?= 60
+fuzz: $(STAMP)
+	$(BIN)/python -m tools.fuzz --max-examples $(FUZZ_EXAMPLES) --min-cases 1000
 
 clean:
 	rm -rf .aws-sam build .pytest_cache .mypy_cache .ruff_cache
