@@ -75,7 +75,9 @@ def test_guest_data_lives_only_in_its_expiring_item_and_activity_keeps_only_the_
     holders = [
         (i["pk"], i["sk"]) for i in items if NAME in json.dumps(i, ensure_ascii=False, default=str) or EMAIL in str(i)
     ]
-    assert holders == [(f"BOOKING#{booking_id}", "GUEST")]
+    # Other tests' guests may share the name; whoever they are, only GUEST items hold it.
+    assert (f"BOOKING#{booking_id}", "GUEST") in holders
+    assert {sk for _, sk in holders} == {"GUEST"}, holders
     (guest,) = [i for i in items if i["pk"] == f"BOOKING#{booking_id}" and i["sk"] == "GUEST"]
     valid_until = datetime.fromisoformat(active["validUntil"].replace("Z", "+00:00"))
     assert int(guest["expiresAt"]) == int((valid_until + timedelta(days=30)).timestamp())
