@@ -91,5 +91,10 @@ FUZZ_EXAMPLES ?= 60
 fuzz: $(STAMP)
 	$(BIN)/python -m tools.fuzz --max-examples $(FUZZ_EXAMPLES) --min-cases 1000
 
+# The benchmarks (bench/, about 8 minutes on 2 cores): one table on stdout, and bench/RESULTS.md with
+# the machine it ran on. `$(BIN)/python -m bench.run --quick` is a shorter smoke run.
+bench: $(STAMP)
+	$(BIN)/python -m bench.run
+
 clean:
 	rm -rf .aws-sam build .pytest_cache .mypy_cache .ruff_cache

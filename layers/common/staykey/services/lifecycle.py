@@ -55,8 +55,12 @@ if TYPE_CHECKING:
 # A window read back from Nuki may be rounded; anything within this counts as what we sent.
 WINDOW_TOLERANCE = timedelta(seconds=61)
 EMAIL_LEASE = timedelta(minutes=2)
-# Read-backs of an online lock that may miss a write before we send it again.
+# Read-backs of an online lock that may miss a write before we send it again, and how long after
+# the write at least: Nuki applies writes seconds later, sometimes tens of seconds (the sandbox's
+# 10 s sync delay, `make bench`); three quick read-backs alone (1, 3, 6 s) would re-send a create
+# that is merely slow, meet our own pending code (409) and fail the booking.
 RESEND_AFTER_CHECKS = 3
+RESEND_AFTER = timedelta(minutes=2)
 EMAIL_MAX_ATTEMPTS = 8
 # SES errors that no retry will cure.
 EMAIL_PERMANENT = {"MessageRejected", "MailFromDomainNotVerifiedException", "ConfigurationSetDoesNotExistException"}
@@ -604,7 +608,7 @@ class Lifecycle:
                     self._confirmed(b, lock, plan)
                 else:
                     lock.opChecks += 1
-                    if obs.online and lock.opChecks >= RESEND_AFTER_CHECKS:
+                    if obs.online and self._unseen_long(lock, now):
                         lock.op, lock.sentFrom = None, None  # the update never arrived: send it again
             elif (
                 lock.op is None
@@ -630,7 +634,7 @@ class Lifecycle:
                     self._removed(b, lock, plan)
             elif lock.op in ("create", "update"):
                 lock.opChecks += 1
-                if lock.op == "create" and obs.online and lock.opChecks >= RESEND_AFTER_CHECKS:
+                if lock.op == "create" and obs.online and self._unseen_long(lock, now):
                     # An online lock would have shown it by now: the create never reached Nuki
                     # (a lost request, a dead invocation). Send it again.
                     lock.op, lock.status = None, LockStatus.PENDING
@@ -647,6 +651,12 @@ class Lifecycle:
                 )
                 plan.metrics.append(("CodeDisappeared", {}))
                 lock.nukiId, lock.authId, lock.status, lock.heldPin = None, None, LockStatus.PENDING, None
+
+    @staticmethod
+    def _unseen_long(lock: LockState, now: datetime) -> bool:
+        """The write in flight on `lock` was missed by enough read-backs, long enough, to be lost."""
+        sent_long_ago = lock.opSentAt is None or now - lock.opSentAt >= RESEND_AFTER
+        return lock.opChecks >= RESEND_AFTER_CHECKS and sent_long_ago
 
     @staticmethod
     def _as_sent(auth: SmartlockAuth, lock: LockState) -> bool:
