@@ -44,9 +44,20 @@ def judged_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Loc
     log = work / "prism.log"
     with log.open("wb") as out:
         prism = subprocess.Popen(
-            [str(PRISM), "proxy", str(spec), f"http://127.0.0.1:{sandbox_port}", "--errors",
-             "-h", "127.0.0.1", "-p", str(prism_port)],
-            stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
+            [
+                str(PRISM),
+                "proxy",
+                str(spec),
+                f"http://127.0.0.1:{sandbox_port}",
+                "--errors",
+                "-h",
+                "127.0.0.1",
+                "-p",
+                str(prism_port),
+            ],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
         )
     try:
         deadline = time.monotonic() + 60
@@ -55,7 +66,11 @@ def judged_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Loc
                 pytest.fail(f"Prism did not start:\n{log.read_text()[-2000:]}")
             time.sleep(0.2)
         config = StackConfig.from_env(
-            {}, gateway_port=0, nuki_port=sandbox_port, aws_port=0, sync_delay=0.3,
+            {},
+            gateway_port=0,
+            nuki_port=sandbox_port,
+            aws_port=0,
+            sync_delay=0.3,
             nuki_api_url=f"http://127.0.0.1:{prism_port}",
             env={"CONFIRM_BACKOFF_SECONDS": "0.5,1,1,2", "LOCAL_RATE_EVENTS": "off"},
         )
@@ -82,16 +97,30 @@ def test_a_whole_journey_passes_prism_without_a_violation(judged_stack: tuple[Lo
     shop.headers["x-api-key"] = stack.config.api_key
     api, sim = stack.gateway_url, stack.nuki_url
     for lock_id in (17000001, 17000099):
-        requests.post(f"{sim}/_sim/smartlocks", json={"smartlockId": lock_id, "name": "L", "keypad": True,
-                                                      "online": True}, timeout=5)
-    assert shop.put(f"{api}/rooms/r1", json={"name": "Room 1", "smartlockIds": [17000001, 17000099],
-                                             "timezone": "Europe/Berlin"}, timeout=10).status_code == 201
+        requests.post(
+            f"{sim}/_sim/smartlocks",
+            json={"smartlockId": lock_id, "name": "L", "keypad": True, "online": True},
+            timeout=5,
+        )
+    assert (
+        shop.put(
+            f"{api}/rooms/r1",
+            json={"name": "Room 1", "smartlockIds": [17000001, 17000099], "timezone": "Europe/Berlin"},
+            timeout=10,
+        ).status_code
+        == 201
+    )
     now = time.time()
     start = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(now))
     end = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(now + 86400))
     later = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(now + 2 * 86400))
-    booking = {"bookingId": "B-PRISM", "roomId": "r1", "guest": {"name": "Ada", "email": "ada@example.org"},
-               "checkIn": start, "checkOut": end}
+    booking = {
+        "bookingId": "B-PRISM",
+        "roomId": "r1",
+        "guest": {"name": "Ada", "email": "ada@example.org"},
+        "checkIn": start,
+        "checkOut": end,
+    }
     created = shop.post(f"{api}/bookings", json=booking, timeout=30)
     assert created.status_code == 201, created.text
     pin = created.json()["pin"]
