@@ -6,8 +6,9 @@
 
 Each measurement runs in a fresh process (`bench.common.main`), one after the other, so they do not
 compete for the CPU. Nothing here asserts a time: the figures are reported, the goals are shown next
-to them. ``bench/before.json`` holds the run made before the optimisations (same machine); the
-"Optimisations" section compares it with this run.
+to them. The "Optimisations" section shows ``bench/ab.json`` (`bench.ab`: the code before the
+optimisations and this tree, side by side in one run) and the counts of ``bench/before.json`` (the
+full run made before the optimisations) next to this run's.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ MODULES = ("stack_runs", "handlers", "imports", "reconcile_scale")
 HERE = Path(__file__).resolve().parent
 RESULTS = HERE / "RESULTS.md"
 BEFORE = HERE / "before.json"
+AB = HERE / "ab.json"
 
 
 def measure(module: str, quick: bool, tmp: Path) -> dict[str, Any]:
@@ -113,7 +115,8 @@ def rows(r: dict[str, Any]) -> list[tuple[str, str, str, str]]:
         worst = max(names, key=lambda k: local[k]["median_ms"])
         out.append(
             (
-                f"4. Cold import, median of {imports['runs']}: slowest function ({worst})",
+                f"4. Cold import, median of {imports['runs']}, tracing off: slowest function ({worst}); "
+                "boto3 loads on the first AWS call",
                 _ms(local[worst]["median_ms"]),
                 f"import boto3: {_ms(floor)}",
                 "close to the floor",
@@ -121,7 +124,7 @@ def rows(r: dict[str, Any]) -> list[tuple[str, str, str, str]]:
         )
         out.append(
             (
-                "4. … median over the 10 functions; with Tracing: Active as in Lambda",
+                "4. … median over the 10 functions; and with Tracing: Active, as Lambda's init runs it",
                 _ms(sorted(local[k]["median_ms"] for k in names)[len(names) // 2]),
                 f"in Lambda (tracer on): {_ms(sorted(lam[k]['median_ms'] for k in names)[len(names) // 2])}, "
                 f"boto3 {_ms(lam['import boto3']['median_ms'])}",
@@ -242,51 +245,56 @@ def details(r: dict[str, Any]) -> str:
 
 
 def optimisations(r: dict[str, Any]) -> str:
-    if not BEFORE.exists():
-        return ""
-    before = json.loads(BEFORE.read_text(encoding="utf-8"))
-    lines = [
-        "## Optimisations: before → after",
-        "",
-        f"Before: `bench/before.json`, {_fmt_machine(before['machine'])}.",
-        "",
-        "| figure | before | after |",
-        "|---|---|---|",
-    ]
-    b_imp, a_imp = before.get("imports"), r.get("imports")
-    if b_imp and a_imp:
-        for setting in ("local", "lambda"):
-            for name, v in a_imp["settings"][setting].items():
-                old = b_imp["settings"][setting].get(name)
-                if old:
-                    lines.append(
-                        f"| cold import {name} ({setting}) | {_ms(old['median_ms'])} | {_ms(v['median_ms'])} |"
-                    )
-    b_rec, a_rec = before.get("reconcile_scale"), r.get("reconcile_scale")
-    if b_rec and a_rec:
-        for key, label in (
-            ("wall_s", "reconcile wall time (s)"),
-            ("cpu_ms_per_lock", "reconcile CPU per lock (ms)"),
-            ("dynamodb_calls", "reconcile DynamoDB calls"),
-            ("lambda_model_wall_s", "reconcile Lambda model (s)"),
-        ):
-            lines.append(f"| {label} | {b_rec[key]} | {a_rec[key]} |")
-    b_h, a_h = before.get("handlers"), r.get("handlers")
-    if b_h and a_h:
-        for key in ("create_booking", "get_booking", "device_logs_webhook"):
+    """Before → after: the side-by-side run of `bench.ab` (ab.json) for timings, and the run made
+    before the optimisations (before.json) for counts, which do not depend on the machine's load."""
+    lines = ["## Optimisations: before → after", ""]
+    if AB.exists():
+        ab = json.loads(AB.read_text(encoding="utf-8"))
+        lines += [
+            f"Timings side by side in one run (`python -m bench.ab`, before = commit {ab['before_ref']}, "
+            f"medians of {ab['runs']}): {_fmt_machine(ab['machine'])}.",
+            "",
+            "| cold import (ms) | local: before | local: after | Lambda init: before | Lambda init: after |",
+            "|---|---|---|---|---|",
+        ]
+        imp = ab["imports"]
+        for name in imp["local"]["after"]:
             lines.append(
-                f"| {key}: AWS calls; own median | {b_h[key]['aws_calls']}; {_ms(b_h[key]['own_median_ms'])} "
-                f"| {a_h[key]['aws_calls']}; {_ms(a_h[key]['own_median_ms'])} |"
+                f"| {name} | {imp['local']['before'][name]} | {imp['local']['after'][name]} "
+                f"| {imp['lambda']['before'][name]} | {imp['lambda']['after'][name]} |"
             )
-    b_s, a_s = before.get("stack_runs"), r.get("stack_runs")
-    if b_s and a_s:
-        for mode in ("webhooks", "polling"):
-            b_u, a_u = cost.per_booking(b_s[mode]["happy_path"]), cost.per_booking(a_s[mode]["happy_path"])
+        rec = ab["reconcile_100_locks"]
+        lines += ["", "| reconcile, 100 locks x 150 codes | before | after |", "|---|---|---|"]
+        for key in rec["after"]:
+            lines.append(f"| {key} | {rec['before'][key]} | {rec['after'][key]} |")
+        lines.append("")
+    if BEFORE.exists():
+        before = json.loads(BEFORE.read_text(encoding="utf-8"))
+        lines += [
+            f"Counts (before: `bench/before.json`, {_fmt_machine(before['machine'])}):",
+            "",
+            "| count | before | after |",
+            "|---|---|---|",
+        ]
+        b_h, a_h = before.get("handlers"), r.get("handlers")
+        if b_h and a_h:
+            for key in ("create_booking", "get_booking", "device_logs_webhook"):
+                lines.append(f"| AWS calls per {key} | {b_h[key]['aws_calls']} | {a_h[key]['aws_calls']} |")
+        b_rec, a_rec = before.get("reconcile_scale"), r.get("reconcile_scale")
+        if b_rec and a_rec:
             lines.append(
-                f"| per booking ({mode}): DynamoDB RRU / WRU | {b_u['rru']:.1f} / {b_u['wru']:.1f} "
-                f"| {a_u['rru']:.1f} / {a_u['wru']:.1f} |"
+                f"| DynamoDB calls per reconciled lock | {b_rec['dynamodb_calls'] / b_rec['locks']:g} "
+                f"| {a_rec['dynamodb_calls'] / a_rec['locks']:g} |"
             )
-    return "\n".join(lines)
+        b_s, a_s = before.get("stack_runs"), r.get("stack_runs")
+        if b_s and a_s:
+            for mode in ("webhooks", "polling"):
+                b_u, a_u = cost.per_booking(b_s[mode]["happy_path"]), cost.per_booking(a_s[mode]["happy_path"])
+                lines.append(
+                    f"| DynamoDB read / write units per booking ({mode}) | {b_u['rru']:.1f} / {b_u['wru']:.1f} "
+                    f"| {a_u['rru']:.1f} / {a_u['wru']:.1f} |"
+                )
+    return "\n".join(lines) if len(lines) > 2 else ""
 
 
 def write_results(r: dict[str, Any], notes: str) -> None:
@@ -321,7 +329,12 @@ def main() -> int:
     parser.add_argument("--quick", action="store_true", help="fewer repetitions; RESULTS.md is not written")
     parser.add_argument("--only", help="comma-separated: " + ",".join(MODULES))
     parser.add_argument("--save", type=Path, help="also write the raw results (JSON) here")
+    parser.add_argument("--render", type=Path, help="only write RESULTS.md again from results saved with --save")
     args = parser.parse_args()
+    if args.render:
+        write_results(json.loads(args.render.read_text(encoding="utf-8")), NOTES.read_text(encoding="utf-8"))
+        print(f"written: {RESULTS.relative_to(ROOT)}")
+        return 0
     chosen = [m for m in MODULES if not args.only or m in args.only.split(",")]
     started = time.monotonic()
     results: dict[str, Any] = {"machine": machine(), "quick": args.quick}

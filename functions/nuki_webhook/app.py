@@ -18,7 +18,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from staykey import wiring
 from staykey.errors import PayloadTooLarge, StayKeyError, Unauthorized
-from staykey.observability import count, logger, tracer
+from staykey.observability import count, logger
 from staykey.webhooks import SIGNATURE_HEADER
 
 
@@ -64,7 +64,6 @@ def _raw_body(event: dict[str, Any], max_bytes: int) -> bytes:
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST, clear_state=True)
-@tracer.capture_lambda_handler(capture_response=False)
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     receiver = wiring.webhook_receiver()
     try:

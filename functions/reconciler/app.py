@@ -12,7 +12,7 @@ from pydantic import BaseModel, Field
 
 from staykey import wiring
 from staykey.models import SMARTLOCK_ID_MAX
-from staykey.observability import logger, tracer
+from staykey.observability import logger
 
 
 class ReconcileRun(BaseModel):
@@ -26,7 +26,6 @@ class ReconcileRun(BaseModel):
 
 
 @logger.inject_lambda_context
-@tracer.capture_lambda_handler(capture_response=False)
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     run = ReconcileRun.model_validate(event)
     lock_ids = run.lock_ids()

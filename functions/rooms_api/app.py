@@ -13,7 +13,7 @@ from staykey import wiring
 from staykey.api import make_resolver, parse_body, respond
 from staykey.errors import NotFound, ValidationFailed
 from staykey.models import ID_PATTERN, SMARTLOCK_ID_MAX, RoomIn
-from staykey.observability import logger, tracer
+from staykey.observability import logger
 from staykey.services.rooms import Rooms
 from staykey.timeutil import SystemClock
 
@@ -66,6 +66,5 @@ def health() -> Any:
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST, clear_state=True)
-@tracer.capture_lambda_handler(capture_response=False)
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     return app.resolve(event, context)

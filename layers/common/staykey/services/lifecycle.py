@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -61,6 +62,7 @@ EMAIL_LEASE = timedelta(minutes=2)
 # that is merely slow, meet our own pending code (409) and fail the booking.
 RESEND_AFTER_CHECKS = 3
 RESEND_AFTER = timedelta(minutes=2)
+WEBHOOK_CONFIG_MAX_AGE = 60.0  # seconds
 EMAIL_MAX_ATTEMPTS = 8
 # SES errors that no retry will cure.
 EMAIL_PERMANENT = {"MessageRejected", "MailFromDomainNotVerifiedException", "ConfigurationSetDoesNotExistException"}
@@ -152,6 +154,7 @@ class Lifecycle:
         self.jobs = jobs
         self.mailer = mailer
         self.clock = clock
+        self._webhook_seen: tuple[float, bool] | None = None
 
     @property
     def nuki(self) -> NukiClient:
@@ -467,10 +470,12 @@ class Lifecycle:
 
     def process(self, booking_id: str, *, read_back: bool, observed: dict[int, Observation] | None = None) -> Booking:
         """Steps 1-4 of the module docstring; re-runs after choosing a new PIN."""
-        booking = self.get(booking_id)
+        # Only a read-back needs the booking before the first update (which reads it anyway).
+        booking = self.get(booking_id) if read_back else None
         for _ in range(self.settings.max_pin_choices + 2):
             observations = dict(observed or {})
             if read_back:
+                assert booking is not None
                 observations.update(self._read_back(booking))
             plan = Plan()
 
@@ -507,6 +512,7 @@ class Lifecycle:
                     continue
             self._after(booking, plan)
             return booking
+        assert booking is not None
         return booking
 
     def _read_back(self, booking: Booking) -> dict[int, Observation]:
@@ -832,9 +838,15 @@ class Lifecycle:
         plan.next_check_delay = delay
 
     def _backoff(self) -> list[float]:
-        registered = False
-        with contextlib.suppress(Exception):
-            registered = self.store.get_config("WEBHOOK") is not None
+        # Whether the webhook is registered, read at most once a minute per container: it changes
+        # when an operator runs tools.register_webhook, and a stale answer only shifts read-backs.
+        now = time.monotonic()
+        if self._webhook_seen is None or now - self._webhook_seen[0] > WEBHOOK_CONFIG_MAX_AGE:
+            registered = False
+            with contextlib.suppress(Exception):
+                registered = self.store.get_config("WEBHOOK") is not None
+            self._webhook_seen = (now, registered)
+        registered = self._webhook_seen[1]
         s = self.settings
         return s.confirm_backoff_with_webhooks_seconds if registered else s.confirm_backoff_seconds
 

@@ -433,6 +433,14 @@ class _Classifier:
             self._bookings[booking_id] = self.store.get_booking(booking_id)
         return self._bookings[booking_id]
 
+    def prefetch(self, booking_ids: list[str]) -> None:
+        """Read the bookings that claim codes here in one batch, not one query each (a lock with
+        150 codes of ours would otherwise cost 150 DynamoDB round trips)."""
+        wanted = [i for i in booking_ids if i not in self._bookings]
+        if len(wanted) > 1:
+            found = self.store.get_bookings(wanted)
+            self._bookings.update({i: found.get(i) for i in wanted})
+
     def add(self, drift: Drift, do: Do, **kw: Any) -> None:
         self.plan.actions.append(Action(self.lock_id, drift, do, **kw))
 
@@ -443,6 +451,7 @@ class _Classifier:
         plan.claims = len(claims)
         by_code = {c.pin: c for c in claims}
         claimed = sorted({c.booking_id for c in claims if c.owner != "foreign" and c.booking_id})
+        self.prefetch(claimed)
         recorded: dict[str, str] = {}
         for booking_id in claimed:
             b = self.booking(booking_id)
