@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from functools import lru_cache
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
@@ -50,6 +51,8 @@ class Settings(BaseModel):
 
     max_codes_per_lock: int = Field(200, alias="MAX_CODES_PER_LOCK", ge=1)
     capacity_warning_codes: int = Field(180, alias="CAPACITY_WARNING_CODES", ge=1)
+    # A custom metric per lock costs money per lock: by default only locks near capacity get one.
+    per_lock_metrics: Literal["near-capacity", "all"] = Field("near-capacity", alias="PER_LOCK_METRICS")
     # The reconciler: a write of ours still unconfirmed this long after it was sent is stuck (its
     # follow-ups died) and is sent again; an orphan deletion is re-checked this long after it was
     # sent, at most this many times in a row before the next scheduled run takes over.

@@ -270,9 +270,14 @@ class Reconciler:
             codesCountedAt=iso_utc(now),
             reconciledAt=iso_utc(now),
         )
-        self.metric("KeypadCodes", codes, {"smartlockId": str(lock_id)})
+        near = codes >= self.settings.capacity_warning_codes
+        if near or self.settings.per_lock_metrics == "all":
+            self.metric("KeypadCodes", codes, {"smartlockId": str(lock_id)})
         self.metric("KeypadCodes", codes)
-        if codes >= self.settings.capacity_warning_codes:
+        logger.info(
+            "keypad codes counted", smartlock_id=lock_id, keypad_codes=codes, ours=plan.ours, foreign=plan.foreign
+        )
+        if near:
             self.metric("LocksNearCapacity")
             logger.warning(
                 "lock near Nuki's keypad code limit",
