@@ -9,6 +9,8 @@ from __future__ import annotations
 import json
 from typing import Any, Protocol
 
+from staykey.aws import LazyClient
+
 MAX_SQS_DELAY = 900
 
 
@@ -17,17 +19,11 @@ class JobQueue(Protocol):
 
 
 class SqsJobQueue:
+    client = LazyClient("sqs")
+
     def __init__(self, queue_url: str, client: Any | None = None) -> None:
         self.queue_url = queue_url
         self._client = client
-
-    @property
-    def client(self) -> Any:
-        if self._client is None:
-            import boto3
-
-            self._client = boto3.client("sqs")
-        return self._client
 
     def send(self, job: dict[str, Any], delay_seconds: float) -> None:
         delay = max(0, min(MAX_SQS_DELAY, round(delay_seconds)))

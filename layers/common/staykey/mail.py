@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
 
+from staykey.aws import LazyClient
 from staykey.timeutil import format_local
 
 
@@ -116,17 +117,11 @@ class Mailer(Protocol):
 
 
 class SesMailer:
+    client = LazyClient("ses")
+
     def __init__(self, sender: str, client: Any | None = None) -> None:
         self.sender = sender
         self._client = client
-
-    @property
-    def client(self) -> Any:
-        if self._client is None:
-            import boto3
-
-            self._client = boto3.client("ses")
-        return self._client
 
     def send(self, notice: GuestNotice) -> str:
         rendered = render(notice)

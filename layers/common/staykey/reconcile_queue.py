@@ -14,6 +14,7 @@ from typing import Any, Literal, Protocol
 
 from pydantic import BaseModel, Field
 
+from staykey.aws import LazyClient
 from staykey.models import SMARTLOCK_ID_MAX
 
 MAX_SQS_DELAY = 900
@@ -33,17 +34,11 @@ class LockQueue(Protocol):
 
 
 class SqsLockQueue:
+    client = LazyClient("sqs")
+
     def __init__(self, queue_url: str, client: Any | None = None) -> None:
         self.queue_url = queue_url
         self._client = client
-
-    @property
-    def client(self) -> Any:
-        if self._client is None:
-            import boto3
-
-            self._client = boto3.client("sqs")
-        return self._client
 
     def send(self, jobs: Sequence[LockJob], delay_seconds: float = 0) -> None:
         """Send in batches of ten; entries SQS refuses are sent once more, then it raises."""

@@ -10,6 +10,7 @@ import json
 from datetime import UTC, datetime
 from typing import Any
 
+from staykey.aws import LazyClient
 from staykey.pins import booking_hash
 from staykey.settings import Settings
 
@@ -20,17 +21,11 @@ def schedule_name(kind: str, booking_id: str) -> str:
 
 
 class Scheduler:
+    client = LazyClient("scheduler")
+
     def __init__(self, settings: Settings, client: Any | None = None) -> None:
         self.settings = settings
         self._client = client
-
-    @property
-    def client(self) -> Any:
-        if self._client is None:
-            import boto3
-
-            self._client = boto3.client("scheduler")
-        return self._client
 
     def _target(self, kind: str, booking_id: str) -> dict[str, Any]:
         arn = self.settings.provision_function_arn if kind == "provision" else self.settings.checkout_function_arn

@@ -31,6 +31,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
+from staykey.aws import LazyClient
 from staykey.errors import ConcurrentModification
 from staykey.models import Booking, Guest, Room
 from staykey.timeutil import iso_utc
@@ -104,18 +105,12 @@ class CodeItem:
 
 
 class Store:
+    client = LazyClient("dynamodb")
+
     def __init__(self, table_name: str, client: Any | None = None) -> None:
         self.table_name = table_name
         self._client = client
         self._codec = _Codec()
-
-    @property
-    def client(self) -> Any:
-        if self._client is None:
-            import boto3
-
-            self._client = boto3.client("dynamodb")
-        return self._client
 
     # -- low level -------------------------------------------------------------------------
 

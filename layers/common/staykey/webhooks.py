@@ -20,6 +20,7 @@ import time
 from collections.abc import Callable
 from typing import Any, Protocol
 
+from staykey.aws import LazyClient
 from staykey.errors import PayloadTooLarge, StayKeyError, Unauthorized
 
 # Equal to staykey.nuki.signature.SIGNATURE_HEADER; not imported from there, because importing the
@@ -41,17 +42,11 @@ class WebhookInbox(Protocol):
 class SqsWebhookInbox:
     """The webhook queue (template: WebhookQueue); the message body is the verified raw body."""
 
+    client = LazyClient("sqs")
+
     def __init__(self, queue_url: str, client: Any | None = None) -> None:
         self.queue_url = queue_url
         self._client = client
-
-    @property
-    def client(self) -> Any:
-        if self._client is None:
-            import boto3
-
-            self._client = boto3.client("sqs")
-        return self._client
 
     def put(self, body: str) -> None:
         if not self.queue_url:
