@@ -94,7 +94,7 @@ def make_resolver() -> APIGatewayRestResolver:
     @app.exception_handler(StayKeyError)  # type: ignore[untyped-decorator]
     def _domain(exc: StayKeyError) -> Response[Any]:
         if exc.status >= 500:
-            logger.warning("request failed", code=exc.code, status=exc.status)
+            logger.warning("request failed", error_code=exc.code, status=exc.status)
         return respond(exc.status, error_body(exc))
 
     @app.exception_handler(ValidationError)  # type: ignore[untyped-decorator]

@@ -9,9 +9,11 @@ one-time schedules, the queue's follow-ups, webhooks) funnel into the same steps
 1. apply what was observed on the locks (read-back or webhook) to each lock's state;
 2. plan the writes that bring each lock to what the booking wants, mark them in flight and save
    (optimistic locking on the booking's `version`, so two triggers never send the same write);
-3. send them to Nuki; record refusals (400/401/403: failed), transient trouble (429/5xx/423/
-   timeouts after the client's own retries: try again later) and conflicts (409: if the code is
-   ours, an earlier attempt arrived; if it is someone else's, choose another PIN);
+3. send them to Nuki; record refusals (400, 403, 422: the lock fails, with Nuki's reason),
+   transient trouble (429, 5xx, 423, timeouts after the client's own retries, and 401, which is
+   account-wide and alarmed: try again later), codes that vanished (403/404 on an id we hold:
+   create again, or count as removed) and conflicts (409: if the code is ours, an earlier attempt
+   arrived; if it is someone else's, choose another PIN);
 4. settle the booking's status from its locks, email the guest once it is active, and queue the
    next read-back while anything is unconfirmed.
 """
@@ -29,6 +31,7 @@ from typing import TYPE_CHECKING, Any
 from staykey.errors import Conflict, NotFound, UpstreamUnavailable, ValidationFailed
 from staykey.mail import GuestNotice, Mailer
 from staykey.models import (
+    ENDED,
     MAX_STAY_DAYS,
     Booking,
     BookingIn,
@@ -279,7 +282,7 @@ class Lifecycle:
         return valid_until + timedelta(days=self.settings.guest_data_retention_days)
 
     def _ensure_schedules(self, booking: Booking) -> None:
-        if booking.status in (BookingStatus.REVOKED, BookingStatus.CANCELLED, BookingStatus.REVOKING):
+        if booking.status in ENDED:
             return
         self.scheduler.upsert("expire", booking.bookingId, booking.validUntil)
         if booking.status == BookingStatus.SCHEDULED:
@@ -333,7 +336,7 @@ class Lifecycle:
         now = self.clock.now()
 
         def mutate(b: Booking) -> TxExtras | None:
-            if b.status in (BookingStatus.REVOKED, BookingStatus.CANCELLED, BookingStatus.REVOKING):
+            if b.status in ENDED:
                 return None
             extras = TxExtras()
             b.status = target
@@ -1214,5 +1217,5 @@ def _reset(lock: LockState) -> None:
 
 
 def _changeable(booking: Booking) -> None:
-    if booking.status in (BookingStatus.REVOKED, BookingStatus.CANCELLED, BookingStatus.REVOKING):
+    if booking.status in ENDED:
         raise Conflict(f"booking {booking.bookingId!r} is {booking.status.value} and cannot change")
