@@ -34,6 +34,7 @@ lint: $(STAMP)
 
 typecheck: $(STAMP)
 	$(BIN)/mypy layers/common/staykey
+	$(BIN)/mypy local tools
 
 template: $(STAMP)
 	$(BIN)/cfn-lint template.yaml

@@ -559,7 +559,7 @@ def secrets_named_by(variable: str) -> set[str]:
     found = set()
     for fn in cfn.functions().values():
         value = fn.environment.get(variable)
-        if _is_tag(value, "!Ref"):
+        if value is not None and _is_tag(value, "!Ref"):
             found.add(str(value.value))
     return found
 

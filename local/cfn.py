@@ -45,7 +45,8 @@ _Loader.add_multi_constructor("!", _construct)
 
 @lru_cache(maxsize=1)
 def load_template(path: str = str(TEMPLATE)) -> dict[str, Any]:
-    return yaml.load(Path(path).read_text(encoding="utf-8"), Loader=_Loader)  # noqa: S506 - SafeLoader subclass
+    loaded: dict[str, Any] = yaml.load(Path(path).read_text(encoding="utf-8"), Loader=_Loader)  # noqa: S506
+    return loaded  # (_Loader is a SafeLoader: no arbitrary objects)
 
 
 @dataclass(frozen=True)

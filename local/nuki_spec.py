@@ -283,15 +283,15 @@ def validate_request(
         if name not in declared_query:
             problems.append(f"query parameter {name!r} is not declared for {method.upper()} {op.template}")
             continue
-        for raw in values:
-            problem = _check_param_value(declared_query[name], raw)
+        for value in values:
+            problem = _check_param_value(declared_query[name], value)
             if problem:
                 problems.append(problem)
     lowered = {k.lower(): v for k, v in (headers or {}).items()}
     if headers is not None and not lowered.get("authorization", "").startswith("Bearer "):
         problems.append("missing Authorization: Bearer header")
     body_param = next((p for p in params if p["in"] == "body"), None)
-    raw = body.decode() if isinstance(body, bytes) else body
+    raw: str | None = body.decode() if isinstance(body, bytes) else body
     if body_param is None:
         if raw:
             problems.append(f"{method.upper()} {op.template} takes no body")

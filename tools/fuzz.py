@@ -108,8 +108,8 @@ def prepare(gateway_url: str, nuki_url: str, api_key: str, http: requests.Sessio
     entrance = FUZZ_LOCKS[-1]
     rooms = {"fuzz-a": [FUZZ_LOCKS[0], entrance], "fuzz-b": [FUZZ_LOCKS[1], entrance], "fuzz-c": [FUZZ_LOCKS[2]]}
     for room_id, locks in rooms.items():
-        body = {"name": f"Fuzz {room_id}", "smartlockIds": locks, "timezone": "Europe/Berlin"}
-        r = http.put(f"{gateway_url}/rooms/{room_id}", json=body, headers=headers, timeout=60)
+        room = {"name": f"Fuzz {room_id}", "smartlockIds": locks, "timezone": "Europe/Berlin"}
+        r = http.put(f"{gateway_url}/rooms/{room_id}", json=room, headers=headers, timeout=60)
         if r.status_code not in (200, 201):
             raise RuntimeError(f"room {room_id}: {r.status_code} {r.text}")
     today = datetime.now(UTC).date()
@@ -121,7 +121,7 @@ def prepare(gateway_url: str, nuki_url: str, api_key: str, http: requests.Sessio
         "fuzz-revoked": (now.isoformat(), (now + timedelta(days=1)).isoformat()),
     }
     for booking_id, (check_in, check_out) in stays.items():
-        body = {
+        body: dict[str, object] = {
             "bookingId": booking_id,
             "roomId": "fuzz-a",
             "guest": {"name": "Ada Lovelace", "email": "ada@example.org"},
