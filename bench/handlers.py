@@ -114,7 +114,7 @@ def run(quick: bool) -> dict[str, Any]:
         out["create_booking"] = measure(create_one, n)
 
         lock_id, nuki_id, auth_name = _active_booking(r)
-        get_event = api_event("GET", "/bookings/B-ACTIVE", "/bookings/{bookingId}", bookingId="B-ACTIVE")
+        get_event = api_event("GET", "/bookings/B-ACTIVE", "/bookings/{bookingId}")
 
         def get_one() -> None:
             answer = get(get_event, Context())

@@ -23,6 +23,9 @@ from bench.common import in_process_environment
 
 in_process_environment()
 
+from tests import apigw  # noqa: E402 - after the environment
+from tests.inprocess_aws import create_local_aws  # noqa: E402
+
 NUKI_TOKEN = "local-nuki-token"  # noqa: S105 - the sandbox's documented local token
 WEBHOOK_SECRET = "bench-webhook-secret-0123456789abcdef"  # noqa: S105 - a local test value
 
@@ -42,29 +45,9 @@ class Context:
         return 30_000
 
 
-def api_event(method: str, path: str, resource: str, body: Any = None, **params: str) -> dict[str, Any]:
-    headers = {"Content-Type": "application/json", "x-api-key": "local-dev-key"}
-    return {
-        "resource": resource,
-        "path": path,
-        "httpMethod": method,
-        "headers": headers,
-        "multiValueHeaders": {k: [v] for k, v in headers.items()},
-        "queryStringParameters": None,
-        "multiValueQueryStringParameters": None,
-        "pathParameters": params or None,
-        "stageVariables": None,
-        "requestContext": {
-            "resourcePath": resource,
-            "httpMethod": method,
-            "path": f"/dev{path}",
-            "stage": "dev",
-            "requestId": str(uuid.uuid4()),
-            "identity": {"sourceIp": "127.0.0.1", "apiKey": "local-dev-key"},
-        },
-        "body": None if body is None else json.dumps(body),
-        "isBase64Encoded": False,
-    }
+def api_event(method: str, path: str, resource: str, body: Any = None) -> dict[str, Any]:
+    """A REST proxy event as the tests build it (path parameters come from `resource`)."""
+    return apigw.api_event(method, path, body, resource=resource)
 
 
 def webhook_event(raw: bytes, signature: str) -> dict[str, Any]:
@@ -223,7 +206,6 @@ class Rig:
             f"/rooms/{room_id}",
             "/rooms/{roomId}",
             {"name": f"Room {room_id}", "smartlockIds": locks, "timezone": "Europe/Berlin"},
-            roomId=room_id,
         )
         answer = self.handler("rooms_api")(event, Context())
         assert answer["statusCode"] in (200, 201), answer
@@ -247,24 +229,13 @@ class Rig:
 
 
 def _create_aws() -> dict[str, str]:
-    import boto3
-
-    from local.cfn import table_definition, ttl_attribute
-
-    table, group = os.environ["TABLE_NAME"], os.environ["SCHEDULE_GROUP_NAME"]
-    ddb = boto3.client("dynamodb")
-    ddb.create_table(TableName=table, **table_definition())
-    ttl = ttl_attribute()
-    if ttl:
-        ddb.update_time_to_live(TableName=table, TimeToLiveSpecification={"Enabled": True, "AttributeName": ttl})
-    boto3.client("scheduler").create_schedule_group(Name=group)
-    sqs = boto3.client("sqs")
-    urls = {name: sqs.create_queue(QueueName=f"{table}-{name}")["QueueUrl"] for name in ("lifecycle", "webhooks")}
-    boto3.client("ses").verify_email_identity(EmailAddress=os.environ["SENDER_EMAIL"])
-    sm = boto3.client("secretsmanager")
-    sm.create_secret(Name=os.environ["NUKI_TOKEN_SECRET_NAME"], SecretString=NUKI_TOKEN)
-    sm.create_secret(Name=os.environ["NUKI_WEBHOOK_SECRET_NAME"], SecretString=WEBHOOK_SECRET)
-    return urls
+    return create_local_aws(
+        os.environ["TABLE_NAME"],
+        os.environ["SCHEDULE_GROUP_NAME"],
+        os.environ["SENDER_EMAIL"],
+        NUKI_TOKEN,
+        WEBHOOK_SECRET,
+    )
 
 
 @contextmanager

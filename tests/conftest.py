@@ -43,6 +43,7 @@ from staykey.services.rooms import Rooms
 from staykey.settings import load_settings
 from staykey.store import Store
 from staykey.timeutil import FixedClock
+from tests import inprocess_aws
 from tests.fakes import FakeNuki
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -57,23 +58,7 @@ def load_event(name: str) -> dict[str, Any]:
 
 def create_local_aws(table: str, group: str, sender: str) -> dict[str, str]:
     """Tables, schedule group, queues, SES identity and secrets, as template.yaml declares them."""
-    import boto3
-
-    from local.cfn import table_definition, ttl_attribute
-
-    ddb = boto3.client("dynamodb")
-    ddb.create_table(TableName=table, **table_definition())
-    ttl = ttl_attribute()
-    if ttl:
-        ddb.update_time_to_live(TableName=table, TimeToLiveSpecification={"Enabled": True, "AttributeName": ttl})
-    boto3.client("scheduler").create_schedule_group(Name=group)
-    sqs = boto3.client("sqs")
-    urls = {name: sqs.create_queue(QueueName=f"{table}-{name}")["QueueUrl"] for name in ("lifecycle", "webhooks")}
-    boto3.client("ses").verify_email_identity(EmailAddress=sender)
-    sm = boto3.client("secretsmanager")
-    sm.create_secret(Name=os.environ["NUKI_TOKEN_SECRET_NAME"], SecretString=NUKI_TOKEN)
-    sm.create_secret(Name=os.environ["NUKI_WEBHOOK_SECRET_NAME"], SecretString=WEBHOOK_SECRET)
-    return urls
+    return inprocess_aws.create_local_aws(table, group, sender, NUKI_TOKEN, WEBHOOK_SECRET)
 
 
 @pytest.fixture
