@@ -11,13 +11,14 @@ PYENV_VERSION_313 ?= 3.11.7:3.13.0
 export SAM_CLI_TELEMETRY := 0
 export AWS_DEFAULT_REGION ?= eu-central-1
 
-.PHONY: help install lint typecheck template scan build unit test demo local fuzz bench clean
+.PHONY: help install lint typecheck template scan build unit test demo local fuzz bench simulate clean
 
 help:
 	@echo "make demo   run the whole system on this machine and print a guest journey"
 	@echo "make local  run the local stack in the foreground (Ctrl-C stops it)"
 	@echo "make test   lint, type-check, check and scan the template, sam build, run every test"
 	@echo "make fuzz   schemathesis against a local stack, at least 1,000 cases"
+	@echo "make simulate  10,000 simulated stays under faults, every invariant checked (local/sim)"
 	@echo "make bench  run the benchmarks and print one table"
 
 $(STAMP): requirements-dev.txt layers/common/requirements.txt
@@ -91,6 +92,14 @@ local: $(STAMP)
 FUZZ_EXAMPLES ?= 60
 fuzz: $(STAMP)
 	$(BIN)/python -m tools.fuzz --max-examples $(FUZZ_EXAMPLES) --min-cases 1000
+
+# The simulator (local/sim, docs/simulator.md): seeded seasons of the real services against the Nuki
+# sandbox on a virtual clock, with faults, every invariant checked after every step; then the
+# Hypothesis state machine explores further. Prints one table; fails on any violation.
+SIM_STAYS ?= 10000
+simulate: $(STAMP)
+	$(BIN)/python -m local.sim --stays $(SIM_STAYS)
+	SIM_EXAMPLES=300 $(BIN)/pytest -q -p no:cacheprovider tests/sim/test_stateful.py
 
 # The benchmarks (bench/, about 8 minutes on 2 cores): one table on stdout, and bench/RESULTS.md with
 # the machine it ran on. `$(BIN)/python -m bench.run --quick` is a shorter smoke run.

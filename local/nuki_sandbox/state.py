@@ -14,7 +14,7 @@ import secrets
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Literal, Protocol
 from urllib.parse import urlsplit
@@ -729,7 +729,7 @@ class NukiSandbox:
             name=draft.name,
             enabled=draft.enabled,
             remote_allowed=draft.remote_allowed,
-            window=draft.window,
+            window=replace(draft.window),  # its own: one create on many locks shares the draft
             created=now,
             updated=now,
             code=draft.code if draft.type == KEYPAD_CODE else None,

@@ -1,0 +1,1 @@
+"""A deterministic simulator of StayKey and its world (see docs/simulator.md)."""

@@ -1,0 +1,459 @@
+"""StayKey's promise as executable checks, judged against the ground truth of a simulated world.
+
+These checks read what StayKey stored (the booking the shop would GET, every email SES took) and
+compare it with what the Nuki sandbox holds and with what the shop asked for. They share no code
+with the service's own rules: a bug in the service's idea of "what is on the lock" cannot hide
+itself here. The rules (docs/invariants.md says the same in prose):
+
+told_means_true  A booking turns `active`, and a guest email goes out, only while every lock of
+                 the booking holds exactly one code with the booking's PIN, under its name, with
+                 no `error`, enabled, with no weekday or daily-time limits, and the booking's
+                 window within 60 s. The email states what is on the locks. A booking stays
+                 `active` after its code changed on a lock for at most one reconcile period (the
+                 time StayKey needs to notice a change it was not told about).
+gone_means_gone  Every code of an ended, cancelled or moved booking (and of a PIN it no longer
+                 uses) is off every lock within 15 minutes of the end, of the code landing, of the
+                 lock coming back online, or of Nuki answering again, whichever is last. A booking
+                 is `revoked` only when none of its codes is on any of its locks.
+foreign          A code StayKey did not create is never changed or deleted by StayKey.
+converges        Once faults stop, locks are online and full locks have room, every booking
+                 reaches its right state (scheduled before its lead time, active during it,
+                 revoked or cancelled after) without an operator; no booking takes more than
+                 MAX_FOLLOW_UPS_PER_HOUR follow-ups in any hour (waiting never spins).
+visible          A booking that is not `active` by its deadline (validFrom, but never sooner than
+                 CONFIRM_MIN after it was sent) is `failed` with its reason, and the
+                 ProvisioningFailed metric was emitted; a 401 from Nuki emits NukiTokenRejected,
+                 and a code a full lock refused emits LockFull, when they first occur.
+history          A duplicated, reordered, delayed or replayed webhook never moves a booking against
+                 what the lock holds (checked by told_means_true and gone_means_gone at every
+                 status change, whatever caused it).
+attributed       Every successful entry with a guest's PIN is stored under that guest's booking
+                 within ATTRIBUTION_DELAY (when polling is on, or its webhook was delivered).
+never_5xx        No shop request answers a 5xx; no function crashes (an exception other than the
+                 domain's own, which its trigger retries).
+nuki_spec        Every request StayKey sent, and every answer the sandbox gave, fits Nuki's spec.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from dataclasses import dataclass
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from staykey.timeutil import parse_iso
+
+if TYPE_CHECKING:
+    from local.sim.world import World
+
+WINDOW_SLACK = 60.0
+GONE_WITHIN = 15 * 60.0
+SWEEP_EVERY = 60.0
+MAX_FOLLOW_UPS_PER_HOUR = 120
+TOKEN_METRIC_WITHIN = 60.0
+LOCK_FULL_METRIC_WITHIN = 20 * 60.0
+ATTRIBUTION_DELAY = 20 * 60.0
+TOLD_GRACE = 120.0  # after a DEVICE_AUTHS about our code reached StayKey, it knows within this
+WEBHOOK_RETRY = 360.0  # the webhook queue's visibility timeout: a failed processing comes back after it
+# Metrics of causes an operator must fix; each needs an alarm in template.yaml.
+OPERATOR_METRICS = ("NukiTokenRejected", "LockFull", "ProvisioningFailed")
+ENDED = {"revoking", "revoked", "cancelled"}
+KEYPAD = 13
+_AUTH_PATH = re.compile(r"^/smartlock/(\d+)/auth/([0-9a-f]{24})$")
+
+
+@dataclass(frozen=True)
+class Violation:
+    rule: str
+    at: float
+    message: str
+
+    def __str__(self) -> str:
+        return f"[{self.rule}] t={self.at:.1f}s {self.message}"
+
+
+class Checker:
+    def __init__(self, world: World) -> None:
+        self.w = world
+        self.violations: list[Violation] = []
+        self.checks: Counter[str] = Counter()
+        self.names: dict[str, str] = {}  # auth name -> booking id
+        self.pin_since: dict[str, float] = {}  # booking -> when its current PIN was chosen
+        self.provisioning_since: dict[str, float] = {}
+        self.email_basis: dict[str, tuple[str, str, str, tuple[int, ...]]] = {}
+        self.drift_since: dict[tuple[str, int], float] = {}
+        self.full_seen: dict[str, float] = {}
+        self._reported: set[tuple[str, str]] = set()
+        self._next_sweep = 0.0
+        self._tokens_checked = 0
+        self._entries_checked = 0
+        self.history: dict[str, list[str]] = {}  # booking -> its writes, compactly (for reading a failure)
+        self.items: dict[str, dict[str, Any]] = {}  # booking -> its item as last written, decoded
+
+    # ------------------------------------------------------------------ reporting
+
+    def violation(self, rule: str, message: str, key: str | None = None) -> None:
+        if key is not None:
+            if (rule, key) in self._reported:
+                return
+            self._reported.add((rule, key))
+        self.violations.append(Violation(rule, self.w.loop.t, message))
+
+    # ------------------------------------------------------------------ ground truth
+
+    def _ours(self, smartlock_id: int, pin: str) -> list[Any]:
+        """Codes with this PIN on the lock that StayKey made (never one someone added by hand)."""
+        code = int(pin)
+        foreign = self.w.foreign_ids
+        return [a for a in self.w.auths_on(smartlock_id) if a.type == KEYPAD and a.code == code and a.id not in foreign]
+
+    def _lock_problem(self, smartlock_id: int, pin: str, name: str, start: datetime, end: datetime) -> str | None:
+        """Why the PIN would not open this lock exactly for the window; None if it would."""
+        lock = self.w.sandbox._locks.get(smartlock_id)
+        if lock is None:
+            return "no such lock at Nuki"
+        if not lock.has_keypad:
+            return "the lock has no keypad"
+        held = self._ours(smartlock_id, pin)
+        if len(held) != 1:
+            return f"{len(held)} codes with the PIN on the lock"
+        auth = held[0]
+        if auth.name != name:
+            return f"the code with the PIN is named {auth.name!r}, not {name!r}"
+        if auth.error is not None:
+            return f"the lock refused the code ({auth.error})"
+        if not auth.enabled:
+            return "the code is disabled"
+        window = auth.window
+        if window.from_date is None or abs((window.from_date - start).total_seconds()) > WINDOW_SLACK:
+            return f"the code starts at {window.from_date}, the booking at {start}"
+        if window.until_date is None or abs((window.until_date - end).total_seconds()) > WINDOW_SLACK:
+            return f"the code ends at {window.until_date}, the booking at {end}"
+        if window.week_days not in (None, 127) or (window.from_time or 0) != 0 or (window.until_time or 0) != 0:
+            return "the code has weekday or daily-time limits"
+        return None
+
+    @staticmethod
+    def _present(item: dict[str, Any]) -> tuple[int, ...]:
+        return tuple(
+            int(lk["smartlockId"]) for lk in item.get("locks", []) if lk.get("desired", "present") == "present"
+        )
+
+    def _told(self, item: dict[str, Any], why: str) -> None:
+        self.checks["told_means_true"] += 1
+        start, end = parse_iso(item["validFrom"]), parse_iso(item["validUntil"])
+        assert start is not None
+        assert end is not None
+        locks = self._present(item)
+        if not locks:
+            self.violation("told_means_true", f"{item['bookingId']} {why} with no lock")
+        for lock_id in locks:
+            problem = self._lock_problem(lock_id, item["pin"], item["authName"], start, end)
+            if problem is not None and not self._tampered_lately(lock_id):
+                self.violation("told_means_true", f"{item['bookingId']} {why}, but on lock {lock_id}: {problem}")
+
+    def _tampered_lately(self, lock_id: int) -> bool:
+        """Someone changed our code on this lock in Nuki Web within the time StayKey has to notice
+        (unless told by a webhook, up to a reconcile period): judged by the drift sweep instead."""
+        at = self.w.tampered.get(lock_id)
+        return at is not None and self.w.loop.t - at <= self.w.config.reconcile_every + 5 * 60.0
+
+    # ------------------------------------------------------------------ hooks: exact moments
+
+    def on_item_write(self, table: str, pk: str, sk: str, before: Any, after: Any) -> None:
+        if sk != "BOOKING" or after is None:
+            return
+        codec = self.w.store._codec
+        new = codec.load(after)
+        booking_id = new["bookingId"]
+        old = self.items.get(booking_id) or (codec.load(before) if before is not None else {})
+        self.items[booking_id] = new
+        now = self.w.loop.t
+        self.names[new["authName"]] = booking_id
+        if old.get("pin") != new["pin"]:
+            self.pin_since[booking_id] = now
+        status, was = new["status"], old.get("status")
+        locks = " ".join(
+            f"{lk['smartlockId'] % 1000}:{lk.get('status')}/{lk.get('op') or '-'}/{lk.get('desired', 'present')[0]}"
+            + (f"!{lk['error'][:40]}" if lk.get("error") else "")
+            for lk in new.get("locks", [])
+        )
+        self.history.setdefault(booking_id, []).append(f"{now:9.1f} v{new.get('version')} {status} [{locks}]")
+        if status == "provisioning" and was != "provisioning":
+            self.provisioning_since[booking_id] = now
+        if status == "active" and was != "active":
+            self._told(new, "turned active")
+        if new.get("emailPending") and new.get("emailPending") != old.get("emailPending"):
+            self.email_basis[booking_id] = (new["pin"], new["validFrom"], new["validUntil"], self._present(new))
+        if status == "revoked" and was != "revoked":
+            self.checks["gone_means_gone"] += 1
+            for lock in new.get("locks", []):
+                if any(a.name == new["authName"] for a in self._ours(int(lock["smartlockId"]), new["pin"])):
+                    self.violation(
+                        "gone_means_gone",
+                        f"{booking_id} turned revoked with its code still on lock {lock['smartlockId']}",
+                    )
+        old_locks = {int(lk["smartlockId"]): lk for lk in old.get("locks", [])}
+        for lock in new.get("locks", []):
+            lock_id = int(lock["smartlockId"])
+            if lock.get("status") == "removed" and old_locks.get(lock_id, {}).get("status") != "removed":
+                self.checks["gone_means_gone"] += 1
+                if any(a.name == new["authName"] for a in self._ours(lock_id, new["pin"])):
+                    self.violation(
+                        "gone_means_gone", f"{booking_id}: lock {lock_id} recorded removed while its code is on it"
+                    )
+
+    def on_email(self, notice: Any) -> None:
+        self.checks["told_means_true"] += 1
+        basis = self.email_basis.get(notice.booking_id)
+        item = self.w.booking_item(notice.booking_id)
+        if basis is None or item is None:
+            self.violation("told_means_true", f"{notice.booking_id}: an email nobody decided to send")
+            return
+        pin, start, end, locks = basis
+        if notice.pin != pin or notice.valid_from != parse_iso(start) or notice.valid_until != parse_iso(end):
+            self.violation("told_means_true", f"{notice.booking_id}: the email says other than the booking decided")
+        for lock_id in locks:
+            problem = self._lock_problem(lock_id, notice.pin, item["authName"], notice.valid_from, notice.valid_until)
+            if problem is not None and not self._tampered_lately(lock_id):
+                self.violation("told_means_true", f"{notice.booking_id} emailed, but on lock {lock_id}: {problem}")
+
+    def on_nuki_call(self, call: Any) -> None:
+        self.checks["foreign"] += 1
+        targets: list[str] = []
+        m = _AUTH_PATH.match(call.path)
+        if m and call.method in ("POST", "DELETE"):
+            targets.append(m.group(2))
+        if call.path == "/smartlock/auth" and call.method == "DELETE" and isinstance(call.body, list):
+            targets += [str(x) for x in call.body]
+        for auth_id in targets:
+            if auth_id in self.w.foreign_ids:
+                self.violation("foreign", f"StayKey sent {call.method} {call.path} on a code it did not create")
+
+    # ------------------------------------------------------------------ sweeps: deadlines
+
+    def after_event(self) -> None:
+        if self.w.loop.t >= self._next_sweep:
+            self._next_sweep = self.w.loop.t + SWEEP_EVERY
+            self.sweep()
+
+    def sweep(self) -> None:
+        self._sweep_locks()
+        self._sweep_bookings()
+        self._sweep_signals()
+
+    def _bookings(self) -> list[dict[str, Any]]:
+        return [item for booking_id in self.w.shop if (item := self.items.get(booking_id)) is not None]
+
+    def _unwanted_since(self, booking_id: str, lock_id: int, code: int | None) -> float | None:
+        """Since when the shop's intent says this booking's code (with `code`) must be off `lock_id`."""
+        sb = self.w.shop.get(booking_id)
+        if sb is None:
+            return 0.0  # a booking the shop never made
+        since: list[float] = []
+        ends = [t for t in (sb.ended_at,) if t is not None]
+        if sb.valid_until is not None:
+            ends.append(self.w.loop.at_time(sb.valid_until))
+        if ends and min(ends) <= self.w.loop.t:
+            since.append(min(ends))
+        if lock_id not in sb.locks:
+            since.append(sb.left_locks.get(lock_id, sb.created_at))
+        item = self.w.booking_item(booking_id)
+        if item is not None and code is not None and f"{code:06d}" != item["pin"]:
+            since.append(self.pin_since.get(booking_id, sb.created_at))
+        return min(since) if since else None
+
+    def _sweep_locks(self) -> None:
+        w, now = self.w, self.w.loop.t
+        for lock_id in list(w.sandbox._locks):
+            online = w.is_online(lock_id)
+            for auth in w.auths_on(lock_id):
+                if auth.id in w.foreign_ids or auth.type != KEYPAD:
+                    continue
+                self.checks["gone_means_gone"] += 1
+                booking_id = self.names.get(auth.name)
+                landed = w.loop.at_time(max(auth.created, auth.updated))  # in its present form since
+                if auth.error is not None:
+                    self.full_seen.setdefault(auth.id, landed)
+                if booking_id is None:
+                    since: float | None = landed  # named like no booking of ours: an orphan
+                else:
+                    since = self._unwanted_since(booking_id, lock_id, auth.code)
+                if since is None or not online or w.nuki_down():
+                    continue
+                deadline = max(since, landed, w.online_since.get(lock_id, 0.0), w.nuki_ok_since) + GONE_WITHIN
+                if now > deadline + SWEEP_EVERY:
+                    self.violation(
+                        "gone_means_gone",
+                        f"lock {lock_id} still holds the code of {booking_id or auth.name!r} "
+                        f"{(now - max(since, landed)) / 60:.0f} min after it should have gone",
+                        key=auth.id,
+                    )
+
+    def _sweep_bookings(self) -> None:
+        w, now = self.w, self.w.loop.t
+        lead = w.settings.provision_lead_hours * 3600
+        confirm = w.settings.confirm_min_seconds
+        grace = w.config.reconcile_every + 5 * 60.0
+        for item in self._bookings():
+            booking_id, status = item["bookingId"], item["status"]
+            valid_from = parse_iso(item["validFrom"])
+            assert valid_from is not None
+            if status == "active":
+                for lock_id in self._present(item):
+                    self.checks["told_means_true"] += 1
+                    start, end = valid_from, parse_iso(item["validUntil"])
+                    assert end is not None
+                    problem = self._lock_problem(lock_id, item["pin"], item["authName"], start, end)
+                    key = (booking_id, lock_id)
+                    if problem is None:
+                        self.drift_since.pop(key, None)
+                        continue
+                    since = max(
+                        self.drift_since.setdefault(key, now), w.online_since.get(lock_id, 0.0), w.nuki_ok_since
+                    )
+                    ours = next((lk.get("nukiId") for lk in item["locks"] if int(lk["smartlockId"]) == lock_id), None)
+                    told = [t for t in w.told_auths.get((lock_id, str(ours)), ()) if t >= self.drift_since[key]]
+                    if not told:
+                        allowed = grace
+                    elif told[0] >= since:
+                        allowed = min(grace, told[0] - since + TOLD_GRACE)
+                    else:  # told while Nuki or the lock was out of reach: its processing is retried
+                        allowed = min(grace, TOLD_GRACE + WEBHOOK_RETRY)
+                    if w.nuki_down() or not w.is_online(lock_id):
+                        continue
+                    if now - since > allowed:
+                        self.violation(
+                            "told_means_true",
+                            f"{booking_id} stays active {((now - since) / 60):.0f} min after lock {lock_id} "
+                            f"stopped holding its code as booked: {problem}",
+                            key=f"{booking_id}:{lock_id}:{problem[:20]}",
+                        )
+            if status in ("provisioning", "scheduled"):
+                self.checks["visible"] += 1
+                started = self.provisioning_since.get(booking_id)
+                due = w.loop.at_time(valid_from)
+                if started is not None:
+                    due = max(due, started + confirm)
+                elif status == "scheduled":
+                    due = max(due, w.loop.at_time(valid_from) - lead + confirm)
+                if now > due + 2 * SWEEP_EVERY:
+                    self.violation(
+                        "visible",
+                        f"{booking_id} is still {status} {(now - due) / 60:.0f} min after its deadline "
+                        "(neither active nor failed)",
+                        key=booking_id,
+                    )
+            if status == "failed":
+                self.checks["visible"] += 1
+                if not item.get("statusReason"):
+                    self.violation("visible", f"{booking_id} failed without a reason", key=booking_id)
+                if w.metric_counts["ProvisioningFailed"] == 0:
+                    self.violation("visible", f"{booking_id} failed with no ProvisioningFailed metric", key=booking_id)
+        for booking_id, times in w.follow_ups.items():
+            recent = [t for t in times if t > now - 3600]
+            self.checks["converges"] += 1
+            if len(recent) > MAX_FOLLOW_UPS_PER_HOUR:
+                self.violation(
+                    "converges", f"{booking_id} took {len(recent)} follow-ups in an hour (spinning)", key=booking_id
+                )
+            if len(times) > 2 * MAX_FOLLOW_UPS_PER_HOUR:
+                del times[: len(times) - MAX_FOLLOW_UPS_PER_HOUR - 1]
+
+    def _sweep_signals(self) -> None:
+        w, now = self.w, self.w.loop.t
+        metric_times: dict[str, list[float]] = {}
+        for t, name, _, _ in w.metrics:
+            metric_times.setdefault(name, []).append(t)
+        while self._tokens_checked < len(w.token_rejected_at):
+            t = w.token_rejected_at[self._tokens_checked]
+            if now < t + TOKEN_METRIC_WITHIN:
+                break
+            self._tokens_checked += 1
+            self.checks["visible"] += 1
+            if not any(t - 1 <= m <= t + TOKEN_METRIC_WITHIN for m in metric_times.get("NukiTokenRejected", [])):
+                self.violation(
+                    "visible", "Nuki answered 401 and no NukiTokenRejected metric followed", key=f"401:{t:.0f}"
+                )
+        for auth_id, landed in self.full_seen.items():
+            if now < landed + LOCK_FULL_METRIC_WITHIN:
+                continue
+            self.checks["visible"] += 1
+            if not any(m >= landed - 1 for m in metric_times.get("LockFull", [])):
+                self.violation(
+                    "visible", "a full lock refused our code and no LockFull metric followed", key=f"full:{auth_id}"
+                )
+        polling = w.config.log_polling
+        while self._entries_checked < len(w.entries):
+            entry = w.entries[self._entries_checked]
+            if w.nuki_down() or now < max(entry.at, w.nuki_ok_since) + ATTRIBUTION_DELAY:
+                break  # Nuki answered nothing for a while: the poller reads it once Nuki is back
+            self._entries_checked += 1
+            if not polling and entry.log_id in w.lost_log_ids:
+                continue
+            self.checks["attributed"] += 1
+            raw = w.ddb.partition("staykey-sim", f"LOG#{entry.log_id}").get("LOG")
+            stored = w.store._codec.load(raw) if raw is not None else None
+            if stored is None or stored.get("bookingId") != entry.booking_id:
+                self.violation(
+                    "attributed",
+                    f"the guest of {entry.booking_id} opened lock {entry.smartlock_id}; the entry is "
+                    + ("not stored" if stored is None else f"attributed to {stored.get('bookingId')!r}"),
+                    key=entry.log_id,
+                )
+
+    # ------------------------------------------------------------------ the end of a run
+
+    def alarms(self) -> None:
+        """Every operator-fixable cause has an alarm on its metric in template.yaml."""
+        from local.sim.template import alarmed_metrics
+
+        watched = alarmed_metrics()
+        for metric in OPERATOR_METRICS:
+            self.checks["visible"] += 1
+            if metric not in watched:
+                self.violation("visible", f"no alarm in template.yaml watches the {metric} metric", key=metric)
+
+    def final(self) -> None:
+        """After the world was quiet for long enough: everything in its right state."""
+        w, now = self.w, self.w.loop.t
+        self.sweep()
+        self.alarms()
+        lead = w.settings.provision_lead_hours * 3600
+        for crash in w.crashes:
+            self.violation("never_5xx", f"a function crashed: {crash}")
+        for problem in w.link.violations[:20]:
+            self.violation("nuki_spec", problem)
+        for sb in w.shop.values():
+            item = w.booking_item(sb.booking_id)
+            if item is None:
+                if sb.answered:
+                    self.violation("converges", f"{sb.booking_id} was answered but is not stored")
+                continue
+            self.checks["converges"] += 1
+            status = item["status"]
+            start, end = parse_iso(item["validFrom"]), parse_iso(item["validUntil"])
+            assert start is not None
+            assert end is not None
+            ended = min([t for t in (sb.ended_at, w.loop.at_time(end)) if t is not None])
+            if ended <= now - GONE_WITHIN:
+                want = {"revoked", "cancelled"}
+            elif ended <= now:
+                want = {"revoking", "revoked", "cancelled"}  # ended moments ago: still taking the code off
+            elif w.loop.at_time(start) - lead <= now:
+                want = {"active"}
+            else:
+                want = {"scheduled"}
+            if status not in want:
+                self.violation(
+                    "converges",
+                    f"{sb.booking_id} is {status} ({item.get('statusReason')}), should be {'/'.join(sorted(want))}",
+                )
+            if status not in ENDED and set(self._present(item)) != set(sb.locks):
+                self.violation(
+                    "converges", f"{sb.booking_id} uses locks {self._present(item)}, its room has {sb.locks}"
+                )
+
+
+__all__ = ["Checker", "Violation"]

@@ -1,0 +1,132 @@
+"""The simulator's clock and its one seeded discrete-event loop.
+
+Time is virtual: `now()` starts at a chosen instant and moves only when the loop takes the next
+event. Every event runs in a fiber (a greenlet), so code under test may "wait" (a Nuki call's
+latency, the Nuki client's backoff sleep) without a real sleep: the fiber yields to the loop, which
+runs whatever else is due meanwhile (another invocation on the same booking, a webhook landing),
+and resumes it when its time comes. One fiber runs at a time, events due at the same instant run
+in the order they were scheduled, and every random choice comes from the loop's seeded RNG, so the
+same seed gives the same run, event for event.
+"""
+
+from __future__ import annotations
+
+import heapq
+import random
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+import greenlet
+
+# The virtual monotonic clock starts here (a real monotonic clock never starts at 0 either).
+MONOTONIC_ORIGIN = 1_000_000.0
+
+
+class Killed(BaseException):
+    """Raised inside a fiber to end its invocation abruptly (a Lambda timeout or crash).
+
+    A BaseException, so `except Exception` in the code under test does not swallow it, as nothing
+    in a real function survives its process dying.
+    """
+
+
+@dataclass(order=True)
+class _Event:
+    at: float
+    seq: int
+    run: Callable[[], None] = field(compare=False)
+    name: str = field(compare=False, default="")
+
+
+class Loop:
+    def __init__(self, start: datetime, seed: int) -> None:
+        self.origin = start
+        self.t = 0.0
+        self.seed = seed
+        self.rng = random.Random(seed)
+        self._heap: list[_Event] = []
+        self._seq = 0
+        self._main = greenlet.getcurrent()
+        self.events_run = 0
+        self.current: str = ""
+        self.after_event: list[Callable[[], None]] = []
+
+    # -- time
+
+    def now(self) -> datetime:
+        return self.origin + timedelta(seconds=self.t)
+
+    def monotonic(self) -> float:
+        return MONOTONIC_ORIGIN + self.t
+
+    def at_time(self, when: datetime) -> float:
+        return (when - self.origin).total_seconds()
+
+    # -- scheduling
+
+    def call_at(self, t: float, fn: Callable[[], Any], name: str = "") -> None:
+        """Run `fn` in a fiber of its own at virtual time `t` (never before now)."""
+        self._seq += 1
+        heapq.heappush(self._heap, _Event(max(t, self.t), self._seq, self._fiber(fn, name), name))
+
+    def call_later(self, delay: float, fn: Callable[[], Any], name: str = "") -> None:
+        self.call_at(self.t + max(0.0, delay), fn, name)
+
+    def _fiber(self, fn: Callable[[], Any], name: str) -> Callable[[], None]:
+        def start() -> None:
+            fiber = greenlet.greenlet(lambda: self._body(fn, name), parent=self._main)
+            fiber.switch()
+
+        return start
+
+    def _body(self, fn: Callable[[], Any], name: str) -> None:
+        self.current = name
+        fn()
+
+    def in_fiber(self) -> bool:
+        return greenlet.getcurrent() is not self._main
+
+    def sleep(self, seconds: float) -> None:
+        """Inside a fiber: let virtual time pass; the loop runs what falls due meanwhile."""
+        if not self.in_fiber():
+            raise RuntimeError("sleep() outside a fiber")
+        me = greenlet.getcurrent()
+        name = self.current
+        self._seq += 1
+
+        def resume() -> None:
+            self.current = name
+            me.switch()
+
+        heapq.heappush(self._heap, _Event(self.t + max(0.0, seconds), self._seq, resume, name))
+        self._main.switch()
+
+    # -- running
+
+    def next_time(self) -> float | None:
+        return self._heap[0].at if self._heap else None
+
+    def step(self) -> bool:
+        """Run the next event; False when none is left."""
+        if not self._heap:
+            return False
+        event = heapq.heappop(self._heap)
+        self.t = max(self.t, event.at)
+        self.events_run += 1
+        event.run()
+        for hook in self.after_event:
+            hook()
+        return True
+
+    def run_until(self, t_end: float) -> None:
+        while self._heap and self._heap[0].at <= t_end:
+            self.step()
+        self.t = max(self.t, t_end)
+
+    def pending(self) -> int:
+        return len(self._heap)
+
+
+__all__ = ["MONOTONIC_ORIGIN", "Killed", "Loop"]

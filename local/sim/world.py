@@ -1,0 +1,617 @@
+"""The simulated world: StayKey's real services and real Nuki client, the Nuki sandbox, the AWS
+services around them, a shop, an operator, guests and faults, on one seeded loop (`local.sim.loop`).
+
+What is real: `Lifecycle`, `Activity`, `Reconciler`, `Rooms`, the `WebhookReceiver` (signature
+check over the raw body), the webhook processor's parsing, `Store` (its DynamoDB requests, served
+by `local.sim.dynamo`), `NukiClient` (its retries, backoff and error mapping, sending real HTTP
+requests into the sandbox through `local.sim.transport`), the sandbox itself (Nuki's rules and
+asynchrony, judged by Nuki's spec), and the operator's webhook registration command. What is
+simulated: time, AWS's delivery (`local.sim.adapters`), and everyone around StayKey.
+
+Every function invocation is a fiber; `invoke` runs one and reports whether it succeeded, as
+Lambda reports to the queue or schedule that called it.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import traceback
+from collections import Counter, defaultdict
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+from local.nuki_sandbox.state import AuthDraft, NukiSandbox, Window
+from local.nuki_sandbox.webhooks import Delivery
+from local.sim.adapters import SimInbox, SimJobQueue, SimLockQueue, SimMailer, SimScheduler
+from local.sim.dynamo import InMemoryDynamoDB
+from local.sim.loop import MONOTONIC_ORIGIN, Killed, Loop
+from local.sim.transport import CallRecord, NukiLink, session_for
+from staykey.errors import StayKeyError
+from staykey.models import BookingIn, BookingPatch, RoomIn
+from staykey.nuki import NukiClient, NukiError
+from staykey.nuki_calls import observe_call
+from staykey.observability import logger as service_logger
+from staykey.observability import set_metric_sink
+from staykey.services.activity import Activity
+from staykey.services.lifecycle import Lifecycle
+from staykey.services.reconciler import ReconcileIncomplete, Reconciler
+from staykey.services.rooms import Rooms
+from staykey.settings import Settings, load_settings
+from staykey.store import Store
+from staykey.webhooks import WebhookReceiver
+
+TOKEN = "sim-nuki-token"  # noqa: S105 - the sandbox's token inside a simulation, not a secret
+TABLE = "staykey-sim"
+WEBHOOK_URL = "https://sim.invalid/webhooks/nuki"
+NUKI_URL = "https://api.nuki.io"
+
+# The template's defaults (template.yaml Parameters and function environment).
+DEFAULT_ENV = {
+    "TABLE_NAME": TABLE,
+    "NUKI_API_URL": NUKI_URL,
+    "PROVISION_LEAD_HOURS": "72",
+    "GUEST_DATA_RETENTION_DAYS": "30",
+    "ACTIVITY_RETENTION_DAYS": "365",
+    "SCHEDULE_GROUP_NAME": "staykey-sim",
+}
+
+
+@dataclass
+class SimConfig:
+    """One simulated deployment: how it is configured and how hostile its world is."""
+
+    webhooks: bool = True
+    log_polling: bool = True
+    periodic: bool = True  # the reconciler's and the log poller's schedules run
+    reconcile_every: float = 900.0  # ReconcileSchedule
+    poll_every: float = 300.0  # LogPollSchedule
+    validate_spec: float = 1.0  # the share of Nuki calls judged by Nuki's spec
+    sync_delay: float = 2.0
+    nuki_latency: tuple[float, float] = (0.05, 0.3)
+    # faults, as probabilities per event
+    webhook_loss: float = 0.0
+    webhook_duplicate: float = 0.0
+    webhook_delay: tuple[float, float] = (0.05, 1.5)
+    webhook_late: float = 0.0  # a delivery held back for minutes (reordered behind later ones)
+    kill_after_write: float = 0.0  # an invocation dies after Nuki accepted its write
+    lean_auth_webhooks: bool = False  # DEVICE_AUTHS bodies as Nuki's published example: no enabled, no dates
+    env: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass
+class ShopBooking:
+    """What the shop did with one booking: the ground truth of what it should be."""
+
+    booking_id: str
+    room_id: str
+    locks: tuple[int, ...]
+    request: dict[str, Any]
+    created_at: float
+    valid_from: datetime | None = None
+    valid_until: datetime | None = None
+    ended_at: float | None = None  # checkout or cancel answered
+    end_kind: str | None = None  # "checkout", "cancel"
+    left_locks: dict[int, float] = field(default_factory=dict)  # lock -> when a move left it
+    answered: bool = False  # the create was answered (a booking the shop knows about)
+    failed_calls: int = 0
+
+
+@dataclass
+class GuestEntry:
+    at: float
+    booking_id: str
+    smartlock_id: int
+    log_id: str
+    delivered: bool = True  # its DEVICE_LOGS webhook was not lost
+
+
+class World:
+    def __init__(self, seed: int, start: datetime, config: SimConfig | None = None) -> None:
+        from local.sim.invariants import Checker
+
+        self.seed = seed
+        self.config = config or SimConfig()
+        self.loop = Loop(start, seed)
+        self.rng: random.Random = self.loop.rng
+        self.clock = _Clock(self.loop)
+        self.notes: list[str] = []
+        self.invocations = 0
+        self.errors: Counter[str] = Counter()
+        self.crashes: list[str] = []
+        self.metrics: list[tuple[float, str, float, dict[str, str]]] = []
+        self.metric_counts: Counter[str] = Counter()
+        self.follow_ups: dict[str, list[float]] = defaultdict(list)
+        self.shop: dict[str, ShopBooking] = {}
+        self.entries: list[GuestEntry] = []
+        self.deliveries: list[Delivery] = []
+        self.foreign_ids: set[str] = set()
+        self.online_since: dict[int, float] = {}
+        self.nuki_ok_since = 0.0
+        self.outage: str | None = None  # "5xx", "429" spells answered by the transport
+        self.token_rejected_at: list[float] = []
+        self.lost_log_ids: set[str] = set()
+        self.tampered: dict[int, float] = {}  # lock -> when someone last changed our code on it in Nuki Web
+
+        set_metric_sink(self._metric)
+        service_logger.setLevel(logging.CRITICAL)
+        self.sandbox = NukiSandbox(
+            token=TOKEN,
+            sync_delay=self.config.sync_delay,
+            clock=self.clock,
+            webhook_sink=self._on_delivery,
+            seed=seed,
+        )
+        self.sandbox.lean_auth_webhooks = self.config.lean_auth_webhooks
+        # (lock, auth id) -> when a DEVICE_AUTHS about that code reached StayKey's receiver
+        self.told_auths: dict[tuple[int, str], list[float]] = defaultdict(list)
+        self.ddb = InMemoryDynamoDB()
+        self.store = Store(TABLE, client=self.ddb)
+        env = {**DEFAULT_ENV, **self.config.env}
+        self.settings: Settings = load_settings(env)
+        lo, hi = self.config.nuki_latency
+        self.link = NukiLink(
+            self.sandbox,
+            self.loop,
+            latency=lambda: self.rng.uniform(lo, hi),
+            validate=self.config.validate_spec,
+            sampler=random.Random(seed + 1),
+            after_call=self._after_nuki_call,
+            injected=self._injected,
+        )
+        self.nuki = NukiClient(
+            token=TOKEN,
+            base_url=NUKI_URL,
+            session=session_for(self.link),
+            sleep=self.loop.sleep,
+            monotonic=self.loop.monotonic,
+            jitter=self.rng.uniform,
+            timeout=(3.05, self.settings.nuki_timeout_seconds),
+            max_attempts=self.settings.nuki_max_attempts,
+            max_total_seconds=self.settings.nuki_max_total_seconds,
+            on_request=observe_call,
+        )
+        self.scheduler = SimScheduler(self)
+        self.jobs = SimJobQueue(self)
+        self.lock_queue = SimLockQueue(self)
+        self.mailer = SimMailer(self)
+        self.inbox = SimInbox(self)
+        self.webhook_secret = ""
+        self.lifecycle = Lifecycle(
+            self.settings,
+            self.store,
+            lambda: self.nuki,
+            self.scheduler,  # type: ignore[arg-type]
+            self.jobs,
+            self.mailer,
+            self.clock,
+        )
+        self.activity = Activity(self.settings, self.store, self.clock, lambda: self.lifecycle, lambda: self.nuki)
+        self.reconciler = Reconciler(
+            self.settings,
+            self.store,
+            lambda: self.nuki,
+            lambda: self.lifecycle,
+            self.lock_queue,
+            self.clock,
+            metric=self._metric_call,
+        )
+        self.receiver = WebhookReceiver(
+            secret=lambda _force: self.webhook_secret,
+            inbox=self.inbox,
+            max_body_bytes=self.settings.webhook_max_body_bytes,
+            monotonic=self.loop.monotonic,
+        )
+        self.rooms = Rooms(self.store, self.clock)
+        self.checker = Checker(self)
+        self.ddb.on_write = self.checker.on_item_write
+        self._apply_at: float | None = None
+        self.loop.after_event.append(self._nuki_clock)
+        self.loop.after_event.append(self.checker.after_event)
+
+    # ------------------------------------------------------------------ running
+
+    def start(self) -> None:
+        """Register the webhook (if configured) and start the periodic functions."""
+        if self.config.webhooks:
+            self.spawn("register-webhook", self._register_webhook)
+        if not self.config.periodic:
+            return
+        self.loop.call_later(self.rng.uniform(0, self.config.reconcile_every), self._reconcile_tick, "reconciler")
+        if self.config.log_polling:
+            self.loop.call_later(self.rng.uniform(0, self.config.poll_every), self._poll_tick, "log-poller")
+
+    def reconcile_now(self) -> None:
+        """The reconciler's schedule fires once (its fan-out puts every lock on the queue)."""
+        self.spawn("reconciler", lambda: self.reconciler.enqueue_all())
+
+    def poll_now(self) -> None:
+        """The log poller's schedule fires once."""
+        self.spawn("log-poller", lambda: self.activity.poll_all())
+
+    def spawn(self, label: str, fn: Callable[[], Any], delay: float = 0.0) -> None:
+        self.loop.call_later(delay, lambda: self.invoke(label, fn), name=label)
+
+    def invoke(self, label: str, fn: Callable[[], Any]) -> bool:
+        """One function invocation; False when it failed (its trigger retries it)."""
+        self.invocations += 1
+        try:
+            fn()
+        except Killed:
+            self.errors["killed"] += 1
+            return False
+        except (StayKeyError, ReconcileIncomplete) as exc:
+            self.errors[type(exc).__name__] += 1
+            return False
+        except Exception as exc:  # a crash of the function: a bug, shown as a violation
+            self.errors[type(exc).__name__] += 1
+            self.crashes.append(f"{label}: {type(exc).__name__}: {exc}\n{traceback.format_exc(limit=6)}")
+            return False
+        return True
+
+    def run_for(self, seconds: float) -> None:
+        self.loop.run_until(self.loop.t + seconds)
+
+    def note(self, text: str) -> None:
+        self.notes.append(f"{self.loop.t:9.1f} {text}")
+
+    def count_follow_up(self, booking_id: str) -> None:
+        self.follow_ups[booking_id].append(self.loop.t)
+
+    def _metric(self, name: str, value: float, dims: Any) -> None:
+        self.metrics.append((self.loop.t, name, value, dict(dims)))
+        self.metric_counts[name] += 1
+
+    def _metric_call(self, name: str, value: float = 1, dimensions: Any = None) -> None:
+        self._metric(name, value, dimensions or {})
+
+    def _nuki_clock(self) -> None:
+        """Nuki applies accepted writes when they fall due, whether or not anyone asks (the
+        sandbox's clock thread, on virtual time): an event at the next due write."""
+        due = self.sandbox.next_due()
+        if due is None:
+            return
+        at = due - MONOTONIC_ORIGIN
+        if self._apply_at is None or at < self._apply_at:
+            self._apply_at = at
+            self.loop.call_at(at, self._apply_due, name="nuki-applies")
+
+    def _apply_due(self) -> None:
+        self._apply_at = None
+        self.sandbox.advance()
+
+    # ------------------------------------------------------------------ periodic functions
+
+    def _reconcile_tick(self) -> None:
+        self.invoke("reconciler", lambda: self.reconciler.enqueue_all())
+        self.loop.call_later(self.config.reconcile_every, self._reconcile_tick, "reconciler")
+
+    def _poll_tick(self) -> None:
+        self.invoke("log-poller", lambda: self.activity.poll_all())
+        self.loop.call_later(self.config.poll_every, self._poll_tick, "log-poller")
+
+    def _register_webhook(self) -> None:
+        from tools.register_webhook import register
+
+        def put_secret(secret: str) -> None:
+            self.webhook_secret = secret
+
+        register(WEBHOOK_URL, nuki=self.nuki, store=self.store, put_secret=put_secret, now=self.loop.now())
+
+    # ------------------------------------------------------------------ Nuki side
+
+    def add_lock(self, smartlock_id: int, *, keypad: bool = True, sync_delay: float | None = None) -> None:
+        self.sandbox.add_smartlock(smartlock_id=smartlock_id, name=f"Lock {smartlock_id}", keypad=keypad)
+        if sync_delay is not None:
+            self.sandbox.update_smartlock(smartlock_id, sync_delay=sync_delay)
+        self.online_since[smartlock_id] = self.loop.t
+
+    def set_online(self, smartlock_id: int, online: bool) -> None:
+        self.sandbox.update_smartlock(smartlock_id, online=online)
+        if online:
+            self.online_since[smartlock_id] = self.loop.t
+
+    def is_online(self, smartlock_id: int) -> bool:
+        return self.sandbox._locks[smartlock_id].online
+
+    def add_foreign(self, smartlock_id: int, code: int, name: str) -> str | None:
+        """A code someone added in Nuki Web (never StayKey's); None if Nuki refused it (409)."""
+        from local.nuki_sandbox.model import NukiError as SandboxNukiError
+
+        draft = AuthDraft(name=name, type=13, remote_allowed=False, window=Window(), code=code)
+        try:
+            auth = self.sandbox.add_foreign_auth(smartlock_id, draft)
+        except SandboxNukiError:
+            return None
+        self.foreign_ids.add(str(auth["id"]))
+        return str(auth["id"])
+
+    def auths_on(self, smartlock_id: int) -> Iterator[Any]:
+        """The sandbox's applied authorizations on a lock (ground truth)."""
+        lock = self.sandbox._locks.get(smartlock_id)
+        return iter(list(lock.auths.values())) if lock is not None else iter(())
+
+    def pending_creates_on(self, smartlock_id: int) -> list[Any]:
+        return [p for p in self.sandbox._pending if p.smartlock_id == smartlock_id and p.kind == "create"]
+
+    def _injected(self, method: str, path: str) -> int | None:
+        if self.outage == "5xx":
+            return self.rng.choice((500, 502, 503, 504))
+        if self.outage == "429":
+            return 429
+        return None
+
+    def _after_nuki_call(self, call: CallRecord) -> None:
+        if call.status == 401:
+            self.token_rejected_at.append(self.loop.t)
+        self.checker.on_nuki_call(call)
+        write = call.method in ("PUT", "POST", "DELETE") and "/auth" in call.path
+        if write and call.status == 204 and self.rng.random() < self.config.kill_after_write:
+            raise Killed("the invocation died after Nuki accepted its write")
+
+    def set_outage(self, kind: str | None) -> None:
+        """A spell of Nuki trouble: "5xx", "429", "401" (our token refused), or None (over)."""
+        self.outage = kind if kind in ("5xx", "429") else None
+        self.sandbox.token = "rotated-elsewhere" if kind == "401" else TOKEN
+        if kind is None:
+            self.nuki_ok_since = self.loop.t
+
+    # ------------------------------------------------------------------ webhooks from Nuki
+
+    def _on_delivery(self, record: Delivery) -> None:
+        self.deliveries.append(record)
+        cfg = self.config
+        lost = self.rng.random() < cfg.webhook_loss
+        if record.feature == "DEVICE_LOGS" and lost:
+            self.lost_log_ids.add(str(_log_id(record.body)))
+        if lost:
+            return
+        copies = 2 if self.rng.random() < cfg.webhook_duplicate else 1
+        for _ in range(copies):
+            delay = self.rng.uniform(*cfg.webhook_delay)
+            if self.rng.random() < cfg.webhook_late:
+                delay += self.rng.uniform(30, 600)
+            self.loop.call_later(delay, lambda: self.post_webhook(record.body, record.signature), "webhook-post")
+
+    def post_webhook(self, body: bytes, signature: str) -> None:
+        """Nuki POSTs to /webhooks/nuki: the receiver's function (signature, then queue)."""
+        if self.invoke("nuki_webhook", lambda: self.receiver.accept(body, signature)):
+            about = _auth_lock(body)
+            if about is not None:
+                self.told_auths[about].append(self.loop.t)
+
+    def nuki_down(self) -> bool:
+        """Nuki answers nothing useful to StayKey right now (an outage or our token refused)."""
+        return self.outage is not None or self.sandbox.token != TOKEN
+
+    def replay_webhook(self, index: int | None = None) -> bool:
+        """Someone re-posts an earlier delivery, byte for byte with its genuine signature."""
+        if not self.deliveries:
+            return False
+        record = self.deliveries[index if index is not None else self.rng.randrange(len(self.deliveries))]
+        self.spawn("webhook-replay", lambda: self.post_webhook(record.body, record.signature))
+        return True
+
+    # ------------------------------------------------------------------ the operator
+
+    def put_room(self, room_id: str, locks: tuple[int, ...], timezone: str = "Europe/Berlin", **times: Any) -> None:
+        body = {"name": f"Room {room_id}", "smartlockIds": list(locks), "timezone": timezone, **times}
+        self.rooms.put(room_id, RoomIn.model_validate(body))
+
+    def room_locks(self, room_id: str) -> tuple[int, ...]:
+        room = self.store.get_room(room_id)
+        assert room is not None
+        return tuple(room.smartlockIds)
+
+    # ------------------------------------------------------------------ the shop
+
+    def shop_call(self, booking_id: str, what: str, fn: Callable[[], Any]) -> Any:
+        """A shop request through the service; a 5xx is a violation, a 4xx an answer."""
+        self.invocations += 1
+        try:
+            return fn()
+        except Killed:
+            self.errors["killed"] += 1
+            if booking_id in self.shop:
+                self.shop[booking_id].failed_calls += 1
+            return None
+        except StayKeyError as exc:
+            if exc.status >= 500:
+                self.checker.violation("never_5xx", f"{what} {booking_id}: {exc.status} {exc.message}")
+            return exc
+        except Exception as exc:
+            self.checker.violation("never_5xx", f"{what} {booking_id}: 500 {type(exc).__name__}: {exc}")
+            self.crashes.append(f"shop {what}: {traceback.format_exc(limit=8)}")
+            return None
+
+    def book(
+        self,
+        booking_id: str,
+        room_id: str,
+        check_in: datetime | date,
+        check_out: datetime | date,
+        *,
+        notify: bool = True,
+        email: str | None = None,
+    ) -> None:
+        request = {
+            "bookingId": booking_id,
+            "roomId": room_id,
+            "guest": {"name": f"Guest {booking_id}", "email": email or f"{booking_id.lower()}@example.org"},
+            "checkIn": _point(check_in),
+            "checkOut": _point(check_out),
+            "notifyGuest": notify,
+        }
+        self.shop[booking_id] = ShopBooking(booking_id, room_id, self.room_locks(room_id), request, self.loop.t)
+        self.spawn(f"shop:create:{booking_id}", lambda: self._create(booking_id))
+
+    def _create(self, booking_id: str) -> None:
+        sb = self.shop[booking_id]
+        answer = self.shop_call(
+            booking_id, "POST /bookings", lambda: self.lifecycle.create(BookingIn.model_validate(sb.request))
+        )
+        if answer is None:  # no answer (the function died): the shop sends the same request again
+            self.spawn(f"shop:create:{booking_id}:again", lambda: self._create(booking_id), delay=30)
+            return
+        if isinstance(answer, StayKeyError):
+            self.note(f"create {booking_id} refused: {answer.status} {answer.message}")
+            return
+        booking, _ = answer
+        sb.answered = True
+        sb.valid_from, sb.valid_until = booking.validFrom, booking.validUntil
+
+    def send_bad(self, label: str, request: dict[str, Any]) -> None:
+        """The shop sends a request the contract refuses: it must get a 4xx and change nothing."""
+
+        def call() -> None:
+            try:
+                parsed = BookingIn.model_validate(request)
+            except ValueError:
+                return  # refused at the edge (422), as the handler would
+            self.shop_call(
+                request.get("bookingId", "?"), f"POST /bookings ({label})", lambda: self.lifecycle.create(parsed)
+            )
+
+        self.spawn(f"shop:bad:{label}", call)
+
+    def patch(self, booking_id: str, **change: Any) -> None:
+        self.spawn(f"shop:patch:{booking_id}", lambda: self._patch(booking_id, change))
+
+    def _patch(self, booking_id: str, change: dict[str, Any]) -> None:
+        sb = self.shop[booking_id]
+        body = {k: _point(v) if k in ("checkIn", "checkOut") else v for k, v in change.items()}
+        answer = self.shop_call(
+            booking_id,
+            "PATCH /bookings",
+            lambda: self.lifecycle.patch(booking_id, BookingPatch.model_validate(body)),
+        )
+        if answer is None:
+            self.spawn(f"shop:patch:{booking_id}:again", lambda: self._patch(booking_id, change), delay=30)
+            return
+        if isinstance(answer, StayKeyError):
+            return
+        now = self.loop.t
+        if answer.status.value == "provisioning":
+            # A change gives its writes a fresh chance: the deadline counts from it (CONFIRM_MIN).
+            self.checker.provisioning_since[booking_id] = now
+        if "roomId" in change:
+            new_locks = self.room_locks(change["roomId"])
+            for lock_id in sb.locks:
+                if lock_id not in new_locks:
+                    sb.left_locks[lock_id] = now
+            for lock_id in new_locks:
+                sb.left_locks.pop(lock_id, None)
+            sb.room_id, sb.locks = change["roomId"], new_locks
+        sb.valid_from, sb.valid_until = answer.validFrom, answer.validUntil
+        for key in ("checkIn", "checkOut"):
+            if key in body:
+                sb.request[key] = body[key]
+
+    def end(self, booking_id: str, kind: str) -> None:
+        self.spawn(f"shop:{kind}:{booking_id}", lambda: self._end(booking_id, kind))
+
+    def _end(self, booking_id: str, kind: str) -> None:
+        sb = self.shop[booking_id]
+        fn = self.lifecycle.checkout if kind == "checkout" else self.lifecycle.cancel
+        answer = self.shop_call(booking_id, kind, lambda: fn(booking_id))
+        if answer is None:
+            self.spawn(f"shop:{kind}:{booking_id}:again", lambda: self._end(booking_id, kind), delay=30)
+            return
+        if isinstance(answer, StayKeyError):
+            return
+        if sb.ended_at is None:
+            sb.ended_at, sb.end_kind = self.loop.t, kind
+
+    # ------------------------------------------------------------------ guests
+
+    def guest_types_pin(self, booking_id: str, smartlock_id: int) -> bool:
+        """The guest types the PIN we gave the shop; True if the door opened."""
+        booking = self.store.get_booking(booking_id)
+        if booking is None:
+            return False
+        result = self.sandbox.keypad_entry(smartlock_id, int(booking.pin), at=self.loop.now())
+        opened_by = next((a for a in self.auths_on(smartlock_id) if a.code == int(booking.pin)), None)
+        if result["success"] and opened_by is not None and opened_by.name == booking.authName:
+            # the booking's own code opened it (not someone else's that happens to share the PIN)
+            self.entries.append(GuestEntry(self.loop.t, booking_id, smartlock_id, str(result["logId"])))
+        return bool(result["success"])
+
+    # ------------------------------------------------------------------ reading the truth
+
+    def booking_item(self, booking_id: str) -> dict[str, Any] | None:
+        """The booking as last written (decoded once, at the write)."""
+        return self.checker.items.get(booking_id)
+
+
+class _Clock:
+    """The services' Clock and the sandbox's clock, both reading the loop."""
+
+    def __init__(self, loop: Loop) -> None:
+        self.loop = loop
+
+    def now(self) -> datetime:
+        return self.loop.now()
+
+    def monotonic(self) -> float:
+        return self.loop.monotonic()
+
+
+def _point(value: datetime | date | str) -> str:
+    if isinstance(value, str):
+        return value
+    if isinstance(value, datetime):
+        return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
+    return value.isoformat()
+
+
+def _auth_lock(body: bytes) -> tuple[int, str] | None:
+    import json
+
+    try:
+        payload = json.loads(body)
+        if payload.get("feature") != "DEVICE_AUTHS":
+            return None
+        return int(payload["smartlockAuth"]["smartlockId"]), str(payload["smartlockAuth"]["id"])
+    except (ValueError, KeyError, TypeError):
+        return None
+
+
+def _log_id(body: bytes) -> str | None:
+    import json
+
+    try:
+        return str(json.loads(body)["smartlockLog"]["id"])
+    except (ValueError, KeyError, TypeError):
+        return None
+
+
+__all__ = ["GuestEntry", "ShopBooking", "SimConfig", "World"]
+
+
+def days(n: float) -> timedelta:
+    return timedelta(days=n)
+
+
+__all__ += ["NukiError", "days"]
+
+
+def explain(world: World, booking_id: str, limit: int = 60, around: float | None = None, span: float = 3600) -> str:
+    """A booking's story in the run: its writes and the Nuki calls on its locks (to read a failure),
+    within `span` seconds of `around` if given; log polls left out."""
+    lines = list(world.checker.history.get(booking_id, []))
+    item = world.booking_item(booking_id)
+    locks = {int(lk["smartlockId"]) for lk in (item or {}).get("locks", [])}
+    sb = world.shop.get(booking_id)
+    if sb is not None:
+        locks |= set(sb.locks) | set(sb.left_locks)
+    for call in world.link.calls:
+        if call.path.endswith("/log"):
+            continue
+        if any(str(lock_id) in call.path for lock_id in locks) or call.path == "/smartlock/auth":
+            lines.append(f"{call.at:9.1f}   nuki {call.method} {call.path} -> {call.status}")
+    lines.sort(key=lambda line: float(line.split()[0]))
+    if around is not None:
+        lines = [line for line in lines if abs(float(line.split()[0]) - around) <= span]
+    return "\n".join(lines[-limit:])
