@@ -105,6 +105,7 @@ class FakeNuki:
             allowed_from_time=0,
             allowed_until_time=0,
             creation_date=self._clock(),
+            update_date=self._clock(),
         )
 
     def _queue(self, smartlock_id: int, op: Callable[[], None]) -> None:
@@ -180,6 +181,7 @@ class FakeNuki:
                         "allowed_from_date": update.allowed_from,
                         "allowed_until_date": update.allowed_until,
                         "enabled": update.enabled,
+                        "update_date": self._clock(),
                     }
                 )
                 lock.auths[auth_id] = auth

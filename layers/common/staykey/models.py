@@ -82,16 +82,27 @@ def _email(value: str) -> str:
 def _stay_point(value: Any) -> Any:
     """A date (room times apply) or an RFC 3339 date-time with an offset; nothing else."""
     if isinstance(value, date):
-        return value
+        return _in_range(value)
     if not isinstance(value, str):
         raise ValueError("must be a date (2026-12-01) or a date-time with offset (2026-12-01T15:00:00+01:00)")
     if re.fullmatch(r"\d{4}-\d{2}-\d{2}", value):
-        return date.fromisoformat(value)
+        return _in_range(date.fromisoformat(value))
     if not re.fullmatch(r"\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}(:\d{2}(\.\d{1,6})?)?([Zz]|[+-]\d{2}:\d{2})", value):
         if re.fullmatch(r"\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?", value):
             raise ValueError("a date-time needs an offset, for example 2026-12-01T15:00:00+01:00 or ...Z")
         raise ValueError("must be a date (2026-12-01) or a date-time with offset (2026-12-01T15:00:00+01:00)")
-    return datetime.fromisoformat(value.upper().replace("Z", "+00:00"))
+    return _in_range(datetime.fromisoformat(value.upper().replace("Z", "+00:00")))
+
+
+# Dates a stay can have at all (the window rules then narrow it to the next three years): outside
+# these, converting between zones runs off the calendar's ends (year 1, year 9999).
+STAY_YEARS = (2000, 2200)
+
+
+def _in_range(value: date) -> Any:
+    if not STAY_YEARS[0] <= value.year <= STAY_YEARS[1]:
+        raise ValueError(f"must be a date in the years {STAY_YEARS[0]} to {STAY_YEARS[1]}")
+    return value
 
 
 StayPoint = Annotated[date | datetime, BeforeValidator(_stay_point)]
@@ -231,6 +242,21 @@ class LockState(BaseModel):
     authId: int | None = None
     error: str | None = None
     retryAt: datetime | None = None
+    # Failed tries of the write in a row (its backoff); 0 again once the lock confirms it.
+    retries: int = 0
+    # The newest look at the lock applied (Nuki's updateDate of a webhook, or the time of a read-back):
+    # a webhook stamped before it is history, not news.
+    seenAt: datetime | None = None
+    # The lock stored our code with an error (a full keypad): it is deleted, then sent again.
+    refused: bool = False
+    # While looking for a create that may still land (op "find"): since when the lock is online.
+    findSince: datetime | None = None
+    # Nuki refused the write for good (400, 422: a request no retry cures); a change of the booking
+    # or the retry action starts it again.
+    stopped: bool = False
+    # A webhook said something about our code here that only a read-back can tell: read it back,
+    # on the follow-ups, until one succeeds (a hint is never dropped because Nuki did not answer).
+    recheck: bool = False
 
     def to_api(self) -> dict[str, Any]:
         out: dict[str, Any] = {"smartlockId": self.smartlockId, "status": self.status.value}

@@ -31,6 +31,7 @@ def store() -> Store:
 def nuki() -> NukiClient:
     from staykey import secrets
     from staykey.nuki import NukiClient
+    from staykey.nuki_calls import observe_call
 
     s = get_settings()
     return NukiClient(
@@ -39,6 +40,7 @@ def nuki() -> NukiClient:
         timeout=(3.05, s.nuki_timeout_seconds),
         max_attempts=s.nuki_max_attempts,
         max_total_seconds=s.nuki_max_total_seconds,
+        on_request=observe_call,
     )
 
 

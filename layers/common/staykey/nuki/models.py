@@ -208,14 +208,16 @@ class Smartlock(NukiModel):
 class SmartlockAuth(NukiModel):
     """An authorization on a lock. ``id`` (24 hex) addresses it in URLs; ``auth_id`` is the device's number.
 
-    ``enabled`` is not "currently valid": an expired code still shows ``enabled``.
+    ``enabled`` is not "currently valid": an expired code still shows ``enabled``. It may be absent
+    from a ``DEVICE_AUTHS`` webhook (Nuki's published example has none): None then, and such a body
+    says too little to confirm anything (``staykey.onlock.complete``).
     """
 
     id: str
     smartlock_id: int
     type: int
     name: str
-    enabled: bool
+    enabled: bool | None = None
     remote_allowed: bool = False
     lock_count: int = 0
     auth_id: int | None = None

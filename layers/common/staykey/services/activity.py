@@ -276,9 +276,12 @@ class Activity:
     # ------------------------------------------------------------------ polling
 
     def poll_all(self, remaining: Callable[[], float] | None = None) -> PollReport:
-        """Read every room's locks' logs from their cursors; the least recently polled first, so a
-        run cut short by `remaining` (seconds left) never starves the same locks."""
+        """Read the logs of every lock we look after (every room's, and those a room had: a booking
+        keeps the lock it was given when the room's locks are replaced) from their cursors; the
+        least recently polled first, so a run cut short by `remaining` (seconds left) never starves
+        the same locks."""
         lock_ids = {lock_id for room in self.store.list_rooms() for lock_id in room.smartlockIds}
+        lock_ids |= set(self.store.registered_locks())
         metas = {lock_id: self.store.get_lock_meta(lock_id) for lock_id in lock_ids}
         order = sorted(lock_ids, key=lambda lock_id: (str(metas[lock_id].get("logPolledAt", "")), lock_id))
         report = PollReport()

@@ -22,11 +22,12 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
+from staykey import onlock
 from staykey.errors import Conflict, NotFound, UpstreamUnavailable, ValidationFailed
 from staykey.mail import GuestNotice, Mailer
 from staykey.models import (
@@ -55,8 +56,6 @@ if TYPE_CHECKING:
     from staykey.schedules import Scheduler
     from staykey.settings import Settings
 
-# A window read back from Nuki may be rounded; anything within this counts as what we sent.
-WINDOW_TOLERANCE = timedelta(seconds=61)
 EMAIL_LEASE = timedelta(minutes=2)
 # Read-backs of an online lock that may miss a write before we send it again, and how long after
 # the write at least: Nuki applies writes seconds later, sometimes tens of seconds (the sandbox's
@@ -65,6 +64,18 @@ EMAIL_LEASE = timedelta(minutes=2)
 RESEND_AFTER_CHECKS = 3
 RESEND_AFTER = timedelta(minutes=2)
 WEBHOOK_CONFIG_MAX_AGE = 60.0  # seconds
+# A create we look for after the booking ended (op "find") has not landed once the lock was online and
+# read back without it for this long: Nuki applies writes seconds, at most tens of seconds, after it
+# accepted them on an online lock.
+FIND_ONLINE_WINDOW = timedelta(minutes=10)
+# A delete Nuki accepted whose code is still listed this long after: sent again, after a sync. Longer
+# than any sync delay seen (tens of seconds), so a delete that is merely slow is not sent twice.
+RESEND_DELETE_AFTER = timedelta(seconds=75)
+REMOVAL_LOOK_EVERY = 120.0  # seconds, at most, between read-backs of a removal in its first hour
+# After a lock refused our code (a full keypad) and we deleted it: the next try, at the earliest.
+REFUSED_RETRY_SECONDS = 900
+# Nuki refused a write with 403 (no subscription, no permission): tried again this often.
+FORBIDDEN_RETRY_SECONDS = 3600
 EMAIL_MAX_ATTEMPTS = 8
 # SES errors that no retry will cure.
 EMAIL_PERMANENT = {"MessageRejected", "MailFromDomainNotVerifiedException", "ConfigurationSetDoesNotExistException"}
@@ -118,7 +129,7 @@ class Plan:
 class Outcome:
     """What Nuki answered to the writes of one plan, per lock."""
 
-    failed: dict[int, str] = field(default_factory=dict)
+    failed: dict[int, tuple[str, int | None]] = field(default_factory=dict)  # lock -> (reason, HTTP status)
     transient: dict[int, str] = field(default_factory=dict)
     foreign_conflict: dict[int, str | None] = field(default_factory=dict)  # lock -> the other auth's id
     unsent: list[int] = field(default_factory=list)  # refused as a whole: send again
@@ -136,6 +147,8 @@ class Observation:
     complete: bool  # True: the lock's whole list, so "not in it" means absent
     deleted_ids: set[str] = field(default_factory=set)
     online: bool | None = None  # known only when we asked (while looking for a late create)
+    # When it was true: the read-back's time, or Nuki's updateDate of a webhook's auth.
+    stamp: datetime | None = None
 
 
 class Lifecycle:
@@ -459,30 +472,66 @@ class Lifecycle:
         return self.process(booking_id, read_back=True)
 
     def observe_auth(self, smartlock_id: int, auth: SmartlockAuth, deleted: bool) -> Booking | None:
-        """A DEVICE_AUTHS webhook: our code appeared, changed or disappeared on a lock."""
-        booking_id = self.store.booking_id_for_name(auth.name)
-        if booking_id is None:
+        """A DEVICE_AUTHS webhook about one of our codes: only a claim about the lock.
+
+        A deletion of the code we recorded is final (Nuki never reuses an id). Any other body counts
+        as a look at the lock only when it says everything the rule needs and is news
+        (`staykey.onlock.usable`: newer than what we saw, not from before the write it would
+        confirm); otherwise, replayed, duplicated, late or lean (Nuki's own example has no
+        `enabled`), it is a reason to read the lock back, never to move the booking.
+        None: not a code of ours.
+        """
+        booking_id = self.store.booking_id_for_auth(smartlock_id, auth.id) or self.store.booking_id_for_name(auth.name)
+        booking = self.store.get_booking(booking_id, self.clock.now()) if booking_id else None
+        if booking is None:
             return None
-        observation = Observation(
-            auths=[] if deleted else [auth], complete=False, deleted_ids={auth.id} if deleted else set()
-        )
-        return self.process(booking_id, read_back=False, observed={smartlock_id: observation})
+        lock = booking.lock(smartlock_id)
+        if lock is None:
+            return booking  # not a lock this booking uses (any more): the reconciler looks after it
+        if deleted:
+            if auth.id != lock.nukiId:
+                return booking  # not the code we track there (a duplicate we removed, or history)
+            observation = Observation(auths=[], complete=False, deleted_ids={auth.id})
+            return self.process(booking.bookingId, read_back=False, observed={smartlock_id: observation})
+        if onlock.usable(auth, lock.seenAt, lock.opSentAt if lock.op else None):
+            observation = Observation(auths=[auth], complete=False, stamp=auth.update_date)
+            return self.process(booking.bookingId, read_back=False, observed={smartlock_id: observation})
+        return self.process(booking.bookingId, read_back=False, read_locks={smartlock_id})
 
     # ------------------------------------------------------------------ the engine
 
-    def process(self, booking_id: str, *, read_back: bool, observed: dict[int, Observation] | None = None) -> Booking:
-        """Steps 1-4 of the module docstring; re-runs after choosing a new PIN."""
+    def process(
+        self,
+        booking_id: str,
+        *,
+        read_back: bool,
+        observed: dict[int, Observation] | None = None,
+        read_locks: Collection[int] = (),
+    ) -> Booking:
+        """Steps 1-4 of the module docstring; re-runs after choosing a new PIN.
+
+        `read_back`: read every lock with a write in flight; `read_locks`: read these too.
+        """
         # Only a read-back needs the booking before the first update (which reads it anyway).
-        booking = self.get(booking_id) if read_back else None
+        booking = self.get(booking_id) if read_back or read_locks else None
+        extra = set(read_locks)
         for _ in range(self.settings.max_pin_choices + 2):
             observations = dict(observed or {})
-            if read_back:
+            if read_back or extra:
                 assert booking is not None
-                observations.update(self._read_back(booking))
+                observations.update(self._read_back(booking, extra, everything=read_back))
             plan = Plan()
 
-            def mutate(b: Booking, observations: dict[int, Observation] = observations, plan: Plan = plan) -> TxExtras:
+            def mutate(
+                b: Booking,
+                observations: dict[int, Observation] = observations,
+                plan: Plan = plan,
+                asked: set[int] = extra,
+            ) -> TxExtras:
                 plan.reset()
+                for lock in b.locks:
+                    # Asked to look at: until a complete look lands (below), the follow-ups look again.
+                    lock.recheck = lock.recheck or lock.smartlockId in asked
                 return self._observe_and_plan(b, observations, plan)
 
             booking = self.store.update_booking(booking_id, mutate, now=self.clock.now())
@@ -505,11 +554,11 @@ class Lifecycle:
                 plan.email = plan.email or plan2.email
                 plan.logs += plan2.logs
             if outcome.vanished and not outcome.foreign_conflict:
-                observed, read_back = None, False
+                observed, read_back, extra = None, False, set()
                 continue  # our code disappeared while we changed it: create it again now
             if outcome.foreign_conflict:
                 booking = self._choose_again(booking, outcome.foreign_conflict)
-                observed, read_back = None, False
+                observed, read_back, extra = None, False, set()
                 if booking.status != BookingStatus.FAILED:
                     continue
             self._after(booking, plan)
@@ -517,11 +566,15 @@ class Lifecycle:
         assert booking is not None
         return booking
 
-    def _read_back(self, booking: Booking) -> dict[int, Observation]:
+    def _read_back(
+        self, booking: Booking, extra: Collection[int] = (), everything: bool = True
+    ) -> dict[int, Observation]:
+        """`GET /smartlock/{id}/auth` of the locks with a write in flight (`everything`) and of `extra`."""
         observations = {}
         for lock in booking.locks:
-            if lock.op is None:
+            if not ((everything and (lock.op is not None or lock.recheck)) or lock.smartlockId in extra):
                 continue
+            stamp = self.clock.now()
             try:
                 auths = self.nuki.list_auths(lock.smartlockId, types=(13,))
             except nuki_errors.NukiError as exc:
@@ -536,7 +589,7 @@ class Lifecycle:
             if lock.op == "find" or (lock.op in ("create", "update") and lock.opChecks >= 2):
                 with contextlib.suppress(nuki_errors.NukiError):
                     online = self.nuki.get_smartlock(lock.smartlockId).online
-            observations[lock.smartlockId] = Observation(auths=auths, complete=True, online=online)
+            observations[lock.smartlockId] = Observation(auths=auths, complete=True, online=online, stamp=stamp)
         return observations
 
     def _observe_and_plan(
@@ -546,7 +599,7 @@ class Lifecycle:
         extras = TxExtras()
         for lock in b.locks:
             if lock.smartlockId in observations:
-                self._apply_observation(b, lock, observations[lock.smartlockId], now, extras, plan)
+                self._apply_observation(b, lock, observations[lock.smartlockId], now, plan)
         if send:
             self._plan_writes(b, now, plan)
         self._check_deadlines(b, now, plan)
@@ -573,17 +626,24 @@ class Lifecycle:
         return extras
 
     def _ours(self, b: Booking, lock: LockState, obs: Observation) -> tuple[SmartlockAuth | None, list[SmartlockAuth]]:
+        """Our code on the lock in an observation (the id we recorded, whatever its name or code now;
+        else our name with the PIN we sent), and other codes of ours with earlier PINs (duplicates)."""
+        match = next((a for a in obs.auths if lock.nukiId and a.id == lock.nukiId), None)
         mine = [a for a in obs.auths if a.name == b.authName]
-        match = next((a for a in mine if lock.nukiId and a.id == lock.nukiId), None)
         if match is None:
             want = lock.sentPin or b.pin
-            match = next((a for a in mine if a.code is not None and f"{a.code:06d}" == want), None)
-        stale = [a for a in mine if a is not match and a.code is not None and f"{a.code:06d}" in b.pinHistory]
+            match = next((a for a in mine if onlock.code_of(a) == want), None)
+        stale = [a for a in mine if a is not match and onlock.code_of(a) in b.pinHistory]
         return match, stale
 
-    def _apply_observation(
-        self, b: Booking, lock: LockState, obs: Observation, now: datetime, extras: TxExtras, plan: Plan
-    ) -> None:
+    def _apply_observation(self, b: Booking, lock: LockState, obs: Observation, now: datetime, plan: Plan) -> None:
+        """One look at one lock, through the one rule of `staykey.onlock`: every path comes here."""
+        if obs.stamp is not None and lock.seenAt is not None and obs.stamp < lock.seenAt:
+            return  # older than what we saw already (a reconciler's list read before a webhook we applied)
+        if obs.stamp is not None:
+            lock.seenAt = obs.stamp
+        if obs.complete:
+            lock.recheck = False
         match, stale = self._ours(b, lock, obs)
         if obs.complete:
             plan.stale += [(lock.smartlockId, a.id) for a in stale]
@@ -592,73 +652,126 @@ class Lifecycle:
             gone = True
         else:
             gone = obs.complete and match is None
-        if match is not None and lock.op is None and lock.status == LockStatus.REMOVED and b.code_unwanted(lock):
-            # Our code showed up after we took it off (a late write landing): remove it again.
-            lock.status = LockStatus.PENDING
-            lock.nukiId, lock.authId = match.id, match.auth_id
-            plan.logs.append(("our code reappeared on a lock; removing it", {"smartlock_id": lock.smartlockId}))
         if match is not None:
-            if lock.nukiId is None or lock.authId is None:
-                lock.nukiId, lock.authId = match.id, match.auth_id
-                self.store.index_auth(
-                    lock.smartlockId,
-                    b.bookingId,
-                    match.id,
-                    match.auth_id,
-                    b.validUntil + timedelta(days=self.settings.activity_retention_days),
-                )
-            if lock.op in ("create", "update"):
-                if match.error:
-                    lock.status, lock.op = LockStatus.FAILED, None
-                    lock.error = f"the lock refused the code: {match.error}"
-                    plan.metrics.append(("ProvisioningFailed", {}))
-                elif self._as_sent(match, lock):
-                    self._confirmed(b, lock, plan)
-                else:
-                    lock.opChecks += 1
-                    if obs.online and self._unseen_long(lock, now):
-                        lock.op, lock.sentFrom = None, None  # the update never arrived: send it again
-            elif (
-                lock.op is None
-                and lock.status in (LockStatus.PENDING, LockStatus.FAILED)
-                and self._as_sent(match, lock)
-            ):
-                # A late confirmation (lock came back online after we gave up on it).
-                self._confirmed(b, lock, plan)
-            elif lock.op == "find":
-                # Found the code we were looking for: the plan step deletes it by its id now.
-                lock.op, lock.opChecks = None, 0
-            elif lock.op == "delete":
-                lock.opChecks += 1
-                if lock.opChecks % self.settings.removal_resend_after_checks == 0:
-                    plan.resend_deletes.append((lock.smartlockId, match.id))
+            self._seen_code(b, lock, match, obs, now, plan)
         elif gone:
-            if lock.op == "find":
-                # Only a lock that is online tells us the create will not land after all.
-                if obs.online is not False:
-                    lock.opChecks += 1
-            elif lock.op == "delete" or b.code_unwanted(lock):
-                if lock.op == "delete" or lock.nukiId is not None:
-                    self._removed(b, lock, plan)
-            elif lock.op in ("create", "update"):
+            self._seen_gone(b, lock, obs, now, plan)
+
+    def _seen_code(
+        self, b: Booking, lock: LockState, match: SmartlockAuth, obs: Observation, now: datetime, plan: Plan
+    ) -> None:
+        """Our code is on the lock (`match`); what that means for the write in flight and the booking."""
+        if lock.nukiId != match.id or lock.authId is None:
+            lock.nukiId, lock.authId = match.id, match.auth_id
+            self.store.index_auth(
+                lock.smartlockId,
+                b.bookingId,
+                match.id,
+                match.auth_id,
+                b.validUntil + timedelta(days=self.settings.activity_retention_days),
+            )
+        if lock.op == "find":
+            lock.op, lock.opChecks = None, 0  # found what may have landed: the plan step deletes it now
+            return
+        if lock.op == "delete":
+            lock.opChecks += 1
+            sent = lock.opSentAt or now
+            if lock.opChecks >= self.settings.removal_resend_after_checks and now - sent >= RESEND_DELETE_AFTER:
+                # Nuki took the delete and the code is still there ("ghost entries"): sync the lock
+                # and delete again, as often as it takes (each try is a minute or more apart).
+                plan.resend_deletes.append((lock.smartlockId, match.id))
+                lock.opSentAt = now
+            return
+        if b.code_unwanted(lock):
+            if lock.status == LockStatus.REMOVED and lock.op is None:
+                # Our code showed up after we took it off (a late write landing): remove it again.
+                lock.status = LockStatus.PENDING
+                plan.logs.append(("our code reappeared on a lock; removing it", {"smartlock_id": lock.smartlockId}))
+            return  # the plan step turns whatever is in flight into a removal
+        if not b.wants_code(lock):
+            return  # on the lock before its provisioning time: adopted when it is sent
+        if lock.op in ("create", "update"):
+            if not onlock.differences(match, lock.sentPin, lock.sentFrom, lock.sentUntil, b.authName):
+                self._confirmed(b, lock, plan)
+            elif match.error:
+                self._refused_code(b, lock, match, now, plan)
+            else:
                 lock.opChecks += 1
-                if lock.op == "create" and obs.online and self._unseen_long(lock, now):
-                    # An online lock would have shown it by now: the create never reached Nuki
-                    # (a lost request, a dead invocation). Send it again.
-                    lock.op, lock.status = None, LockStatus.PENDING
-                    plan.logs.append(
-                        ("create not seen on an online lock; sending it again", {"smartlock_id": lock.smartlockId})
-                    )
-                if lock.op == "update" and obs.complete and lock.nukiId:
-                    # Our code vanished from the lock while we were changing it: create it again.
-                    lock.nukiId, lock.authId, lock.op, lock.status = None, None, None, LockStatus.PENDING
-            elif lock.op is None and lock.nukiId is not None and b.wants_code(lock):
-                # Someone deleted our code; put it back (the plan step creates it again).
-                logger.warning(
-                    "our code disappeared from a lock", booking_id=b.bookingId, smartlock_id=lock.smartlockId
+                if obs.online and self._unseen_long(lock, now):
+                    lock.op, lock.sentFrom = None, None  # the update never arrived: send it again
+            return
+        # No write in flight: does the lock hold what the booking wants?
+        if not onlock.differences(match, b.pin, b.validFrom, b.validUntil, b.authName):
+            if lock.status != LockStatus.ACTIVE:
+                # A late confirmation (a lock back online after we gave up) or a code to adopt.
+                lock.sentPin, lock.sentFrom, lock.sentUntil = b.pin, b.validFrom, b.validUntil
+                self._confirmed(b, lock, plan)
+        elif match.error:
+            self._refused_code(b, lock, match, now, plan)
+        else:
+            # On the lock but not as the booking says (changed in Nuki Web, an old write landing
+            # late): not what we told anyone. Write it again, with the full restriction set.
+            if lock.status == LockStatus.ACTIVE:
+                lock.status = LockStatus.PENDING
+                plan.metrics.append(("CodeChanged", {}))
+                plan.logs.append(
+                    ("our code was changed on a lock; writing it again", {"smartlock_id": lock.smartlockId})
                 )
-                plan.metrics.append(("CodeDisappeared", {}))
-                lock.nukiId, lock.authId, lock.status, lock.heldPin = None, None, LockStatus.PENDING, None
+            lock.sentFrom, lock.retryAt = None, None
+
+    def _refused_code(self, b: Booking, lock: LockState, match: SmartlockAuth, now: datetime, plan: Plan) -> None:
+        """The lock stored our code with an error (a full keypad): it never opens the door. The
+        booking fails and says why; the refused code is deleted, and the code goes on again later."""
+        if not lock.refused:
+            plan.metrics.append(("LockFull" if onlock.lock_full(match) else "CodeRefused", {}))
+            if lock.status != LockStatus.FAILED:
+                plan.metrics.append(("ProvisioningFailed", {}))
+            plan.logs.append(("the lock refused our code", {"smartlock_id": lock.smartlockId}))
+        lock.refused = True
+        lock.status, lock.op, lock.retryAt = LockStatus.FAILED, None, None
+        lock.error = f"the lock refused the code: {match.error}"
+
+    def _seen_gone(self, b: Booking, lock: LockState, obs: Observation, now: datetime, plan: Plan) -> None:
+        """Nothing of ours on the lock (a complete list without it, or its deletion)."""
+        if lock.op == "find":
+            # Only a lock that is online tells us the create will not land after all.
+            if obs.online is not False:
+                lock.opChecks += 1
+            if obs.online:
+                lock.findSince = lock.findSince or now
+            elif obs.online is False:
+                lock.findSince = None
+            return
+        if lock.op == "delete" or (b.code_unwanted(lock) and lock.nukiId is not None):
+            if b.wants_code(lock):
+                # The refused code we deleted to make room: the code goes on again after a pause.
+                lock.nukiId, lock.authId, lock.op, lock.refused, lock.opChecks = None, None, None, False, 0
+                lock.retryAt = now + timedelta(seconds=REFUSED_RETRY_SECONDS)
+                return
+            self._removed(b, lock, plan)
+            return
+        if b.code_unwanted(lock):
+            return
+        if lock.op in ("create", "update"):
+            lock.opChecks += 1
+            if lock.op == "create" and obs.online and self._unseen_long(lock, now):
+                # An online lock would have shown it by now: the create never reached Nuki
+                # (a lost request, a dead invocation). Send it again.
+                lock.op = None
+                plan.logs.append(
+                    ("create not seen on an online lock; sending it again", {"smartlock_id": lock.smartlockId})
+                )
+            if lock.op == "update" and obs.complete and lock.nukiId:
+                # Our code vanished from the lock while we were changing it: create it again.
+                lock.nukiId, lock.authId, lock.op = None, None, None
+            return
+        if lock.nukiId is not None and b.wants_code(lock):
+            # Someone deleted our code; put it back (the plan step creates it again).
+            logger.warning("our code disappeared from a lock", booking_id=b.bookingId, smartlock_id=lock.smartlockId)
+            plan.metrics.append(("CodeDisappeared", {}))
+            lock.nukiId, lock.authId, lock.heldPin, lock.refused = None, None, None, False
+            if lock.status == LockStatus.ACTIVE:
+                lock.status = LockStatus.PENDING
 
     @staticmethod
     def _unseen_long(lock: LockState, now: datetime) -> bool:
@@ -667,23 +780,20 @@ class Lifecycle:
         return lock.opChecks >= RESEND_AFTER_CHECKS and sent_long_ago
 
     @staticmethod
-    def _as_sent(auth: SmartlockAuth, lock: LockState) -> bool:
-        if auth.code is None or f"{auth.code:06d}" != lock.sentPin:
+    def _find_over(lock: LockState, now: datetime) -> bool:
+        """A create we looked for will not land: the lock has been online, and read back without it,
+        for FIND_ONLINE_WINDOW since we sent it. (An offline lock keeps a write pending for days.)"""
+        if lock.findSince is None or lock.opChecks < RESEND_AFTER_CHECKS:
             return False
-        for seen, sent in (
-            (auth.allowed_from_date, lock.sentFrom),
-            (auth.allowed_until_date, lock.sentUntil),
-        ):
-            if seen is None or sent is None or abs(seen - sent) > WINDOW_TOLERANCE:
-                return False
-        return bool(auth.enabled)
+        since = max(lock.findSince, lock.opSentAt or lock.findSince)
+        return now - since >= FIND_ONLINE_WINDOW
 
     def _confirmed(self, b: Booking, lock: LockState, plan: Plan) -> None:
         if lock.heldPin and lock.heldPin != lock.sentPin:
             plan.releases.append(CodeClaim(lock.smartlockId, lock.heldPin))
         lock.heldPin = lock.sentPin
         lock.status, lock.op, lock.error, lock.opChecks, lock.retryAt = LockStatus.ACTIVE, None, None, 0, None
-        lock.firstSentAt = None
+        lock.firstSentAt, lock.retries, lock.refused, lock.findSince = None, 0, False, None
         plan.metrics.append(("PinConfirmed", {}))
         plan.logs.append(("code confirmed on lock", {"smartlock_id": lock.smartlockId}))
 
@@ -701,6 +811,7 @@ class Lifecycle:
             None,
         )
         lock.nukiId, lock.authId, lock.heldPin, lock.sentPin, lock.firstSentAt = None, None, None, None, None
+        lock.retries, lock.refused, lock.findSince = 0, False, None
         plan.metrics.append(("CodeRemoved", {}))
         plan.logs.append(("code removed from lock", {"smartlock_id": lock.smartlockId}))
 
@@ -709,22 +820,28 @@ class Lifecycle:
         for lock in b.locks:
             if lock.op in ("create", "update") and b.code_unwanted(lock):
                 # The booking ended while a write was in flight: find what landed and remove it.
-                lock.op, lock.opSentAt, lock.opChecks = "find", now, 0
+                lock.op, lock.opSentAt, lock.opChecks, lock.findSince = "find", now, 0, None
                 if lock.nukiId:
                     lock.op = None
-            if lock.op is not None or (lock.retryAt and lock.retryAt > now):
+            if lock.op is not None:
                 continue
-            if b.wants_code(lock):
-                if lock.status == LockStatus.FAILED:
+            if lock.retryAt is not None:
+                if lock.retryAt > now:
                     continue
-                if lock.nukiId is None:
+                lock.retryAt = None  # due: it is acted on now, or nothing waits on it any more
+            if b.wants_code(lock):
+                if lock.stopped:
+                    continue  # refused for good (a bad request): a change of the booking retries it
+                if lock.refused and lock.nukiId:
+                    # Make room for another try: the refused code goes first.
+                    plan.deletes.append((lock.smartlockId, lock.nukiId))
+                    lock.op, lock.opSentAt, lock.opChecks = "delete", now, 0
+                elif lock.nukiId is None:
                     if self._waits_for_capacity(lock, now, plan):
                         continue
-                    plan.creates.append(lock.smartlockId)
-                    self._mark(lock, "create", b, now)
+                    self._send(lock, b, now, plan)
                 elif lock.sentPin != b.pin or lock.sentFrom != b.validFrom or lock.sentUntil != b.validUntil:
-                    plan.updates.append((lock.smartlockId, lock.nukiId))
-                    self._mark(lock, "update", b, now)
+                    self._send(lock, b, now, plan)
             elif b.code_unwanted(lock) and lock.status != LockStatus.REMOVED:
                 if lock.nukiId:
                     plan.deletes.append((lock.smartlockId, lock.nukiId))
@@ -732,40 +849,61 @@ class Lifecycle:
                 elif lock.sentPin is None:
                     self._removed(b, lock, plan)
                 else:
-                    # A create may still land; look for it by name on the next read-backs.
-                    lock.op, lock.opSentAt, lock.opChecks = "find", now, 0
+                    # A create may still land; look for it on the next read-backs.
+                    lock.op, lock.opSentAt, lock.opChecks, lock.findSince = "find", now, 0, None
+
+    def _send(self, lock: LockState, b: Booking, now: datetime, plan: Plan) -> None:
+        """Mark a create (no code of ours known on the lock) or an update as in flight."""
+        if lock.nukiId is None:
+            plan.creates.append(lock.smartlockId)
+            self._mark(lock, "create", b, now)
+        elif lock.sentPin != b.pin or lock.sentFrom != b.validFrom or lock.sentUntil != b.validUntil:
+            plan.updates.append((lock.smartlockId, lock.nukiId))
+            self._mark(lock, "update", b, now)
 
     @staticmethod
     def _mark(lock: LockState, op: str, b: Booking, now: datetime) -> None:
         lock.op = op  # type: ignore[assignment]
-        lock.opSentAt, lock.opChecks, lock.status = now, 0, LockStatus.PENDING
+        lock.opSentAt, lock.opChecks = now, 0
+        if lock.status != LockStatus.FAILED:
+            lock.status = LockStatus.PENDING  # a failed lock stays failed (and says so) until confirmed
         lock.firstSentAt = lock.firstSentAt or now
         lock.sentPin, lock.sentFrom, lock.sentUntil = b.pin, b.validFrom, b.validUntil
 
+    def _deadline(self, b: Booking, lock: LockState) -> datetime | None:
+        """When an unconfirmed code fails the booking: validFrom, but never sooner than
+        CONFIRM_MIN_SECONDS after it was first sent. None: nothing unconfirmed, or failed already."""
+        unconfirmed = b.wants_code(lock) and (
+            lock.op in ("create", "update")
+            or (lock.op is None and lock.retryAt is not None and lock.status == LockStatus.PENDING)
+        )
+        if not unconfirmed or lock.status == LockStatus.FAILED or lock.firstSentAt is None:
+            return None
+        return max(b.validFrom, lock.firstSentAt + timedelta(seconds=self.settings.confirm_min_seconds))
+
     def _check_deadlines(self, b: Booking, now: datetime, plan: Plan) -> None:
+        """A code not confirmed by its deadline fails the booking (it says why, a metric and an alarm
+        follow); the write goes on all the same: read-backs and retries continue, and a confirmation
+        that comes later makes the booking active after all."""
         for lock in b.locks:
-            unconfirmed = lock.op in ("create", "update") or (
-                lock.op is None
-                and lock.retryAt is not None
-                and lock.status == LockStatus.PENDING
-                and b.wants_code(lock)
-            )
-            if unconfirmed and lock.firstSentAt is not None:
-                deadline = max(b.validFrom, lock.firstSentAt + timedelta(seconds=self.settings.confirm_min_seconds))
-                if now >= deadline:
+            deadline = self._deadline(b, lock)
+            if deadline is not None and now >= deadline:
+                if lock.op:
                     lock.error = (
-                        (
-                            f"Nuki accepted the code but the lock did not confirm it by {iso_utc(deadline)}; "
-                            "the lock is probably offline"
-                        )
-                        if lock.op
-                        else (f"Nuki could not be reached until {iso_utc(deadline)}: {lock.error}")
+                        f"Nuki accepted the code but the lock did not confirm it by {iso_utc(deadline)}; "
+                        "the lock is probably offline"
                     )
-                    lock.status, lock.op, lock.retryAt = LockStatus.FAILED, None, None
-                    plan.metrics.append(("ProvisioningFailed", {}))
-            if lock.op == "find" and (lock.opChecks >= 3 or now >= b.validUntil):
-                # We never saw the code arrive: nothing to delete. The reconciler deletes it should
-                # it still land later.
+                elif lock.error and lock.error.startswith("waiting: "):
+                    lock.error = (
+                        f"the code could not go on by {iso_utc(deadline)}: {lock.error.removeprefix('waiting: ')}"
+                    )
+                else:
+                    lock.error = f"Nuki could not be reached until {iso_utc(deadline)}: {lock.error}"
+                lock.status = LockStatus.FAILED
+                plan.metrics.append(("ProvisioningFailed", {}))
+            if lock.op == "find" and self._find_over(lock, now):
+                # We never saw the code arrive on a lock that was online long enough: nothing to delete.
+                # The reconciler deletes it should it land after all.
                 self._removed(b, lock, plan)
 
     def _settle(self, b: Booking, now: datetime, plan: Plan) -> None:
@@ -776,7 +914,11 @@ class Lifecycle:
                 b.status, b.statusReason = BookingStatus.ACTIVE, None
             elif any(lk.status == LockStatus.FAILED for lk in present):
                 b.status = BookingStatus.FAILED
-                b.statusReason = "; ".join(f"lock {lk.smartlockId}: {lk.error}" for lk in present if lk.error)
+                b.statusReason = "; ".join(
+                    f"lock {lk.smartlockId}: {lk.error or 'not confirmed yet; trying again'}"
+                    for lk in present
+                    if lk.error or lk.status == LockStatus.FAILED
+                )
             else:
                 b.status = BookingStatus.PROVISIONING
         elif b.status == BookingStatus.REVOKING and all(lk.status == LockStatus.REMOVED for lk in b.locks):
@@ -819,25 +961,44 @@ class Lifecycle:
         )
 
     def _plan_next_check(self, b: Booking, now: datetime, plan: Plan) -> None:
-        waiting = [lk for lk in b.locks if lk.op is not None]
-        retrying = [
-            lk.retryAt
-            for lk in b.locks
-            if lk.op is None and lk.retryAt is not None and lk.status not in (LockStatus.FAILED, LockStatus.REMOVED)
+        """Queue the next look: a read-back while a write is in flight (on the confirmation backoff,
+        counted from when that write was sent, however many other triggers came meanwhile), or a
+        wake-up when the next retry or deadline falls due. Never sooner than a second, and never for
+        a time that passed: a due retry is acted on by the plan step, not waited for."""
+        gaps = [self._next_look(lk, now) for lk in b.locks if lk.op is not None]
+        gaps += [REMOVAL_LOOK_EVERY for lk in b.locks if lk.recheck and lk.op is None]
+        wake = [
+            lk.retryAt for lk in b.locks if lk.op is None and lk.retryAt is not None and lk.status != LockStatus.REMOVED
         ]
         if b.emailPending and b.emailLeaseUntil is not None:
-            retrying.append(b.emailLeaseUntil)
-        if not waiting and not retrying:
+            wake.append(b.emailLeaseUntil)
+        if not gaps and not wake:
             return
-        if plan.writes():
-            b.checkRound = 0
-        delays = self._backoff()
-        delay = delays[min(b.checkRound, len(delays) - 1)]
-        if retrying and not waiting:
-            delay = max(1.0, min((r - now).total_seconds() for r in retrying))
-        b.checkRound += 1
+        # A deadline that falls before the next look is a look of its own: the booking fails, and
+        # says why, when the deadline passes, not at whatever read-back comes after it.
+        wake += [d for lk in b.locks if (d := self._deadline(b, lk)) is not None and d > now]
+        gaps += [(w - now).total_seconds() for w in wake]
         b.checkSeq += 1
-        plan.next_check_delay = delay
+        plan.next_check_delay = max(1.0, min(gaps))
+
+    def _next_look(self, lock: LockState, now: datetime) -> float:
+        """Seconds to the next read-back of a write in flight: the first point of the backoff (its
+        gaps added up from the send) that is still ahead. A removal is looked at every two minutes at
+        least, for its first hour: a code must be gone within minutes of the end."""
+        delays = self._backoff()
+        elapsed = max(0.0, (now - (lock.opSentAt or now)).total_seconds())
+        point = 0.0
+        for gap in delays:
+            point += gap
+            if point > elapsed + 0.5:
+                break
+        else:
+            last = delays[-1]
+            point += last * (1 + (elapsed - point) // last)
+        ahead = point - elapsed
+        if lock.op in ("delete", "find") and elapsed < 3600:
+            ahead = min(ahead, REMOVAL_LOOK_EVERY)
+        return ahead
 
     def _backoff(self) -> list[float]:
         # Whether the webhook is registered, read at most once a minute per container: it changes
@@ -884,7 +1045,7 @@ class Lifecycle:
                 name=b.authName, code=int(plan.pin), allowed_from=plan.valid_from, allowed_until=plan.valid_until
             )
         except ValueError:  # pydantic's ValidationError is one; its message never holds the PIN
-            out.failed.update(dict.fromkeys(plan.creates, "the stay is too short for Nuki (under a second)"))
+            out.failed.update(dict.fromkeys(plan.creates, ("the stay is too short for Nuki (under a second)", None)))
             return
         try:
             self.nuki.create_keypad_code(plan.creates, body)
@@ -943,12 +1104,12 @@ class Lifecycle:
     def _failure(self, exc: BaseException, lock_ids: Sequence[int], out: Outcome) -> None:
         reason = _reason(exc)
         if _refused(exc):
-            out.failed.update(dict.fromkeys(lock_ids, reason))
+            status = exc.status if isinstance(exc, nuki_errors.NukiError) else None
+            if status == 403:
+                count("NukiForbidden")
+            out.failed.update(dict.fromkeys(lock_ids, (reason, status)))
             return
-        if isinstance(exc, nuki_errors.NukiAuthError):
-            count("NukiTokenRejected")
-            logger.error("Nuki rejected our API token (401); check the token secret", error=reason)
-        elif not isinstance(exc, nuki_errors.NukiError):
+        if not isinstance(exc, nuki_errors.NukiError):  # a 401 is counted by the client's hook (nuki_calls)
             logger.warning("Nuki call failed unexpectedly; will retry", error=type(exc).__name__)
         out.transient.update(dict.fromkeys(lock_ids, reason))
 
@@ -994,18 +1155,33 @@ class Lifecycle:
         for lock in b.locks:
             lock_id = lock.smartlockId
             if lock_id in out.failed:
-                lock.status, lock.op, lock.error = LockStatus.FAILED, None, out.failed[lock_id]
-                plan.metrics.append(("ProvisioningFailed", {}))
+                reason, status = out.failed[lock_id]
+                if lock.status != LockStatus.FAILED:
+                    plan.metrics.append(("ProvisioningFailed", {}))
+                lock.status, lock.op, lock.error = LockStatus.FAILED, None, reason
+                if status == 403:
+                    # No subscription or no permission: an operator's fix; tried again hourly until then.
+                    lock.retryAt = now + timedelta(seconds=FORBIDDEN_RETRY_SECONDS)
+                else:
+                    lock.stopped = True  # a request no retry cures: a change of the booking retries it
             elif lock_id in out.transient:
+                was = lock.op
                 lock.op = None
                 lock.error = f"retrying: {out.transient[lock_id]}"
-                lock.opChecks += 1
-                lock.retryAt = now + timedelta(seconds=min(900, 5 * 2 ** min(lock.opChecks, 8)))
-                if lock.desired == "absent" and lock.nukiId is None:
+                lock.retries += 1
+                # A removal keeps trying every two minutes at most: a code must be gone within
+                # minutes of the end, also after Nuki was out of reach for a while.
+                cap = REMOVAL_LOOK_EVERY if b.code_unwanted(lock) else 900
+                lock.retryAt = now + timedelta(seconds=min(cap, 5 * 2 ** min(lock.retries, 8)))
+                if was == "update":
+                    lock.sentFrom = None  # it may not have arrived: send the update again when due
+                if lock.desired == "absent" and lock.nukiId is None and lock.status != LockStatus.FAILED:
                     lock.status = LockStatus.PENDING
             elif lock_id in out.foreign_conflict or lock_id in out.unsent:
                 # Nothing of ours was written: the lock keeps what it held (if anything).
-                lock.op, lock.status, lock.sentPin = None, LockStatus.PENDING, lock.heldPin
+                lock.op, lock.sentPin = None, lock.heldPin
+                if lock.status != LockStatus.FAILED:
+                    lock.status = LockStatus.PENDING
                 if lock.heldPin is not None:
                     lock.sentFrom, lock.sentUntil = None, None
             elif lock_id in out.vanished:
@@ -1120,44 +1296,27 @@ class Lifecycle:
             "the code goes on as soon as one is removed"
         )
         lock.retryAt = now + timedelta(minutes=15)
+        lock.firstSentAt = lock.firstSentAt or now  # waiting counts as trying: the deadline applies
         plan.metrics.append(("ProvisioningWaitsForCapacity", {}))
         return True
-
-    @staticmethod
-    def code_drift(auth: SmartlockAuth, b: Booking) -> str | None:
-        """How a code of the booking on a lock differs from what the booking says: "wrong_code" (its
-        code or name), "wrong_window" (dates, week days, daily times, disabled), or None."""
-        if auth.code is None or f"{auth.code:06d}" != b.pin or auth.name != b.authName:
-            return "wrong_code"
-        for seen, wanted in ((auth.allowed_from_date, b.validFrom), (auth.allowed_until_date, b.validUntil)):
-            if seen is None or abs(seen - wanted) > WINDOW_TOLERANCE:
-                return "wrong_window"
-        restricted = (
-            auth.allowed_week_days not in (None, 127)
-            or auth.allowed_from_time not in (None, 0)
-            or auth.allowed_until_time not in (None, 0)
-        )
-        return "wrong_window" if restricted or not auth.enabled else None
 
     def heal(
         self, booking_id: str, smartlock_id: int, auths: Sequence[SmartlockAuth], *, stalled_before: datetime
     ) -> Booking | None:
         """The reconciler's entry point. It listed every keypad code on `smartlock_id` (`auths`) and
-        found this booking's code there not as the booking says: missing; changed in Nuki (window,
-        code or name); still there after the booking stopped wanting it; there but not recorded as
-        confirmed; or a write of ours unconfirmed since before `stalled_before` (its follow-ups died).
+        found this booking's code there not as the booking says: missing, changed in Nuki, still
+        there after the booking stopped wanting it, there but not recorded as confirmed, or a write
+        of ours unconfirmed since before `stalled_before` (its follow-ups died).
 
-        Mark the lock so that the engine writes again (forget a stuck write; a vanished code is
-        created again; a changed one gets an update with the full restriction set), then run the
-        engine, with the list as an observation where it helps (a removal to record, a code to adopt
-        or confirm). The engine sends the write and confirms it by read-backs, as for any trigger.
-        A write in flight that is not stalled is left to its own read-backs. None: no such booking.
+        The list is a look at the lock like any read-back: the engine applies it through the one
+        rule (`_apply_observation`: adopt, confirm, record a removal, notice a change or a
+        disappearance) and plans the writes that follow. A write in flight that is not stalled is
+        left to its own read-backs; a stalled one is forgotten, so the list decides again. None: no
+        such booking.
         """
-        observe = False
+        taken_at = self.clock.now()
 
         def mark(b: Booking) -> None:
-            nonlocal observe
-            observe = False
             lock = b.lock(smartlock_id)
             if lock is None:
                 return
@@ -1166,35 +1325,13 @@ class Lifecycle:
                     return
                 lock.op = None
             lock.retryAt = None
-            held = next((a for a in auths if lock.nukiId is not None and a.id == lock.nukiId), None)
-            want = lock.sentPin or b.pin
-            named = next(
-                (a for a in auths if a.name == b.authName and a.code is not None and f"{a.code:06d}" == want), None
-            )
-            if held is None and named is not None:
-                lock.nukiId, lock.authId = None, None  # the engine adopts the one on the lock
-            if not b.wants_code(lock):
-                # Gone: the engine records the removal. There: the plan step deletes it by its id
-                # (no observation, so a code renamed in Nuki is not mistaken for gone).
-                observe = held is None
-                return
-            if lock.status == LockStatus.FAILED:
-                observe = (held or named) is not None  # a late confirmation rescues it
-                return
-            if held is not None and self.code_drift(held, b) is not None:
-                lock.sentFrom = None  # the plan step sends an update with the full restriction set
-                return
-            if held is None and lock.nukiId is not None:
-                # Our code disappeared from the lock: the plan step creates it again.
-                lock.nukiId, lock.authId, lock.heldPin, lock.status = None, None, None, LockStatus.PENDING
-            observe = (held or named) is not None
 
         try:
-            self.store.update_booking(booking_id, mark, now=self.clock.now())
+            self.store.update_booking(booking_id, mark, now=taken_at)
         except KeyError:
             return None
         logger.info("reconciler heals a lock", booking_id=booking_id, smartlock_id=smartlock_id)
-        observed = {smartlock_id: Observation(auths=list(auths), complete=True)} if observe else None
+        observed = {smartlock_id: Observation(auths=list(auths), complete=True, stamp=taken_at)}
         return self.process(booking_id, read_back=False, observed=observed)
 
 
@@ -1210,9 +1347,10 @@ def _stay_point(raw: str) -> Any:
 
 
 def _reset(lock: LockState) -> None:
-    """A failed lock gets a fresh start (a PATCH retries it; an ending booking removes what landed)."""
+    """A failed lock gets a fresh start (a PATCH retries it; an ending booking removes what landed).
+    A refused code on it stays known, so it is deleted before the next try."""
     lock.status, lock.error, lock.op = LockStatus.PENDING, None, None
-    lock.firstSentAt, lock.opChecks, lock.retryAt = None, 0, None
+    lock.firstSentAt, lock.opChecks, lock.retryAt, lock.retries, lock.stopped = None, 0, None, 0, False
 
 
 def _changeable(booking: Booking) -> None:

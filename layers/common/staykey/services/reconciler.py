@@ -45,6 +45,7 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any, Literal
 
+from staykey import onlock
 from staykey.models import FINISHED, Booking, BookingStatus, LockState, LockStatus
 from staykey.nuki import errors as nuki_errors
 from staykey.nuki.models import KEYPAD_CODE_AUTH_TYPE
@@ -573,8 +574,6 @@ class _Classifier:
         in_flight: bool,
         stalled: bool,
     ) -> None:
-        from staykey.services.lifecycle import Lifecycle
-
         for auth in mine:
             if auth is not primary:
                 self.add(Drift.DUPLICATE, Do.DELETE, booking_id=booking_id, auth_id=auth.id, note="a second code")
@@ -589,7 +588,7 @@ class _Classifier:
             else:
                 self.add(Drift.FAILED, Do.NONE, booking_id=booking_id, note=state.error or "")
         elif held is not None:
-            drift = Lifecycle.code_drift(held, b)
+            drift = onlock.drift_class(onlock.differences(held, b.pin, b.validFrom, b.validUntil, b.authName))
             if drift is not None:
                 note = "changed in Nuki: update with the full restriction set"
                 self.add(Drift(drift), Do.HEAL, booking_id=booking_id, auth_id=held.id, note=note)

@@ -24,6 +24,8 @@ class Rooms:
             updatedAt=now,
         )
         self.store.put_room(room)
+        # Looked after from now on (reconciled, polled), also once the room no longer lists them.
+        self.store.register_locks(room.smartlockIds)
         return room, existing is None
 
     def get(self, room_id: str) -> Room:

@@ -1,0 +1,196 @@
+"""The defects a review found on the local stack (issue 11), each as a named scenario on the
+simulator. Every test failed on the code as it was; the invariants (local/sim/invariants.py) are
+the judges, with a few direct assertions on what a guest or shop would see."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from local.sim.scenario import Season
+from tests.sim.conftest import DOOR_1, ENTRANCE, book_now, codes_on, make_world, our_auth, status, violations
+
+
+def _fill(world, smartlock_id: int) -> None:  # type: ignore[no-untyped-def]
+    code = 311111
+    while sum(1 for a in world.auths_on(smartlock_id) if a.type == 13 and a.error is None) < 200:
+        world.add_foreign(smartlock_id, code, f"Filler {code}")
+        code += 1
+
+
+def test_1_a_full_lock_never_tells_the_guest_a_pin_that_does_not_open() -> None:
+    world = make_world(webhooks=True)
+    _fill(world, ENTRANCE)
+    book_now(world, "B-FULL")
+    world.run_for(600)
+    assert status(world, "B-FULL") == "failed"
+    assert world.metric_counts["LockFull"] >= 1, "a full lock is an operator's problem: LockFull must be counted"
+    # the genuine DEVICE_AUTHS webhook again, and the reconciler: neither may turn it active
+    for index in range(len(world.deliveries)):
+        world.replay_webhook(index)
+    world.reconcile_now()
+    world.run_for(1800)
+    assert status(world, "B-FULL") == "failed"
+    assert not world.mailer.sent, "no email for a PIN the keypad refuses"
+    assert not violations(world, "told_means_true")
+
+
+def test_2_an_extension_sent_during_an_outage_is_sent_again_when_nuki_is_back() -> None:
+    world = make_world(webhooks=True)
+    book_now(world, "B-EXT", hours=24)
+    world.run_for(300)
+    assert status(world, "B-EXT") == "active"
+    new_end = world.shop["B-EXT"].valid_until + timedelta(days=2)  # type: ignore[operator]
+    world.set_outage("401")
+    world.patch("B-EXT", checkOut=new_end)
+    world.run_for(1200)
+    world.set_outage(None)
+    world.run_for(3 * 3600)
+    for lock_id in (DOOR_1, ENTRANCE):
+        assert our_auth(world, lock_id, "B-EXT").window.until_date == new_end
+    assert status(world, "B-EXT") == "active"
+    world.checker.sweep()
+    assert not violations(world, "converges", "told_means_true")
+    assert len(world.follow_ups["B-EXT"]) < 120, "waiting must not spin"
+
+
+def test_3_a_replayed_webhook_is_not_taken_as_what_the_lock_holds_now() -> None:
+    world = make_world(webhooks=True)
+    book_now(world, "B-REPLAY")
+    world.run_for(300)
+    assert status(world, "B-REPLAY") == "active"
+    created = [i for i, d in enumerate(world.deliveries) if d.feature == "DEVICE_AUTHS"]
+    # Someone deletes our code in Nuki Web and that webhook is lost; the reconciler finds the code
+    # missing and sends it again, and this time the lock takes ten minutes to apply it.
+    world.config.webhook_loss = 1.0
+    world.sandbox.delete_auth_elsewhere(DOOR_1, our_auth(world, DOOR_1, "B-REPLAY").id)
+    world.config.webhook_loss = 0.0
+    world.sandbox.update_smartlock(DOOR_1, sync_delay=600)
+    world.reconcile_now()
+    world.run_for(120)
+    assert status(world, "B-REPLAY") == "provisioning"
+    emails = len(world.mailer.sent)
+    for index in created:  # the old "code created" deliveries, byte for byte, genuinely signed
+        world.replay_webhook(index)
+    world.run_for(60)
+    assert status(world, "B-REPLAY") == "provisioning", "a replay confirmed a code that is not on the lock"
+    assert len(world.mailer.sent) == emails
+    world.run_for(900)
+    assert status(world, "B-REPLAY") == "active"
+    assert not violations(world, "told_means_true")
+
+
+def test_4_a_cancellation_during_a_slow_create_removes_the_code_when_it_lands() -> None:
+    world = make_world(webhooks=False)
+    for lock_id in (DOOR_1, ENTRANCE):
+        world.sandbox.update_smartlock(lock_id, sync_delay=40)
+    book_now(world, "B-SLOW", lead=3600)
+    world.run_for(2)
+    world.end("B-SLOW", "cancel")
+    world.run_for(3 * 3600)
+    world.checker.sweep()
+    assert not [c for c, name in codes_on(world, DOOR_1).items() if name.startswith("SK ")]
+    assert not violations(world, "gone_means_gone")
+
+
+def test_5_guest_entries_on_a_replaced_lock_are_still_attributed_by_polling() -> None:
+    world = make_world(webhooks=False, log_polling=True)
+    book_now(world, "B-OLD", hours=24)
+    world.run_for(300)
+    assert status(world, "B-OLD") == "active"
+    world.add_lock(17000055)
+    world.put_room("r1", (17000055, ENTRANCE))  # the operator replaces the room door's lock
+    assert world.guest_types_pin("B-OLD", DOOR_1), "the booking keeps its old lock, and the PIN opens it"
+    for _ in range(3):
+        world.poll_now()
+        world.run_for(300)
+    world.run_for(1200)
+    world.checker.sweep()
+    assert not violations(world, "attributed")
+    assert world.booking_item("B-OLD")["firstEntryAt"] is not None  # type: ignore[index]
+
+
+def test_6_dates_at_the_calendar_edges_are_refused_not_crashed_on() -> None:
+    world = make_world(webhooks=False)
+    edges = (
+        ("0001-01-01", "2026-12-01"),
+        ("2026-12-01", "9999-12-31"),
+        ("2026-12-01T10:00:00Z", "9999-12-31T23:00:00-05:00"),
+        ("0001-01-01T01:00:00+03:00", "2026-12-01"),
+    )
+    world.put_room("tokyo", (DOOR_1,), timezone="Asia/Tokyo")
+    world.put_room("la", (DOOR_1,), timezone="America/Los_Angeles")
+    for n, (check_in, check_out) in enumerate(edges):
+        for room in ("tokyo", "la"):
+            request = {
+                "bookingId": f"X-{n}-{room}",
+                "roomId": room,
+                "guest": {"name": "Edge", "email": "edge@example.org"},
+                "checkIn": check_in,
+                "checkOut": check_out,
+            }
+            world.send_bad(f"{check_in}..{check_out}", request)
+    book_now(world, "B-OK")
+    world.run_for(60)
+    for edge in ("9999-12-31T23:00:00-05:00", "9999-12-31", "0001-01-01T01:00:00+03:00"):
+        world.spawn("shop:patch-edge", lambda edge=edge: _patch_edge(world, edge))
+    world.run_for(60)
+    assert not violations(world, "never_5xx")
+    assert status(world, "B-OK") == "active"
+
+
+def _patch_edge(world, check_out: str) -> None:  # type: ignore[no-untyped-def]
+    from staykey.models import BookingPatch
+
+    try:
+        change = BookingPatch.model_validate({"checkOut": check_out})
+    except ValueError:
+        return  # refused at the edge: 422 naming checkOut
+    world.shop_call("B-OK", "PATCH /bookings", lambda: world.lifecycle.patch("B-OK", change))
+
+
+def test_7_a_rejected_nuki_token_alarms_when_it_first_happens() -> None:
+    world = make_world(webhooks=False)
+    world.set_outage("401")
+    book_now(world, "B-TOKEN", lead=3 * 86400)
+    world.run_for(600)
+    assert world.metric_counts["NukiTokenRejected"] >= 1
+    world.checker.alarms()
+    world.checker.sweep()
+    assert not violations(world, "visible")
+
+
+def test_8_our_code_changed_in_nuki_web_is_noticed_from_its_webhook() -> None:
+    world = make_world(webhooks=True)
+    book_now(world, "B-EDIT")
+    world.run_for(300)
+    assert status(world, "B-EDIT") == "active"
+    pin = int(world.booking_item("B-EDIT")["pin"])  # type: ignore[index]
+    auth_id = our_auth(world, DOOR_1, "B-EDIT").id
+    world.sandbox.change_auth_elsewhere(DOOR_1, auth_id, code=654987)
+    world.run_for(120)  # its DEVICE_AUTHS arrives within seconds: StayKey writes the code back
+    assert codes_on(world, DOOR_1).get(pin) == "SK B-EDIT", "the guest's PIN must open the door again"
+    assert world.metric_counts["CodeChanged"] >= 1
+    assert status(world, "B-EDIT") == "active"
+    world.checker.sweep()
+    assert not violations(world, "told_means_true")
+
+
+def test_9_a_device_auths_body_without_enabled_leads_to_a_read_back() -> None:
+    world = make_world(webhooks=True, lean_auth_webhooks=True)
+    book_now(world, "B-LEAN")
+    world.run_for(20)  # sync delay 2 s: the (lean) webhook says the code landed; a read-back confirms it
+    assert status(world, "B-LEAN") == "active"
+    auth = our_auth(world, DOOR_1, "B-LEAN")
+    world.sandbox.change_auth_elsewhere(DOOR_1, auth.id, enabled=False)
+    world.run_for(120)
+    assert our_auth(world, DOOR_1, "B-LEAN").enabled, "StayKey read the lock back and enabled its code again"
+    assert status(world, "B-LEAN") == "active"
+    assert world.metric_counts["WebhookUnreadable"] == 0
+    world.checker.sweep()
+    assert not violations(world)
+
+
+def test_a_season_with_every_fault_keeps_every_promise() -> None:
+    """One hostile seeded season end to end (the bounded sweep of many seeds is test_seeds.py)."""
+    result = Season(20261202, stays=25, hostile=True, days=1.0).run()
+    assert result.ok, "\n".join(result.violations[:10])
