@@ -39,6 +39,9 @@ RULES_BEYOND_THE_SCHEMA: tuple[tuple[str, str], ...] = (
     (r"timezone", r"is not an IANA time zone"),
     # Names: "no control characters" is in the schema's description, not in a pattern.
     (r"name|guest\.name", r"control or invisible formatting characters|must not be empty"),
+    # JSON Schema 2020-12 (OpenAPI 3.1) counts 583.0 as an integer; StayKey takes only integer
+    # literals (a lock id or a count sent as 583.0 is a shop's bug worth naming, not rounding).
+    (r"accessBeforeMinutes|accessAfterMinutes|smartlockIds\.\d+", r"Input should be a valid integer"),
 )
 
 
