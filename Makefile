@@ -11,12 +11,12 @@ PYENV_VERSION_313 ?= 3.11.7:3.13.0
 export SAM_CLI_TELEMETRY := 0
 export AWS_DEFAULT_REGION ?= eu-central-1
 
-.PHONY: help install lint typecheck template scan build unit test demo local fuzz bench clean
+.PHONY: help install lint typecheck template scan build speclint client unit test demo local fuzz bench clean
 
 help:
 	@echo "make demo   run the whole system on this machine and print a guest journey"
 	@echo "make local  run the local stack in the foreground (Ctrl-C stops it)"
-	@echo "make test   lint, type-check, check and scan the template, sam build, run every test"
+	@echo "make test   lint, type-check, check and scan the template, sam build, lint the specs, generate the client, run every test"
 	@echo "make fuzz   schemathesis against a local stack, at least 1,000 cases"
 	@echo "make bench  run the benchmarks and print one table"
 
@@ -70,10 +70,37 @@ $(NODE_STAMP): package.json package-lock.json
 	@if command -v npm >/dev/null 2>&1; then npm ci --no-audit --no-fund --silent && touch $@; \
 	else echo "npm not found: the Prism contract test will be skipped (fails under CI=true)"; fi
 
+# Redocly CLI (npm) lints openapi.yaml and openapi-nuki-webhook.yaml (redocly.yaml: the recommended
+# rules as errors, so a warning fails too). Without npm it says so and skips; under CI=true it fails.
+REDOCLY := node_modules/.bin/redocly
+speclint: $(NODE_STAMP)
+	@if [ -x $(REDOCLY) ]; then \
+	  REDOCLY_TELEMETRY=off REDOCLY_SUPPRESS_UPDATE_NOTICE=true $(REDOCLY) lint --format=stylish; \
+	elif [ "$${CI:-}" = "true" ]; then echo "speclint: npm is needed for Redocly CLI; failing because CI=true" >&2; exit 1; \
+	else echo "speclint: SKIPPED, npm not found"; fi
+
+# A typed Python client generated from openapi.yaml by openapi-python-client (its own venv), into
+# build/shop-client/staykey_shop_client; any generator warning fails. tests/e2e/test_generated_client.py
+# runs a whole journey through it.
+CLIENT_VENV := .venv-client
+CLIENT_STAMP := $(CLIENT_VENV)/.installed
+CLIENT_DIR := build/shop-client
+$(CLIENT_STAMP): requirements-client.txt
+	@test -x $(CLIENT_VENV)/bin/python || $(PYTHON) -m venv $(CLIENT_VENV)
+	$(CLIENT_VENV)/bin/python -m pip install --quiet --upgrade pip
+	$(CLIENT_VENV)/bin/python -m pip install --quiet -r requirements-client.txt
+	@touch $@
+
+client: $(CLIENT_STAMP)
+	rm -rf $(CLIENT_DIR)
+	@mkdir -p $(CLIENT_DIR)
+	PATH="$(CURDIR)/$(CLIENT_VENV)/bin:$$PATH" $(CLIENT_VENV)/bin/openapi-python-client generate \
+	  --path openapi.yaml --meta none --output-path $(CLIENT_DIR)/staykey_shop_client --fail-on-warning
+
 unit: $(STAMP) $(NODE_STAMP)
 	$(BIN)/pytest -q
 
-test: lint typecheck template scan build unit
+test: lint typecheck template scan build speclint client unit
 
 # The local stack (moto server, Nuki sandbox, the template's functions behind a local API Gateway,
 # a schedule and queue dispatcher). Ports and settings from the environment: LOCAL_GATEWAY_PORT,
