@@ -28,7 +28,7 @@ settings for the functions that the template does not set (``NUKI_TIMEOUT_SECOND
 ``sam deploy --parameter-overrides`` would (also ``LOCAL_PARAMETER_OVERRIDES="Key=Value ..."``).
 
 ``python -m local.stack`` (``make local``) runs it in the foreground and prints each guest email
-that moto's SES accepts.
+that moto's SES accepts (read from the runtime's outbox file, `local.observe`).
 """
 
 from __future__ import annotations
@@ -59,11 +59,11 @@ from local.aws import (
     local_aws_environment,
     merged_environment,
     parse_parameter_overrides,
-    sent_emails,
     spawn,
     stop_process,
 )
 from local.nuki_sandbox import RunningSandbox, start_sandbox
+from local.observe import OutboxTail, read_outbox
 
 WEBHOOK_PATH = "/webhooks/nuki"
 REGISTER_TOOL = cfn.ROOT / "tools" / "register_webhook.py"
@@ -166,9 +166,14 @@ class LocalStack:
     def runtime_log(self) -> Path:
         return self.log_dir / "runtime.log"
 
+    @property
+    def outbox(self) -> Path:
+        """Every email SES (moto) accepted from the functions, one JSON line each (`local.observe`)."""
+        return self.log_dir / "ses-outbox.jsonl"
+
     def sent_emails(self) -> list[dict[str, Any]]:
-        """Emails moto's SES accepted, oldest first (see `local.aws.sent_emails`)."""
-        return sent_emails(self.aws_endpoint)
+        """Emails SES (moto) accepted, oldest first: ``{id, source, destinations, subject, body, ...}``."""
+        return read_outbox(self.outbox)
 
     def environment(self) -> dict[str, str]:
         """The functions' environment (also for tools run against the local stack)."""
@@ -260,6 +265,8 @@ class LocalStack:
                 str(c.gateway_port),
                 "--ready-file",
                 str(ready),
+                "--outbox",
+                str(self.outbox),
             ],
             env,
             stdout,
@@ -325,13 +332,14 @@ class LocalStack:
 
 
 class EmailWatcher:
-    """Prints each email moto's SES accepted, as it arrives (the local stack's outbox)."""
+    """Prints each email SES accepted, as it arrives: reads what was added to the stack's outbox
+    file since the last look (never anything that grows with the season)."""
 
     def __init__(self, stack: LocalStack, interval: float = 1.0) -> None:
         self.stack = stack
         self.interval = interval
         self._stop = threading.Event()
-        self._seen: set[str] = set()
+        self._tail = OutboxTail(stack.outbox)
         self._thread = threading.Thread(target=self._run, name="email-watcher", daemon=True)
 
     def start(self) -> EmailWatcher:
@@ -345,13 +353,10 @@ class EmailWatcher:
     def _run(self) -> None:
         while not self._stop.wait(self.interval):
             try:
-                emails = self.stack.sent_emails()
-            except OSError:
+                emails = self._tail.new()
+            except (OSError, ValueError):
                 continue
             for email in emails:
-                if email.get("id") in self._seen:
-                    continue
-                self._seen.add(str(email.get("id")))
                 stamp = datetime.now().strftime("%H:%M:%S.%f")[:-3]
                 print(f"{stamp} email   accepted by SES (moto):\n{format_email(email)}", flush=True)
 
