@@ -6,6 +6,7 @@ PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+DEMO_STAMP := $(VENV)/.installed-demo
 # sam build needs a python3.13 for the python3.13 runtime; pyenv provides one on these machines.
 PYENV_VERSION_313 ?= 3.11.7:3.13.0
 export SAM_CLI_TELEMETRY := 0
@@ -20,8 +21,16 @@ help:
 	@echo "make fuzz   schemathesis against a local stack, at least 1,000 cases"
 	@echo "make bench  run the benchmarks and print one table"
 
-$(STAMP): requirements-dev.txt layers/common/requirements.txt
+# .venv in two layers. make demo and make local install requirements-demo.txt only (the layer's
+# runtime, boto3, moto's server for the stack's services, PyYAML, jsonschema: ~125 MB, ~15 s);
+# every other target adds requirements-dev.txt (the tools and tests) on top. --no-compile: Python
+# compiles what is imported on first use, instead of pip compiling every module of moto and botocore.
+$(DEMO_STAMP): requirements-demo.txt layers/common/requirements.txt
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --no-compile -r requirements-demo.txt
+	@touch $@
+
+$(STAMP): $(DEMO_STAMP) requirements-dev.txt
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -r requirements-dev.txt
 	@touch $@
@@ -106,10 +115,10 @@ test: lint typecheck template scan build speclint client unit
 # a schedule and queue dispatcher). Ports and settings from the environment: LOCAL_GATEWAY_PORT,
 # LOCAL_NUKI_PORT, LOCAL_AWS_PORT, LOCAL_API_KEY, NUKI_API_TOKEN, NUKI_SIM_SYNC_DELAY_SECONDS,
 # NUKI_API_URL (see local/stack.py).
-demo: $(STAMP)
+demo: $(DEMO_STAMP)
 	$(BIN)/python -m local.demo
 
-local: $(STAMP)
+local: $(DEMO_STAMP)
 	$(BIN)/python -m local.stack
 
 # schemathesis runs openapi.yaml against a local stack of its own (free ports): every route, every
