@@ -12,7 +12,7 @@ no 5xx, status code, content type and body as openapi.yaml says, schema-invalid 
 schema-valid data accepted (a 422 only for a rule JSON Schema cannot state, see
 `tools.fuzz_hooks`), a created booking readable through its link, no route open without its key.
 
-Two checks are off, each for a reason that is the contract's, not a gap:
+Two checks are off, each for a reason that is the documented API's (docs/shop-api.md), not a gap:
 ``unsupported_method`` (API Gateway REST answers an undeclared method with 403 "Missing
 Authentication Token", not 405) and ``use_after_free`` (``DELETE /bookings/{id}`` cancels: the
 booking stays readable, with status ``cancelled``).

@@ -1,4 +1,4 @@
-"""Every shop route and status transition of the contract, through the Lambda handlers."""
+"""Every shop route and status transition of docs/shop-api.md, through the Lambda handlers."""
 
 from __future__ import annotations
 
@@ -23,7 +23,7 @@ def room(api: Call, world: World) -> None:
 def test_rooms_create_replace_get_list(api: Call) -> None:
     # When the operator creates a room
     status, body = api("PUT", "/rooms/room-12", ROOM)
-    # Then it is stored with the defaults the contract gives
+    # Then it is stored with the documented defaults
     assert status == 201
     assert body["checkInTime"] == "15:00"
     assert body["checkOutTime"] == "11:00"
