@@ -6,23 +6,32 @@ PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+DEMO_STAMP := $(VENV)/.installed-demo
 # sam build needs a python3.13 for the python3.13 runtime; pyenv provides one on these machines.
 PYENV_VERSION_313 ?= 3.11.7:3.13.0
 export SAM_CLI_TELEMETRY := 0
 export AWS_DEFAULT_REGION ?= eu-central-1
 
-.PHONY: help install lint typecheck template scan build unit test demo local fuzz bench simulate clean
+.PHONY: help install lint typecheck template scan build speclint client unit test demo local fuzz bench simulate clean
 
 help:
 	@echo "make demo   run the whole system on this machine and print a guest journey"
 	@echo "make local  run the local stack in the foreground (Ctrl-C stops it)"
-	@echo "make test   lint, type-check, check and scan the template, sam build, run every test"
+	@echo "make test   lint, type-check, check and scan the template, sam build, lint the specs, generate the client, run every test"
 	@echo "make fuzz   schemathesis against a local stack, at least 1,000 cases"
 	@echo "make simulate  10,000 simulated stays under faults, every invariant checked (local/sim)"
 	@echo "make bench  run the benchmarks and print one table"
 
-$(STAMP): requirements-dev.txt layers/common/requirements.txt
+# .venv in two layers. make demo and make local install requirements-demo.txt only (the layer's
+# runtime, boto3, moto's server for the stack's services, PyYAML, jsonschema: ~125 MB, ~15 s);
+# every other target adds requirements-dev.txt (the tools and tests) on top. --no-compile: Python
+# compiles what is imported on first use, instead of pip compiling every module of moto and botocore.
+$(DEMO_STAMP): requirements-demo.txt layers/common/requirements.txt
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --no-compile -r requirements-demo.txt
+	@touch $@
+
+$(STAMP): $(DEMO_STAMP) requirements-dev.txt
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -r requirements-dev.txt
 	@touch $@
@@ -71,19 +80,46 @@ $(NODE_STAMP): package.json package-lock.json
 	@if command -v npm >/dev/null 2>&1; then npm ci --no-audit --no-fund --silent && touch $@; \
 	else echo "npm not found: the Prism contract test will be skipped (fails under CI=true)"; fi
 
+# Redocly CLI (npm) lints openapi.yaml and openapi-nuki-webhook.yaml (redocly.yaml: the recommended
+# rules as errors, so a warning fails too). Without npm it says so and skips; under CI=true it fails.
+REDOCLY := node_modules/.bin/redocly
+speclint: $(NODE_STAMP)
+	@if [ -x $(REDOCLY) ]; then \
+	  REDOCLY_TELEMETRY=off REDOCLY_SUPPRESS_UPDATE_NOTICE=true $(REDOCLY) lint --format=stylish; \
+	elif [ "$${CI:-}" = "true" ]; then echo "speclint: npm is needed for Redocly CLI; failing because CI=true" >&2; exit 1; \
+	else echo "speclint: SKIPPED, npm not found"; fi
+
+# A typed Python client generated from openapi.yaml by openapi-python-client (its own venv), into
+# build/shop-client/staykey_shop_client; any generator warning fails. tests/e2e/test_generated_client.py
+# runs a whole journey through it.
+CLIENT_VENV := .venv-client
+CLIENT_STAMP := $(CLIENT_VENV)/.installed
+CLIENT_DIR := build/shop-client
+$(CLIENT_STAMP): requirements-client.txt
+	@test -x $(CLIENT_VENV)/bin/python || $(PYTHON) -m venv $(CLIENT_VENV)
+	$(CLIENT_VENV)/bin/python -m pip install --quiet --upgrade pip
+	$(CLIENT_VENV)/bin/python -m pip install --quiet -r requirements-client.txt
+	@touch $@
+
+client: $(CLIENT_STAMP)
+	rm -rf $(CLIENT_DIR)
+	@mkdir -p $(CLIENT_DIR)
+	PATH="$(CURDIR)/$(CLIENT_VENV)/bin:$$PATH" $(CLIENT_VENV)/bin/openapi-python-client generate \
+	  --path openapi.yaml --meta none --output-path $(CLIENT_DIR)/staykey_shop_client --fail-on-warning
+
 unit: $(STAMP) $(NODE_STAMP)
 	$(BIN)/pytest -q
 
-test: lint typecheck template scan build unit
+test: lint typecheck template scan build speclint client unit
 
 # The local stack (moto server, Nuki sandbox, the template's functions behind a local API Gateway,
 # a schedule and queue dispatcher). Ports and settings from the environment: LOCAL_GATEWAY_PORT,
 # LOCAL_NUKI_PORT, LOCAL_AWS_PORT, LOCAL_API_KEY, NUKI_API_TOKEN, NUKI_SIM_SYNC_DELAY_SECONDS,
 # NUKI_API_URL (see local/stack.py).
-demo: $(STAMP)
+demo: $(DEMO_STAMP)
 	$(BIN)/python -m local.demo
 
-local: $(STAMP)
+local: $(DEMO_STAMP)
 	$(BIN)/python -m local.stack
 
 # schemathesis runs openapi.yaml against a local stack of its own (free ports): every route, every

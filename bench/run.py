@@ -25,7 +25,7 @@ from typing import Any
 from bench import cost
 from bench.common import ROOT, machine
 
-MODULES = ("stack_runs", "handlers", "imports", "reconcile_scale")
+MODULES = ("stack_runs", "handlers", "imports", "reconcile_scale", "season")
 HERE = Path(__file__).resolve().parent
 RESULTS = HERE / "RESULTS.md"
 BEFORE = HERE / "before.json"
@@ -175,6 +175,26 @@ def rows(r: dict[str, Any]) -> list[tuple[str, str, str, str]]:
                     "",
                 )
             )
+    season = r.get("season")
+    if season:
+        p95, idle = season["post_bookings_p95_s"], season["idle_cpu_percent_total"]
+        out.append(
+            (
+                f"8. A season on make local's stack: {season['bookings']:,} bookings one after the other "
+                f"({season['rooms']} rooms sharing an entrance), POST /bookings median / p95 / max",
+                f"{_s(season['post_bookings_median_s'])} / {_s(p95)} / {_s(season['post_bookings_max_s'])}",
+                "before issue 13: 3-6 s from ~55 bookings, 504 (29 s) from ~120",
+                f"p95 ≤ 1 s {'✓' if p95 <= 1 else '✗'}",
+            )
+        )
+        out.append(
+            (
+                f"8. … then idle, CPU over {season['idle_window_s']:g} s (moto + runtime + sandbox), moto's memory",
+                f"{idle:.1f} % of a core; moto {season['moto_rss_mb']:.0f} MB",
+                "before issue 13: a whole core and 1.1 GB at ~120 bookings",
+                f"< 5 % {'✓' if idle < 5 else '✗'}",
+            )
+        )
     return out
 
 
@@ -241,6 +261,16 @@ def details(r: dict[str, Any]) -> str:
             parts += [f"| {k} | {v:.2f} |" for k, v in cost.fixed_per_lock_month(rec).items()]
         parts.append(f"\nPrices ({cost.REGION}, as of {cost.PRICES_AS_OF}):\n")
         parts.append("```json\n" + json.dumps(cost.PRICES, indent=1) + "\n```")
+    season = r.get("season")
+    if season:
+        parts.append("\n### 8. The season, per hundred bookings (POST /bookings, s)\n")
+        parts.append("| bookings | median | p95 | max |\n|---|---|---|---|")
+        parts += [f"| {b['bookings']} | {b['median_s']} | {b['p95_s']} | {b['max_s']} |" for b in season["blocks"]]
+        parts.append(
+            f"\nAnswers: `{json.dumps(season['statuses'])}`; loading took {season['load_s']} s. Idle CPU by "
+            f"process (% of a core): `{json.dumps(season['idle_cpu_percent_of_a_core'])}`; runtime "
+            f"{season['runtime_rss_mb']:.0f} MB."
+        )
     return "\n".join(parts)
 
 

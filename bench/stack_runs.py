@@ -43,7 +43,7 @@ BOOKINGS = 4
 ENTRIES = 4
 DELAYS = (0.5, 2.0, 10.0)
 REPS = {0.5: 5, 2.0: 3, 10.0: 2}
-CALLS_SYNC_DELAY = 2.0  # the contract's default NUKI_SIM_SYNC_DELAY_SECONDS
+CALLS_SYNC_DELAY = 2.0  # the local stack's default NUKI_SIM_SYNC_DELAY_SECONDS
 POLL = 0.02
 
 _lock_ids = iter(range(19_000_001, 19_999_999))

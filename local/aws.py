@@ -1,7 +1,8 @@
 """Local AWS: a moto server subprocess with what `template.yaml` declares, and the template's
 intrinsic functions resolved against it.
 
-* `MotoServer` runs ``python -m moto.server`` in its own process group and waits until it answers.
+* `MotoServer` runs moto's server (``python -m local.moto_server``: ``moto.server`` with the two
+  changes that let it hold a season, see there) in its own process group and waits until it answers.
 * `create_resources` creates every DynamoDB table (key schema, indexes, TTL, streams), Scheduler
   schedule group, SQS queue (attributes and redrive policies), SNS topic and Secrets Manager secret
   of the template, and verifies the SES sender. The Nuki token secret holds ``NUKI_API_TOKEN``; the
@@ -131,7 +132,7 @@ def http_ok(url: str, timeout: float = 0.5) -> bool:
 
 @dataclass
 class MotoServer:
-    """``python -m moto.server`` on ``host:port`` (port 0: a free one) in its own process group."""
+    """moto's server (`local.moto_server`) on ``host:port`` (port 0: a free one) in its own process group."""
 
     host: str = "127.0.0.1"
     port: int = 0
@@ -153,7 +154,7 @@ class MotoServer:
             env = {**os.environ, **LOCAL_CREDENTIALS, "AWS_DEFAULT_REGION": DEFAULT_REGION}
             env.pop("AWS_ENDPOINT_URL", None)
             self.proc = spawn(
-                [sys.executable, "-m", "moto.server", "-H", self.host, "-p", str(port)],
+                [sys.executable, "-m", "local.moto_server", "-H", self.host, "-p", str(port)],
                 env,
                 self._log if self._log is not None else subprocess.DEVNULL,
                 subprocess.STDOUT if self._log is not None else subprocess.DEVNULL,
@@ -562,19 +563,6 @@ def secrets_named_by(variable: str) -> set[str]:
         if value is not None and _is_tag(value, "!Ref"):
             found.add(str(value.value))
     return found
-
-
-def sent_emails(endpoint: str) -> list[dict[str, Any]]:
-    """Emails moto's SES accepted, oldest first: ``{id, source, destinations, subject, body}``.
-
-    Read from moto server's model dump (``GET /moto-api/data.json``): SES v1 has no API to list
-    sent mail. For ``SendEmail`` with both parts moto keeps the HTML part as ``body``.
-    """
-    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
-    with opener.open(f"{endpoint}/moto-api/data.json", timeout=10) as resp:
-        data = json.loads(resp.read())
-    ses = data.get("ses", {})
-    return [dict(m) for m in ses.get("Message", [])] + [dict(m) for m in ses.get("RawMessage", [])]
 
 
 def local_aws_environment(endpoint: str, region: str = DEFAULT_REGION) -> dict[str, str]:

@@ -8,9 +8,9 @@ SES), a keypad entry with the PIN and one with a wrong code, the booking's activ
 checkout and the code removed from both locks. Every step is checked; the demo exits 0 when all
 of them checked out and 1 naming the step that did not.
 
-Only HTTP: the shop API, the sandbox's routes and moto's sent-mail view. Ports come from the
-environment as for ``make local``; unset ones are chosen free, so the demo also runs next to a
-``make local``. Logs of the run stay in ``.local-stack/demo/``.
+Only HTTP (the shop API, the sandbox's routes) and the stack's outbox of the emails SES accepted.
+Ports come from the environment as for ``make local``; unset ones are chosen free, so the demo also
+runs next to a ``make local``. Logs of the run stay in ``.local-stack/demo/``.
 """
 
 from __future__ import annotations

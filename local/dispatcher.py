@@ -1,9 +1,15 @@
 """The local event sources: what EventBridge Scheduler, Lambda's SQS event-source mappings and
 Lambda's asynchronous invocation do in AWS, for the functions of `template.yaml` run in-process.
 
-Schedules (moto stores them but never fires them). Every `poll_interval` the dispatcher lists the
-schedules of the template's schedule groups (``get_schedule`` only for new or changed ones) and
-fires those due: an ``at(...)`` expression read in its ``ScheduleExpressionTimezone`` (UTC by
+Schedules (moto stores them but never fires them). At start the dispatcher lists the schedules of
+the template's schedule groups once; after that it learns of each schedule the functions create,
+update or delete from the call itself (`observe`: botocore's event hooks on the runtime's boto3
+session, see `local.observe`), reads just that schedule (``get_schedule``) and keeps every known
+schedule on a heap by its next due time, so an idle stack with thousands of bookings does no work
+at all for them (it used to list every schedule five times a second). Schedules written by another
+process (a tool run against the local stack) are seen at the next full listing:
+``LOCAL_SCHEDULE_RESYNC_SECONDS`` (`DispatcherConfig.schedule_resync`, 0 = only at start). It fires
+those due: an ``at(...)`` expression read in its ``ScheduleExpressionTimezone`` (UTC by
 default), a ``rate(...)`` one every period from its creation (``cron(...)`` is not run locally; it is
 reported once). A flexible time window fires at its start. Firing is what Scheduler does with a
 Lambda target: it invokes the function asynchronously with the target's ``Input`` and then, for
@@ -18,7 +24,8 @@ then the event goes to the function's ``DeadLetterQueue`` (or ``OnFailure`` dest
 Lambda's ``RequestID``/``ErrorCode``/``ErrorMessage`` attributes.
 
 SQS event-source mappings (a function's ``SQS`` events): one poller per mapping (every 0.1 s while
-the queue is busy, every 0.25 s after 10 quiet seconds) receives up to
+the queue is busy; after 10 quiet seconds a long poll of `idle_wait_seconds`, which moto answers
+as soon as a message arrives) receives up to
 ``BatchSize`` (at most 10) messages, delivers them as one SQS event (``Records`` with
 ``messageId``, ``receiptHandle``, ``body``, ``attributes``, ``messageAttributes``, ``md5OfBody``,
 ``eventSource``, ``eventSourceARN``, ``awsRegion``), and deletes what succeeded: everything when the
@@ -83,8 +90,9 @@ def at_instant(expression: str, timezone: str | None) -> datetime | None:
 @dataclass
 class DispatcherConfig:
     poll_interval: float = 0.1  # a queue that had messages in the last 10 s
-    idle_poll_interval: float = 0.25  # a queue that had none (keeps an idle stack cheap)
-    schedule_poll_interval: float = 0.2
+    idle_wait_seconds: int = 5  # a queue that had none: long-polled this long (keeps an idle stack cheap)
+    schedule_poll_interval: float = 0.2  # the longest the schedule loop sleeps without news (no AWS call)
+    schedule_resync: float = 0.0  # a full listing of every schedule this often (0: only at start)
     async_retry_delays: tuple[float, ...] = (1.0, 2.0)
     sqs_retry_visibility: int | None = None
     rate_events: bool = True
@@ -147,6 +155,9 @@ class Dispatcher:
         self._seq = itertools.count()
         self._pool = ThreadPoolExecutor(max_workers=max(2, config.workers), thread_name_prefix="dispatch")
         self._known: dict[tuple[str, str], _Known] = {}
+        self._due: list[tuple[datetime, int, tuple[str, str], _Known]] = []  # heap by next due time
+        self._dirty: set[tuple[str, str]] = set()  # written since we last read them
+        self._schedules_cv = threading.Condition()
         self._warned: set[str] = set()
         self.mappings = self._sqs_mappings()
         self.rate_events = self._rate_events()
@@ -243,15 +254,55 @@ class Dispatcher:
             self._jobs_cv.notify_all()
         deadline = time.monotonic() + timeout
         for thread in self._threads:
-            thread.join(timeout=max(0.1, deadline - time.monotonic()))
+            # A queue poller may sit in a long poll: it holds nothing (its batches run in the pool,
+            # waited for below), so it is given a moment only; it is a daemon thread.
+            wait = 0.2 if thread.name.startswith("dispatch-sqs-") else max(0.1, deadline - time.monotonic())
+            thread.join(timeout=wait)
         self._pool.shutdown(wait=True, cancel_futures=True)
 
     # ------------------------------------------------------------------ schedules
 
+    def observe(self, events: Any) -> None:
+        """Hear of every schedule written through clients of `events`' session (the functions')."""
+        from local.observe import observe_calls
+
+        def changed(_operation: str, params: dict[str, Any], _answer: dict[str, Any]) -> None:
+            name, group = params.get("Name"), params.get("GroupName") or "default"
+            if isinstance(name, str):
+                self.schedule_changed(str(group), name)
+
+        observe_calls(events, "scheduler", ("CreateSchedule", "UpdateSchedule", "DeleteSchedule"), changed)
+
+    def schedule_changed(self, group: str, name: str) -> None:
+        """A schedule was created, updated or deleted: read it again (soon, on the schedule loop)."""
+        if group not in self.resources.schedule_groups:
+            return
+        with self._schedules_cv:
+            self._dirty.add((group, name))
+            self._schedules_cv.notify()
+
     def _schedule_loop(self) -> None:
+        self.poll_schedules()
+        resync = self.config.schedule_resync
+        next_resync = time.monotonic() + resync if resync > 0 else None
         while not self._stop.is_set():
-            self.poll_schedules()
-            self._stop.wait(self.config.schedule_poll_interval)
+            with self._schedules_cv:
+                wait = self.config.schedule_poll_interval
+                if self._due:
+                    wait = min(wait, max(0.0, (self._due[0][0] - datetime.now(UTC)).total_seconds()))
+                if next_resync is not None:
+                    wait = min(wait, max(0.0, next_resync - time.monotonic()))
+                if not self._dirty and wait > 0:
+                    self._schedules_cv.wait(wait)
+                dirty, self._dirty = self._dirty, set()
+            if self._stop.is_set():
+                return
+            if next_resync is not None and time.monotonic() >= next_resync:
+                self.poll_schedules()
+                next_resync = time.monotonic() + resync
+            for key in dirty:
+                self._refresh(key)
+            self._fire_due(datetime.now(UTC))
 
     def _list(self, group: str) -> list[dict[str, Any]]:
         out: list[dict[str, Any]] = []
@@ -267,7 +318,8 @@ class Dispatcher:
                 return out
 
     def poll_schedules(self) -> None:
-        now = datetime.now(UTC)
+        """A full listing: learn every schedule of the template's groups (new or changed ones are
+        read), forget deleted ones, and fire those due. At start, and every `schedule_resync`."""
         seen: set[tuple[str, str]] = set()
         for group in self.resources.schedule_groups:
             for summary in self._list(group):
@@ -275,14 +327,50 @@ class Dispatcher:
                 seen.add(key)
                 known = self._known.get(key)
                 if known is None or known.modified != summary.get("LastModificationDate"):
-                    known = self._describe(group, summary["Name"])
-                    if known is None:
-                        continue
-                    self._known[key] = known
-                if self._is_due(known, now):
-                    self._fire(group, summary["Name"], known, now)
+                    self._refresh(key)
         for key in set(self._known) - seen:
             del self._known[key]
+        self._fire_due(datetime.now(UTC))
+
+    def _refresh(self, key: tuple[str, str]) -> None:
+        """Read one schedule again; a deleted one is forgotten (its heap entry goes stale)."""
+        known = self._describe(*key)
+        if known is None:
+            self._known.pop(key, None)
+            return
+        previous = self._known.get(key)
+        if previous is not None and previous.modified == known.modified:
+            return  # unchanged (our own DELETE-after-completion, or a replayed notice)
+        self._known[key] = known
+        self._push(key, known)
+
+    def _next_due(self, known: _Known) -> datetime | None:
+        detail = known.detail
+        if detail.get("State", "ENABLED") != "ENABLED":
+            return None
+        if known.due is not None:
+            return known.due if known.last_fired is None else None
+        if known.period is not None:
+            start = detail.get("StartDate")
+            base = known.last_fired or start or detail.get("CreationDate") or datetime.now(UTC)
+            due: datetime = base + timedelta(seconds=known.period)
+            return max(due, start) if start is not None else due
+        return None
+
+    def _push(self, key: tuple[str, str], known: _Known) -> None:
+        due = self._next_due(known)
+        if due is not None:
+            heapq.heappush(self._due, (due, next(self._seq), key, known))
+
+    def _fire_due(self, now: datetime) -> None:
+        while self._due and self._due[0][0] <= now:
+            _, _, key, known = heapq.heappop(self._due)
+            if self._known.get(key) is not known:
+                continue  # changed or deleted since it was pushed
+            if self._is_due(known, now):
+                self._fire(key[0], key[1], known, now)
+                if self._known.get(key) is known:
+                    self._push(key, known)  # a rate() schedule: its next period
 
     def _describe(self, group: str, name: str) -> _Known | None:
         try:
@@ -327,7 +415,8 @@ class Dispatcher:
             except self.scheduler.exceptions.ResourceNotFoundException:
                 return  # deleted meanwhile: it does not fire
             if current.get("LastModificationDate") != known.modified:
-                self._known.pop((group, name), None)  # changed meanwhile: look again next round
+                self._known.pop((group, name), None)  # changed meanwhile: read it again
+                self._refresh((group, name))
                 return
             try:
                 self.scheduler.delete_schedule(Name=name, GroupName=group)
@@ -441,21 +530,25 @@ class Dispatcher:
         while not self._stop.is_set():
             if not slots.acquire(timeout=0.5):
                 continue
+            busy = time.monotonic() - last_message < 10.0
             try:
                 messages = self.sqs.receive_message(
                     QueueUrl=mapping.queue_url,
                     MaxNumberOfMessages=mapping.batch_size,
-                    WaitTimeSeconds=0,
+                    # A quiet queue is long-polled: moto answers as soon as a message is sent (a
+                    # delayed or retried one within a second of becoming visible), and an idle
+                    # stack sends a request per queue every few seconds instead of four a second.
+                    WaitTimeSeconds=0 if busy else self.config.idle_wait_seconds,
                     AttributeNames=["All"],
                     MessageAttributeNames=["All"],
                 ).get("Messages", [])
             except BaseException:
                 slots.release()
                 raise
-            if not messages:
-                slots.release()
-                busy = time.monotonic() - last_message < 10.0
-                self._stop.wait(self.config.poll_interval if busy else self.config.idle_poll_interval)
+            if not messages or self._stop.is_set():
+                slots.release()  # (received while stopping: they become visible again, unhandled)
+                if busy:
+                    self._stop.wait(self.config.poll_interval)
                 continue
             last_message = time.monotonic()
 

@@ -14,7 +14,10 @@ to stderr.
 Settings (environment): ``LOCAL_API_KEY``, ``LOCAL_FUNCTION_CONCURRENCY`` (4),
 ``LOCAL_GATEWAY_MAX_BODY_BYTES`` (10 MiB), ``LOCAL_POLL_INTERVAL_SECONDS`` (0.1),
 ``LOCAL_ASYNC_RETRY_DELAYS`` (``1,2``), ``LOCAL_SQS_RETRY_VISIBILITY_SECONDS`` (unset: the queue's
-visibility timeout), ``LOCAL_RATE_EVENTS`` (``on``), ``LOCAL_RATE_EVENTS_SPEEDUP`` (1).
+visibility timeout), ``LOCAL_RATE_EVENTS`` (``on``), ``LOCAL_RATE_EVENTS_SPEEDUP`` (1),
+``LOCAL_SCHEDULE_RESYNC_SECONDS`` (0: schedules are listed at start only; the functions' own
+schedule writes are heard as they happen, see `local.dispatcher`). ``--outbox`` appends every email
+SES accepts to a file (`local.observe.SesOutbox`).
 """
 
 from __future__ import annotations
@@ -57,6 +60,7 @@ def main(argv: list[str] | None = None, environ: Mapping[str, str] | None = None
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=3000, help="gateway port (0: a free one)")
     parser.add_argument("--ready-file", type=Path, help="written once the gateway and dispatcher run")
+    parser.add_argument("--outbox", type=Path, help="append each email SES accepts here (JSON lines)")
     args = parser.parse_args(argv)
     env = dict(environ if environ is not None else os.environ)
 
@@ -78,7 +82,13 @@ def main(argv: list[str] | None = None, environ: Mapping[str, str] | None = None
     from local.dispatcher import Dispatcher, DispatcherConfig
     from local.gateway import DEFAULT_MAX_BODY_BYTES, GatewayConfig, start_gateway
     from local.lambdas import DEFAULT_CONCURRENCY, Functions
+    from local.observe import SesOutbox, default_events
 
+    # Before any function makes a client: the hooks through which the runtime hears of the
+    # functions' emails and schedule writes (local.observe), instead of polling moto for them.
+    events = default_events()
+    if args.outbox is not None:
+        SesOutbox(args.outbox).install(events)
     functions = Functions(resources, int(env.get("LOCAL_FUNCTION_CONCURRENCY", DEFAULT_CONCURRENCY)))
     functions.load_all()
     stage = resources.parameters.get("Stage", "dev")
@@ -99,8 +109,8 @@ def main(argv: list[str] | None = None, environ: Mapping[str, str] | None = None
         functions,
         DispatcherConfig(
             poll_interval=poll,
-            idle_poll_interval=max(poll, 0.25),
-            schedule_poll_interval=max(0.1, poll * 2),
+            schedule_poll_interval=1.0,
+            schedule_resync=float(env.get("LOCAL_SCHEDULE_RESYNC_SECONDS", "0")),
             async_retry_delays=_floats(env.get("LOCAL_ASYNC_RETRY_DELAYS", "1,2")),
             sqs_retry_visibility=int(retry_visibility) if retry_visibility else None,
             rate_events=env.get("LOCAL_RATE_EVENTS", "on").lower() not in ("off", "0", "false", "no"),
@@ -108,6 +118,7 @@ def main(argv: list[str] | None = None, environ: Mapping[str, str] | None = None
         ),
         make_log("dispatch"),
     )
+    dispatcher.observe(events)
     dispatcher.start()
 
     stop = threading.Event()

@@ -1,6 +1,6 @@
-"""The local stack: the whole system on one machine, without AWS or Nuki (contract, section 4).
+"""The local stack: the whole system on one machine, without AWS or Nuki (docs/local-stack.md).
 
-Parts, each on its own port (settings from the environment, defaults as the contract's table):
+Parts, each on its own port (settings from the environment, defaults as docs/local-stack.md lists):
 
 * moto server (`local.aws.MotoServer`, a subprocess) on ``LOCAL_AWS_PORT`` (5000), with the
   template's table, schedule group, queues, topics, secrets and SES sender;
@@ -27,8 +27,10 @@ settings for the functions that the template does not set (``NUKI_TIMEOUT_SECOND
 ``CONFIRM_BACKOFF_SECONDS``, ...); ``parameters`` overrides template parameters as
 ``sam deploy --parameter-overrides`` would (also ``LOCAL_PARAMETER_OVERRIDES="Key=Value ..."``).
 
-``python -m local.stack`` (``make local``) runs it in the foreground and prints each guest email
-that moto's SES accepts.
+``python -m local.stack`` (``make local``) runs it in the foreground: its Nuki sandbox starts with
+the README quick start's locks (``LOCAL_SANDBOX_LOCKS``), it writes ``export API=... KEY=...
+NUKI=...`` to ``.local-stack/env`` (``LOCAL_ENV_FILE``; removed at stop) and prints each guest email
+that moto's SES accepts (read from the runtime's outbox file, `local.observe`).
 """
 
 from __future__ import annotations
@@ -43,7 +45,7 @@ import threading
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 from pathlib import Path
 from types import FrameType, TracebackType
 from typing import IO, Any
@@ -59,11 +61,11 @@ from local.aws import (
     local_aws_environment,
     merged_environment,
     parse_parameter_overrides,
-    sent_emails,
     spawn,
     stop_process,
 )
 from local.nuki_sandbox import RunningSandbox, start_sandbox
+from local.observe import OutboxTail, read_outbox
 
 WEBHOOK_PATH = "/webhooks/nuki"
 REGISTER_TOOL = cfn.ROOT / "tools" / "register_webhook.py"
@@ -91,10 +93,14 @@ class StackConfig:
     runtime_log_to_terminal: bool = False  # the gateway's and dispatcher's lines on stderr
     function_logs_to_terminal: bool = False
     register_webhook: bool = True
+    # Locks the sandbox starts with: (smartlockId, name), each with a keypad and an active Smart
+    # Hosting subscription. `make local` starts with the README quick start's two (LOCAL_SANDBOX_LOCKS).
+    sandbox_locks: tuple[tuple[int, str], ...] = ()
+    env_file: Path | None = None  # written once the stack runs: export API=... KEY=... NUKI=...
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> StackConfig:
-        """The contract's variables (LOCAL_GATEWAY_PORT, ...) from `environ`, then `overrides`."""
+        """The documented variables (LOCAL_GATEWAY_PORT, ..., docs/local-stack.md) from `environ`, then `overrides`."""
         e = os.environ if environ is None else environ
         config = cls(
             gateway_port=int(e.get("LOCAL_GATEWAY_PORT", "3000")),
@@ -166,9 +172,14 @@ class LocalStack:
     def runtime_log(self) -> Path:
         return self.log_dir / "runtime.log"
 
+    @property
+    def outbox(self) -> Path:
+        """Every email SES (moto) accepted from the functions, one JSON line each (`local.observe`)."""
+        return self.log_dir / "ses-outbox.jsonl"
+
     def sent_emails(self) -> list[dict[str, Any]]:
-        """Emails moto's SES accepted, oldest first (see `local.aws.sent_emails`)."""
-        return sent_emails(self.aws_endpoint)
+        """Emails SES (moto) accepted, oldest first: ``{id, source, destinations, subject, body, ...}``."""
+        return read_outbox(self.outbox)
 
     def environment(self) -> dict[str, str]:
         """The functions' environment (also for tools run against the local stack)."""
@@ -236,8 +247,18 @@ class LocalStack:
         resources_file = self.log_dir / "resources.json"
         resources_file.write_text(self.resources.to_json(), encoding="utf-8")
         self._start_runtime(resources_file)
+        assert self.sandbox is not None
+        for smartlock_id, name in c.sandbox_locks:
+            self.sandbox.sandbox.add_smartlock(smartlock_id=smartlock_id, name=name)
         if c.register_webhook:
             self._register_webhook()
+        if c.env_file is not None:
+            c.env_file.parent.mkdir(parents=True, exist_ok=True)
+            c.env_file.write_text(self.exports() + "\n", encoding="utf-8")
+
+    def exports(self) -> str:
+        """``export API=... KEY=... NUKI=...``: what a shell needs for the README's quick start."""
+        return f"export API={self.gateway_url} KEY={self.config.api_key} NUKI={self.nuki_url}"
 
     def _start_runtime(self, resources_file: Path) -> None:
         c = self.config
@@ -260,6 +281,8 @@ class LocalStack:
                 str(c.gateway_port),
                 "--ready-file",
                 str(ready),
+                "--outbox",
+                str(self.outbox),
             ],
             env,
             stdout,
@@ -325,13 +348,14 @@ class LocalStack:
 
 
 class EmailWatcher:
-    """Prints each email moto's SES accepted, as it arrives (the local stack's outbox)."""
+    """Prints each email SES accepted, as it arrives: reads what was added to the stack's outbox
+    file since the last look (never anything that grows with the season)."""
 
     def __init__(self, stack: LocalStack, interval: float = 1.0) -> None:
         self.stack = stack
         self.interval = interval
         self._stop = threading.Event()
-        self._seen: set[str] = set()
+        self._tail = OutboxTail(stack.outbox)
         self._thread = threading.Thread(target=self._run, name="email-watcher", daemon=True)
 
     def start(self) -> EmailWatcher:
@@ -345,13 +369,10 @@ class EmailWatcher:
     def _run(self) -> None:
         while not self._stop.wait(self.interval):
             try:
-                emails = self.stack.sent_emails()
-            except OSError:
+                emails = self._tail.new()
+            except (OSError, ValueError):
                 continue
             for email in emails:
-                if email.get("id") in self._seen:
-                    continue
-                self._seen.add(str(email.get("id")))
                 stamp = datetime.now().strftime("%H:%M:%S.%f")[:-3]
                 print(f"{stamp} email   accepted by SES (moto):\n{format_email(email)}", flush=True)
 
@@ -375,47 +396,56 @@ def format_email(email: dict[str, Any], indent: str = "    ") -> str:
     return "\n".join(indent + line for line in lines)
 
 
+DEFAULT_SANDBOX_LOCKS = "17000001=Room 12 door,17000099=Entrance"
+ENV_FILE = cfn.ROOT / ".local-stack" / "env"
+
+
+def parse_sandbox_locks(raw: str) -> tuple[tuple[int, str], ...]:
+    """``17000001=Room 12 door,17000099=Entrance`` (LOCAL_SANDBOX_LOCKS; empty: none)."""
+    out = []
+    for part in raw.split(","):
+        if not part.strip():
+            continue
+        lock_id, _, name = part.partition("=")
+        try:
+            out.append((int(lock_id), name.strip() or f"Smart Lock {lock_id.strip()}"))
+        except ValueError:
+            raise StackError(f"LOCAL_SANDBOX_LOCKS: {part!r} is not <smartlockId>=<name>") from None
+    return tuple(out)
+
+
 def banner(stack: LocalStack) -> str:
     c = stack.config
     assert stack.resources is not None
-    today = datetime.now(UTC).date()
-    key = c.api_key
     gw = stack.gateway_url
-    booking = json.dumps(
-        {
-            "bookingId": "B-1001",
-            "roomId": "room-12",
-            "guest": {"name": "Ada Lovelace", "email": "ada@example.org", "locale": "en"},
-            "checkIn": (today + timedelta(days=1)).isoformat(),
-            "checkOut": (today + timedelta(days=3)).isoformat(),
-        }
-    )
-    room = json.dumps(
-        {"name": "Room 12", "smartlockIds": [17000001], "timezone": "Europe/Berlin", "checkInTime": "15:00"}
-    )
     tables = ", ".join(stack.resources.of_type("AWS::DynamoDB::Table").values())
     logs = "this terminal" if c.function_logs_to_terminal else str(stack.functions_log)
+    locks = ", ".join(f"{lock_id} ({name})" for lock_id, name in c.sandbox_locks) or "none"
+    env_file = f"written to {c.env_file}" if c.env_file else "not written"
     return f"""
 StayKey local stack is running. Ctrl-C stops it.
 
-  {"shop API + " + WEBHOOK_PATH:<27} {gw}    x-api-key: {key}
+  {"shop API + " + WEBHOOK_PATH:<27} {gw}    x-api-key: {c.api_key}
   Nuki sandbox                {stack.nuki_url}    Bearer {c.nuki_token}, sync delay {c.sync_delay:g}s, /_sim/...
+  sandbox locks               {locks}; each with a keypad and an active Smart Hosting subscription
   functions call Nuki at      {stack.nuki_api_url}
   local AWS (moto server)     {stack.aws_endpoint}    table {tables}, dashboard {stack.aws_endpoint}/moto-api/
   Nuki webhook                {stack.webhook}
   function logs               {logs}
-  guest emails                printed here as SES accepts them
+  guest emails                printed here as SES accepts them, kept in {stack.outbox}
 
-A first booking (a lock in the sandbox, a room, a stay starting tomorrow):
+For a shell (the README's quick start; {env_file}):
 
-  curl -s -X POST {stack.nuki_url}/_sim/smartlocks -H 'Content-Type: application/json' \\
-       -d '{{"smartlockId": 17000001, "name": "Room 12"}}'
-  curl -s -X PUT {gw}/rooms/room-12 -H 'x-api-key: {key}' -H 'Content-Type: application/json' \\
-       -d '{room}'
-  curl -s -X POST {gw}/bookings -H 'x-api-key: {key}' -H 'Content-Type: application/json' \\
-       -d '{booking}'
-  curl -s {gw}/bookings/B-1001 -H 'x-api-key: {key}'
-  curl -s -X POST {stack.nuki_url}/_sim/smartlocks/17000001/keypad -d '{{"code": <the pin>}}'
+  {stack.exports()}
+
+then, for example:
+
+  curl -s -X PUT "$API/rooms/room-12" -H "x-api-key: $KEY" -H 'Content-Type: application/json' \\
+       -d '{{"name": "Room 12", "smartlockIds": [17000001, 17000099], "timezone": "Europe/Berlin"}}'
+  curl -s "$API/rooms" -H "x-api-key: $KEY"
+
+The whole walkthrough (a booking that turns active, the guest at the door) is the README's quick start;
+the reference is docs/ (docs/local-stack.md for this stack, docs/nuki-sandbox.md for the sandbox).
 """
 
 
@@ -428,10 +458,17 @@ def main(argv: list[str] | None = None) -> int:
 
     signal.signal(signal.SIGINT, on_signal)
     signal.signal(signal.SIGTERM, on_signal)
+    try:
+        locks = parse_sandbox_locks(os.environ.get("LOCAL_SANDBOX_LOCKS", DEFAULT_SANDBOX_LOCKS))
+    except StackError as exc:
+        print(f"the local stack did not start: {exc}", file=sys.stderr)
+        return 1
     config = StackConfig.from_env(
         log_dir=Path(os.environ.get("LOCAL_LOG_DIR", str(cfn.ROOT / ".local-stack" / "logs"))),
         runtime_log_to_terminal=True,
         function_logs_to_terminal=os.environ.get("LOCAL_FUNCTION_LOGS", "file") == "terminal",
+        sandbox_locks=locks,
+        env_file=Path(os.environ.get("LOCAL_ENV_FILE", str(ENV_FILE))),
     )
     stack = LocalStack(config)
     print("starting the local stack ...", flush=True)
@@ -451,6 +488,8 @@ def main(argv: list[str] | None = None) -> int:
         print("stopping ...", flush=True)
         watcher.stop()
         stack.stop()
+        if config.env_file is not None:
+            config.env_file.unlink(missing_ok=True)  # its addresses are gone
         print("stopped.", flush=True)
     return 0
 

@@ -155,4 +155,4 @@ def world(aws: dict[str, str], nuki: FakeNuki, clock: FixedClock) -> World:
     jobs = ListJobQueue()
     mail = ListMailer()
     lifecycle = Lifecycle(settings, store, lambda: nuki, Scheduler(settings), jobs, mail, clock)  # type: ignore[arg-type, return-value]
-    return World(lifecycle, store, nuki, clock, jobs, mail, Rooms(store, clock))
+    return World(lifecycle, store, nuki, clock, jobs, mail, Rooms(store, clock, nuki=lambda: nuki))  # type: ignore[arg-type, return-value]

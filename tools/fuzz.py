@@ -1,4 +1,5 @@
-"""Fuzz the shop API: schemathesis runs openapi.yaml against a local stack, every route.
+"""Fuzz the shop API: schemathesis runs openapi.yaml against a local stack, every route (and the
+Nuki webhook receiver of openapi-nuki-webhook.yaml, merged in for the run).
 
     python -m tools.fuzz                       # make fuzz: its own local stack, >= 1,000 cases
     python -m tools.fuzz --max-examples 5      # a short run
@@ -11,7 +12,7 @@ no 5xx, status code, content type and body as openapi.yaml says, schema-invalid 
 schema-valid data accepted (a 422 only for a rule JSON Schema cannot state, see
 `tools.fuzz_hooks`), a created booking readable through its link, no route open without its key.
 
-Two checks are off, each for a reason that is the contract's, not a gap:
+Two checks are off, each for a reason that is the documented API's (docs/shop-api.md), not a gap:
 ``unsupported_method`` (API Gateway REST answers an undeclared method with 403 "Missing
 Authentication Token", not 405) and ``use_after_free`` (``DELETE /bookings/{id}`` cancels: the
 booking stays readable, with status ``cancelled``).
@@ -44,6 +45,7 @@ import requests
 
 ROOT = Path(__file__).resolve().parent.parent
 SPEC = ROOT / "openapi.yaml"
+WEBHOOK_SPEC = ROOT / "openapi-nuki-webhook.yaml"  # Nuki's route: fuzzed too, from its own spec
 # The fuzz's own sandbox locks (far from the e2e tests' 18_000_001...).
 FUZZ_LOCKS = (19_000_001, 19_000_002, 19_000_003, 19_000_099)
 ZONES = ("Europe/Berlin", "America/New_York", "Asia/Kolkata", "Australia/Lord_Howe", "Pacific/Chatham", "UTC")
@@ -209,6 +211,39 @@ values = {_toml_list(stay_points(now.date(), now))}
 # ---------------------------------------------------------------------- the run
 
 
+def combined_spec(workdir: Path) -> Path:
+    """openapi.yaml with the Nuki webhook receiver's operation from openapi-nuki-webhook.yaml, as one
+    document for one schemathesis run (the webhook's components renamed ``NukiWebhook...``)."""
+    import yaml
+
+    shop: dict[str, Any] = yaml.safe_load(SPEC.read_text(encoding="utf-8"))
+    webhook: dict[str, Any] = yaml.safe_load(WEBHOOK_SPEC.read_text(encoding="utf-8"))
+    prefix = "#/components/schemas/"
+
+    def renamed(value: Any) -> Any:
+        if isinstance(value, dict):
+            return {
+                k: (prefix + "NukiWebhook" + v[len(prefix) :] if k == "$ref" and v.startswith(prefix) else renamed(v))
+                for k, v in value.items()
+            }
+        if isinstance(value, list):
+            return [renamed(v) for v in value]
+        return value
+
+    for name, schema in (webhook.get("components", {}).get("schemas") or {}).items():
+        shop["components"]["schemas"]["NukiWebhook" + name] = renamed(schema)
+    for path, item in webhook["paths"].items():
+        item = renamed(item)
+        for op in item.values():
+            if isinstance(op, dict) and "responses" in op:
+                op.setdefault("security", webhook.get("security", []))
+        shop["paths"][path] = item
+    shop["tags"] = [*shop.get("tags", []), *webhook.get("tags", [])]
+    out = workdir / "openapi-fuzz.json"
+    out.write_text(json.dumps(shop, indent=1), encoding="utf-8")
+    return out
+
+
 def _log_size(path: Path | None) -> int:
     return path.stat().st_size if path is not None and path.exists() else 0
 
@@ -255,7 +290,7 @@ def run_schemathesis(
         "--config-file",
         str(config),
         "run",
-        str(SPEC),
+        str(combined_spec(workdir)),
         "--url",
         gateway_url,
         "--checks",

@@ -10,8 +10,9 @@
   behind it; the other half keep whatever signature was generated (401).
 * The check `refusals_name_rules_the_schema_cannot_state`: a request whose body conforms to
   openapi.yaml may still be refused with 422, but only for a rule JSON Schema cannot state (the
-  stay's window, an IANA zone, control characters in a name). Any other 422 on a schema-valid body
-  means openapi.yaml and the service disagree: that fails the run and names the field.
+  stay's window, an IANA zone, control characters in a name, a lock the Nuki account lacks). Any
+  other 422 on a schema-valid body means openapi.yaml and the service disagree: that fails the run
+  and names the field.
 """
 
 from __future__ import annotations
@@ -39,6 +40,15 @@ RULES_BEYOND_THE_SCHEMA: tuple[tuple[str, str], ...] = (
     (r"timezone", r"is not an IANA time zone"),
     # Names: "no control characters" is in the schema's description, not in a pattern.
     (r"name|guest\.name", r"control or invisible formatting characters|must not be empty"),
+    # A room's locks are looked up in the Nuki account (services/rooms.py): a schema-valid id of a
+    # lock the account does not have, or one StayKey cannot use, is refused naming it.
+    (
+        r"smartlockIds\.\d+",
+        r"does not exist in the Nuki account|has no keypad|Smart Hosting subscription|refuses access|refused by Nuki",
+    ),
+    # JSON Schema 2020-12 (OpenAPI 3.1) counts 583.0 as an integer; StayKey takes only integer
+    # literals (a lock id or a count sent as 583.0 is a shop's bug worth naming, not rounding).
+    (r"accessBeforeMinutes|accessAfterMinutes|smartlockIds\.\d+", r"Input should be a valid integer"),
 )
 
 

@@ -1,4 +1,5 @@
-"""PUT/GET /rooms/{roomId}, GET /rooms: the operator's rooms; GET /locks/{smartlockId}/activity:
+"""PUT/GET /rooms/{roomId}, GET /rooms: the operator's rooms (a PUT asks Nuki about every lock
+first, see staykey.services.rooms); GET /locks/{smartlockId}/activity:
 what happened on a lock that was not a guest's; GET /health."""
 
 from __future__ import annotations
@@ -15,13 +16,12 @@ from staykey.errors import NotFound, ValidationFailed
 from staykey.models import ID_PATTERN, SMARTLOCK_ID_MAX, RoomIn
 from staykey.observability import logger
 from staykey.services.rooms import Rooms
-from staykey.timeutil import SystemClock
 
 app = make_resolver()
 
 
 def _rooms() -> Rooms:
-    return Rooms(wiring.store(), SystemClock())
+    return wiring.rooms()
 
 
 @app.put("/rooms/<roomId>")

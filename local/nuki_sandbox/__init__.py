@@ -104,18 +104,24 @@ and the connection closed without an answer, the write having been applied with 
 apply. Injected answers are outside the spec on purpose: they model the network and Nuki's
 front end, not the API. ``latencySeconds`` (``PUT /_sim/config``) is added to every Nuki call.
 
+Smart Hosting. Every lock reports ``currentSubscription`` (a ``ShsSubscription`` as the spec has
+it: B2B, BUSINESS, a year from the lock's creation) with state ``ACTIVE`` unless the control field
+``subscription`` says another state of the spec's enum, or ``null`` (then the lock reports none).
+The sandbox does not refuse writes on a lock whose subscription is not active: which status and
+body Nuki answers then is unconfirmed (docs/nuki-sandbox.md), so StayKey checks the state itself.
+
 Not modelled: account users, ``/smartlock/auth/paged``, the Advanced API routes, bulk
-``POST /smartlock/auth``, Smart Hosting subscription checks, rate limiting (use faults).
+``POST /smartlock/auth``, refusals for a lapsed subscription, rate limiting (use faults).
 
 Control routes
 --------------
 
 ``GET /_sim/health``; ``GET /_sim/smartlocks`` (every lock's full state);
 ``POST /_sim/smartlocks`` (``{"smartlockId", "name", "keypad",
-"keypad2", "online", "type", "timezone", battery fields}`` -> 201 Smartlock);
+"keypad2", "online", "type", "timezone", "subscription", battery fields}`` -> 201 Smartlock);
 ``GET|PATCH /_sim/smartlocks/{id}`` (full state incl. pending writes | ``{"online", "name",
-"keypad", "keypad2", "timezone", "batteryCharge", "batteryCritical", "batteryCharging",
-"keypadBatteryCritical", "doorsensorBatteryCritical"}`` -> Smartlock);
+"keypad", "keypad2", "timezone", "subscription", "batteryCharge", "batteryCritical",
+"batteryCharging", "keypadBatteryCritical", "doorsensorBatteryCritical"}`` -> Smartlock);
 ``POST /_sim/smartlocks/{id}/keypad`` ``{"code", "date"?}`` -> ``{"success", "logId"}``;
 ``POST /_sim/smartlocks/{id}/log`` (SmartlockLog fields, ``action`` and ``trigger`` required) ->
 201 entry; ``POST /_sim/smartlocks/{id}/auths`` (SmartlockAuthCreate fields, type 13 and

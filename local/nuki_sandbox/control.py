@@ -14,7 +14,7 @@ from typing import Any, TypeVar
 
 from local.nuki_sandbox.api import conform, draft_from
 from local.nuki_sandbox.model import JSON, ControlError, NukiError, Reply, Route, find_route, parse_date, route
-from local.nuki_sandbox.state import BATTERY_FIELDS, KEYPAD_CODE, NukiSandbox
+from local.nuki_sandbox.state import BATTERY_FIELDS, DEFAULT_SUBSCRIPTION, KEYPAD_CODE, NukiSandbox
 from local.nuki_spec import validate_definition
 
 Query = Mapping[str, list[str]]
@@ -92,7 +92,27 @@ def _battery(body: Mapping[str, JSON]) -> dict[str, JSON]:
 
 # --- handlers -----------------------------------------------------------------------------------
 
-_LOCK_FIELDS = {"smartlockId", "name", "keypad", "keypad2", "online", "type", "timezone", *BATTERY_FIELDS}
+_LOCK_FIELDS = {
+    "smartlockId",
+    "name",
+    "keypad",
+    "keypad2",
+    "online",
+    "type",
+    "timezone",
+    "subscription",
+    *BATTERY_FIELDS,
+}
+
+
+def _subscription(body: Mapping[str, JSON], default: str | None) -> str | None:
+    """``subscription``: a ShsSubscription state (``"EXPIRED"``) or null (the lock reports none)."""
+    if "subscription" not in body:
+        return default
+    value = body["subscription"]
+    if value is not None and not isinstance(value, str):
+        raise ControlError(400, 'subscription must be a Smart Hosting subscription state (e.g. "EXPIRED") or null')
+    return value
 
 
 def _health(_sandbox: NukiSandbox, _params: dict[str, str], _raw: bytes) -> Reply:
@@ -120,6 +140,7 @@ def _add_lock(sandbox: NukiSandbox, _params: dict[str, str], raw: bytes) -> Repl
             lock_type=lock_type,
             timezone=_get(body, "timezone", str, "UTC"),
             battery=_battery(body),
+            subscription=_subscription(body, DEFAULT_SUBSCRIPTION),
         ),
     )
 
@@ -140,6 +161,7 @@ def _patch_lock(sandbox: NukiSandbox, params: dict[str, str], raw: bytes) -> Rep
             keypad2=_opt(body, "keypad2", bool),
             timezone=_opt(body, "timezone", str),
             battery=_battery(body),
+            subscription=_subscription(body, None) if "subscription" in body else "unchanged",
         ),
     )
 

@@ -15,7 +15,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Literal, Protocol
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -66,6 +66,10 @@ DEFAULT_TIMEOUT_SECONDS = 5.0
 ACCOUNT_ID = 4711001
 ACCOUNT_AUTH_ID = 1  # the account's own authorization on every lock (Smartlock.authId)
 FIRST_SMARTLOCK_ID = 17000001
+# ShsSubscription.state in Nuki's spec. A sandbox lock has an ACTIVE Smart Hosting subscription
+# unless told otherwise (``subscription`` on the control routes; null: it reports none).
+SUBSCRIPTION_STATES = ("ACTIVE", "INACTIVE", "CANCELLED", "EXPIRED", "ON_HOLD", "PENDING", "PENDING_CANCEL")
+DEFAULT_SUBSCRIPTION = "ACTIVE"
 
 BATTERY_FIELDS = (
     "batteryCritical",
@@ -251,6 +255,11 @@ class PendingWrite:
 # --- locks, logs, webhooks, faults --------------------------------------------------------------
 
 
+def _check_subscription(state: str | None) -> None:
+    if state is not None and state not in SUBSCRIPTION_STATES:
+        raise ControlError(400, f"subscription must be one of {list(SUBSCRIPTION_STATES)} or null")
+
+
 @dataclass
 class Lock:
     smartlock_id: int
@@ -274,10 +283,24 @@ class Lock:
     auths: dict[str, Auth] = field(default_factory=dict)
     next_auth_id: int = ACCOUNT_AUTH_ID + 1
     sync_delay: float | None = None  # this lock's own delay; None: the sandbox's
+    subscription: str | None = DEFAULT_SUBSCRIPTION  # currentSubscription.state; None: none reported
 
     @property
     def has_keypad(self) -> bool:
         return self.keypad or self.keypad2
+
+    def subscription_json(self) -> dict[str, JSON]:
+        """``ShsSubscription`` as Nuki's spec has it: a business Smart Hosting plan of a year."""
+        assert self.subscription is not None
+        return {
+            "type": "B2B",
+            "state": self.subscription,
+            "shsSubscriptionType": "BUSINESS",
+            "creationDate": format_date(self.created),
+            "updateDate": format_date(self.updated),
+            "expirationDate": format_date(self.created + timedelta(days=365)),
+            "isInGracePeriod": False,
+        }
 
     def state_json(self) -> dict[str, JSON]:
         return {
@@ -333,6 +356,7 @@ class Lock:
             "virtualDevice": False,
             "creationDate": format_date(self.created),
             "updateDate": format_date(self.updated),
+            **({"currentSubscription": self.subscription_json()} if self.subscription is not None else {}),
         }
 
 
@@ -1022,8 +1046,10 @@ class NukiSandbox:
         keypad2: bool = False,
         timezone: str = "UTC",
         battery: Mapping[str, JSON] | None = None,
+        subscription: str | None = DEFAULT_SUBSCRIPTION,
     ) -> JSON:
         zone = zone_named(timezone)
+        _check_subscription(subscription)
         with self._lock:
             if smartlock_id is None:
                 smartlock_id = max([FIRST_SMARTLOCK_ID - 1, *self._locks]) + 1
@@ -1040,6 +1066,7 @@ class NukiSandbox:
                 zone=zone,
                 created=now,
                 updated=now,
+                subscription=subscription,
             )
             lock.battery.update(battery or {})
             self._locks[smartlock_id] = lock
@@ -1061,13 +1088,18 @@ class NukiSandbox:
         timezone: str | None = None,
         battery: Mapping[str, JSON] | None = None,
         sync_delay: float | None = None,
+        subscription: str | Literal["unchanged"] | None = "unchanged",
     ) -> JSON:
         """Change a lock; DEVICE_STATUS goes out when it goes on/offline or a battery value changes.
         ``sync_delay`` gives the lock a delay of its own for writes accepted from now on (a
         negative value goes back to the sandbox's delay)."""
         zone = zone_named(timezone) if timezone is not None else None
+        if subscription != "unchanged":
+            _check_subscription(subscription)
         with self._wake:
             lock = self._control_lock(smartlock_id)
+            if subscription != "unchanged":
+                lock.subscription = subscription
             before = (lock.online, dict(lock.battery))
             if name is not None:
                 lock.name = name

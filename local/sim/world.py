@@ -204,7 +204,7 @@ class World:
             max_body_bytes=self.settings.webhook_max_body_bytes,
             monotonic=self.loop.monotonic,
         )
-        self.rooms = Rooms(self.store, self.clock)
+        self.rooms = Rooms(self.store, self.clock, nuki=lambda: self.nuki)
         self.checker = Checker(self)
         self.ddb.on_write = self.checker.on_item_write
         self._apply_at: float | None = None

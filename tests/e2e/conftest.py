@@ -1,8 +1,8 @@
 """One local stack for the whole end-to-end session, on free ports, with short timings.
 
 The tests talk to it over HTTP only: the shop API (with its key), the Nuki sandbox's routes, and
-moto's sent-mail view for the guest's email. When a test fails, the end of the runtime's log (the
-gateway's and dispatcher's lines) is added to its report.
+the stack's outbox (every email SES accepted) for the guest's email. When a test fails, the end of
+the runtime's log (the gateway's and dispatcher's lines) is added to its report.
 """
 
 from __future__ import annotations

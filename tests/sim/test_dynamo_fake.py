@@ -52,7 +52,8 @@ def _script(store: Store) -> list[Any]:
 
     guest = Guest(name="Ada", email="ada@example.org")
     expires = NOW + timedelta(days=30)
-    step(lambda: store.create_booking(_booking("B-1"), guest, expires, [CodeClaim(1, "482917"), CodeClaim(2, "482917")]))
+    claims = [CodeClaim(1, "482917"), CodeClaim(2, "482917")]
+    step(lambda: store.create_booking(_booking("B-1"), guest, expires, claims))
     step(lambda: store.create_booking(_booking("B-1"), guest, expires, []))  # exists
     step(lambda: store.create_booking(_booking("B-2"), guest, expires, [CodeClaim(2, "482917")]))  # PIN taken
     b2 = _booking("B-2", pin="517395")

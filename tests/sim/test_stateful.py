@@ -4,6 +4,7 @@ A failure shrinks to the shortest sequence Hypothesis finds, and prints it with 
 
 from __future__ import annotations
 
+import contextlib
 import os
 from datetime import timedelta
 
@@ -126,10 +127,8 @@ class StayKeyMachine(RuleBasedStateMachine):
             else:
                 from local.nuki_sandbox.model import NukiError
 
-                try:
+                with contextlib.suppress(NukiError):
                     self.w.sandbox.change_auth_elsewhere(lock_id, auth.id, code=765432)
-                except NukiError:
-                    pass
             return
 
     @rule(booking=bookings)

@@ -2,7 +2,7 @@
 
 Error bodies: `{"code": "validation_error", "message": "...", "errors": [{"field": "guest.email",
 "message": "..."}]}`. They never carry a stack trace, a token or a PIN. Unparseable JSON is 400;
-a body that parses but breaks the contract is 422 naming each bad field.
+a body that parses but breaks a rule of docs/shop-api.md is 422 naming each bad field.
 
 We parse bodies with pydantic ourselves rather than with the resolver's `enable_validation`: it
 keeps the error shape ours and keeps the OpenAPI machinery out of every cold start.
@@ -23,6 +23,8 @@ from staykey.observability import logger
 M = TypeVar("M", bound=BaseModel)
 
 MAX_BODY_BYTES = 64 * 1024
+# The 422 message; `errors` names each field (the rules: docs/shop-api.md).
+INVALID = "the request is not valid; errors names each bad field"
 
 
 class BadRequest(StayKeyError):
@@ -85,7 +87,7 @@ def parse_body(app: APIGatewayRestResolver, model: type[M]) -> M:
     try:
         return model.model_validate(data)
     except ValidationError as exc:
-        raise ValidationFailed("the request does not fit the contract", details=validation_details(exc)) from None
+        raise ValidationFailed(INVALID, details=validation_details(exc)) from None
 
 
 def make_resolver() -> APIGatewayRestResolver:
@@ -103,7 +105,7 @@ def make_resolver() -> APIGatewayRestResolver:
             422,
             {
                 "code": "validation_error",
-                "message": "the request does not fit the contract",
+                "message": INVALID,
                 "errors": validation_details(exc),
             },
         )

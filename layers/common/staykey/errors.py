@@ -18,7 +18,7 @@ class StayKeyError(Exception):
 
 
 class ValidationFailed(StayKeyError):
-    """Input that does not fit the contract; `details` names each bad field."""
+    """Input that breaks a rule of the API (docs/shop-api.md); `details` names each bad field."""
 
     status = 422
     code = "validation_error"

@@ -1,5 +1,5 @@
 """Domain models: what the shop sends (strict: unknown fields and wrong types are refused), what we
-store, and what we answer. JSON is camelCase, as the contract says."""
+store, and what we answer. JSON is camelCase, as docs/shop-api.md says."""
 
 from __future__ import annotations
 

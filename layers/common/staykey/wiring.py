@@ -16,6 +16,7 @@ if TYPE_CHECKING:
     from staykey.services.activity import Activity
     from staykey.services.lifecycle import Lifecycle
     from staykey.services.reconciler import Reconciler
+    from staykey.services.rooms import Rooms
     from staykey.store import Store
     from staykey.webhooks import WebhookReceiver
 
@@ -62,6 +63,14 @@ def lifecycle() -> Lifecycle:
         mailer=SesMailer(s.sender_email),
         clock=SystemClock(),
     )
+
+
+def rooms() -> Rooms:
+    """Not cached: it holds nothing of its own; the store is the cached one, Nuki is asked lazily."""
+    from staykey.services.rooms import Rooms
+    from staykey.timeutil import SystemClock
+
+    return Rooms(store(), SystemClock(), nuki=lambda: nuki())
 
 
 @lru_cache(maxsize=1)

@@ -18,7 +18,7 @@ def test_the_sample_request_reads_the_bookings_activity_newest_first(pipeline: P
     pipeline.deliver(*(logs_body(entry) for entry in entries))
     # When the shop sends the sample request
     response = handler("bookings_api")(load_event("bookings_api_get_activity.json"), Context())
-    # Then it gets the contract's shape, newest first
+    # Then it gets the documented shape (docs/shop-api.md), newest first
     assert response["statusCode"] == 200
     items = response_json(response)["items"]
     assert [item["at"] for item in items] == ["2026-11-27T19:00:00Z", "2026-11-27T16:00:00Z", "2026-11-27T14:00:00Z"]

@@ -127,7 +127,7 @@ def fresh_world(monkeypatch: pytest.MonkeyPatch) -> Iterator[Pipeline]:
         store = Store(settings.table_name)
         jobs, mail = ListJobQueue(), ListMailer()
         lifecycle = Lifecycle(settings, store, lambda: nuki, Scheduler(settings), jobs, mail, clock)  # type: ignore[arg-type, return-value]
-        world = World(lifecycle, store, nuki, clock, jobs, mail, Rooms(store, clock))
+        world = World(lifecycle, store, nuki, clock, jobs, mail, Rooms(store, clock, nuki=lambda: nuki))  # type: ignore[arg-type, return-value]
         service = make_activity(world)
         patch.setattr(wiring, "activity", lambda: service)
         patch.setattr(wiring, "lifecycle", lambda: lifecycle)

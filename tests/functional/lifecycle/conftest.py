@@ -30,6 +30,7 @@ def handlers(world: World, monkeypatch: pytest.MonkeyPatch) -> Callable[[str], A
     """The functions' modules, wired to the test world (moto, FakeNuki, FixedClock)."""
     monkeypatch.setattr(wiring, "lifecycle", lambda: world.lifecycle)
     monkeypatch.setattr(wiring, "store", lambda: world.store)
+    monkeypatch.setattr(wiring, "nuki", lambda: world.nuki)  # PUT /rooms asks Nuki about the locks
 
     def load(name: str) -> Any:
         return importlib.import_module(f"functions.{name}.app")

@@ -310,7 +310,7 @@ def sandboxed(aws: dict[str, str], clock: FixedClock) -> Iterator[tuple[Lifecycl
     store = Store(settings.table_name)
     jobs = ListJobQueue()
     lifecycle = Lifecycle(settings, store, lambda: client, Scheduler(settings), jobs, ListMailer(), clock)
-    Rooms(store, clock).put(
+    Rooms(store, clock, nuki=lambda: client).put(
         "room-12", RoomIn.model_validate({"name": "Room 12", "smartlockIds": [A, B], "timezone": "Europe/Berlin"})
     )
 

@@ -197,3 +197,70 @@ def test_delayed_messages_wait_for_their_delay(
     dispatcher.start()
     wait_for(lambda: provision.events)
     assert time.monotonic() - sent >= 0.9
+
+
+def _observed_scheduler(resources: LocalResources, dispatcher: Dispatcher) -> Any:
+    """A scheduler client from a session of its own whose calls the dispatcher observes, as the
+    runtime has it observe the functions' boto3 default session."""
+    import boto3
+
+    from local.aws import LOCAL_CREDENTIALS
+
+    session = boto3.session.Session(
+        aws_access_key_id=LOCAL_CREDENTIALS["AWS_ACCESS_KEY_ID"],
+        aws_secret_access_key=LOCAL_CREDENTIALS["AWS_SECRET_ACCESS_KEY"],
+        region_name=resources.region,
+    )
+    dispatcher.observe(session.events)
+    return session.client("scheduler", endpoint_url=resources.endpoint)
+
+
+def test_schedules_written_after_start_are_heard_from_the_call_and_never_listed_again(
+    resources: LocalResources, functions: Functions, dispatcher: Dispatcher
+) -> None:
+    """Nothing polls work that grows with the season: after the one listing at start the
+    dispatcher learns of schedules from the writes themselves and reads only those."""
+    provision = Recorder()
+    functions["ProvisionFunction"].use_handler(provision)
+    scheduler = _observed_scheduler(resources, dispatcher)
+    calls: list[str] = []
+    dispatcher.scheduler.meta.events.register("before-call.scheduler.*", lambda model, **_: calls.append(model.name))
+    dispatcher.start()
+    wait_for(lambda: "ListSchedules" in calls)
+    arn = resources.function_arn("ProvisionFunction")
+    group = resources.schedule_groups[0]
+
+    def create(name: str, when: datetime) -> None:
+        scheduler.create_schedule(
+            Name=name,
+            GroupName=group,
+            ScheduleExpression=_at(when),
+            FlexibleTimeWindow={"Mode": "OFF"},
+            Target={"Arn": arn, "RoleArn": "arn:aws:iam::123456789012:role/s", "Input": json.dumps({"n": name})},
+            ActionAfterCompletion="DELETE",
+        )
+
+    # A schedule due in a second, and one changed after it was written
+    create("soon", datetime.now(UTC) + timedelta(seconds=1))
+    create("moved", datetime.now(UTC) + timedelta(hours=5))
+    scheduler.update_schedule(
+        Name="moved",
+        GroupName=group,
+        ScheduleExpression=_at(datetime.now(UTC) - timedelta(seconds=1)),
+        FlexibleTimeWindow={"Mode": "OFF"},
+        Target={"Arn": arn, "RoleArn": "arn:aws:iam::123456789012:role/s", "Input": json.dumps({"n": "moved"})},
+        ActionAfterCompletion="DELETE",
+    )
+    # And one deleted before it was due
+    create("dropped", datetime.now(UTC) + timedelta(seconds=1))
+    scheduler.delete_schedule(Name="dropped", GroupName=group)
+
+    wait_for(lambda: len(provision.events) >= 2)
+    time.sleep(1.5)
+    assert sorted(e["n"] for e in provision.events) == ["moved", "soon"]
+    assert _schedule_names(resources) == set()
+    # One listing at start; after it, only the schedules written were read (and ours deleted)
+    assert calls.count("ListSchedules") == 1
+    before = len(calls)
+    time.sleep(1.0)
+    assert calls[before:] == [], "an idle dispatcher called the Scheduler API"

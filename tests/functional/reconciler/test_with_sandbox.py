@@ -70,7 +70,7 @@ def test_the_reconciler_heals_ours_and_spares_theirs_on_the_sandbox(
     queue = ListLockQueue()
     rec = Reconciler(settings, store, lambda: client, lambda: lifecycle, queue, clock, metric=lambda *a, **k: None)
     room = {"name": "Room 12", "smartlockIds": [LOCK, OTHER], "timezone": "Europe/Berlin"}
-    Rooms(store, clock).put("room-12", RoomIn.model_validate(room))
+    Rooms(store, clock, nuki=lambda: client).put("room-12", RoomIn.model_validate(room))
 
     def settle() -> None:
         for _ in range(20):

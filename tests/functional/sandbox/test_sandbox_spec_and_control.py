@@ -116,3 +116,26 @@ def test_the_overlay_records_why_it_differs_from_the_spec() -> None:
     notes = "\n".join(overlay_notes())
     for status_note in ("422 declared on POST", "401 declared on PUT", "400 declared on GET", "ObjectId"):
         assert status_note in notes
+
+
+def test_a_lock_reports_its_smart_hosting_subscription_and_the_control_routes_set_it(
+    nuki: NukiApi, sim: Sim, lock_a: int
+) -> None:
+    # A sandbox lock has an active Smart Hosting subscription, shaped as Nuki's spec has it
+    # (NukiApi.call asserts every answer conforms to the spec)
+    current = nuki.get(f"/smartlock/{lock_a}").json()["currentSubscription"]
+    assert current["state"] == "ACTIVE"
+    assert validate_definition("ShsSubscription", current) == []
+    # The control routes set another state, or none at all
+    sim.patch_lock(lock_a, subscription="EXPIRED")
+    assert nuki.get(f"/smartlock/{lock_a}").json()["currentSubscription"]["state"] == "EXPIRED"
+    sim.patch_lock(lock_a, subscription=None)
+    assert "currentSubscription" not in nuki.get(f"/smartlock/{lock_a}").json()
+    sim.patch_lock(lock_a, name="still none")
+    assert "currentSubscription" not in nuki.get(f"/smartlock/{lock_a}").json()
+    sim.add_lock(LOCK_B, subscription="PENDING")
+    assert nuki.get(f"/smartlock/{LOCK_B}").json()["currentSubscription"]["state"] == "PENDING"
+    assert nuki.get("/smartlock").status_code == 200
+    # A state Nuki's spec does not have is refused
+    assert sim.call("PATCH", f"/_sim/smartlocks/{lock_a}", json={"subscription": "GOLD"}).status_code == 400
+    assert sim.call("PATCH", f"/_sim/smartlocks/{lock_a}", json={"subscription": 1}).status_code == 400

@@ -79,6 +79,39 @@ def test_a_lock_without_config_has_no_keypad() -> None:
     assert Smartlock.model_validate(doc).has_keypad is False
 
 
+@pytest.mark.parametrize(
+    ("state", "problem"),
+    [
+        ("ACTIVE", None),
+        ("PENDING_CANCEL", None),
+        ("EXPIRED", "its Smart Hosting subscription is EXPIRED, not active"),
+        ("ON_HOLD", "its Smart Hosting subscription is ON_HOLD, not active"),
+        ("A_STATE_NUKI_ADDS_LATER", "its Smart Hosting subscription is A_STATE_NUKI_ADDS_LATER, not active"),
+    ],
+)
+def test_a_locks_smart_hosting_subscription_parses_and_says_whether_it_is_in_force(
+    state: str, problem: str | None
+) -> None:
+    doc = smartlock_json(
+        currentSubscription={
+            "type": "B2B",
+            "state": state,
+            "shsSubscriptionType": "BUSINESS",
+            "expirationDate": "2027-03-14T09:12:44.000Z",
+            "isInGracePeriod": False,
+        }
+    )
+    lock = Smartlock.model_validate(doc)
+    assert lock.current_subscription is not None
+    assert lock.current_subscription.state == state
+    assert lock.current_subscription.expiration_date == datetime(2027, 3, 14, 9, 12, 44, tzinfo=UTC)
+    assert lock.subscription_problem == problem
+
+
+def test_a_lock_that_reports_no_subscription_has_no_subscription_problem() -> None:
+    assert Smartlock.model_validate(smartlock_json()).subscription_problem is None
+
+
 # --- authorizations -------------------------------------------------------------------------------
 
 

@@ -173,6 +173,24 @@ class SmartlockConfig(NukiModel):
     product_variant: int | None = None
 
 
+class ShsSubscription(NukiModel):
+    """``ShsSubscription``: a lock's Smart Hosting subscription (``Smartlock.currentSubscription``).
+
+    Values are kept as Nuki sends them (plain strings), so a state Nuki adds never breaks parsing.
+    """
+
+    type: str | None = None  # B2C, B2B
+    state: str | None = None  # ACTIVE, INACTIVE, CANCELLED, EXPIRED, ON_HOLD, PENDING, PENDING_CANCEL
+    shs_subscription_type: str | None = None  # BUSINESS, STANDARD, BUSINESS_PLUS, API_ONLY
+    expiration_date: UtcDatetime | None = None
+    is_in_grace_period: bool | None = None
+
+
+SUBSCRIPTION_STATES_IN_FORCE = frozenset({"ACTIVE", "PENDING_CANCEL"})
+"""Subscription states in which Nuki serves the lock today: ``PENDING_CANCEL`` is cancelled at
+the end of its term and runs until then."""
+
+
 class Smartlock(NukiModel):
     smartlock_id: int
     account_id: int
@@ -190,6 +208,7 @@ class Smartlock(NukiModel):
     error: str | None = None
     creation_date: UtcDatetime | None = None
     update_date: UtcDatetime | None = None
+    current_subscription: ShsSubscription | None = None
 
     @property
     def online(self) -> bool:
@@ -200,6 +219,20 @@ class Smartlock(NukiModel):
     def has_keypad(self) -> bool:
         """True when a Keypad or Keypad 2 is paired: keypad codes can be created."""
         return self.config is not None and (self.config.keypad_paired or self.config.keypad2_paired)
+
+    @property
+    def subscription_problem(self) -> str | None:
+        """Why the lock's Smart Hosting subscription stops StayKey using it, or None.
+
+        A lock that reports no ``currentSubscription`` is taken (accounts without Smart Hosting, and
+        Nuki's own Web API without the Advanced API, do not report one); one that reports a state
+        not in force (``EXPIRED``, ``CANCELLED``, ``INACTIVE``, ``ON_HOLD``, ``PENDING``, or none)
+        is not: since September 2023 Nuki refuses short-rental integrations on such locks.
+        """
+        subscription = self.current_subscription
+        if subscription is None or subscription.state in SUBSCRIPTION_STATES_IN_FORCE:
+            return None
+        return f"its Smart Hosting subscription is {subscription.state or 'without a state'}, not active"
 
 
 # --- authorizations ----------------------------------------------------------------------------

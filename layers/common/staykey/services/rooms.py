@@ -1,20 +1,44 @@
-"""Rooms: the operator's map from a room to its locks, zone and default times."""
+"""Rooms: the operator's map from a room to its locks, zone and default times.
+
+A room is checked against the Nuki account when it is set up (`Rooms.put`), so a lock StayKey
+cannot use is refused then, naming it, and not found out by a failed booking 72 hours before a
+stay. Every lock is read with ``GET /smartlock/{id}``; it is refused (422, ``smartlockIds.N``)
+when Nuki does not know it (404) or refuses access to it (403, 402, 400), when it has no keypad
+paired (StayKey's PINs are keypad codes), or when it reports a Smart Hosting subscription that is
+not in force. When Nuki cannot be asked (unreachable, 5xx, 429 after the client's retries, a
+refused API token) the answer is 503 and nothing is written. This is the one place the check
+lives: the shop API and the operators' console both set rooms up through it.
+"""
 
 from __future__ import annotations
 
-from staykey.errors import NotFound
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from staykey.errors import NotFound, UpstreamUnavailable, ValidationFailed
 from staykey.models import Room, RoomIn
+from staykey.nuki.errors import NukiAuthError, NukiInvalidRequest, NukiNotFound, NukiRefused, describe
+from staykey.observability import logger
 from staykey.store import Store
 from staykey.timeutil import Clock
 
+if TYPE_CHECKING:
+    from staykey.nuki import NukiClient, Smartlock
+
 
 class Rooms:
-    def __init__(self, store: Store, clock: Clock) -> None:
+    def __init__(self, store: Store, clock: Clock, *, nuki: Callable[[], NukiClient]) -> None:
         self.store = store
         self.clock = clock
+        self._nuki = nuki
 
     def put(self, room_id: str, room_in: RoomIn) -> tuple[Room, bool]:
-        """Create or replace a room; (room, created). Existing bookings keep the locks they have."""
+        """Create or replace a room; (room, created). Existing bookings keep the locks they have.
+
+        Raises ValidationFailed naming every lock StayKey cannot use, UpstreamUnavailable when
+        Nuki cannot be asked; nothing is written then.
+        """
+        self.check_locks(room_in.smartlockIds)
         now = self.clock.now()
         existing = self.store.get_room(room_id)
         room = Room(
@@ -28,6 +52,51 @@ class Rooms:
         self.store.register_locks(room.smartlockIds)
         return room, existing is None
 
+    def check_locks(self, smartlock_ids: list[int]) -> None:
+        """Every lock exists in the Nuki account, has a keypad and a subscription in force."""
+        problems: list[dict[str, Any]] = []
+        nuki = self._nuki()
+        for index, smartlock_id in enumerate(smartlock_ids):
+            field = f"smartlockIds.{index}"
+            try:
+                lock = nuki.get_smartlock(smartlock_id)
+            except NukiNotFound:
+                problems.append(
+                    {"field": field, "message": f"lock {smartlock_id} does not exist in the Nuki account (Nuki: 404)"}
+                )
+                continue
+            except NukiAuthError as exc:
+                if exc.status == 401:
+                    logger.warning("Nuki refused the API token while checking a room", smartlock_id=smartlock_id)
+                    raise UpstreamUnavailable(
+                        f"Nuki refused StayKey's API token (401) when checking lock {smartlock_id}: the operator "
+                        "must renew the token; nothing was written",
+                        details=[{"field": field, "message": "could not be checked: Nuki refused StayKey's token"}],
+                    ) from None
+                problems.append(
+                    {
+                        "field": field,
+                        "message": f"Nuki refuses access to lock {smartlock_id} ({exc.status}): it is not in the "
+                        "Nuki account StayKey's token belongs to, or the token may not manage it",
+                    }
+                )
+                continue
+            except (NukiRefused, NukiInvalidRequest) as exc:
+                problems.append({"field": field, "message": f"lock {smartlock_id} is refused by Nuki: {describe(exc)}"})
+                continue
+            except Exception as exc:  # unreachable, 5xx, 429 or 423 after retries, an unreadable answer
+                logger.warning("Nuki unavailable while checking a room", smartlock_id=smartlock_id, error=describe(exc))
+                raise UpstreamUnavailable(
+                    f"Nuki could not be asked about lock {smartlock_id} ({describe(exc)}); nothing was written, "
+                    "try again",
+                    details=[{"field": field, "message": f"could not be checked: {describe(exc)}"}],
+                ) from None
+            problem = _unusable(lock)
+            if problem:
+                problems.append({"field": field, "message": f"lock {smartlock_id} {problem}"})
+        if problems:
+            raise ValidationFailed("a lock of the room cannot be used", details=problems)
+
     def get(self, room_id: str) -> Room:
         room = self.store.get_room(room_id)
         if room is None:
@@ -36,3 +105,12 @@ class Rooms:
 
     def list(self) -> list[Room]:
         return self.store.list_rooms()
+
+
+def _unusable(lock: Smartlock) -> str | None:
+    if not lock.has_keypad:
+        return "has no keypad paired: StayKey's PINs are keypad codes (pair a Nuki Keypad with it first)"
+    subscription = lock.subscription_problem
+    if subscription:
+        return f"cannot be used: {subscription} (Nuki serves short-rental integrations only on locks with one)"
+    return None
