@@ -172,7 +172,8 @@ class Season:
                 name="guest-change",
             )
         if rng.random() < 0.1:  # the shop sends the same POST again later
-            w.loop.call_later(rng.uniform(0, 3 * HOUR), lambda: w.spawn("shop:replay", lambda: w._create(booking_id)))
+            replay = partial(w._shop, booking_id, "shop:replay", partial(w._create, booking_id))
+            w.loop.call_later(rng.uniform(0, 3 * HOUR), replay)
 
     def _enter(self, booking_id: str) -> None:
         item = self.world.booking_item(booking_id)

@@ -125,6 +125,7 @@ class World:
         self.metric_counts: Counter[str] = Counter()
         self.follow_ups: dict[str, list[float]] = defaultdict(list)
         self.shop: dict[str, ShopBooking] = {}
+        self._shop_queues: dict[str, list[tuple[str, Callable[[], bool]]]] = {}
         self.entries: list[GuestEntry] = []
         self.deliveries: list[Delivery] = []
         self.foreign_ids: set[str] = set()
@@ -445,22 +446,41 @@ class World:
             "notifyGuest": notify,
         }
         self.shop[booking_id] = ShopBooking(booking_id, room_id, self.room_locks(room_id), request, self.loop.t)
-        self.spawn(f"shop:create:{booking_id}", lambda: self._create(booking_id))
+        self._shop(booking_id, f"shop:create:{booking_id}", lambda: self._create(booking_id))
 
-    def _create(self, booking_id: str) -> None:
+    def _shop(self, booking_id: str, label: str, attempt: Callable[[], bool]) -> None:
+        """One request of the shop about a booking. The shop sends a booking's requests one after
+        the other (each answered before the next), and sends a request again, 30 s later, when it
+        got no answer (the function died): concurrent changes of one booking have no order a shop
+        could rely on."""
+        queue = self._shop_queues.setdefault(booking_id, [])
+        queue.append((label, attempt))
+        if len(queue) == 1:
+            self.spawn(label, lambda: self._shop_next(booking_id))
+
+    def _shop_next(self, booking_id: str) -> None:
+        queue = self._shop_queues[booking_id]
+        _, attempt = queue[0]
+        while not attempt():
+            self.loop.sleep(30)
+        queue.pop(0)
+        if queue:
+            self.spawn(queue[0][0], lambda: self._shop_next(booking_id))
+
+    def _create(self, booking_id: str) -> bool:
         sb = self.shop[booking_id]
         answer = self.shop_call(
             booking_id, "POST /bookings", lambda: self.lifecycle.create(BookingIn.model_validate(sb.request))
         )
-        if answer is None:  # no answer (the function died): the shop sends the same request again
-            self.spawn(f"shop:create:{booking_id}:again", lambda: self._create(booking_id), delay=30)
-            return
+        if answer is None:
+            return False
         if isinstance(answer, StayKeyError):
             self.note(f"create {booking_id} refused: {answer.status} {answer.message}")
-            return
+            return True
         booking, _ = answer
         sb.answered = True
         sb.valid_from, sb.valid_until = booking.validFrom, booking.validUntil
+        return True
 
     def send_bad(self, label: str, request: dict[str, Any]) -> None:
         """The shop sends a request the contract refuses: it must get a 4xx and change nothing."""
@@ -477,9 +497,9 @@ class World:
         self.spawn(f"shop:bad:{label}", call)
 
     def patch(self, booking_id: str, **change: Any) -> None:
-        self.spawn(f"shop:patch:{booking_id}", lambda: self._patch(booking_id, change))
+        self._shop(booking_id, f"shop:patch:{booking_id}", lambda: self._patch(booking_id, change))
 
-    def _patch(self, booking_id: str, change: dict[str, Any]) -> None:
+    def _patch(self, booking_id: str, change: dict[str, Any]) -> bool:
         sb = self.shop[booking_id]
         body = {k: _point(v) if k in ("checkIn", "checkOut") else v for k, v in change.items()}
         answer = self.shop_call(
@@ -488,10 +508,9 @@ class World:
             lambda: self.lifecycle.patch(booking_id, BookingPatch.model_validate(body)),
         )
         if answer is None:
-            self.spawn(f"shop:patch:{booking_id}:again", lambda: self._patch(booking_id, change), delay=30)
-            return
+            return False
         if isinstance(answer, StayKeyError):
-            return
+            return True
         now = self.loop.t
         if answer.status.value == "provisioning":
             # A change gives its writes a fresh chance: the deadline counts from it (CONFIRM_MIN).
@@ -508,21 +527,22 @@ class World:
         for key in ("checkIn", "checkOut"):
             if key in body:
                 sb.request[key] = body[key]
+        return True
 
     def end(self, booking_id: str, kind: str) -> None:
-        self.spawn(f"shop:{kind}:{booking_id}", lambda: self._end(booking_id, kind))
+        self._shop(booking_id, f"shop:{kind}:{booking_id}", lambda: self._end(booking_id, kind))
 
-    def _end(self, booking_id: str, kind: str) -> None:
+    def _end(self, booking_id: str, kind: str) -> bool:
         sb = self.shop[booking_id]
         fn = self.lifecycle.checkout if kind == "checkout" else self.lifecycle.cancel
         answer = self.shop_call(booking_id, kind, lambda: fn(booking_id))
         if answer is None:
-            self.spawn(f"shop:{kind}:{booking_id}:again", lambda: self._end(booking_id, kind), delay=30)
-            return
+            return False
         if isinstance(answer, StayKeyError):
-            return
+            return True
         if sb.ended_at is None:
             sb.ended_at, sb.end_kind = self.loop.t, kind
+        return True
 
     # ------------------------------------------------------------------ guests
 
