@@ -1,7 +1,9 @@
 """Local AWS: a moto server subprocess with what `template.yaml` declares, and the template's
 intrinsic functions resolved against it.
 
-* `MotoServer` runs ``python -m moto.server`` in its own process group and waits until it answers.
+* `MotoServer` runs moto's server in its own process group and waits until it answers, with
+  `local.moto_streams` applied (``python -m local.moto_streams``: DynamoDB Streams as the event
+  outbox needs them).
 * `create_resources` creates every DynamoDB table (key schema, indexes, TTL, streams), Scheduler
   schedule group, SQS queue (attributes and redrive policies), SNS topic and Secrets Manager secret
   of the template, and verifies the SES sender. The Nuki token secret holds ``NUKI_API_TOKEN``; the
@@ -153,7 +155,7 @@ class MotoServer:
             env = {**os.environ, **LOCAL_CREDENTIALS, "AWS_DEFAULT_REGION": DEFAULT_REGION}
             env.pop("AWS_ENDPOINT_URL", None)
             self.proc = spawn(
-                [sys.executable, "-m", "moto.server", "-H", self.host, "-p", str(port)],
+                [sys.executable, "-m", "local.moto_streams", "-H", self.host, "-p", str(port)],
                 env,
                 self._log if self._log is not None else subprocess.DEVNULL,
                 subprocess.STDOUT if self._log is not None else subprocess.DEVNULL,
@@ -515,10 +517,9 @@ def create_resources(
     ddb = client("dynamodb", endpoint, region)
     for logical, name in res.of_type("AWS::DynamoDB::Table").items():
         definition = cfn.table_definition(logical)
-        props = template[logical]["Properties"]
-        if "StreamSpecification" in props:
-            definition["StreamSpecification"] = {"StreamEnabled": True, **res.resolve(props["StreamSpecification"])}
-        ddb.create_table(TableName=name, **res.resolve(definition))
+        created = ddb.create_table(TableName=name, **res.resolve(definition))["TableDescription"]
+        if created.get("LatestStreamArn"):
+            res.attrs[logical]["StreamArn"] = created["LatestStreamArn"]
         ttl = cfn.ttl_attribute(logical)
         if ttl:
             ddb.update_time_to_live(TableName=name, TimeToLiveSpecification={"Enabled": True, "AttributeName": ttl})
