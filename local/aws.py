@@ -5,7 +5,7 @@ intrinsic functions resolved against it.
   `local.moto_streams` applied (``python -m local.moto_streams``: DynamoDB Streams as the event
   outbox needs them).
 * `create_resources` creates every DynamoDB table (key schema, indexes, TTL, streams), Scheduler
-  schedule group, SQS queue (attributes and redrive policies), SNS topic and Secrets Manager secret
+  schedule group, EventBridge bus, SQS queue (attributes and redrive policies), SNS topic and Secrets Manager secret
   of the template, and verifies the SES sender. The Nuki token secret holds ``NUKI_API_TOKEN``; the
   webhook secret holds a random value until ``tools.register_webhook`` stores the real one, as in
   a deployed stack.
@@ -402,6 +402,10 @@ def _physical_names(stack: str, region: str, account: str, parameters: dict[str,
             name = name_prop(props, "Name", default)
             res.refs[logical] = name  # becomes the ARN once created
             res.attrs[logical] = {"Id": name}
+        elif kind == "AWS::Events::EventBus":
+            name = name_prop(props, "Name", default)
+            res.refs[logical] = name
+            res.attrs[logical] = {"Arn": f"arn:aws:events:{region}:{account}:event-bus/{name}", "Name": name}
         elif kind == "AWS::SNS::Topic":
             name = name_prop(props, "TopicName", default)
             arn = f"arn:aws:sns:{region}:{account}:{name}"
@@ -527,6 +531,10 @@ def create_resources(
     scheduler = client("scheduler", endpoint, region)
     for group in res.schedule_groups:
         scheduler.create_schedule_group(Name=group)
+
+    events = client("events", endpoint, region)
+    for name in res.of_type("AWS::Events::EventBus").values():
+        events.create_event_bus(Name=name)
 
     sns = client("sns", endpoint, region)
     for logical in res.of_type("AWS::SNS::Topic"):
