@@ -39,6 +39,15 @@ RULES_BEYOND_THE_SCHEMA: tuple[tuple[str, str], ...] = (
     (r"timezone", r"is not an IANA time zone"),
     # Names: "no control characters" is in the schema's description, not in a pattern.
     (r"name|guest\.name", r"control or invisible formatting characters|must not be empty"),
+    # Webhook endpoint URLs: where a host resolves to, and what the URL carries, is not a schema
+    # matter (webhook_endpoints.check_url); nor is the number of endpoints a stack keeps.
+    (
+        r"url",
+        r"does not resolve|private, loopback or link-local|must be https|user name or password|fragment"
+        r"|has no host|is not a URL|at most \d+ (endpoints|characters)",
+    ),
+    (r"description", r"control or invisible formatting characters|must not be empty"),
+    (r"eventTypes", r"stands alone|must not repeat a type"),
 )
 
 
