@@ -1,10 +1,11 @@
 """Local AWS: a moto server subprocess with what `template.yaml` declares, and the template's
 intrinsic functions resolved against it.
 
-* `MotoServer` runs moto's server (``python -m local.moto_server``: ``moto.server`` with the two
-  changes that let it hold a season, see there) in its own process group and waits until it answers.
+* `MotoServer` runs moto's server (``python -m local.moto_server``: ``moto.server`` with the
+  changes that let it hold a season, and `local.moto_streams`: DynamoDB Streams as the event outbox
+  needs them) in its own process group and waits until it answers.
 * `create_resources` creates every DynamoDB table (key schema, indexes, TTL, streams), Scheduler
-  schedule group, SQS queue (attributes and redrive policies), SNS topic and Secrets Manager secret
+  schedule group, EventBridge bus, SQS queue (attributes and redrive policies), SNS topic and Secrets Manager secret
   of the template, and verifies the SES sender. The Nuki token secret holds ``NUKI_API_TOKEN``; the
   webhook secret holds a random value until ``tools.register_webhook`` stores the real one, as in
   a deployed stack.
@@ -401,6 +402,10 @@ def _physical_names(stack: str, region: str, account: str, parameters: dict[str,
             name = name_prop(props, "Name", default)
             res.refs[logical] = name  # becomes the ARN once created
             res.attrs[logical] = {"Id": name}
+        elif kind == "AWS::Events::EventBus":
+            name = name_prop(props, "Name", default)
+            res.refs[logical] = name
+            res.attrs[logical] = {"Arn": f"arn:aws:events:{region}:{account}:event-bus/{name}", "Name": name}
         elif kind == "AWS::SNS::Topic":
             name = name_prop(props, "TopicName", default)
             arn = f"arn:aws:sns:{region}:{account}:{name}"
@@ -516,10 +521,9 @@ def create_resources(
     ddb = client("dynamodb", endpoint, region)
     for logical, name in res.of_type("AWS::DynamoDB::Table").items():
         definition = cfn.table_definition(logical)
-        props = template[logical]["Properties"]
-        if "StreamSpecification" in props:
-            definition["StreamSpecification"] = {"StreamEnabled": True, **res.resolve(props["StreamSpecification"])}
-        ddb.create_table(TableName=name, **res.resolve(definition))
+        created = ddb.create_table(TableName=name, **res.resolve(definition))["TableDescription"]
+        if created.get("LatestStreamArn"):
+            res.attrs[logical]["StreamArn"] = created["LatestStreamArn"]
         ttl = cfn.ttl_attribute(logical)
         if ttl:
             ddb.update_time_to_live(TableName=name, TimeToLiveSpecification={"Enabled": True, "AttributeName": ttl})
@@ -527,6 +531,10 @@ def create_resources(
     scheduler = client("scheduler", endpoint, region)
     for group in res.schedule_groups:
         scheduler.create_schedule_group(Name=group)
+
+    events = client("events", endpoint, region)
+    for name in res.of_type("AWS::Events::EventBus").values():
+        events.create_event_bus(Name=name)
 
     sns = client("sns", endpoint, region)
     for logical in res.of_type("AWS::SNS::Topic"):

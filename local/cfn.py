@@ -135,6 +135,8 @@ def table_definition(logical_id: str = "Table") -> dict[str, Any]:
     }
     if props.get("GlobalSecondaryIndexes"):
         definition["GlobalSecondaryIndexes"] = props["GlobalSecondaryIndexes"]
+    if props.get("StreamSpecification"):
+        definition["StreamSpecification"] = {"StreamEnabled": True, **props["StreamSpecification"]}
     return definition
 
 

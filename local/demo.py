@@ -5,8 +5,11 @@ the guest (keypad entries on the sandbox's locks) and as the rental company's se
 the Nuki sandbox), and prints a timeline of what happens as it happens: the PIN reserved, the code
 sent to Nuki, Nuki's webhooks, the code confirmed on each lock, the guest's email (from moto's
 SES), a keypad entry with the PIN and one with a wrong code, the booking's activity, early
-checkout and the code removed from both locks. Every step is checked; the demo exits 0 when all
-of them checked out and 1 naming the step that did not.
+checkout and the code removed from both locks. The shop registers a webhook endpoint of its own (a
+small HTTP receiver on loopback in this process): every event arrives there as it happens, signed,
+and is verified with `standardwebhooks` as a shop would; at the end ``GET /events`` is read too.
+Every step is checked; the demo exits 0 when all of them checked out and 1 naming the step that
+did not.
 
 Only HTTP (the shop API, the sandbox's routes) and the stack's outbox of the emails SES accepted.
 Ports come from the environment as for ``make local``; unset ones are chosen free, so the demo also
@@ -15,6 +18,7 @@ runs next to a ``make local``. Logs of the run stay in ``.local-stack/demo/``.
 
 from __future__ import annotations
 
+import json
 import os
 import sys
 import textwrap
@@ -27,6 +31,7 @@ from typing import Any
 import requests
 
 from local import cfn
+from local.event_receiver import EventReceiver
 from local.stack import LocalStack, StackConfig, html_to_text
 
 ROOM_DOOR = 17000001
@@ -58,6 +63,11 @@ class Demo:
         self._deliveries_seen = 0
         self._booking: dict[str, Any] | None = None
         self._locks: dict[int, str] = {}
+        # The shop's own webhook endpoint, on loopback in this process: events arrive signed and
+        # are verified with standardwebhooks, as a shop's receiver verifies them.
+        self.receiver = EventReceiver(
+            on_event=lambda r: self.say(f"StayKey -> Shop     event {EventReceiver.describe(r.event)}  (signature ok)")
+        ).start()
 
     # ------------------------------------------------------------------ output
 
@@ -169,6 +179,21 @@ class Demo:
         self.say(
             f"Nuki sandbox: lock {ROOM_DOOR} ({LOCK_NAMES[ROOM_DOOR]}) and lock {ENTRANCE} "
             f"({LOCK_NAMES[ENTRANCE]}), each with a keypad"
+        )
+        self.passed(step)
+
+        step = "register the shop's webhook endpoint"
+        registered = self.expect(
+            step,
+            self.api(
+                "POST", "/webhook-endpoints", {"url": self.receiver.url, "eventTypes": ["*"], "description": "demo"}
+            ),
+            201,
+        )
+        self.receiver.secret = registered["secret"]
+        self.say(
+            f"Shop -> POST /webhook-endpoints {self.receiver.url}: every event type",
+            f"endpoint {registered['id']}; signing secret whsec_... (shown once, kept in Secrets Manager)",
         )
         self.passed(step)
 
@@ -286,6 +311,32 @@ class Demo:
             raise DemoFailed(step, "the PIN still opens the room door after checkout")
         self.say(f"Checked on both locks: code {pin} is gone, and it no longer opens the {LOCK_NAMES[ROOM_DOOR]}")
 
+        step = "the shop's endpoint got every event, signed, and GET /events has the same ones"
+        journey = ["booking.provisioning", "booking.active", "guest.checked_in", "access.entry", "booking.revoked"]
+        if not self.receiver.wait_for(journey, STEP_TIMEOUT):
+            raise DemoFailed(step, f"events received: {self.receiver.types()}")
+        if self.receiver.rejected:
+            raise DemoFailed(step, f"{self.receiver.rejected} deliveries did not verify")
+        received = {r.event["id"] for r in self.receiver.events}
+        pulled: list[dict[str, Any]] = []
+        cursor = None
+        while True:
+            page = self.expect(step, self.api("GET", "/events" + (f"?after={cursor}" if cursor else "")), 200)
+            pulled += page["items"]
+            cursor = page["next"]
+            if not page["hasMore"]:
+                break
+        ours = [e for e in pulled if (e.get("data") or {}).get("bookingId") == self.booking_id]
+        if not {e["id"] for e in ours} <= received:
+            raise DemoFailed(step, "GET /events has events the endpoint did not get")
+        if any(pin in json.dumps(e) for e in pulled):
+            raise DemoFailed(step, "an event carries the PIN")
+        self.say(
+            f"Shop -> GET /events: {len(pulled)} events, the same ids as delivered; none carries the PIN or guest data",
+            "\n".join(EventReceiver.describe(e) for e in ours),
+        )
+        self.passed(step)
+
 
 def main() -> int:
     started = time.monotonic()
@@ -324,6 +375,8 @@ def main() -> int:
             step = f"after '{demo.steps[-1]}'" if demo.steps else "at the first step"
             print(f"\nFAILED {step}: {type(exc).__name__}: {exc}", file=sys.stderr)
             return 1
+        finally:
+            demo.receiver.stop()
         print(
             f"\nEvery step checked out ({len(demo.steps)} steps) in {time.monotonic() - started:.1f}s, set-up included."
         )

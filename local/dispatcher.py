@@ -36,6 +36,17 @@ moto applies ``DelaySeconds`` and moves a message to the dead-letter queue once 
 reaches the redrive policy's ``maxReceiveCount``. Up to the function's local concurrency batches
 of one mapping run at once.
 
+DynamoDB stream event-source mappings (a function's ``DynamoDB`` events; moto stores stream
+records, with `local.moto_streams` making them faithful, but never delivers them): one poller per
+mapping reads the table's stream from ``TRIM_HORIZON`` (`local.streams.StreamReader`, every 0.1 s
+while busy, every 0.5 s when quiet), drops the records its ``FilterCriteria`` do not match, and
+delivers the rest in order, ``BatchSize`` at a time, as Lambda's ``Records``. A batch the function
+fails is retried (after ``LOCAL_ASYNC_RETRY_DELAYS``) from the first record it reported in
+``batchItemFailures`` (with ``ReportBatchItemFailures``) or whole (when it raised), at most
+``MaximumRetryAttempts`` times; then Lambda's failure record goes to the ``OnFailure`` queue and the
+poller moves on. Not done locally: ``BisectBatchOnFunctionError``, ``ParallelizationFactor``,
+``MaximumBatchingWindowInSeconds`` (records are delivered as soon as they are read).
+
 Rate events on functions (``Schedule``/``ScheduleV2`` events with ``rate(...)``) run every period
 from start, with their ``Input`` (or the scheduled-event document for ``Schedule``).
 ``LOCAL_RATE_EVENTS=off`` turns them off, ``LOCAL_RATE_EVENTS_SPEEDUP=60`` runs them 60 times as
@@ -63,6 +74,7 @@ from zoneinfo import ZoneInfo
 from local import cfn
 from local.aws import LocalResources, client
 from local.lambdas import Function, FunctionError, Functions
+from local.streams import StreamReader, matches, parse_filters
 
 Log = Callable[[str], None]
 
@@ -92,6 +104,7 @@ class DispatcherConfig:
     poll_interval: float = 0.1  # a queue that had messages in the last 10 s
     idle_wait_seconds: int = 5  # a queue that had none: long-polled this long (keeps an idle stack cheap)
     schedule_poll_interval: float = 0.2  # the longest the schedule loop sleeps without news (no AWS call)
+    stream_idle_interval: float = 1.0  # a stream without records for 10 s is read this often (no long poll)
     schedule_resync: float = 0.0  # a full listing of every schedule this often (0: only at start)
     async_retry_delays: tuple[float, ...] = (1.0, 2.0)
     sqs_retry_visibility: int | None = None
@@ -132,6 +145,18 @@ class SqsMapping:
 
 
 @dataclass(frozen=True)
+class StreamMapping:
+    function: Function
+    stream_arn: str
+    batch_size: int
+    filters: list[dict[str, Any]]
+    report_failures: bool
+    max_retries: int
+    on_failure_arn: str | None
+    event_name: str
+
+
+@dataclass(frozen=True)
 class RateEvent:
     function: Function
     event_name: str
@@ -160,6 +185,7 @@ class Dispatcher:
         self._schedules_cv = threading.Condition()
         self._warned: set[str] = set()
         self.mappings = self._sqs_mappings()
+        self.stream_mappings = self._stream_mappings()
         self.rate_events = self._rate_events()
         self.fired = 0  # schedules fired (for tests and the banner)
 
@@ -197,6 +223,30 @@ class Dispatcher:
                 )
         return out
 
+    def _stream_mappings(self) -> list[StreamMapping]:
+        out = []
+        for fn in self.functions.by_logical.values():
+            for name, event in self._events(fn).items():
+                if event.get("Type") != "DynamoDB":
+                    continue
+                props = self.resources.resolve(event.get("Properties") or {})
+                if props.get("Enabled", True) in (False, "false"):
+                    continue
+                on_failure = ((props.get("DestinationConfig") or {}).get("OnFailure") or {}).get("Destination")
+                out.append(
+                    StreamMapping(
+                        function=fn,
+                        stream_arn=str(props["Stream"]),
+                        batch_size=max(1, min(10000, int(props.get("BatchSize", 100)))),
+                        filters=parse_filters(props.get("FilterCriteria")),
+                        report_failures="ReportBatchItemFailures" in (props.get("FunctionResponseTypes") or []),
+                        max_retries=int(props.get("MaximumRetryAttempts", -1)),
+                        on_failure_arn=str(on_failure) if on_failure else None,
+                        event_name=name,
+                    )
+                )
+        return out
+
     def _rate_events(self) -> list[RateEvent]:
         out = []
         for fn in self.functions.by_logical.values():
@@ -229,6 +279,8 @@ class Dispatcher:
         self._spawn("dispatch-async", self._async_loop)
         for mapping in self.mappings:
             self._spawn(f"dispatch-sqs-{mapping.function.logical_id}", functools.partial(self._sqs_loop, mapping))
+        for stream in self.stream_mappings:
+            self._spawn(f"dispatch-stream-{stream.function.logical_id}", functools.partial(self._stream_loop, stream))
         if self.config.rate_events:
             for rate in self.rate_events:
                 self._spawn(f"dispatch-rate-{rate.function.logical_id}", functools.partial(self._rate_loop, rate))
@@ -618,6 +670,75 @@ class Dispatcher:
                         ReceiptHandle=r["receiptHandle"],
                         VisibilityTimeout=self.config.sqs_retry_visibility,
                     )
+
+    # ------------------------------------------------------------------ DynamoDB stream event-source mappings
+
+    def _stream_loop(self, mapping: StreamMapping) -> None:
+        reader = StreamReader(
+            client("dynamodbstreams", self.resources.endpoint, self.resources.region),
+            mapping.stream_arn,
+            self.resources.region,
+        )
+        last_record = 0.0
+        while not self._stop.is_set():
+            records = reader.read()
+            if not records:
+                busy = time.monotonic() - last_record < 10.0
+                self._stop.wait(self.config.poll_interval if busy else self.config.stream_idle_interval)
+                continue
+            last_record = time.monotonic()
+            wanted = [r for r in records if matches(mapping.filters, r)]
+            for start in range(0, len(wanted), mapping.batch_size):
+                self.deliver_stream_batch(mapping, wanted[start : start + mapping.batch_size])
+
+    def deliver_stream_batch(self, mapping: StreamMapping, records: list[dict[str, Any]]) -> None:
+        """One batch, retried as Lambda's mapping retries it; then the OnFailure destination."""
+        attempt = 0
+        while records and not self._stop.is_set():
+            try:
+                result = mapping.function.invoke({"Records": records})
+            except FunctionError as exc:
+                self.log(f"{mapping.function.logical_id} failed a stream batch of {len(records)} ({exc.error_type})")
+                failed_from = 0
+            else:
+                failures = result.get("batchItemFailures") if isinstance(result, dict) else None
+                if not mapping.report_failures or not failures:
+                    return
+                seqs = [str(r["dynamodb"]["SequenceNumber"]) for r in records]
+                reported = [str((item or {}).get("itemIdentifier")) for item in failures]
+                positions = [seqs.index(seq) for seq in reported if seq in seqs]
+                failed_from = min(positions) if len(positions) == len(reported) else 0
+                self.log(f"{mapping.function.logical_id}: stream records from {failed_from} of {len(records)} failed")
+            records = records[failed_from:]
+            attempt += 1
+            if 0 <= mapping.max_retries < attempt:
+                self._stream_failure(mapping, records, attempt)
+                return
+            delays = self.config.async_retry_delays or (1.0,)
+            self._stop.wait(delays[min(attempt - 1, len(delays) - 1)])
+
+    def _stream_failure(self, mapping: StreamMapping, records: list[dict[str, Any]], attempts: int) -> None:
+        self.log(f"{mapping.function.logical_id}: {len(records)} stream records failed {attempts} times; given up")
+        if not mapping.on_failure_arn:
+            return
+        seqs = [str(r["dynamodb"]["SequenceNumber"]) for r in records]
+        info = {
+            "requestContext": {
+                "functionArn": mapping.function.arn,
+                "condition": "RetryAttemptsExhausted",
+                "approximateInvokeCount": attempts,
+            },
+            "version": "1.0",
+            "timestamp": datetime.now(UTC).isoformat(),
+            "DDBStreamBatchInfo": {
+                "shardId": "local",
+                "startSequenceNumber": seqs[0],
+                "endSequenceNumber": seqs[-1],
+                "batchSize": len(records),
+                "streamArn": mapping.stream_arn,
+            },
+        }
+        self._send_dead_letter(mapping.on_failure_arn, info, {})
 
     # ------------------------------------------------------------------ rate events
 

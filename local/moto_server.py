@@ -1,5 +1,6 @@
 """The local stack's moto server: ``python -m moto.server`` with the changes that let it hold a
-season (``python -m local.moto_server -H 127.0.0.1 -p 5000``, started by `local.aws.MotoServer`).
+season (``python -m local.moto_server -H 127.0.0.1 -p 5000``, started by `local.aws.MotoServer`),
+with `local.moto_streams` applied too (DynamoDB Streams as the event outbox needs them).
 
 Measured with 20 rooms sharing an entrance: after 150 bookings the stock server held 360,000
 DynamoDB ``Item`` objects (1 GB) for some 3,000 items, a full garbage collection took 2.5 s, and
@@ -198,6 +199,9 @@ def main(argv: list[str] | None = None) -> None:
     cheap_transaction_rollback()
     partition_queries()
     fast_query_items()
+    from local import moto_streams
+
+    moto_streams.apply()  # DynamoDB Streams as the event outbox needs them (see there)
     from moto.server import main as moto_main
 
     moto_main(argv if argv is not None else sys.argv[1:])

@@ -136,7 +136,8 @@ def main(argv: list[str] | None = None, environ: Mapping[str, str] | None = None
     log = make_log("runtime")
     log(
         f"{len(functions.by_logical)} functions, {len(gateway.server.router.routes)} routes on port {gateway.port}, "
-        f"{len(dispatcher.mappings)} queue mapping(s), {len(dispatcher.rate_events)} rate event(s)"
+        f"{len(dispatcher.mappings)} queue mapping(s), {len(dispatcher.stream_mappings)} stream mapping(s), "
+        f"{len(dispatcher.rate_events)} rate event(s)"
     )
     while not stop.wait(0.5):
         if os.getppid() != parent:

@@ -191,6 +191,11 @@ class LocalStack:
             **local_aws_environment(self.aws_endpoint, self.config.region),
             "POWERTOOLS_TRACE_DISABLED": "true",
             "PYTHONUNBUFFERED": "1",
+            # The shop's webhook endpoints may be http on loopback here (a receiver on this
+            # machine); a deployed stack never sets this and refuses them (docs/events.md).
+            "WEBHOOK_ALLOW_LOOPBACK": "true",
+            "WEBHOOK_RESOLVE": "hosts",  # endpoint hosts from /etc/hosts, never DNS
+            **self.config.env,
             **merged,
         }
 

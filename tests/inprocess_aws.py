@@ -14,7 +14,10 @@ def create_local_aws(table: str, group: str, sender: str, token: str, webhook_se
     """
     import boto3
 
+    from local import moto_streams
     from local.cfn import table_definition, ttl_attribute
+
+    moto_streams.apply()  # DynamoDB Streams as in AWS (the event outbox reads the table's stream)
 
     ddb = boto3.client("dynamodb")
     ddb.create_table(TableName=table, **table_definition())

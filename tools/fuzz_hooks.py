@@ -49,6 +49,15 @@ RULES_BEYOND_THE_SCHEMA: tuple[tuple[str, str], ...] = (
     # JSON Schema 2020-12 (OpenAPI 3.1) counts 583.0 as an integer; StayKey takes only integer
     # literals (a lock id or a count sent as 583.0 is a shop's bug worth naming, not rounding).
     (r"accessBeforeMinutes|accessAfterMinutes|smartlockIds\.\d+", r"Input should be a valid integer"),
+    # Webhook endpoint URLs: where a host resolves to, and what the URL carries, is not a schema
+    # matter (webhook_endpoints.check_url); nor is the number of endpoints a stack keeps.
+    (
+        r"url",
+        r"does not resolve|private, loopback or link-local|must be https|user name or password|fragment"
+        r"|has no host|is not a URL|at most \d+ (endpoints|characters)",
+    ),
+    (r"description", r"control or invisible formatting characters|must not be empty"),
+    (r"eventTypes", r"stands alone|must not repeat a type"),
 )
 
 

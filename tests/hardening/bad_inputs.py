@@ -65,7 +65,12 @@ class Bad:
         return json.dumps(self.body, ensure_ascii=False).encode("utf-8")
 
 
+def endpoint(**changes: Any) -> dict[str, Any]:
+    return {"url": "https://93.184.216.34/staykey", "eventTypes": ["booking.active"], **changes}
+
+
 POST, PUT, PATCH, GET = "POST", "PUT", "PATCH", "GET"
+W = "/webhook-endpoints"
 B, R, P = "/bookings", f"/rooms/{NEW_ROOM_ID}", f"/bookings/{BOOKING_ID}"
 
 BAD_INPUTS: list[Bad] = [
@@ -142,6 +147,25 @@ BAD_INPUTS: list[Bad] = [
     Bad("lock-id-zero-in-path", GET, "/locks/0/activity", 404, "does not exist"),
     Bad("activity-limit-not-a-number", GET, f"/bookings/{BOOKING_ID}/activity?limit=ten", 422, "limit"),
     Bad("activity-limit-too-big", GET, f"/bookings/{BOOKING_ID}/activity?limit=100000", 422, "limit"),
+    # -- webhook endpoints and the event feed (docs/events.md); no host names: a lookup must not leave the machine
+    Bad("endpoint-broken-json", POST, W, 400, "not valid JSON", raw=b'{"url": '),
+    Bad("endpoint-no-url", POST, W, 422, "url", {"eventTypes": ["*"]}),
+    Bad("endpoint-url-private", POST, W, 422, "url", endpoint(url="https://10.0.0.7/hooks")),
+    Bad("endpoint-url-link-local", POST, W, 422, "url", endpoint(url="https://169.254.169.254/latest/meta-data")),
+    Bad("endpoint-url-ipv6-private", POST, W, 422, "url", endpoint(url="https://[fd12::1]/hooks")),
+    Bad("endpoint-url-not-https", POST, W, 422, "url", endpoint(url="http://93.184.216.34/hooks")),
+    Bad("endpoint-url-ftp", POST, W, 422, "url", endpoint(url="ftp://93.184.216.34/hooks")),
+    Bad("endpoint-url-credentials", POST, W, 422, "url", endpoint(url="https://shop:pw@93.184.216.34/hooks")),
+    Bad("endpoint-url-not-a-string", POST, W, 422, "url", endpoint(url=["https://93.184.216.34/"])),
+    Bad("endpoint-unknown-type", POST, W, 422, "eventTypes.0", endpoint(eventTypes=["booking.exploded"])),
+    Bad("endpoint-no-types", POST, W, 422, "eventTypes", endpoint(eventTypes=[])),
+    Bad("endpoint-own-secret", POST, W, 422, "secret", endpoint(secret="whsec_mine")),
+    Bad("endpoint-unknown-id", GET, f"{W}/ep_01JDQ8Z5K3N2T7W9XG4HB6C1VE", 404, "does not exist"),
+    Bad("endpoint-id-with-markup", PATCH, f"{W}/%3Cscript%3E", 404, "does not exist", {"enabled": False}),
+    Bad("endpoint-rotate-unknown", POST, f"{W}/ep_01JDQ8Z5K3N2T7W9XG4HB6C1VE/rotate-secret", 404, "does not exist"),
+    Bad("events-cursor-not-ours", GET, "/events?after=12345", 422, "after"),
+    Bad("events-limit-too-big", GET, "/events?limit=1000", 422, "limit"),
+    Bad("events-limit-not-a-number", GET, "/events?limit=ten", 422, "limit"),
     # -- the webhook
     Bad(
         "webhook-over-64-kib",

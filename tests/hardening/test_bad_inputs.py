@@ -34,6 +34,10 @@ The same rows run over HTTP against the local stack in tests/e2e/test_hardening_
 | bad ids in paths and queries | `/bookings/<script>`, `/locks/abc/activity`, `/locks/0/activity`, `?limit=ten`, `?limit=100000` | 404 / 422 `limit` |
 | an oversized body on `/webhooks/nuki` | 64 KiB + 1 byte, correctly signed | 413, nothing queued (checked before the signature) |
 | an unsigned webhook | no `X-Nuki-Signature-SHA256` | 401, nothing queued |
+| a webhook endpoint URL that is unsafe | `https://10.0.0.7/`, `https://169.254.169.254/...`, `https://[fd12::1]/`, `http://` to a public address, `ftp://`, `https://user:pw@...` | 422 `url` naming why ("points at a private, loopback or link-local address", "must be https"); no endpoint, no secret |
+| a bad webhook endpoint body | no `url`, `eventTypes: []` or an unknown type, a `secret` of its own | 422 `url` / `eventTypes` / `eventTypes.0` / `secret` |
+| unknown endpoint ids | `GET /webhook-endpoints/ep_...`, `PATCH /webhook-endpoints/<script>`, rotate an unknown one | 404 |
+| a bad event cursor or limit | `GET /events?after=12345`, `?limit=1000`, `?limit=ten` | 422 `after` / `limit` |
 """
 
 from __future__ import annotations

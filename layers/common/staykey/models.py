@@ -17,6 +17,7 @@ from pydantic import (
     BeforeValidator,
     ConfigDict,
     Field,
+    PrivateAttr,
     StrictBool,
     StrictInt,
     field_validator,
@@ -300,6 +301,8 @@ class Booking(BaseModel):
     emailAttempts: int = 0
     emailError: str | None = None
     guest: Guest | None = Field(default=None, exclude=True)
+    # What the store read (staykey.events.booking_snapshot): a save derives its events from it.
+    _stored: dict[str, Any] | None = PrivateAttr(default=None)
 
     def lock(self, smartlock_id: int) -> LockState | None:
         return next((lock for lock in self.locks if lock.smartlockId == smartlock_id), None)

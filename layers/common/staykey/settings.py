@@ -80,7 +80,29 @@ class Settings(BaseModel):
     guest_data_retention_days: int = Field(30, alias="GUEST_DATA_RETENTION_DAYS", ge=0)
     webhook_max_body_bytes: int = Field(65536, alias="WEBHOOK_MAX_BODY_BYTES", ge=1024)
 
-    @field_validator("confirm_backoff_seconds", "confirm_backoff_with_webhooks_seconds", mode="before")
+    # Events (docs/events.md): the bus, the feed, the shop's webhook endpoints and their deliveries.
+    event_bus_name: str = Field("default", alias="EVENT_BUS_NAME")
+    event_retention_days: int = Field(30, alias="EVENT_RETENTION_DAYS", ge=1)
+    # A gap in the feed's numbers is waited for this long (longer than the dispatcher's timeout).
+    event_feed_hole_seconds: float = Field(90.0, alias="EVENT_FEED_HOLE_SECONDS", ge=0)
+    delivery_queue_url: str = Field("", alias="EVENT_DELIVERY_QUEUE_URL")
+    delivery_dead_letter_url: str = Field("", alias="EVENT_DELIVERY_DLQ_URL")
+    webhook_secret_prefix: str = Field("staykey/webhook-endpoints/", alias="WEBHOOK_SECRET_PREFIX")
+    # Only the local stack sets this: http and loopback addresses for endpoints on this machine.
+    webhook_allow_loopback: bool = Field(False, alias="WEBHOOK_ALLOW_LOOPBACK")
+    # "hosts": endpoint hosts are looked up in /etc/hosts only, never in DNS (the local stack).
+    webhook_resolve: Literal["system", "hosts"] = Field("system", alias="WEBHOOK_RESOLVE")
+    webhook_retry_seconds: list[float] = Field(
+        default_factory=lambda: [5.0, 300.0, 1800.0, 7200.0, 18000.0, 36000.0, 36000.0],
+        alias="WEBHOOK_RETRY_SECONDS",
+    )
+    webhook_timeout_seconds: float = Field(10.0, alias="WEBHOOK_TIMEOUT_SECONDS", gt=0)
+    webhook_secret_grace_hours: float = Field(24.0, alias="WEBHOOK_SECRET_GRACE_HOURS", ge=0)
+    max_webhook_endpoints: int = Field(20, alias="MAX_WEBHOOK_ENDPOINTS", ge=1)
+
+    @field_validator(
+        "confirm_backoff_seconds", "confirm_backoff_with_webhooks_seconds", "webhook_retry_seconds", mode="before"
+    )
     @classmethod
     def _parse_floats(cls, value: str | list[float]) -> list[float]:
         parsed = _floats(value)

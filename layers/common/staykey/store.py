@@ -14,6 +14,13 @@ Access patterns and their keys (pk / sk):
 | locks the reconciler looks after (beyond rooms) | LOCKS / LOCK#{smartlockId}            |
 | one Nuki log entry (dedup on Nuki's log id)     | LOG#{logId} / LOG; gsi1: ACT#... / {at}#{logId} |
 | webhook registration                            | CONFIG / WEBHOOK                      |
+| an event waiting for the dispatcher (the outbox) | BOOKING#{id} or LOCK#{id} / EVENT#{eventId} |
+| the event feed (GET /events), its counter       | FEED / SEQ#{seq:020d}, FEED / COUNTER |
+| the shop's webhook endpoints                    | WEBHOOKS / ENDPOINT#{endpointId}      |
+
+Events (staykey.events) are written in the same transaction as the change they describe: a save of
+a booking derives them from what it read (`Booking._stored`) and what it writes, so an event exists
+iff its change was saved. The table's stream carries them to the event dispatcher.
 
 What is due lives in EventBridge Scheduler (one-time schedules) and the lifecycle queue (delayed
 read-backs), not in a table scan.
@@ -31,6 +38,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
+from staykey import events as ev
 from staykey.aws import LazyClient
 from staykey.errors import ConcurrentModification
 from staykey.models import Booking, Guest, Room
@@ -78,6 +86,8 @@ class TxExtras:
 
     claims: list[CodeClaim] = field(default_factory=list)
     releases: list[CodeClaim] = field(default_factory=list)
+    # Events beyond those the store derives from the booking's change (staykey.events).
+    events: list[ev.Event] = field(default_factory=list)
 
 
 class PinTaken(Exception):
@@ -225,6 +235,44 @@ class Store:
             delete["ExpressionAttributeValues"] = self._codec.dump(values)
         return {"Delete": delete}
 
+    def _tx_update(
+        self,
+        pk: str,
+        sk: str,
+        update: str,
+        condition: str,
+        names: dict[str, str],
+        values: dict[str, Any],
+    ) -> dict[str, Any]:
+        op: dict[str, Any] = {
+            "TableName": self.table_name,
+            "Key": self._codec.dump({"pk": pk, "sk": sk}),
+            "UpdateExpression": update,
+            "ConditionExpression": condition,
+            "ExpressionAttributeNames": names,
+        }
+        if values:
+            op["ExpressionAttributeValues"] = self._codec.dump(values)
+        return {"Update": op}
+
+    # -- events (the outbox) ---------------------------------------------------------------
+
+    @staticmethod
+    def event_item(event: ev.Event) -> dict[str, Any]:
+        """The outbox item of an event: under its booking's (or lock's) partition, so DynamoDB
+        Streams delivers one booking's events in order; removed by the dispatcher once handled."""
+        return {
+            "pk": event.partition(),
+            "sk": f"EVENT#{event.id}",
+            "eventId": event.id,
+            "eventType": event.type,
+            "body": event.body(),
+            "expiresAt": int((event.timestamp + ev.OUTBOX_TTL).timestamp()),
+        }
+
+    def _tx_events(self, events: Sequence[ev.Event]) -> list[dict[str, Any]]:
+        return [self._tx_put(self.event_item(e), "attribute_not_exists(pk)") for e in events]
+
     # -- rooms -----------------------------------------------------------------------------
 
     def put_room(self, room: Room) -> None:
@@ -275,9 +323,11 @@ class Store:
             ),
             *[self._tx_put(self._code_item(c, booking), "attribute_not_exists(pk)") for c in claims],
             self._tx_put(self._guest_item(booking, guest, guest_expires_at)),
+            *self._tx_events(ev.booking_events(None, booking)),
         ]
         codes = self._transact(items)
         if not codes:
+            booking._stored = ev.booking_snapshot(booking)
             return
         if codes[0] == "ConditionalCheckFailed":
             raise BookingExists(booking.bookingId)
@@ -299,6 +349,7 @@ class Store:
                 guest = Guest.model_validate(item)
         if booking is not None:
             booking.guest = guest
+            booking._stored = ev.booking_snapshot(booking)
         return booking
 
     def get_bookings(self, booking_ids: Iterable[str]) -> dict[str, Booking]:
@@ -329,10 +380,12 @@ class Store:
     def save_booking(
         self, booking: Booking, extras: TxExtras | None = None, guest: tuple[Guest, datetime] | None = None
     ) -> Booking:
-        """Write `booking` if nobody else wrote it since we read it (optimistic locking)."""
+        """Write `booking` if nobody else wrote it since we read it (optimistic locking), with the
+        events of the change (derived from what was read, `booking._stored`, and `extras.events`)."""
         expected = booking.version
         saved = booking.model_copy(update={"version": expected + 1})
         extras = extras or TxExtras()
+        events = ([] if booking._stored is None else ev.booking_events(booking._stored, saved)) + extras.events
         # One operation per item in a transaction: drop repeats, and a release of what is claimed.
         claims = list({(c.smartlock_id, c.pin): c for c in extras.claims}.values())
         claimed = {(c.smartlock_id, c.pin) for c in claims}
@@ -341,7 +394,7 @@ class Store:
             for c in {(c.smartlock_id, c.pin): c for c in extras.releases}.values()
             if (c.smartlock_id, c.pin) not in claimed
         ]
-        extras = TxExtras(claims=claims, releases=releases)
+        extras = TxExtras(claims=claims, releases=releases, events=extras.events)
         items = [
             self._tx_put(self._booking_item(saved), "attribute_exists(pk) AND version = :v", {":v": expected}),
             *[
@@ -359,12 +412,14 @@ class Store:
         ]
         if guest is not None:
             items.append(self._tx_put(self._guest_item(saved, guest[0], guest[1])))
+        items += self._tx_events(events)
         if len(items) == 1:
             if not self._put(
                 self._booking_item(saved), "attribute_exists(pk) AND version = :v", values={":v": expected}
             ):
                 raise ConcurrentModification(f"booking {booking.bookingId} changed meanwhile")
             saved.guest = booking.guest
+            saved._stored = ev.booking_snapshot(saved)
             return saved
         codes = self._transact(items)
         if codes:
@@ -379,9 +434,16 @@ class Store:
             if taken:
                 raise PinTaken(taken)
             # A release whose item is already gone (or was never ours) is fine: retry without it.
-            released = [c for c, code in zip(extras.releases, codes[1 + n_claims :], strict=False) if code is None]
-            return self.save_booking(booking, TxExtras(claims=extras.claims, releases=released), guest)
+            n_releases = len(extras.releases)
+            released = [
+                c
+                for c, code in zip(extras.releases, codes[1 + n_claims : 1 + n_claims + n_releases], strict=False)
+                if code is None
+            ]
+            retry = TxExtras(claims=extras.claims, releases=released, events=extras.events)
+            return self.save_booking(booking, retry, guest)
         saved.guest = guest[0] if guest else booking.guest
+        saved._stored = ev.booking_snapshot(saved)
         return saved
 
     def save_guest(self, booking_id: str, guest: Guest, expires_at: datetime) -> None:
@@ -509,8 +571,9 @@ class Store:
     def activity_exists(self, log_id: str) -> bool:
         return self._get(f"LOG#{log_id}", "LOG") is not None
 
-    def put_activity(self, entry: dict[str, Any], expires_at: datetime) -> bool:
+    def put_activity(self, entry: dict[str, Any], expires_at: datetime, events: Sequence[ev.Event] = ()) -> bool:
         """Store one Nuki log entry once (keyed on Nuki's log id); False if it was stored before.
+        `events` are written with it, and only with it (a duplicate delivery writes none).
 
         `entry` holds `id`, `at` (datetime), `smartlockId`, optional `bookingId` and plain fields;
         never guest data or a PIN.
@@ -525,20 +588,46 @@ class Store:
             "gsi1sk": f"{at}#{entry['id']}",
             "expiresAt": int(expires_at.timestamp()),
         }
-        return self._put(item, "attribute_not_exists(pk)")
+        if not events:
+            return self._put(item, "attribute_not_exists(pk)")
+        codes = self._transact([self._tx_put(item, "attribute_not_exists(pk)"), *self._tx_events(events)])
+        if codes and codes[0] == "ConditionalCheckFailed":
+            return False
+        if codes:
+            raise ConcurrentModification(f"activity entry {entry['id']} could not be written; try again")
+        return True
 
     def list_activity(self, owner_key: str, limit: int) -> list[dict[str, Any]]:
         """Entries under `owner_key` (see activity_owner_key), newest first."""
         return list(self._query(owner_key, index="gsi1", forward=False, limit=limit))
 
-    def record_first_entry(self, booking_id: str, at: datetime, now: datetime) -> tuple[bool, bool]:
+    def record_first_entry(
+        self, booking_id: str, at: datetime, now: datetime, checked_in: ev.Event | None = None
+    ) -> tuple[bool, bool]:
         """Set the booking's firstEntryAt to `at` unless an entry at or before `at` is recorded.
 
         (changed, first): `first` is True when there was no firstEntryAt before (the check-in).
         One conditional UpdateItem that also bumps `version`, so a lifecycle save based on an
         older read fails its optimistic-locking condition and re-reads instead of overwriting.
         Instants are stored to the second in one format (iso_utc), so string order is time order.
+        `checked_in` (the guest.checked_in event) is written with the first one only, in its
+        transaction; an earlier entry arriving later moves firstEntryAt back without an event.
         """
+        names = {"#f": "firstEntryAt", "#u": "updatedAt", "#v": "version"}
+        if checked_in is not None:
+            first = self._tx_update(
+                f"BOOKING#{booking_id}",
+                BOOKING_SK,
+                "SET #f = :at, #u = :now, #v = if_not_exists(#v, :zero) + :one",
+                "attribute_exists(pk) AND attribute_not_exists(#f)",
+                names,
+                {":at": iso_utc(at), ":now": iso_utc(now), ":zero": 0, ":one": 1},
+            )
+            codes = self._transact([first, *self._tx_events([checked_in])])
+            if not codes:
+                return True, True
+            if codes[0] != "ConditionalCheckFailed":
+                raise ConcurrentModification(f"booking {booking_id}: check-in could not be written; try again")
         try:
             res = self.client.update_item(
                 TableName=self.table_name,
@@ -591,6 +680,60 @@ class Store:
             ExpressionAttributeNames=names,
             ExpressionAttributeValues=self._codec.dump(values),
         )
+
+    def update_lock_state(
+        self,
+        smartlock_id: int,
+        fields: dict[str, Any],
+        events: Callable[[dict[str, Any]], list[ev.Event]],
+        *,
+        stamp: tuple[str, datetime] | None = None,
+        watch: Sequence[str] = ev.LOCK_WATCH,
+        attempts: int = 5,
+    ) -> bool:
+        """Set `fields` on LOCK#/META with the events of the change (`events(old_meta)`), in one
+        transaction conditional on the `watch`ed attributes being what `events` saw: two writers
+        never both report one transition, and none is lost. With `stamp` (attribute, instant) the
+        write is skipped (False) when META holds a newer instant there (out-of-order webhooks).
+        None values in `fields` are left out."""
+        fields = {key: value for key, value in fields.items() if value is not None}
+        if stamp is not None:
+            fields[stamp[0]] = iso_utc(stamp[1])
+        for _ in range(attempts):
+            old = self.get_lock_meta(smartlock_id)
+            if stamp is not None and old.get(stamp[0]) is not None and str(old[stamp[0]]) > fields[stamp[0]]:
+                return False
+            names = {f"#f{i}": key for i, key in enumerate(fields)}
+            values: dict[str, Any] = {f":f{i}": value for i, value in enumerate(fields.values())}
+            conditions = []
+            for i, key in enumerate(watch):
+                names[f"#w{i}"] = key
+                if old.get(key) is not None:
+                    values[f":w{i}"] = old[key]
+                    conditions.append(f"#w{i} = :w{i}")
+                elif key not in old:
+                    conditions.append(f"attribute_not_exists(#w{i})")
+                else:
+                    del names[f"#w{i}"]  # a stored null: nothing to compare with
+            if stamp is not None:
+                names["#s"] = stamp[0]
+                values[":s"] = fields[stamp[0]]
+                conditions.append("(attribute_not_exists(#s) OR #s <= :s)")
+            update = self._tx_update(
+                f"LOCK#{smartlock_id}",
+                "META",
+                "SET " + ", ".join(f"#f{i} = :f{i}" for i in range(len(fields))),
+                " AND ".join(conditions),
+                names,
+                values,
+            )
+            found = events(old)
+            codes = self._transact([update, *self._tx_events(found)])
+            if not codes:
+                return True
+            if codes[0] != "ConditionalCheckFailed":
+                raise ConcurrentModification(f"lock {smartlock_id}: its state could not be written; try again")
+        raise ConcurrentModification(f"lock {smartlock_id}: its state keeps changing; try again")
 
     def code_count(self, smartlock_id: int) -> int | None:
         """Keypad codes on the lock at its last count (META `codeCount`: every code Nuki listed, ours

@@ -12,12 +12,17 @@ from typing import TYPE_CHECKING
 from staykey.settings import get_settings
 
 if TYPE_CHECKING:
+    from staykey.dispatch import DeliveryQueue, Dispatcher
+    from staykey.feed import Feed
     from staykey.nuki import NukiClient
     from staykey.services.activity import Activity
+    from staykey.services.events import EventsService
     from staykey.services.lifecycle import Lifecycle
     from staykey.services.reconciler import Reconciler
     from staykey.services.rooms import Rooms
     from staykey.store import Store
+    from staykey.webhook_endpoints import EndpointSecrets, EndpointStore, Resolver
+    from staykey.webhook_sender import Sender
     from staykey.webhooks import WebhookReceiver
 
 
@@ -118,11 +123,95 @@ def reconciler() -> Reconciler:
     )
 
 
+@lru_cache(maxsize=1)
+def events_service() -> EventsService:
+    from datetime import timedelta
+
+    from staykey.services.events import EventsService
+    from staykey.timeutil import SystemClock
+
+    s = get_settings()
+    return EventsService(
+        store=endpoint_store(),
+        secrets=endpoint_secrets(),
+        feed=feed(),
+        clock=SystemClock(),
+        allow_loopback=s.webhook_allow_loopback,
+        max_endpoints=s.max_webhook_endpoints,
+        secret_grace=timedelta(hours=s.webhook_secret_grace_hours),
+        resolve=_resolver(),
+    )
+
+
+def _resolver() -> Resolver | None:
+    from staykey.webhook_endpoints import hosts_resolve
+
+    return hosts_resolve if get_settings().webhook_resolve == "hosts" else None
+
+
+@lru_cache(maxsize=1)
+def endpoint_store() -> EndpointStore:
+    from staykey.webhook_endpoints import EndpointStore
+
+    return EndpointStore(get_settings().table_name)
+
+
+@lru_cache(maxsize=1)
+def endpoint_secrets() -> EndpointSecrets:
+    from staykey.webhook_endpoints import EndpointSecrets
+
+    return EndpointSecrets(get_settings().webhook_secret_prefix)
+
+
+@lru_cache(maxsize=1)
+def feed() -> Feed:
+    from staykey.feed import Feed
+
+    s = get_settings()
+    return Feed(s.table_name, s.event_retention_days, s.event_feed_hole_seconds)
+
+
+@lru_cache(maxsize=1)
+def delivery_queue() -> DeliveryQueue:
+    from staykey.dispatch import DeliveryQueue
+
+    s = get_settings()
+    return DeliveryQueue(s.delivery_queue_url, s.delivery_dead_letter_url)
+
+
+@lru_cache(maxsize=1)
+def dispatcher() -> Dispatcher:
+    from staykey.dispatch import Dispatcher, EventBus
+
+    s = get_settings()
+    return Dispatcher(s.table_name, feed(), EventBus(s.event_bus_name), delivery_queue(), endpoint_store())
+
+
+@lru_cache(maxsize=1)
+def webhook_sender() -> Sender:
+    from staykey.timeutil import SystemClock
+    from staykey.webhook_sender import Sender
+
+    s = get_settings()
+    return Sender(
+        endpoints=endpoint_store(),
+        secrets=endpoint_secrets(),
+        queue=delivery_queue(),
+        clock=SystemClock(),
+        retry_seconds=s.webhook_retry_seconds,
+        allow_loopback=s.webhook_allow_loopback,
+        timeout_seconds=s.webhook_timeout_seconds,
+        resolve=_resolver(),
+    )
+
+
 def reset() -> None:
     """Forget every built service and the settings (tests, the local stack after env changes)."""
     from staykey import secrets
     from staykey.settings import get_settings as settings_cache
 
-    for cached in (store, nuki, lifecycle, activity, webhook_receiver, reconciler, settings_cache):
+    built = (store, nuki, lifecycle, activity, webhook_receiver, reconciler, settings_cache)
+    events = (events_service, endpoint_store, endpoint_secrets, feed, delivery_queue, dispatcher, webhook_sender)
+    for cached in (*built, *events):
         cached.cache_clear()
     secrets.clear_cache()

@@ -32,6 +32,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
+from staykey import events
 from staykey.errors import NotFound, ValidationFailed
 from staykey.models import ActivityItem
 from staykey.nuki import (
@@ -180,19 +181,23 @@ class Activity:
         """DEVICE_STATUS: the lock's last known state in LOCK#/META, unless a newer one is there."""
         state = event.state or SmartlockState()
         online = None if event.server_state is None else event.server_state != SERVER_STATE_OFFLINE
-        updated = self.store.update_lock_meta_if_newer(
+        fields = {
+            "online": online,
+            "serverState": event.server_state,
+            "batteryCritical": state.battery_critical,
+            "batteryCharge": state.battery_charge,
+            "batteryCharging": state.battery_charging,
+            "keypadBatteryCritical": state.keypad_battery_critical,
+            "doorsensorBatteryCritical": state.doorsensor_battery_critical,
+            "doorState": state.door_state,
+            "lockState": state.state,
+        }
+        # lock.offline / lock.online / lock.battery_critical, written with the state they report.
+        updated = self.store.update_lock_state(
             event.smartlock_id,
-            "statusAt",
-            at,
-            online=online,
-            serverState=event.server_state,
-            batteryCritical=state.battery_critical,
-            batteryCharge=state.battery_charge,
-            batteryCharging=state.battery_charging,
-            keypadBatteryCritical=state.keypad_battery_critical,
-            doorsensorBatteryCritical=state.doorsensor_battery_critical,
-            doorState=state.door_state,
-            lockState=state.state,
+            fields,
+            lambda old: events.lock_events(event.smartlock_id, old, fields),
+            stamp=("statusAt", at),
         )
         if updated and (state.battery_critical or state.keypad_battery_critical):
             # A dead keypad battery locks guests out: worth an alarm.
@@ -236,7 +241,13 @@ class Activity:
             "via": via,
         }
         expires_at = log.date + timedelta(days=self.settings.activity_retention_days)
-        stored = self.store.put_activity(entry, expires_at)
+        # access.entry, written with the entry (a duplicate delivery writes neither).
+        access = (
+            [events.access_entry({**to_item({**entry, "at": iso_utc(log.date)}).to_api(), "bookingId": booking_id})]
+            if events.is_access(log.action, log.trigger)
+            else []
+        )
+        stored = self.store.put_activity(entry, expires_at, access)
         if stored:
             count("EntryRecorded")
             logger.info(
@@ -266,7 +277,8 @@ class Activity:
         return None, None
 
     def _first_entry(self, booking_id: str, log: SmartlockLog) -> None:
-        changed, first = self.store.record_first_entry(booking_id, log.date, self.clock.now())
+        checked_in = events.checked_in(booking_id, log.smartlock_id, log.date)  # written with the first only
+        changed, first = self.store.record_first_entry(booking_id, log.date, self.clock.now(), checked_in)
         if first:
             count("GuestCheckedIn")
             logger.info("guest checked in", booking_id=booking_id, smartlock_id=log.smartlock_id, at=iso_utc(log.date))

@@ -45,7 +45,7 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any, Literal
 
-from staykey import onlock
+from staykey import events, onlock
 from staykey.models import FINISHED, Booking, BookingStatus, LockState, LockStatus
 from staykey.nuki import errors as nuki_errors
 from staykey.nuki.models import KEYPAD_CODE_AUTH_TYPE
@@ -260,17 +260,18 @@ class Reconciler:
             self._skipped(plan, now)
             return plan
         codes = plan.code_count or 0
-        # First, so that provisioning triggered below sees the fresh count.
-        self.store.update_lock_meta(
-            lock_id,
-            online=True,
-            serverState=plan.server_state if plan.server_state is not None else 0,
-            codeCount=codes,
-            ourCodes=plan.ours,
-            foreignCodes=plan.foreign,
-            codesCountedAt=iso_utc(now),
-            reconciledAt=iso_utc(now),
-        )
+        # First, so that provisioning triggered below sees the fresh count; with lock.online and
+        # lock.capacity_warning when this count or state is a transition.
+        counted = {
+            "online": True,
+            "serverState": plan.server_state if plan.server_state is not None else 0,
+            "codeCount": codes,
+            "ourCodes": plan.ours,
+            "foreignCodes": plan.foreign,
+            "codesCountedAt": iso_utc(now),
+            "reconciledAt": iso_utc(now),
+        }
+        self.store.update_lock_state(lock_id, counted, lambda old: self._lock_events(lock_id, old, counted))
         near = codes >= self.settings.capacity_warning_codes
         if near or self.settings.per_lock_metrics == "all":
             self.metric("KeypadCodes", codes, {"smartlockId": str(lock_id)})
@@ -360,12 +361,13 @@ class Reconciler:
     def _skipped(self, plan: LockPlan, now: datetime) -> None:
         plan.outcomes = ["skipped" for _ in plan.actions]
         if plan.state == "offline":
-            self.store.update_lock_meta(
-                plan.smartlock_id,
-                online=False,
-                serverState=plan.server_state if plan.server_state is not None else 4,
-                offlineSeenAt=iso_utc(now),
-            )
+            offline = {
+                "online": False,
+                "serverState": plan.server_state if plan.server_state is not None else 4,
+                "offlineSeenAt": iso_utc(now),
+            }
+            lock_id = plan.smartlock_id
+            self.store.update_lock_state(lock_id, offline, lambda old: self._lock_events(lock_id, old, offline))
             self.metric("LockOffline")
             self.metric("ReconcileDriftFound", 1, {"driftClass": Drift.OFFLINE.value})
             logger.warning("lock offline; skipped this round", smartlock_id=plan.smartlock_id)
@@ -373,6 +375,15 @@ class Reconciler:
             self.metric("ReconcileLockFailed")
             self.metric("ReconcileDriftFound", 1, {"driftClass": Drift.UNREACHABLE.value})
             logger.warning("lock unreachable; skipped this round", smartlock_id=plan.smartlock_id, reason=plan.reason)
+
+    def _lock_events(self, lock_id: int, old: dict[str, Any], new: dict[str, Any]) -> list[events.Event]:
+        return events.lock_events(
+            lock_id,
+            old,
+            new,
+            capacity_warning=self.settings.capacity_warning_codes,
+            capacity_limit=self.settings.max_codes_per_lock,
+        )
 
     def _do(
         self, action: Action, plan: LockPlan, attempts: dict[str, int], stalled_before: datetime, now: datetime
