@@ -79,6 +79,7 @@ class Settings(BaseModel):
     activity_retention_days: int = Field(365, alias="ACTIVITY_RETENTION_DAYS", ge=1)
     guest_data_retention_days: int = Field(30, alias="GUEST_DATA_RETENTION_DAYS", ge=0)
     webhook_max_body_bytes: int = Field(65536, alias="WEBHOOK_MAX_BODY_BYTES", ge=1024)
+    audit_retention_days: int = Field(730, alias="AUDIT_RETENTION_DAYS", ge=1)
 
     @field_validator("confirm_backoff_seconds", "confirm_backoff_with_webhooks_seconds", mode="before")
     @classmethod

@@ -14,8 +14,11 @@ from staykey.settings import get_settings
 if TYPE_CHECKING:
     from staykey.nuki import NukiClient
     from staykey.services.activity import Activity
+    from staykey.services.audit import Audit
     from staykey.services.lifecycle import Lifecycle
+    from staykey.services.locks import Locks
     from staykey.services.reconciler import Reconciler
+    from staykey.services.search import BookingSearch
     from staykey.store import Store
     from staykey.webhooks import WebhookReceiver
 
@@ -107,11 +110,46 @@ def reconciler() -> Reconciler:
     )
 
 
+@lru_cache(maxsize=1)
+def search() -> BookingSearch:
+    from staykey.services.search import BookingSearch
+    from staykey.timeutil import SystemClock
+
+    return BookingSearch(store(), SystemClock())
+
+
+@lru_cache(maxsize=1)
+def locks() -> Locks:
+    from staykey.services.locks import Locks
+    from staykey.timeutil import SystemClock
+
+    return Locks(get_settings(), store(), SystemClock())
+
+
+@lru_cache(maxsize=1)
+def audit() -> Audit:
+    from staykey.services.audit import Audit
+    from staykey.timeutil import SystemClock
+
+    return Audit(store(), SystemClock(), get_settings().audit_retention_days)
+
+
 def reset() -> None:
     """Forget every built service and the settings (tests, the local stack after env changes)."""
     from staykey import secrets
     from staykey.settings import get_settings as settings_cache
 
-    for cached in (store, nuki, lifecycle, activity, webhook_receiver, reconciler, settings_cache):
+    for cached in (
+        store,
+        nuki,
+        lifecycle,
+        activity,
+        webhook_receiver,
+        reconciler,
+        search,
+        locks,
+        audit,
+        settings_cache,
+    ):
         cached.cache_clear()
     secrets.clear_cache()

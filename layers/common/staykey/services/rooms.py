@@ -2,10 +2,18 @@
 
 from __future__ import annotations
 
+import builtins
+import re
+
 from staykey.errors import NotFound
 from staykey.models import Room, RoomIn
+from staykey.pagination import decode_cursor, encode_cursor
 from staykey.store import Store
 from staykey.timeutil import Clock
+
+ROOMS_LIMIT_DEFAULT = 100
+ROOMS_LIMIT_MAX = 100
+_ROOM_KEY = re.compile(r"[A-Za-z0-9._-]{1,64}")
 
 
 class Rooms:
@@ -34,3 +42,11 @@ class Rooms:
 
     def list(self) -> list[Room]:
         return self.store.list_rooms()
+
+    def page(
+        self, limit: int = ROOMS_LIMIT_DEFAULT, cursor: str | None = None
+    ) -> tuple[builtins.list[Room], str | None]:
+        """Rooms by id, `limit` at a time: (rooms, nextCursor)."""
+        after = decode_cursor(cursor, {"list": "rooms"}, _ROOM_KEY)
+        rooms, last = self.store.rooms_page(limit, after)
+        return rooms, encode_cursor(last, {"list": "rooms"}) if last else None
