@@ -55,6 +55,7 @@ from local.aws import (
     LocalAwsError,
     LocalResources,
     MotoServer,
+    create_operator,
     create_resources,
     local_aws_environment,
     merged_environment,
@@ -91,6 +92,8 @@ class StackConfig:
     runtime_log_to_terminal: bool = False  # the gateway's and dispatcher's lines on stderr
     function_logs_to_terminal: bool = False
     register_webhook: bool = True
+    operator_username: str = "operator@example.org"
+    operator_password: str | None = None  # None: a new random one each start, printed by make local
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> StackConfig:
@@ -107,6 +110,8 @@ class StackConfig:
             stack_name=e.get("LOCAL_STACK_NAME", DEFAULT_STACK_NAME),
             region=e.get("AWS_DEFAULT_REGION", DEFAULT_REGION),
             parameters=parse_parameter_overrides(e.get("LOCAL_PARAMETER_OVERRIDES", "")),
+            operator_username=e.get("LOCAL_OPERATOR_USERNAME", "operator@example.org"),
+            operator_password=e.get("LOCAL_OPERATOR_PASSWORD") or None,
         )
         return replace(config, **overrides)
 
@@ -131,6 +136,7 @@ class LocalStack:
         self.resources: LocalResources | None = None
         self.gateway_port = 0
         self.webhook = "not registered"
+        self.operator: tuple[str, str] | None = None  # the console's local operator (username, password)
         self._tmp: tempfile.TemporaryDirectory[str] | None = None
         self._files: list[IO[bytes]] = []
         self.log_dir = Path()
@@ -233,11 +239,28 @@ class LocalStack:
             region=c.region,
             parameters=parameters,
         )
+        self._create_operator()
         resources_file = self.log_dir / "resources.json"
         resources_file.write_text(self.resources.to_json(), encoding="utf-8")
         self._start_runtime(resources_file)
         if c.register_webhook:
             self._register_webhook()
+
+    def _create_operator(self) -> None:
+        """A console operator in the template's user pool (an admin's job when deployed)."""
+        assert self.resources is not None
+        pools = list(self.resources.of_type("AWS::Cognito::UserPool").values())
+        if not pools:
+            return
+        import secrets as pysecrets
+
+        password = self.config.operator_password or f"StayKey-{pysecrets.token_hex(6)}-Op1"
+        create_operator(self.aws_endpoint, pools[0], self.config.operator_username, password, self.config.region)
+        self.operator = (self.config.operator_username, password)
+
+    @property
+    def console_url(self) -> str:
+        return f"{self.gateway_url}/console"
 
     def _start_runtime(self, resources_file: Path) -> None:
         c = self.config
@@ -395,6 +418,7 @@ def banner(stack: LocalStack) -> str:
     )
     tables = ", ".join(stack.resources.of_type("AWS::DynamoDB::Table").values())
     logs = "this terminal" if c.function_logs_to_terminal else str(stack.functions_log)
+    operator = f"{stack.operator[0]} / {stack.operator[1]}" if stack.operator else "(no user pool in the template)"
     return f"""
 StayKey local stack is running. Ctrl-C stops it.
 
@@ -403,6 +427,7 @@ StayKey local stack is running. Ctrl-C stops it.
   functions call Nuki at      {stack.nuki_api_url}
   local AWS (moto server)     {stack.aws_endpoint}    table {tables}, dashboard {stack.aws_endpoint}/moto-api/
   Nuki webhook                {stack.webhook}
+  operator console            {stack.console_url}    sign in: {operator}
   function logs               {logs}
   guest emails                printed here as SES accepts them
 

@@ -113,6 +113,8 @@ NO_BODY = {
     ("POST", "/bookings/{bookingId}/checkout"),
     ("POST", "/bookings/{bookingId}/resend-email"),
     ("POST", "/bookings/{bookingId}/retry"),
+    # The console's forms are form-encoded, not JSON; the function checks them (and their CSRF token).
+    ("POST", "/console/{proxy+}"),
 }
 
 

@@ -6,12 +6,14 @@ or call `reset()` after changing the environment.
 
 from __future__ import annotations
 
+from datetime import timedelta
 from functools import lru_cache
 from typing import TYPE_CHECKING
 
 from staykey.settings import get_settings
 
 if TYPE_CHECKING:
+    from staykey.console.app import Services
     from staykey.nuki import NukiClient
     from staykey.services.activity import Activity
     from staykey.services.audit import Audit
@@ -132,6 +134,57 @@ def audit() -> Audit:
     from staykey.timeutil import SystemClock
 
     return Audit(store(), SystemClock(), get_settings().audit_retention_days)
+
+
+@lru_cache(maxsize=1)
+def console() -> Services:
+    """The console's collaborators: the same services as the shop API, and its sign-in."""
+    from staykey import secrets
+    from staykey.console.app import Services
+    from staykey.console.auth import CognitoSignIn, TokenVerifier
+    from staykey.console.views import ConsoleViews
+    from staykey.timeutil import SystemClock
+
+    s = get_settings()
+    clock = SystemClock()
+    queues = [url for url in s.dead_letter_queue_urls.split(",") if url]
+    return Services(
+        settings=s,
+        store=store(),
+        search=search(),
+        locks=locks(),
+        activity=activity(),
+        audit=audit(),
+        lifecycle=lifecycle,
+        verifier=TokenVerifier(s.cognito_issuer, s.cognito_client_id, s.jwks_url),
+        sign_in=CognitoSignIn(s.cognito_client_id),
+        secret=secrets.console_secret,
+        views=ConsoleViews(
+            s,
+            store(),
+            search(),
+            locks(),
+            queue_depths=lambda: dead_letter_depths(queues),
+            webhook_fallbacks=lambda now: activity().polled_first(now - timedelta(hours=24)),
+        ),
+        clock=clock,
+    )
+
+
+def dead_letter_depths(queue_urls: list[str]) -> dict[str, int]:
+    """Messages waiting in each dead-letter queue (by queue name); a queue that cannot be read: -1."""
+    import boto3
+
+    sqs = boto3.client("sqs")
+    out = {}
+    for url in queue_urls:
+        name = url.rsplit("/", 1)[-1]
+        try:
+            attrs = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["ApproximateNumberOfMessages"])
+            out[name] = int(attrs["Attributes"]["ApproximateNumberOfMessages"])
+        except Exception:  # the page still renders; the count says it is unknown
+            out[name] = -1
+    return out
 
 
 def reset() -> None:

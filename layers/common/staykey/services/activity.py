@@ -437,6 +437,25 @@ class Activity:
             return out, None
         return out, encode_cursor(iso(day) + "#~", bound)
 
+    def polled_first(self, since: datetime) -> int:
+        """Entries since `since` that polling stored before any webhook delivered them: with
+        webhooks registered, a sign that they lapsed."""
+        now = self.clock.now()
+        found = 0
+        for day in {activity_day_pk(since), activity_day_pk(now)}:
+            page = self.store.index_range(
+                "gsi2",
+                day,
+                iso(since),
+                want=1,
+                budget=ACTIVITY_LIMIT_MAX,
+                filter_expression="#via = :poll",
+                names={"#via": "via"},
+                values={":poll": "poll"},
+            )
+            found += len(page.items)
+        return found
+
     def _items(self, owner_key: str, limit: int) -> list[ActivityItem]:
         limit = max(1, min(ACTIVITY_LIMIT_MAX, limit))
         now = self.clock.now().timestamp()
