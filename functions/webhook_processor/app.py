@@ -5,7 +5,6 @@ records are retried (and land in the dead-letter queue after five tries)."""
 
 from __future__ import annotations
 
-import json
 from datetime import UTC, datetime
 from typing import Any
 
@@ -14,8 +13,7 @@ from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from staykey import wiring
-from staykey.nuki import parse_webhook
-from staykey.observability import count, logger, tracer
+from staykey.observability import logger, tracer
 
 processor = BatchProcessor(event_type=EventType.SQS)
 
@@ -27,15 +25,7 @@ def _received_at(record: SQSRecord) -> datetime | None:
 
 
 def _webhook(record: SQSRecord) -> None:
-    try:
-        payload = parse_webhook(json.loads(record.body))
-    except ValueError as exc:
-        # Correctly signed but not a payload we can read: another try reads it no better.
-        count("WebhookUnreadable")
-        logger.warning("webhook payload not understood; dropped", error=type(exc).__name__)
-        return
-    outcome = wiring.activity().handle_webhook(payload, _received_at(record))
-    logger.info("webhook processed", feature=payload.feature, outcome=outcome)
+    wiring.activity().process_webhook(record.body, _received_at(record))
 
 
 @logger.inject_lambda_context(clear_state=True)

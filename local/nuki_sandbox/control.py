@@ -249,19 +249,23 @@ def _get_config(sandbox: NukiSandbox, _params: dict[str, str], _raw: bytes) -> R
 
 
 def _put_config(sandbox: NukiSandbox, _params: dict[str, str], raw: bytes) -> Reply:
-    body = _object(raw, {"syncDelaySeconds", "latencySeconds", "webhookRetryDelaysSeconds"})
+    body = _object(raw, {"syncDelaySeconds", "latencySeconds", "webhookRetryDelaysSeconds", "leanAuthWebhooks"})
     retry: Any = body.get("webhookRetryDelaysSeconds")
     if retry is not None and (
         not isinstance(retry, list)
         or not all(isinstance(d, int | float) and not isinstance(d, bool) and d >= 0 for d in retry)
     ):
         raise ControlError(400, "webhookRetryDelaysSeconds must be a list of non-negative numbers")
+    lean = body.get("leanAuthWebhooks")
+    if lean is not None and not isinstance(lean, bool):
+        raise ControlError(400, "leanAuthWebhooks must be true or false")
     return Reply(
         200,
         sandbox.configure(
             sync_delay=_number(body, "syncDelaySeconds", 0.0) if "syncDelaySeconds" in body else None,
             latency=_number(body, "latencySeconds", 0.0) if "latencySeconds" in body else None,
             webhook_retry_delays=retry,
+            lean_auth_webhooks=lean,
         ),
     )
 

@@ -7,7 +7,7 @@ import re
 import secrets
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Generic, TypeVar
@@ -27,16 +27,23 @@ class ObjectIds:
     greater as strings, which is what the log's ``id`` cursor ("older than") relies on.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, clock: Callable[[], float] = time.time, seed: int | None = None) -> None:
+        """``clock`` gives Unix seconds (a simulator passes its virtual clock); with a ``seed`` the
+        machine part and the counter's start are fixed, so a simulated run makes the same ids."""
         self._lock = threading.Lock()
-        self._machine = secrets.token_hex(5)
-        self._counter = secrets.randbelow(1 << 22)
+        self._clock = clock
+        if seed is None:
+            self._machine = secrets.token_hex(5)
+            self._counter = secrets.randbelow(1 << 22)
+        else:
+            self._machine = f"{seed % (1 << 40):010x}"
+            self._counter = 0
         self._last_second = 0
 
     def new(self) -> str:
         with self._lock:
             # Never let the timestamp go backwards (clock steps) so ids stay ordered.
-            second = max(int(time.time()), self._last_second)
+            second = max(int(self._clock()), self._last_second)
             self._last_second = second
             self._counter = (self._counter + 1) % (1 << 24)
             counter = self._counter

@@ -11,6 +11,7 @@ import sys
 import threading
 import time
 import traceback
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -87,36 +88,17 @@ class SandboxRequestHandler(BaseHTTPRequestHandler):
         return self.rfile.read(length) if length > 0 else b""
 
     def _handle(self, method: str) -> None:
-        sandbox = self.server.sandbox
         split = urlsplit(self.path)
-        path = split.path
-        record = None
         try:
             raw = self._read_body()
-            if path == "/_sim" or path.startswith("/_sim/"):
-                self._send(handle_control(sandbox, method, path, raw))
-                return
-            record, latency, fault = sandbox.begin_request(method, path, split.query)
-            if latency > 0:
-                time.sleep(latency)
-            query = parse_qs(split.query, keep_blank_values=True)
-            authorization = self.headers.get("Authorization")
-            if fault is not None and fault.kind == "timeout":
-                if fault.apply_anyway:
-                    handle_api(sandbox, method, path, query, raw, authorization)
-                time.sleep(fault.hold_seconds)
-                self.close_connection = True  # no answer at all: the client sees the connection drop
-                reply = None
-            elif fault is not None:
-                reply = _fault_reply(fault)
-            else:
-                reply = handle_api(sandbox, method, path, query, raw, authorization)
-        except Exception as exc:  # a sandbox bug must show, not hang the client
+        except Exception as exc:
             traceback.print_exc(file=sys.stderr)
-            reply = Reply(500, nuki_error_body(f"nuki sandbox failure: {type(exc).__name__}: {exc}"))
-        if record is not None:
-            sandbox.finish_request(record, reply.status if reply is not None else None)
-        if reply is not None:
+            self._send(Reply(500, nuki_error_body(f"nuki sandbox failure: {type(exc).__name__}: {exc}")))
+            return
+        reply = serve(self.server.sandbox, method, split.path, split.query, raw, self.headers.get("Authorization"))
+        if reply is None:
+            self.close_connection = True  # no answer at all: the client sees the connection drop
+        else:
             self._send(reply)
 
     def _send(self, reply: Reply) -> None:
@@ -131,6 +113,45 @@ class SandboxRequestHandler(BaseHTTPRequestHandler):
         self.end_headers()
         if body and reply.status != HTTPStatus.NO_CONTENT:
             self.wfile.write(body)
+
+
+def serve(
+    sandbox: NukiSandbox,
+    method: str,
+    path: str,
+    query_string: str,
+    raw: bytes,
+    authorization: str | None,
+    sleep: Callable[[float], None] = time.sleep,
+) -> Reply | None:
+    """One request, as the HTTP server answers it: ``/_sim`` control routes straight through; Nuki
+    routes with latency, fault injection and the request log. None: no answer at all (an injected
+    timeout, which may still have been applied: ``FaultDecision.apply_anyway``). In-process callers
+    (the simulator) pass their own ``sleep``."""
+    record = None
+    try:
+        if path == "/_sim" or path.startswith("/_sim/"):
+            return handle_control(sandbox, method, path, raw)
+        record, latency, fault = sandbox.begin_request(method, path, query_string)
+        if latency > 0:
+            sleep(latency)
+        query = parse_qs(query_string, keep_blank_values=True)
+        reply: Reply | None
+        if fault is not None and fault.kind == "timeout":
+            if fault.apply_anyway:
+                handle_api(sandbox, method, path, query, raw, authorization)
+            sleep(fault.hold_seconds)
+            reply = None
+        elif fault is not None:
+            reply = _fault_reply(fault)
+        else:
+            reply = handle_api(sandbox, method, path, query, raw, authorization)
+    except Exception as exc:  # a sandbox bug must show, not hang the client
+        traceback.print_exc(file=sys.stderr)
+        reply = Reply(500, nuki_error_body(f"nuki sandbox failure: {type(exc).__name__}: {exc}"))
+    if record is not None:
+        sandbox.finish_request(record, reply.status if reply is not None else None)
+    return reply
 
 
 def _fault_reply(fault: FaultDecision) -> Reply:

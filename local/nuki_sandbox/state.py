@@ -13,10 +13,10 @@ import random
 import secrets
 import threading
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Literal
+from typing import Literal, Protocol
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -33,7 +33,7 @@ from local.nuki_sandbox.model import (
     unprocessable,
     utcnow,
 )
-from local.nuki_sandbox.webhooks import DEFAULT_RETRY_DELAYS, WebhookDispatcher
+from local.nuki_sandbox.webhooks import DEFAULT_RETRY_DELAYS, Delivery, WebhookDispatcher
 
 DEFAULT_TOKEN = "local-nuki-token"  # noqa: S105 - the documented local default, not a secret
 DEFAULT_SYNC_DELAY_SECONDS = 2.0
@@ -44,6 +44,10 @@ KEYPAD_CODE_CAPACITY = 200
 KEYPAD_NAME_MAX = 20
 NAME_MAX = 32
 TOO_MANY_ENTRIES = "K_ERROR_TOO_MANY_ENTRIES (0x29): the keypad already holds 200 codes"
+
+# The fields of Nuki's own published DEVICE_AUTHS example (forum 29886): no enabled, no dates. With
+# `lean_auth_webhooks` the sandbox sends only these, as Nuki may.
+LEAN_AUTH_FIELDS = ("id", "smartlockId", "authId", "code", "type", "name")
 
 LOG_LIMIT_DEFAULT = 20
 LOG_LIMIT_MAX = 50
@@ -269,6 +273,7 @@ class Lock:
     )
     auths: dict[str, Auth] = field(default_factory=dict)
     next_auth_id: int = ACCOUNT_AUTH_ID + 1
+    sync_delay: float | None = None  # this lock's own delay; None: the sandbox's
 
     @property
     def has_keypad(self) -> bool:
@@ -458,6 +463,22 @@ def zone_named(name: str) -> ZoneInfo:
 # --- the sandbox --------------------------------------------------------------------------------
 
 
+class SandboxClock(Protocol):
+    """Where the sandbox reads time: wall time for dates, a monotonic clock for sync delays."""
+
+    def now(self) -> datetime: ...
+
+    def monotonic(self) -> float: ...
+
+
+class RealClock:
+    def now(self) -> datetime:
+        return utcnow()
+
+    def monotonic(self) -> float:
+        return time.monotonic()
+
+
 class NukiSandbox:
     """In-memory Nuki Web API state. Thread-safe: every public method takes ``self._lock``."""
 
@@ -466,17 +487,28 @@ class NukiSandbox:
         token: str = DEFAULT_TOKEN,
         sync_delay: float = DEFAULT_SYNC_DELAY_SECONDS,
         latency: float = 0.0,
+        *,
+        clock: SandboxClock | None = None,
+        webhook_sink: Callable[[Delivery], None] | None = None,
+        seed: int | None = None,
     ) -> None:
+        """``clock``, ``webhook_sink`` and ``seed`` are for a simulator (``local.sim``): with a
+        ``webhook_sink`` no thread runs at all, deliveries go to the sink instead of over HTTP, and
+        due writes are applied by ``advance()`` (and by every request, as always)."""
         self.token = token
         self._initial_config = (float(sync_delay), float(latency))
+        self._time = clock or RealClock()
         self._lock = threading.RLock()
         self._wake = threading.Condition(self._lock)
-        self._ids = ObjectIds()
+        self._ids = ObjectIds(clock=lambda: self._time.now().timestamp(), seed=seed)
+        self._seed = seed
         self._closed = False
-        self._dispatcher = WebhookDispatcher(self._lock, self._webhook_exists)
+        self._dispatcher = WebhookDispatcher(self._lock, self._webhook_exists, now=self._time.now, sink=webhook_sink)
         self._reset_locked()
-        self._clock = threading.Thread(target=self._run_clock, name="nuki-sandbox-clock", daemon=True)
-        self._clock.start()
+        self._clock: threading.Thread | None = None
+        if webhook_sink is None:
+            self._clock = threading.Thread(target=self._run_clock, name="nuki-sandbox-clock", daemon=True)
+            self._clock.start()
 
     # -- lifecycle and configuration
 
@@ -489,10 +521,11 @@ class NukiSandbox:
         self._log_index: dict[str, LogEntry] = {}
         self._webhooks: dict[int, Webhook] = {}
         self._next_webhook_id = 1
-        self._faults = Faults()
+        self._faults = Faults(rng=random.Random(self._seed))
         self._requests: list[RequestRecord] = []
         self._dispatcher.retry_delays = DEFAULT_RETRY_DELAYS
         self._dispatcher.clear()
+        self.lean_auth_webhooks = False
 
     def reset(self) -> None:
         """Forget everything: locks, auths, pending writes, logs, webhooks, faults, requests, config."""
@@ -504,7 +537,8 @@ class NukiSandbox:
         with self._wake:
             self._closed = True
             self._wake.notify_all()
-        self._clock.join(timeout=2)
+        if self._clock is not None:
+            self._clock.join(timeout=2)
         self._dispatcher.close()
 
     def configure(
@@ -512,9 +546,13 @@ class NukiSandbox:
         sync_delay: float | None = None,
         latency: float | None = None,
         webhook_retry_delays: Iterable[float] | None = None,
+        lean_auth_webhooks: bool | None = None,
     ) -> dict[str, JSON]:
-        """Change the sync delay (for writes accepted from now on), the added latency, the webhook retries."""
+        """Change the sync delay (for writes accepted from now on), the added latency, the webhook
+        retries, and whether DEVICE_AUTHS bodies carry only the fields of Nuki's published example."""
         with self._lock:
+            if lean_auth_webhooks is not None:
+                self.lean_auth_webhooks = lean_auth_webhooks
             if sync_delay is not None:
                 self.sync_delay = float(sync_delay)
             if latency is not None:
@@ -529,6 +567,7 @@ class NukiSandbox:
                 "syncDelaySeconds": self.sync_delay,
                 "latencySeconds": self.latency,
                 "webhookRetryDelaysSeconds": list(self._dispatcher.retry_delays),
+                "leanAuthWebhooks": self.lean_auth_webhooks,
             }
 
     def authorized(self, header: str | None) -> bool:
@@ -539,7 +578,7 @@ class NukiSandbox:
 
     def begin_request(self, method: str, path: str, query: str) -> tuple[RequestRecord, float, FaultDecision | None]:
         with self._lock:
-            record = RequestRecord(method, path, query, format_date(utcnow()))
+            record = RequestRecord(method, path, query, format_date(self._time.now()))
             self._requests.append(record)
             return record, self.latency, self._faults.draw()
 
@@ -592,11 +631,25 @@ class NukiSandbox:
             while not self._closed:
                 self._apply_due_locked()
                 due = [p.due for p in self._pending if p.due is not None]
-                timeout = max(0.0, min(due) - time.monotonic()) if due else None
+                timeout = max(0.0, min(due) - self._time.monotonic()) if due else None
                 self._wake.wait(timeout)
 
+    def _sync_delay(self, lock: Lock) -> float:
+        return self.sync_delay if lock.sync_delay is None else lock.sync_delay
+
+    def advance(self) -> None:
+        """Apply every write that is due by the clock (what the clock thread does in real time)."""
+        with self._lock:
+            self._apply_due_locked()
+
+    def next_due(self) -> float | None:
+        """The clock's monotonic time of the next pending write to apply; None if none is due."""
+        with self._lock:
+            due = [p.due for p in self._pending if p.due is not None]
+            return min(due) if due else None
+
     def _apply_due_locked(self) -> None:
-        now = time.monotonic()
+        now = self._time.monotonic()
         ready = sorted(
             (p for p in self._pending if p.due is not None and p.due <= now),
             key=lambda p: (p.due or 0.0, p.seq),
@@ -619,8 +672,8 @@ class NukiSandbox:
             operation_id=self._ids.new(),
             kind=kind,
             smartlock_id=lock.smartlock_id,
-            accepted_at=utcnow(),
-            due=time.monotonic() + self.sync_delay if lock.online else None,
+            accepted_at=self._time.now(),
+            due=self._time.monotonic() + self._sync_delay(lock) if lock.online else None,
             auth_id=auth_id,
             draft=draft,
             change=change,
@@ -635,7 +688,7 @@ class NukiSandbox:
         lock = self._locks.get(write.smartlock_id)
         if lock is None:
             return
-        now = utcnow()
+        now = self._time.now()
         if write.kind == "create" and write.draft is not None:
             self._store_auth(lock, write.draft, now)
             return
@@ -930,7 +983,10 @@ class NukiSandbox:
                 self._dispatcher.enqueue(hook.id, hook.url, hook.secret, feature, payload)
 
     def _emit_auth(self, auth: Auth, deleted: bool) -> None:
-        self._emit("DEVICE_AUTHS", {"feature": "DEVICE_AUTHS", "deleted": deleted, "smartlockAuth": auth.to_json()})
+        body = auth.to_json()
+        if self.lean_auth_webhooks:
+            body = {k: body[k] for k in LEAN_AUTH_FIELDS if k in body}
+        self._emit("DEVICE_AUTHS", {"feature": "DEVICE_AUTHS", "deleted": deleted, "smartlockAuth": body})
 
     def _emit_status(self, lock: Lock) -> None:
         self._emit(
@@ -973,7 +1029,7 @@ class NukiSandbox:
                 smartlock_id = max([FIRST_SMARTLOCK_ID - 1, *self._locks]) + 1
             if smartlock_id in self._locks:
                 raise ControlError(409, f"smartlock {smartlock_id} exists already")
-            now = utcnow()
+            now = self._time.now()
             lock = Lock(
                 smartlock_id=smartlock_id,
                 name=name or f"Smart Lock {smartlock_id}",
@@ -1004,8 +1060,11 @@ class NukiSandbox:
         keypad2: bool | None = None,
         timezone: str | None = None,
         battery: Mapping[str, JSON] | None = None,
+        sync_delay: float | None = None,
     ) -> JSON:
-        """Change a lock; DEVICE_STATUS goes out when it goes on/offline or a battery value changes."""
+        """Change a lock; DEVICE_STATUS goes out when it goes on/offline or a battery value changes.
+        ``sync_delay`` gives the lock a delay of its own for writes accepted from now on (a
+        negative value goes back to the sandbox's delay)."""
         zone = zone_named(timezone) if timezone is not None else None
         with self._wake:
             lock = self._control_lock(smartlock_id)
@@ -1018,17 +1077,19 @@ class NukiSandbox:
                 lock.keypad2 = keypad2
             if zone is not None:
                 lock.zone = zone
+            if sync_delay is not None:
+                lock.sync_delay = None if sync_delay < 0 else float(sync_delay)
             lock.battery.update(battery or {})
             if online is not None and online != lock.online:
                 lock.online = online
                 # Back online: what waited is sent now and lands after the sync delay. Offline: what
                 # had not landed yet waits for the lock.
-                due = time.monotonic() + self.sync_delay if online else None
+                due = self._time.monotonic() + self._sync_delay(lock) if online else None
                 for write in self._pending:
                     if write.smartlock_id == smartlock_id:
                         write.due = due
                 self._wake.notify_all()
-            lock.updated = utcnow()
+            lock.updated = self._time.now()
             if (lock.online, lock.battery) != before:
                 self._emit_status(lock)
             return lock.to_json()
@@ -1038,7 +1099,7 @@ class NukiSandbox:
         with self._lock:
             self._apply_due_locked()
             lock = self._control_lock(smartlock_id)
-            now = time.monotonic()
+            now = self._time.monotonic()
             return {
                 "smartlock": lock.to_json(),
                 "online": lock.online,
@@ -1057,7 +1118,7 @@ class NukiSandbox:
 
     def keypad_entry(self, smartlock_id: int, code: int, at: datetime | None = None) -> dict[str, JSON]:
         """Someone types a code on the keypad; the log entry and DEVICE_LOGS follow at once."""
-        at = at or utcnow()
+        at = at or self._time.now()
         with self._lock:
             self._apply_due_locked()
             lock = self._control_lock(smartlock_id)
@@ -1093,7 +1154,7 @@ class NukiSandbox:
 
     def add_log(self, smartlock_id: int, fields: Mapping[str, JSON], at: datetime | None = None) -> JSON:
         """Any other log entry (app unlock, manual lock...). ``fields`` are SmartlockLog fields."""
-        at = at or utcnow()
+        at = at or self._time.now()
         with self._lock:
             lock = self._control_lock(smartlock_id)
             data: dict[str, JSON] = {
@@ -1116,4 +1177,48 @@ class NukiSandbox:
             self._check_draft(lock, draft)
             if draft.type == KEYPAD_CODE and draft.code in self._codes_taken(lock):
                 raise conflict(f"The keypad code already exists on smartlock {smartlock_id}")
-            return self._store_auth(lock, draft, utcnow()).to_json()
+            return self._store_auth(lock, draft, self._time.now()).to_json()
+
+    def change_auth_elsewhere(
+        self,
+        smartlock_id: int,
+        auth_id: str,
+        *,
+        code: int | None = None,
+        name: str | None = None,
+        until: datetime | None = None,
+        enabled: bool | None = None,
+    ) -> JSON:
+        """Someone edits an authorization in Nuki Web or the app: applied at once, DEVICE_AUTHS sent."""
+        with self._lock:
+            self._apply_due_locked()
+            lock = self._control_lock(smartlock_id)
+            auth = lock.auths.get(auth_id)
+            if auth is None:
+                raise ControlError(404, f"no auth {auth_id} on smartlock {smartlock_id}")
+            if code is not None:
+                check_code(code)
+                if code in self._codes_taken(lock, auth_id):
+                    raise conflict(f"The keypad code already exists on smartlock {smartlock_id}")
+                auth.code = code
+            if name is not None:
+                check_name(name, auth.type)
+                auth.name = name
+            if until is not None:
+                auth.window.until_date = until
+            if enabled is not None:
+                auth.enabled = enabled
+            auth.updated = self._time.now()
+            self._emit_auth(auth, deleted=False)
+            return auth.to_json()
+
+    def delete_auth_elsewhere(self, smartlock_id: int, auth_id: str) -> None:
+        """Someone deletes an authorization in Nuki Web or the app: gone at once, DEVICE_AUTHS sent."""
+        with self._lock:
+            self._apply_due_locked()
+            lock = self._control_lock(smartlock_id)
+            auth = lock.auths.pop(auth_id, None)
+            if auth is None:
+                raise ControlError(404, f"no auth {auth_id} on smartlock {smartlock_id}")
+            self._pending = [p for p in self._pending if p.auth_id != auth_id]
+            self._emit_auth(auth, deleted=True)

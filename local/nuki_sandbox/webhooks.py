@@ -19,6 +19,7 @@ import queue
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from urllib.parse import urlsplit
 
 from local.nuki_sandbox.model import JSON, encode_json, format_date, utcnow
@@ -73,10 +74,17 @@ class WebhookDispatcher:
         lock: threading.RLock,
         still_registered: Callable[[int], bool],
         retry_delays: Sequence[float] = DEFAULT_RETRY_DELAYS,
+        *,
+        now: Callable[[], datetime] = utcnow,
+        sink: Callable[[Delivery], None] | None = None,
     ) -> None:
+        """With ``sink``, nothing is sent and no thread runs: each delivery is recorded and handed
+        to ``sink`` (a simulator delivers it on its own clock, with its own faults)."""
         self._lock = lock
         self._still_registered = still_registered
         self.retry_delays: tuple[float, ...] = tuple(retry_delays)
+        self._now = now
+        self._sink = sink
         self._records: list[Delivery] = []
         self._next_id = 1
         self._generation = 0
@@ -84,8 +92,10 @@ class WebhookDispatcher:
         self._idle = threading.Condition(self._lock)
         self._in_flight = 0
         self._closing = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="nuki-sandbox-webhooks", daemon=True)
-        self._thread.start()
+        self._thread: threading.Thread | None = None
+        if sink is None:
+            self._thread = threading.Thread(target=self._run, name="nuki-sandbox-webhooks", daemon=True)
+            self._thread.start()
 
     def enqueue(self, webhook_id: int, url: str, secret: str, feature: str, payload: dict[str, JSON]) -> None:
         """Record a delivery and queue it; the body is serialised and signed once, here."""
@@ -98,9 +108,12 @@ class WebhookDispatcher:
                 feature=feature,
                 body=body,
                 signature=sign(secret, body),
-                created_at=format_date(utcnow()),
+                created_at=format_date(self._now()),
             )
             self._next_id += 1
+            if self._sink is not None:
+                self._sink(record)
+                return
             self._records.append(record)
             self._in_flight += 1
             self._queue.put((self._generation, record))
@@ -125,8 +138,9 @@ class WebhookDispatcher:
         with self._lock:
             self._generation += 1
         self._closing.set()
-        self._queue.put(None)
-        self._thread.join(timeout=ATTEMPT_TIMEOUT_SECONDS + 1)
+        if self._thread is not None:
+            self._queue.put(None)
+            self._thread.join(timeout=ATTEMPT_TIMEOUT_SECONDS + 1)
 
     def _run(self) -> None:
         while True:
@@ -150,7 +164,7 @@ class WebhookDispatcher:
                 if not self._still_registered(record.webhook_id):
                     record.status = "dropped"
                     return
-            at = format_date(utcnow())
+            at = format_date(self._now())
             status, error = _post(record.url, record.body, record.signature)
             with self._lock:
                 record.attempts.append({"at": at, "status": status, "error": error})

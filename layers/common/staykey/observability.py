@@ -80,12 +80,25 @@ tracer = LazyTracer(service=SERVICE)
 metrics = Metrics(namespace=NAMESPACE, service=SERVICE)
 
 
+MetricSink = Callable[[str, float, Mapping[str, str]], None]
+_sink: MetricSink | None = None
+
+
+def set_metric_sink(sink: MetricSink | None) -> None:
+    """Send metrics to `sink` instead of CloudWatch EMF (the simulator counts them; None: EMF again)."""
+    global _sink
+    _sink = sink
+
+
 def count(name: str, value: float = 1, dimensions: Mapping[str, str] | None = None) -> None:
     """Emit one business metric now (one EMF line), with optional dimensions such as the lock id."""
+    if _sink is not None:
+        _sink(name, value, dimensions or {})
+        return
     with single_metric(name=name, unit=MetricUnit.Count, value=value, namespace=NAMESPACE) as metric:
         metric.add_dimension(name="service", value=SERVICE)
         for key, dim in (dimensions or {}).items():
             metric.add_dimension(name=key, value=dim)
 
 
-__all__ = ["LazyTracer", "MetricUnit", "count", "logger", "metrics", "tracer"]
+__all__ = ["LazyTracer", "MetricSink", "MetricUnit", "count", "logger", "metrics", "set_metric_sink", "tracer"]

@@ -185,6 +185,7 @@ class NukiClient:
         sleep: Callable[[float], None] = time.sleep,
         monotonic: Callable[[], float] = time.monotonic,
         on_request: Callable[[NukiCall], None] | None = None,
+        jitter: Callable[[float, float], float] | None = None,
     ) -> None:
         if not base_url.startswith(("https://", "http://")):
             raise ValueError("base_url must be an http(s) URL")
@@ -204,7 +205,7 @@ class NukiClient:
         self._sleep = sleep
         self._monotonic = monotonic
         self._on_request = on_request
-        self._uniform: Callable[[float, float], float] = random.uniform
+        self._jitter = jitter  # None: random.uniform (a simulator passes its seeded RNG's)
 
     def __repr__(self) -> str:
         return f"NukiClient(base_url={self._base_url!r})"
@@ -438,7 +439,8 @@ class NukiClient:
             logger.warning("on_request hook failed", exc_info=True)
 
     def _backoff(self, attempt: int) -> float:
-        return self._uniform(0.0, min(self._backoff_cap, self._backoff_base * 2 ** (attempt - 1)))
+        uniform = self._jitter or random.uniform
+        return uniform(0.0, min(self._backoff_cap, self._backoff_base * 2 ** (attempt - 1)))
 
     def _send(
         self,

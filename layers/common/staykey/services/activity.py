@@ -50,6 +50,7 @@ from staykey.nuki import (
     WebhookPayload,
     action_name,
     is_successful_keypad_entry,
+    parse_webhook,
     source_name,
     state_name,
     trigger_name,
@@ -127,6 +128,24 @@ class Activity:
         self._nuki = nuki
 
     # ------------------------------------------------------------------ webhooks
+
+    def process_webhook(self, body: str, received_at: datetime | None = None) -> str:
+        """One verified webhook body as the receiver queued it; what became of it (for the log).
+
+        A body that is not JSON, or not a payload we can read, is counted and dropped: another try
+        reads it no better.
+        """
+        import json
+
+        try:
+            payload = parse_webhook(json.loads(body))
+        except ValueError as exc:
+            count("WebhookUnreadable")
+            logger.warning("webhook payload not understood; dropped", error=type(exc).__name__)
+            return "unreadable"
+        outcome = self.handle_webhook(payload, received_at)
+        logger.info("webhook processed", feature=payload.feature, outcome=outcome)
+        return outcome
 
     def handle_webhook(self, payload: WebhookPayload, received_at: datetime | None = None) -> str:
         """One verified webhook; returns what became of it (for the log line)."""

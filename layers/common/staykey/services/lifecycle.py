@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -892,8 +891,8 @@ class Lifecycle:
     def _backoff(self) -> list[float]:
         # Whether the webhook is registered, read at most once a minute per container: it changes
         # when an operator runs tools.register_webhook, and a stale answer only shifts read-backs.
-        now = time.monotonic()
-        if self._webhook_seen is None or now - self._webhook_seen[0] > WEBHOOK_CONFIG_MAX_AGE:
+        now = self.clock.now().timestamp()
+        if self._webhook_seen is None or abs(now - self._webhook_seen[0]) > WEBHOOK_CONFIG_MAX_AGE:
             registered = False
             with contextlib.suppress(Exception):
                 registered = self.store.get_config("WEBHOOK") is not None
