@@ -12,7 +12,7 @@ PYENV_VERSION_313 ?= 3.11.7:3.13.0
 export SAM_CLI_TELEMETRY := 0
 export AWS_DEFAULT_REGION ?= eu-central-1
 
-.PHONY: help install lint typecheck template scan build speclint client unit test demo local fuzz bench simulate clean
+.PHONY: help install lint typecheck template scan build speclint client unit test demo local fuzz bench simulate clean chromium
 
 help:
 	@echo "make demo   run the whole system on this machine and print a guest journey"
@@ -74,7 +74,9 @@ build: $(STAMP)
 	  echo "sam build: SKIPPED, no python3.13 on this machine (install one, e.g. pyenv install 3.13, or use sam build --use-container)"; \
 	fi
 
-# Prism (npm) judges our Nuki traffic in tests/contract; without npm that test skips, under CI=true it fails.
+# Prism (npm) judges our Nuki traffic in tests/contract; axe-core checks the console's pages; htmx is
+# vendored from its package (tests/unit/test_console_vendored.py); without npm those tests skip,
+# under CI=true they fail.
 NODE_STAMP := node_modules/.installed
 $(NODE_STAMP): package.json package-lock.json
 	@if command -v npm >/dev/null 2>&1; then npm ci --no-audit --no-fund --silent && touch $@; \
@@ -107,8 +109,18 @@ client: $(CLIENT_STAMP)
 	PATH="$(CURDIR)/$(CLIENT_VENV)/bin:$$PATH" $(CLIENT_VENV)/bin/openapi-python-client generate \
 	  --path openapi.yaml --meta none --output-path $(CLIENT_DIR)/staykey_shop_client --fail-on-warning
 
-unit: $(STAMP) $(NODE_STAMP)
-	$(BIN)/pytest -q
+# The console's browser tests run Debian's headless Chromium (Playwright launches /usr/bin/chromium;
+# it never downloads a browser). Installed here when missing; without apt-get the tests skip, and
+# under CI=true they fail instead.
+chromium:
+	@if [ -x /usr/bin/chromium ]; then :; \
+	elif command -v apt-get >/dev/null 2>&1; then \
+	  echo "installing Debian's chromium for the console's browser tests"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
+	else echo "no /usr/bin/chromium and no apt-get: the console's browser tests will be skipped"; fi
+
+unit: $(STAMP) $(NODE_STAMP) chromium
+	PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 $(BIN)/pytest -q
 
 test: lint typecheck template scan build speclint client unit
 

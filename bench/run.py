@@ -25,7 +25,7 @@ from typing import Any
 from bench import cost
 from bench.common import ROOT, machine
 
-MODULES = ("stack_runs", "handlers", "imports", "reconcile_scale", "season")
+MODULES = ("stack_runs", "handlers", "imports", "reconcile_scale", "season", "console")
 HERE = Path(__file__).resolve().parent
 RESULTS = HERE / "RESULTS.md"
 BEFORE = HERE / "before.json"
@@ -151,6 +151,20 @@ def rows(r: dict[str, Any]) -> list[tuple[str, str, str, str]]:
                 f"{_s(rec['wall_s'])}, {rec['nuki_calls']:,} Nuki calls, peak {peak} at once",
                 f"Nuki-latency floor {_s(rec['floor_s'])}; Lambda model {_s(rec['lambda_model_wall_s'])}",
                 f"≤ {rec['concurrency']} at once {'✓' if peak <= rec['concurrency'] else '✗'}",
+            )
+        )
+    console = r.get("console")
+    if console:
+        pages = console["pages"]
+        worst = max(p["median_ms"] for p in pages.values())
+        heaviest = max(p["bytes"] for p in pages.values()) + console["static_bytes"]
+        out.append(
+            (
+                f"8. console page, server time (median of {console['repeat']}; {console['bookings']:,} bookings, "
+                f"{console['locks']} locks, local stack)",
+                ", ".join(f"{name} {p['median_ms']:.0f} ms" for name, p in pages.items()),
+                f"size with its script and style: at most {heaviest / 1024:.0f} KB",
+                f"≤ 300 ms {'✓' if worst <= 300 else '✗'}; ≤ 100 KB {'✓' if heaviest <= 100 * 1024 else '✗'}",
             )
         )
     if stack:

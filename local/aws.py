@@ -554,10 +554,55 @@ def create_resources(
         res.refs[logical] = arn
         res.attrs[logical]["Id"] = arn
 
+    # Cognito user pools and their app clients (the console's sign-in): moto issues real signed
+    # tokens and serves the pool's keys at /<pool id>/.well-known/jwks.json.
+    cognito = client("cognito-idp", endpoint, region)
+    for logical in res.of_type("AWS::Cognito::UserPool"):
+        props = res.resolve(template[logical].get("Properties") or {})
+        kwargs: dict[str, Any] = {"PoolName": props.get("UserPoolName", f"{stack_name}-{logical}")}
+        for key in ("Policies", "AdminCreateUserConfig", "UsernameAttributes", "AutoVerifiedAttributes"):
+            if key in props:
+                kwargs[key] = props[key]
+        pool = cognito.create_user_pool(**kwargs)["UserPool"]
+        res.refs[logical] = pool["Id"]
+        res.attrs[logical] = {"Arn": pool["Arn"], "ProviderName": f"cognito-idp.{region}.amazonaws.com/{pool['Id']}"}
+    for logical in res.of_type("AWS::Cognito::UserPoolClient"):
+        props = res.resolve(template[logical].get("Properties") or {})
+        kwargs = {
+            key: props[key]
+            for key in (
+                "UserPoolId",
+                "ClientName",
+                "GenerateSecret",
+                "ExplicitAuthFlows",
+                "IdTokenValidity",
+                "AccessTokenValidity",
+                "RefreshTokenValidity",
+                "TokenValidityUnits",
+                "PreventUserExistenceErrors",
+            )
+            if key in props
+        }
+        created = cognito.create_user_pool_client(**kwargs)["UserPoolClient"]
+        res.refs[logical] = created["ClientId"]
+        res.attrs[logical] = {"ClientSecret": created.get("ClientSecret", "")}
+
     sender = res.parameters.get("SenderEmail")
     if sender:
         client("ses", endpoint, region).verify_email_identity(EmailAddress=parseaddr(sender)[1] or sender)
     return res
+
+
+def create_operator(endpoint: str, pool_id: str, username: str, password: str, region: str = DEFAULT_REGION) -> None:
+    """An operator of the console, as an admin creates one (here with a permanent password)."""
+    cognito = client("cognito-idp", endpoint, region)
+    cognito.admin_create_user(
+        UserPoolId=pool_id,
+        Username=username,
+        UserAttributes=[{"Name": "email", "Value": username}, {"Name": "email_verified", "Value": "true"}],
+        MessageAction="SUPPRESS",
+    )
+    cognito.admin_set_user_password(UserPoolId=pool_id, Username=username, Password=password, Permanent=True)
 
 
 TOKEN_SECRET_VARIABLE = "NUKI_TOKEN_SECRET_NAME"  # noqa: S105 - a variable name, not a secret

@@ -57,6 +57,7 @@ from local.aws import (
     LocalAwsError,
     LocalResources,
     MotoServer,
+    create_operator,
     create_resources,
     local_aws_environment,
     merged_environment,
@@ -97,6 +98,8 @@ class StackConfig:
     # Hosting subscription. `make local` starts with the README quick start's two (LOCAL_SANDBOX_LOCKS).
     sandbox_locks: tuple[tuple[int, str], ...] = ()
     env_file: Path | None = None  # written once the stack runs: export API=... KEY=... NUKI=...
+    operator_username: str = "operator@example.org"
+    operator_password: str | None = None  # None: a new random one each start, printed by make local
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> StackConfig:
@@ -113,6 +116,8 @@ class StackConfig:
             stack_name=e.get("LOCAL_STACK_NAME", DEFAULT_STACK_NAME),
             region=e.get("AWS_DEFAULT_REGION", DEFAULT_REGION),
             parameters=parse_parameter_overrides(e.get("LOCAL_PARAMETER_OVERRIDES", "")),
+            operator_username=e.get("LOCAL_OPERATOR_USERNAME", "operator@example.org"),
+            operator_password=e.get("LOCAL_OPERATOR_PASSWORD") or None,
         )
         return replace(config, **overrides)
 
@@ -137,6 +142,7 @@ class LocalStack:
         self.resources: LocalResources | None = None
         self.gateway_port = 0
         self.webhook = "not registered"
+        self.operator: tuple[str, str] | None = None  # the console's local operator (username, password)
         self._tmp: tempfile.TemporaryDirectory[str] | None = None
         self._files: list[IO[bytes]] = []
         self.log_dir = Path()
@@ -249,6 +255,7 @@ class LocalStack:
             region=c.region,
             parameters=parameters,
         )
+        self._create_operator()
         resources_file = self.log_dir / "resources.json"
         resources_file.write_text(self.resources.to_json(), encoding="utf-8")
         self._start_runtime(resources_file)
@@ -264,6 +271,22 @@ class LocalStack:
     def exports(self) -> str:
         """``export API=... KEY=... NUKI=...``: what a shell needs for the README's quick start."""
         return f"export API={self.gateway_url} KEY={self.config.api_key} NUKI={self.nuki_url}"
+
+    def _create_operator(self) -> None:
+        """A console operator in the template's user pool (an admin's job when deployed)."""
+        assert self.resources is not None
+        pools = list(self.resources.of_type("AWS::Cognito::UserPool").values())
+        if not pools:
+            return
+        import secrets as pysecrets
+
+        password = self.config.operator_password or f"StayKey-{pysecrets.token_hex(6)}-Op1"
+        create_operator(self.aws_endpoint, pools[0], self.config.operator_username, password, self.config.region)
+        self.operator = (self.config.operator_username, password)
+
+    @property
+    def console_url(self) -> str:
+        return f"{self.gateway_url}/console"
 
     def _start_runtime(self, resources_file: Path) -> None:
         c = self.config
@@ -427,6 +450,7 @@ def banner(stack: LocalStack) -> str:
     logs = "this terminal" if c.function_logs_to_terminal else str(stack.functions_log)
     locks = ", ".join(f"{lock_id} ({name})" for lock_id, name in c.sandbox_locks) or "none"
     env_file = f"written to {c.env_file}" if c.env_file else "not written"
+    operator = f"{stack.operator[0]} / {stack.operator[1]}" if stack.operator else "(no user pool in the template)"
     return f"""
 StayKey local stack is running. Ctrl-C stops it.
 
@@ -436,6 +460,7 @@ StayKey local stack is running. Ctrl-C stops it.
   functions call Nuki at      {stack.nuki_api_url}
   local AWS (moto server)     {stack.aws_endpoint}    table {tables}, dashboard {stack.aws_endpoint}/moto-api/
   Nuki webhook                {stack.webhook}
+  operator console            {stack.console_url}    sign in: {operator}
   function logs               {logs}
   guest emails                printed here as SES accepts them, kept in {stack.outbox}
 

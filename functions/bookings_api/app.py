@@ -1,4 +1,6 @@
-"""GET, PATCH and DELETE /bookings/{bookingId}: read, change and cancel a booking;
+"""GET /bookings: find bookings (filters and cursor pages, see staykey.services.search);
+GET, PATCH and DELETE /bookings/{bookingId}: read, change and cancel a booking;
+POST /bookings/{bookingId}/resend-email and /retry: tell the guest again, try a failed booking again;
 GET /bookings/{bookingId}/activity: what the guest's code did on the locks, newest first."""
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from staykey.api import make_resolver, parse_body, respond
 from staykey.errors import NotFound
 from staykey.models import ID_PATTERN, BookingPatch
 from staykey.observability import logger, tracer
+from staykey.pagination import Query
 
 app = make_resolver()
 
@@ -23,6 +26,31 @@ def _booking_id(raw: str) -> str:
         raise NotFound(f"booking {raw!r} does not exist")
     logger.append_keys(booking_id=raw)
     return raw
+
+
+def _query(allowed: tuple[str, ...], repeatable: tuple[str, ...] = ()) -> Query:
+    event = app.current_event
+    return Query(event.query_string_parameters, event.multi_value_query_string_parameters, allowed, repeatable)
+
+
+@app.get("/bookings")
+def list_bookings() -> Any:
+    from staykey.services.search import LIMIT_DEFAULT, LIMIT_MAX, PARAMETERS, BookingFilter
+
+    q = _query(PARAMETERS, repeatable=("status",))
+    limit = q.limit(LIMIT_DEFAULT, LIMIT_MAX)
+    page = wiring.search().search(BookingFilter.from_query(q), limit, q.get("cursor"))
+    return respond(200, page.to_api())
+
+
+@app.post("/bookings/<bookingId>/resend-email")
+def resend_email(bookingId: str) -> Any:
+    return respond(200, wiring.lifecycle().resend_email(_booking_id(bookingId)).to_api())
+
+
+@app.post("/bookings/<bookingId>/retry")
+def retry_booking(bookingId: str) -> Any:
+    return respond(200, wiring.lifecycle().retry(_booking_id(bookingId)).to_api())
 
 
 @app.get("/bookings/<bookingId>")
@@ -44,11 +72,13 @@ def cancel_booking(bookingId: str) -> Any:
 
 @app.get("/bookings/<bookingId>/activity")
 def get_booking_activity(bookingId: str) -> Any:
-    from staykey.services.activity import activity_limit
+    from staykey.services.activity import ACTIVITY_LIMIT_DEFAULT, ACTIVITY_LIMIT_MAX
 
-    limit = activity_limit(app.current_event.get_query_string_value("limit"))
-    items = wiring.activity().for_booking(_booking_id(bookingId), limit)
-    return respond(200, {"items": [item.to_api() for item in items]})
+    booking_id = _booking_id(bookingId)
+    q = _query(("limit", "cursor"))
+    limit = q.limit(ACTIVITY_LIMIT_DEFAULT, ACTIVITY_LIMIT_MAX)
+    items, cursor = wiring.activity().page_for_booking(booking_id, limit, q.get("cursor"))
+    return respond(200, {"items": [item.to_api() for item in items], "nextCursor": cursor})
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST, clear_state=True)

@@ -1,6 +1,7 @@
 """PUT/GET /rooms/{roomId}, GET /rooms: the operator's rooms (a PUT asks Nuki about every lock
-first, see staykey.services.rooms); GET /locks/{smartlockId}/activity:
-what happened on a lock that was not a guest's; GET /health."""
+first, see staykey.services.rooms); GET /locks, GET /locks/{smartlockId}: what we know of each
+lock (online, batteries, codes, upcoming bookings); GET /locks/{smartlockId}/activity: what
+happened on a lock that was not a guest's; GET /health."""
 
 from __future__ import annotations
 
@@ -13,9 +14,10 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from staykey import wiring
 from staykey.api import make_resolver, parse_body, respond
 from staykey.errors import NotFound, ValidationFailed
-from staykey.models import ID_PATTERN, SMARTLOCK_ID_MAX, RoomIn
+from staykey.models import ID_PATTERN, RoomIn
 from staykey.observability import logger
-from staykey.services.rooms import Rooms
+from staykey.pagination import Query
+from staykey.services.rooms import ROOMS_LIMIT_DEFAULT, ROOMS_LIMIT_MAX, Rooms
 
 app = make_resolver()
 
@@ -41,23 +43,48 @@ def get_room(roomId: str) -> Any:
     return respond(200, _rooms().get(roomId).to_api())
 
 
+def _query(allowed: tuple[str, ...]) -> Query:
+    event = app.current_event
+    return Query(event.query_string_parameters, event.multi_value_query_string_parameters, allowed)
+
+
 @app.get("/rooms")
 def list_rooms() -> Any:
-    return respond(200, {"items": [room.to_api() for room in _rooms().list()]})
+    q = _query(("limit", "cursor"))
+    rooms, cursor = _rooms().page(q.limit(ROOMS_LIMIT_DEFAULT, ROOMS_LIMIT_MAX), q.get("cursor"))
+    return respond(200, {"items": [room.to_api() for room in rooms], "nextCursor": cursor})
+
+
+@app.get("/locks")
+def list_locks() -> Any:
+    from staykey.services.locks import LOCKS_LIMIT_DEFAULT, LOCKS_LIMIT_MAX
+
+    q = _query(("limit", "cursor"))
+    views, cursor = wiring.locks().page(q.limit(LOCKS_LIMIT_DEFAULT, LOCKS_LIMIT_MAX), q.get("cursor"))
+    return respond(200, {"items": [view.to_api() for view in views], "nextCursor": cursor})
+
+
+@app.get("/locks/<smartlockId>")
+def get_lock(smartlockId: str) -> Any:
+    from staykey.services.locks import lock_id_from_path
+
+    lock_id = lock_id_from_path(smartlockId)
+    _query(())
+    return respond(200, wiring.locks().get(lock_id).to_api())
 
 
 @app.get("/locks/<smartlockId>/activity")
 def get_lock_activity(smartlockId: str) -> Any:
     """What happened on a lock that was not a guest's: other codes and users, app and manual
     operations, failed keypad attempts. Guests' entries are under their bookings."""
-    from staykey.services.activity import activity_limit
+    from staykey.services.activity import ACTIVITY_LIMIT_DEFAULT, ACTIVITY_LIMIT_MAX
+    from staykey.services.locks import lock_id_from_path
 
-    valid = smartlockId.isascii() and smartlockId.isdigit() and len(smartlockId) <= 19
-    if not valid or not 1 <= int(smartlockId) <= SMARTLOCK_ID_MAX:
-        raise NotFound(f"lock {smartlockId!r} does not exist")
-    limit = activity_limit(app.current_event.get_query_string_value("limit"))
-    items = wiring.activity().for_lock(int(smartlockId), limit)
-    return respond(200, {"items": [item.to_api() for item in items]})
+    lock_id = lock_id_from_path(smartlockId)
+    q = _query(("limit", "cursor"))
+    limit = q.limit(ACTIVITY_LIMIT_DEFAULT, ACTIVITY_LIMIT_MAX)
+    items, cursor = wiring.activity().page_for_lock(lock_id, limit, q.get("cursor"))
+    return respond(200, {"items": [item.to_api() for item in items], "nextCursor": cursor})
 
 
 @app.get("/health")

@@ -166,6 +166,23 @@ BAD_INPUTS: list[Bad] = [
     Bad("events-cursor-not-ours", GET, "/events?after=12345", 422, "after"),
     Bad("events-limit-too-big", GET, "/events?limit=1000", 422, "limit"),
     Bad("events-limit-not-a-number", GET, "/events?limit=ten", 422, "limit"),
+    # -- the list and lock routes, and the booking actions (issue 13)
+    Bad("list-unknown-parameter", GET, "/bookings?roomid=room-hard", 422, "roomid"),
+    Bad("list-bad-status", GET, "/bookings?status=checkedout", 422, "status"),
+    Bad("list-date-without-time", GET, "/bookings?from=2026-12-01", 422, "from"),
+    Bad("list-range-backwards", GET, "/bookings?from=2026-12-05T00:00:00Z&to=2026-12-01T00:00:00Z", 422, "to"),
+    Bad("list-bad-updated-since", GET, "/bookings?updatedSince=yesterday", 422, "updatedSince"),
+    Bad("list-limit-too-big", GET, "/bookings?limit=101", 422, "limit"),
+    Bad("list-forged-cursor", GET, "/bookings?cursor=eyJ2IjoxLCJxIjoiMCIsImsiOiJ4In0", 422, "cursor"),
+    Bad("list-cursor-not-base64", GET, "/bookings?cursor=%25%25", 422, "cursor"),
+    Bad("list-guest-with-control", GET, "/bookings?guest=Ada%1B", 422, "guest"),
+    Bad("rooms-bad-cursor", GET, "/rooms?cursor=abc", 422, "cursor"),
+    Bad("locks-bad-limit", GET, "/locks?limit=-1", 422, "limit"),
+    Bad("lock-id-not-a-number-detail", GET, "/locks/abc", 404, "does not exist"),
+    Bad("activity-bad-cursor", GET, f"/bookings/{BOOKING_ID}/activity?cursor=e30", 422, "cursor"),
+    Bad("resend-email-not-active", POST, f"/bookings/{BOOKING_ID}/resend-email", 409, "confirmed"),
+    Bad("retry-not-failed", POST, f"/bookings/{BOOKING_ID}/retry", 409, "only a failed booking"),
+    Bad("retry-unknown-booking", POST, "/bookings/B-nope/retry", 404, "does not exist"),
     # -- the webhook
     Bad(
         "webhook-over-64-kib",

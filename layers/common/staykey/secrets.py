@@ -35,6 +35,11 @@ def webhook_secret(force_fetch: bool = False) -> str:
     return _read(get_settings().nuki_webhook_secret_name, "secret", force_fetch)
 
 
+def console_secret() -> str:
+    """The key the console signs its CSRF tokens with."""
+    return _read(get_settings().console_secret_name, "secret")
+
+
 def clear_cache() -> None:
     from aws_lambda_powertools.utilities import parameters
 

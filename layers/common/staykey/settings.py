@@ -79,6 +79,30 @@ class Settings(BaseModel):
     activity_retention_days: int = Field(365, alias="ACTIVITY_RETENTION_DAYS", ge=1)
     guest_data_retention_days: int = Field(30, alias="GUEST_DATA_RETENTION_DAYS", ge=0)
     webhook_max_body_bytes: int = Field(65536, alias="WEBHOOK_MAX_BODY_BYTES", ge=1024)
+    audit_retention_days: int = Field(730, alias="AUDIT_RETENTION_DAYS", ge=1)
+
+    # The operator console (staykey.console).
+    cognito_user_pool_id: str = Field("", alias="COGNITO_USER_POOL_ID")
+    cognito_client_id: str = Field("", alias="COGNITO_CLIENT_ID")
+    # Where the pool's keys are; empty: Cognito's own URL for the pool (the local stack: moto's).
+    cognito_jwks_url: str = Field("", alias="COGNITO_JWKS_URL")
+    console_secret_name: str = Field("staykey/console-secret", alias="CONSOLE_SECRET_NAME")
+    console_timezone: str = Field("Europe/Berlin", alias="CONSOLE_TIMEZONE")
+    dead_letter_queue_urls: str = Field("", alias="DEAD_LETTER_QUEUE_URLS")
+    aws_endpoint_url: str = Field("", alias="AWS_ENDPOINT_URL")
+
+    @property
+    def cognito_issuer(self) -> str:
+        region = self.cognito_user_pool_id.split("_", 1)[0]
+        return f"https://cognito-idp.{region}.amazonaws.com/{self.cognito_user_pool_id}"
+
+    @property
+    def jwks_url(self) -> str:
+        if self.cognito_jwks_url:
+            return self.cognito_jwks_url
+        if self.aws_endpoint_url:  # a local AWS (moto) serves the pool's keys itself
+            return f"{self.aws_endpoint_url.rstrip('/')}/{self.cognito_user_pool_id}/.well-known/jwks.json"
+        return f"{self.cognito_issuer}/.well-known/jwks.json"
 
     # Events (docs/events.md): the bus, the feed, the shop's webhook endpoints and their deliveries.
     event_bus_name: str = Field("default", alias="EVENT_BUS_NAME")

@@ -13,6 +13,12 @@ Access patterns and their keys (pk / sk):
 | a lock's last known state, log cursor           | LOCK#{smartlockId} / META             |
 | locks the reconciler looks after (beyond rooms) | LOCKS / LOCK#{smartlockId}            |
 | one Nuki log entry (dedup on Nuki's log id)     | LOG#{logId} / LOG; gsi1: ACT#... / {at}#{logId} |
+| activity across every lock, newest first        | gsi2: ACTDAY#{yyyy-mm-dd} / {at}#{logId} |
+| bookings of a room by stay (GET /bookings?roomId) | gsi1: ROOMSTAY#{roomId} / {validFrom}#{id} |
+| bookings whose stay overlaps a range            | gsi2: STAY#{yyyy}[#LONG] / {validFrom}#{id} |
+| bookings changed since (GET /bookings?updatedSince) | gsi3: UPD#{yyyy} / {updatedAt}#{id}  |
+| live guest data by name or email (console)      | gsi3: GUESTS / {expiresAt}#{id}, filter on `search` |
+| operator actions (audit), newest first          | AUDIT#{yyyy-mm} / {at}#{id}; gsi1: AUD#BOOKING#{id} |
 | webhook registration                            | CONFIG / WEBHOOK                      |
 | an event waiting for the dispatcher (the outbox) | BOOKING#{id} or LOCK#{id} / EVENT#{eventId} |
 | the event feed (GET /events), its counter       | FEED / SEQ#{seq:020d}, FEED / COUNTER |
@@ -21,6 +27,23 @@ Access patterns and their keys (pk / sk):
 Events (staykey.events) are written in the same transaction as the change they describe: a save of
 a booking derives them from what it read (`Booking._stored`) and what it writes, so an event exists
 iff its change was saved. The table's stream carries them to the event dispatcher.
+
+The index keys are built in one place, `staykey.indexes`. Searches (`services/search.py`) read
+key ranges, never the whole table:
+
+* A stay overlaps [from, to) when validFrom < to and validUntil > from. The stay index sorts by
+  validFrom in year partitions, so a range query reads the years from (from - longest stay) to
+  `to`. Stays of more than 31 days live in their year's `#LONG` partition: a query looks back 31
+  days in the short partitions and 366 days (the longest stay allowed) only in the long ones,
+  which hold few bookings. `validUntil > from` is a filter on what the key range reads.
+* Pages are keyset pages: the cursor holds the last sort key returned, and the next page reads
+  strictly after it (partitions of one year are merged in sort-key order). A page reads at most a
+  bounded number of items, so a selective filter may give a short page with a cursor to go on.
+* Guest data expires (GUEST_DATA_RETENTION_DAYS after the stay) and so does its index entry;
+  the guest search reads the GUESTS partition (live guest data only: upcoming, current and
+  recent stays) with a substring filter on a case- and accent-folded copy of name and email.
+* Every write of a booking rewrites its index keys (a changed room, stay or time moves it);
+  DynamoDB keeps the indexes eventually consistent, so a list may lag a write by a moment.
 
 What is due lives in EventBridge Scheduler (one-time schedules) and the lifecycle queue (delayed
 read-backs), not in a table scan.
@@ -39,6 +62,7 @@ from decimal import Decimal
 from typing import Any
 
 from staykey import events as ev
+from staykey import indexes
 from staykey.aws import LazyClient
 from staykey.errors import ConcurrentModification
 from staykey.models import Booking, Guest, Room
@@ -46,6 +70,9 @@ from staykey.timeutil import iso_utc
 
 BOOKING_SK = "BOOKING"
 GUEST_SK = "GUEST"
+# Bounds of the sort keys of the indexes (all ASCII, starting with a digit).
+KEY_MIN = " "
+KEY_MAX = "~"
 
 
 def _plain(value: Any) -> Any:
@@ -114,6 +141,17 @@ class CodeItem:
     nuki_id: str | None
 
 
+@dataclass
+class IndexPage:
+    """Items read from one index partition in sort-key order, and how far the read got.
+
+    `last_key` is the sort key of the last item read (a later read continues after it), or None
+    when the key range was read to its end."""
+
+    items: list[dict[str, Any]]
+    last_key: str | None
+
+
 class Store:
     client = LazyClient("dynamodb")
 
@@ -162,6 +200,90 @@ class Store:
             if "LastEvaluatedKey" not in res or (limit and returned >= limit):
                 return
             kwargs["ExclusiveStartKey"] = res["LastEvaluatedKey"]
+
+    def index_range(
+        self,
+        index: str,
+        pk: str,
+        lo: str = KEY_MIN,
+        hi: str = KEY_MAX,
+        *,
+        forward: bool = True,
+        after: str | None = None,
+        want: int = 100,
+        budget: int = 1000,
+        filter_expression: str | None = None,
+        names: dict[str, str] | None = None,
+        values: dict[str, Any] | None = None,
+    ) -> IndexPage:
+        """Up to `want` items of `index` with partition key `pk` and a sort key in [lo, hi] (strictly
+        after `after` in reading order), that pass `filter_expression`. At most `budget` items are
+        read (DynamoDB filters after reading), so a selective filter gives a short page, never an
+        unbounded read."""
+        key_attr, sort_attr = f"{index}pk", f"{index}sk"
+        if after is not None:
+            lo, hi = (max(lo, after), hi) if forward else (lo, min(hi, after))
+        if lo > hi:
+            return IndexPage([], None)
+        kwargs: dict[str, Any] = {
+            "TableName": self.table_name,
+            "IndexName": index,
+            "KeyConditionExpression": "#ip = :ip AND #is BETWEEN :lo AND :hi",
+            "ExpressionAttributeNames": {"#ip": key_attr, "#is": sort_attr, **(names or {})},
+            "ExpressionAttributeValues": self._codec.dump({":ip": pk, ":lo": lo, ":hi": hi, **(values or {})}),
+            "ScanIndexForward": forward,
+        }
+        if filter_expression:
+            kwargs["FilterExpression"] = filter_expression
+        matched: list[dict[str, Any]] = []
+        read = 0
+        while True:
+            kwargs["Limit"] = max(1, min(budget - read, 250))
+            res = self.client.query(**kwargs)
+            read += int(res.get("ScannedCount", 0))
+            raw_items = res.get("Items", [])
+            more = "LastEvaluatedKey" in res
+            for n, raw in enumerate(raw_items):
+                item = self._codec.load(raw)
+                if after is not None and item[sort_attr] == after:
+                    continue
+                matched.append(item)
+                if len(matched) >= want:
+                    last = n == len(raw_items) - 1 and not more
+                    return IndexPage(matched, None if last else str(item[sort_attr]))
+            if not more:
+                return IndexPage(matched, None)
+            if read >= budget:
+                return IndexPage(matched, str(self._codec.load(res["LastEvaluatedKey"])[sort_attr]))
+            kwargs["ExclusiveStartKey"] = res["LastEvaluatedKey"]
+
+    def batch_get(
+        self, keys: Sequence[tuple[str, str]], consistent: bool = False
+    ) -> dict[tuple[str, str], dict[str, Any]]:
+        """Items by (pk, sk), 100 keys per BatchGetItem; missing items are left out."""
+        found: dict[tuple[str, str], dict[str, Any]] = {}
+        unique = list(dict.fromkeys(keys))
+        for start in range(0, len(unique), 100):
+            request: dict[str, Any] = {
+                self.table_name: {
+                    "Keys": [self._codec.dump({"pk": pk, "sk": sk}) for pk, sk in unique[start : start + 100]],
+                    "ConsistentRead": consistent,
+                }
+            }
+            for _ in range(6):
+                res = self.client.batch_get_item(RequestItems=request)
+                for raw in res.get("Responses", {}).get(self.table_name, []):
+                    item = self._codec.load(raw)
+                    found[(str(item["pk"]), str(item["sk"]))] = item
+                request = res.get("UnprocessedKeys") or {}
+                if not request:
+                    break
+            for key in (request.get(self.table_name) or {}).get("Keys", []):  # throttled all along
+                loaded = self._codec.load(key)
+                single = self._get(str(loaded["pk"]), str(loaded["sk"]), consistent=consistent)
+                if single is not None:
+                    found[(str(single["pk"]), str(single["sk"]))] = single
+        return found
 
     def _put(
         self,
@@ -285,21 +407,59 @@ class Store:
     def list_rooms(self) -> list[Room]:
         return [Room.model_validate(item) for item in self._query("ROOMS", "ROOM#")]
 
+    def rooms_page(self, limit: int, after: str | None = None) -> tuple[list[Room], str | None]:
+        """Rooms in id order, `limit` at a time, after the room id `after`; (rooms, last id or None)."""
+        kwargs: dict[str, Any] = {
+            "TableName": self.table_name,
+            "KeyConditionExpression": "pk = :p AND begins_with(sk, :s)",
+            "ExpressionAttributeValues": self._codec.dump({":p": "ROOMS", ":s": "ROOM#"}),
+            "ConsistentRead": True,
+            "Limit": limit,
+        }
+        if after is not None:
+            kwargs["ExclusiveStartKey"] = self._codec.dump({"pk": "ROOMS", "sk": f"ROOM#{after}"})
+        res = self.client.query(**kwargs)
+        rooms = [Room.model_validate(self._codec.load(raw)) for raw in res.get("Items", [])]
+        more = "LastEvaluatedKey" in res and len(rooms) == limit
+        return rooms, rooms[-1].roomId if more and rooms else None
+
     # -- bookings --------------------------------------------------------------------------
 
     @staticmethod
     def _booking_item(booking: Booking) -> dict[str, Any]:
-        return {"pk": f"BOOKING#{booking.bookingId}", "sk": BOOKING_SK, **booking.model_dump(mode="json")}
-
-    def _guest_item(self, booking: Booking, guest: Guest, expires_at: datetime) -> dict[str, Any]:
-        # Guest data has its own item so DynamoDB TTL can remove it N days after the stay while
-        # the booking (no personal data) stays for the operator's records.
+        stay_key = indexes.stay_sort_key(booking.validFrom, booking.bookingId)
         return {
             "pk": f"BOOKING#{booking.bookingId}",
+            "sk": BOOKING_SK,
+            **booking.model_dump(mode="json"),
+            # The search indexes (see the module docstring): by room, by stay, by last change.
+            "gsi1pk": indexes.room_stay_pk(booking.roomId),
+            "gsi1sk": stay_key,
+            "gsi2pk": indexes.stay_partition(booking.validFrom, booking.validUntil),
+            "gsi2sk": stay_key,
+            "gsi3pk": indexes.updated_pk(booking.updatedAt.year),
+            "gsi3sk": indexes.updated_sort_key(booking.updatedAt, booking.bookingId),
+        }
+
+    @staticmethod
+    def _guest_item_for(booking_id: str, guest: Guest, expires_at: datetime) -> dict[str, Any]:
+        # Guest data has its own item so DynamoDB TTL can remove it N days after the stay while
+        # the booking (no personal data) stays for the operator's records. It is in the guest
+        # index (gsi3, GUESTS) with a folded copy of name and email for the console's search; the
+        # index entry goes when the item goes.
+        expires = int(expires_at.timestamp())
+        return {
+            "pk": f"BOOKING#{booking_id}",
             "sk": GUEST_SK,
             **guest.model_dump(),
-            "expiresAt": int(expires_at.timestamp()),
+            "expiresAt": expires,
+            "gsi3pk": indexes.GUESTS_PK,
+            "gsi3sk": indexes.guest_sort_key(expires, booking_id),
+            "search": indexes.searchable(f"{guest.name} {guest.email}"),
         }
+
+    def _guest_item(self, booking: Booking, guest: Guest, expires_at: datetime) -> dict[str, Any]:
+        return self._guest_item_for(booking.bookingId, guest, expires_at)
 
     def _code_item(self, claim: CodeClaim, booking: Booking) -> dict[str, Any]:
         return {
@@ -446,15 +606,18 @@ class Store:
         saved._stored = ev.booking_snapshot(saved)
         return saved
 
+    def get_guests(self, booking_ids: Iterable[str], now: datetime) -> dict[str, Guest]:
+        """The guest data of several bookings (one BatchGetItem per 100); expired data is left out,
+        whatever DynamoDB's TTL timing."""
+        items = self.batch_get([(f"BOOKING#{i}", GUEST_SK) for i in booking_ids])
+        return {
+            pk.removeprefix("BOOKING#"): Guest.model_validate(item)
+            for (pk, _), item in items.items()
+            if item.get("expiresAt", 0) > now.timestamp()
+        }
+
     def save_guest(self, booking_id: str, guest: Guest, expires_at: datetime) -> None:
-        self._put(
-            {
-                "pk": f"BOOKING#{booking_id}",
-                "sk": GUEST_SK,
-                **guest.model_dump(),
-                "expiresAt": int(expires_at.timestamp()),
-            }
-        )
+        self._put(self._guest_item_for(booking_id, guest, expires_at))
 
     def update_booking(
         self,
@@ -586,6 +749,9 @@ class Store:
             "at": at,
             "gsi1pk": self.activity_owner_key(entry.get("bookingId"), int(entry["smartlockId"])),
             "gsi1sk": f"{at}#{entry['id']}",
+            # The feed across every lock and booking (the console's Activity page), by day.
+            "gsi2pk": indexes.activity_day_pk(entry["at"]),
+            "gsi2sk": f"{at}#{entry['id']}",
             "expiresAt": int(expires_at.timestamp()),
         }
         if not events:
@@ -600,6 +766,46 @@ class Store:
     def list_activity(self, owner_key: str, limit: int) -> list[dict[str, Any]]:
         """Entries under `owner_key` (see activity_owner_key), newest first."""
         return list(self._query(owner_key, index="gsi1", forward=False, limit=limit))
+
+    def activity_page(self, owner_key: str, limit: int, before: str | None = None) -> IndexPage:
+        """Entries under `owner_key`, newest first, older than the sort key `before`."""
+        return self.index_range("gsi1", owner_key, forward=False, after=before, want=limit, budget=limit + 1)
+
+    # -- audit (the console's log of operator actions) --------------------------------------
+
+    def put_audit(self, entry: dict[str, Any], at: datetime, expires_at: datetime) -> None:
+        """One audit entry (`entry` holds `id`, `actor`, `action` ...; never a PIN or guest data):
+        under its month, newest first, and under its booking in gsi1."""
+        stamp = iso_utc(at)
+        item = {
+            **entry,
+            "pk": indexes.audit_month_pk(at),
+            "sk": f"{stamp}#{entry['id']}",
+            "at": stamp,
+            "expiresAt": int(expires_at.timestamp()),
+        }
+        if entry.get("bookingId"):
+            item["gsi1pk"] = indexes.audit_booking_pk(str(entry["bookingId"]))
+            item["gsi1sk"] = item["sk"]
+        self._put(item, "attribute_not_exists(pk)")
+
+    def audit_month(self, month_pk: str, limit: int, before: str | None = None) -> tuple[list[dict[str, Any]], bool]:
+        """Audit entries of one month partition, newest first, older than sort key `before`;
+        (entries, more in this month)."""
+        condition = "pk = :p" + (" AND sk < :b" if before else "")
+        values: dict[str, Any] = {":p": month_pk, **({":b": before} if before else {})}
+        res = self.client.query(
+            TableName=self.table_name,
+            KeyConditionExpression=condition,
+            ExpressionAttributeValues=self._codec.dump(values),
+            ScanIndexForward=False,
+            Limit=limit,
+            ConsistentRead=True,
+        )
+        return [self._codec.load(raw) for raw in res.get("Items", [])], "LastEvaluatedKey" in res
+
+    def audit_for_booking(self, booking_id: str, limit: int) -> list[dict[str, Any]]:
+        return list(self._query(indexes.audit_booking_pk(booking_id), index="gsi1", forward=False, limit=limit))
 
     def record_first_entry(
         self, booking_id: str, at: datetime, now: datetime, checked_in: ev.Event | None = None
@@ -632,11 +838,26 @@ class Store:
             res = self.client.update_item(
                 TableName=self.table_name,
                 Key=self._codec.dump({"pk": f"BOOKING#{booking_id}", "sk": BOOKING_SK}),
-                UpdateExpression="SET #f = :at, #u = :now, #v = if_not_exists(#v, :zero) + :one",
+                UpdateExpression=(
+                    "SET #f = :at, #u = :now, #v = if_not_exists(#v, :zero) + :one, #up = :up, #us = :us"
+                ),
                 ConditionExpression="attribute_exists(pk) AND (attribute_not_exists(#f) OR #f > :at)",
-                ExpressionAttributeNames={"#f": "firstEntryAt", "#u": "updatedAt", "#v": "version"},
+                ExpressionAttributeNames={
+                    "#f": "firstEntryAt",
+                    "#u": "updatedAt",
+                    "#v": "version",
+                    "#up": "gsi3pk",
+                    "#us": "gsi3sk",
+                },
                 ExpressionAttributeValues=self._codec.dump(
-                    {":at": iso_utc(at), ":now": iso_utc(now), ":zero": 0, ":one": 1}
+                    {
+                        ":at": iso_utc(at),
+                        ":now": iso_utc(now),
+                        ":zero": 0,
+                        ":one": 1,
+                        ":up": indexes.updated_pk(now.year),
+                        ":us": indexes.updated_sort_key(now, booking_id),
+                    }
                 ),
                 ReturnValues="UPDATED_OLD",
             )
@@ -669,6 +890,11 @@ class Store:
 
     def get_lock_meta(self, smartlock_id: int) -> dict[str, Any]:
         return self._get(f"LOCK#{smartlock_id}", "META") or {}
+
+    def get_lock_metas(self, smartlock_ids: Iterable[int]) -> dict[int, dict[str, Any]]:
+        """Several locks' META items in one BatchGetItem per 100 (locks never reported on: absent)."""
+        items = self.batch_get([(f"LOCK#{i}", "META") for i in smartlock_ids])
+        return {int(pk.removeprefix("LOCK#")): item for (pk, _), item in items.items()}
 
     def update_lock_meta(self, smartlock_id: int, **fields: Any) -> None:
         names = {f"#{i}": key for i, key in enumerate(fields)}

@@ -6,20 +6,25 @@ or call `reset()` after changing the environment.
 
 from __future__ import annotations
 
+from datetime import timedelta
 from functools import lru_cache
 from typing import TYPE_CHECKING
 
 from staykey.settings import get_settings
 
 if TYPE_CHECKING:
+    from staykey.console.app import Services
     from staykey.dispatch import DeliveryQueue, Dispatcher
     from staykey.feed import Feed
     from staykey.nuki import NukiClient
     from staykey.services.activity import Activity
+    from staykey.services.audit import Audit
     from staykey.services.events import EventsService
     from staykey.services.lifecycle import Lifecycle
+    from staykey.services.locks import Locks
     from staykey.services.reconciler import Reconciler
     from staykey.services.rooms import Rooms
+    from staykey.services.search import BookingSearch
     from staykey.store import Store
     from staykey.webhook_endpoints import EndpointSecrets, EndpointStore, Resolver
     from staykey.webhook_sender import Sender
@@ -205,6 +210,81 @@ def webhook_sender() -> Sender:
     )
 
 
+@lru_cache(maxsize=1)
+def search() -> BookingSearch:
+    from staykey.services.search import BookingSearch
+    from staykey.timeutil import SystemClock
+
+    return BookingSearch(store(), SystemClock())
+
+
+@lru_cache(maxsize=1)
+def locks() -> Locks:
+    from staykey.services.locks import Locks
+    from staykey.timeutil import SystemClock
+
+    return Locks(get_settings(), store(), SystemClock())
+
+
+@lru_cache(maxsize=1)
+def audit() -> Audit:
+    from staykey.services.audit import Audit
+    from staykey.timeutil import SystemClock
+
+    return Audit(store(), SystemClock(), get_settings().audit_retention_days)
+
+
+@lru_cache(maxsize=1)
+def console() -> Services:
+    """The console's collaborators: the same services as the shop API, and its sign-in."""
+    from staykey import secrets
+    from staykey.console.app import Services
+    from staykey.console.auth import CognitoSignIn, TokenVerifier
+    from staykey.console.views import ConsoleViews
+    from staykey.timeutil import SystemClock
+
+    s = get_settings()
+    clock = SystemClock()
+    queues = [url for url in s.dead_letter_queue_urls.split(",") if url]
+    return Services(
+        settings=s,
+        store=store(),
+        search=search(),
+        locks=locks(),
+        activity=activity(),
+        audit=audit(),
+        lifecycle=lifecycle,
+        verifier=TokenVerifier(s.cognito_issuer, s.cognito_client_id, s.jwks_url),
+        sign_in=CognitoSignIn(s.cognito_client_id),
+        secret=secrets.console_secret,
+        views=ConsoleViews(
+            s,
+            store(),
+            search(),
+            locks(),
+            queue_depths=lambda: dead_letter_depths(queues),
+            webhook_fallbacks=lambda now: activity().polled_first(now - timedelta(hours=24)),
+        ),
+        clock=clock,
+    )
+
+
+def dead_letter_depths(queue_urls: list[str]) -> dict[str, int]:
+    """Messages waiting in each dead-letter queue (by queue name); a queue that cannot be read: -1."""
+    import boto3
+
+    sqs = boto3.client("sqs")
+    out = {}
+    for url in queue_urls:
+        name = url.rsplit("/", 1)[-1]
+        try:
+            attrs = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["ApproximateNumberOfMessages"])
+            out[name] = int(attrs["Attributes"]["ApproximateNumberOfMessages"])
+        except Exception:  # the page still renders; the count says it is unknown
+            out[name] = -1
+    return out
+
+
 def reset() -> None:
     """Forget every built service and the settings (tests, the local stack after env changes)."""
     from staykey import secrets
@@ -212,6 +292,7 @@ def reset() -> None:
 
     built = (store, nuki, lifecycle, activity, webhook_receiver, reconciler, settings_cache)
     events = (events_service, endpoint_store, endpoint_secrets, feed, delivery_queue, dispatcher, webhook_sender)
-    for cached in (*built, *events):
+    console_parts = (search, locks, audit)
+    for cached in (*built, *events, *console_parts):
         cached.cache_clear()
     secrets.clear_cache()

@@ -27,6 +27,7 @@ earlier entry that arrives later moves it back (webhooks and polls may come in a
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -34,6 +35,7 @@ from typing import TYPE_CHECKING, Any
 
 from staykey import events
 from staykey.errors import NotFound, ValidationFailed
+from staykey.indexes import activity_day_pk, iso
 from staykey.models import ActivityItem
 from staykey.nuki import (
     LOG_PAGE_MAX,
@@ -56,6 +58,7 @@ from staykey.nuki import (
 )
 from staykey.nuki.models import SERVER_STATE_OFFLINE
 from staykey.observability import count, logger
+from staykey.pagination import decode_cursor, encode_cursor
 from staykey.store import Store
 from staykey.timeutil import Clock, iso_utc, parse_iso
 
@@ -79,6 +82,9 @@ POLL_RESERVE_SECONDS = 20.0
 
 ACTIVITY_LIMIT_DEFAULT = 100
 ACTIVITY_LIMIT_MAX = 1000
+# The feed across locks reads back at most this many days per page.
+FEED_DAYS = 14
+ACTIVITY_KEY = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z#[A-Za-z0-9._~-]{0,64}")
 
 
 @dataclass
@@ -384,6 +390,105 @@ class Activity:
         if not known and not self.store.get_lock_meta(smartlock_id):
             raise NotFound(f"lock {smartlock_id} is not in any room")
         return self._items(Store.activity_owner_key(None, smartlock_id), limit)
+
+    def page_for_booking(
+        self, booking_id: str, limit: int = ACTIVITY_LIMIT_DEFAULT, cursor: str | None = None
+    ) -> tuple[list[ActivityItem], str | None]:
+        """A booking's activity, newest first, a page at a time: (items, nextCursor)."""
+        if self.store.get_booking(booking_id) is None:
+            raise NotFound(f"booking {booking_id!r} does not exist")
+        return self._page(Store.activity_owner_key(booking_id, 0), limit, cursor)
+
+    def page_for_lock(
+        self, smartlock_id: int, limit: int = ACTIVITY_LIMIT_DEFAULT, cursor: str | None = None
+    ) -> tuple[list[ActivityItem], str | None]:
+        """What happened on a lock that was not a guest's, newest first, a page at a time."""
+        known = any(smartlock_id in room.smartlockIds for room in self.store.list_rooms())
+        if not known and not self.store.get_lock_meta(smartlock_id):
+            raise NotFound(f"lock {smartlock_id} is not in any room")
+        return self._page(Store.activity_owner_key(None, smartlock_id), limit, cursor)
+
+    def _page(self, owner_key: str, limit: int, cursor: str | None) -> tuple[list[ActivityItem], str | None]:
+        bound = {"activity": owner_key}
+        before = decode_cursor(cursor, bound, ACTIVITY_KEY)
+        page = self.store.activity_page(owner_key, max(1, min(ACTIVITY_LIMIT_MAX, limit)), before)
+        now = self.clock.now().timestamp()
+        items = [to_item(raw) for raw in page.items if raw.get("expiresAt", math.inf) > now]
+        return items, encode_cursor(page.last_key, bound) if page.last_key else None
+
+    def feed(
+        self,
+        limit: int = 50,
+        cursor: str | None = None,
+        *,
+        smartlock_id: int | None = None,
+        booking_id: str | None = None,
+        failed_only: bool = False,
+        days: int = FEED_DAYS,
+    ) -> tuple[list[ActivityItem], str | None]:
+        """Everything recorded on every lock, newest first (the console's Activity page), from the
+        by-day index; filtered by lock, booking, or failed attempts only. Reads back at most `days`
+        days per page; the cursor goes on from there."""
+        bound = {"feed": [smartlock_id, booking_id, failed_only]}
+        before = decode_cursor(cursor, bound, ACTIVITY_KEY)
+        parts: list[str] = []
+        names: dict[str, str] = {}
+        values: dict[str, Any] = {}
+        if smartlock_id is not None:
+            parts.append("#fl = :fl")
+            names["#fl"], values[":fl"] = "smartlockId", smartlock_id
+        if booking_id is not None:
+            parts.append("#fb = :fb")
+            names["#fb"], values[":fb"] = "bookingId", booking_id
+        if failed_only:
+            parts.append("#fs <> :ok")
+            names["#fs"], values[":ok"] = "state", int(LogState.SUCCESS)
+        now = self.clock.now()
+        day = parse_iso(before.split("#", 1)[0]) if before else now
+        assert day is not None
+        out: list[ActivityItem] = []
+        for _ in range(days):
+            page = self.store.index_range(
+                "gsi2",
+                activity_day_pk(day),
+                forward=False,
+                after=before,
+                want=limit - len(out),
+                budget=ACTIVITY_LIMIT_MAX,
+                filter_expression=" AND ".join(parts) or None,
+                names=names,
+                values=values,
+            )
+            out += [to_item(raw) for raw in page.items if raw.get("expiresAt", math.inf) > now.timestamp()]
+            if page.last_key is not None:
+                return out, encode_cursor(page.last_key, bound)
+            if len(out) >= limit:
+                return out, encode_cursor(iso(day.replace(hour=0, minute=0, second=0)) + "#", bound)
+            day = day.replace(hour=0, minute=0, second=0, microsecond=0) - timedelta(seconds=1)
+            before = None
+        oldest = now - timedelta(days=self.settings.activity_retention_days)
+        if day < oldest:
+            return out, None
+        return out, encode_cursor(iso(day) + "#~", bound)
+
+    def polled_first(self, since: datetime) -> int:
+        """Entries since `since` that polling stored before any webhook delivered them: with
+        webhooks registered, a sign that they lapsed."""
+        now = self.clock.now()
+        found = 0
+        for day in {activity_day_pk(since), activity_day_pk(now)}:
+            page = self.store.index_range(
+                "gsi2",
+                day,
+                iso(since),
+                want=1,
+                budget=ACTIVITY_LIMIT_MAX,
+                filter_expression="#via = :poll",
+                names={"#via": "via"},
+                values={":poll": "poll"},
+            )
+            found += len(page.items)
+        return found
 
     def _items(self, owner_key: str, limit: int) -> list[ActivityItem]:
         limit = max(1, min(ACTIVITY_LIMIT_MAX, limit))

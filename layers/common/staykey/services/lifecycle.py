@@ -344,6 +344,55 @@ class Lifecycle:
             raise Conflict(f"booking {booking_id!r} is already checked out ({booking.status.value})")
         return self._end(booking_id, BookingStatus.CANCELLED, "cancelled")
 
+    def resend_email(self, booking_id: str) -> Booking:
+        """Send the guest's email again (an operator's or the shop's request): the same notice
+        through the same outbox as the first one, so it is sent once SES takes it and retried
+        with backoff if SES does not. Only an active booking's guest is told a PIN (told means
+        true); 409 when there is nothing to send."""
+        booking = self.get(booking_id)
+        if booking.status != BookingStatus.ACTIVE:
+            raise Conflict(
+                f"booking {booking_id!r} is {booking.status.value}: the guest is emailed only once the code "
+                "is confirmed on every lock"
+            )
+        if not booking.notifyGuest:
+            raise Conflict(f"booking {booking_id!r} has notifyGuest false: the shop tells the guest itself")
+        if booking.guest is None:
+            raise Conflict(f"booking {booking_id!r} has no guest data any more (removed after the stay)")
+        now = self.clock.now()
+
+        def mutate(b: Booking) -> None:
+            if b.emailPending and b.emailLeaseUntil is not None and b.emailLeaseUntil > now:
+                raise Conflict(f"an email to the guest of {booking_id!r} is being sent right now")
+            # Forget what the guest was told: the engine's settle step sends the notice again.
+            b.emailFingerprint, b.emailError, b.emailPending, b.emailLeaseUntil = None, None, None, None
+            b.updatedAt = now
+
+        self.store.update_booking(booking_id, mutate, now=now)
+        logger.info("guest email to be sent again", booking_id=booking_id)
+        return self.process(booking_id, read_back=False)
+
+    def retry(self, booking_id: str) -> Booking:
+        """Try a failed booking again: its failed locks get a fresh start (as a PATCH gives them)
+        and the engine runs, with the full confirmation deadline ahead of it. 409 unless failed."""
+        booking = self.get(booking_id)
+        if booking.status != BookingStatus.FAILED:
+            raise Conflict(f"booking {booking_id!r} is {booking.status.value}; only a failed booking can be retried")
+        now = self.clock.now()
+
+        def mutate(b: Booking) -> None:
+            if b.status != BookingStatus.FAILED:
+                raise Conflict(f"booking {booking_id!r} is {b.status.value}; only a failed booking can be retried")
+            for lock in b.locks:
+                if lock.desired == "present" and lock.status == LockStatus.FAILED:
+                    _reset(lock)
+            b.status, b.statusReason, b.pinChoices, b.updatedAt = BookingStatus.PROVISIONING, None, 1, now
+
+        self.store.update_booking(booking_id, mutate, now=now)
+        logger.info("failed booking retried", booking_id=booking_id)
+        count("BookingRetried")
+        return self.process(booking_id, read_back=False)
+
     def _end(self, booking_id: str, target: BookingStatus, reason: str) -> Booking:
         now = self.clock.now()
 

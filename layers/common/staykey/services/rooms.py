@@ -12,6 +12,8 @@ lives: the shop API and the operators' console both set rooms up through it.
 
 from __future__ import annotations
 
+import builtins
+import re
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
@@ -19,11 +21,16 @@ from staykey.errors import NotFound, UpstreamUnavailable, ValidationFailed
 from staykey.models import Room, RoomIn
 from staykey.nuki.errors import NukiAuthError, NukiInvalidRequest, NukiNotFound, NukiRefused, describe
 from staykey.observability import logger
+from staykey.pagination import decode_cursor, encode_cursor
 from staykey.store import Store
 from staykey.timeutil import Clock
 
 if TYPE_CHECKING:
     from staykey.nuki import NukiClient, Smartlock
+
+ROOMS_LIMIT_DEFAULT = 100
+ROOMS_LIMIT_MAX = 100
+_ROOM_KEY = re.compile(r"[A-Za-z0-9._-]{1,64}")
 
 
 class Rooms:
@@ -105,6 +112,14 @@ class Rooms:
 
     def list(self) -> list[Room]:
         return self.store.list_rooms()
+
+    def page(
+        self, limit: int = ROOMS_LIMIT_DEFAULT, cursor: str | None = None
+    ) -> tuple[builtins.list[Room], str | None]:
+        """Rooms by id, `limit` at a time: (rooms, nextCursor)."""
+        after = decode_cursor(cursor, {"list": "rooms"}, _ROOM_KEY)
+        rooms, last = self.store.rooms_page(limit, after)
+        return rooms, encode_cursor(last, {"list": "rooms"}) if last else None
 
 
 def _unusable(lock: Smartlock) -> str | None:

@@ -1,0 +1,91 @@
+"""The keys the table's secondary indexes sort by, in one place (see the docstring of `staykey.store`).
+
+Pure functions: the store writes these attributes on every booking, guest, activity and audit item,
+and the search services build their key conditions from the same functions, so a key is never
+spelled twice.
+
+Index overloading (single-table design): each GSI serves several item kinds, told apart by the
+partition key's prefix.
+
+| index | item     | partition key                          | sort key                  |
+|-------|----------|----------------------------------------|---------------------------|
+| gsi1  | activity | ACT#BOOKING#{id} / ACT#LOCK#{lockId}   | {at}#{logId}              |
+| gsi1  | booking  | ROOMSTAY#{roomId}                      | {validFrom}#{bookingId}   |
+| gsi1  | audit    | AUD#BOOKING#{id}                       | {at}#{auditId}            |
+| gsi2  | booking  | STAY#{year of validFrom}[#LONG]        | {validFrom}#{bookingId}   |
+| gsi2  | activity | ACTDAY#{day of at, UTC}                | {at}#{logId}              |
+| gsi3  | booking  | UPD#{year of updatedAt}                | {updatedAt}#{bookingId}   |
+| gsi3  | guest    | GUESTS                                 | {expiresAt:010d}#{id}     |
+
+Instants are `iso_utc` strings (to the second, one format), so string order is time order.
+"""
+
+from __future__ import annotations
+
+import unicodedata
+from datetime import datetime, timedelta
+
+from staykey.timeutil import iso_utc
+
+# A stay longer than this goes to its year's #LONG partition of gsi2, so that a range query looks
+# back only SHORT_STAY for the many short stays and the full MAX_STAY only for the few long ones.
+SHORT_STAY = timedelta(days=31)
+MAX_STAY = timedelta(days=366)  # models.MAX_STAY_DAYS: no stay starts longer before a range
+# No booking of StayKey starts before this year: walks over year partitions start here.
+FIRST_YEAR = 2020
+
+
+def iso(at: datetime) -> str:
+    """`iso_utc` of an instant that is there."""
+    text = iso_utc(at)
+    assert text is not None
+    return text
+
+
+def stay_sort_key(valid_from: datetime, booking_id: str) -> str:
+    return f"{iso(valid_from)}#{booking_id}"
+
+
+def room_stay_pk(room_id: str) -> str:
+    return f"ROOMSTAY#{room_id}"
+
+
+def stay_pk(year: int, long: bool) -> str:
+    return f"STAY#{year}" + ("#LONG" if long else "")
+
+
+def stay_partition(valid_from: datetime, valid_until: datetime) -> str:
+    return stay_pk(valid_from.year, valid_until - valid_from > SHORT_STAY)
+
+
+def updated_pk(year: int) -> str:
+    return f"UPD#{year}"
+
+
+def updated_sort_key(updated_at: datetime, booking_id: str) -> str:
+    return f"{iso(updated_at)}#{booking_id}"
+
+
+GUESTS_PK = "GUESTS"
+
+
+def guest_sort_key(expires_at: int, booking_id: str) -> str:
+    return f"{expires_at:010d}#{booking_id}"
+
+
+def activity_day_pk(at: datetime) -> str:
+    return f"ACTDAY#{iso(at)[:10]}"
+
+
+def audit_booking_pk(booking_id: str) -> str:
+    return f"AUD#BOOKING#{booking_id}"
+
+
+def audit_month_pk(at: datetime) -> str:
+    return f"AUDIT#{iso(at)[:7]}"
+
+
+def searchable(text: str) -> str:
+    """Text folded for a case- and accent-insensitive substring match: "Zoë Łukasz" -> "zoe łukasz"."""
+    decomposed = unicodedata.normalize("NFKD", text.casefold())
+    return " ".join("".join(ch for ch in decomposed if not unicodedata.combining(ch)).split())
