@@ -15,16 +15,7 @@ import sys
 import time
 from collections import Counter
 from concurrent.futures import ProcessPoolExecutor
-from pathlib import Path
 from typing import Any
-
-ROOT = Path(__file__).resolve().parents[2]
-if str(ROOT / "layers" / "common") not in sys.path:
-    sys.path.insert(0, str(ROOT / "layers" / "common"))
-
-os.environ.setdefault("POWERTOOLS_TRACE_DISABLED", "true")
-os.environ.setdefault("POWERTOOLS_METRICS_NAMESPACE", "StayKey")
-os.environ.setdefault("AWS_DEFAULT_REGION", "eu-central-1")
 
 
 def _one(args: tuple[int, int, float, float]) -> dict[str, Any]:

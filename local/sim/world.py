@@ -188,6 +188,7 @@ class World:
             self.jobs,
             self.mailer,
             self.clock,
+            pin_choice=random.Random(seed + 2).choice,
         )
         self.activity = Activity(self.settings, self.store, self.clock, lambda: self.lifecycle, lambda: self.nuki)
         self.reconciler = Reconciler(

@@ -26,3 +26,23 @@ def test_the_same_seed_gives_the_same_run() -> None:
     calls = [(c.at, c.method, c.path, c.status) for c in first.world.link.calls]
     assert calls == [(c.at, c.method, c.path, c.status) for c in second.world.link.calls]
     assert first.world.checker.history == second.world.checker.history
+
+
+def test_a_seed_replays_in_another_process_whatever_its_hash_seed() -> None:
+    """No hidden source of chance: string hashing, the PIN's digits, the client's jitter, ids."""
+    import os
+    import subprocess
+    import sys
+
+    def run(hash_seed: str) -> str:
+        env = {**os.environ, "PYTHONHASHSEED": hash_seed}
+        out = subprocess.run(
+            [sys.executable, "-m", "local.sim.digest", "--small", "4242"],
+            check=True,
+            capture_output=True,
+            text=True,
+            env=env,
+        )
+        return out.stdout
+
+    assert run("1") == run("2")

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import secrets
 from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -161,7 +162,9 @@ class Lifecycle:
         jobs: JobQueue,
         mailer: Mailer,
         clock: Clock,
+        pin_choice: Callable[[str], str] = secrets.choice,
     ) -> None:
+        """`pin_choice` draws a PIN's digits (a cryptographic source; a simulator passes a seeded one)."""
         self.settings = settings
         self.store = store
         self._nuki = nuki
@@ -169,6 +172,7 @@ class Lifecycle:
         self.jobs = jobs
         self.mailer = mailer
         self.clock = clock
+        self.pin_choice = pin_choice
         self._webhook_seen: tuple[float, bool] | None = None
 
     @property
@@ -227,7 +231,7 @@ class Lifecycle:
         avoid = self.store.known_codes(room.smartlockIds)
         name_attempt = 0
         for _ in range(25):
-            pin = generate_pin(avoid)
+            pin = generate_pin(avoid, self.pin_choice)
             booking = Booking(
                 bookingId=request.bookingId,
                 roomId=room.roomId,
@@ -449,7 +453,7 @@ class Lifecycle:
         for _ in range(25):
             pin = booking.pin
             if avoid:
-                pin = generate_pin(avoid | self.store.known_codes(new_locks))
+                pin = generate_pin(avoid | self.store.known_codes(new_locks), self.pin_choice)
 
             def mutate(b: Booking, pin: str = pin) -> TxExtras:
                 _changeable(b)  # an expiry or cancellation may have won the race
@@ -1242,7 +1246,7 @@ class Lifecycle:
         lock_ids = [lk.smartlockId for lk in booking.locks if lk.desired == "present"]
         avoid = self.store.known_codes(lock_ids) | set(booking.pinHistory)
         for _ in range(25):
-            pin = generate_pin(avoid)
+            pin = generate_pin(avoid, self.pin_choice)
 
             def mutate(b: Booking, pin: str = pin) -> TxExtras | None:
                 if b.pin != old:
