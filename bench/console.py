@@ -44,10 +44,10 @@ def seed(stack: Any, rng: random.Random) -> None:
     import os
 
     os.environ.update({k: v for k, v in stack.environment().items() if k.startswith("AWS_")})
-    from staykey.models import Booking, Guest, LockState, LockStatus, Room
-    from staykey.pins import auth_name, generate_pin
+    from staykey.core.models import Booking, Guest, LockState, LockStatus, Room
+    from staykey.core.pins import auth_name, generate_pin
+    from staykey.core.timeutil import iso_utc
     from staykey.store import CodeClaim, Store
-    from staykey.timeutil import iso_utc
 
     assert stack.resources is not None
     table = next(iter(stack.resources.of_type("AWS::DynamoDB::Table").values()))

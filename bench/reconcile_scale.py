@@ -87,7 +87,7 @@ def _fill_store(
     table: InMemoryDynamoDB, spec: dict[str, Any], ids: dict[str, dict[str, list[Any]]], now: datetime
 ) -> int:
     """Rooms, bookings, their claims and the foreign claims, straight into the table."""
-    from staykey.models import Booking, BookingStatus, LockState, LockStatus, Room
+    from staykey.core.models import Booking, BookingStatus, LockState, LockStatus, Room
     from staykey.store import Store, _Codec
 
     codec = _Codec()
@@ -263,16 +263,16 @@ def _reconcile(url: str, locks: int, table: InMemoryDynamoDB) -> dict[str, Any]:
     import requests
 
     from local.cfn import load_template
-    from staykey.jobs import ListJobQueue
-    from staykey.mail import ListMailer
+    from staykey.adapters.jobs import ListJobQueue
+    from staykey.adapters.mail import ListMailer
+    from staykey.adapters.reconcile_queue import ListLockQueue
+    from staykey.adapters.schedules import Scheduler
+    from staykey.core.timeutil import SystemClock
     from staykey.nuki import NukiClient
-    from staykey.reconcile_queue import ListLockQueue
-    from staykey.schedules import Scheduler
     from staykey.services.lifecycle import Lifecycle
     from staykey.services.reconciler import Reconciler
     from staykey.settings import load_settings
     from staykey.store import Store
-    from staykey.timeutil import SystemClock
 
     concurrency = int(load_template()["Parameters"]["ReconcileConcurrency"]["Default"])
     settings = load_settings()

@@ -34,15 +34,15 @@ os.environ.update(
 os.environ.pop("AWS_ENDPOINT_URL", None)
 
 from staykey import wiring
-from staykey.jobs import ListJobQueue
-from staykey.mail import ListMailer
-from staykey.models import RoomIn
-from staykey.schedules import Scheduler
+from staykey.adapters.jobs import ListJobQueue
+from staykey.adapters.mail import ListMailer
+from staykey.adapters.schedules import Scheduler
+from staykey.core.models import RoomIn
+from staykey.core.timeutil import FixedClock
 from staykey.services.lifecycle import Lifecycle
 from staykey.services.rooms import Rooms
 from staykey.settings import load_settings
 from staykey.store import Store
-from staykey.timeutil import FixedClock
 from tests import inprocess_aws
 from tests.fakes import FakeNuki
 

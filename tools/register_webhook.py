@@ -116,7 +116,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.url and not args.url.startswith(("https://", "http://")):
         parser.error("--url must be an http(s) URL")
 
-    from staykey import secrets, wiring
+    from staykey import wiring
+    from staykey.adapters import secrets
     from staykey.nuki import NukiError
     from staykey.settings import get_settings
 

@@ -8,8 +8,8 @@ from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from staykey import wiring
-from staykey.api import make_resolver, parse_body, respond
-from staykey.models import BookingIn
+from staykey.core.models import BookingIn
+from staykey.edge.http import make_resolver, parse_body, respond
 from staykey.observability import logger, tracer
 
 app = make_resolver()

@@ -12,11 +12,11 @@ from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from staykey import wiring
-from staykey.api import make_resolver, parse_body, respond
+from staykey.core.models import ID_PATTERN, BookingPatch
+from staykey.edge.http import make_resolver, parse_body, respond
+from staykey.edge.pagination import Query
 from staykey.errors import NotFound
-from staykey.models import ID_PATTERN, BookingPatch
 from staykey.observability import logger, tracer
-from staykey.pagination import Query
 
 app = make_resolver()
 

@@ -11,9 +11,9 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import BaseModel, Field
 
 from staykey import wiring
-from staykey.api import make_resolver, respond
+from staykey.core.models import ID_PATTERN
+from staykey.edge.http import make_resolver, respond
 from staykey.errors import NotFound
-from staykey.models import ID_PATTERN
 from staykey.observability import logger, tracer
 
 app = make_resolver()

@@ -1,6 +1,6 @@
 """The event dispatcher: new outbox items (``EVENT#``) from the table's DynamoDB stream, filtered by
 the event source mapping, go to the feed (GET /events), the EventBridge bus and the webhook delivery
-queue (`staykey.dispatch`). A chunk that fails is reported as the first failed record, so the
+queue (`staykey.events.dispatch`). A chunk that fails is reported as the first failed record, so the
 mapping retries it and everything after it, in order."""
 
 from __future__ import annotations

@@ -12,10 +12,10 @@ from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from staykey import wiring
-from staykey.api import make_resolver, parse_body, respond
+from staykey.edge.http import make_resolver, parse_body, respond
 from staykey.errors import NotFound
+from staykey.events.endpoints import ENDPOINT_ID_PATTERN, EndpointIn, EndpointPatch
 from staykey.observability import logger
-from staykey.webhook_endpoints import ENDPOINT_ID_PATTERN, EndpointIn, EndpointPatch
 
 app = make_resolver()
 

@@ -17,9 +17,9 @@ from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from staykey import wiring
+from staykey.edge.nuki_webhook import SIGNATURE_HEADER
 from staykey.errors import PayloadTooLarge, StayKeyError, Unauthorized
 from staykey.observability import count, logger
-from staykey.webhooks import SIGNATURE_HEADER
 
 
 class BadBody(StayKeyError):

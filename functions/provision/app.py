@@ -13,7 +13,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import BaseModel, Field
 
 from staykey import wiring
-from staykey.models import ID_PATTERN
+from staykey.core.models import ID_PATTERN
 from staykey.observability import logger, tracer
 
 processor = BatchProcessor(event_type=EventType.SQS)

@@ -11,8 +11,8 @@ from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from staykey import wiring
+from staykey.adapters.reconcile_queue import parse_job
 from staykey.observability import logger, tracer
-from staykey.reconcile_queue import parse_job
 
 processor = BatchProcessor(event_type=EventType.SQS)
 # One lock can take several Nuki calls with retries (each bounded by NUKI_MAX_TOTAL_SECONDS).

@@ -11,7 +11,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import BaseModel, Field
 
 from staykey import wiring
-from staykey.models import SMARTLOCK_ID_MAX
+from staykey.core.models import SMARTLOCK_ID_MAX
 from staykey.observability import logger
 
 

@@ -12,11 +12,11 @@ from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from staykey import wiring
-from staykey.api import make_resolver, parse_body, respond
+from staykey.core.models import ID_PATTERN, RoomIn
+from staykey.edge.http import make_resolver, parse_body, respond
+from staykey.edge.pagination import Query
 from staykey.errors import NotFound, ValidationFailed
-from staykey.models import ID_PATTERN, RoomIn
 from staykey.observability import logger
-from staykey.pagination import Query
 from staykey.services.rooms import ROOMS_LIMIT_DEFAULT, ROOMS_LIMIT_MAX, Rooms
 
 app = make_resolver()

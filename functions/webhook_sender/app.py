@@ -1,6 +1,6 @@
 """The webhook sender: deliveries from the event delivery queue, each signed (Standard Webhooks)
 and posted to its endpoint, retried with backoff by re-queuing, dead-lettered when every attempt
-failed (`staykey.webhook_sender`). The deliveries of a batch are posted at once (one slow endpoint
+failed (`staykey.events.sender`). The deliveries of a batch are posted at once (one slow endpoint
 does not hold up the others); a record whose follow-up could not be queued is reported as a partial
 batch failure and comes back."""
 

@@ -22,8 +22,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from staykey.mail import GuestNotice
-from staykey.reconcile_queue import LockJob
+from staykey.adapters.mail import GuestNotice
+from staykey.adapters.reconcile_queue import LockJob
 
 if TYPE_CHECKING:
     from local.sim.world import World
@@ -81,7 +81,7 @@ class SimQueue:
 
 
 class SimJobQueue:
-    """The lifecycle queue (`staykey.jobs.JobQueue`)."""
+    """The lifecycle queue (`staykey.adapters.jobs.JobQueue`)."""
 
     def __init__(self, world: World) -> None:
         self.world = world
@@ -98,7 +98,7 @@ class SimJobQueue:
 
 
 class SimLockQueue:
-    """The reconcile queue (`staykey.reconcile_queue.LockQueue`)."""
+    """The reconcile queue (`staykey.adapters.reconcile_queue.LockQueue`)."""
 
     def __init__(self, world: World) -> None:
         self.world = world
@@ -114,7 +114,7 @@ class SimLockQueue:
 
 
 class SimInbox:
-    """The webhook queue between the receiver and the processor (`staykey.webhooks.WebhookInbox`)."""
+    """The webhook queue between the receiver and the processor (`staykey.edge.nuki_webhook.WebhookInbox`)."""
 
     def __init__(self, world: World) -> None:
         self.world = world
@@ -128,7 +128,7 @@ class SimInbox:
 
 
 class SimScheduler:
-    """EventBridge Scheduler's one-time schedules (`staykey.schedules.Scheduler`)."""
+    """EventBridge Scheduler's one-time schedules (`staykey.adapters.schedules.Scheduler`)."""
 
     # EventBridge retries a failed target with backoff for up to 24 hours (the template's policy:
     # 185 attempts); the simulator retries a few times, minutes apart.

@@ -42,7 +42,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from staykey.timeutil import parse_iso
+from staykey.core.timeutil import parse_iso
 
 if TYPE_CHECKING:
     from local.sim.world import World

@@ -29,10 +29,11 @@ from local.sim.adapters import SimInbox, SimJobQueue, SimLockQueue, SimMailer, S
 from local.sim.dynamo import InMemoryDynamoDB
 from local.sim.loop import MONOTONIC_ORIGIN, Killed, Loop
 from local.sim.transport import CallRecord, NukiLink, session_for
+from staykey.adapters.nuki_calls import observe_call
+from staykey.core.models import BookingIn, BookingPatch, RoomIn
+from staykey.edge.nuki_webhook import WebhookReceiver
 from staykey.errors import StayKeyError
-from staykey.models import BookingIn, BookingPatch, RoomIn
 from staykey.nuki import NukiClient, NukiError
-from staykey.nuki_calls import observe_call
 from staykey.observability import logger as service_logger
 from staykey.observability import set_metric_sink
 from staykey.services.activity import Activity
@@ -41,7 +42,6 @@ from staykey.services.reconciler import ReconcileIncomplete, Reconciler
 from staykey.services.rooms import Rooms
 from staykey.settings import Settings, load_settings
 from staykey.store import Store
-from staykey.webhooks import WebhookReceiver
 
 TOKEN = "sim-nuki-token"  # noqa: S105 - the sandbox's token inside a simulation, not a secret
 TABLE = "staykey-sim"

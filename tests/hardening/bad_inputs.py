@@ -15,7 +15,7 @@ NEW_ROOM_ID = "room-new"
 BOOKING_ID = "B-hard-1"
 LOCKS = [17000001, 17000099]
 WEBHOOK_MAX_BODY_BYTES = 64 * 1024  # settings.webhook_max_body_bytes default
-API_MAX_BODY_BYTES = 64 * 1024  # staykey.api.MAX_BODY_BYTES
+API_MAX_BODY_BYTES = 64 * 1024  # staykey.edge.http.MAX_BODY_BYTES
 
 ROOM = {"name": "Room Hard", "smartlockIds": LOCKS, "timezone": "Europe/Berlin"}
 GUEST = {"name": "Ada Lovelace", "email": "ada@example.org", "locale": "en"}

@@ -23,8 +23,8 @@ import yaml
 from openapi_schema_validator import OAS31Validator
 from pydantic import TypeAdapter, ValidationError
 
-from staykey.models import GuestIn, StayPoint
-from staykey.timeutil import zone
+from staykey.core.models import GuestIn, StayPoint
+from staykey.core.timeutil import zone
 from tests.functional.activity.conftest import Pipeline
 from tests.functional.activity.helpers import queued_bodies, webhook_event
 

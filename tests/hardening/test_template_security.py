@@ -9,7 +9,7 @@
 * Request validation: every route that takes a body, except the webhook (its signature comes
   before anything reads the body), gets only a JSON object past API Gateway.
 * Body size: API Gateway REST refuses bodies over 10 MB; the functions refuse more than 64 KiB
-  (shop routes: staykey.api.MAX_BODY_BYTES; the webhook: WEBHOOK_MAX_BODY_BYTES) with 413, checked
+  (shop routes: staykey.edge.http.MAX_BODY_BYTES; the webhook: WEBHOOK_MAX_BODY_BYTES) with 413, checked
   before the body is parsed or its signature computed. A request validator cannot limit a raw
   body's size (only a WAF size rule could, at a cost), so the function's check is the limit.
 * Every checkov skip carries its reason.
@@ -22,7 +22,7 @@ from typing import Any
 import pytest
 
 from local import cfn
-from staykey.api import MAX_BODY_BYTES
+from staykey.edge.http import MAX_BODY_BYTES
 from staykey.settings import Settings
 
 # (function or role, the resource's text) -> why nothing narrower exists.

@@ -139,7 +139,7 @@ def test_6_dates_at_the_calendar_edges_are_refused_not_crashed_on() -> None:
 
 
 def _patch_edge(world, check_out: str) -> None:  # type: ignore[no-untyped-def]
-    from staykey.models import BookingPatch
+    from staykey.core.models import BookingPatch
 
     try:
         change = BookingPatch.model_validate({"checkOut": check_out})

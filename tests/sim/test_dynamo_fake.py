@@ -12,8 +12,8 @@ from typing import Any
 import pytest
 
 from local.sim.dynamo import InMemoryDynamoDB
+from staykey.core.models import Booking, BookingStatus, Guest, LockState, Room
 from staykey.errors import ConcurrentModification
-from staykey.models import Booking, BookingStatus, Guest, LockState, Room
 from staykey.store import BookingExists, CodeClaim, NameTaken, PinTaken, Store, TxExtras
 
 NOW = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)

@@ -91,7 +91,7 @@ def test_error_codes_are_an_open_vocabulary() -> None:
 
 def test_every_error_code_the_shop_api_answers_is_documented() -> None:
     from staykey import errors
-    from staykey.api import BadRequest
+    from staykey.edge.http import BadRequest
 
     kinds = [
         BadRequest,

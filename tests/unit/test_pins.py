@@ -5,7 +5,7 @@ import random
 
 import pytest
 
-from staykey.pins import auth_name, generate_pin, is_acceptable_pin, is_trivial
+from staykey.core.pins import auth_name, generate_pin, is_acceptable_pin, is_trivial
 
 
 @pytest.mark.parametrize("pin", ["555555", "234567", "987654", "121212", "112211", "345678", "765432"])

@@ -9,8 +9,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from staykey.webhook_endpoints import new_secret
-from staykey.webhook_sender import sign
+from staykey.events.endpoints import new_secret
+from staykey.events.sender import sign
 
 README = Path(__file__).resolve().parents[2] / "README.md"
 

@@ -6,7 +6,7 @@ from datetime import UTC, date, datetime
 
 import pytest
 
-from staykey.models import BookingIn, Room, window_for
+from staykey.core.models import BookingIn, Room, window_for
 
 NOW = datetime(2026, 1, 1, tzinfo=UTC)
 

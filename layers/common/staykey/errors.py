@@ -1,4 +1,4 @@
-"""The one error vocabulary of StayKey's domain; `staykey.api` maps it to HTTP in one place."""
+"""The one error vocabulary of StayKey's domain; `staykey.edge.http` maps it to HTTP in one place."""
 
 from __future__ import annotations
 

@@ -14,8 +14,11 @@ from staykey.settings import get_settings
 
 if TYPE_CHECKING:
     from staykey.console.app import Services
-    from staykey.dispatch import DeliveryQueue, Dispatcher
-    from staykey.feed import Feed
+    from staykey.edge.nuki_webhook import WebhookReceiver
+    from staykey.events.dispatch import DeliveryQueue, Dispatcher
+    from staykey.events.endpoints import EndpointSecrets, EndpointStore, Resolver
+    from staykey.events.feed import Feed
+    from staykey.events.sender import Sender
     from staykey.nuki import NukiClient
     from staykey.services.activity import Activity
     from staykey.services.audit import Audit
@@ -26,9 +29,6 @@ if TYPE_CHECKING:
     from staykey.services.rooms import Rooms
     from staykey.services.search import BookingSearch
     from staykey.store import Store
-    from staykey.webhook_endpoints import EndpointSecrets, EndpointStore, Resolver
-    from staykey.webhook_sender import Sender
-    from staykey.webhooks import WebhookReceiver
 
 
 @lru_cache(maxsize=1)
@@ -40,9 +40,9 @@ def store() -> Store:
 
 @lru_cache(maxsize=1)
 def nuki() -> NukiClient:
-    from staykey import secrets
+    from staykey.adapters import secrets
+    from staykey.adapters.nuki_calls import observe_call
     from staykey.nuki import NukiClient
-    from staykey.nuki_calls import observe_call
 
     s = get_settings()
     return NukiClient(
@@ -57,11 +57,11 @@ def nuki() -> NukiClient:
 
 @lru_cache(maxsize=1)
 def lifecycle() -> Lifecycle:
-    from staykey.jobs import SqsJobQueue
-    from staykey.mail import SesMailer
-    from staykey.schedules import Scheduler
+    from staykey.adapters.jobs import SqsJobQueue
+    from staykey.adapters.mail import SesMailer
+    from staykey.adapters.schedules import Scheduler
+    from staykey.core.timeutil import SystemClock
     from staykey.services.lifecycle import Lifecycle
-    from staykey.timeutil import SystemClock
 
     s = get_settings()
     return Lifecycle(
@@ -77,16 +77,16 @@ def lifecycle() -> Lifecycle:
 
 def rooms() -> Rooms:
     """Not cached: it holds nothing of its own; the store is the cached one, Nuki is asked lazily."""
+    from staykey.core.timeutil import SystemClock
     from staykey.services.rooms import Rooms
-    from staykey.timeutil import SystemClock
 
     return Rooms(store(), SystemClock(), nuki=lambda: nuki())
 
 
 @lru_cache(maxsize=1)
 def activity() -> Activity:
+    from staykey.core.timeutil import SystemClock
     from staykey.services.activity import Activity
-    from staykey.timeutil import SystemClock
 
     # lifecycle and nuki are looked up when needed (only DEVICE_AUTHS needs the lifecycle).
     return Activity(
@@ -100,8 +100,8 @@ def activity() -> Activity:
 
 @lru_cache(maxsize=1)
 def webhook_receiver() -> WebhookReceiver:
-    from staykey import secrets
-    from staykey.webhooks import SqsWebhookInbox, WebhookReceiver
+    from staykey.adapters import secrets
+    from staykey.edge.nuki_webhook import SqsWebhookInbox, WebhookReceiver
 
     s = get_settings()
     return WebhookReceiver(
@@ -113,9 +113,9 @@ def webhook_receiver() -> WebhookReceiver:
 
 @lru_cache(maxsize=1)
 def reconciler() -> Reconciler:
-    from staykey.reconcile_queue import SqsLockQueue
+    from staykey.adapters.reconcile_queue import SqsLockQueue
+    from staykey.core.timeutil import SystemClock
     from staykey.services.reconciler import Reconciler
-    from staykey.timeutil import SystemClock
 
     s = get_settings()
     return Reconciler(
@@ -132,8 +132,8 @@ def reconciler() -> Reconciler:
 def events_service() -> EventsService:
     from datetime import timedelta
 
+    from staykey.core.timeutil import SystemClock
     from staykey.services.events import EventsService
-    from staykey.timeutil import SystemClock
 
     s = get_settings()
     return EventsService(
@@ -149,28 +149,28 @@ def events_service() -> EventsService:
 
 
 def _resolver() -> Resolver | None:
-    from staykey.webhook_endpoints import hosts_resolve
+    from staykey.events.endpoints import hosts_resolve
 
     return hosts_resolve if get_settings().webhook_resolve == "hosts" else None
 
 
 @lru_cache(maxsize=1)
 def endpoint_store() -> EndpointStore:
-    from staykey.webhook_endpoints import EndpointStore
+    from staykey.events.endpoints import EndpointStore
 
     return EndpointStore(get_settings().table_name)
 
 
 @lru_cache(maxsize=1)
 def endpoint_secrets() -> EndpointSecrets:
-    from staykey.webhook_endpoints import EndpointSecrets
+    from staykey.events.endpoints import EndpointSecrets
 
     return EndpointSecrets(get_settings().webhook_secret_prefix)
 
 
 @lru_cache(maxsize=1)
 def feed() -> Feed:
-    from staykey.feed import Feed
+    from staykey.events.feed import Feed
 
     s = get_settings()
     return Feed(s.table_name, s.event_retention_days, s.event_feed_hole_seconds)
@@ -178,7 +178,7 @@ def feed() -> Feed:
 
 @lru_cache(maxsize=1)
 def delivery_queue() -> DeliveryQueue:
-    from staykey.dispatch import DeliveryQueue
+    from staykey.events.dispatch import DeliveryQueue
 
     s = get_settings()
     return DeliveryQueue(s.delivery_queue_url, s.delivery_dead_letter_url)
@@ -186,7 +186,7 @@ def delivery_queue() -> DeliveryQueue:
 
 @lru_cache(maxsize=1)
 def dispatcher() -> Dispatcher:
-    from staykey.dispatch import Dispatcher, EventBus
+    from staykey.events.dispatch import Dispatcher, EventBus
 
     s = get_settings()
     return Dispatcher(s.table_name, feed(), EventBus(s.event_bus_name), delivery_queue(), endpoint_store())
@@ -194,8 +194,8 @@ def dispatcher() -> Dispatcher:
 
 @lru_cache(maxsize=1)
 def webhook_sender() -> Sender:
-    from staykey.timeutil import SystemClock
-    from staykey.webhook_sender import Sender
+    from staykey.core.timeutil import SystemClock
+    from staykey.events.sender import Sender
 
     s = get_settings()
     return Sender(
@@ -212,24 +212,24 @@ def webhook_sender() -> Sender:
 
 @lru_cache(maxsize=1)
 def search() -> BookingSearch:
+    from staykey.core.timeutil import SystemClock
     from staykey.services.search import BookingSearch
-    from staykey.timeutil import SystemClock
 
     return BookingSearch(store(), SystemClock())
 
 
 @lru_cache(maxsize=1)
 def locks() -> Locks:
+    from staykey.core.timeutil import SystemClock
     from staykey.services.locks import Locks
-    from staykey.timeutil import SystemClock
 
     return Locks(get_settings(), store(), SystemClock())
 
 
 @lru_cache(maxsize=1)
 def audit() -> Audit:
+    from staykey.core.timeutil import SystemClock
     from staykey.services.audit import Audit
-    from staykey.timeutil import SystemClock
 
     return Audit(store(), SystemClock(), get_settings().audit_retention_days)
 
@@ -237,11 +237,11 @@ def audit() -> Audit:
 @lru_cache(maxsize=1)
 def console() -> Services:
     """The console's collaborators: the same services as the shop API, and its sign-in."""
-    from staykey import secrets
+    from staykey.adapters import secrets
     from staykey.console.app import Services
     from staykey.console.auth import CognitoSignIn, TokenVerifier
     from staykey.console.views import ConsoleViews
-    from staykey.timeutil import SystemClock
+    from staykey.core.timeutil import SystemClock
 
     s = get_settings()
     clock = SystemClock()
@@ -287,7 +287,7 @@ def dead_letter_depths(queue_urls: list[str]) -> dict[str, int]:
 
 def reset() -> None:
     """Forget every built service and the settings (tests, the local stack after env changes)."""
-    from staykey import secrets
+    from staykey.adapters import secrets
     from staykey.settings import get_settings as settings_cache
 
     built = (store, nuki, lifecycle, activity, webhook_receiver, reconciler, settings_cache)

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from staykey import wiring
-from staykey.models import Booking, BookingIn, BookingStatus
+from staykey.core.models import Booking, BookingIn, BookingStatus
 from staykey.services.activity import Activity
 from staykey.settings import load_settings
 from tests.apigw import Context, api_event, response_json

@@ -8,7 +8,7 @@ from datetime import timedelta
 
 import pytest
 
-from staykey.models import BookingStatus
+from staykey.core.models import BookingStatus
 from tests.conftest import World, load_event
 from tests.functional.activity.conftest import LOCK_A, LOCK_B, STAY_START, Pipeline, stay
 from tests.functional.activity.helpers import app_unlock, keypad_entry, logs_body, webhook_event

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from staykey import wiring
-from staykey.models import BookingIn, BookingStatus, LockStatus
+from staykey.core.models import BookingIn, BookingStatus, LockStatus
 from staykey.nuki import SmartlockAuth
 from tests.apigw import Context
 from tests.conftest import World, load_event

@@ -103,14 +103,14 @@ def fresh_world(monkeypatch: pytest.MonkeyPatch) -> Iterator[Pipeline]:
     """A whole new test world (its own moto AWS), wired into the functions."""
     from moto import mock_aws
 
-    from staykey.jobs import ListJobQueue
-    from staykey.mail import ListMailer
-    from staykey.schedules import Scheduler
+    from staykey.adapters.jobs import ListJobQueue
+    from staykey.adapters.mail import ListMailer
+    from staykey.adapters.schedules import Scheduler
+    from staykey.core.timeutil import FixedClock
     from staykey.services.lifecycle import Lifecycle
     from staykey.services.rooms import Rooms
     from staykey.settings import load_settings
     from staykey.store import Store
-    from staykey.timeutil import FixedClock
     from tests.conftest import create_local_aws
     from tests.fakes import FakeNuki
     from tests.functional.activity.conftest import make_activity

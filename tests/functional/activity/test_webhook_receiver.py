@@ -5,7 +5,8 @@ from __future__ import annotations
 import boto3
 import pytest
 
-from staykey import secrets, wiring
+from staykey import wiring
+from staykey.adapters import secrets
 from staykey.nuki import sign
 from staykey.settings import get_settings
 from tests.conftest import WEBHOOK_SECRET, load_event

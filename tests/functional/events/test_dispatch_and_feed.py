@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime, timedelta
 
-from staykey.feed import Feed, Outgoing
+from staykey.events.feed import Feed, Outgoing
 from tests.conftest import World
 from tests.functional.activity.conftest import stay
 from tests.functional.events.conftest import Events

@@ -9,9 +9,9 @@ from typing import Any
 import boto3
 import pytest
 
+from staykey.core.timeutil import FixedClock
+from staykey.events.endpoints import EndpointIn, EndpointSecrets, EndpointStore, check_url
 from staykey.services.events import EventsService
-from staykey.timeutil import FixedClock
-from staykey.webhook_endpoints import EndpointIn, EndpointSecrets, EndpointStore, check_url
 from tests.functional.events.conftest import Events
 
 E, ONE = "/webhook-endpoints", "/webhook-endpoints/{endpointId}"

@@ -10,9 +10,9 @@ from datetime import timedelta
 
 import pytest
 
-from staykey import events
+from staykey.core.models import BookingIn, BookingPatch, BookingStatus
 from staykey.errors import ConcurrentModification
-from staykey.models import BookingIn, BookingPatch, BookingStatus
+from staykey.events import model as events
 from staykey.nuki import DeviceStatusWebhook, SmartlockState
 from staykey.nuki import errors as ne
 from staykey.services.activity import Activity

@@ -14,12 +14,12 @@ from typing import Any
 import pytest
 from standardwebhooks import Webhook, WebhookVerificationError
 
-from staykey.dispatch import delivery
-from staykey.feed import Outgoing
+from staykey.core.timeutil import FixedClock
+from staykey.events.dispatch import delivery
+from staykey.events.endpoints import Endpoint, EndpointSecrets, EndpointStore, new_endpoint_id
+from staykey.events.feed import Outgoing
+from staykey.events.sender import Sender, retry_schedule_total
 from staykey.settings import load_settings
-from staykey.timeutil import FixedClock
-from staykey.webhook_endpoints import Endpoint, EndpointSecrets, EndpointStore, new_endpoint_id
-from staykey.webhook_sender import Sender, retry_schedule_total
 
 
 class Receiver:

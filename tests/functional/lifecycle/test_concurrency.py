@@ -8,7 +8,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 
 import staykey.services.lifecycle as lifecycle_module
-from staykey.models import BookingIn
+from staykey.core.models import BookingIn
 from tests.conftest import World
 
 ENTRANCE = 17000099
@@ -41,7 +41,7 @@ def test_concurrent_bookings_on_a_shared_entrance_get_distinct_pins(
     real = lifecycle_module.generate_pin
     first_offer: set[int] = set()
 
-    def same_pin_first(avoid: object = ()) -> str:
+    def same_pin_first(avoid: object = (), *choice: object) -> str:
         me = threading.get_ident()
         if me not in first_offer:
             first_offer.add(me)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from staykey.models import BookingIn, BookingStatus, LockStatus
+from staykey.core.models import BookingIn, BookingStatus, LockStatus
 from tests.conftest import World
 
 

@@ -11,17 +11,17 @@ from datetime import timedelta
 import pytest
 import requests
 
-from staykey.jobs import ListJobQueue
-from staykey.mail import ListMailer
-from staykey.models import BookingIn, BookingPatch, BookingStatus, LockStatus, RoomIn
+from staykey.adapters.jobs import ListJobQueue
+from staykey.adapters.mail import ListMailer
+from staykey.adapters.schedules import Scheduler
+from staykey.core.models import BookingIn, BookingPatch, BookingStatus, LockStatus, RoomIn
+from staykey.core.timeutil import FixedClock
 from staykey.nuki import NukiClient
 from staykey.nuki import errors as ne
-from staykey.schedules import Scheduler
 from staykey.services.lifecycle import Lifecycle
 from staykey.services.rooms import Rooms
 from staykey.settings import load_settings
 from staykey.store import Store
-from staykey.timeutil import FixedClock
 from tests.conftest import World
 
 A, B, C = 17000001, 17000099, 17000002

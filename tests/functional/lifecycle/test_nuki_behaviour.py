@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import UTC, datetime
 
-from staykey.models import BookingStatus, LockStatus
+from staykey.core.models import BookingStatus, LockStatus
 from staykey.nuki import NukiUnavailable
 from tests.conftest import World
 from tests.functional.lifecycle.conftest import Call, booking_body
@@ -16,7 +16,7 @@ ROOM = {"name": "Room 12", "smartlockIds": [17000001, 17000099], "timezone": "Eu
 def test_409_from_someone_elses_code_leads_to_a_new_pin(api: Call, world: World) -> None:
     api("PUT", "/rooms/room-12", ROOM)
     # Given someone else's code on the entrance that we do not know about yet
-    real_choice = __import__("staykey.pins", fromlist=["generate_pin"]).generate_pin
+    real_choice = __import__("staykey.core.pins", fromlist=["generate_pin"]).generate_pin
     first = real_choice()
     world.nuki.add_foreign(17000099, int(first), name="Cleaning crew")
     picks = iter([first])
@@ -24,7 +24,7 @@ def test_409_from_someone_elses_code_leads_to_a_new_pin(api: Call, world: World)
     import staykey.services.lifecycle as lifecycle_module
 
     original = lifecycle_module.generate_pin
-    lifecycle_module.generate_pin = lambda avoid=(): next(picks, None) or original(avoid)  # type: ignore[assignment]
+    lifecycle_module.generate_pin = lambda avoid=(), *choice: next(picks, None) or original(avoid)  # type: ignore[assignment]
     try:
         # When a booking happens to draw that very PIN
         status, body = api("POST", "/bookings", booking_body())

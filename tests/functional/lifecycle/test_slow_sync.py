@@ -4,7 +4,7 @@ the booking, as `make bench` once showed at a 10 s sync delay without webhooks).
 
 from __future__ import annotations
 
-from staykey.models import BookingIn, BookingStatus
+from staykey.core.models import BookingIn, BookingStatus
 from tests.conftest import World
 
 A = 17000001

@@ -8,8 +8,8 @@ from dataclasses import dataclass, field
 
 import pytest
 
-from staykey.models import Booking, BookingIn, BookingStatus
-from staykey.reconcile_queue import ListLockQueue
+from staykey.adapters.reconcile_queue import ListLockQueue
+from staykey.core.models import Booking, BookingIn, BookingStatus
 from staykey.services.reconciler import Action, LockPlan, Reconciler
 from tests.conftest import World
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from staykey.models import BookingStatus, LockStatus
+from staykey.core.models import BookingStatus, LockStatus
 from tests.functional.reconciler.conftest import Rig, actions
 
 LOCK, OTHER = 17000001, 17000099

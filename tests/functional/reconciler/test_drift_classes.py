@@ -9,7 +9,7 @@ from typing import Any
 import boto3
 import pytest
 
-from staykey.models import BookingPatch, BookingStatus, LockStatus
+from staykey.core.models import BookingPatch, BookingStatus, LockStatus
 from staykey.nuki import SmartlockAuthUpdate
 from staykey.store import CodeClaim
 from tests.functional.reconciler.conftest import Rig, actions

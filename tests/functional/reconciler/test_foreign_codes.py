@@ -8,7 +8,7 @@ from datetime import timedelta
 
 import pytest
 
-from staykey.models import BookingStatus
+from staykey.core.models import BookingStatus
 from staykey.services import lifecycle as lifecycle_module
 from tests.functional.reconciler.conftest import Rig, actions
 
@@ -80,7 +80,7 @@ def test_a_remembered_foreign_code_is_never_chosen_as_a_pin(rig: Rig, monkeypatc
     # And a PIN generator whose first choice would be that very code
     proposals = ["734159", "493827", "586149"]
 
-    def first_free(avoid: Iterable[str] = (), **_: object) -> str:
+    def first_free(avoid: Iterable[str] = (), *_: object, **__: object) -> str:
         taken = set(avoid)
         return next(pin for pin in proposals if pin not in taken)
 

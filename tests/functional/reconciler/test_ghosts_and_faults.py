@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import boto3
 
-from staykey.models import BookingStatus
+from staykey.core.models import BookingStatus
 from staykey.nuki import NukiUnavailable
 from tests.functional.reconciler.conftest import Rig, actions
 

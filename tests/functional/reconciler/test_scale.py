@@ -6,8 +6,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from staykey.models import BookingStatus
-from staykey.reconcile_queue import LockJob, SqsLockQueue
+from staykey.adapters.reconcile_queue import LockJob, SqsLockQueue
+from staykey.core.models import BookingStatus
 from tests.functional.reconciler.conftest import Rig, actions
 
 LOCK, OTHER = 17000001, 17000099

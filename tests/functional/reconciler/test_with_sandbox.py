@@ -11,18 +11,18 @@ from typing import Any, TypeVar
 import pytest
 import requests
 
-from staykey.jobs import ListJobQueue
-from staykey.mail import ListMailer
-from staykey.models import BookingIn, BookingStatus, RoomIn
+from staykey.adapters.jobs import ListJobQueue
+from staykey.adapters.mail import ListMailer
+from staykey.adapters.reconcile_queue import ListLockQueue
+from staykey.adapters.schedules import Scheduler
+from staykey.core.models import BookingIn, BookingStatus, RoomIn
+from staykey.core.timeutil import FixedClock
 from staykey.nuki import KeypadCodeCreate, NukiClient
-from staykey.reconcile_queue import ListLockQueue
-from staykey.schedules import Scheduler
 from staykey.services.lifecycle import Lifecycle
 from staykey.services.reconciler import Reconciler
 from staykey.services.rooms import Rooms
 from staykey.settings import load_settings
 from staykey.store import Store
-from staykey.timeutil import FixedClock
 
 LOCK, OTHER = 17000001, 17000099
 TOKEN = "test-token"

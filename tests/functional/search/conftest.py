@@ -14,7 +14,7 @@ import pytest
 from local import cfn
 from local.gateway import Router
 from staykey import wiring
-from staykey.models import Booking, BookingIn
+from staykey.core.models import Booking, BookingIn
 from staykey.services.activity import Activity
 from staykey.services.locks import Locks
 from staykey.services.search import BookingSearch

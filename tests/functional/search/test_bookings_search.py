@@ -8,8 +8,8 @@ from datetime import UTC, date, datetime, timedelta
 
 import pytest
 
-from staykey.models import BookingPatch, BookingStatus
-from staykey.timeutil import iso_utc
+from staykey.core.models import BookingPatch, BookingStatus
+from staykey.core.timeutil import iso_utc
 from tests.conftest import World
 from tests.functional.search.conftest import Call, book, pages
 

@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from staykey.models import BookingStatus, LockStatus
+from staykey.core.models import BookingStatus, LockStatus
 from staykey.nuki import errors as nuki_errors
 from tests.conftest import World
 from tests.functional.search.conftest import Call, book, pages

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from staykey.models import BookingStatus
+from staykey.core.models import BookingStatus
 from tests.conftest import World
 from tests.functional.search.conftest import book
 

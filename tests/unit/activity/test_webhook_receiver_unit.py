@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import pytest
 
+from staykey.edge.nuki_webhook import SIGNATURE_HEADER as RECEIVER_HEADER
+from staykey.edge.nuki_webhook import ListWebhookInbox, NotText, WebhookReceiver
 from staykey.errors import PayloadTooLarge, Unauthorized
 from staykey.nuki import sign
 from staykey.nuki.signature import SIGNATURE_HEADER
-from staykey.webhooks import SIGNATURE_HEADER as RECEIVER_HEADER
-from staykey.webhooks import ListWebhookInbox, NotText, WebhookReceiver
 
 BODY = b'{"feature": "DEVICE_STATUS", "smartlockId": 17000001}'
 

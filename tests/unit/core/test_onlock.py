@@ -1,4 +1,4 @@
-"""The one rule of what is on a lock (staykey.onlock), and when a webhook may stand for a look."""
+"""The one rule of what is on a lock (staykey.core.onlock), and when a webhook may stand for a look."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from staykey import onlock
+from staykey.core import onlock
 from staykey.nuki import SmartlockAuth
 
 START = datetime(2026, 12, 1, 14, 0, tzinfo=UTC)

@@ -61,7 +61,7 @@ def test_register_stores_the_secret_and_the_registration(
     assert sorted(hook.webhook_features) == ["DEVICE_AUTHS", "DEVICE_LOGS", "DEVICE_STATUS"]
     # And the signing secret is in Secrets Manager, where the receiver reads it
     assert stored_secret() == hook.secret
-    from staykey import secrets
+    from staykey.adapters import secrets
 
     assert secrets.webhook_secret() == hook.secret
     # And the table records the registration (the lifecycle then relies on DEVICE_AUTHS)

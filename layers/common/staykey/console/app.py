@@ -36,12 +36,12 @@ from staykey.console.auth import (
     csrf_token,
 )
 from staykey.console.timeline import TimelineContext, timeline
+from staykey.core.models import ID_PATTERN, BookingStatus
+from staykey.core.timeutil import format_local, zone
+from staykey.edge.pagination import Query
 from staykey.errors import StayKeyError
-from staykey.models import ID_PATTERN, BookingStatus
 from staykey.observability import logger
-from staykey.pagination import Query
 from staykey.services.search import BookingFilter
-from staykey.timeutil import format_local, zone
 
 HERE = Path(__file__).resolve().parent
 STATIC = HERE / "static"

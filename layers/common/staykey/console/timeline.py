@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Protocol
 
-from staykey.models import ActivityItem, Booking, BookingStatus, LockStatus
+from staykey.core.models import ActivityItem, Booking, BookingStatus, LockStatus
 from staykey.services.audit import AuditEntry
 
 

@@ -7,12 +7,12 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from staykey.models import ENDED, Booking, BookingStatus, LockStatus, Room
+from staykey.core.models import ENDED, Booking, BookingStatus, LockStatus, Room
+from staykey.core.timeutil import zone
 from staykey.services.locks import Locks, LockView
 from staykey.services.search import BookingFilter, BookingSearch
 from staykey.settings import Settings
 from staykey.store import Store
-from staykey.timeutil import zone
 
 # A booking arriving this soon whose code is not confirmed everywhere is at risk.
 AT_RISK = timedelta(hours=72)

@@ -243,7 +243,7 @@ class SmartlockAuth(NukiModel):
 
     ``enabled`` is not "currently valid": an expired code still shows ``enabled``. It may be absent
     from a ``DEVICE_AUTHS`` webhook (Nuki's published example has none): None then, and such a body
-    says too little to confirm anything (``staykey.onlock.complete``).
+    says too little to confirm anything (``staykey.core.onlock.complete``).
     """
 
     id: str

@@ -4,7 +4,7 @@ when it is not a guest's, under its lock; check-in detection; what the webhooks 
 Two ways in, one way to store:
 
 * webhooks (`DEVICE_LOGS`, `DEVICE_AUTHS`, `DEVICE_STATUS`), verified by the receiver
-  (`staykey.webhooks`) and queued, arrive here through the webhook processor;
+  (`staykey.edge.nuki_webhook`) and queued, arrive here through the webhook processor;
 * polling `GET /smartlock/{id}/log` from a cursor kept per lock, for accounts without webhooks
   (Nuki's Advanced API) and to fill in what a lost webhook missed.
 
@@ -33,10 +33,11 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from staykey import events
+from staykey.core.models import ActivityItem
+from staykey.core.timeutil import Clock, iso_utc, parse_iso
+from staykey.edge.pagination import decode_cursor, encode_cursor
 from staykey.errors import NotFound, ValidationFailed
-from staykey.indexes import activity_day_pk, iso
-from staykey.models import ActivityItem
+from staykey.events import model as events
 from staykey.nuki import (
     LOG_PAGE_MAX,
     DeviceAuthsWebhook,
@@ -58,9 +59,8 @@ from staykey.nuki import (
 )
 from staykey.nuki.models import SERVER_STATE_OFFLINE
 from staykey.observability import count, logger
-from staykey.pagination import decode_cursor, encode_cursor
 from staykey.store import Store
-from staykey.timeutil import Clock, iso_utc, parse_iso
+from staykey.store.keys import activity_day_pk, iso
 
 if TYPE_CHECKING:
     from staykey.nuki import NukiClient

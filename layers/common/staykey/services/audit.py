@@ -15,10 +15,10 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from staykey import indexes
-from staykey.pagination import decode_cursor, encode_cursor
+from staykey.core.timeutil import Clock, parse_iso
+from staykey.edge.pagination import decode_cursor, encode_cursor
 from staykey.store import Store
-from staykey.timeutil import Clock, parse_iso
+from staykey.store import keys as indexes
 
 ACTIONS = ("checkout", "cancel", "resend_email", "retry", "rotate_pin", "reveal_pin", "sign_in", "sign_out")
 MONTHS_BACK = 24

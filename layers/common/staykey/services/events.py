@@ -6,11 +6,9 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
+from staykey.core.timeutil import Clock
 from staykey.errors import NotFound, ValidationFailed
-from staykey.feed import LIMIT_DEFAULT, LIMIT_MAX, Feed, decode_cursor, encode_cursor
-from staykey.observability import logger
-from staykey.timeutil import Clock
-from staykey.webhook_endpoints import (
+from staykey.events.endpoints import (
     Endpoint,
     EndpointIn,
     EndpointPatch,
@@ -21,6 +19,8 @@ from staykey.webhook_endpoints import (
     check_url,
     new_endpoint_id,
 )
+from staykey.events.feed import LIMIT_DEFAULT, LIMIT_MAX, Feed, decode_cursor, encode_cursor
+from staykey.observability import logger
 
 
 def _bad(field: str, message: str) -> ValidationFailed:

@@ -28,10 +28,9 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from staykey import onlock
-from staykey.errors import Conflict, NotFound, UpstreamUnavailable, ValidationFailed
-from staykey.mail import GuestNotice, Mailer
-from staykey.models import (
+from staykey.adapters.mail import GuestNotice, Mailer
+from staykey.core import onlock
+from staykey.core.models import (
     ENDED,
     MAX_STAY_DAYS,
     Booking,
@@ -45,16 +44,17 @@ from staykey.models import (
     stay_point_json,
     window_for,
 )
+from staykey.core.pins import auth_name, generate_pin
+from staykey.core.timeutil import Clock, iso_utc
+from staykey.errors import Conflict, NotFound, UpstreamUnavailable, ValidationFailed
 from staykey.nuki import errors as nuki_errors
 from staykey.observability import count, logger
-from staykey.pins import auth_name, generate_pin
 from staykey.store import BookingExists, CodeClaim, NameTaken, PinTaken, Store, TxExtras
-from staykey.timeutil import Clock, iso_utc
 
 if TYPE_CHECKING:
-    from staykey.jobs import JobQueue
+    from staykey.adapters.jobs import JobQueue
+    from staykey.adapters.schedules import Scheduler
     from staykey.nuki import NukiClient, SmartlockAuth
-    from staykey.schedules import Scheduler
     from staykey.settings import Settings
 
 EMAIL_LEASE = timedelta(minutes=2)
@@ -529,7 +529,7 @@ class Lifecycle:
 
         A deletion of the code we recorded is final (Nuki never reuses an id). Any other body counts
         as a look at the lock only when it says everything the rule needs and is news
-        (`staykey.onlock.usable`: newer than what we saw, not from before the write it would
+        (`staykey.core.onlock.usable`: newer than what we saw, not from before the write it would
         confirm); otherwise, replayed, duplicated, late or lean (Nuki's own example has no
         `enabled`), it is a reason to read the lock back, never to move the booking.
         None: not a code of ours.
@@ -690,7 +690,7 @@ class Lifecycle:
         return match, stale
 
     def _apply_observation(self, b: Booking, lock: LockState, obs: Observation, now: datetime, plan: Plan) -> None:
-        """One look at one lock, through the one rule of `staykey.onlock`: every path comes here."""
+        """One look at one lock, through the one rule of `staykey.core.onlock`: every path comes here."""
         if obs.stamp is not None and lock.seenAt is not None and obs.stamp < lock.seenAt:
             return  # older than what we saw already (a reconciler's list read before a webhook we applied)
         if obs.stamp is not None:

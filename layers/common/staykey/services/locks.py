@@ -16,13 +16,13 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
+from staykey.core.models import ENDED, SMARTLOCK_ID_MAX, Booking, LockStatus, Room
+from staykey.core.timeutil import Clock, iso_utc, parse_iso
+from staykey.edge.pagination import decode_cursor, encode_cursor
 from staykey.errors import NotFound
-from staykey.models import ENDED, SMARTLOCK_ID_MAX, Booking, LockStatus, Room
-from staykey.pagination import decode_cursor, encode_cursor
 from staykey.services.search import BookingFilter, BookingSearch
 from staykey.settings import Settings
 from staykey.store import Store
-from staykey.timeutil import Clock, iso_utc, parse_iso
 
 LOCKS_LIMIT_DEFAULT = 100
 LOCKS_LIMIT_MAX = 100

@@ -45,15 +45,16 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any, Literal
 
-from staykey import events, onlock
-from staykey.models import FINISHED, Booking, BookingStatus, LockState, LockStatus
+from staykey.adapters.reconcile_queue import LockJob, LockQueue
+from staykey.core import onlock
+from staykey.core.models import FINISHED, Booking, BookingStatus, LockState, LockStatus
+from staykey.core.pins import looks_like_our_name
+from staykey.core.timeutil import Clock, iso_utc
+from staykey.events import model as events
 from staykey.nuki import errors as nuki_errors
 from staykey.nuki.models import KEYPAD_CODE_AUTH_TYPE
 from staykey.observability import count, logger
-from staykey.pins import looks_like_our_name
-from staykey.reconcile_queue import LockJob, LockQueue
 from staykey.store import CodeItem, Store
-from staykey.timeutil import Clock, iso_utc
 
 if TYPE_CHECKING:
     from staykey.nuki import NukiClient, SmartlockAuth

@@ -17,13 +17,13 @@ import re
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from staykey.core.models import Room, RoomIn
+from staykey.core.timeutil import Clock
+from staykey.edge.pagination import decode_cursor, encode_cursor
 from staykey.errors import NotFound, UpstreamUnavailable, ValidationFailed
-from staykey.models import Room, RoomIn
 from staykey.nuki.errors import NukiAuthError, NukiInvalidRequest, NukiNotFound, NukiRefused, describe
 from staykey.observability import logger
-from staykey.pagination import decode_cursor, encode_cursor
 from staykey.store import Store
-from staykey.timeutil import Clock
 
 if TYPE_CHECKING:
     from staykey.nuki import NukiClient, Smartlock

@@ -6,7 +6,7 @@ overlaps [`from`, `to`) (validFrom < to and validUntil > from; either end may be
 accents ignored; only bookings whose guest data is still kept: it is deleted
 GUEST_DATA_RETENTION_DAYS after the stay).
 
-Which index answers, and so the order of the results (see `staykey.store` and `staykey.indexes`):
+Which index answers, and so the order of the results (see `staykey.store` and `staykey.store.keys`):
 
 | given          | index                          | order                      |
 |----------------|--------------------------------|----------------------------|
@@ -15,7 +15,7 @@ Which index answers, and so the order of the results (see `staykey.store` and `s
 | roomId         | the room's stays (gsi1)        | by validFrom               |
 | anything else  | stays by year (gsi2 STAY#year) | by validFrom               |
 
-The other filters apply to what that index reads. Pages are keyset pages (`staykey.pagination`):
+The other filters apply to what that index reads. Pages are keyset pages (`staykey.edge.pagination`):
 a page holds at most `limit` bookings and may hold fewer, even none, when a selective filter
 meets many bookings; `nextCursor` is null only at the end. A booking changed while a client pages
 through `updatedSince` moves to the end and is seen again: for a sync, that is what it wants.
@@ -28,13 +28,13 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from staykey import indexes
+from staykey.core.models import ID_PATTERN, Booking, BookingStatus
+from staykey.core.timeutil import Clock, iso_utc
+from staykey.edge.pagination import Query, bad, decode_cursor, encode_cursor
 from staykey.errors import ValidationFailed
-from staykey.indexes import iso
-from staykey.models import ID_PATTERN, Booking, BookingStatus
-from staykey.pagination import Query, bad, decode_cursor, encode_cursor
 from staykey.store import KEY_MAX, KEY_MIN, Store
-from staykey.timeutil import Clock, iso_utc
+from staykey.store import keys as indexes
+from staykey.store.keys import iso
 
 LIMIT_DEFAULT = 50
 LIMIT_MAX = 100

@@ -23,8 +23,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from staykey.aws import LazyClient
-from staykey.timeutil import parse_iso
+from staykey.adapters.aws import LazyClient
+from staykey.core.timeutil import parse_iso
 
 FEED_PK = "FEED"
 LIMIT_DEFAULT = 100

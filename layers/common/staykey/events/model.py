@@ -29,7 +29,7 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from staykey.models import Booking
+    from staykey.core.models import Booking
 
 # Every type, with what it means (docs/events.md and openapi.yaml's `webhooks` say the same).
 EVENT_TYPES: dict[str, str] = {

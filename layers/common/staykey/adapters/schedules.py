@@ -10,8 +10,8 @@ import json
 from datetime import UTC, datetime
 from typing import Any
 
-from staykey.aws import LazyClient
-from staykey.pins import booking_hash
+from staykey.adapters.aws import LazyClient
+from staykey.core.pins import booking_hash
 from staykey.settings import Settings
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 from typing import Any, Protocol
 
-from staykey.aws import LazyClient
+from staykey.adapters.aws import LazyClient
 
 MAX_SQS_DELAY = 900
 

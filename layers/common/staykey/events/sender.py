@@ -29,10 +29,10 @@ from typing import Any
 import requests
 from requests.adapters import HTTPAdapter
 
-from staykey.dispatch import DeliveryQueue
+from staykey.core.timeutil import Clock, iso_utc, parse_iso
+from staykey.events.dispatch import DeliveryQueue
+from staykey.events.endpoints import Endpoint, EndpointSecrets, EndpointStore, Resolver, UnsafeUrl, check_url
 from staykey.observability import count, logger
-from staykey.timeutil import Clock, iso_utc, parse_iso
-from staykey.webhook_endpoints import Endpoint, EndpointSecrets, EndpointStore, Resolver, UnsafeUrl, check_url
 
 SQS_MAX_DELAY = 900
 USER_AGENT = "StayKey-Webhooks/1.0 (+https://www.standardwebhooks.com)"

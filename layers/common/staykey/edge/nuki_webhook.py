@@ -20,7 +20,7 @@ import time
 from collections.abc import Callable
 from typing import Any, Protocol
 
-from staykey.aws import LazyClient
+from staykey.adapters.aws import LazyClient
 from staykey.errors import PayloadTooLarge, StayKeyError, Unauthorized
 
 # Equal to staykey.nuki.signature.SIGNATURE_HEADER; not imported from there, because importing the
@@ -74,7 +74,7 @@ class WebhookReceiver:
         refresh_interval: float = 60.0,
         monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
-        """`secret(force_fetch)` returns the signing secret (`staykey.secrets.webhook_secret`)."""
+        """`secret(force_fetch)` returns the signing secret (`staykey.adapters.secrets.webhook_secret`)."""
         self._secret = secret
         self.inbox = inbox
         self.max_body_bytes = max_body_bytes

@@ -9,8 +9,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
 
-from staykey.aws import LazyClient
-from staykey.timeutil import format_local
+from staykey.adapters.aws import LazyClient
+from staykey.core.timeutil import format_local
 
 
 @dataclass(frozen=True)

@@ -21,10 +21,10 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from staykey.aws import LazyClient
-from staykey.feed import Feed, Outgoing
+from staykey.adapters.aws import LazyClient
+from staykey.events.endpoints import Endpoint, EndpointStore
+from staykey.events.feed import Feed, Outgoing
 from staykey.observability import count, logger
-from staykey.webhook_endpoints import Endpoint, EndpointStore
 
 CHUNK = 25
 EVENT_SOURCE = "staykey"

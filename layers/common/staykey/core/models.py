@@ -24,7 +24,7 @@ from pydantic import (
     model_validator,
 )
 
-from staykey.timeutil import iso_utc, local_to_utc, parse_hhmm, zone
+from staykey.core.timeutil import iso_utc, local_to_utc, parse_hhmm, zone
 
 ID_PATTERN = r"^[A-Za-z0-9._-]{1,64}$"
 MAX_LOCKS_PER_ROOM = 5
@@ -301,7 +301,7 @@ class Booking(BaseModel):
     emailAttempts: int = 0
     emailError: str | None = None
     guest: Guest | None = Field(default=None, exclude=True)
-    # What the store read (staykey.events.booking_snapshot): a save derives its events from it.
+    # What the store read (staykey.events.model.booking_snapshot): a save derives its events from it.
     _stored: dict[str, Any] | None = PrivateAttr(default=None)
 
     def lock(self, smartlock_id: int) -> LockState | None:

@@ -14,8 +14,8 @@ from typing import Any, Literal, Protocol
 
 from pydantic import BaseModel, Field
 
-from staykey.aws import LazyClient
-from staykey.models import SMARTLOCK_ID_MAX
+from staykey.adapters.aws import LazyClient
+from staykey.core.models import SMARTLOCK_ID_MAX
 
 MAX_SQS_DELAY = 900
 SQS_BATCH = 10

@@ -29,10 +29,10 @@ from urllib.parse import urlsplit
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictBool, model_validator
 
-from staykey.aws import LazyClient
-from staykey.events import EVENT_TYPES, _ulid
-from staykey.models import _clean_text
-from staykey.timeutil import iso_utc, parse_iso
+from staykey.adapters.aws import LazyClient
+from staykey.core.models import _clean_text
+from staykey.core.timeutil import iso_utc, parse_iso
+from staykey.events.model import EVENT_TYPES, _ulid
 
 PK = "WEBHOOKS"
 ENDPOINT_ID_PATTERN = r"^ep_[0-9A-HJKMNP-TV-Z]{26}$"

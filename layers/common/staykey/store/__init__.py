@@ -24,11 +24,11 @@ Access patterns and their keys (pk / sk):
 | the event feed (GET /events), its counter       | FEED / SEQ#{seq:020d}, FEED / COUNTER |
 | the shop's webhook endpoints                    | WEBHOOKS / ENDPOINT#{endpointId}      |
 
-Events (staykey.events) are written in the same transaction as the change they describe: a save of
+Events (staykey.events.model) are written in the same transaction as the change they describe: a save of
 a booking derives them from what it read (`Booking._stored`) and what it writes, so an event exists
 iff its change was saved. The table's stream carries them to the event dispatcher.
 
-The index keys are built in one place, `staykey.indexes`. Searches (`services/search.py`) read
+The index keys are built in one place, `staykey.store.keys`. Searches (`services/search.py`) read
 key ranges, never the whole table:
 
 * A stay overlaps [from, to) when validFrom < to and validUntil > from. The stay index sorts by
@@ -61,12 +61,12 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from staykey import events as ev
-from staykey import indexes
-from staykey.aws import LazyClient
+from staykey.adapters.aws import LazyClient
+from staykey.core.models import Booking, Guest, Room
+from staykey.core.timeutil import iso_utc
 from staykey.errors import ConcurrentModification
-from staykey.models import Booking, Guest, Room
-from staykey.timeutil import iso_utc
+from staykey.events import model as ev
+from staykey.store import keys as indexes
 
 BOOKING_SK = "BOOKING"
 GUEST_SK = "GUEST"
@@ -113,7 +113,7 @@ class TxExtras:
 
     claims: list[CodeClaim] = field(default_factory=list)
     releases: list[CodeClaim] = field(default_factory=list)
-    # Events beyond those the store derives from the booking's change (staykey.events).
+    # Events beyond those the store derives from the booking's change (staykey.events.model).
     events: list[ev.Event] = field(default_factory=list)
 
 

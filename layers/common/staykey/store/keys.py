@@ -25,7 +25,7 @@ from __future__ import annotations
 import unicodedata
 from datetime import datetime, timedelta
 
-from staykey.timeutil import iso_utc
+from staykey.core.timeutil import iso_utc
 
 # A stay longer than this goes to its year's #LONG partition of gsi2, so that a range query looks
 # back only SHORT_STAY for the many short stays and the full MAX_STAY only for the few long ones.
