@@ -88,9 +88,9 @@ def _fill_store(
 ) -> int:
     """Rooms, bookings, their claims and the foreign claims, straight into the table."""
     from staykey.core.models import Booking, BookingStatus, LockState, LockStatus, Room
-    from staykey.store import Store, _Codec
+    from staykey.store import Codec, Store
 
-    codec = _Codec()
+    codec = Codec()
     items = 0
 
     def put(item: dict[str, Any]) -> None:

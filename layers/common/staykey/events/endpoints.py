@@ -216,11 +216,11 @@ class EndpointStore:
     client = LazyClient("dynamodb")
 
     def __init__(self, table_name: str, client: Any | None = None) -> None:
-        from staykey.store import _Codec
+        from staykey.store import Codec
 
         self.table_name = table_name
         self._client = client
-        self._codec = _Codec()
+        self._codec = Codec()
 
     def _key(self, endpoint_id: str) -> dict[str, Any]:
         return self._codec.dump({"pk": PK, "sk": f"ENDPOINT#{endpoint_id}"})

@@ -1,0 +1,237 @@
+"""Bookings: the booking item, its guest item (which expires), its name index, and the code
+claims written in the same transaction; optimistic locking on the booking's version."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Sequence
+from datetime import datetime
+from typing import Any
+
+from staykey.core.models import Booking, Guest
+from staykey.errors import ConcurrentModification
+from staykey.events import model as ev
+from staykey.store import keys as indexes
+from staykey.store.table import BOOKING_SK, GUEST_SK, Table
+from staykey.store.types import BookingExists, CodeClaim, NameTaken, PinTaken, TxExtras
+
+
+class BookingItems(Table):
+    # -- bookings --------------------------------------------------------------------------
+
+    @staticmethod
+    def _booking_item(booking: Booking) -> dict[str, Any]:
+        stay_key = indexes.stay_sort_key(booking.validFrom, booking.bookingId)
+        return {
+            "pk": f"BOOKING#{booking.bookingId}",
+            "sk": BOOKING_SK,
+            **booking.model_dump(mode="json"),
+            # The search indexes (see the module docstring): by room, by stay, by last change.
+            "gsi1pk": indexes.room_stay_pk(booking.roomId),
+            "gsi1sk": stay_key,
+            "gsi2pk": indexes.stay_partition(booking.validFrom, booking.validUntil),
+            "gsi2sk": stay_key,
+            "gsi3pk": indexes.updated_pk(booking.updatedAt.year),
+            "gsi3sk": indexes.updated_sort_key(booking.updatedAt, booking.bookingId),
+        }
+
+    @staticmethod
+    def _guest_item_for(booking_id: str, guest: Guest, expires_at: datetime) -> dict[str, Any]:
+        # Guest data has its own item so DynamoDB TTL can remove it N days after the stay while
+        # the booking (no personal data) stays for the operator's records. It is in the guest
+        # index (gsi3, GUESTS) with a folded copy of name and email for the console's search; the
+        # index entry goes when the item goes.
+        expires = int(expires_at.timestamp())
+        return {
+            "pk": f"BOOKING#{booking_id}",
+            "sk": GUEST_SK,
+            **guest.model_dump(),
+            "expiresAt": expires,
+            "gsi3pk": indexes.GUESTS_PK,
+            "gsi3sk": indexes.guest_sort_key(expires, booking_id),
+            "search": indexes.searchable(f"{guest.name} {guest.email}"),
+        }
+
+    def _guest_item(self, booking: Booking, guest: Guest, expires_at: datetime) -> dict[str, Any]:
+        return self._guest_item_for(booking.bookingId, guest, expires_at)
+
+    def _code_item(self, claim: CodeClaim, booking: Booking) -> dict[str, Any]:
+        return {
+            "pk": f"LOCK#{claim.smartlock_id}",
+            "sk": f"CODE#{claim.pin}",
+            "owner": "booking",
+            "bookingId": booking.bookingId,
+            "authName": booking.authName,
+            "smartlockId": claim.smartlock_id,
+        }
+
+    def create_booking(
+        self, booking: Booking, guest: Guest, guest_expires_at: datetime, claims: Sequence[CodeClaim]
+    ) -> None:
+        """Write a new booking, its guest item, its name index and its code claims atomically."""
+        items = [
+            self._tx_put(self._booking_item(booking), "attribute_not_exists(pk)"),
+            self._tx_put(
+                {"pk": f"NAME#{booking.authName}", "sk": "NAME", "bookingId": booking.bookingId},
+                "attribute_not_exists(pk)",
+            ),
+            *[self._tx_put(self._code_item(c, booking), "attribute_not_exists(pk)") for c in claims],
+            self._tx_put(self._guest_item(booking, guest, guest_expires_at)),
+            *self._tx_events(ev.booking_events(None, booking)),
+        ]
+        codes = self._transact(items)
+        if not codes:
+            booking._stored = ev.booking_snapshot(booking)
+            return
+        if codes[0] == "ConditionalCheckFailed":
+            raise BookingExists(booking.bookingId)
+        if codes[1] == "ConditionalCheckFailed":
+            raise NameTaken(booking.authName)
+        taken = [c.smartlock_id for c, code in zip(claims, codes[2:], strict=False) if code == "ConditionalCheckFailed"]
+        if taken:
+            raise PinTaken(taken)
+        raise ConcurrentModification("the booking could not be written; try again")
+
+    def get_booking(self, booking_id: str, now: datetime | None = None) -> Booking | None:
+        booking: Booking | None = None
+        guest: Guest | None = None
+        for item in self._query(f"BOOKING#{booking_id}"):
+            if item["sk"] == BOOKING_SK:
+                booking = Booking.model_validate(item)
+            # DynamoDB deletes expired items within days, not at once: never show them.
+            elif item["sk"] == GUEST_SK and (now is None or item.get("expiresAt", 0) > now.timestamp()):
+                guest = Guest.model_validate(item)
+        if booking is not None:
+            booking.guest = guest
+            booking._stored = ev.booking_snapshot(booking)
+        return booking
+
+    def get_bookings(self, booking_ids: Iterable[str]) -> dict[str, Booking]:
+        """Several bookings by id in one BatchGetItem per 100 (strongly consistent), without their
+        guest data; ids with no booking are left out. For readers of many bookings at once (the
+        reconciler reads every booking that claims a code on a lock)."""
+        ids = sorted(set(booking_ids))
+        found: dict[str, Booking] = {}
+        for start in range(0, len(ids), 100):
+            keys = [self._codec.dump({"pk": f"BOOKING#{i}", "sk": BOOKING_SK}) for i in ids[start : start + 100]]
+            request: dict[str, Any] = {self.table_name: {"Keys": keys, "ConsistentRead": True}}
+            for _ in range(5):
+                res = self.client.batch_get_item(RequestItems=request)
+                for raw in res.get("Responses", {}).get(self.table_name, []):
+                    booking = Booking.model_validate(self._codec.load(raw))
+                    found[booking.bookingId] = booking
+                request = res.get("UnprocessedKeys") or {}
+                if not request:
+                    break
+            for key in (request.get(self.table_name) or {}).get("Keys", []):  # throttled all along
+                booking_id = str(self._codec.load(key)["pk"]).removeprefix("BOOKING#")
+                single = self.get_booking(booking_id)
+                if single is not None:
+                    single.guest = None
+                    found[booking_id] = single
+        return found
+
+    def save_booking(
+        self, booking: Booking, extras: TxExtras | None = None, guest: tuple[Guest, datetime] | None = None
+    ) -> Booking:
+        """Write `booking` if nobody else wrote it since we read it (optimistic locking), with the
+        events of the change (derived from what was read, `booking._stored`, and `extras.events`)."""
+        expected = booking.version
+        saved = booking.model_copy(update={"version": expected + 1})
+        extras = extras or TxExtras()
+        events = ([] if booking._stored is None else ev.booking_events(booking._stored, saved)) + extras.events
+        # One operation per item in a transaction: drop repeats, and a release of what is claimed.
+        claims = list({(c.smartlock_id, c.pin): c for c in extras.claims}.values())
+        claimed = {(c.smartlock_id, c.pin) for c in claims}
+        releases = [
+            c
+            for c in {(c.smartlock_id, c.pin): c for c in extras.releases}.values()
+            if (c.smartlock_id, c.pin) not in claimed
+        ]
+        extras = TxExtras(claims=claims, releases=releases, events=extras.events)
+        items = [
+            self._tx_put(self._booking_item(saved), "attribute_exists(pk) AND version = :v", {":v": expected}),
+            *[
+                self._tx_put(
+                    self._code_item(c, saved),
+                    "attribute_not_exists(pk) OR bookingId = :b",
+                    {":b": saved.bookingId},
+                )
+                for c in extras.claims
+            ],
+            *[
+                self._tx_delete(f"LOCK#{c.smartlock_id}", f"CODE#{c.pin}", "bookingId = :b", {":b": saved.bookingId})
+                for c in extras.releases
+            ],
+        ]
+        if guest is not None:
+            items.append(self._tx_put(self._guest_item(saved, guest[0], guest[1])))
+        items += self._tx_events(events)
+        if len(items) == 1:
+            if not self._put(
+                self._booking_item(saved), "attribute_exists(pk) AND version = :v", values={":v": expected}
+            ):
+                raise ConcurrentModification(f"booking {booking.bookingId} changed meanwhile")
+            saved.guest = booking.guest
+            saved._stored = ev.booking_snapshot(saved)
+            return saved
+        codes = self._transact(items)
+        if codes:
+            if codes[0] == "ConditionalCheckFailed":
+                raise ConcurrentModification(f"booking {booking.bookingId} changed meanwhile")
+            n_claims = len(extras.claims)
+            taken = [
+                c.smartlock_id
+                for c, code in zip(extras.claims, codes[1 : 1 + n_claims], strict=False)
+                if code == "ConditionalCheckFailed"
+            ]
+            if taken:
+                raise PinTaken(taken)
+            # A release whose item is already gone (or was never ours) is fine: retry without it.
+            n_releases = len(extras.releases)
+            released = [
+                c
+                for c, code in zip(extras.releases, codes[1 + n_claims : 1 + n_claims + n_releases], strict=False)
+                if code is None
+            ]
+            retry = TxExtras(claims=extras.claims, releases=released, events=extras.events)
+            return self.save_booking(booking, retry, guest)
+        saved.guest = guest[0] if guest else booking.guest
+        saved._stored = ev.booking_snapshot(saved)
+        return saved
+
+    def get_guests(self, booking_ids: Iterable[str], now: datetime) -> dict[str, Guest]:
+        """The guest data of several bookings (one BatchGetItem per 100); expired data is left out,
+        whatever DynamoDB's TTL timing."""
+        items = self.batch_get([(f"BOOKING#{i}", GUEST_SK) for i in booking_ids])
+        return {
+            pk.removeprefix("BOOKING#"): Guest.model_validate(item)
+            for (pk, _), item in items.items()
+            if item.get("expiresAt", 0) > now.timestamp()
+        }
+
+    def save_guest(self, booking_id: str, guest: Guest, expires_at: datetime) -> None:
+        self._put(self._guest_item_for(booking_id, guest, expires_at))
+
+    def update_booking(
+        self,
+        booking_id: str,
+        mutate: Callable[[Booking], TxExtras | None],
+        *,
+        now: datetime | None = None,
+        attempts: int = 5,
+    ) -> Booking:
+        """Read, change, write with optimistic locking; re-run `mutate` on a fresh copy on conflict."""
+        for _ in range(attempts):
+            booking = self.get_booking(booking_id, now)
+            if booking is None:
+                raise KeyError(booking_id)
+            extras = mutate(booking)
+            try:
+                return self.save_booking(booking, extras)
+            except ConcurrentModification:
+                continue
+        raise ConcurrentModification(f"booking {booking_id} keeps changing; try again")
+
+    def booking_id_for_name(self, auth_name: str) -> str | None:
+        item = self._get("NAME#" + auth_name, "NAME", consistent=False)
+        return item["bookingId"] if item else None

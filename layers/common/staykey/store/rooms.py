@@ -1,0 +1,38 @@
+"""Rooms: ROOMS / ROOM#{roomId}."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from staykey.core.models import Room
+from staykey.store.table import Table
+
+
+class RoomItems(Table):
+    # -- rooms -----------------------------------------------------------------------------
+
+    def put_room(self, room: Room) -> None:
+        self._put({"pk": "ROOMS", "sk": f"ROOM#{room.roomId}", **room.model_dump(mode="json")})
+
+    def get_room(self, room_id: str) -> Room | None:
+        item = self._get("ROOMS", f"ROOM#{room_id}")
+        return Room.model_validate(item) if item else None
+
+    def list_rooms(self) -> list[Room]:
+        return [Room.model_validate(item) for item in self._query("ROOMS", "ROOM#")]
+
+    def rooms_page(self, limit: int, after: str | None = None) -> tuple[list[Room], str | None]:
+        """Rooms in id order, `limit` at a time, after the room id `after`; (rooms, last id or None)."""
+        kwargs: dict[str, Any] = {
+            "TableName": self.table_name,
+            "KeyConditionExpression": "pk = :p AND begins_with(sk, :s)",
+            "ExpressionAttributeValues": self._codec.dump({":p": "ROOMS", ":s": "ROOM#"}),
+            "ConsistentRead": True,
+            "Limit": limit,
+        }
+        if after is not None:
+            kwargs["ExclusiveStartKey"] = self._codec.dump({"pk": "ROOMS", "sk": f"ROOM#{after}"})
+        res = self.client.query(**kwargs)
+        rooms = [Room.model_validate(self._codec.load(raw)) for raw in res.get("Items", [])]
+        more = "LastEvaluatedKey" in res and len(rooms) == limit
+        return rooms, rooms[-1].roomId if more and rooms else None

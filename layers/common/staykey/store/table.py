@@ -1,0 +1,300 @@
+"""The one table: the codec between items and DynamoDB JSON, and the low-level operations (get,
+query, index ranges, batch reads, conditional put/delete, transactions, the outbox's event items)
+every item family builds on."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+from staykey.adapters.aws import LazyClient
+from staykey.events import model as ev
+
+BOOKING_SK = "BOOKING"
+GUEST_SK = "GUEST"
+# Bounds of the sort keys of the indexes (all ASCII, starting with a digit).
+KEY_MIN = " "
+KEY_MAX = "~"
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, Decimal):
+        return int(value) if value == value.to_integral_value() else float(value)
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, list | set | tuple):
+        return [_plain(v) for v in value]
+    return value
+
+
+class Codec:
+    def __init__(self) -> None:
+        from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
+
+        self._ser = TypeSerializer()
+        self._de = TypeDeserializer()
+
+    def dump(self, item: dict[str, Any]) -> dict[str, Any]:
+        return {k: self._ser.serialize(v) for k, v in item.items() if v is not None}
+
+    def load(self, item: dict[str, Any]) -> dict[str, Any]:
+        return {k: _plain(self._de.deserialize(v)) for k, v in item.items()}
+
+
+@dataclass
+class IndexPage:
+    """Items read from one index partition in sort-key order, and how far the read got.
+
+    `last_key` is the sort key of the last item read (a later read continues after it), or None
+    when the key range was read to its end."""
+
+    items: list[dict[str, Any]]
+    last_key: str | None
+
+
+class Table:
+    """The one table: its codec and the low-level operations every item family uses."""
+
+    client = LazyClient("dynamodb")
+
+    def __init__(self, table_name: str, client: Any | None = None) -> None:
+        self.table_name = table_name
+        self._client = client
+        self._codec = Codec()
+
+    # -- low level -------------------------------------------------------------------------
+
+    def _get(self, pk: str, sk: str, consistent: bool = True) -> dict[str, Any] | None:
+        res = self.client.get_item(
+            TableName=self.table_name, Key=self._codec.dump({"pk": pk, "sk": sk}), ConsistentRead=consistent
+        )
+        return self._codec.load(res["Item"]) if "Item" in res else None
+
+    def _query(
+        self,
+        pk: str,
+        sk_prefix: str | None = None,
+        *,
+        index: str | None = None,
+        forward: bool = True,
+        limit: int | None = None,
+    ) -> Iterator[dict[str, Any]]:
+        key_attr, sort_attr = ("gsi1pk", "gsi1sk") if index else ("pk", "sk")
+        kwargs: dict[str, Any] = {
+            "TableName": self.table_name,
+            "KeyConditionExpression": "#p = :p" + (" AND begins_with(#s, :s)" if sk_prefix else ""),
+            "ExpressionAttributeNames": {"#p": key_attr, **({"#s": sort_attr} if sk_prefix else {})},
+            "ExpressionAttributeValues": self._codec.dump({":p": pk, **({":s": sk_prefix} if sk_prefix else {})}),
+            "ScanIndexForward": forward,
+        }
+        if index:
+            kwargs["IndexName"] = index
+        else:
+            kwargs["ConsistentRead"] = True
+        returned = 0
+        while True:
+            if limit:
+                kwargs["Limit"] = limit - returned
+            res = self.client.query(**kwargs)
+            for raw in res.get("Items", []):
+                returned += 1
+                yield self._codec.load(raw)
+            if "LastEvaluatedKey" not in res or (limit and returned >= limit):
+                return
+            kwargs["ExclusiveStartKey"] = res["LastEvaluatedKey"]
+
+    def index_range(
+        self,
+        index: str,
+        pk: str,
+        lo: str = KEY_MIN,
+        hi: str = KEY_MAX,
+        *,
+        forward: bool = True,
+        after: str | None = None,
+        want: int = 100,
+        budget: int = 1000,
+        filter_expression: str | None = None,
+        names: dict[str, str] | None = None,
+        values: dict[str, Any] | None = None,
+    ) -> IndexPage:
+        """Up to `want` items of `index` with partition key `pk` and a sort key in [lo, hi] (strictly
+        after `after` in reading order), that pass `filter_expression`. At most `budget` items are
+        read (DynamoDB filters after reading), so a selective filter gives a short page, never an
+        unbounded read."""
+        key_attr, sort_attr = f"{index}pk", f"{index}sk"
+        if after is not None:
+            lo, hi = (max(lo, after), hi) if forward else (lo, min(hi, after))
+        if lo > hi:
+            return IndexPage([], None)
+        kwargs: dict[str, Any] = {
+            "TableName": self.table_name,
+            "IndexName": index,
+            "KeyConditionExpression": "#ip = :ip AND #is BETWEEN :lo AND :hi",
+            "ExpressionAttributeNames": {"#ip": key_attr, "#is": sort_attr, **(names or {})},
+            "ExpressionAttributeValues": self._codec.dump({":ip": pk, ":lo": lo, ":hi": hi, **(values or {})}),
+            "ScanIndexForward": forward,
+        }
+        if filter_expression:
+            kwargs["FilterExpression"] = filter_expression
+        matched: list[dict[str, Any]] = []
+        read = 0
+        while True:
+            kwargs["Limit"] = max(1, min(budget - read, 250))
+            res = self.client.query(**kwargs)
+            read += int(res.get("ScannedCount", 0))
+            raw_items = res.get("Items", [])
+            more = "LastEvaluatedKey" in res
+            for n, raw in enumerate(raw_items):
+                item = self._codec.load(raw)
+                if after is not None and item[sort_attr] == after:
+                    continue
+                matched.append(item)
+                if len(matched) >= want:
+                    last = n == len(raw_items) - 1 and not more
+                    return IndexPage(matched, None if last else str(item[sort_attr]))
+            if not more:
+                return IndexPage(matched, None)
+            if read >= budget:
+                return IndexPage(matched, str(self._codec.load(res["LastEvaluatedKey"])[sort_attr]))
+            kwargs["ExclusiveStartKey"] = res["LastEvaluatedKey"]
+
+    def batch_get(
+        self, keys: Sequence[tuple[str, str]], consistent: bool = False
+    ) -> dict[tuple[str, str], dict[str, Any]]:
+        """Items by (pk, sk), 100 keys per BatchGetItem; missing items are left out."""
+        found: dict[tuple[str, str], dict[str, Any]] = {}
+        unique = list(dict.fromkeys(keys))
+        for start in range(0, len(unique), 100):
+            request: dict[str, Any] = {
+                self.table_name: {
+                    "Keys": [self._codec.dump({"pk": pk, "sk": sk}) for pk, sk in unique[start : start + 100]],
+                    "ConsistentRead": consistent,
+                }
+            }
+            for _ in range(6):
+                res = self.client.batch_get_item(RequestItems=request)
+                for raw in res.get("Responses", {}).get(self.table_name, []):
+                    item = self._codec.load(raw)
+                    found[(str(item["pk"]), str(item["sk"]))] = item
+                request = res.get("UnprocessedKeys") or {}
+                if not request:
+                    break
+            for key in (request.get(self.table_name) or {}).get("Keys", []):  # throttled all along
+                loaded = self._codec.load(key)
+                single = self._get(str(loaded["pk"]), str(loaded["sk"]), consistent=consistent)
+                if single is not None:
+                    found[(str(single["pk"]), str(single["sk"]))] = single
+        return found
+
+    def _put(
+        self,
+        item: dict[str, Any],
+        condition: str | None = None,
+        names: dict[str, str] | None = None,
+        values: dict[str, Any] | None = None,
+    ) -> bool:
+        kwargs: dict[str, Any] = {"TableName": self.table_name, "Item": self._codec.dump(item)}
+        if condition:
+            kwargs["ConditionExpression"] = condition
+        if names:
+            kwargs["ExpressionAttributeNames"] = names
+        if values:
+            kwargs["ExpressionAttributeValues"] = self._codec.dump(values)
+        try:
+            self.client.put_item(**kwargs)
+        except self.client.exceptions.ConditionalCheckFailedException:
+            return False
+        return True
+
+    def _delete(
+        self,
+        pk: str,
+        sk: str,
+        condition: str | None = None,
+        values: dict[str, Any] | None = None,
+        names: dict[str, str] | None = None,
+    ) -> bool:
+        kwargs: dict[str, Any] = {"TableName": self.table_name, "Key": self._codec.dump({"pk": pk, "sk": sk})}
+        if condition:
+            kwargs["ConditionExpression"] = condition
+            kwargs["ExpressionAttributeValues"] = self._codec.dump(values or {})
+        if names:
+            kwargs["ExpressionAttributeNames"] = names
+        try:
+            self.client.delete_item(**kwargs)
+        except self.client.exceptions.ConditionalCheckFailedException:
+            return False
+        return True
+
+    def _transact(self, items: list[dict[str, Any]]) -> list[str | None]:
+        """Run a transaction; on cancellation return the failure code per item, else []."""
+        try:
+            self.client.transact_write_items(TransactItems=items)
+        except self.client.exceptions.TransactionCanceledException as exc:
+            reasons = exc.response.get("CancellationReasons", [])
+            codes = [r.get("Code") if r.get("Code") not in (None, "None") else None for r in reasons]
+            if not any(codes):
+                raise
+            return codes
+        return []
+
+    def _tx_put(
+        self, item: dict[str, Any], condition: str | None = None, values: dict[str, Any] | None = None
+    ) -> dict[str, Any]:
+        put: dict[str, Any] = {"TableName": self.table_name, "Item": self._codec.dump(item)}
+        if condition:
+            put["ConditionExpression"] = condition
+        if values:
+            put["ExpressionAttributeValues"] = self._codec.dump(values)
+        return {"Put": put}
+
+    def _tx_delete(
+        self, pk: str, sk: str, condition: str | None = None, values: dict[str, Any] | None = None
+    ) -> dict[str, Any]:
+        delete: dict[str, Any] = {"TableName": self.table_name, "Key": self._codec.dump({"pk": pk, "sk": sk})}
+        if condition:
+            delete["ConditionExpression"] = condition
+        if values:
+            delete["ExpressionAttributeValues"] = self._codec.dump(values)
+        return {"Delete": delete}
+
+    def _tx_update(
+        self,
+        pk: str,
+        sk: str,
+        update: str,
+        condition: str,
+        names: dict[str, str],
+        values: dict[str, Any],
+    ) -> dict[str, Any]:
+        op: dict[str, Any] = {
+            "TableName": self.table_name,
+            "Key": self._codec.dump({"pk": pk, "sk": sk}),
+            "UpdateExpression": update,
+            "ConditionExpression": condition,
+            "ExpressionAttributeNames": names,
+        }
+        if values:
+            op["ExpressionAttributeValues"] = self._codec.dump(values)
+        return {"Update": op}
+
+    # -- events (the outbox) ---------------------------------------------------------------
+
+    @staticmethod
+    def event_item(event: ev.Event) -> dict[str, Any]:
+        """The outbox item of an event: under its booking's (or lock's) partition, so DynamoDB
+        Streams delivers one booking's events in order; removed by the dispatcher once handled."""
+        return {
+            "pk": event.partition(),
+            "sk": f"EVENT#{event.id}",
+            "eventId": event.id,
+            "eventType": event.type,
+            "body": event.body(),
+            "expiresAt": int((event.timestamp + ev.OUTBOX_TTL).timestamp()),
+        }
+
+    def _tx_events(self, events: Sequence[ev.Event]) -> list[dict[str, Any]]:
+        return [self._tx_put(self.event_item(e), "attribute_not_exists(pk)") for e in events]
