@@ -83,7 +83,7 @@ def _active_booking(r: Rig) -> tuple[int, str, str]:
     booking = r.create(r.booking_body("room-0", "B-ACTIVE"))
     lock_id = booking["locks"][0]["smartlockId"]
     r.sandbox.sync(lock_id)
-    wiring.lifecycle().run_job({"bookingId": "B-ACTIVE", "seq": wiring.store().get_booking("B-ACTIVE").checkSeq})
+    wiring.sync().run_job({"bookingId": "B-ACTIVE", "seq": wiring.store().get_booking("B-ACTIVE").checkSeq})
     stored = wiring.store().get_booking("B-ACTIVE")
     assert stored is not None
     assert stored.status.value == "active", stored

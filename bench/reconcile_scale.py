@@ -263,13 +263,11 @@ def _reconcile(url: str, locks: int, table: InMemoryDynamoDB) -> dict[str, Any]:
     import requests
 
     from local.cfn import load_template
-    from staykey.adapters.jobs import ListJobQueue
-    from staykey.adapters.mail import ListMailer
-    from staykey.adapters.reconcile_queue import ListLockQueue
+    from local.kit.fakes import ListJobQueue, ListLockQueue, ListMailer
+    from local.kit.services import engine
     from staykey.adapters.schedules import Scheduler
     from staykey.core.timeutil import SystemClock
     from staykey.nuki import NukiClient
-    from staykey.services.lifecycle import Lifecycle
     from staykey.services.reconciler import Reconciler
     from staykey.settings import load_settings
     from staykey.store import Store
@@ -278,10 +276,10 @@ def _reconcile(url: str, locks: int, table: InMemoryDynamoDB) -> dict[str, Any]:
     settings = load_settings()
     store = Store(settings.table_name, client=table.attach(boto3.client("dynamodb")))
     client = NukiClient(token="local-nuki-token", base_url=url, timeout=(3.05, 10.0))  # noqa: S106
-    lifecycle = Lifecycle(
+    bookings, sync = engine(
         settings, store, lambda: client, Scheduler(settings), ListJobQueue(), ListMailer(), SystemClock()
     )
-    rec = Reconciler(settings, store, lambda: client, lambda: lifecycle, ListLockQueue(), SystemClock())
+    rec = Reconciler(settings, store, lambda: client, lambda: bookings, lambda: sync, ListLockQueue(), SystemClock())
     http = requests.Session()
     http.trust_env = False
     http.delete(f"{url}/_sim/requests", timeout=10)

@@ -33,17 +33,18 @@ os.environ.update(
 )
 os.environ.pop("AWS_ENDPOINT_URL", None)
 
+from local.kit import inprocess_aws
+from local.kit.fakes import ListJobQueue, ListMailer
+from local.kit.services import engine
 from staykey import wiring
-from staykey.adapters.jobs import ListJobQueue
-from staykey.adapters.mail import ListMailer
 from staykey.adapters.schedules import Scheduler
 from staykey.core.models import RoomIn
 from staykey.core.timeutil import FixedClock
-from staykey.services.lifecycle import Lifecycle
+from staykey.services.bookings import Bookings
 from staykey.services.rooms import Rooms
+from staykey.services.sync import Sync
 from staykey.settings import load_settings
 from staykey.store import Store
-from tests import inprocess_aws
 from tests.fakes import FakeNuki
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -110,9 +111,11 @@ def nuki(clock: FixedClock) -> FakeNuki:
 
 @dataclass
 class World:
-    """The lifecycle with moto-backed AWS, a fake Nuki, a clock the test moves, kept mail and jobs."""
+    """The shop's commands and the sync engine with moto-backed AWS, a fake Nuki, a clock the test
+    moves, kept mail and jobs."""
 
-    lifecycle: Lifecycle
+    bookings: Bookings
+    sync: Sync
     store: Store
     nuki: FakeNuki
     clock: FixedClock
@@ -130,11 +133,11 @@ class World:
         self.rooms.put(room_id, RoomIn.model_validate(body))
 
     def run_jobs(self, rounds: int = 1) -> int:
-        """Run the queued follow-ups (as the lifecycle queue would deliver them)."""
+        """Run the queued follow-ups (as the sync queue would deliver them)."""
         ran = 0
         for _ in range(rounds):
             for job in self.jobs.drain():
-                self.lifecycle.run_job(job)
+                self.sync.run_job(job)
                 ran += 1
         return ran
 
@@ -154,5 +157,5 @@ def world(aws: dict[str, str], nuki: FakeNuki, clock: FixedClock) -> World:
     store = Store(settings.table_name)
     jobs = ListJobQueue()
     mail = ListMailer()
-    lifecycle = Lifecycle(settings, store, lambda: nuki, Scheduler(settings), jobs, mail, clock)  # type: ignore[arg-type, return-value]
-    return World(lifecycle, store, nuki, clock, jobs, mail, Rooms(store, clock, nuki=lambda: nuki))  # type: ignore[arg-type, return-value]
+    bookings, sync = engine(settings, store, lambda: nuki, Scheduler(settings), jobs, mail, clock)  # type: ignore[arg-type, return-value]
+    return World(bookings, sync, store, nuki, clock, jobs, mail, Rooms(store, clock, nuki=lambda: nuki))  # type: ignore[arg-type, return-value]

@@ -32,7 +32,7 @@ _lock = threading.Lock()
 
 # (field, message pattern): the 422s a schema-valid body may get.
 RULES_BEYOND_THE_SCHEMA: tuple[tuple[str, str], ...] = (
-    # The stay's window (models.window_for, Lifecycle._check_window).
+    # The stay's window (models.window_for, core.commands.check_window).
     (r"checkIn|checkOut", r"must be after checkIn|is in the past|a stay may last at most|more than three years away"),
     # A date-time whose offset moves it out of Python's datetime range (e.g. 0001-01-01T00:00:00+01:00).
     (r"checkIn|checkOut", r"out of range|year .* is out of range"),

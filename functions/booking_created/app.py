@@ -19,7 +19,7 @@ app = make_resolver()
 def create_booking() -> Any:
     request = parse_body(app, BookingIn)
     logger.append_keys(booking_id=request.bookingId)
-    booking, created = wiring.lifecycle().create(request)
+    booking, created = wiring.bookings().create(request)
     return respond(201 if created else 200, booking.to_api())
 
 

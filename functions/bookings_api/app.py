@@ -45,29 +45,29 @@ def list_bookings() -> Any:
 
 @app.post("/bookings/<bookingId>/resend-email")
 def resend_email(bookingId: str) -> Any:
-    return respond(200, wiring.lifecycle().resend_email(_booking_id(bookingId)).to_api())
+    return respond(200, wiring.bookings().resend_email(_booking_id(bookingId)).to_api())
 
 
 @app.post("/bookings/<bookingId>/retry")
 def retry_booking(bookingId: str) -> Any:
-    return respond(200, wiring.lifecycle().retry(_booking_id(bookingId)).to_api())
+    return respond(200, wiring.bookings().retry(_booking_id(bookingId)).to_api())
 
 
 @app.get("/bookings/<bookingId>")
 def get_booking(bookingId: str) -> Any:
-    return respond(200, wiring.lifecycle().get(_booking_id(bookingId)).to_api())
+    return respond(200, wiring.bookings().get(_booking_id(bookingId)).to_api())
 
 
 @app.patch("/bookings/<bookingId>")
 def patch_booking(bookingId: str) -> Any:
     booking_id = _booking_id(bookingId)
     change = parse_body(app, BookingPatch)
-    return respond(200, wiring.lifecycle().patch(booking_id, change).to_api())
+    return respond(200, wiring.bookings().patch(booking_id, change).to_api())
 
 
 @app.delete("/bookings/<bookingId>")
 def cancel_booking(bookingId: str) -> Any:
-    return respond(200, wiring.lifecycle().cancel(_booking_id(bookingId)).to_api())
+    return respond(200, wiring.bookings().cancel(_booking_id(bookingId)).to_api())
 
 
 @app.get("/bookings/<bookingId>/activity")

@@ -29,13 +29,13 @@ def early_checkout(bookingId: str) -> Any:
     if not re.match(ID_PATTERN, bookingId):
         raise NotFound(f"booking {bookingId!r} does not exist")
     logger.append_keys(booking_id=bookingId)
-    return respond(200, wiring.lifecycle().checkout(bookingId).to_api())
+    return respond(200, wiring.bookings().checkout(bookingId).to_api())
 
 
 def _scheduled(event: dict[str, Any]) -> dict[str, Any]:
     job = ScheduledExpiry.model_validate(event)
     logger.append_keys(booking_id=job.bookingId)
-    booking = wiring.lifecycle().expire(job.bookingId)
+    booking = wiring.bookings().expire(job.bookingId)
     return {"bookingId": booking.bookingId, "status": booking.status.value}
 
 

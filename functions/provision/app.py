@@ -32,7 +32,7 @@ class FollowUp(BaseModel):
 def _follow_up(record: SQSRecord) -> None:
     job = FollowUp.model_validate(json.loads(record.body))
     logger.append_keys(booking_id=job.bookingId)
-    wiring.lifecycle().run_job(job.model_dump())
+    wiring.sync().run_job(job.model_dump())
 
 
 @logger.inject_lambda_context(clear_state=True)
@@ -42,5 +42,5 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
         return process_partial_response(event=event, record_handler=_follow_up, processor=processor, context=context)
     job = ScheduledProvision.model_validate(event)
     logger.append_keys(booking_id=job.bookingId)
-    booking = wiring.lifecycle().start_provisioning(job.bookingId)
+    booking = wiring.bookings().start_provisioning(job.bookingId)
     return {"bookingId": booking.bookingId, "status": booking.status.value}

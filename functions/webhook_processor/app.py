@@ -25,7 +25,7 @@ def _received_at(record: SQSRecord) -> datetime | None:
 
 
 def _webhook(record: SQSRecord) -> None:
-    wiring.activity().process_webhook(record.body, _received_at(record))
+    wiring.webhook_processor().process(record.body, _received_at(record))
 
 
 @logger.inject_lambda_context(clear_state=True)

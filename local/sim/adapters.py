@@ -94,7 +94,7 @@ class SimJobQueue:
     def _run(self, body: str) -> None:
         job = json.loads(body)
         self.world.count_follow_up(str(job["bookingId"]))
-        self.world.lifecycle.run_job(job)
+        self.world.sync.run_job(job)
 
 
 class SimLockQueue:
@@ -124,7 +124,7 @@ class SimInbox:
         self.queue.put({"body": body, "sentAt": self.world.loop.now().isoformat()}, 0, label="webhook")
 
     def _run(self, message: dict[str, Any]) -> None:
-        self.world.activity.process_webhook(message["body"], datetime.fromisoformat(message["sentAt"]))
+        self.world.webhooks.process(message["body"], datetime.fromisoformat(message["sentAt"]))
 
 
 class SimScheduler:
@@ -157,8 +157,8 @@ class SimScheduler:
         current = self.schedules.get((kind, booking_id))
         if current is None or current[1] != generation:
             return  # deleted or moved since
-        lifecycle = self.world.lifecycle
-        target = lifecycle.start_provisioning if kind == "provision" else lifecycle.expire
+        bookings = self.world.bookings
+        target = bookings.start_provisioning if kind == "provision" else bookings.expire
         if self.world.invoke(f"{kind}:{booking_id}", lambda: target(booking_id)):
             if self.schedules.get((kind, booking_id), (None, -1))[1] == generation:
                 del self.schedules[(kind, booking_id)]  # ActionAfterCompletion: DELETE

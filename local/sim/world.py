@@ -1,7 +1,7 @@
 """The simulated world: StayKey's real services and real Nuki client, the Nuki sandbox, the AWS
 services around them, a shop, an operator, guests and faults, on one seeded loop (`local.sim.loop`).
 
-What is real: `Lifecycle`, `Activity`, `Reconciler`, `Rooms`, the `WebhookReceiver` (signature
+What is real: `Bookings`, `Sync`, `Activity`, `Reconciler`, `Rooms`, the `WebhookReceiver` (signature
 check over the raw body), the webhook processor's parsing, `Store` (its DynamoDB requests, served
 by `local.sim.dynamo`), `NukiClient` (its retries, backoff and error mapping, sending real HTTP
 requests into the sandbox through `local.sim.transport`), the sandbox itself (Nuki's rules and
@@ -37,9 +37,12 @@ from staykey.nuki import NukiClient, NukiError
 from staykey.observability import logger as service_logger
 from staykey.observability import set_metric_sink
 from staykey.services.activity import Activity
-from staykey.services.lifecycle import Lifecycle
+from staykey.services.bookings import Bookings
 from staykey.services.reconciler import ReconcileIncomplete, Reconciler
 from staykey.services.rooms import Rooms
+from staykey.services.sync import Sync
+from staykey.services.webhooks import WebhookProcessor
+from staykey.services.writes import NukiWriter
 from staykey.settings import Settings, load_settings
 from staykey.store import Store
 
@@ -180,22 +183,32 @@ class World:
         self.mailer = SimMailer(self)
         self.inbox = SimInbox(self)
         self.webhook_secret = ""
-        self.lifecycle = Lifecycle(
+        self.sync = Sync(
             self.settings,
             self.store,
             lambda: self.nuki,
-            self.scheduler,  # type: ignore[arg-type]
             self.jobs,
             self.mailer,
             self.clock,
+            writer=NukiWriter(self.store, lambda: self.nuki, self.clock),
             pin_choice=random.Random(seed + 2).choice,
         )
-        self.activity = Activity(self.settings, self.store, self.clock, lambda: self.lifecycle, lambda: self.nuki)
+        self.bookings = Bookings(
+            self.settings,
+            self.store,
+            self.scheduler,  # type: ignore[arg-type]
+            self.clock,
+            self.sync,
+            pin_choice=self.sync.pin_choice,
+        )
+        self.activity = Activity(self.settings, self.store, self.clock, lambda: self.nuki)
+        self.webhooks = WebhookProcessor(self.activity, self.sync)
         self.reconciler = Reconciler(
             self.settings,
             self.store,
             lambda: self.nuki,
-            lambda: self.lifecycle,
+            lambda: self.bookings,
+            lambda: self.sync,
             self.lock_queue,
             self.clock,
             metric=self._metric_call,
@@ -471,7 +484,7 @@ class World:
     def _create(self, booking_id: str) -> bool:
         sb = self.shop[booking_id]
         answer = self.shop_call(
-            booking_id, "POST /bookings", lambda: self.lifecycle.create(BookingIn.model_validate(sb.request))
+            booking_id, "POST /bookings", lambda: self.bookings.create(BookingIn.model_validate(sb.request))
         )
         if answer is None:
             return False
@@ -492,7 +505,7 @@ class World:
             except ValueError:
                 return  # refused at the edge (422), as the handler would
             self.shop_call(
-                request.get("bookingId", "?"), f"POST /bookings ({label})", lambda: self.lifecycle.create(parsed)
+                request.get("bookingId", "?"), f"POST /bookings ({label})", lambda: self.bookings.create(parsed)
             )
 
         self.spawn(f"shop:bad:{label}", call)
@@ -506,7 +519,7 @@ class World:
         answer = self.shop_call(
             booking_id,
             "PATCH /bookings",
-            lambda: self.lifecycle.patch(booking_id, BookingPatch.model_validate(body)),
+            lambda: self.bookings.patch(booking_id, BookingPatch.model_validate(body)),
         )
         if answer is None:
             return False
@@ -535,7 +548,7 @@ class World:
 
     def _end(self, booking_id: str, kind: str) -> bool:
         sb = self.shop[booking_id]
-        fn = self.lifecycle.checkout if kind == "checkout" else self.lifecycle.cancel
+        fn = self.bookings.checkout if kind == "checkout" else self.bookings.cancel
         answer = self.shop_call(booking_id, kind, lambda: fn(booking_id))
         if answer is None:
             return False

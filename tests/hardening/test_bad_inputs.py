@@ -57,9 +57,9 @@ import pytest
 
 from local import cfn
 from local.gateway import Router
+from local.kit.apigw import Context, api_event
 from staykey.nuki import sign
 from staykey.services.activity import Activity
-from tests.apigw import Context, api_event
 from tests.conftest import WEBHOOK_SECRET, World
 from tests.hardening.bad_inputs import (
     ACCEPTED_NAMES,

@@ -48,7 +48,7 @@ def booked(api: Call, world: World) -> dict[str, Any]:
 
 
 def test_the_guest_item_expires_retention_days_after_the_stay_by_dynamodb_ttl(world: World, booked: Any) -> None:
-    valid_until = world.lifecycle.get("B-1001").validUntil
+    valid_until = world.bookings.get("B-1001").validUntil
     item = guest_item(world)
     assert item["expiresAt"] == int((valid_until + timedelta(days=30)).timestamp())
     assert (item["name"], item["email"]) == (NAME, EMAIL)
@@ -57,7 +57,7 @@ def test_the_guest_item_expires_retention_days_after_the_stay_by_dynamodb_ttl(wo
 
 
 def test_after_the_retention_the_api_shows_no_name_or_email(api: Call, world: World, booked: Any) -> None:
-    valid_until = world.lifecycle.get("B-1001").validUntil
+    valid_until = world.bookings.get("B-1001").validUntil
     world.clock.set(valid_until + timedelta(days=30) - timedelta(seconds=1))
     status, body = api("GET", "/bookings/B-1001")
     assert (status, body["guest"]["name"], body["guest"]["email"]) == (200, NAME, EMAIL)
@@ -73,10 +73,10 @@ def test_after_the_retention_the_api_shows_no_name_or_email(api: Call, world: Wo
 
 
 def test_the_retention_is_configurable(api: Call, world: World) -> None:
-    world.lifecycle.settings = world.lifecycle.settings.model_copy(update={"guest_data_retention_days": 7})
+    world.bookings.settings = world.bookings.settings.model_copy(update={"guest_data_retention_days": 7})
     assert api("PUT", "/rooms/room-12", ROOM)[0] == 201
     assert api("POST", "/bookings", booking_body())[0] == 201
-    valid_until = world.lifecycle.get("B-1001").validUntil
+    valid_until = world.bookings.get("B-1001").validUntil
     assert guest_item(world)["expiresAt"] == int((valid_until + timedelta(days=7)).timestamp())
     world.clock.set(valid_until + timedelta(days=7, seconds=1))
     assert api("GET", "/bookings/B-1001")[1]["guest"] is None
@@ -87,7 +87,7 @@ def test_a_stay_moved_later_moves_the_guest_datas_expiry_with_it(api: Call, worl
     the guest would never get the PIN email (found while writing these tests)."""
     status, body = api("PATCH", "/bookings/B-1001", {"checkIn": "2027-06-01", "checkOut": "2027-06-05"})
     assert status == 200, body
-    valid_until = world.lifecycle.get("B-1001").validUntil
+    valid_until = world.bookings.get("B-1001").validUntil
     assert guest_item(world)["expiresAt"] == int((valid_until + timedelta(days=30)).timestamp())
     world.clock.set(valid_until - timedelta(days=1))
     assert api("GET", "/bookings/B-1001")[1]["guest"]["email"] == EMAIL
@@ -96,7 +96,7 @@ def test_a_stay_moved_later_moves_the_guest_datas_expiry_with_it(api: Call, worl
 def test_a_changed_guest_gets_the_same_expiry(api: Call, world: World, booked: Any) -> None:
     new = {"name": "李小龍", "email": "lee@example.org", "locale": "en"}
     assert api("PATCH", "/bookings/B-1001", {"guest": new})[0] == 200
-    valid_until = world.lifecycle.get("B-1001").validUntil
+    valid_until = world.bookings.get("B-1001").validUntil
     item = guest_item(world)
     assert (item["name"], item["email"]) == (new["name"], new["email"])
     assert item["expiresAt"] == int((valid_until + timedelta(days=30)).timestamp())
@@ -108,7 +108,7 @@ def test_only_the_guest_item_holds_the_name_and_email(pipeline: Pipeline, world:
     booking = stay(world)
     entry = keypad_entry(world.nuki, 17000001, STAY_START + timedelta(hours=1), booking.pin)
     pipeline.deliver(logs_body(entry))
-    world.lifecycle.checkout("B-1001")
+    world.bookings.checkout("B-1001")
     world.settle()
     stored = items(world)
     holders = [i for i in stored if NAME in json.dumps(i, ensure_ascii=False) or EMAIL in json.dumps(i)]

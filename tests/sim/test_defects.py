@@ -145,7 +145,7 @@ def _patch_edge(world, check_out: str) -> None:  # type: ignore[no-untyped-def]
         change = BookingPatch.model_validate({"checkOut": check_out})
     except ValueError:
         return  # refused at the edge: 422 naming checkOut
-    world.shop_call("B-OK", "PATCH /bookings", lambda: world.lifecycle.patch("B-OK", change))
+    world.shop_call("B-OK", "PATCH /bookings", lambda: world.bookings.patch("B-OK", change))
 
 
 def test_7_a_rejected_nuki_token_alarms_when_it_first_happens() -> None:

@@ -6,6 +6,7 @@ or call `reset()` after changing the environment.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import timedelta
 from functools import lru_cache
 from typing import TYPE_CHECKING
@@ -22,12 +23,14 @@ if TYPE_CHECKING:
     from staykey.nuki import NukiClient
     from staykey.services.activity import Activity
     from staykey.services.audit import Audit
+    from staykey.services.bookings import Bookings
     from staykey.services.events import EventsService
-    from staykey.services.lifecycle import Lifecycle
     from staykey.services.locks import Locks
     from staykey.services.reconciler import Reconciler
     from staykey.services.rooms import Rooms
     from staykey.services.search import BookingSearch
+    from staykey.services.sync import Sync
+    from staykey.services.webhooks import WebhookProcessor
     from staykey.store import Store
 
 
@@ -56,23 +59,51 @@ def nuki() -> NukiClient:
 
 
 @lru_cache(maxsize=1)
-def lifecycle() -> Lifecycle:
+def sync() -> Sync:
+    """The sync engine: puts codes on the locks, confirms them, tells the guest, takes them off."""
     from staykey.adapters.jobs import SqsJobQueue
     from staykey.adapters.mail import SesMailer
-    from staykey.adapters.schedules import Scheduler
     from staykey.core.timeutil import SystemClock
-    from staykey.services.lifecycle import Lifecycle
+    from staykey.services.sync import Sync
+    from staykey.services.writes import NukiWriter
 
     s = get_settings()
-    return Lifecycle(
+    clock = SystemClock()
+    return Sync(
         settings=s,
         store=store(),
         nuki=nuki,
-        scheduler=Scheduler(s),
         jobs=SqsJobQueue(s.lifecycle_queue_url),
         mailer=SesMailer(s.sender_email),
-        clock=SystemClock(),
+        clock=clock,
+        writer=NukiWriter(store(), nuki, clock),
+        pin_choice=secrets_choice(),
     )
+
+
+@lru_cache(maxsize=1)
+def bookings() -> Bookings:
+    """The shop's and the operator's commands on bookings."""
+    from staykey.adapters.schedules import Scheduler
+    from staykey.core.timeutil import SystemClock
+    from staykey.services.bookings import Bookings
+
+    s = get_settings()
+    return Bookings(s, store(), Scheduler(s), SystemClock(), sync(), pin_choice=secrets_choice())
+
+
+def secrets_choice() -> Callable[[str], str]:
+    """PINs come from a cryptographic source."""
+    import secrets as crypto
+
+    return crypto.choice
+
+
+@lru_cache(maxsize=1)
+def webhook_processor() -> WebhookProcessor:
+    from staykey.services.webhooks import WebhookProcessor
+
+    return WebhookProcessor(activity(), sync())
 
 
 def rooms() -> Rooms:
@@ -88,14 +119,7 @@ def activity() -> Activity:
     from staykey.core.timeutil import SystemClock
     from staykey.services.activity import Activity
 
-    # lifecycle and nuki are looked up when needed (only DEVICE_AUTHS needs the lifecycle).
-    return Activity(
-        settings=get_settings(),
-        store=store(),
-        clock=SystemClock(),
-        lifecycle=lambda: lifecycle(),
-        nuki=lambda: nuki(),
-    )
+    return Activity(settings=get_settings(), store=store(), clock=SystemClock(), nuki=nuki)
 
 
 @lru_cache(maxsize=1)
@@ -121,8 +145,9 @@ def reconciler() -> Reconciler:
     return Reconciler(
         settings=s,
         store=store(),
-        nuki=lambda: nuki(),
-        lifecycle=lambda: lifecycle(),
+        nuki=nuki,
+        bookings=bookings,
+        sync=sync,
         queue=SqsLockQueue(s.reconcile_queue_url),
         clock=SystemClock(),
     )
@@ -253,7 +278,7 @@ def console() -> Services:
         locks=locks(),
         activity=activity(),
         audit=audit(),
-        lifecycle=lifecycle,
+        bookings=bookings,
         verifier=TokenVerifier(s.cognito_issuer, s.cognito_client_id, s.jwks_url),
         sign_in=CognitoSignIn(s.cognito_client_id),
         secret=secrets.console_secret,
@@ -290,7 +315,7 @@ def reset() -> None:
     from staykey.adapters import secrets
     from staykey.settings import get_settings as settings_cache
 
-    built = (store, nuki, lifecycle, activity, webhook_receiver, reconciler, settings_cache)
+    built = (store, nuki, sync, bookings, webhook_processor, activity, webhook_receiver, reconciler, settings_cache)
     events = (events_service, endpoint_store, endpoint_secrets, feed, delivery_queue, dispatcher, webhook_sender)
     console_parts = (search, locks, audit)
     for cached in (*built, *events, *console_parts):

@@ -10,11 +10,11 @@ from typing import Any
 
 import pytest
 
+from local.kit.apigw import Context, api_event, response_json
 from staykey import wiring
 from staykey.core.models import Booking, BookingIn, BookingStatus
 from staykey.services.activity import Activity
 from staykey.settings import load_settings
-from tests.apigw import Context, api_event, response_json
 from tests.conftest import World
 from tests.functional.activity.helpers import sqs_event, webhook_event
 
@@ -83,7 +83,7 @@ class Pipeline:
 
 
 def make_activity(world: World) -> Activity:
-    return Activity(load_settings(), world.store, world.clock, lambda: world.lifecycle, lambda: world.nuki)  # type: ignore[arg-type, return-value]
+    return Activity(load_settings(), world.store, world.clock, lambda: world.nuki)  # type: ignore[arg-type, return-value]
 
 
 @pytest.fixture
@@ -91,7 +91,8 @@ def activity(world: World, monkeypatch: pytest.MonkeyPatch) -> Activity:
     """The activity service on the test world, and the functions wired to it."""
     service = make_activity(world)
     monkeypatch.setattr(wiring, "activity", lambda: service)
-    monkeypatch.setattr(wiring, "lifecycle", lambda: world.lifecycle)
+    monkeypatch.setattr(wiring, "bookings", lambda: world.bookings)
+    monkeypatch.setattr(wiring, "sync", lambda: world.sync)
     monkeypatch.setattr(wiring, "store", lambda: world.store)
     monkeypatch.setattr(wiring, "nuki", lambda: world.nuki)
     return service
@@ -106,7 +107,7 @@ def stay(world: World, booking_id: str = "B-1001", locks: tuple[int, ...] = (LOC
     """A room with `locks` and an active booking on it (PIN confirmed on every lock)."""
     if world.store.get_room("room-12") is None:
         world.add_room(locks=locks)
-    world.lifecycle.create(
+    world.bookings.create(
         BookingIn.model_validate(
             {
                 "bookingId": booking_id,
@@ -118,6 +119,6 @@ def stay(world: World, booking_id: str = "B-1001", locks: tuple[int, ...] = (LOC
         )
     )
     world.settle()
-    booking = world.lifecycle.get(booking_id)
+    booking = world.bookings.get(booking_id)
     assert booking.status == BookingStatus.ACTIVE
     return booking

@@ -6,7 +6,7 @@ from datetime import timedelta
 
 import pytest
 
-from tests.apigw import Context, response_json
+from local.kit.apigw import Context, response_json
 from tests.conftest import World, load_event
 from tests.functional.activity.conftest import LOCK_A, STAY_START, Pipeline, handler, stay
 from tests.functional.activity.helpers import keypad_entry, logs_body

@@ -34,7 +34,7 @@ def test_a_guest_entry_is_attributed_to_the_booking_and_checks_the_guest_in(pipe
         }
     ]
     # And the booking records the check-in
-    assert world.lifecycle.get("B-1001").to_api()["firstEntryAt"] == "2026-11-27T14:03:11Z"
+    assert world.bookings.get("B-1001").to_api()["firstEntryAt"] == "2026-11-27T14:03:11Z"
     # And nothing of it lands on the lock's own activity
     assert pipeline.lock_activity(LOCK_A) == []
 
@@ -61,7 +61,7 @@ def test_without_a_known_auth_id_the_unique_auth_name_attributes_the_entry(pipel
     items = pipeline.booking_activity()
     assert [item["id"] for item in items] == ["6751c2e4a8b0f21d3c9e4a17"]
     assert pipeline.log_items()[0]["attributedBy"] == "name"
-    assert world.lifecycle.get("B-1001").to_api()["firstEntryAt"] == "2026-12-01T14:03:11Z"
+    assert world.bookings.get("B-1001").to_api()["firstEntryAt"] == "2026-12-01T14:03:11Z"
 
 
 def test_our_name_on_a_lock_that_is_not_the_bookings_is_not_the_guests(pipeline: Pipeline, world: World) -> None:
@@ -71,7 +71,7 @@ def test_our_name_on_a_lock_that_is_not_the_bookings_is_not_the_guests(pipeline:
     pipeline.deliver(body)
     # Then it is kept, but not as the guest's
     assert pipeline.booking_activity() == []
-    assert world.lifecycle.get("B-1001").firstEntryAt is None
+    assert world.bookings.get("B-1001").firstEntryAt is None
     assert pipeline.log_items()[0]["gsi1pk"] == "ACT#LOCK#17000002"
 
 
@@ -93,13 +93,13 @@ def test_out_of_order_deliveries_give_the_earliest_entry_as_first_entry(pipeline
     evening = keypad_entry(world.nuki, LOCK_A, STAY_START + timedelta(hours=6), booking.pin)
     # When the later entries arrive first
     pipeline.deliver(logs_body(evening))
-    assert world.lifecycle.get("B-1001").to_api()["firstEntryAt"] == "2026-11-27T20:00:00Z"
+    assert world.bookings.get("B-1001").to_api()["firstEntryAt"] == "2026-11-27T20:00:00Z"
     pipeline.deliver(logs_body(second), logs_body(first))
     # Then firstEntryAt is the earliest entry, whatever the order
-    assert world.lifecycle.get("B-1001").to_api()["firstEntryAt"] == "2026-11-27T14:05:00Z"
+    assert world.bookings.get("B-1001").to_api()["firstEntryAt"] == "2026-11-27T14:05:00Z"
     # And a late repeat of a later one does not move it
     pipeline.deliver(logs_body(evening), logs_body(second))
-    assert world.lifecycle.get("B-1001").to_api()["firstEntryAt"] == "2026-11-27T14:05:00Z"
+    assert world.bookings.get("B-1001").to_api()["firstEntryAt"] == "2026-11-27T14:05:00Z"
     # And the activity is newest first
     assert [item["id"] for item in pipeline.booking_activity()] == [evening.id, second.id, first.id]
 
@@ -108,10 +108,10 @@ def test_first_entry_is_kept_when_the_lifecycle_saves_the_booking_afterwards(pip
     booking = stay(world)
     pipeline.deliver(logs_body(keypad_entry(world.nuki, LOCK_A, STAY_START, booking.pin)))
     # When the lifecycle changes the booking (early checkout) after the check-in was recorded
-    world.lifecycle.checkout("B-1001")
+    world.bookings.checkout("B-1001")
     world.settle()
     # Then the check-in is still there
-    ended = world.lifecycle.get("B-1001")
+    ended = world.bookings.get("B-1001")
     assert ended.status == BookingStatus.REVOKED
     assert ended.to_api()["firstEntryAt"] == "2026-11-27T14:00:00Z"
 
@@ -133,7 +133,7 @@ def test_a_lifecycle_save_racing_with_the_check_in_retries_instead_of_overwritin
     saved = world.store.update_booking("B-1001", change)  # type: ignore[arg-type]
     # Then its first write lost the race, it re-read, and firstEntryAt survived
     assert saved.to_api()["firstEntryAt"] == "2026-11-27T14:00:00Z"
-    assert world.lifecycle.get("B-1001").to_api()["firstEntryAt"] == "2026-11-27T14:00:00Z"
+    assert world.bookings.get("B-1001").to_api()["firstEntryAt"] == "2026-11-27T14:00:00Z"
 
 
 def test_an_entry_by_someone_elses_code_lands_on_the_lock_not_on_a_booking(pipeline: Pipeline, world: World) -> None:
@@ -145,7 +145,7 @@ def test_an_entry_by_someone_elses_code_lands_on_the_lock_not_on_a_booking(pipel
     pipeline.deliver(logs_body(entry))
     # Then the guest's activity and check-in are untouched, and the lock shows the entry
     assert pipeline.booking_activity() == []
-    assert world.lifecycle.get("B-1001").firstEntryAt is None
+    assert world.bookings.get("B-1001").firstEntryAt is None
     assert [(item["id"], item["trigger"], item["success"]) for item in pipeline.lock_activity(LOCK_A)] == [
         (entry.id, "keypad", True)
     ]

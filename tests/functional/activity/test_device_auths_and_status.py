@@ -9,10 +9,10 @@ from typing import Any
 
 import pytest
 
+from local.kit.apigw import Context
 from staykey import wiring
 from staykey.core.models import BookingIn, BookingStatus, LockStatus
 from staykey.nuki import SmartlockAuth
-from tests.apigw import Context
 from tests.conftest import World, load_event
 from tests.functional.activity.conftest import LOCK_A, LOCK_B, Pipeline, handler
 from tests.functional.activity.helpers import auths_body, queued_bodies, sqs_event, webhook_event
@@ -21,8 +21,9 @@ from tests.functional.activity.helpers import auths_body, queued_bodies, sqs_eve
 @pytest.fixture
 def wired(aws: dict[str, str], world: World, monkeypatch: pytest.MonkeyPatch) -> str:
     """The real wiring of the functions (wiring.activity() as deployed), with the test world's
-    lifecycle and Nuki in place of the real ones."""
-    monkeypatch.setattr(wiring, "lifecycle", lambda: world.lifecycle)
+    bookings, sync and Nuki in place of the real ones."""
+    monkeypatch.setattr(wiring, "bookings", lambda: world.bookings)
+    monkeypatch.setattr(wiring, "sync", lambda: world.sync)
     monkeypatch.setattr(wiring, "nuki", lambda: world.nuki)
     monkeypatch.setattr(wiring, "store", lambda: world.store)
     wiring.activity.cache_clear()
@@ -42,7 +43,7 @@ def test_a_device_auths_webhook_turns_a_provisioning_booking_active_without_a_re
     announced: list[tuple[int, SmartlockAuth, bool]] = []
     world.nuki.on_apply.append(lambda lock_id, auth, deleted: announced.append((lock_id, auth, deleted)))
     world.add_room()
-    booking, _ = world.lifecycle.create(
+    booking, _ = world.bookings.create(
         BookingIn.model_validate(
             {
                 "bookingId": "B-1001",
@@ -60,7 +61,7 @@ def test_a_device_auths_webhook_turns_a_provisioning_booking_active_without_a_re
     for _, auth, deleted in announced:
         assert post_and_process(wired, auths_body(auth, deleted)) == {"batchItemFailures": []}
     # Then the booking is active, the guest is told, and Nuki's auth list was never read
-    booking = world.lifecycle.get("B-1001")
+    booking = world.bookings.get("B-1001")
     assert booking.status == BookingStatus.ACTIVE
     assert [lock.status for lock in booking.locks] == [LockStatus.ACTIVE, LockStatus.ACTIVE]
     assert all(lock.nukiId and lock.authId for lock in booking.locks)

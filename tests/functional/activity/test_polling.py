@@ -9,10 +9,10 @@ from typing import Any
 
 import pytest
 
+from local.kit.apigw import Context
 from staykey import wiring
 from staykey.nuki import NukiUnavailable
 from staykey.services.activity import POLL_OVERLAP
-from tests.apigw import Context
 from tests.conftest import World
 from tests.functional.activity.conftest import LOCK_A, LOCK_B, STAY_START, Pipeline, handler, stay
 from tests.functional.activity.helpers import app_unlock, keypad_entry, logs_body
@@ -41,7 +41,7 @@ def seen(pipeline: Pipeline, world: World) -> dict[str, Any]:
         "booking": pipeline.booking_activity(),
         "lockA": pipeline.lock_activity(LOCK_A),
         "lockB": pipeline.lock_activity(LOCK_B),
-        "firstEntryAt": world.lifecycle.get("B-1001").to_api()["firstEntryAt"],
+        "firstEntryAt": world.bookings.get("B-1001").to_api()["firstEntryAt"],
     }
 
 
@@ -69,7 +69,7 @@ def test_a_second_poll_reads_from_the_cursor_and_stores_only_whats_new(pipeline:
     late = app_unlock(world.nuki, LOCK_A, entries[5].date - POLL_OVERLAP + timedelta(minutes=1))
     # And one dated well before the overlap (it would have been read by the first poll)
     too_old = app_unlock(world.nuki, LOCK_A, entries[5].date - POLL_OVERLAP - timedelta(hours=1))
-    fresh = keypad_entry(world.nuki, LOCK_A, STAY_START + timedelta(hours=11), world.lifecycle.get("B-1001").pin)
+    fresh = keypad_entry(world.nuki, LOCK_A, STAY_START + timedelta(hours=11), world.bookings.get("B-1001").pin)
     world.clock.set(STAY_START + timedelta(hours=12))
     # When the poller runs again
     summary = pipeline.poll()
@@ -103,11 +103,10 @@ def fresh_world(monkeypatch: pytest.MonkeyPatch) -> Iterator[Pipeline]:
     """A whole new test world (its own moto AWS), wired into the functions."""
     from moto import mock_aws
 
-    from staykey.adapters.jobs import ListJobQueue
-    from staykey.adapters.mail import ListMailer
+    from local.kit.fakes import ListJobQueue, ListMailer
+    from local.kit.services import engine
     from staykey.adapters.schedules import Scheduler
     from staykey.core.timeutil import FixedClock
-    from staykey.services.lifecycle import Lifecycle
     from staykey.services.rooms import Rooms
     from staykey.settings import load_settings
     from staykey.store import Store
@@ -126,11 +125,12 @@ def fresh_world(monkeypatch: pytest.MonkeyPatch) -> Iterator[Pipeline]:
         settings = load_settings()
         store = Store(settings.table_name)
         jobs, mail = ListJobQueue(), ListMailer()
-        lifecycle = Lifecycle(settings, store, lambda: nuki, Scheduler(settings), jobs, mail, clock)  # type: ignore[arg-type, return-value]
-        world = World(lifecycle, store, nuki, clock, jobs, mail, Rooms(store, clock, nuki=lambda: nuki))  # type: ignore[arg-type, return-value]
+        bookings, sync = engine(settings, store, lambda: nuki, Scheduler(settings), jobs, mail, clock)  # type: ignore[arg-type, return-value]
+        world = World(bookings, sync, store, nuki, clock, jobs, mail, Rooms(store, clock, nuki=lambda: nuki))  # type: ignore[arg-type, return-value]
         service = make_activity(world)
         patch.setattr(wiring, "activity", lambda: service)
-        patch.setattr(wiring, "lifecycle", lambda: lifecycle)
+        patch.setattr(wiring, "bookings", lambda: bookings)
+        patch.setattr(wiring, "sync", lambda: sync)
         patch.setattr(wiring, "store", lambda: store)
         patch.setattr(wiring, "nuki", lambda: nuki)
         yield Pipeline(world, service, urls["webhooks"])
@@ -195,4 +195,4 @@ def test_a_run_that_runs_out_of_time_resumes_where_it_stopped(pipeline: Pipeline
     assert second["stored"] == 3
     assert len(pipeline.booking_activity()) == 5
     assert pipeline.booking_activity()[-1]["at"] == "2026-11-27T14:00:00Z"
-    assert world.lifecycle.get("B-1001").to_api()["firstEntryAt"] == "2026-11-27T14:00:00Z"
+    assert world.bookings.get("B-1001").to_api()["firstEntryAt"] == "2026-11-27T14:00:00Z"

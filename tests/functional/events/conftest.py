@@ -14,9 +14,9 @@ import boto3
 import pytest
 
 from local import cfn
+from local.kit.apigw import Context, api_event, response_json
 from local.streams import StreamReader, matches, parse_filters
 from staykey import wiring
-from tests.apigw import Context, api_event, response_json
 from tests.conftest import World
 
 
@@ -106,7 +106,8 @@ def events_world(aws: dict[str, str], world: World, monkeypatch: pytest.MonkeyPa
         monkeypatch.setenv(key, value)
     wiring.reset()
     monkeypatch.setattr(wiring, "store", lambda: world.store)
-    monkeypatch.setattr(wiring, "lifecycle", lambda: world.lifecycle)
+    monkeypatch.setattr(wiring, "bookings", lambda: world.bookings)
+    monkeypatch.setattr(wiring, "sync", lambda: world.sync)
     arn = boto3.client("dynamodb").describe_table(TableName=table)["Table"]["LatestStreamArn"]
     reader = StreamReader(boto3.client("dynamodbstreams"), arn, os.environ["AWS_DEFAULT_REGION"])
     return Events(world, reader, bus, delivery, dead, copy)

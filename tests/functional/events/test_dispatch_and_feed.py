@@ -27,7 +27,7 @@ def test_a_journey_reaches_the_feed_the_bus_and_each_subscribed_endpoint(events_
     )
     assert status == 201, only_active
     stay(world)
-    world.lifecycle.checkout("B-1001")
+    world.bookings.checkout("B-1001")
     world.settle()
     assert events_world.pump() == 4
     assert outbox(world) == []  # every outbox item was taken
@@ -56,8 +56,8 @@ def test_a_batch_delivered_twice_goes_out_once(events_world: Events, world: Worl
     world.add_room()
     stay(world, "B-2")
     records = list(events_world.reader.read())
+    from local.kit.apigw import Context
     from local.streams import matches
-    from tests.apigw import Context
     from tests.functional.events.conftest import handler, template_filters
 
     wanted = [r for r in records if matches(template_filters(), r)]

@@ -29,15 +29,15 @@ def _book(world: World, booking_id: str = "B-1001", **changes: str) -> None:
     body = {"bookingId": booking_id, "roomId": "room-12", "guest": GUEST, "checkIn": "2026-11-27"}
     body["checkOut"] = "2026-11-29"
     body.update(changes)
-    world.lifecycle.create(BookingIn.model_validate(body))
+    world.bookings.create(BookingIn.model_validate(body))
 
 
 def test_a_guest_journey_writes_each_status_once_in_order_without_pin_or_guest_data(world: World) -> None:
     world.add_room()
     _book(world)
     world.settle()
-    pin = world.lifecycle.get("B-1001").pin
-    world.lifecycle.checkout("B-1001")
+    pin = world.bookings.get("B-1001").pin
+    world.bookings.checkout("B-1001")
     world.settle()
 
     assert outbox_types(world, "B-1001") == [
@@ -63,7 +63,7 @@ def test_a_guest_journey_writes_each_status_once_in_order_without_pin_or_guest_d
 def test_a_booking_far_ahead_is_scheduled_and_a_changed_stay_is_booking_changed(world: World) -> None:
     world.add_room()
     _book(world, checkIn="2026-12-20", checkOut="2026-12-22")
-    world.lifecycle.patch("B-1001", BookingPatch.model_validate({"checkOut": "2026-12-23"}))
+    world.bookings.patch("B-1001", BookingPatch.model_validate({"checkOut": "2026-12-23"}))
     assert outbox_types(world, "B-1001") == ["booking.scheduled", "booking.changed"]
     changed = json.loads(outbox(world, "booking.changed")[0]["body"])["data"]
     assert changed["changes"] == ["checkOut", "validUntil"]
@@ -76,9 +76,9 @@ def test_a_failed_booking_carries_its_reason_and_a_cancellation_follows(world: W
     world.nuki.fail("create_keypad_code", ne.NukiInvalidRequest("bad request", status=400))
     _book(world)
     world.settle()
-    booking = world.lifecycle.get("B-1001")
+    booking = world.bookings.get("B-1001")
     assert booking.status == BookingStatus.FAILED
-    world.lifecycle.cancel("B-1001")
+    world.bookings.cancel("B-1001")
     assert outbox_types(world, "B-1001")[-2:] == ["booking.failed", "booking.cancelled"]
     failed = json.loads(outbox(world, "booking.failed")[0]["body"])["data"]
     assert failed["statusReason"] == booking.statusReason
@@ -106,7 +106,7 @@ def test_a_save_that_loses_a_pin_claim_writes_no_event(world: World) -> None:
     world.add_room()
     _book(world, booking_id="B-1", checkIn="2026-12-20", checkOut="2026-12-22")
     _book(world, booking_id="B-2", checkIn="2026-12-20", checkOut="2026-12-22")
-    taken = world.lifecycle.get("B-1").pin
+    taken = world.bookings.get("B-1").pin
     booking = world.store.get_booking("B-2")
     assert booking is not None
     booking.status = BookingStatus.PROVISIONING
@@ -114,7 +114,7 @@ def test_a_save_that_loses_a_pin_claim_writes_no_event(world: World) -> None:
     with pytest.raises(PinTaken):
         world.store.save_booking(booking, TxExtras(claims=[CodeClaim(LOCK_A, taken)]))
     assert outbox_types(world, "B-2") == ["booking.scheduled"]
-    assert world.lifecycle.get("B-2").status == BookingStatus.SCHEDULED
+    assert world.bookings.get("B-2").status == BookingStatus.SCHEDULED
 
 
 def test_check_in_and_entries_are_written_with_the_activity_once(world: World) -> None:

@@ -6,8 +6,8 @@ from typing import Any
 
 import pytest
 
+from local.kit.apigw import Context, api_event, response_json
 from staykey import wiring
-from tests.apigw import Context, api_event, response_json
 from tests.conftest import World
 
 Call = Callable[..., tuple[int, Any]]
@@ -28,7 +28,8 @@ ROUTES = {
 @pytest.fixture
 def handlers(world: World, monkeypatch: pytest.MonkeyPatch) -> Callable[[str], Any]:
     """The functions' modules, wired to the test world (moto, FakeNuki, FixedClock)."""
-    monkeypatch.setattr(wiring, "lifecycle", lambda: world.lifecycle)
+    monkeypatch.setattr(wiring, "bookings", lambda: world.bookings)
+    monkeypatch.setattr(wiring, "sync", lambda: world.sync)
     monkeypatch.setattr(wiring, "store", lambda: world.store)
     monkeypatch.setattr(wiring, "nuki", lambda: world.nuki)  # PUT /rooms asks Nuki about the locks
 

@@ -7,7 +7,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-import staykey.services.lifecycle as lifecycle_module
+import staykey.services.bookings as bookings_module
 from staykey.core.models import BookingIn
 from tests.conftest import World
 
@@ -38,7 +38,7 @@ def test_concurrent_bookings_on_a_shared_entrance_get_distinct_pins(
         world.nuki.add_lock(18000000 + n)
         world.add_room(f"room-{n}", (18000000 + n, ENTRANCE), name=f"Room {n}")
     # and a random source that first offers every booking the same PIN (the worst case)
-    real = lifecycle_module.generate_pin
+    real = bookings_module.generate_pin
     first_offer: set[int] = set()
 
     def same_pin_first(avoid: object = (), *choice: object) -> str:
@@ -48,7 +48,7 @@ def test_concurrent_bookings_on_a_shared_entrance_get_distinct_pins(
             return "483726"
         return real(avoid)  # type: ignore[arg-type]
 
-    monkeypatch.setattr(lifecycle_module, "generate_pin", same_pin_first)
+    monkeypatch.setattr(bookings_module, "generate_pin", same_pin_first)
     # moto's in-process DynamoDB is not thread-safe; real DynamoDB makes each call atomic, so we
     # make each call atomic too and let the threads interleave freely between calls.
     world.store._client = _Atomic(world.store.client)
@@ -64,7 +64,7 @@ def test_concurrent_bookings_on_a_shared_entrance_get_distinct_pins(
                 "checkOut": "2026-12-12",
             }
         )
-        booking, created = world.lifecycle.create(request)
+        booking, created = world.bookings.create(request)
         assert created
         return booking.pin
 

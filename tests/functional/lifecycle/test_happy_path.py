@@ -22,7 +22,7 @@ def test_booking_within_lead_is_sent_confirmed_and_guest_emailed(world: World) -
     # Given a room with two locks
     world.add_room()
     # When the shop books a stay that starts tomorrow
-    b, created = world.lifecycle.create(booking())
+    b, created = world.bookings.create(booking())
     # Then the PIN is reserved and sent to both locks at once, and nothing is confirmed yet
     assert created
     assert b.status == BookingStatus.PROVISIONING
@@ -30,17 +30,17 @@ def test_booking_within_lead_is_sent_confirmed_and_guest_emailed(world: World) -
     assert world.mail.sent == []
     # When Nuki applies the write and the read-back runs
     world.settle()
-    b = world.lifecycle.get("B-1001")
+    b = world.bookings.get("B-1001")
     assert b.status == BookingStatus.ACTIVE
     assert [lk.status for lk in b.locks] == [LockStatus.ACTIVE, LockStatus.ACTIVE]
     assert all(lk.nukiId and lk.authId for lk in b.locks)
     assert len(world.mail.sent) == 1
     assert world.mail.sent[0].pin == b.pin
     # When the guest checks out early
-    b = world.lifecycle.checkout("B-1001")
+    b = world.bookings.checkout("B-1001")
     assert b.status == BookingStatus.REVOKING
     world.settle()
-    b = world.lifecycle.get("B-1001")
+    b = world.bookings.get("B-1001")
     assert b.status == BookingStatus.REVOKED
     assert world.nuki.codes(17000001) == {}
     assert world.nuki.codes(17000099) == {}

@@ -21,15 +21,15 @@ def test_409_from_someone_elses_code_leads_to_a_new_pin(api: Call, world: World)
     world.nuki.add_foreign(17000099, int(first), name="Cleaning crew")
     picks = iter([first])
 
-    import staykey.services.lifecycle as lifecycle_module
+    import staykey.services.bookings as bookings_module
 
-    original = lifecycle_module.generate_pin
-    lifecycle_module.generate_pin = lambda avoid=(), *choice: next(picks, None) or original(avoid)  # type: ignore[assignment]
+    original = bookings_module.generate_pin
+    bookings_module.generate_pin = lambda avoid=(), *choice: next(picks, None) or original(avoid)  # type: ignore[assignment]
     try:
         # When a booking happens to draw that very PIN
         status, body = api("POST", "/bookings", booking_body())
     finally:
-        lifecycle_module.generate_pin = original
+        bookings_module.generate_pin = original
     # Then Nuki's 409 makes us choose another PIN, and the other code is left alone
     assert status == 201
     assert body["pin"] != first
@@ -80,7 +80,7 @@ def test_offline_lock_fails_the_booking_after_valid_from_and_recovers_late(api: 
     world.nuki.set_online(17000099, True)
     world.nuki.apply()
     auth = next(a for a in world.nuki.locks[17000099].auths.values() if a.name == "SK B-1001")
-    world.lifecycle.observe_auth(17000099, auth, deleted=False)
+    world.sync.observe_auth(17000099, auth, deleted=False)
     assert api("GET", "/bookings/B-1001")[1]["status"] == "active"
     assert len(world.mail.sent) == 1
 
@@ -182,9 +182,9 @@ def test_code_deleted_by_someone_is_put_back(api: Call, world: World) -> None:
     world.settle()
     auth = next(iter(world.nuki.locks[17000001].auths.values()))
     world.nuki.locks[17000001].auths.clear()
-    world.lifecycle.observe_auth(17000001, auth, deleted=True)
+    world.sync.observe_auth(17000001, auth, deleted=True)
     world.settle()
-    booking = world.lifecycle.get("B-1001")
+    booking = world.bookings.get("B-1001")
     assert booking.status == BookingStatus.ACTIVE
     assert booking.locks[0].status == LockStatus.ACTIVE
     assert list(world.nuki.codes(17000001)) == [int(booking.pin)]
@@ -218,7 +218,7 @@ def test_a_code_that_lands_after_cancellation_is_removed_when_seen(api: Call, wo
     world.nuki.set_online(17000001, True)
     world.nuki.apply()
     auth = next(iter(world.nuki.locks[17000001].auths.values()))
-    world.lifecycle.observe_auth(17000001, auth, deleted=False)
+    world.sync.observe_auth(17000001, auth, deleted=False)
     world.settle()
     assert world.nuki.codes(17000001) == {}
     assert api("GET", "/bookings/B-1001")[1]["status"] == "cancelled"

@@ -105,7 +105,7 @@ def test_unknown_room_is_404_and_nothing_is_stored(api: Call) -> None:
 
 def test_422_names_every_bad_field(api: Call, room: None, handlers: object) -> None:
     from functions.booking_created import app
-    from tests.apigw import Context, response_json
+    from local.kit.apigw import Context, response_json
 
     response = app.lambda_handler(load_event("booking_created_invalid.json"), Context())
     assert response["statusCode"] == 422
@@ -158,7 +158,7 @@ def test_cancel_before_provisioning_makes_no_nuki_call(api: Call, room: None, wo
 
 def test_provision_schedule_puts_the_code_on_the_locks(api: Call, room: None, world: World, handlers: object) -> None:
     from functions.provision import app
-    from tests.apigw import Context
+    from local.kit.apigw import Context
 
     api("POST", "/bookings", booking_body(checkIn="2027-06-01", checkOut="2027-06-05"))
     world.clock.set(datetime(2027, 5, 29, 13, 0, tzinfo=UTC))
@@ -212,7 +212,7 @@ def test_cancel_an_active_booking_removes_the_code(api: Call, room: None, world:
 
 def test_expiry_schedule_at_valid_until_removes_the_code(api: Call, room: None, world: World, handlers: object) -> None:
     from functions.checkout import app
-    from tests.apigw import Context
+    from local.kit.apigw import Context
 
     api("POST", "/bookings", booking_body())
     world.settle()

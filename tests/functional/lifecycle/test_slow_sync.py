@@ -32,12 +32,12 @@ def run_read_backs(world: World, rounds: int) -> None:
 
 def test_a_create_that_is_slow_to_show_is_confirmed_not_sent_again(world: World) -> None:
     world.add_room(locks=(A,))
-    world.lifecycle.create(body())
+    world.bookings.create(body())
     run_read_backs(world, 4)  # 1, 3, 6, 11 s after the write: still not on the lock
     assert world.nuki.count("create_keypad_code") == 1
     world.nuki.apply()  # Nuki applies it now
     world.settle()
-    booking = world.lifecycle.get("B-1001")
+    booking = world.bookings.get("B-1001")
     assert booking.status == BookingStatus.ACTIVE
     assert world.nuki.count("create_keypad_code") == 1
     assert len(world.nuki.codes(A)) == 1
@@ -45,9 +45,9 @@ def test_a_create_that_is_slow_to_show_is_confirmed_not_sent_again(world: World)
 
 def test_a_create_unseen_for_minutes_on_an_online_lock_is_sent_again(world: World) -> None:
     world.add_room(locks=(A,))
-    world.lifecycle.create(body())
+    world.bookings.create(body())
     world.nuki.pending.clear()  # the create never reached Nuki
     run_read_backs(world, 8)  # 1, 3, 6, 11, 19, 34, 64, 124 s
     assert world.nuki.count("create_keypad_code") == 2
     world.settle()
-    assert world.lifecycle.get("B-1001").status == BookingStatus.ACTIVE
+    assert world.bookings.get("B-1001").status == BookingStatus.ACTIVE

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 
 import pytest
 
-from staykey.adapters.reconcile_queue import ListLockQueue
+from local.kit.fakes import ListLockQueue
 from staykey.core.models import Booking, BookingIn, BookingStatus
 from staykey.services.reconciler import Action, LockPlan, Reconciler
 from tests.conftest import World
@@ -48,13 +48,13 @@ class Rig:
             "checkOut": "2026-11-29",
             **kw,
         }
-        self.world.lifecycle.create(BookingIn.model_validate(body))
+        self.world.bookings.create(BookingIn.model_validate(body))
         if settle:
             self.world.settle()
         return self.booking(booking_id)
 
     def booking(self, booking_id: str = "B-1001") -> Booking:
-        return self.world.lifecycle.get(booking_id)
+        return self.world.bookings.get(booking_id)
 
     def active(self, booking_id: str = "B-1001") -> Booking:
         b = self.booking(booking_id)
@@ -102,10 +102,11 @@ def rig(world: World) -> Rig:
     queue = ListLockQueue()
     metrics = Metrics()
     rec = Reconciler(
-        settings=world.lifecycle.settings,
+        settings=world.bookings.settings,
         store=world.store,
         nuki=lambda: world.nuki,  # type: ignore[arg-type, return-value]
-        lifecycle=lambda: world.lifecycle,
+        bookings=lambda: world.bookings,
+        sync=lambda: world.sync,
         queue=queue,
         clock=world.clock,
         metric=metrics,

@@ -144,7 +144,7 @@ def test_a_stay_whose_removal_never_ran_is_ended_and_its_code_removed(rig: Rig) 
 def test_a_code_that_lands_after_a_cancellation_is_removed_through_the_lifecycle(rig: Rig) -> None:
     # Given a cancelled booking whose code was removed and confirmed gone
     b = rig.book()
-    rig.world.lifecycle.cancel("B-1001")
+    rig.world.bookings.cancel("B-1001")
     rig.world.settle()
     assert rig.booking().status == BookingStatus.CANCELLED
     assert rig.world.store.codes_on_lock(LOCK) == []
@@ -213,7 +213,7 @@ def test_a_code_left_on_a_lock_the_booking_moved_away_from_is_deleted(rig: Rig) 
     # Given a booking moved to another room, its code removed from the old locks
     b = rig.book()
     rig.world.add_room("room-7", locks=(17000002,))
-    rig.world.lifecycle.patch("B-1001", BookingPatch.model_validate({"roomId": "room-7"}))
+    rig.world.bookings.patch("B-1001", BookingPatch.model_validate({"roomId": "room-7"}))
     rig.world.settle()
     moved = rig.active()
     assert [lk.smartlockId for lk in moved.locks] == [17000002]
@@ -232,7 +232,7 @@ def test_a_code_left_on_a_lock_the_booking_moved_away_from_is_deleted(rig: Rig) 
 def test_a_claim_no_booking_needs_is_released(rig: Rig) -> None:
     # Given a finished booking that left a claim on a code behind on one lock
     b = rig.book()
-    rig.world.lifecycle.checkout("B-1001")
+    rig.world.bookings.checkout("B-1001")
     rig.world.settle()
     gone = rig.booking()
     assert gone.status == BookingStatus.REVOKED

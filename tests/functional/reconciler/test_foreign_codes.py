@@ -9,7 +9,7 @@ from datetime import timedelta
 import pytest
 
 from staykey.core.models import BookingStatus
-from staykey.services import lifecycle as lifecycle_module
+from staykey.services import bookings as bookings_module
 from tests.functional.reconciler.conftest import Rig, actions
 
 LOCK, OTHER = 17000001, 17000099
@@ -37,7 +37,7 @@ def test_foreign_codes_survive_every_run_through_a_whole_stay(rig: Rig) -> None:
     assert remembered(rig, LOCK) == {"734159": "foreign", "583917": "foreign"}
     b = rig.book()
     rig.heal_until_quiet()
-    rig.world.lifecycle.checkout("B-1001")
+    rig.world.bookings.checkout("B-1001")
     rig.world.settle()
     rig.heal_until_quiet()
     rig.world.clock.set(b.validUntil + timedelta(days=2))
@@ -84,7 +84,7 @@ def test_a_remembered_foreign_code_is_never_chosen_as_a_pin(rig: Rig, monkeypatc
         taken = set(avoid)
         return next(pin for pin in proposals if pin not in taken)
 
-    monkeypatch.setattr(lifecycle_module, "generate_pin", first_free)
+    monkeypatch.setattr(bookings_module, "generate_pin", first_free)
     # When a booking is made for the room
     b = rig.book()
     # Then it gets another PIN, at once, without a conflict on the lock
@@ -107,7 +107,7 @@ def test_a_foreign_code_on_a_reserved_pin_makes_the_booking_choose_another(rig: 
     assert (note.do.value, note.booking_id) == ("none", "B-2001")
     # When provisioning starts, the lock refuses our code (409) and the booking chooses another PIN
     rig.world.clock.set(scheduled.provisionAt)
-    rig.world.lifecycle.start_provisioning("B-2001")
+    rig.world.bookings.start_provisioning("B-2001")
     rig.world.settle()
     b = rig.active("B-2001")
     assert b.pin != scheduled.pin

@@ -51,7 +51,7 @@ def test_a_removal_whose_follow_ups_died_after_a_ghost_delete_is_finished(rig: R
     # Given a checkout whose delete Nuki acknowledged but did not apply on one lock
     b = rig.book()
     rig.world.nuki.ghost_deletes = 1
-    rig.world.lifecycle.checkout("B-1001")
+    rig.world.bookings.checkout("B-1001")
     rig.world.nuki.apply()
     # And the lifecycle's read-backs were lost
     rig.world.jobs.jobs.clear()

@@ -14,8 +14,8 @@ from aws_lambda_powertools.utilities.batch.exceptions import BatchProcessingErro
 
 from functions.reconcile_lock import app as reconcile_lock_app
 from functions.reconciler import app as reconciler_app
+from local.kit.apigw import Context
 from staykey import wiring
-from tests.apigw import Context
 from tests.conftest import load_event
 from tests.functional.reconciler.conftest import Rig
 

@@ -29,7 +29,7 @@ def drift_everywhere(rig: Rig) -> dict[str, str]:
     a = rig.book("B-1001")
     b = rig.book("B-1002", checkIn="2026-11-28", checkOut="2026-11-30")
     gone = rig.book("B-1003", checkIn="2026-11-27", checkOut="2026-11-28")
-    rig.world.lifecycle.checkout("B-1003")
+    rig.world.bookings.checkout("B-1003")
     rig.world.settle()
     # missing on OTHER
     del rig.world.nuki.locks[OTHER].auths[a.lock(OTHER).nukiId]  # type: ignore[union-attr, arg-type]

@@ -58,7 +58,7 @@ def test_the_work_per_lock_does_not_grow_with_past_bookings(rig: Rig) -> None:
     # Given one active booking and one past booking on the room's locks
     rig.book("B-1000", checkIn="2026-11-27", checkOut="2026-12-05")
     rig.book("B-0001")
-    rig.world.lifecycle.checkout("B-0001")
+    rig.world.bookings.checkout("B-0001")
     rig.world.settle()
     seen = count_store_calls(rig)
     rig.rec.plan_lock(LOCK)
@@ -66,7 +66,7 @@ def test_the_work_per_lock_does_not_grow_with_past_bookings(rig: Rig) -> None:
     # When five more stays come and go
     for n in range(2, 7):
         rig.book(f"B-000{n}")
-        rig.world.lifecycle.checkout(f"B-000{n}")
+        rig.world.bookings.checkout(f"B-000{n}")
         rig.world.settle()
         assert rig.booking(f"B-000{n}").status == BookingStatus.REVOKED
     seen.clear()

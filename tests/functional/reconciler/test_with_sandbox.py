@@ -11,14 +11,12 @@ from typing import Any, TypeVar
 import pytest
 import requests
 
-from staykey.adapters.jobs import ListJobQueue
-from staykey.adapters.mail import ListMailer
-from staykey.adapters.reconcile_queue import ListLockQueue
+from local.kit.fakes import ListJobQueue, ListLockQueue, ListMailer
+from local.kit.services import engine
 from staykey.adapters.schedules import Scheduler
 from staykey.core.models import BookingIn, BookingStatus, RoomIn
 from staykey.core.timeutil import FixedClock
 from staykey.nuki import KeypadCodeCreate, NukiClient
-from staykey.services.lifecycle import Lifecycle
 from staykey.services.reconciler import Reconciler
 from staykey.services.rooms import Rooms
 from staykey.settings import load_settings
@@ -58,7 +56,7 @@ def http() -> Iterator[requests.Session]:
 def test_the_reconciler_heals_ours_and_spares_theirs_on_the_sandbox(
     aws: dict[str, str], clock: FixedClock, sandbox_url: str, http: requests.Session
 ) -> None:
-    # Given the sandbox with two locks, the real client, and the lifecycle and reconciler on them
+    # Given the sandbox with two locks, the real client, and the booking services and reconciler on them
     for lock_id in (LOCK, OTHER):
         body = {"smartlockId": lock_id, "name": f"Door {lock_id}", "keypad": True, "online": True}
         assert http.post(f"{sandbox_url}/_sim/smartlocks", json=body, timeout=5).status_code == 201
@@ -66,9 +64,11 @@ def test_the_reconciler_heals_ours_and_spares_theirs_on_the_sandbox(
     settings = load_settings()
     store = Store(settings.table_name)
     jobs, mail = ListJobQueue(), ListMailer()
-    lifecycle = Lifecycle(settings, store, lambda: client, Scheduler(settings), jobs, mail, clock)
+    bookings, sync = engine(settings, store, lambda: client, Scheduler(settings), jobs, mail, clock)
     queue = ListLockQueue()
-    rec = Reconciler(settings, store, lambda: client, lambda: lifecycle, queue, clock, metric=lambda *a, **k: None)
+    rec = Reconciler(
+        settings, store, lambda: client, lambda: bookings, lambda: sync, queue, clock, metric=lambda *a, **k: None
+    )
     room = {"name": "Room 12", "smartlockIds": [LOCK, OTHER], "timezone": "Europe/Berlin"}
     Rooms(store, clock, nuki=lambda: client).put("room-12", RoomIn.model_validate(room))
 
@@ -79,7 +79,7 @@ def test_the_reconciler_heals_ours_and_spares_theirs_on_the_sandbox(
             time.sleep(0.15)  # the sandbox applies writes after its sync delay
             clock.advance(seconds=max(delay for _, delay in jobs.jobs))
             for job in jobs.drain():
-                lifecycle.run_job(job)
+                sync.run_job(job)
 
     def codes(lock_id: int) -> dict[int, str]:
         return {a.code: a.name for a in client.list_auths(lock_id) if a.code is not None}
@@ -91,9 +91,9 @@ def test_the_reconciler_heals_ours_and_spares_theirs_on_the_sandbox(
         "checkIn": "2026-11-27",
         "checkOut": "2026-11-29",
     }
-    lifecycle.create(BookingIn.model_validate(booking))
+    bookings.create(BookingIn.model_validate(booking))
     settle()
-    b = lifecycle.get("B-1001")
+    b = bookings.get("B-1001")
     assert b.status == BookingStatus.ACTIVE
     # And a code someone else added under our booking's name, and our code deleted from one lock
     lookalike = KeypadCodeCreate(
@@ -107,17 +107,17 @@ def test_the_reconciler_heals_ours_and_spares_theirs_on_the_sandbox(
     # When the reconciler plans and runs
     plans: list[Any] = [rec.reconcile_lock(lock_id) for lock_id in rec.locks()]
     found = {(a.smartlock_id, a.drift.value, a.do.value) for p in plans for a in p.actions}
-    # Then the lookalike is someone else's, and our missing code is sent again through the lifecycle
+    # Then the lookalike is someone else's, and our missing code is sent again through the sync engine
     assert (LOCK, "foreign", "remember") in found
     assert (OTHER, "missing", "heal") in found
     settle()
-    assert lifecycle.get("B-1001").status == BookingStatus.ACTIVE
+    assert bookings.get("B-1001").status == BookingStatus.ACTIVE
     eventually(lambda: codes(OTHER) == {int(b.pin): b.authName})
     assert codes(LOCK) == {int(b.pin): b.authName, 583917: b.authName}
     # And after checkout, only the other party's code is left
-    lifecycle.checkout("B-1001")
+    bookings.checkout("B-1001")
     settle()
-    assert lifecycle.get("B-1001").status == BookingStatus.REVOKED
+    assert bookings.get("B-1001").status == BookingStatus.REVOKED
     for lock_id in rec.locks():
         rec.reconcile_lock(lock_id)
     assert codes(LOCK) == {583917: b.authName}

@@ -13,13 +13,13 @@ import pytest
 
 from local import cfn
 from local.gateway import Router
+from local.kit.apigw import Context, api_event
 from staykey import wiring
 from staykey.core.models import Booking, BookingIn
 from staykey.services.activity import Activity
 from staykey.services.locks import Locks
 from staykey.services.search import BookingSearch
 from staykey.settings import load_settings
-from tests.apigw import Context, api_event
 from tests.conftest import World
 
 ROUTER = Router(cfn.routes())
@@ -30,8 +30,9 @@ Call = Callable[..., tuple[int, Any]]
 @pytest.fixture
 def wired(world: World, monkeypatch: pytest.MonkeyPatch) -> World:
     settings = load_settings()
-    activity = Activity(settings, world.store, world.clock, lambda: world.lifecycle, lambda: world.nuki)  # type: ignore[arg-type, return-value]
-    monkeypatch.setattr(wiring, "lifecycle", lambda: world.lifecycle)
+    activity = Activity(settings, world.store, world.clock, lambda: world.nuki)  # type: ignore[arg-type, return-value]
+    monkeypatch.setattr(wiring, "bookings", lambda: world.bookings)
+    monkeypatch.setattr(wiring, "sync", lambda: world.sync)
     monkeypatch.setattr(wiring, "store", lambda: world.store)
     monkeypatch.setattr(wiring, "activity", lambda: activity)
     monkeypatch.setattr(wiring, "search", lambda: BookingSearch(world.store, world.clock))
@@ -72,7 +73,7 @@ def book(world: World, booking_id: str, check_in: str, check_out: str, room: str
         "checkIn": check_in,
         "checkOut": check_out,
     }
-    booking, created = world.lifecycle.create(BookingIn.model_validate(body))
+    booking, created = world.bookings.create(BookingIn.model_validate(body))
     assert created
     return booking
 

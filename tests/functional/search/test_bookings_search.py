@@ -70,7 +70,7 @@ def test_pages_add_up_to_every_booking_once_with_no_filter(season: World, call: 
 
 
 def test_room_status_and_open_ended_ranges_combine(season: World, call: Call) -> None:
-    season.lifecycle.cancel("B-003")
+    season.bookings.cancel("B-003")
     lo = datetime(2027, 1, 1, tzinfo=UTC)
     everything = _everything(season)
     want = _ids(
@@ -92,11 +92,11 @@ def test_room_status_and_open_ended_ranges_combine(season: World, call: Call) ->
 def test_updated_since_lists_what_changed_oldest_change_first(season: World, call: Call) -> None:
     season.clock.advance(hours=1)
     mark = iso_utc(season.clock.now())
-    season.lifecycle.patch(
+    season.bookings.patch(
         "B-010", BookingPatch.model_validate({"guest": {"name": "Ada King", "email": "ak@example.org"}})
     )
     season.clock.advance(minutes=5)
-    season.lifecycle.cancel("B-004")
+    season.bookings.cancel("B-004")
     got = [i for page in pages(call, f"/bookings?updatedSince={mark}&limit=1") for i in page]
     assert got == ["B-010", "B-004"]
     _status, body = call("GET", f"/bookings?updatedSince={mark}&status=cancelled")

@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import pytest
 
+from local.kit.fakes import ListWebhookInbox
 from staykey.edge.nuki_webhook import SIGNATURE_HEADER as RECEIVER_HEADER
-from staykey.edge.nuki_webhook import ListWebhookInbox, NotText, WebhookReceiver
+from staykey.edge.nuki_webhook import NotText, WebhookReceiver
 from staykey.errors import PayloadTooLarge, Unauthorized
 from staykey.nuki import sign
 from staykey.nuki.signature import SIGNATURE_HEADER

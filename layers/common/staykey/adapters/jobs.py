@@ -28,18 +28,3 @@ class SqsJobQueue:
     def send(self, job: dict[str, Any], delay_seconds: float) -> None:
         delay = max(0, min(MAX_SQS_DELAY, round(delay_seconds)))
         self.client.send_message(QueueUrl=self.queue_url, MessageBody=json.dumps(job), DelaySeconds=delay)
-
-
-class ListJobQueue:
-    """In-memory queue for unit tests and benchmarks."""
-
-    def __init__(self) -> None:
-        self.jobs: list[tuple[dict[str, Any], float]] = []
-
-    def send(self, job: dict[str, Any], delay_seconds: float) -> None:
-        self.jobs.append((job, delay_seconds))
-
-    def drain(self) -> list[dict[str, Any]]:
-        jobs = [job for job, _ in self.jobs]
-        self.jobs.clear()
-        return jobs

@@ -137,14 +137,3 @@ class SesMailer:
             },
         )
         return str(res.get("MessageId", ""))
-
-
-class ListMailer:
-    """Keeps what it would send; for unit tests and benchmarks."""
-
-    def __init__(self) -> None:
-        self.sent: list[GuestNotice] = []
-
-    def send(self, notice: GuestNotice) -> str:
-        self.sent.append(notice)
-        return f"local-{len(self.sent)}"

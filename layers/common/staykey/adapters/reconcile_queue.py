@@ -60,20 +60,5 @@ class SqsLockQueue:
                 raise RuntimeError(f"the reconcile queue refused {len(entries)} messages")
 
 
-class ListLockQueue:
-    """In-memory queue for tests and the command line."""
-
-    def __init__(self) -> None:
-        self.messages: list[tuple[LockJob, float]] = []
-
-    def send(self, jobs: Sequence[LockJob], delay_seconds: float = 0) -> None:
-        self.messages += [(job, delay_seconds) for job in jobs]
-
-    def drain(self) -> list[LockJob]:
-        jobs = [job for job, _ in self.messages]
-        self.messages.clear()
-        return jobs
-
-
 def parse_job(body: str) -> LockJob:
     return LockJob.model_validate(json.loads(body))

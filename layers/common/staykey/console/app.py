@@ -91,7 +91,7 @@ class Services:
     locks: Any
     activity: Any
     audit: Any
-    lifecycle: Callable[[], Any]
+    bookings: Callable[[], Any]
     verifier: TokenVerifier
     sign_in: CognitoSignIn
     secret: Callable[[], str]
@@ -529,7 +529,7 @@ class Console:
 
     def _booking(self, booking_id: str) -> Any:
         try:
-            return self.s.lifecycle().get(booking_id)
+            return self.s.bookings().get(booking_id)
         except StayKeyError:
             raise Refused(404, "Page not found.") from None
 
@@ -559,11 +559,11 @@ class Console:
             transitional=b.status in TRANSITIONAL,
             actions=ACTIONS,
             available=_available(b),
-            can_rotate=hasattr(self.s.lifecycle(), "rotate_pin"),
+            can_rotate=hasattr(self.s.bookings(), "rotate_pin"),
         )
 
     def _act(self, booking_id: str, action: str, operator: Operator) -> Response[str]:
-        lifecycle = self.s.lifecycle()
+        bookings = self.s.bookings()
         audit_action = action.replace("-", "_")
         if action == "reveal-pin":
             b = self._booking(booking_id)
@@ -571,12 +571,12 @@ class Console:
             logger.info("PIN revealed to an operator", booking_id=booking_id, operator=operator.username)
             return self._booking_page(booking_id, operator, revealed=b.pin, result=entry)
         calls: dict[str, Callable[[str], Any]] = {
-            "checkout": lifecycle.checkout,
-            "cancel": lifecycle.cancel,
-            "resend-email": lifecycle.resend_email,
-            "retry": lifecycle.retry,
+            "checkout": bookings.checkout,
+            "cancel": bookings.cancel,
+            "resend-email": bookings.resend_email,
+            "retry": bookings.retry,
         }
-        rotate = getattr(lifecycle, "rotate_pin", None)  # the lead engineer's Lifecycle.rotate_pin(booking_id)
+        rotate = getattr(bookings, "rotate_pin", None)
         if rotate is not None:
             calls["rotate-pin"] = rotate
         self._booking(booking_id)

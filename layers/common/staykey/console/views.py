@@ -1,5 +1,5 @@
 """What each console page shows, computed from the services the shop API uses (search, locks,
-activity, audit, the lifecycle): no second copy of their logic, no rendering here."""
+activity, audit, the booking commands): no second copy of their logic, no rendering here."""
 
 from __future__ import annotations
 

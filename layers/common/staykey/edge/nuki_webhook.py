@@ -54,16 +54,6 @@ class SqsWebhookInbox:
         self.client.send_message(QueueUrl=self.queue_url, MessageBody=body)
 
 
-class ListWebhookInbox:
-    """In-memory inbox for unit tests."""
-
-    def __init__(self) -> None:
-        self.bodies: list[str] = []
-
-    def put(self, body: str) -> None:
-        self.bodies.append(body)
-
-
 class WebhookReceiver:
     def __init__(
         self,
@@ -112,4 +102,4 @@ class WebhookReceiver:
         return verify_signature(raw, signature, self._secret(True))
 
 
-__all__ = ["SIGNATURE_HEADER", "ListWebhookInbox", "NotText", "SqsWebhookInbox", "WebhookInbox", "WebhookReceiver"]
+__all__ = ["SIGNATURE_HEADER", "NotText", "SqsWebhookInbox", "WebhookInbox", "WebhookReceiver"]

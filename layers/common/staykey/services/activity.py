@@ -12,7 +12,7 @@ Both call `record()`, so a booking's activity is the same with webhooks on or of
 seen both ways (or delivered twice) is stored once: the item is keyed on Nuki's log id and
 written with a condition that it does not exist.
 
-Attribution: an entry belongs to a booking when its `authId` is one of the auth ids the lifecycle
+Attribution: an entry belongs to a booking when its `authId` is one of the auth ids the sync engine
 indexed when it confirmed the booking's code on that lock (Nuki's 24-hex `id` or the numeric
 `authId`; which one logs carry is not documented, so both are indexed), or, as a fallback, when
 its `name` is the booking's unique auth name and the lock is one of the booking's. Everything
@@ -40,19 +40,16 @@ from staykey.errors import NotFound, ValidationFailed
 from staykey.events import model as events
 from staykey.nuki import (
     LOG_PAGE_MAX,
-    DeviceAuthsWebhook,
     DeviceLogsWebhook,
     DeviceStatusWebhook,
     LogState,
     LogTrigger,
     NukiError,
-    SmartlockAuth,
     SmartlockLog,
     SmartlockState,
     WebhookPayload,
     action_name,
     is_successful_keypad_entry,
-    parse_webhook,
     source_name,
     state_name,
     trigger_name,
@@ -64,7 +61,6 @@ from staykey.store.keys import activity_day_pk, iso
 
 if TYPE_CHECKING:
     from staykey.nuki import NukiClient
-    from staykey.services.lifecycle import Lifecycle
     from staykey.settings import Settings
 
 # Polling reads again this far behind its cursor: Nuki's log can lag behind the lock, and an
@@ -119,69 +115,24 @@ class Activity:
         settings: Settings,
         store: Store,
         clock: Clock,
-        lifecycle: Callable[[], Lifecycle],
         nuki: Callable[[], NukiClient],
     ) -> None:
         self.settings = settings
         self.store = store
         self.clock = clock
-        self._lifecycle = lifecycle
         self._nuki = nuki
 
     # ------------------------------------------------------------------ webhooks
 
-    def process_webhook(self, body: str, received_at: datetime | None = None) -> str:
-        """One verified webhook body as the receiver queued it; what became of it (for the log).
-
-        A body that is not JSON, or not a payload we can read, is counted and dropped: another try
-        reads it no better.
-        """
-        import json
-
-        try:
-            payload = parse_webhook(json.loads(body))
-        except ValueError as exc:
-            count("WebhookUnreadable")
-            logger.warning("webhook payload not understood; dropped", error=type(exc).__name__)
-            return "unreadable"
-        outcome = self.handle_webhook(payload, received_at)
-        logger.info("webhook processed", feature=payload.feature, outcome=outcome)
-        return outcome
-
     def handle_webhook(self, payload: WebhookPayload, received_at: datetime | None = None) -> str:
-        """One verified webhook; returns what became of it (for the log line)."""
+        """One verified DEVICE_LOGS or DEVICE_STATUS webhook; what became of it (for the log line).
+        (DEVICE_AUTHS go to the sync engine: `services.webhooks.WebhookProcessor`.)"""
         if isinstance(payload, DeviceLogsWebhook):
             return "stored" if self.record(payload.smartlock_log, via="webhook") else "duplicate"
-        if isinstance(payload, DeviceAuthsWebhook):
-            return self.observe_auth(payload.smartlock_auth, payload.deleted)
         if isinstance(payload, DeviceStatusWebhook):
             updated = self.observe_status(payload, received_at or self.clock.now())
             return "status" if updated else "stale_status"
         return "ignored"
-
-    def observe_auth(self, auth: SmartlockAuth, deleted: bool) -> str:
-        """DEVICE_AUTHS: our codes go to the lifecycle (confirmation, removal); a keypad code that is
-        not ours is remembered on its lock (forgotten once deleted), so we never choose it there."""
-        booking = self._lifecycle().observe_auth(auth.smartlock_id, auth, deleted)
-        if booking is not None:
-            logger.info(
-                "our code changed on a lock",
-                booking_id=booking.bookingId,
-                smartlock_id=auth.smartlock_id,
-                deleted=deleted,
-                status=booking.status.value,
-            )
-            return "ours"
-        if not auth.is_keypad_code or auth.code is None:
-            return "ignored"
-        pin = f"{auth.code:06d}"
-        if deleted:
-            self.store.forget_foreign_code(auth.smartlock_id, pin)
-        elif not self.store.record_foreign_code(auth.smartlock_id, pin, auth.name, auth.id, self.clock.now()):
-            # The code is reserved for one of our bookings: its write will meet a 409 and the
-            # lifecycle chooses another PIN.
-            logger.warning("a code reserved for a booking was added by someone else", smartlock_id=auth.smartlock_id)
-        return "foreign"
 
     def observe_status(self, event: DeviceStatusWebhook, at: datetime) -> bool:
         """DEVICE_STATUS: the lock's last known state in LOCK#/META, unless a newer one is there."""

@@ -26,8 +26,8 @@ its code remembered (a `foreign` claim), so no PIN we choose collides with it.
 What happens to drift:
 
 * a booking's own code (missing, changed in Nuki, left after the booking stopped wanting it, on the
-  lock but unconfirmed, a write stuck in flight): through the lifecycle engine
-  (`Lifecycle.heal`, or `Lifecycle.expire` for a stay whose removal never ran), the one code path
+  lock but unconfirmed, a write stuck in flight): through the sync engine
+  (`Sync.heal`, or `Bookings.expire` for a stay whose removal never ran), the one code path
   that writes to Nuki for bookings and confirms by read-backs;
 * an orphan (ours, but its booking is unknown, or the lock state of its booking does not track it:
   a duplicate, a late landing after the booking moved or ended): deleted here, and confirmed by
@@ -58,10 +58,11 @@ from staykey.store import CodeItem, Store
 
 if TYPE_CHECKING:
     from staykey.nuki import NukiClient, SmartlockAuth
-    from staykey.services.lifecycle import Lifecycle
+    from staykey.services.bookings import Bookings
+    from staykey.services.sync import Sync
     from staykey.settings import Settings
 
-# Lifecycle.expire acts once validUntil is less than a minute away; so do we.
+# Bookings.expire acts once validUntil is less than a minute away; so do we.
 EXPIRY_GRACE = timedelta(minutes=1)
 
 
@@ -69,7 +70,7 @@ class Drift(StrEnum):
     """What the reconciler found, per code on a lock or per booking that claims a code there."""
 
     OK = "ok"  # ours, expected, as the booking says
-    PENDING = "pending"  # a write of the lifecycle in flight; its read-backs confirm it
+    PENDING = "pending"  # a write of the sync engine in flight; its read-backs confirm it
     WAITING = "waiting"  # the booking waits for a free slot: the lock holds Nuki's limit
     FAILED = "failed"  # the lock state gave up (the booking says why); nothing to do here
     NOT_DUE = "not_due"  # ours, on the lock before the booking's provisioning time; adopted then
@@ -96,9 +97,9 @@ QUIET = frozenset({Drift.OK, Drift.PENDING, Drift.FOREIGN, Drift.NOT_DUE})
 
 class Do(StrEnum):
     NONE = "none"
-    HEAL = "heal"  # Lifecycle.heal: the engine writes and confirms
-    EXPIRE = "expire"  # Lifecycle.expire: the stay's removal, which never ran
-    PROVISION = "provision"  # Lifecycle.start_provisioning: the schedule that should have run
+    HEAL = "heal"  # Sync.heal: the engine writes and confirms
+    EXPIRE = "expire"  # Bookings.expire: the stay's removal, which never ran
+    PROVISION = "provision"  # Bookings.start_provisioning: the schedule that should have run
     DELETE = "delete"  # an orphan: delete it, confirm by read-back
     CONFIRM = "confirm"  # an orphan deletion is confirmed: stop tracking it
     RELEASE = "release"  # release a booking's claim on a code
@@ -181,7 +182,8 @@ class Reconciler:
         settings: Settings,
         store: Store,
         nuki: Callable[[], NukiClient],
-        lifecycle: Callable[[], Lifecycle],
+        bookings: Callable[[], Bookings],
+        sync: Callable[[], Sync],
         queue: LockQueue,
         clock: Clock,
         metric: Callable[..., None] = count,
@@ -189,7 +191,8 @@ class Reconciler:
         self.settings = settings
         self.store = store
         self._nuki = nuki
-        self._lifecycle = lifecycle
+        self._bookings = bookings
+        self._sync = sync
         self.queue = queue
         self.clock = clock
         self.metric = metric
@@ -199,8 +202,12 @@ class Reconciler:
         return self._nuki()
 
     @property
-    def lifecycle(self) -> Lifecycle:
-        return self._lifecycle()
+    def bookings(self) -> Bookings:
+        return self._bookings()
+
+    @property
+    def sync(self) -> Sync:
+        return self._sync()
 
     # ------------------------------------------------------------------ which locks
 
@@ -394,13 +401,13 @@ class Reconciler:
             return "-"
         if action.do == Do.HEAL:
             assert action.booking_id is not None
-            self.lifecycle.heal(action.booking_id, lock_id, plan.auths, stalled_before=stalled_before)
+            self.sync.heal(action.booking_id, lock_id, plan.auths, stalled_before=stalled_before)
         elif action.do == Do.EXPIRE:
             assert action.booking_id is not None
-            self.lifecycle.expire(action.booking_id)
+            self.bookings.expire(action.booking_id)
         elif action.do == Do.PROVISION:
             assert action.booking_id is not None
-            self.lifecycle.start_provisioning(action.booking_id)
+            self.bookings.start_provisioning(action.booking_id)
         elif action.do == Do.DELETE:
             assert action.auth_id is not None
             sent = attempts.get(action.auth_id, 0)
@@ -643,7 +650,7 @@ class _Classifier:
                 note = f"a {state.op} is in flight; its read-backs confirm it"
                 self.add(Drift.PENDING, Do.NONE, booking_id=booking_id, auth_id=auth.id, note=note)
             elif auth is primary and state is not None:
-                note = "the lifecycle removes it and confirms by read-back"
+                note = "the sync engine removes it and confirms by read-back"
                 self.add(drift, Do.HEAL, booking_id=booking_id, auth_id=auth.id, note=note)
             else:
                 note = "an orphan: deleted, confirmed by read-back"
@@ -653,7 +660,7 @@ class _Classifier:
                 note = f"a {state.op} is in flight; its read-backs confirm it"
                 self.add(Drift.PENDING, Do.NONE, booking_id=booking_id, note=note)
             elif state.nukiId:
-                note = "gone from the lock; the lifecycle records the removal"
+                note = "gone from the lock; the sync engine records the removal"
                 self.add(Drift.UNCONFIRMED, Do.HEAL, booking_id=booking_id, note=note)
 
     def _foreign(self, auth: SmartlockAuth, by_code: Mapping[str, CodeItem]) -> None:

@@ -68,7 +68,7 @@ class ActivityItems(Table):
         """Set the booking's firstEntryAt to `at` unless an entry at or before `at` is recorded.
 
         (changed, first): `first` is True when there was no firstEntryAt before (the check-in).
-        One conditional UpdateItem that also bumps `version`, so a lifecycle save based on an
+        One conditional UpdateItem that also bumps `version`, so a booking save based on an
         older read fails its optimistic-locking condition and re-reads instead of overwriting.
         Instants are stored to the second in one format (iso_utc), so string order is time order.
         `checked_in` (the guest.checked_in event) is written with the first one only, in its

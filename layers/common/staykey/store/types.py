@@ -5,15 +5,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from staykey.core.round import CodeClaim as CodeClaim  # the store writes what a round claims
 from staykey.events import model as ev
-
-
-@dataclass
-class CodeClaim:
-    """A (lock, code) pair to claim for a booking, or to release."""
-
-    smartlock_id: int
-    pin: str
 
 
 @dataclass

@@ -1,0 +1,260 @@
+"""What the shop's (and the operator's) commands do to a booking: pure changes of a `Booking`,
+with the code claims to write and release in the same transaction. The shell
+(`services.bookings.Bookings`) reads the booking, applies one of these, saves it (optimistic
+locking: on a conflict it reads again and applies again), and then lets the sync engine run.
+
+A command that no longer applies to the booking as read (it ended meanwhile, its PIN changed)
+raises `Conflict` or answers `None`, as its docstring says.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from typing import Any
+
+from staykey.core.models import (
+    ENDED,
+    MAX_STAY_DAYS,
+    Booking,
+    BookingIn,
+    BookingStatus,
+    LockState,
+    LockStatus,
+    Room,
+    stay_point_json,
+)
+from staykey.core.pins import auth_name
+from staykey.core.round import CodeClaim
+from staykey.core.timeutil import iso_utc
+from staykey.errors import Conflict, ValidationFailed
+
+
+@dataclass
+class Claims:
+    """The code claims a command writes, and those it releases, with the booking."""
+
+    claims: list[CodeClaim] = field(default_factory=list)
+    releases: list[CodeClaim] = field(default_factory=list)
+
+
+def check_window(valid_from: datetime, valid_until: datetime, room: Room, now: datetime) -> None:
+    """A stay's window the shop may ask for: after check-in, in the future, at most MAX_STAY_DAYS
+    long and at most three years ahead; ValidationFailed naming the field otherwise."""
+    start = valid_from + timedelta(minutes=room.accessBeforeMinutes)
+    end = valid_until - timedelta(minutes=room.accessAfterMinutes)
+    details = []
+    if end <= start:
+        details.append(
+            {
+                "field": "checkOut",
+                "message": f"must be after checkIn ({iso_utc(end)} is not after {iso_utc(start)})",
+            }
+        )
+    elif end <= now:
+        details.append({"field": "checkOut", "message": f"is in the past ({iso_utc(end)})"})
+    elif end - start > timedelta(days=MAX_STAY_DAYS):
+        details.append({"field": "checkOut", "message": f"a stay may last at most {MAX_STAY_DAYS} days"})
+    elif start - now > timedelta(days=3 * 366):
+        details.append({"field": "checkIn", "message": "is more than three years away"})
+    if details:
+        raise ValidationFailed("the stay's dates do not make a valid window", details=details)
+
+
+def new_booking(
+    request: BookingIn,
+    room: Room,
+    window: tuple[datetime, datetime],
+    pin: str,
+    name_attempt: int,
+    lead: timedelta,
+    now: datetime,
+) -> Booking:
+    """A booking for `request` in `room`, its PIN reserved, scheduled or provisioning by its lead."""
+    valid_from, valid_until = window
+    provision_at = valid_from - lead
+    status = BookingStatus.PROVISIONING if provision_at <= now else BookingStatus.SCHEDULED
+    return Booking(
+        bookingId=request.bookingId,
+        roomId=room.roomId,
+        status=status,
+        pin=pin,
+        pinHistory=[pin],
+        authName=auth_name(request.bookingId, name_attempt),
+        validFrom=valid_from,
+        validUntil=valid_until,
+        checkIn=stay_point_json(request.checkIn),
+        checkOut=stay_point_json(request.checkOut),
+        timezone=room.timezone,
+        notifyGuest=request.notifyGuest,
+        locks=[LockState(smartlockId=lock_id) for lock_id in room.smartlockIds],
+        createdAt=now,
+        updatedAt=now,
+        provisionAt=provision_at,
+        requestHash=request.request_hash(),
+    )
+
+
+def start_provisioning(b: Booking, now: datetime) -> None:
+    """Its provisioning time came: a scheduled booking starts putting its code on the locks."""
+    if b.status == BookingStatus.SCHEDULED:
+        b.status = BookingStatus.PROVISIONING
+        b.updatedAt = now
+
+
+def end(b: Booking, target: BookingStatus, reason: str, now: datetime) -> Claims | None:
+    """The stay ends (checkout, expiry) or is cancelled: every lock's code must go. None: it had
+    ended already."""
+    if b.status in ENDED:
+        return None
+    out = Claims()
+    b.status = target
+    b.statusReason = reason
+    b.updatedAt = now
+    for lock in b.locks:
+        lock.desired = "absent"
+        if lock.status == LockStatus.FAILED and lock.op is None:
+            reset(lock)
+        if lock.sentPin is None and lock.op is None:
+            # Nothing was ever sent to this lock: nothing to remove.
+            lock.status = LockStatus.REMOVED
+            out.releases.append(CodeClaim(lock.smartlockId, b.pin))
+    if target == BookingStatus.REVOKING and all(lk.status == LockStatus.REMOVED for lk in b.locks):
+        b.status = BookingStatus.REVOKED
+    return out
+
+
+@dataclass(frozen=True)
+class Change:
+    """A PATCH as the shell resolved it: the new stay points and window, the room if it moves, the
+    locks the booking uses after it, and the PIN it has after it."""
+
+    check_in: date | datetime
+    check_out: date | datetime
+    valid_from: datetime
+    valid_until: datetime
+    room: Room | None  # set: the booking moves to this room (its locks and zone)
+    locks: tuple[int, ...]
+    pin: str
+    lead: timedelta
+
+
+def patch(b: Booking, change: Change, now: datetime) -> Claims:
+    """Change the stay, the room or the PIN (the guest data lives elsewhere); the locks follow."""
+    changeable(b)  # an expiry or cancellation may have won the race
+    out = Claims()
+    old_pin = b.pin
+    present = {lk.smartlockId for lk in b.locks if lk.desired == "present"}
+    added = [lock_id for lock_id in change.locks if lock_id not in present]
+    if change.room is not None:
+        b.roomId, b.timezone = change.room.roomId, change.room.timezone
+    b.checkIn = stay_point_json(change.check_in)
+    b.checkOut = stay_point_json(change.check_out)
+    b.validFrom, b.validUntil = change.valid_from, change.valid_until
+    b.provisionAt = change.valid_from - change.lead
+    b.updatedAt = now
+    if change.pin != old_pin:
+        out.claims += [CodeClaim(lock_id, change.pin) for lock_id in change.locks]
+        out.releases += [CodeClaim(lk.smartlockId, old_pin) for lk in b.locks if lk.heldPin != old_pin]
+        b.pin = change.pin
+        b.pinHistory.append(change.pin)
+    else:
+        out.claims += [CodeClaim(lock_id, change.pin) for lock_id in added]
+    for lock in b.locks:
+        if lock.smartlockId in change.locks:
+            lock.desired = "present"
+            if lock.status == LockStatus.FAILED:
+                reset(lock)
+            if lock.op == "find":
+                # Back on a lock we were leaving: the create we sent is wanted again.
+                lock.op = "create"
+        else:
+            lock.desired = "absent"
+            if lock.sentPin is None and lock.op is None:
+                lock.status = LockStatus.REMOVED
+                out.releases.append(CodeClaim(lock.smartlockId, old_pin))
+    b.locks += [LockState(smartlockId=lock_id) for lock_id in added if b.lock(lock_id) is None]
+    if b.status == BookingStatus.FAILED:
+        b.status, b.statusReason, b.pinChoices = BookingStatus.PROVISIONING, None, 1
+    if b.status == BookingStatus.SCHEDULED and b.provisionAt <= now:
+        b.status = BookingStatus.PROVISIONING
+    return out
+
+
+def resend_email(b: Booking, now: datetime) -> None:
+    """Forget what the guest was told: the engine's settle step sends the notice again."""
+    if b.emailPending and b.emailLeaseUntil is not None and b.emailLeaseUntil > now:
+        raise Conflict(f"an email to the guest of {b.bookingId!r} is being sent right now")
+    b.emailFingerprint, b.emailError, b.emailPending, b.emailLeaseUntil = None, None, None, None
+    b.updatedAt = now
+
+
+def retry(b: Booking, now: datetime) -> None:
+    """A failed booking's failed locks get a fresh start, as a PATCH gives them."""
+    if b.status != BookingStatus.FAILED:
+        raise Conflict(f"booking {b.bookingId!r} is {b.status.value}; only a failed booking can be retried")
+    for lock in b.locks:
+        if lock.desired == "present" and lock.status == LockStatus.FAILED:
+            reset(lock)
+    b.status, b.statusReason, b.pinChoices, b.updatedAt = BookingStatus.PROVISIONING, None, 1, now
+
+
+def choose_again(
+    b: Booking, old_pin: str, pin: str, conflicts: set[int], lock_ids: list[int], max_choices: int, now: datetime
+) -> Claims | None:
+    """Someone else's code holds the booking's PIN on a lock (409): take `pin` instead, or fail the
+    booking once it chose `max_choices` times. None: the PIN changed meanwhile (nothing to do)."""
+    if b.pin != old_pin:
+        return None
+    out = Claims()
+    if b.pinChoices >= max_choices:
+        for lock in b.locks:
+            if lock.smartlockId in conflicts:
+                lock.status, lock.op = LockStatus.FAILED, None
+                lock.error = "every PIN we chose was already on the lock (409 conflict)"
+        b.status = BookingStatus.FAILED
+        b.statusReason = "code conflict on the lock"
+        return out
+    out.claims += [CodeClaim(lock_id, pin) for lock_id in lock_ids]
+    out.releases += [CodeClaim(lk.smartlockId, old_pin) for lk in b.locks if lk.heldPin != old_pin]
+    b.pin, b.pinChoices, b.updatedAt = pin, b.pinChoices + 1, now
+    b.pinHistory.append(pin)
+    return out
+
+
+def reset(lock: LockState) -> None:
+    """A failed lock gets a fresh start (a PATCH retries it; an ending booking removes what landed).
+    A refused code on it stays known, so it is deleted before the next try."""
+    lock.status, lock.error, lock.op = LockStatus.PENDING, None, None
+    lock.firstSentAt, lock.opChecks, lock.retryAt, lock.retries, lock.stopped = None, 0, None, 0, False
+
+
+def changeable(b: Booking) -> None:
+    if b.status in ENDED:
+        raise Conflict(f"booking {b.bookingId!r} is {b.status.value} and cannot change")
+
+
+def stay_point(raw: str) -> Any:
+    """A stored stay point (`checkIn`/`checkOut`) as the date or UTC instant it is."""
+    from datetime import UTC
+
+    if len(raw) == 10:
+        return date.fromisoformat(raw)
+    return datetime.fromisoformat(raw.replace("Z", "+00:00")).astimezone(UTC)
+
+
+__all__ = [
+    "Change",
+    "Claims",
+    "changeable",
+    "check_window",
+    "choose_again",
+    "end",
+    "new_booking",
+    "patch",
+    "resend_email",
+    "reset",
+    "retry",
+    "start_provisioning",
+    "stay_point",
+]

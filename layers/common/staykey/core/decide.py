@@ -1,0 +1,371 @@
+"""The sync engine's decisions: one round, from a booking and what was seen of its locks to the
+booking to save and the actions that follow. Pure: no AWS, no Nuki transport, no clock (the time
+is in the `Context`); the simulator and the unit tests call it with plain values.
+
+    decide(booking, looks, ctx)            -> Plan   (the booking, changed in place, is what to save)
+    after_outcome(booking, outcome, ctx)   -> Plan   (after the plan's Nuki writes were answered)
+
+A round:
+
+1. apply each look to its lock (`core.observe.apply_look`);
+2. plan the writes that bring each lock to what the booking wants and mark them in flight
+   (`plan.creates`, `updates`, `deletes`, `resend_deletes`, `stale`);
+3. fail, with its reason, a code not confirmed by its deadline (the write goes on);
+4. settle the booking's status from its locks, and take the guest's email's lease once it is active;
+5. plan the next look (`plan.next_check_delay`): the write's own backoff, the next retry, the next
+   deadline, whichever is first.
+
+The shell (`services.sync.Sync`) saves the booking with the plan's claims and releases in one
+transaction (optimistic locking: on a conflict it reads again and decides again), then carries out
+the plan: metrics, the follow-up, the Nuki writes, the auth index, the email.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Mapping
+from datetime import datetime, timedelta
+
+from staykey.core.models import Booking, BookingStatus, LockState, LockStatus
+from staykey.core.observe import apply_look, find_over, removed
+from staykey.core.round import Context, Look, Outcome, Plan
+from staykey.core.timeutil import iso_utc
+
+EMAIL_LEASE = timedelta(minutes=2)
+REMOVAL_LOOK_EVERY = 120.0  # seconds, at most, between read-backs of a removal in its first hour
+# Nuki refused a write with 403 (no subscription, no permission): tried again this often.
+FORBIDDEN_RETRY_SECONDS = 3600
+
+
+def decide(b: Booking, looks: Mapping[int, Look], ctx: Context, send: bool = True) -> Plan:
+    """Steps 1-5 for `b` (changed in place) and the looks at its locks; `send=False` plans no writes."""
+    plan = Plan()
+    _round(b, looks, ctx, plan, send)
+    return plan
+
+
+def _round(b: Booking, looks: Mapping[int, Look], ctx: Context, plan: Plan, send: bool) -> None:
+    now = ctx.now
+    for lock in b.locks:
+        if lock.smartlockId in looks:
+            apply_look(b, lock, looks[lock.smartlockId], ctx, plan)
+    if send:
+        _plan_writes(b, ctx, plan)
+    _check_deadlines(b, ctx, plan)
+    _settle(b, now, plan)
+    # Locks the booking moved away from are dropped once their code is gone.
+    b.locks = [
+        lk
+        for lk in b.locks
+        if not (
+            lk.desired == "absent"
+            and lk.status == LockStatus.REMOVED
+            and b.status
+            in (
+                BookingStatus.PROVISIONING,
+                BookingStatus.ACTIVE,
+                BookingStatus.FAILED,
+                BookingStatus.SCHEDULED,
+            )
+        )
+    ]
+    _plan_next_check(b, ctx, plan)
+    b.updatedAt = now if (plan.writes() or looks) else b.updatedAt
+
+
+def after_outcome(b: Booking, outcome: Outcome, ctx: Context) -> Plan:
+    """What Nuki answered to a plan's writes, applied to `b` (changed in place), and the round that
+    follows without new writes (its status, deadlines and next look)."""
+    now = ctx.now
+    plan = Plan()
+    for lock in b.locks:
+        lock_id = lock.smartlockId
+        if lock_id in outcome.failed:
+            reason, status = outcome.failed[lock_id]
+            if lock.status != LockStatus.FAILED:
+                plan.metrics.append(("ProvisioningFailed", {}))
+            lock.status, lock.op, lock.error = LockStatus.FAILED, None, reason
+            if status == 403:
+                # No subscription or no permission: an operator's fix; tried again hourly until then.
+                lock.retryAt = now + timedelta(seconds=FORBIDDEN_RETRY_SECONDS)
+            else:
+                lock.stopped = True  # a request no retry cures: a change of the booking retries it
+        elif lock_id in outcome.transient:
+            was = lock.op
+            lock.op = None
+            lock.error = f"retrying: {outcome.transient[lock_id]}"
+            lock.retries += 1
+            # A removal keeps trying every two minutes at most: a code must be gone within
+            # minutes of the end, also after Nuki was out of reach for a while.
+            cap = REMOVAL_LOOK_EVERY if b.code_unwanted(lock) else 900
+            lock.retryAt = now + timedelta(seconds=min(cap, 5 * 2 ** min(lock.retries, 8)))
+            if was == "update":
+                lock.sentFrom = None  # it may not have arrived: send the update again when due
+            if lock.desired == "absent" and lock.nukiId is None and lock.status != LockStatus.FAILED:
+                lock.status = LockStatus.PENDING
+        elif lock_id in outcome.foreign_conflict or lock_id in outcome.unsent:
+            # Nothing of ours was written: the lock keeps what it held (if anything).
+            lock.op, lock.sentPin = None, lock.heldPin
+            if lock.status != LockStatus.FAILED:
+                lock.status = LockStatus.PENDING
+            if lock.heldPin is not None:
+                lock.sentFrom, lock.sentUntil = None, None
+        elif lock_id in outcome.vanished:
+            lock.nukiId, lock.authId, lock.op, lock.heldPin = None, None, None, None
+    _round(b, {}, ctx, plan, send=False)
+    return plan
+
+
+# ---------------------------------------------------------------------- step 2: writes
+
+
+def _plan_writes(b: Booking, ctx: Context, plan: Plan) -> None:
+    now = ctx.now
+    plan.pin, plan.valid_from, plan.valid_until = b.pin, b.validFrom, b.validUntil
+    for lock in b.locks:
+        if lock.op in ("create", "update") and b.code_unwanted(lock):
+            # The booking ended while a write was in flight: find what landed and remove it.
+            lock.op, lock.opSentAt, lock.opChecks, lock.findSince = "find", now, 0, None
+            if lock.nukiId:
+                lock.op = None
+        if lock.op is not None:
+            continue
+        if lock.retryAt is not None:
+            if lock.retryAt > now:
+                continue
+            lock.retryAt = None  # due: it is acted on now, or nothing waits on it any more
+        if b.wants_code(lock):
+            if lock.stopped:
+                continue  # refused for good (a bad request): a change of the booking retries it
+            if lock.refused and lock.nukiId:
+                # Make room for another try: the refused code goes first.
+                plan.deletes.append((lock.smartlockId, lock.nukiId))
+                lock.op, lock.opSentAt, lock.opChecks = "delete", now, 0
+            elif lock.nukiId is None:
+                if _waits_for_capacity(lock, ctx, plan):
+                    continue
+                _send(lock, b, now, plan)
+            elif lock.sentPin != b.pin or lock.sentFrom != b.validFrom or lock.sentUntil != b.validUntil:
+                _send(lock, b, now, plan)
+        elif b.code_unwanted(lock) and lock.status != LockStatus.REMOVED:
+            if lock.nukiId:
+                plan.deletes.append((lock.smartlockId, lock.nukiId))
+                lock.op, lock.opSentAt, lock.opChecks = "delete", now, 0
+            elif lock.sentPin is None:
+                removed(b, lock, plan)
+            else:
+                # A create may still land; look for it on the next read-backs.
+                lock.op, lock.opSentAt, lock.opChecks, lock.findSince = "find", now, 0, None
+
+
+def _send(lock: LockState, b: Booking, now: datetime, plan: Plan) -> None:
+    """Mark a create (no code of ours known on the lock) or an update as in flight."""
+    if lock.nukiId is None:
+        plan.creates.append(lock.smartlockId)
+        _mark(lock, "create", b, now)
+    elif lock.sentPin != b.pin or lock.sentFrom != b.validFrom or lock.sentUntil != b.validUntil:
+        plan.updates.append((lock.smartlockId, lock.nukiId))
+        _mark(lock, "update", b, now)
+
+
+def _mark(lock: LockState, op: str, b: Booking, now: datetime) -> None:
+    lock.op = op  # type: ignore[assignment]
+    lock.opSentAt, lock.opChecks = now, 0
+    if lock.status != LockStatus.FAILED:
+        lock.status = LockStatus.PENDING  # a failed lock stays failed (and says so) until confirmed
+    lock.firstSentAt = lock.firstSentAt or now
+    lock.sentPin, lock.sentFrom, lock.sentUntil = b.pin, b.validFrom, b.validUntil
+
+
+def _waits_for_capacity(lock: LockState, ctx: Context, plan: Plan) -> bool:
+    """True when a create must wait: the lock holds Nuki's limit of keypad codes, as last counted
+    (the reconciler's count of every keypad code listed on the lock). The lock says why, and the
+    engine looks again in 15 minutes. A lock never counted never waits."""
+    held = ctx.code_counts.get(lock.smartlockId)
+    limit = ctx.settings.max_codes_per_lock
+    if held is None or held < limit:
+        if lock.error and lock.error.startswith("waiting: "):
+            lock.error = None
+        return False
+    lock.error = (
+        f"waiting: lock {lock.smartlockId} holds {held} keypad codes, Nuki's limit is {limit}; "
+        "the code goes on as soon as one is removed"
+    )
+    lock.retryAt = ctx.now + timedelta(minutes=15)
+    lock.firstSentAt = lock.firstSentAt or ctx.now  # waiting counts as trying: the deadline applies
+    plan.metrics.append(("ProvisioningWaitsForCapacity", {}))
+    return True
+
+
+# ---------------------------------------------------------------------- step 3: deadlines
+
+
+def deadline(b: Booking, lock: LockState, ctx: Context) -> datetime | None:
+    """When an unconfirmed code fails the booking: validFrom, but never sooner than
+    CONFIRM_MIN_SECONDS after it was first sent. None: nothing unconfirmed, or failed already."""
+    unconfirmed = b.wants_code(lock) and (
+        lock.op in ("create", "update")
+        or (lock.op is None and lock.retryAt is not None and lock.status == LockStatus.PENDING)
+    )
+    if not unconfirmed or lock.status == LockStatus.FAILED or lock.firstSentAt is None:
+        return None
+    return max(b.validFrom, lock.firstSentAt + timedelta(seconds=ctx.settings.confirm_min_seconds))
+
+
+def _check_deadlines(b: Booking, ctx: Context, plan: Plan) -> None:
+    """A code not confirmed by its deadline fails the booking (it says why, a metric and an alarm
+    follow); the write goes on all the same: read-backs and retries continue, and a confirmation
+    that comes later makes the booking active after all."""
+    now = ctx.now
+    for lock in b.locks:
+        due = deadline(b, lock, ctx)
+        if due is not None and now >= due:
+            if lock.op:
+                lock.error = (
+                    f"Nuki accepted the code but the lock did not confirm it by {iso_utc(due)}; "
+                    "the lock is probably offline"
+                )
+            elif lock.error and lock.error.startswith("waiting: "):
+                why = lock.error.removeprefix("waiting: ")
+                lock.error = f"the code could not go on by {iso_utc(due)}: {why}"
+            else:
+                lock.error = f"Nuki could not be reached until {iso_utc(due)}: {lock.error}"
+            lock.status = LockStatus.FAILED
+            plan.metrics.append(("ProvisioningFailed", {}))
+        if lock.op == "find" and find_over(lock, now):
+            # We never saw the code arrive on a lock that was online long enough: nothing to delete.
+            # The reconciler deletes it should it land after all.
+            removed(b, lock, plan)
+
+
+# ---------------------------------------------------------------------- step 4: status and email
+
+
+def _settle(b: Booking, now: datetime, plan: Plan) -> None:
+    present = [lk for lk in b.locks if lk.desired == "present"]
+    before = b.status
+    if b.status in (BookingStatus.PROVISIONING, BookingStatus.FAILED, BookingStatus.ACTIVE):
+        if present and all(lk.status == LockStatus.ACTIVE and lk.op is None for lk in present):
+            b.status, b.statusReason = BookingStatus.ACTIVE, None
+        elif any(lk.status == LockStatus.FAILED for lk in present):
+            b.status = BookingStatus.FAILED
+            b.statusReason = "; ".join(
+                f"lock {lk.smartlockId}: {lk.error or 'not confirmed yet; trying again'}"
+                for lk in present
+                if lk.error or lk.status == LockStatus.FAILED
+            )
+        else:
+            b.status = BookingStatus.PROVISIONING
+    elif b.status == BookingStatus.REVOKING and all(lk.status == LockStatus.REMOVED for lk in b.locks):
+        b.status = BookingStatus.REVOKED
+    if b.status != before:
+        plan.logs.append((f"booking {b.status.value}", {"previous": before.value}))
+        plan.metrics.append((f"Booking{b.status.value.capitalize()}", {}))
+    if b.status == BookingStatus.ACTIVE and b.notifyGuest and b.guest is not None:
+        # An outbox with a lease: the invocation that takes the lease sends; the email counts as
+        # sent only once SES took it. Should the sender die, the lease runs out and a follow-up
+        # sends again (a guest may rarely get it twice; never not at all).
+        # The booking item outlives the guest data (GUEST_DATA_RETENTION_DAYS): the address
+        # enters its fingerprint only as a one-way tag, enough to notice a new address.
+        address = hashlib.sha256(f"{b.bookingId}:{b.guest.email.lower()}".encode()).hexdigest()[:12]
+        fingerprint = f"{b.notice_fingerprint()}:{address}"
+        if b.emailFingerprint == f"{b.notice_fingerprint()}:{b.guest.email}":
+            b.emailFingerprint = fingerprint  # written before the tag: same notice, no second email
+        lease_free = b.emailLeaseUntil is None or b.emailLeaseUntil <= now
+        if fingerprint != b.emailFingerprint and lease_free:
+            if b.emailPending != fingerprint:
+                b.emailAttempts = 0
+            b.emailPending, b.emailLeaseUntil = fingerprint, now + EMAIL_LEASE
+            plan.email, plan.email_updated = True, b.emailFingerprint is not None
+            plan.email_fingerprint = fingerprint
+
+
+# ---------------------------------------------------------------------- the email's outbox
+
+EMAIL_MAX_ATTEMPTS = 8
+# SES errors that no retry will cure.
+EMAIL_PERMANENT = {"MessageRejected", "MailFromDomainNotVerifiedException", "ConfigurationSetDoesNotExistException"}
+
+
+def email_sent(b: Booking, fingerprint: str, now: datetime) -> None:
+    """SES took the email under the outbox's lease: the guest was told this notice."""
+    if b.emailPending == fingerprint:
+        b.emailFingerprint, b.emailSentAt, b.emailError = fingerprint, now, None
+        b.emailPending, b.emailLeaseUntil, b.emailAttempts = None, None, 0
+
+
+def email_failed(b: Booking, fingerprint: str, code: str, ctx: Context) -> Plan:
+    """SES refused the email (`code`): tried again with backoff under a new lease, or given up on
+    (the booking stays active; an alarm tells the operator) after a refusal no retry cures or
+    EMAIL_MAX_ATTEMPTS tries."""
+    plan = Plan()
+    if b.emailPending != fingerprint:
+        return plan
+    b.emailAttempts += 1
+    if code in EMAIL_PERMANENT or b.emailAttempts >= EMAIL_MAX_ATTEMPTS:
+        b.emailFingerprint, b.emailPending, b.emailLeaseUntil = fingerprint, None, None
+        b.emailError = f"the guest email could not be sent: {code}"
+        return plan
+    b.emailLeaseUntil = ctx.now + timedelta(seconds=min(3600, 60 * 2 ** (b.emailAttempts - 1)))
+    _plan_next_check(b, ctx, plan)
+    return plan
+
+
+# ---------------------------------------------------------------------- step 5: the next look
+
+
+def _plan_next_check(b: Booking, ctx: Context, plan: Plan) -> None:
+    """Queue the next look: a read-back while a write is in flight (on the confirmation backoff,
+    counted from when that write was sent, however many other triggers came meanwhile), or a
+    wake-up when the next retry or deadline falls due. Never sooner than a second, and never for
+    a time that passed: a due retry is acted on by the plan step, not waited for."""
+    now = ctx.now
+    gaps = [next_look(lk, ctx) for lk in b.locks if lk.op is not None]
+    gaps += [REMOVAL_LOOK_EVERY for lk in b.locks if lk.recheck and lk.op is None]
+    wake = [
+        lk.retryAt for lk in b.locks if lk.op is None and lk.retryAt is not None and lk.status != LockStatus.REMOVED
+    ]
+    if b.emailPending and b.emailLeaseUntil is not None:
+        wake.append(b.emailLeaseUntil)
+    if not gaps and not wake:
+        return
+    # A deadline that falls before the next look is a look of its own: the booking fails, and
+    # says why, when the deadline passes, not at whatever read-back comes after it.
+    wake += [d for lk in b.locks if (d := deadline(b, lk, ctx)) is not None and d > now]
+    gaps += [(w - now).total_seconds() for w in wake]
+    b.checkSeq += 1
+    plan.next_check_delay = max(1.0, min(gaps))
+
+
+def next_look(lock: LockState, ctx: Context) -> float:
+    """Seconds to the next read-back of a write in flight: the first point of the backoff (its
+    gaps added up from the send) that is still ahead. A removal is looked at every two minutes at
+    least, for its first hour: a code must be gone within minutes of the end."""
+    delays = ctx.backoff
+    elapsed = max(0.0, (ctx.now - (lock.opSentAt or ctx.now)).total_seconds())
+    point = 0.0
+    for gap in delays:
+        point += gap
+        if point > elapsed + 0.5:
+            break
+    else:
+        last = delays[-1]
+        point += last * (1 + (elapsed - point) // last)
+    ahead = point - elapsed
+    if lock.op in ("delete", "find") and elapsed < 3600:
+        ahead = min(ahead, REMOVAL_LOOK_EVERY)
+    return ahead
+
+
+__all__ = [
+    "EMAIL_LEASE",
+    "EMAIL_MAX_ATTEMPTS",
+    "EMAIL_PERMANENT",
+    "FORBIDDEN_RETRY_SECONDS",
+    "REMOVAL_LOOK_EVERY",
+    "after_outcome",
+    "deadline",
+    "decide",
+    "email_failed",
+    "email_sent",
+]

@@ -1,0 +1,239 @@
+"""What a look at a lock means for a booking's lock state: the first step of a round.
+
+Every look, from any path (a read-back after a write, a `DEVICE_AUTHS` webhook usable as a look,
+the reconciler's list), comes through `apply_look`, and through the one rule of what is on a lock
+(`core.onlock.differences`): a write counts as confirmed only when the lock holds exactly what we
+sent, and a booking keeps a lock `active` only while it holds exactly what the booking says.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
+
+from staykey.core import onlock
+from staykey.core.models import Booking, LockState, LockStatus
+from staykey.core.round import CodeClaim, Context, IndexAuth, Look, Plan
+
+if TYPE_CHECKING:
+    from staykey.nuki import SmartlockAuth
+
+# Read-backs of an online lock that may miss a write before we send it again, and how long after
+# the write at least: Nuki applies writes seconds later, sometimes tens of seconds (the sandbox's
+# 10 s sync delay, `make bench`); three quick read-backs alone (1, 3, 6 s) would re-send a create
+# that is merely slow, meet our own pending code (409) and fail the booking.
+RESEND_AFTER_CHECKS = 3
+RESEND_AFTER = timedelta(minutes=2)
+# A create we look for after the booking ended (op "find") has not landed once the lock was online and
+# read back without it for this long: Nuki applies writes seconds, at most tens of seconds, after it
+# accepted them on an online lock.
+FIND_ONLINE_WINDOW = timedelta(minutes=10)
+# A delete Nuki accepted whose code is still listed this long after: sent again, after a sync. Longer
+# than any sync delay seen (tens of seconds), so a delete that is merely slow is not sent twice.
+RESEND_DELETE_AFTER = timedelta(seconds=75)
+# After a lock refused our code (a full keypad) and we deleted it: the next try, at the earliest.
+REFUSED_RETRY_SECONDS = 900
+
+
+def ours(b: Booking, lock: LockState, look: Look) -> tuple[SmartlockAuth | None, list[SmartlockAuth]]:
+    """Our code on the lock in a look (the id we recorded, whatever its name or code now; else our
+    name with the PIN we sent), and other codes of ours with earlier PINs (duplicates)."""
+    match = next((a for a in look.auths if lock.nukiId and a.id == lock.nukiId), None)
+    mine = [a for a in look.auths if a.name == b.authName]
+    if match is None:
+        want = lock.sentPin or b.pin
+        match = next((a for a in mine if onlock.code_of(a) == want), None)
+    stale = [a for a in mine if a is not match and onlock.code_of(a) in b.pinHistory]
+    return match, stale
+
+
+def apply_look(b: Booking, lock: LockState, look: Look, ctx: Context, plan: Plan) -> None:
+    """One look at one lock, through the one rule of `staykey.core.onlock`: every path comes here."""
+    if look.stamp is not None and lock.seenAt is not None and look.stamp < lock.seenAt:
+        return  # older than what we saw already (a reconciler's list read before a webhook we applied)
+    if look.stamp is not None:
+        lock.seenAt = look.stamp
+    if look.complete:
+        lock.recheck = False
+    match, stale = ours(b, lock, look)
+    if look.complete:
+        plan.stale += [(lock.smartlockId, a.id) for a in stale]
+    if lock.nukiId and lock.nukiId in look.deleted_ids:
+        match = None
+        gone = True
+    else:
+        gone = look.complete and match is None
+    if match is not None:
+        _seen_code(b, lock, match, look, ctx, plan)
+    elif gone:
+        _seen_gone(b, lock, look, ctx.now, plan)
+
+
+def _seen_code(b: Booking, lock: LockState, match: SmartlockAuth, look: Look, ctx: Context, plan: Plan) -> None:
+    """Our code is on the lock (`match`); what that means for the write in flight and the booking."""
+    now = ctx.now
+    if lock.nukiId != match.id or lock.authId is None:
+        lock.nukiId, lock.authId = match.id, match.auth_id
+        expires = b.validUntil + timedelta(days=ctx.settings.activity_retention_days)
+        plan.index_auths.append(IndexAuth(lock.smartlockId, b.bookingId, match.id, match.auth_id, expires))
+    if lock.op == "find":
+        lock.op, lock.opChecks = None, 0  # found what may have landed: the plan step deletes it now
+        return
+    if lock.op == "delete":
+        lock.opChecks += 1
+        sent = lock.opSentAt or now
+        if lock.opChecks >= ctx.settings.removal_resend_after_checks and now - sent >= RESEND_DELETE_AFTER:
+            # Nuki took the delete and the code is still there ("ghost entries"): sync the lock
+            # and delete again, as often as it takes (each try is a minute or more apart).
+            plan.resend_deletes.append((lock.smartlockId, match.id))
+            lock.opSentAt = now
+        return
+    if b.code_unwanted(lock):
+        if lock.status == LockStatus.REMOVED and lock.op is None:
+            # Our code showed up after we took it off (a late write landing): remove it again.
+            lock.status = LockStatus.PENDING
+            plan.logs.append(("our code reappeared on a lock; removing it", {"smartlock_id": lock.smartlockId}))
+        return  # the plan step turns whatever is in flight into a removal
+    if not b.wants_code(lock):
+        return  # on the lock before its provisioning time: adopted when it is sent
+    if lock.op in ("create", "update"):
+        if not onlock.differences(match, lock.sentPin, lock.sentFrom, lock.sentUntil, b.authName):
+            confirmed(b, lock, plan)
+        elif match.error:
+            _refused_code(lock, match, plan)
+        else:
+            lock.opChecks += 1
+            if look.online and unseen_long(lock, now):
+                lock.op, lock.sentFrom = None, None  # the update never arrived: send it again
+        return
+    # No write in flight: does the lock hold what the booking wants?
+    if not onlock.differences(match, b.pin, b.validFrom, b.validUntil, b.authName):
+        if lock.status != LockStatus.ACTIVE:
+            # A late confirmation (a lock back online after we gave up) or a code to adopt.
+            lock.sentPin, lock.sentFrom, lock.sentUntil = b.pin, b.validFrom, b.validUntil
+            confirmed(b, lock, plan)
+    elif match.error:
+        _refused_code(lock, match, plan)
+    else:
+        # On the lock but not as the booking says (changed in Nuki Web, an old write landing
+        # late): not what we told anyone. Write it again, with the full restriction set.
+        if lock.status == LockStatus.ACTIVE:
+            lock.status = LockStatus.PENDING
+            plan.metrics.append(("CodeChanged", {}))
+            note = "our code was changed on a lock; writing it again"
+            plan.logs.append((note, {"smartlock_id": lock.smartlockId}))
+        lock.sentFrom, lock.retryAt = None, None
+
+
+def _refused_code(lock: LockState, match: SmartlockAuth, plan: Plan) -> None:
+    """The lock stored our code with an error (a full keypad): it never opens the door. The
+    booking fails and says why; the refused code is deleted, and the code goes on again later."""
+    if not lock.refused:
+        plan.metrics.append(("LockFull" if onlock.lock_full(match) else "CodeRefused", {}))
+        if lock.status != LockStatus.FAILED:
+            plan.metrics.append(("ProvisioningFailed", {}))
+        plan.logs.append(("the lock refused our code", {"smartlock_id": lock.smartlockId}))
+    lock.refused = True
+    lock.status, lock.op, lock.retryAt = LockStatus.FAILED, None, None
+    lock.error = f"the lock refused the code: {match.error}"
+
+
+def _seen_gone(b: Booking, lock: LockState, look: Look, now: datetime, plan: Plan) -> None:
+    """Nothing of ours on the lock (a complete list without it, or its deletion)."""
+    if lock.op == "find":
+        # Only a lock that is online tells us the create will not land after all.
+        if look.online is not False:
+            lock.opChecks += 1
+        if look.online:
+            lock.findSince = lock.findSince or now
+        elif look.online is False:
+            lock.findSince = None
+        return
+    if lock.op == "delete" or (b.code_unwanted(lock) and lock.nukiId is not None):
+        if b.wants_code(lock):
+            # The refused code we deleted to make room: the code goes on again after a pause.
+            lock.nukiId, lock.authId, lock.op, lock.refused, lock.opChecks = None, None, None, False, 0
+            lock.retryAt = now + timedelta(seconds=REFUSED_RETRY_SECONDS)
+            return
+        removed(b, lock, plan)
+        return
+    if b.code_unwanted(lock):
+        return
+    if lock.op in ("create", "update"):
+        lock.opChecks += 1
+        if lock.op == "create" and look.online and unseen_long(lock, now):
+            # An online lock would have shown it by now: the create never reached Nuki
+            # (a lost request, a dead invocation). Send it again.
+            lock.op = None
+            plan.logs.append(
+                ("create not seen on an online lock; sending it again", {"smartlock_id": lock.smartlockId})
+            )
+        if lock.op == "update" and look.complete and lock.nukiId:
+            # Our code vanished from the lock while we were changing it: create it again.
+            lock.nukiId, lock.authId, lock.op = None, None, None
+        return
+    if lock.nukiId is not None and b.wants_code(lock):
+        # Someone deleted our code; put it back (the plan step creates it again).
+        plan.warnings.append(("our code disappeared from a lock", {"smartlock_id": lock.smartlockId}))
+        plan.metrics.append(("CodeDisappeared", {}))
+        lock.nukiId, lock.authId, lock.heldPin, lock.refused = None, None, None, False
+        if lock.status == LockStatus.ACTIVE:
+            lock.status = LockStatus.PENDING
+
+
+def unseen_long(lock: LockState, now: datetime) -> bool:
+    """The write in flight on `lock` was missed by enough read-backs, long enough, to be lost."""
+    sent_long_ago = lock.opSentAt is None or now - lock.opSentAt >= RESEND_AFTER
+    return lock.opChecks >= RESEND_AFTER_CHECKS and sent_long_ago
+
+
+def find_over(lock: LockState, now: datetime) -> bool:
+    """A create we looked for will not land: the lock has been online, and read back without it,
+    for FIND_ONLINE_WINDOW since we sent it. (An offline lock keeps a write pending for days.)"""
+    if lock.findSince is None or lock.opChecks < RESEND_AFTER_CHECKS:
+        return False
+    since = max(lock.findSince, lock.opSentAt or lock.findSince)
+    return now - since >= FIND_ONLINE_WINDOW
+
+
+def confirmed(b: Booking, lock: LockState, plan: Plan) -> None:
+    if lock.heldPin and lock.heldPin != lock.sentPin:
+        plan.releases.append(CodeClaim(lock.smartlockId, lock.heldPin))
+    lock.heldPin = lock.sentPin
+    lock.status, lock.op, lock.error, lock.opChecks, lock.retryAt = LockStatus.ACTIVE, None, None, 0, None
+    lock.firstSentAt, lock.retries, lock.refused, lock.findSince = None, 0, False, None
+    plan.metrics.append(("PinConfirmed", {}))
+    plan.logs.append(("code confirmed on lock", {"smartlock_id": lock.smartlockId}))
+
+
+def removed(b: Booking, lock: LockState, plan: Plan) -> None:
+    pins = {lock.heldPin, lock.sentPin, b.pin} - {None}
+    if not b.code_unwanted(lock):
+        pins.discard(b.pin)  # moved away and back: the code goes on again under the same claim
+    for pin in pins:
+        plan.releases.append(CodeClaim(lock.smartlockId, str(pin)))
+    lock.status, lock.op, lock.error, lock.opChecks, lock.retryAt = (
+        LockStatus.REMOVED,
+        None,
+        None,
+        0,
+        None,
+    )
+    lock.nukiId, lock.authId, lock.heldPin, lock.sentPin, lock.firstSentAt = None, None, None, None, None
+    lock.retries, lock.refused, lock.findSince = 0, False, None
+    plan.metrics.append(("CodeRemoved", {}))
+    plan.logs.append(("code removed from lock", {"smartlock_id": lock.smartlockId}))
+
+
+__all__ = [
+    "FIND_ONLINE_WINDOW",
+    "RESEND_AFTER",
+    "RESEND_AFTER_CHECKS",
+    "RESEND_DELETE_AFTER",
+    "apply_look",
+    "confirmed",
+    "find_over",
+    "ours",
+    "removed",
+    "unseen_long",
+]

@@ -1,0 +1,107 @@
+"""What one round of the sync engine takes and gives: plain values, no I/O.
+
+A round (`core.decide.decide`) takes a booking, the looks at its locks (`Look`) and what the shell
+read for it (`Context`), and returns the booking as it must be saved together with the actions that
+follow (`Plan`). After the Nuki writes, `core.decide.after_outcome` takes what Nuki answered
+(`Outcome`) the same way.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from staykey.nuki import SmartlockAuth
+    from staykey.settings import Settings
+
+
+@dataclass
+class CodeClaim:
+    """A (lock, code) pair a booking claims, or releases, in the transaction that saves it."""
+
+    smartlock_id: int
+    pin: str
+
+
+@dataclass
+class Look:
+    """What we saw of our code on one lock: the full auth list (read-back) or one webhook event."""
+
+    auths: list[SmartlockAuth]
+    complete: bool  # True: the lock's whole list, so "not in it" means absent
+    deleted_ids: set[str] = field(default_factory=set)
+    online: bool | None = None  # known only when we asked (while looking for a late create)
+    # When it was true: the read-back's time, or Nuki's updateDate of a webhook's auth.
+    stamp: datetime | None = None
+
+
+@dataclass(frozen=True)
+class Context:
+    """What a round may know beyond the booking and the looks, read by the shell beforehand."""
+
+    settings: Settings
+    now: datetime
+    # The read-back backoff (with or without webhooks registered).
+    backoff: list[float]
+    # Keypad codes on each lock at the reconciler's last count (None: never counted).
+    code_counts: Mapping[int, int | None] = field(default_factory=dict)
+
+
+@dataclass
+class IndexAuth:
+    """An auth id of ours to index for attribution (the activity's `authId`), once confirmed."""
+
+    smartlock_id: int
+    booking_id: str
+    nuki_id: str
+    auth_id: int | None
+    expires_at: datetime
+
+
+@dataclass
+class Plan:
+    """The actions of one round: Nuki writes, claims to release, the guest's email, the next look,
+    metrics and log lines. The shell carries them out after it saved the booking."""
+
+    creates: list[int] = field(default_factory=list)
+    updates: list[tuple[int, str]] = field(default_factory=list)
+    deletes: list[tuple[int, str]] = field(default_factory=list)
+    resend_deletes: list[tuple[int, str]] = field(default_factory=list)
+    stale: list[tuple[int, str]] = field(default_factory=list)
+    pin: str = ""
+    valid_from: datetime | None = None
+    valid_until: datetime | None = None
+    # The guest's email: whether one is due (its outbox lease taken), with its fingerprint.
+    email: bool = False
+    email_updated: bool = False
+    email_fingerprint: str = ""
+    next_check_delay: float | None = None
+    claims: list[CodeClaim] = field(default_factory=list)
+    releases: list[CodeClaim] = field(default_factory=list)
+    index_auths: list[IndexAuth] = field(default_factory=list)
+    metrics: list[tuple[str, dict[str, str]]] = field(default_factory=list)
+    logs: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
+    warnings: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
+
+    def writes(self) -> bool:
+        return bool(self.creates or self.updates or self.deletes or self.resend_deletes or self.stale)
+
+
+@dataclass
+class Outcome:
+    """What Nuki answered to the writes of one plan, per lock."""
+
+    failed: dict[int, tuple[str, int | None]] = field(default_factory=dict)  # lock -> (reason, HTTP status)
+    transient: dict[int, str] = field(default_factory=dict)
+    foreign_conflict: dict[int, str | None] = field(default_factory=dict)  # lock -> the other auth's id
+    unsent: list[int] = field(default_factory=list)  # refused as a whole: send again
+    vanished: list[int] = field(default_factory=list)
+
+    def any(self) -> bool:
+        return bool(self.failed or self.transient or self.foreign_conflict or self.unsent or self.vanished)
+
+
+__all__ = ["CodeClaim", "Context", "IndexAuth", "Look", "Outcome", "Plan"]

@@ -1,0 +1,276 @@
+"""The shop's (and the operator's) commands on a booking: create, change, check out, cancel, the
+two schedules' triggers, retry, email again. Each reads what it needs, applies one pure change
+(`core.commands`) in one transaction with its code claims, keeps the schedules and the guest data
+in step, and hands the booking to the sync engine (`services.sync.Sync.process`), which puts the
+codes on the locks, confirms them, tells the guest and takes the codes off again.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from functools import partial
+from typing import TYPE_CHECKING
+
+from staykey.core import commands
+from staykey.core.models import ENDED, Booking, BookingIn, BookingPatch, BookingStatus, Guest, Room, window_for
+from staykey.core.pins import generate_pin
+from staykey.core.timeutil import Clock
+from staykey.errors import Conflict, NotFound, UpstreamUnavailable
+from staykey.observability import count, logger
+from staykey.services.sync import Sync, rewrite
+from staykey.store import BookingExists, CodeClaim, NameTaken, PinTaken, Store
+
+if TYPE_CHECKING:
+    from staykey.adapters.schedules import Scheduler
+    from staykey.settings import Settings
+
+
+class Bookings:
+    def __init__(
+        self,
+        settings: Settings,
+        store: Store,
+        scheduler: Scheduler,
+        clock: Clock,
+        sync: Sync,
+        pin_choice: Callable[[str], str] = secrets.choice,
+    ) -> None:
+        """`pin_choice` draws a PIN's digits (a cryptographic source; a simulator passes a seeded one)."""
+        self.settings = settings
+        self.store = store
+        self.scheduler = scheduler
+        self.clock = clock
+        self.sync = sync
+        self.pin_choice = pin_choice
+
+    @property
+    def lead(self) -> timedelta:
+        return timedelta(hours=self.settings.provision_lead_hours)
+
+    def get(self, booking_id: str) -> Booking:
+        booking = self.store.get_booking(booking_id, self.clock.now())
+        if booking is None:
+            raise NotFound(f"booking {booking_id!r} does not exist")
+        return booking
+
+    def _room(self, room_id: str) -> Room:
+        room = self.store.get_room(room_id)
+        if room is None:
+            raise NotFound(f"room {room_id!r} does not exist; create it with PUT /rooms/{room_id}")
+        return room
+
+    # ------------------------------------------------------------------ create
+
+    def create(self, request: BookingIn) -> tuple[Booking, bool]:
+        """A new booking with its PIN reserved; (booking, False) for a replay of the same request."""
+        existing = self.store.get_booking(request.bookingId, self.clock.now())
+        if existing is not None:
+            return self._replay(existing, request), False
+        room = self._room(request.roomId)
+        window = window_for(room, request.checkIn, request.checkOut)
+        commands.check_window(*window, room, self.clock.now())
+        now = self.clock.now()
+        guest = Guest(**request.guest.model_dump())
+        avoid = self.store.known_codes(room.smartlockIds)
+        name_attempt = 0
+        for _ in range(25):
+            pin = generate_pin(avoid, self.pin_choice)
+            booking = commands.new_booking(request, room, window, pin, name_attempt, self.lead, now)
+            try:
+                self.store.create_booking(
+                    booking,
+                    guest,
+                    self._guest_expiry(booking.validUntil),
+                    [CodeClaim(lock_id, pin) for lock_id in room.smartlockIds],
+                )
+            except PinTaken:
+                avoid.add(pin)
+                continue
+            except NameTaken:
+                name_attempt += 1
+                continue
+            except BookingExists:
+                existing = self.store.get_booking(request.bookingId, self.clock.now())
+                assert existing is not None
+                return self._replay(existing, request), False
+            break
+        else:  # pragma: no cover - needs 25 collisions in a row
+            raise UpstreamUnavailable("could not reserve a PIN; try again")
+        booking.guest = guest
+        logger.info(
+            "booking created",
+            booking_id=booking.bookingId,
+            status=booking.status.value,
+            locks=[lock.smartlockId for lock in booking.locks],
+        )
+        count("BookingCreated")
+        self._ensure_schedules(booking)
+        if booking.status == BookingStatus.PROVISIONING:
+            booking = self.sync.process(booking.bookingId, read_back=False)
+        return booking, True
+
+    def _replay(self, existing: Booking, request: BookingIn) -> Booking:
+        if existing.requestHash != request.request_hash():
+            raise Conflict(
+                f"booking {request.bookingId!r} exists with a different request; "
+                "change it with PATCH /bookings/{bookingId} instead"
+            )
+        # The first attempt may have stopped before its schedules were written: make sure now.
+        self._ensure_schedules(existing)
+        return existing
+
+    def _guest_expiry(self, valid_until: datetime) -> datetime:
+        return valid_until + timedelta(days=self.settings.guest_data_retention_days)
+
+    def _ensure_schedules(self, booking: Booking) -> None:
+        if booking.status in ENDED:
+            return
+        self.scheduler.upsert("expire", booking.bookingId, booking.validUntil)
+        if booking.status == BookingStatus.SCHEDULED:
+            self.scheduler.upsert("provision", booking.bookingId, booking.provisionAt)
+
+    def _drop_schedules(self, booking_id: str) -> None:
+        for kind in ("provision", "expire"):
+            self.scheduler.delete(kind, booking_id)
+
+    # ------------------------------------------------------------------ the schedules
+
+    def start_provisioning(self, booking_id: str) -> Booking:
+        """The provisioning schedule fired (validFrom - lead)."""
+        booking = self.get(booking_id)
+        if booking.status != BookingStatus.SCHEDULED:
+            return booking
+        if booking.provisionAt - self.clock.now() > timedelta(minutes=1):
+            # A stale schedule from before a change moved the window: put the right one back.
+            self._ensure_schedules(booking)
+            return booking
+        now = self.clock.now()
+        rewrite(self.store, booking_id, lambda b: commands.start_provisioning(b, now), now)
+        logger.info("provisioning started", booking_id=booking_id)
+        return self.sync.process(booking_id, read_back=False)
+
+    def expire(self, booking_id: str) -> Booking:
+        """The removal schedule fired at validUntil."""
+        booking = self.get(booking_id)
+        if booking.validUntil - self.clock.now() > timedelta(minutes=1):
+            self._ensure_schedules(booking)
+            return booking
+        return self._end(booking_id, BookingStatus.REVOKING, "stay ended")
+
+    # ------------------------------------------------------------------ ending
+
+    def checkout(self, booking_id: str) -> Booking:
+        """Early checkout: the PIN stops working now."""
+        booking = self.get(booking_id)
+        if booking.status == BookingStatus.CANCELLED:
+            raise Conflict(f"booking {booking_id!r} is cancelled")
+        return self._end(booking_id, BookingStatus.REVOKING, "checked out early")
+
+    def cancel(self, booking_id: str) -> Booking:
+        booking = self.get(booking_id)
+        if booking.status in (BookingStatus.REVOKED, BookingStatus.REVOKING):
+            raise Conflict(f"booking {booking_id!r} is already checked out ({booking.status.value})")
+        return self._end(booking_id, BookingStatus.CANCELLED, "cancelled")
+
+    def _end(self, booking_id: str, target: BookingStatus, reason: str) -> Booking:
+        now = self.clock.now()
+        rewrite(self.store, booking_id, lambda b: commands.end(b, target, reason, now), now)
+        self._drop_schedules(booking_id)
+        logger.info("booking ending", booking_id=booking_id, reason=reason)
+        return self.sync.process(booking_id, read_back=False)
+
+    # ------------------------------------------------------------------ changes
+
+    def patch(self, booking_id: str, change: BookingPatch) -> Booking:
+        """Change the stay, the room or the guest; the locks and the guest follow.
+
+        Only a PATCH that names `roomId` takes the room's current locks and times: otherwise the
+        booking keeps its locks, and a stay point that did not change keeps its instant, even if
+        the operator has since changed the room.
+        """
+        booking = self.get(booking_id)
+        commands.changeable(booking)
+        moving = change.roomId is not None
+        room = self._room(change.roomId or booking.roomId)
+        check_in = change.checkIn if change.checkIn is not None else commands.stay_point(booking.checkIn)
+        check_out = change.checkOut if change.checkOut is not None else commands.stay_point(booking.checkOut)
+        valid_from, valid_until = window_for(room, check_in, check_out)
+        if not moving:
+            valid_from = booking.validFrom if change.checkIn is None else valid_from
+            valid_until = booking.validUntil if change.checkOut is None else valid_until
+        if {"checkIn", "checkOut", "roomId"} & change.model_fields_set:
+            commands.check_window(valid_from, valid_until, room, self.clock.now())
+        now = self.clock.now()
+        guest = Guest(**change.guest.model_dump()) if change.guest else booking.guest
+        if moving:
+            new_locks = tuple(room.smartlockIds)
+        else:
+            new_locks = tuple(lk.smartlockId for lk in booking.locks if lk.desired == "present")
+        avoid: set[str] = set()
+        for _ in range(25):
+            pin = booking.pin
+            if avoid:
+                pin = generate_pin(avoid | self.store.known_codes(new_locks), self.pin_choice)
+            resolved = commands.Change(
+                check_in=check_in,
+                check_out=check_out,
+                valid_from=valid_from,
+                valid_until=valid_until,
+                room=room if moving else None,
+                locks=new_locks,
+                pin=pin,
+                lead=self.lead,
+            )
+            try:
+                updated, _ = rewrite(self.store, booking_id, partial(commands.patch, change=resolved, now=now), now)
+            except PinTaken:
+                avoid.add(pin)
+                continue
+            break
+        else:  # pragma: no cover
+            raise UpstreamUnavailable("could not reserve a PIN on the new room's locks; try again")
+        # The guest data's expiry follows the stay: a stay moved later must not lose it before it ends.
+        if guest is not None and (change.guest is not None or updated.validUntil != booking.validUntil):
+            self.store.save_guest(booking_id, guest, self._guest_expiry(updated.validUntil))
+        self._ensure_schedules(updated)
+        if updated.status != BookingStatus.SCHEDULED:
+            self.scheduler.delete("provision", booking_id)
+        logger.info("booking changed", booking_id=booking_id, fields=sorted(change.model_fields_set))
+        return self.sync.process(booking_id, read_back=False)
+
+    def resend_email(self, booking_id: str) -> Booking:
+        """Send the guest's email again (an operator's or the shop's request): the same notice
+        through the same outbox as the first one, so it is sent once SES takes it and retried
+        with backoff if SES does not. Only an active booking's guest is told a PIN (told means
+        true); 409 when there is nothing to send."""
+        booking = self.get(booking_id)
+        if booking.status != BookingStatus.ACTIVE:
+            raise Conflict(
+                f"booking {booking_id!r} is {booking.status.value}: the guest is emailed only once the code "
+                "is confirmed on every lock"
+            )
+        if not booking.notifyGuest:
+            raise Conflict(f"booking {booking_id!r} has notifyGuest false: the shop tells the guest itself")
+        if booking.guest is None:
+            raise Conflict(f"booking {booking_id!r} has no guest data any more (removed after the stay)")
+        now = self.clock.now()
+        rewrite(self.store, booking_id, lambda b: commands.resend_email(b, now), now)
+        logger.info("guest email to be sent again", booking_id=booking_id)
+        return self.sync.process(booking_id, read_back=False)
+
+    def retry(self, booking_id: str) -> Booking:
+        """Try a failed booking again: its failed locks get a fresh start (as a PATCH gives them)
+        and the engine runs, with the full confirmation deadline ahead of it. 409 unless failed."""
+        booking = self.get(booking_id)
+        if booking.status != BookingStatus.FAILED:
+            raise Conflict(f"booking {booking_id!r} is {booking.status.value}; only a failed booking can be retried")
+        now = self.clock.now()
+        rewrite(self.store, booking_id, lambda b: commands.retry(b, now), now)
+        logger.info("failed booking retried", booking_id=booking_id)
+        count("BookingRetried")
+        return self.sync.process(booking_id, read_back=False)
+
+
+__all__ = ["Bookings"]

@@ -1,0 +1,407 @@
+"""The sync engine's shell: it reads, lets `core.decide` decide, writes, and carries the plan out.
+
+Every Nuki write is a request that may not happen. So each lock of a booking carries the write in
+flight on it and what we sent; a write counts only once it is *seen* on the lock, by a read-back
+(`GET /smartlock/{id}/auth`, on a backoff schedule through the lifecycle queue), by a
+`DEVICE_AUTHS` webhook that can stand for a look (`core.onlock.usable`), or by the reconciler's
+list. Every trigger (the shop's commands, the two one-time schedules, the queue's follow-ups,
+webhooks, the reconciler) comes to `process`, and one round goes:
+
+1. read the booking, and the locks to look at (read-backs);
+2. decide (`core.decide.decide`): the booking to save and the plan;
+3. save it with the plan's code claims and releases in one transaction (optimistic locking on the
+   booking's `version`: on a conflict, read again and decide again, so two triggers never send the
+   same write);
+4. carry the plan out: metrics, the follow-up (queued before the writes: should the invocation die
+   while talking to Nuki, the follow-up finds the writes in flight and carries on), the Nuki writes
+   (`services.writes`), and what Nuki answered as a second, write-free round
+   (`core.decide.after_outcome`), then the auth index, log lines and the guest's email.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable, Collection, Iterator, Mapping
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from staykey.adapters.mail import GuestNotice, Mailer
+from staykey.core import commands, decide, onlock
+from staykey.core.models import Booking, BookingStatus
+from staykey.core.pins import generate_pin
+from staykey.core.round import Context, Look, Outcome, Plan
+from staykey.core.timeutil import Clock
+from staykey.errors import ConcurrentModification, NotFound, UpstreamUnavailable
+from staykey.nuki import errors as nuki_errors
+from staykey.observability import count, logger
+from staykey.store import PinTaken, Store, TxExtras
+
+if TYPE_CHECKING:
+    from staykey.adapters.jobs import JobQueue
+    from staykey.nuki import NukiClient, SmartlockAuth
+    from staykey.services.writes import NukiWriter
+    from staykey.settings import Settings
+
+WEBHOOK_CONFIG_MAX_AGE = 60.0  # seconds
+SAVE_ATTEMPTS = 5
+
+
+class _CodeCounts(Mapping[int, int | None]):
+    """The reconciler's last code count per lock, read from the store when a round asks for one."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+        self._read: dict[int, int | None] = {}
+
+    def __getitem__(self, smartlock_id: int) -> int | None:
+        if smartlock_id not in self._read:
+            self._read[smartlock_id] = self.store.code_count(smartlock_id)
+        return self._read[smartlock_id]
+
+    def __iter__(self) -> Iterator[int]:
+        return iter(self._read)
+
+    def __len__(self) -> int:
+        return len(self._read)
+
+
+def rewrite(
+    store: Store,
+    booking_id: str,
+    change: Callable[[Booking], Any],
+    now: datetime,
+) -> tuple[Booking, Any]:
+    """Read the booking, change it (`change` returns a Plan or commands.Claims with the claims to
+    write and release, or None), save it in one transaction; read and change again on a conflict.
+    (booking as saved, what `change` returned). KeyError: no such booking."""
+    for _ in range(SAVE_ATTEMPTS):
+        booking = store.get_booking(booking_id, now)
+        if booking is None:
+            raise KeyError(booking_id)
+        result = change(booking)
+        extras = TxExtras(claims=list(result.claims), releases=list(result.releases)) if result is not None else None
+        try:
+            return store.save_booking(booking, extras), result
+        except ConcurrentModification:
+            continue
+    raise ConcurrentModification(f"booking {booking_id} keeps changing; try again")
+
+
+class Sync:
+    def __init__(
+        self,
+        settings: Settings,
+        store: Store,
+        nuki: Callable[[], NukiClient],
+        jobs: JobQueue,
+        mailer: Mailer,
+        clock: Clock,
+        writer: NukiWriter,
+        pin_choice: Callable[[str], str],
+    ) -> None:
+        self.settings = settings
+        self.store = store
+        self._nuki = nuki
+        self.jobs = jobs
+        self.mailer = mailer
+        self.clock = clock
+        self.writer = writer
+        self.pin_choice = pin_choice
+        self._webhook_seen: tuple[float, bool] | None = None
+
+    @property
+    def nuki(self) -> NukiClient:
+        return self._nuki()
+
+    # ------------------------------------------------------------------ triggers
+
+    def run_job(self, job: dict[str, Any]) -> Booking | None:
+        """A delayed follow-up from the lifecycle queue: read back and carry on."""
+        booking_id = str(job["bookingId"])
+        booking = self.store.get_booking(booking_id, self.clock.now())
+        if booking is None:
+            return None
+        if int(job.get("seq", -1)) != booking.checkSeq:
+            return booking  # a newer follow-up replaced this one
+        return self.process(booking_id, read_back=True)
+
+    def observe_webhook(self, auth: SmartlockAuth, deleted: bool) -> str:
+        """DEVICE_AUTHS: our codes go to `observe_auth` (confirmation, removal); a keypad code that
+        is not ours is remembered on its lock (forgotten once deleted), so we never choose it there.
+        What became of it: "ours", "foreign" or "ignored"."""
+        booking = self.observe_auth(auth.smartlock_id, auth, deleted)
+        if booking is not None:
+            logger.info(
+                "our code changed on a lock",
+                booking_id=booking.bookingId,
+                smartlock_id=auth.smartlock_id,
+                deleted=deleted,
+                status=booking.status.value,
+            )
+            return "ours"
+        if not auth.is_keypad_code or auth.code is None:
+            return "ignored"
+        pin = f"{auth.code:06d}"
+        if deleted:
+            self.store.forget_foreign_code(auth.smartlock_id, pin)
+        elif not self.store.record_foreign_code(auth.smartlock_id, pin, auth.name, auth.id, self.clock.now()):
+            # The code is reserved for one of our bookings: its write will meet a 409 and the
+            # engine chooses another PIN.
+            logger.warning("a code reserved for a booking was added by someone else", smartlock_id=auth.smartlock_id)
+        return "foreign"
+
+    def observe_auth(self, smartlock_id: int, auth: SmartlockAuth, deleted: bool) -> Booking | None:
+        """A DEVICE_AUTHS webhook about one of our codes: only a claim about the lock.
+
+        A deletion of the code we recorded is final (Nuki never reuses an id). Any other body counts
+        as a look at the lock only when it says everything the rule needs and is news
+        (`staykey.core.onlock.usable`: newer than what we saw, not from before the write it would
+        confirm); otherwise, replayed, duplicated, late or lean (Nuki's own example has no
+        `enabled`), it is a reason to read the lock back, never to move the booking.
+        None: not a code of ours.
+        """
+        booking_id = self.store.booking_id_for_auth(smartlock_id, auth.id) or self.store.booking_id_for_name(auth.name)
+        booking = self.store.get_booking(booking_id, self.clock.now()) if booking_id else None
+        if booking is None:
+            return None
+        lock = booking.lock(smartlock_id)
+        if lock is None:
+            return booking  # not a lock this booking uses (any more): the reconciler looks after it
+        if deleted:
+            if auth.id != lock.nukiId:
+                return booking  # not the code we track there (a duplicate we removed, or history)
+            look = Look(auths=[], complete=False, deleted_ids={auth.id})
+            return self.process(booking.bookingId, read_back=False, observed={smartlock_id: look})
+        if onlock.usable(auth, lock.seenAt, lock.opSentAt if lock.op else None):
+            look = Look(auths=[auth], complete=False, stamp=auth.update_date)
+            return self.process(booking.bookingId, read_back=False, observed={smartlock_id: look})
+        return self.process(booking.bookingId, read_back=False, read_locks={smartlock_id})
+
+    def heal(
+        self, booking_id: str, smartlock_id: int, auths: list[SmartlockAuth], *, stalled_before: datetime
+    ) -> Booking | None:
+        """The reconciler's entry point. It listed every keypad code on `smartlock_id` (`auths`) and
+        found this booking's code there not as the booking says: missing, changed in Nuki, still
+        there after the booking stopped wanting it, there but not recorded as confirmed, or a write
+        of ours unconfirmed since before `stalled_before` (its follow-ups died).
+
+        The list is a look at the lock like any read-back: the round applies it through the one
+        rule (adopt, confirm, record a removal, notice a change or a disappearance) and plans the
+        writes that follow. A write in flight that is not stalled is left to its own read-backs; a
+        stalled one is forgotten, so the list decides again. None: no such booking.
+        """
+        taken_at = self.clock.now()
+
+        def forget_stalled(b: Booking) -> None:
+            lock = b.lock(smartlock_id)
+            if lock is None:
+                return
+            if lock.op is not None:
+                if lock.opSentAt is not None and lock.opSentAt > stalled_before:
+                    return
+                lock.op = None
+            lock.retryAt = None
+
+        try:
+            rewrite(self.store, booking_id, forget_stalled, taken_at)
+        except KeyError:
+            return None
+        logger.info("reconciler heals a lock", booking_id=booking_id, smartlock_id=smartlock_id)
+        observed = {smartlock_id: Look(auths=list(auths), complete=True, stamp=taken_at)}
+        return self.process(booking_id, read_back=False, observed=observed)
+
+    # ------------------------------------------------------------------ one round, and the next
+
+    def process(
+        self,
+        booking_id: str,
+        *,
+        read_back: bool,
+        observed: dict[int, Look] | None = None,
+        read_locks: Collection[int] = (),
+    ) -> Booking:
+        """Rounds until nothing is left to do now (see the module docstring); again after a new PIN.
+
+        `read_back`: read every lock with a write in flight; `read_locks`: read these too.
+        """
+        # Only a read-back needs the booking before the first round (which reads it anyway).
+        booking = self.store.get_booking(booking_id, self.clock.now()) if read_back or read_locks else None
+        if booking is None and (read_back or read_locks):
+            raise NotFound(f"booking {booking_id!r} does not exist")
+        extra = set(read_locks)
+        for _ in range(self.settings.max_pin_choices + 2):
+            looks = dict(observed or {})
+            if read_back or extra:
+                assert booking is not None
+                looks.update(self._read_back(booking, extra, everything=read_back))
+            counts = _CodeCounts(self.store)
+
+            def round_(
+                b: Booking, looks: dict[int, Look] = looks, asked: set[int] = extra, counts: _CodeCounts = counts
+            ) -> Plan:
+                for lock in b.locks:
+                    # Asked to look at: until a complete look lands, the follow-ups look again.
+                    lock.recheck = lock.recheck or lock.smartlockId in asked
+                return decide.decide(b, looks, self._context(counts))
+
+            booking, plan = rewrite(self.store, booking_id, round_, self.clock.now())
+            email = self._carry_out(booking, plan)
+            outcome = self.writer.execute(booking, plan) if plan.writes() else Outcome()
+            if outcome.any():
+
+                def answered(b: Booking, outcome: Outcome = outcome, counts: _CodeCounts = counts) -> Plan:
+                    return decide.after_outcome(b, outcome, self._context(counts))
+
+                booking, plan2 = rewrite(self.store, booking_id, answered, self.clock.now())
+                email = self._carry_out(booking, plan2) or email
+                plan.logs += plan2.logs
+                plan.warnings += plan2.warnings
+            if outcome.vanished and not outcome.foreign_conflict:
+                observed, read_back, extra = None, False, set()
+                self._log(booking, plan)
+                continue  # our code disappeared while we changed it: create it again now
+            if outcome.foreign_conflict:
+                booking = self._choose_again(booking, outcome.foreign_conflict)
+                observed, read_back, extra = None, False, set()
+                if booking.status != BookingStatus.FAILED:
+                    continue
+            self._after(booking, plan, email)
+            return booking
+        assert booking is not None
+        return booking
+
+    def _context(self, counts: Mapping[int, int | None]) -> Context:
+        return Context(settings=self.settings, now=self.clock.now(), backoff=self._backoff(), code_counts=counts)
+
+    def _read_back(self, booking: Booking, extra: Collection[int] = (), everything: bool = True) -> dict[int, Look]:
+        """`GET /smartlock/{id}/auth` of the locks with a write in flight (`everything`) and of `extra`."""
+        looks = {}
+        for lock in booking.locks:
+            if not ((everything and (lock.op is not None or lock.recheck)) or lock.smartlockId in extra):
+                continue
+            stamp = self.clock.now()
+            try:
+                auths = self.nuki.list_auths(lock.smartlockId, types=(13,))
+            except nuki_errors.NukiError as exc:
+                logger.warning(
+                    "read-back failed",
+                    booking_id=booking.bookingId,
+                    smartlock_id=lock.smartlockId,
+                    error=type(exc).__name__,
+                )
+                continue
+            online = None
+            if lock.op == "find" or (lock.op in ("create", "update") and lock.opChecks >= 2):
+                with contextlib.suppress(nuki_errors.NukiError):
+                    online = self.nuki.get_smartlock(lock.smartlockId).online
+            looks[lock.smartlockId] = Look(auths=auths, complete=True, online=online, stamp=stamp)
+        return looks
+
+    def _backoff(self) -> list[float]:
+        # Whether the webhook is registered, read at most once a minute per container: it changes
+        # when an operator runs tools.register_webhook, and a stale answer only shifts read-backs.
+        now = self.clock.now().timestamp()
+        if self._webhook_seen is None or abs(now - self._webhook_seen[0]) > WEBHOOK_CONFIG_MAX_AGE:
+            registered = False
+            with contextlib.suppress(Exception):
+                registered = self.store.get_config("WEBHOOK") is not None
+            self._webhook_seen = (now, registered)
+        registered = self._webhook_seen[1]
+        s = self.settings
+        return s.confirm_backoff_with_webhooks_seconds if registered else s.confirm_backoff_seconds
+
+    def _carry_out(self, booking: Booking, plan: Plan) -> tuple[GuestNotice, str] | None:
+        """What follows a saved round before its writes: metrics, the follow-up, the auth index;
+        the guest's notice and its fingerprint, if the round took the email's lease."""
+        for name, dims in plan.metrics:
+            count(name, dimensions=dims)
+        plan.metrics = []
+        if plan.next_check_delay is not None:
+            self.jobs.send({"bookingId": booking.bookingId, "seq": booking.checkSeq}, plan.next_check_delay)
+            plan.next_check_delay = None
+        for ix in plan.index_auths:
+            self.store.index_auth(ix.smartlock_id, ix.booking_id, ix.nuki_id, ix.auth_id, ix.expires_at)
+        plan.index_auths = []
+        if not plan.email or booking.guest is None:
+            return None
+        room = self.store.get_room(booking.roomId)
+        notice = GuestNotice(
+            to=booking.guest.email,
+            guest_name=booking.guest.name,
+            locale=booking.guest.locale,
+            room_name=room.name if room else booking.roomId,
+            pin=booking.pin,
+            valid_from=booking.validFrom,
+            valid_until=booking.validUntil,
+            timezone=booking.timezone,
+            booking_id=booking.bookingId,
+            updated=plan.email_updated,
+        )
+        return notice, plan.email_fingerprint
+
+    def _log(self, booking: Booking, plan: Plan) -> None:
+        for message, fields in plan.warnings:
+            logger.warning(message, booking_id=booking.bookingId, **fields)
+        plan.warnings = []
+
+    def _after(self, booking: Booking, plan: Plan, email: tuple[GuestNotice, str] | None) -> None:
+        self._log(booking, plan)
+        for message, fields in plan.logs:
+            logger.info(message, booking_id=booking.bookingId, **fields)
+        if email is not None:
+            self._send_email(booking, *email)
+
+    # ------------------------------------------------------------------ another PIN
+
+    def _choose_again(self, booking: Booking, conflicts: dict[int, str | None]) -> Booking:
+        now = self.clock.now()
+        old = booking.pin
+        lock_ids = [lk.smartlockId for lk in booking.locks if lk.desired == "present"]
+        avoid = self.store.known_codes(lock_ids) | set(booking.pinHistory)
+        for _ in range(25):
+            pin = generate_pin(avoid, self.pin_choice)
+
+            def choose(b: Booking, pin: str = pin) -> commands.Claims | None:
+                return commands.choose_again(b, old, pin, set(conflicts), lock_ids, self.settings.max_pin_choices, now)
+
+            try:
+                updated, _ = rewrite(self.store, booking.bookingId, choose, now)
+            except PinTaken:
+                avoid.add(pin)
+                continue
+            if updated.status == BookingStatus.FAILED:
+                count("ProvisioningFailed")
+            else:
+                count("PinChosenAgain")
+            return updated
+        raise UpstreamUnavailable("could not reserve another PIN; try again")
+
+    # ------------------------------------------------------------------ the guest's email
+
+    def _send_email(self, booking: Booking, notice: GuestNotice, fingerprint: str) -> None:
+        now = self.clock.now()
+        try:
+            self.mailer.send(notice)
+        except Exception as exc:
+            code = getattr(exc, "response", {}).get("Error", {}).get("Code", type(exc).__name__)
+            counts = _CodeCounts(self.store)
+
+            def failed(b: Booking) -> Plan:
+                return decide.email_failed(b, fingerprint, code, self._context(counts))
+
+            updated, plan = rewrite(self.store, booking.bookingId, failed, now)
+            gave_up = updated.emailPending is None
+            logger.warning("guest email failed", booking_id=booking.bookingId, error=code, gave_up=gave_up)
+            count("GuestEmailFailed" if gave_up else "GuestEmailRetried")
+            self._carry_out(updated, plan)
+            return
+
+        def sent(b: Booking) -> None:
+            decide.email_sent(b, fingerprint, now)
+
+        rewrite(self.store, booking.bookingId, sent, now)
+        count("GuestNotified")
+        logger.info("guest notified", booking_id=booking.bookingId, updated=notice.updated)
+
+
+__all__ = ["Sync", "rewrite"]

@@ -1,0 +1,193 @@
+"""The sync engine's Nuki writes: a round's plan sent to Nuki, and what Nuki answered, per lock.
+
+Every failure lands in the `Outcome`, none escapes, so a booking never stays marked "in flight"
+for a write that was never sent: refusals (400, 403, 422: the lock fails, with Nuki's reason),
+transient trouble (429, 5xx, 423, timeouts after the client's own retries, and 401, which is
+account-wide and alarmed by the client's hook: tried again later), codes that vanished (403/404 on
+an id we hold: create again, or count as removed) and conflicts (409: if the code is ours, an
+earlier attempt arrived; if it is someone else's, another PIN is chosen).
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING
+
+from staykey.core.models import Booking
+from staykey.core.round import Outcome, Plan
+from staykey.core.timeutil import Clock
+from staykey.nuki import errors as nuki_errors
+from staykey.observability import count, logger
+from staykey.store import Store
+
+if TYPE_CHECKING:
+    from staykey.nuki import NukiClient, SmartlockAuth
+
+_reason = nuki_errors.describe
+
+
+def _refused(exc: BaseException) -> bool:
+    """Nuki refused this request for good: a bad request, or no right to this lock (403).
+
+    A 401 is account-wide (a rotated or revoked token): every booking would fail for good if we
+    took it as final, so it is retried like an outage, with its own metric and alarm.
+    """
+    if isinstance(exc, nuki_errors.NukiAuthError):
+        return exc.status != 401
+    return isinstance(exc, nuki_errors.NukiInvalidRequest | nuki_errors.NukiRefused)
+
+
+def _gone(exc: BaseException) -> bool:
+    """The auth we addressed by its id does not exist (Nuki answers 403 or 404 for unknown ids)."""
+    return isinstance(exc, nuki_errors.NukiNotFound) or (
+        isinstance(exc, nuki_errors.NukiAuthError) and exc.status == 403
+    )
+
+
+class NukiWriter:
+    def __init__(self, store: Store, nuki: Callable[[], NukiClient], clock: Clock) -> None:
+        self.store = store
+        self._nuki = nuki
+        self.clock = clock
+
+    @property
+    def nuki(self) -> NukiClient:
+        return self._nuki()
+
+    def execute(self, b: Booking, plan: Plan) -> Outcome:
+        """Send the plan's writes; what Nuki answered, per lock."""
+        out = Outcome()
+        if plan.creates:
+            self._create(b, plan, out)
+        for lock_id, nuki_id in plan.updates:
+            self._update(b, plan, lock_id, nuki_id, out)
+        self._delete(b, plan.deletes, out)
+        for lock_id, nuki_id in plan.resend_deletes:
+            with contextlib.suppress(Exception):
+                self.nuki.sync(lock_id)
+            self._delete(b, [(lock_id, nuki_id)], out)
+        for lock_id, nuki_id in plan.stale:
+            # An earlier attempt of ours that landed late under our name: remove the duplicate.
+            with contextlib.suppress(Exception):
+                self.nuki.delete_auth(lock_id, nuki_id)
+                logger.info("duplicate of our code removed", booking_id=b.bookingId, smartlock_id=lock_id)
+        return out
+
+    def _create(self, b: Booking, plan: Plan, out: Outcome) -> None:
+        from staykey.nuki import KeypadCodeCreate
+
+        assert plan.valid_from is not None
+        assert plan.valid_until is not None
+        try:
+            body = KeypadCodeCreate(
+                name=b.authName, code=int(plan.pin), allowed_from=plan.valid_from, allowed_until=plan.valid_until
+            )
+        except ValueError:  # pydantic's ValidationError is one; its message never holds the PIN
+            out.failed.update(dict.fromkeys(plan.creates, ("the stay is too short for Nuki (under a second)", None)))
+            return
+        try:
+            self.nuki.create_keypad_code(plan.creates, body)
+            logger.info("code sent to locks", booking_id=b.bookingId, smartlock_ids=plan.creates)
+        except nuki_errors.NukiCodeConflict as exc:
+            self._classify_conflict(b, plan.creates, plan.pin, out, exc)
+        except Exception as exc:
+            self._failure(exc, plan.creates, out)
+
+    def _update(self, b: Booking, plan: Plan, lock_id: int, nuki_id: str, out: Outcome) -> None:
+        from staykey.nuki import SmartlockAuthUpdate
+
+        assert plan.valid_from is not None
+        assert plan.valid_until is not None
+        # Always the full restriction set: Nuki clears what an update leaves out (forum 40095).
+        body = SmartlockAuthUpdate(
+            name=b.authName,
+            code=int(plan.pin),
+            allowed_from=plan.valid_from,
+            allowed_until=plan.valid_until,
+            allowed_week_days=127,
+            allowed_from_time=0,
+            allowed_until_time=0,
+            enabled=True,
+            remote_allowed=False,
+        )
+        try:
+            self.nuki.update_auth(lock_id, nuki_id, body)
+            logger.info("code update sent", booking_id=b.bookingId, smartlock_id=lock_id)
+        except nuki_errors.NukiCodeConflict as exc:
+            self._classify_conflict(b, [lock_id], plan.pin, out, exc)
+        except Exception as exc:
+            if _gone(exc):
+                out.vanished.append(lock_id)  # someone deleted our code: create it again
+            else:
+                self._failure(exc, [lock_id], out)
+
+    def _delete(self, b: Booking, targets: Sequence[tuple[int, str]], out: Outcome) -> None:
+        if not targets:
+            return
+        try:
+            if len(targets) == 1:
+                self.nuki.delete_auth(targets[0][0], targets[0][1])
+            else:
+                self.nuki.delete_auths([nuki_id for _, nuki_id in targets])
+            logger.info("code removal sent", booking_id=b.bookingId, smartlock_ids=[t[0] for t in targets])
+        except Exception as exc:
+            if not _gone(exc):
+                self._failure(exc, [lock_id for lock_id, _ in targets], out)
+            elif len(targets) > 1:
+                # A bulk delete is refused as a whole when one id is unknown: delete one by one.
+                for target in targets:
+                    self._delete(b, [target], out)
+            # else: the code is gone already; the read-back confirms it
+
+    def _failure(self, exc: BaseException, lock_ids: Sequence[int], out: Outcome) -> None:
+        reason = _reason(exc)
+        if _refused(exc):
+            status = exc.status if isinstance(exc, nuki_errors.NukiError) else None
+            if status == 403:
+                count("NukiForbidden")
+            out.failed.update(dict.fromkeys(lock_ids, (reason, status)))
+            return
+        if not isinstance(exc, nuki_errors.NukiError):  # a 401 is counted by the client's hook (nuki_calls)
+            logger.warning("Nuki call failed unexpectedly; will retry", error=type(exc).__name__)
+        out.transient.update(dict.fromkeys(lock_ids, reason))
+
+    def _classify_conflict(
+        self, b: Booking, lock_ids: Sequence[int], pin: str, out: Outcome, exc: nuki_errors.NukiCodeConflict
+    ) -> None:
+        """409: the code exists on a lock. Ours (an earlier attempt arrived) or someone else's?
+
+        We read the locks back. A holder under another name is someone else's code: remember it
+        and choose another PIN. Our own name means an earlier attempt of ours arrived: the write
+        counts as sent. No visible holder: if an earlier attempt of this very request may have
+        reached Nuki (`after_ambiguous_retry`), it is ours still pending; otherwise nothing of this
+        request was applied and the holder is invisible to us (someone's pending code), so we
+        choose another PIN all the same, within the bounded number of choices.
+        """
+        holders: dict[int, SmartlockAuth | None] = {}
+        for lock_id in lock_ids:
+            try:
+                auths = self.nuki.list_auths(lock_id, types=(13,))
+            except nuki_errors.NukiError as err:
+                out.transient[lock_id] = _reason(err)
+                continue
+            holders[lock_id] = next((a for a in auths if a.code is not None and f"{a.code:06d}" == pin), None)
+        foreign = {lock_id: h for lock_id, h in holders.items() if h is not None and h.name != b.authName}
+        for lock_id, holder in foreign.items():
+            self.store.release_code(lock_id, pin, b.bookingId)
+            self.store.record_foreign_code(lock_id, pin, holder.name, holder.id, self.clock.now())
+            out.foreign_conflict[lock_id] = holder.id
+            logger.info(
+                "code taken by someone else on a lock; choosing another", booking_id=b.bookingId, smartlock_id=lock_id
+            )
+        unseen = [lock_id for lock_id, h in holders.items() if h is None]
+        if exc.after_ambiguous_retry:
+            return  # our earlier attempt may be pending: confirm it by read-back
+        if foreign or len(unseen) == len(holders):
+            # The request was refused as a whole: nothing of it is on the locks we did not see it on.
+            out.unsent += unseen
+            if not foreign and unseen:
+                out.foreign_conflict[unseen[0]] = None
+
+
+__all__ = ["NukiWriter"]
