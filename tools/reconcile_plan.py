@@ -32,7 +32,8 @@ if str(ROOT / "layers" / "common") not in sys.path:
     sys.path.insert(0, str(ROOT / "layers" / "common"))
 
 if TYPE_CHECKING:
-    from staykey.services.reconciler import LockPlan, Reconciler
+    from staykey.core.drift import LockPlan
+    from staykey.services.reconciler import Reconciler
 
 # Entries that need no attention are shown as one count per lock.
 _COLLAPSED = {("ok", "none"): "as the bookings say", ("foreign", "none"): "of others, known; left alone"}
@@ -104,7 +105,7 @@ def render_text(plans: Sequence[LockPlan], *, applied: bool, limit: int) -> str:
 
 
 def _drift_order() -> list[str]:
-    from staykey.services.reconciler import Drift
+    from staykey.core.drift import Drift
 
     return [d.value for d in Drift]
 

@@ -9,8 +9,9 @@ from dataclasses import dataclass, field
 import pytest
 
 from local.kit.fakes import ListLockQueue
+from staykey.core.drift import Action, LockPlan
 from staykey.core.models import Booking, BookingIn, BookingStatus
-from staykey.services.reconciler import Action, LockPlan, Reconciler
+from staykey.services.reconciler import Reconciler
 from tests.conftest import World
 
 ROOM_LOCKS = (17000001, 17000099)

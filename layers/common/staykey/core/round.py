@@ -27,6 +27,18 @@ class CodeClaim:
 
 
 @dataclass
+class CodeItem:
+    """A claim the store holds on a (lock, code): a booking's, or a foreign code we remembered."""
+
+    smartlock_id: int
+    pin: str
+    owner: str  # "booking" or "foreign"
+    booking_id: str | None
+    auth_name: str | None
+    nuki_id: str | None
+
+
+@dataclass
 class Look:
     """What we saw of our code on one lock: the full auth list (read-back) or one webhook event."""
 
@@ -104,4 +116,4 @@ class Outcome:
         return bool(self.failed or self.transient or self.foreign_conflict or self.unsent or self.vanished)
 
 
-__all__ = ["CodeClaim", "Context", "IndexAuth", "Look", "Outcome", "Plan"]
+__all__ = ["CodeClaim", "CodeItem", "Context", "IndexAuth", "Look", "Outcome", "Plan"]

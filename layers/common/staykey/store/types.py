@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from staykey.core.round import CodeClaim as CodeClaim  # the store writes what a round claims
+from staykey.core.round import CodeItem as CodeItem  # and reads back the claims on a lock
 from staykey.events import model as ev
 
 
@@ -31,13 +32,3 @@ class BookingExists(Exception):
 
 class NameTaken(Exception):
     pass
-
-
-@dataclass
-class CodeItem:
-    smartlock_id: int
-    pin: str
-    owner: str  # "booking" or "foreign"
-    booking_id: str | None
-    auth_name: str | None
-    nuki_id: str | None

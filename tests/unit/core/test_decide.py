@@ -1,0 +1,187 @@
+"""The sync engine's decisions (staykey.core.decide) called directly with plain values: a booking,
+what was seen of its locks, the time. No AWS, no Nuki, no clock."""
+
+from __future__ import annotations
+
+import ast
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from staykey.core import decide as d
+from staykey.core.commands import new_booking
+from staykey.core.models import Booking, BookingIn, BookingStatus, Guest, LockStatus, Room
+from staykey.core.round import Context, Look, Outcome
+from staykey.nuki import SmartlockAuth
+from staykey.settings import load_settings
+
+NOW = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)
+LOCKS = (17000001, 17000099)
+PIN = "482917"
+CORE = Path(__file__).resolve().parents[3] / "layers" / "common" / "staykey" / "core"
+DECISIONS = ("decide.py", "observe.py", "round.py", "drift.py", "onlock.py", "commands.py")
+
+
+def booking() -> Booking:
+    room = Room(
+        roomId="room-12",
+        name="Room 12",
+        smartlockIds=list(LOCKS),
+        timezone="Europe/Berlin",
+        createdAt=NOW,
+        updatedAt=NOW,
+    )
+    request = BookingIn.model_validate(
+        {
+            "bookingId": "B-1",
+            "roomId": "room-12",
+            "guest": {"name": "Ada Lovelace", "email": "ada@example.org"},
+            "checkIn": "2026-12-01T15:00:00+01:00",
+            "checkOut": "2026-12-03T11:00:00+01:00",
+        }
+    )
+    window = (datetime(2026, 12, 1, 14, 0, tzinfo=UTC), datetime(2026, 12, 3, 10, 0, tzinfo=UTC))
+    b = new_booking(request, room, window, PIN, 0, timedelta(days=1), NOW)
+    b.guest = Guest(**request.guest.model_dump())  # the store keeps it apart, and joins it on reads
+    return b
+
+
+def ctx(at: datetime) -> Context:
+    return Context(settings=load_settings(), now=at, backoff=[5, 10, 20, 40, 80], code_counts={})
+
+
+def on_lock(b: Booking, lock_id: int, **changes: Any) -> SmartlockAuth:
+    fields: dict[str, Any] = {
+        "id": f"{lock_id:024x}",
+        "smartlock_id": lock_id,
+        "type": 13,
+        "name": b.authName,
+        "enabled": True,
+        "code": int(b.pin),
+        "allowed_from_date": b.validFrom,
+        "allowed_until_date": b.validUntil,
+        "allowed_week_days": 127,
+        "allowed_from_time": 0,
+        "allowed_until_time": 0,
+        "update_date": NOW,
+    }
+    fields.update(changes)
+    return SmartlockAuth(**fields)
+
+
+def test_a_round_plans_the_creates_and_an_answered_create_is_not_yet_active() -> None:
+    b = booking()
+    assert b.status == BookingStatus.PROVISIONING
+    plan = d.decide(b, {}, ctx(NOW))
+    assert sorted(plan.creates) == sorted(LOCKS)
+    assert all(lock.op == "create" for lock in b.locks)
+    after = d.after_outcome(b, Outcome(), ctx(NOW))
+    # Nuki's 204 says nothing about the lock: still provisioning, a read-back is planned.
+    assert b.status == BookingStatus.PROVISIONING
+    assert after.next_check_delay is not None
+    assert after.next_check_delay > 0
+    assert not after.email
+
+
+def test_told_means_true_active_and_the_email_only_when_every_lock_shows_the_code() -> None:
+    b = booking()
+    d.decide(b, {}, ctx(NOW))
+    d.after_outcome(b, Outcome(), ctx(NOW))
+    later = NOW + timedelta(seconds=10)
+    first, second = LOCKS
+    # One lock shows the code as booked, the other's full list does not have it yet
+    plan = d.decide(
+        b, {first: Look([on_lock(b, first)], True, stamp=later), second: Look([], True, stamp=later)}, ctx(later)
+    )
+    assert b.status == BookingStatus.PROVISIONING
+    assert b.lock(first).status == LockStatus.ACTIVE  # type: ignore[union-attr]
+    assert not plan.email
+    # Then both do
+    again = later + timedelta(seconds=20)
+    plan = d.decide(b, {second: Look([on_lock(b, second, update_date=again)], True, stamp=again)}, ctx(again))
+    assert b.status == BookingStatus.ACTIVE
+    assert plan.email
+    assert plan.email_fingerprint
+
+
+def test_a_code_changed_in_nuki_web_is_updated_and_the_booking_is_no_longer_active() -> None:
+    b = booking()
+    d.decide(b, {}, ctx(NOW))
+    d.after_outcome(b, Outcome(), ctx(NOW))
+    later = NOW + timedelta(seconds=10)
+    d.decide(b, {lock: Look([on_lock(b, lock, update_date=later)], True, stamp=later) for lock in LOCKS}, ctx(later))
+    assert b.status == BookingStatus.ACTIVE
+    # Someone moves the end of the window in Nuki Web: the next look shows it
+    edited = later + timedelta(hours=1)
+    wrong = {
+        lock: Look(
+            [on_lock(b, lock, allowed_until_date=b.validUntil + timedelta(days=1), update_date=edited)],
+            True,
+            stamp=edited,
+        )
+        for lock in LOCKS
+    }
+    plan = d.decide(b, wrong, ctx(edited))
+    assert b.status != BookingStatus.ACTIVE
+    assert sorted(lock for lock, _ in plan.updates) == sorted(LOCKS)
+
+
+# Per lock and round: not looked at, the full list without our code, with it as booked, with it
+# changed in Nuki, or a webhook saying it was deleted.
+SEEN = st.sampled_from(["none", "absent", "booked", "changed", "deleted"])
+
+
+@settings(max_examples=300, deadline=None)
+@given(rounds=st.lists(st.tuples(SEEN, SEEN, st.booleans()), min_size=1, max_size=12))
+def test_property_active_only_when_each_lock_was_last_seen_with_the_code_as_booked(
+    rounds: list[tuple[str, str, bool]],
+) -> None:
+    b = booking()
+    at = NOW
+    last: dict[int, str] = {}
+    d.decide(b, {}, ctx(at))
+    d.after_outcome(b, Outcome(), ctx(at))
+    for step, (seen_first, seen_second, nuki_fails) in enumerate(rounds, start=1):
+        at = NOW + timedelta(seconds=30 * step)
+        looks: dict[int, Look] = {}
+        for lock_id, seen in zip(LOCKS, (seen_first, seen_second), strict=True):
+            if seen == "none":
+                continue
+            last[lock_id] = seen
+            if seen == "absent":
+                looks[lock_id] = Look([], True, stamp=at)
+            elif seen == "booked":
+                looks[lock_id] = Look([on_lock(b, lock_id, update_date=at)], True, stamp=at)
+            elif seen == "changed":
+                looks[lock_id] = Look([on_lock(b, lock_id, code=111111, update_date=at)], True, stamp=at)
+            else:
+                looks[lock_id] = Look([], False, deleted_ids={f"{lock_id:024x}"}, stamp=at)
+        plan = d.decide(b, looks, ctx(at))
+        if plan.writes():
+            outcome = Outcome(transient=dict.fromkeys(LOCKS, "timeout")) if nuki_fails else Outcome()
+            d.after_outcome(b, outcome, ctx(at))
+        if b.status == BookingStatus.ACTIVE:
+            assert all(last.get(lock_id) == "booked" for lock_id in LOCKS), (last, b.locks)
+        assert all(lock.status != LockStatus.ACTIVE or last.get(lock.smartlockId) == "booked" for lock in b.locks)
+
+
+def test_the_decision_modules_do_no_io_and_read_no_clock() -> None:
+    forbidden = ("boto3", "botocore", "requests", "socket", "time", "urllib", "aws_lambda_powertools")
+    forbidden_staykey = ("staykey.adapters", "staykey.store", "staykey.services", "staykey.edge", "staykey.wiring")
+    forbidden_staykey += ("staykey.nuki.client", "staykey.observability", "staykey.events")
+    for name in DECISIONS:
+        tree = ast.parse((CORE / name).read_text(encoding="utf-8"))
+        for node in ast.walk(tree):
+            modules: list[str] = []
+            if isinstance(node, ast.Import):
+                modules = [alias.name for alias in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.module:
+                modules = [node.module]
+            for module in modules:
+                assert module.split(".")[0] not in forbidden, f"{name} imports {module}"
+                assert not module.startswith(forbidden_staykey), f"{name} imports {module}"
+            if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute):
+                assert node.func.attr not in ("now", "utcnow", "today"), f"{name} reads a clock: .{node.func.attr}()"
