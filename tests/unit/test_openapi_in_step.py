@@ -103,3 +103,15 @@ def test_every_error_code_the_shop_api_answers_is_documented() -> None:
     assert not missing
     webhook = _spec(NUKI_WEBHOOK)["components"]["schemas"]["Error"]["properties"]["code"]["description"]
     assert all(f"`{code}`" in webhook for code in ("bad_request", "unauthorized", "payload_too_large", "unavailable"))
+
+
+def test_every_shop_operation_declares_the_throttle_and_every_keyed_one_the_key_refusal() -> None:
+    """The stage and the usage plan throttle every route (429), and API Gateway refuses a missing or
+    wrong key (403) before our code runs: a generated client must know both on every operation."""
+    spec = _spec(SHOP)
+    keyed = {(r.method, r.path) for r in _api_routes() if r.api_key_required}
+    for key, op in _operations(spec).items():
+        responses = op.get("responses", {})
+        assert responses.get("429") == {"$ref": "#/components/responses/TooManyRequests"}, key
+        if key in keyed:
+            assert responses.get("403") == {"$ref": "#/components/responses/Forbidden"}, key
