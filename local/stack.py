@@ -516,10 +516,11 @@ def main(argv: list[str] | None = None) -> int:
                 return 1
     finally:
         print("stopping ...", flush=True)
+        if config.env_file is not None:
+            # First: its addresses are about to go, and whoever stopped us may look right away.
+            config.env_file.unlink(missing_ok=True)
         watcher.stop()
         stack.stop()
-        if config.env_file is not None:
-            config.env_file.unlink(missing_ok=True)  # its addresses are gone
         print("stopped.", flush=True)
     return 0
 

@@ -81,6 +81,10 @@ def make_local(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path,
             proc.wait()
         output.close()
         LEDGER.add_logs(home / "logs")
+    # make exits at once on SIGTERM; the stack's own process may still be stopping.
+    gone_by = time.monotonic() + 30
+    while env_file.exists() and time.monotonic() < gone_by:
+        time.sleep(0.2)
     assert not env_file.exists(), "make local leaves no env file behind once it stops"
 
 
