@@ -234,6 +234,9 @@ class LocalStack:
         else:
             self.log_dir = c.log_dir
             self.log_dir.mkdir(parents=True, exist_ok=True)
+            # A new stack's SES has sent nothing yet: an outbox left by an earlier run would show its
+            # emails as this run's (make demo run twice saw the first run's email before activation).
+            self.outbox.unlink(missing_ok=True)
 
         if not nuki_spec.SPEC_PATH.is_file():
             # The sandbox judges every request by Nuki's spec; without it each Nuki call would be a 500.
