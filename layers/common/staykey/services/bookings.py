@@ -147,7 +147,7 @@ class Bookings:
             self._ensure_schedules(booking)
             return booking
         now = self.clock.now()
-        rewrite(self.store, booking_id, lambda b: commands.start_provisioning(b, now), now)
+        rewrite(self.store, booking_id, partial(commands.start_provisioning, now=now), now)
         logger.info("provisioning started", booking_id=booking_id)
         return self.sync.process(booking_id, read_back=False)
 
@@ -176,7 +176,7 @@ class Bookings:
 
     def _end(self, booking_id: str, target: BookingStatus, reason: str) -> Booking:
         now = self.clock.now()
-        rewrite(self.store, booking_id, lambda b: commands.end(b, target, reason, now), now)
+        rewrite(self.store, booking_id, partial(commands.end, target=target, reason=reason, now=now), now)
         self._drop_schedules(booking_id)
         logger.info("booking ending", booking_id=booking_id, reason=reason)
         return self.sync.process(booking_id, read_back=False)
@@ -256,7 +256,7 @@ class Bookings:
         if booking.guest is None:
             raise Conflict(f"booking {booking_id!r} has no guest data any more (removed after the stay)")
         now = self.clock.now()
-        rewrite(self.store, booking_id, lambda b: commands.resend_email(b, now), now)
+        rewrite(self.store, booking_id, partial(commands.resend_email, now=now), now)
         logger.info("guest email to be sent again", booking_id=booking_id)
         return self.sync.process(booking_id, read_back=False)
 
@@ -267,7 +267,7 @@ class Bookings:
         if booking.status != BookingStatus.FAILED:
             raise Conflict(f"booking {booking_id!r} is {booking.status.value}; only a failed booking can be retried")
         now = self.clock.now()
-        rewrite(self.store, booking_id, lambda b: commands.retry(b, now), now)
+        rewrite(self.store, booking_id, partial(commands.retry, now=now), now)
         logger.info("failed booking retried", booking_id=booking_id)
         count("BookingRetried")
         return self.sync.process(booking_id, read_back=False)
