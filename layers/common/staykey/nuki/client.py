@@ -47,16 +47,15 @@ from staykey.nuki.errors import (
     NukiUnavailable,
     redact,
 )
+from staykey.nuki.logs import SmartlockLog
 from staykey.nuki.models import (
-    WEBHOOK_FEATURES,
-    DecentralWebhook,
     KeypadCodeCreate,
     Smartlock,
     SmartlockAuth,
     SmartlockAuthUpdate,
-    SmartlockLog,
     format_utc,
 )
+from staykey.nuki.webhooks import WEBHOOK_FEATURES, DecentralWebhook
 
 if TYPE_CHECKING:
     import requests
