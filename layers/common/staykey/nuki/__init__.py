@@ -4,7 +4,7 @@ Importing this package is light: ``requests`` is imported only when a ``NukiClie
 first call, so a function that only checks webhook signatures and parses payloads never loads it.
 """
 
-from staykey.nuki.client import DEFAULT_BASE_URL, LOG_PAGE_MAX, NukiCall, NukiClient
+from staykey.nuki.client import DEFAULT_BASE_URL, LOG_PAGE_MAX, NukiClient
 from staykey.nuki.codes import is_valid_keypad_code
 from staykey.nuki.errors import (
     NukiAuthError,
@@ -45,6 +45,7 @@ from staykey.nuki.models import (
     format_utc,
 )
 from staykey.nuki.signature import SIGNATURE_HEADER, sign, verify_signature
+from staykey.nuki.transport import NukiCall
 from staykey.nuki.webhooks import (
     WEBHOOK_FEATURES,
     DecentralWebhook,
