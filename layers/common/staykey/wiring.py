@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 from staykey.settings import get_settings
 
 if TYPE_CHECKING:
-    from staykey.console.app import Services
+    from staykey.console.web import Services
     from staykey.edge.nuki_webhook import WebhookReceiver
     from staykey.events.dispatch import DeliveryQueue, Dispatcher
     from staykey.events.endpoints import EndpointSecrets, EndpointStore, Resolver
@@ -263,9 +263,9 @@ def audit() -> Audit:
 def console() -> Services:
     """The console's collaborators: the same services as the shop API, and its sign-in."""
     from staykey.adapters import secrets
-    from staykey.console.app import Services
     from staykey.console.auth import CognitoSignIn, TokenVerifier
     from staykey.console.views import ConsoleViews
+    from staykey.console.web import Services
     from staykey.core.timeutil import SystemClock
 
     s = get_settings()
