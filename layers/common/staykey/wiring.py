@@ -26,6 +26,7 @@ if TYPE_CHECKING:
     from staykey.services.bookings import Bookings
     from staykey.services.events import EventsService
     from staykey.services.locks import Locks
+    from staykey.services.polling import LogPoller
     from staykey.services.reconciler import Reconciler
     from staykey.services.rooms import Rooms
     from staykey.services.search import BookingSearch
@@ -119,7 +120,14 @@ def activity() -> Activity:
     from staykey.core.timeutil import SystemClock
     from staykey.services.activity import Activity
 
-    return Activity(settings=get_settings(), store=store(), clock=SystemClock(), nuki=nuki)
+    return Activity(settings=get_settings(), store=store(), clock=SystemClock())
+
+
+def log_poller() -> LogPoller:
+    """Not cached: it holds nothing of its own; it records through the cached activity service."""
+    from staykey.services.polling import LogPoller
+
+    return LogPoller(activity(), nuki)
 
 
 @lru_cache(maxsize=1)
