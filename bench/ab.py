@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.common import ROOT, machine, median
-from bench.imports import _BASE_ENV, SETTINGS
+from bench.imports import BASE_ENV, SETTINGS
 
 BEFORE_REF = "641078f"  # the benchmarks' first commit, before the optimisations
 RUNS = 5
@@ -40,7 +40,7 @@ print((time.perf_counter() - started) * 1000)
 
 def import_ms(tree: Path, module: str, setting: str) -> float:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("POWERTOOLS_", "LAMBDA_", "AWS_LAMBDA", "_X_AMZN"))}
-    env.update(_BASE_ENV)
+    env.update(BASE_ENV)
     env.update(SETTINGS[setting])
     if setting == "lambda":
         env["LAMBDA_TASK_ROOT"] = str(tree)

@@ -31,7 +31,7 @@ import {module}
 print((time.perf_counter() - started) * 1000)
 """
 
-_BASE_ENV = {
+BASE_ENV = {
     "AWS_DEFAULT_REGION": "eu-central-1",
     "AWS_REGION": "eu-central-1",
     "POWERTOOLS_SERVICE_NAME": "staykey",
@@ -51,7 +51,7 @@ SETTINGS = {
 
 def import_ms(module: str, setting: str) -> float:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("POWERTOOLS_", "LAMBDA_", "AWS_LAMBDA", "_X_AMZN"))}
-    env.update(_BASE_ENV)
+    env.update(BASE_ENV)
     env.update(SETTINGS[setting])
     env["PYTHONDONTWRITEBYTECODE"] = "0"
     code = _PROBE.format(layer=str(LAYER), root=str(ROOT), module=module)

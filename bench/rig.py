@@ -23,8 +23,8 @@ from bench.common import in_process_environment
 
 in_process_environment()
 
+from local.kit import apigw  # noqa: E402 - after the environment
 from local.kit.inprocess_aws import create_local_aws  # noqa: E402
-from tests import apigw  # noqa: E402 - after the environment
 
 NUKI_TOKEN = "local-nuki-token"  # noqa: S105 - the sandbox's documented local token
 WEBHOOK_SECRET = "bench-webhook-secret-0123456789abcdef"  # noqa: S105 - a local test value

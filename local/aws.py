@@ -190,7 +190,7 @@ class MotoServer:
 
 
 def _is_tag(value: Any, name: str | None = None) -> bool:
-    return isinstance(value, cfn._Tag) and (name is None or value.tag == name)
+    return isinstance(value, cfn.Tag) and (name is None or value.tag == name)
 
 
 _SUB = re.compile(r"\$\{([^}]+)\}")
@@ -283,7 +283,7 @@ class LocalResources:
             return {k: v for k, v in out.items() if v is not None}
         if isinstance(value, list):
             return [v for v in (self.resolve(v) for v in value) if v is not None]
-        if not isinstance(value, cfn._Tag):
+        if not isinstance(value, cfn.Tag):
             return value
         tag, arg = value.tag, value.value
         if tag == "!Ref":

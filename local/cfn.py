@@ -18,7 +18,9 @@ ROOT = Path(__file__).resolve().parent.parent
 TEMPLATE = ROOT / "template.yaml"
 
 
-class _Tag:
+class Tag:
+    """A CloudFormation short-form function as the template writes it (``!Ref X``, ``!Sub ...``)."""
+
     def __init__(self, tag: str, value: Any) -> None:
         self.tag, self.value = tag, value
 
@@ -30,14 +32,14 @@ class _Loader(yaml.SafeLoader):
     pass
 
 
-def _construct(loader: yaml.SafeLoader, suffix: str, node: yaml.Node) -> _Tag:
+def _construct(loader: yaml.SafeLoader, suffix: str, node: yaml.Node) -> Tag:
     if isinstance(node, yaml.ScalarNode):
         value: Any = loader.construct_scalar(node)
     elif isinstance(node, yaml.SequenceNode):
         value = loader.construct_sequence(node, deep=True)
     else:
         value = loader.construct_mapping(node, deep=True)  # type: ignore[arg-type]
-    return _Tag("!" + suffix, value)
+    return Tag("!" + suffix, value)
 
 
 _Loader.add_multi_constructor("!", _construct)
@@ -83,7 +85,7 @@ def functions() -> dict[str, FunctionDef]:
         module_file, handler = props.get("Handler", "app.lambda_handler").rsplit(".", 1)
         module = ".".join([*code_uri.split("/"), module_file])
         fname = props.get("FunctionName")
-        suffix = fname.value.split("}-", 1)[1] if isinstance(fname, _Tag) else logical_id
+        suffix = fname.value.split("}-", 1)[1] if isinstance(fname, Tag) else logical_id
         env = {
             **glob.get("Environment", {}).get("Variables", {}),
             **props.get("Environment", {}).get("Variables", {}),
@@ -92,7 +94,7 @@ def functions() -> dict[str, FunctionDef]:
         for event_name, event in (props.get("Events") or {}).items():
             if event["Type"] == "SQS":
                 queue = event["Properties"]["Queue"]
-                queues.append(queue.value.split(".")[0] if isinstance(queue, _Tag) else str(queue))
+                queues.append(queue.value.split(".")[0] if isinstance(queue, Tag) else str(queue))
             elif event["Type"] in ("ScheduleV2", "Schedule"):
                 schedules.append((event_name, event["Properties"]))
         out[logical_id] = FunctionDef(

@@ -16,7 +16,7 @@ from staykey.observability import logger, tracer
 @tracer.capture_lambda_handler(capture_response=False)
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     # The input carries nothing to act on; whatever it is, a run polls every lock.
-    report = wiring.activity().poll_all(remaining=lambda: context.get_remaining_time_in_millis() / 1000)
+    report = wiring.log_poller().poll_all(remaining=lambda: context.get_remaining_time_in_millis() / 1000)
     summary = report.to_dict()
     logger.info("log poll finished", **summary)
     return summary

@@ -38,6 +38,7 @@ from staykey.observability import logger as service_logger
 from staykey.observability import set_metric_sink
 from staykey.services.activity import Activity
 from staykey.services.bookings import Bookings
+from staykey.services.polling import LogPoller
 from staykey.services.reconciler import ReconcileIncomplete, Reconciler
 from staykey.services.rooms import Rooms
 from staykey.services.sync import Sync
@@ -201,7 +202,8 @@ class World:
             self.sync,
             pin_choice=self.sync.pin_choice,
         )
-        self.activity = Activity(self.settings, self.store, self.clock, lambda: self.nuki)
+        self.activity = Activity(self.settings, self.store, self.clock)
+        self.poller = LogPoller(self.activity, lambda: self.nuki)
         self.webhooks = WebhookProcessor(self.activity, self.sync)
         self.reconciler = Reconciler(
             self.settings,
@@ -244,7 +246,7 @@ class World:
 
     def poll_now(self) -> None:
         """The log poller's schedule fires once."""
-        self.spawn("log-poller", lambda: self.activity.poll_all())
+        self.spawn("log-poller", lambda: self.poller.poll_all())
 
     def spawn(self, label: str, fn: Callable[[], Any], delay: float = 0.0) -> None:
         self.loop.call_later(delay, lambda: self.invoke(label, fn), name=label)
@@ -304,7 +306,7 @@ class World:
         self.loop.call_later(self.config.reconcile_every, self._reconcile_tick, "reconciler")
 
     def _poll_tick(self) -> None:
-        self.invoke("log-poller", lambda: self.activity.poll_all())
+        self.invoke("log-poller", lambda: self.poller.poll_all())
         self.loop.call_later(self.config.poll_every, self._poll_tick, "log-poller")
 
     def _register_webhook(self) -> None:

@@ -37,7 +37,7 @@ API_GATEWAY_MAX_BODY_BYTES = 10 * 1024 * 1024
 
 
 def _text(value: Any) -> str:
-    return str(value.value) if isinstance(value, cfn._Tag) else str(value)
+    return str(value.value) if isinstance(value, cfn.Tag) else str(value)
 
 
 def _as_list(value: Any) -> list[Any]:

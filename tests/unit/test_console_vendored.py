@@ -33,8 +33,8 @@ def test_every_word_the_templates_show_has_a_german_translation() -> None:
     used: set[str] = set()
     for template in (CONSOLE / "templates").glob("*.html"):
         used |= set(re.findall(r"""_\(["']((?:[^"'\\]|\\.)+)["']\)""", template.read_text()))
-    from staykey.console import app
+    from staykey.console import pages
 
-    used |= {title for title, _ in app.ACTIONS.values()} | {text for _, text in app.ACTIONS.values()}
+    used |= {title for title, _ in pages.ACTIONS.values()} | {text for _, text in pages.ACTIONS.values()}
     missing = sorted(text for text in used if text.replace("\\'", "'") not in i18n.DE)
     assert missing == []

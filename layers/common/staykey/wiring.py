@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 from staykey.settings import get_settings
 
 if TYPE_CHECKING:
-    from staykey.console.app import Services
+    from staykey.console.web import Services
     from staykey.edge.nuki_webhook import WebhookReceiver
     from staykey.events.dispatch import DeliveryQueue, Dispatcher
     from staykey.events.endpoints import EndpointSecrets, EndpointStore, Resolver
@@ -26,6 +26,7 @@ if TYPE_CHECKING:
     from staykey.services.bookings import Bookings
     from staykey.services.events import EventsService
     from staykey.services.locks import Locks
+    from staykey.services.polling import LogPoller
     from staykey.services.reconciler import Reconciler
     from staykey.services.rooms import Rooms
     from staykey.services.search import BookingSearch
@@ -119,7 +120,14 @@ def activity() -> Activity:
     from staykey.core.timeutil import SystemClock
     from staykey.services.activity import Activity
 
-    return Activity(settings=get_settings(), store=store(), clock=SystemClock(), nuki=nuki)
+    return Activity(settings=get_settings(), store=store(), clock=SystemClock())
+
+
+def log_poller() -> LogPoller:
+    """Not cached: it holds nothing of its own; it records through the cached activity service."""
+    from staykey.services.polling import LogPoller
+
+    return LogPoller(activity(), nuki)
 
 
 @lru_cache(maxsize=1)
@@ -263,9 +271,9 @@ def audit() -> Audit:
 def console() -> Services:
     """The console's collaborators: the same services as the shop API, and its sign-in."""
     from staykey.adapters import secrets
-    from staykey.console.app import Services
     from staykey.console.auth import CognitoSignIn, TokenVerifier
     from staykey.console.views import ConsoleViews
+    from staykey.console.web import Services
     from staykey.core.timeutil import SystemClock
 
     s = get_settings()

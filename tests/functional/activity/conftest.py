@@ -83,7 +83,7 @@ class Pipeline:
 
 
 def make_activity(world: World) -> Activity:
-    return Activity(load_settings(), world.store, world.clock, lambda: world.nuki)  # type: ignore[arg-type, return-value]
+    return Activity(load_settings(), world.store, world.clock)
 
 
 @pytest.fixture

@@ -12,7 +12,7 @@ import pytest
 from local.kit.apigw import Context
 from staykey import wiring
 from staykey.nuki import NukiUnavailable
-from staykey.services.activity import POLL_OVERLAP
+from staykey.services.polling import POLL_OVERLAP
 from tests.conftest import World
 from tests.functional.activity.conftest import LOCK_A, LOCK_B, STAY_START, Pipeline, handler, stay
 from tests.functional.activity.helpers import app_unlock, keypad_entry, logs_body

@@ -30,7 +30,7 @@ Call = Callable[..., tuple[int, Any]]
 @pytest.fixture
 def wired(world: World, monkeypatch: pytest.MonkeyPatch) -> World:
     settings = load_settings()
-    activity = Activity(settings, world.store, world.clock, lambda: world.nuki)  # type: ignore[arg-type, return-value]
+    activity = Activity(settings, world.store, world.clock)
     monkeypatch.setattr(wiring, "bookings", lambda: world.bookings)
     monkeypatch.setattr(wiring, "sync", lambda: world.sync)
     monkeypatch.setattr(wiring, "store", lambda: world.store)

@@ -120,7 +120,7 @@ def test_activity_pages_go_back_to_the_oldest_entry(wired: World, call: Call) ->
     from staykey.services.activity import Activity
     from staykey.settings import load_settings
 
-    activity = Activity(load_settings(), wired.store, wired.clock, lambda: wired.nuki)  # type: ignore[arg-type, return-value]
+    activity = Activity(load_settings(), wired.store, wired.clock)
     start = datetime(2026, 11, 26, 9, 30, tzinfo=UTC)
     entries = [keypad_entry(wired.nuki, 17000001, start + timedelta(minutes=m), booking.pin) for m in range(7)]
     for entry in entries:

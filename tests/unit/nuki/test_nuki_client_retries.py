@@ -25,7 +25,7 @@ from staykey.nuki import (
     SmartlockAuth,
     SmartlockAuthUpdate,
 )
-from staykey.nuki.client import parse_retry_after
+from staykey.nuki.transport import parse_retry_after
 from tests.unit.nuki.nuki_fakes import AUTH_ID, LOCK, PIN, FakeClock, FakeNuki, auth_json, smartlock_json
 
 CREATE = f"/smartlock/{LOCK}/auth"

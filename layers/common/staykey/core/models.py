@@ -57,7 +57,7 @@ ENDED = {BookingStatus.REVOKING, BookingStatus.REVOKED, BookingStatus.CANCELLED}
 CODE_WANTED = {BookingStatus.PROVISIONING, BookingStatus.ACTIVE, BookingStatus.FAILED}
 
 
-def _clean_text(value: str) -> str:
+def clean_text(value: str) -> str:
     value = unicodedata.normalize("NFC", value).strip()
     if any(unicodedata.category(ch) in {"Cc", "Cf", "Cs", "Co"} for ch in value):
         raise ValueError("must not contain control or invisible formatting characters")
@@ -66,7 +66,7 @@ def _clean_text(value: str) -> str:
     return value
 
 
-CleanText = Annotated[str, AfterValidator(_clean_text)]
+CleanText = Annotated[str, AfterValidator(clean_text)]
 
 _EMAIL = re.compile(
     r"^[^@\s\"<>(),;:\\\[\]]{1,64}@[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)+$"
@@ -125,13 +125,13 @@ class Strict(BaseModel):
 
 class GuestIn(Strict):
     # Lengths are of what the shop sent (NFC may lengthen a name: U+0958 becomes two code points).
-    name: Annotated[str, Field(min_length=1, max_length=200), AfterValidator(_clean_text)]
+    name: Annotated[str, Field(min_length=1, max_length=200), AfterValidator(clean_text)]
     email: Annotated[str, Field(max_length=254), AfterValidator(_email)]
     locale: Annotated[str, Field(pattern=r"^[A-Za-z]{2,3}([-_][A-Za-z0-9]{2,8}){0,3}$")] = "en"
 
 
 class RoomIn(Strict):
-    name: Annotated[str, Field(min_length=1, max_length=100), AfterValidator(_clean_text)]
+    name: Annotated[str, Field(min_length=1, max_length=100), AfterValidator(clean_text)]
     smartlockIds: Annotated[
         list[Annotated[StrictInt, Field(ge=1, le=SMARTLOCK_ID_MAX)]],
         Field(min_length=1, max_length=MAX_LOCKS_PER_ROOM),

@@ -30,9 +30,9 @@ from urllib.parse import urlsplit
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictBool, model_validator
 
 from staykey.adapters.aws import LazyClient
-from staykey.core.models import _clean_text
+from staykey.core.models import clean_text
 from staykey.core.timeutil import iso_utc, parse_iso
-from staykey.events.model import EVENT_TYPES, _ulid
+from staykey.events.model import EVENT_TYPES, new_ulid
 
 PK = "WEBHOOKS"
 ENDPOINT_ID_PATTERN = r"^ep_[0-9A-HJKMNP-TV-Z]{26}$"
@@ -131,7 +131,7 @@ def _unique(value: list[str]) -> list[str]:
 
 Url = Annotated[str, Field(min_length=1, max_length=URL_MAX)]
 Types = Annotated[list[EventType], Field(min_length=1, max_length=len(EVENT_TYPES)), AfterValidator(_unique)]
-Description = Annotated[str, Field(min_length=1, max_length=200), AfterValidator(_clean_text)]
+Description = Annotated[str, Field(min_length=1, max_length=200), AfterValidator(clean_text)]
 
 
 class EndpointIn(BaseModel):
@@ -204,7 +204,7 @@ class Endpoint(BaseModel):
 
 
 def new_endpoint_id() -> str:
-    return f"ep_{_ulid()}"
+    return f"ep_{new_ulid()}"
 
 
 def new_secret() -> str:

@@ -59,7 +59,7 @@ _id_lock = threading.Lock()
 _last: tuple[int, int] = (0, 0)
 
 
-def _ulid() -> str:
+def new_ulid() -> str:
     """A ULID: 48 bits of milliseconds, 80 random bits; increasing within a process."""
     global _last
     with _id_lock:
@@ -75,7 +75,7 @@ def _ulid() -> str:
 
 
 def new_event_id() -> str:
-    return f"evt_{_ulid()}"
+    return f"evt_{new_ulid()}"
 
 
 def _stamp(at: datetime) -> str:

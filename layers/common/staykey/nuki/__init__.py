@@ -4,7 +4,7 @@ Importing this package is light: ``requests`` is imported only when a ``NukiClie
 first call, so a function that only checks webhook signatures and parses payloads never loads it.
 """
 
-from staykey.nuki.client import DEFAULT_BASE_URL, LOG_PAGE_MAX, NukiCall, NukiClient
+from staykey.nuki.client import DEFAULT_BASE_URL, LOG_PAGE_MAX, NukiClient
 from staykey.nuki.codes import is_valid_keypad_code
 from staykey.nuki.errors import (
     NukiAuthError,
@@ -17,41 +17,46 @@ from staykey.nuki.errors import (
     NukiRefused,
     NukiUnavailable,
 )
+from staykey.nuki.logs import (
+    DeviceType,
+    LogAction,
+    LogSource,
+    LogState,
+    LogTrigger,
+    SmartlockLog,
+    TapToUnlockErrorState,
+    action_name,
+    device_type_name,
+    is_successful_keypad_entry,
+    source_name,
+    state_name,
+    trigger_name,
+)
 from staykey.nuki.models import (
     ALL_WEEK_DAYS,
     KEYPAD_CODE_AUTH_TYPE,
     KEYPAD_NAME_MAX_LENGTH,
+    KeypadCodeCreate,
+    Smartlock,
+    SmartlockAuth,
+    SmartlockAuthUpdate,
+    SmartlockConfig,
+    SmartlockState,
+    format_utc,
+)
+from staykey.nuki.signature import SIGNATURE_HEADER, sign, verify_signature
+from staykey.nuki.transport import NukiCall
+from staykey.nuki.webhooks import (
     WEBHOOK_FEATURES,
     DecentralWebhook,
     DeviceAuthsWebhook,
     DeviceLogsWebhook,
     DeviceStatusWebhook,
-    DeviceType,
-    KeypadCodeCreate,
-    LogAction,
-    LogSource,
-    LogState,
-    LogTrigger,
-    Smartlock,
-    SmartlockAuth,
-    SmartlockAuthUpdate,
-    SmartlockConfig,
-    SmartlockLog,
-    SmartlockState,
-    TapToUnlockErrorState,
     UnknownWebhook,
     WebhookFeature,
     WebhookPayload,
-    action_name,
-    device_type_name,
-    format_utc,
-    is_successful_keypad_entry,
     parse_webhook,
-    source_name,
-    state_name,
-    trigger_name,
 )
-from staykey.nuki.signature import SIGNATURE_HEADER, sign, verify_signature
 
 __all__ = [
     "ALL_WEEK_DAYS",

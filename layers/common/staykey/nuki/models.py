@@ -1,9 +1,10 @@
-"""Typed shapes of what we send to and read from the Nuki Web API (spec 4.18.0).
+"""Typed shapes of what we send to and read from the Nuki Web API (spec 4.18.0): smartlocks and
+their authorizations (the activity log is `staykey.nuki.logs`, webhook payloads `staykey.nuki.webhooks`).
 
 Python names are snake_case; on the wire they are Nuki's camelCase (either is accepted when
 building a model). Response models ignore fields they do not know, so a new Nuki field never
-breaks parsing, and keep enum-like values as plain ints, so a new Nuki action or trigger never
-breaks parsing either: the ``*_enum`` properties and the ``*_name`` helpers interpret them.
+breaks parsing, and keep enum-like values as plain ints, so a new Nuki value never breaks parsing
+either.
 
 Every datetime on a model is timezone-aware UTC. Request models refuse naive datetimes and
 serialise dates as ``YYYY-MM-DDTHH:MM:SS.000Z`` (Nuki reads ``allowedFromDate`` and
@@ -14,16 +15,13 @@ and validation errors never echo input values.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from datetime import UTC, datetime
-from enum import IntEnum
-from typing import Annotated, Any, Final, Literal, TypeAlias, TypeVar
+from typing import Annotated, Any, Final, Literal
 
 from pydantic import (
     AfterValidator,
     AwareDatetime,
     BaseModel,
-    BeforeValidator,
     ConfigDict,
     Field,
     PlainSerializer,
@@ -37,18 +35,6 @@ KEYPAD_CODE_AUTH_TYPE: Final = 13
 KEYPAD_NAME_MAX_LENGTH = 20
 ALL_WEEK_DAYS = 127
 SERVER_STATE_OFFLINE = 4
-
-WebhookFeature = Literal[
-    "DEVICE_STATUS", "DEVICE_MASTERDATA", "DEVICE_CONFIG", "DEVICE_LOGS", "DEVICE_AUTHS", "ACCOUNT_USER"
-]
-WEBHOOK_FEATURES: tuple[str, ...] = (
-    "DEVICE_STATUS",
-    "DEVICE_MASTERDATA",
-    "DEVICE_CONFIG",
-    "DEVICE_LOGS",
-    "DEVICE_AUTHS",
-    "ACCOUNT_USER",
-)
 
 
 # --- datetimes ---------------------------------------------------------------------------------
@@ -102,11 +88,6 @@ def _check_keypad_code(code: int) -> int:
 
 KeypadCode = Annotated[int, AfterValidator(_check_keypad_code)]
 """A keypad code Nuki accepts (see codes.is_valid_keypad_code), sent as a JSON number."""
-
-
-def _id_as_str(value: Any) -> Any:
-    # The spec types the log's authId as a string; tolerate a number all the same.
-    return str(value) if isinstance(value, int) and not isinstance(value, bool) else value
 
 
 # --- base classes ------------------------------------------------------------------------------
@@ -353,324 +334,22 @@ class SmartlockAuthUpdate(NukiRequestModel):
         return cls(**current)
 
 
-# --- activity log ------------------------------------------------------------------------------
-
-
-class LogAction(IntEnum):
-    """``SmartlockLog.action`` (spec 4.18.0)."""
-
-    UNLOCK = 1
-    LOCK = 2
-    UNLATCH = 3
-    LOCK_N_GO = 4
-    LOCK_N_GO_UNLATCH = 5
-    RESTORE_DEFAULTS = 11
-    DOOR_WARNING_AJAR = 208
-    DOOR_WARNING_STATUS_MISMATCH = 209
-    DOORBELL_RECOGNITION = 224
-    DOOR_OPENED = 240
-    DOOR_CLOSED = 241
-    DOOR_SENSOR_JAMMED = 242
-    FIRMWARE_UPDATE = 243
-    DOOR_LOG_ENABLED = 250
-    DOOR_LOG_DISABLED = 251
-    INITIALIZATION = 252
-    CALIBRATION = 253
-    LOG_ENABLED = 254
-    LOG_DISABLED = 255
-
-
-class LogTrigger(IntEnum):
-    """``SmartlockLog.trigger`` (spec 4.18.0). The keypad is 255; 6 is auto lock."""
-
-    SYSTEM = 0
-    MANUAL = 1
-    BUTTON = 2
-    AUTOMATIC = 3
-    WEB = 4
-    APP = 5
-    AUTO_LOCK = 6
-    ACCESSORY = 7
-    KEYPAD_ERROR = 253
-    NUKI_MODE = 254
-    KEYPAD = 255
-
-
-class LogState(IntEnum):
-    """``SmartlockLog.state``, the completion state (spec 4.18.0)."""
-
-    SUCCESS = 0
-    MOTOR_BLOCKED = 1
-    CANCELED = 2
-    TOO_RECENT = 3
-    BUSY = 4
-    LOW_MOTOR_VOLTAGE = 5
-    CLUTCH_FAILURE = 6
-    MOTOR_POWER_FAILURE = 7
-    INCOMPLETE = 8
-    REJECTED = 9
-    REJECTED_NIGHT_MODE = 10
-    INVALID_CODE = 224
-    INVALID_FINGERPRINT = 225
-    INVALID_NFC_TAG = 226
-    OTHER_ERROR = 254
-    UNKNOWN_ERROR = 255
-
-
-class TapToUnlockErrorState(IntEnum):
-    """``SmartlockLog.state`` when ``source`` is 3 (Tap to Unlock) and ``trigger`` 253 (keypad error)."""
-
-    ACCESS_DOCUMENT_REVOKED = 0
-    SEND_NFC_FAILED = 1
-    CONTROL_FLOW = 2
-    COMMAND_TIME_EXPIRED = 3
-    INVALID_DATA_CONTENT = 7
-    INVALID_ACCESS_RIGHTS = 37
-    UNKNOWN = 255
-
-
-class LogSource(IntEnum):
-    """``SmartlockLog.source`` (spec 4.18.0)."""
-
-    DEFAULT = 0
-    KEYPAD_CODE = 1
-    FINGERPRINT = 2
-    TAP_TO_UNLOCK = 3
-
-
-class DeviceType(IntEnum):
-    """``SmartlockLog.deviceType`` (spec 4.18.0)."""
-
-    SMARTLOCK_1_2 = 0  # also the Box
-    OPENER = 2
-    SMARTDOOR = 3
-    SMARTLOCK_3_4 = 4
-    SMARTLOCK_5 = 5
-
-
-_E = TypeVar("_E", bound=IntEnum)
-
-
-def enum_or_none(enum: type[_E], value: int | None) -> _E | None:
-    """`value` as a member of `enum`, or None when Nuki sent a value this version does not know."""
-    if value is None:
-        return None
-    try:
-        return enum(value)
-    except ValueError:
-        return None
-
-
-def _name(enum: type[IntEnum], value: int) -> str:
-    member = enum_or_none(enum, value)
-    return member.name.lower() if member is not None else f"unknown_{value}"
-
-
-def action_name(value: int) -> str:
-    """``"unlock"``, ``"lock"``, ``"lock_n_go"``, ``"door_opened"``..., or ``"unknown_<n>"``."""
-    return _name(LogAction, value)
-
-
-def trigger_name(value: int) -> str:
-    """``"system"``, ``"manual"``, ..., ``"auto_lock"``, ``"keypad_error"``, ``"nuki_mode"``, ``"keypad"``."""
-    return _name(LogTrigger, value)
-
-
-def source_name(value: int) -> str:
-    """``"default"``, ``"keypad_code"``, ``"fingerprint"``, ``"tap_to_unlock"``; else ``"unknown_<n>"``."""
-    return _name(LogSource, value)
-
-
-def state_name(value: int, *, source: int | None = None, trigger: int | None = None) -> str:
-    """``"success"``, ``"motor_blocked"``, ..., ``"invalid_code"``; else ``"unknown_<n>"``.
-
-    Give `source` and `trigger` to read the Tap to Unlock error states (source 3, trigger 253).
-    """
-    if source == LogSource.TAP_TO_UNLOCK and trigger == LogTrigger.KEYPAD_ERROR:
-        return _name(TapToUnlockErrorState, value)
-    return _name(LogState, value)
-
-
-def device_type_name(value: int) -> str:
-    return _name(DeviceType, value)
-
-
-class SmartlockLog(NukiModel):
-    """An activity log entry. Logs come newest first; ``id`` is also the paging cursor."""
-
-    id: str
-    smartlock_id: int
-    action: int
-    trigger: int
-    state: int
-    date: UtcDatetime
-    source: int = 0
-    device_type: int | None = None
-    auth_id: Annotated[str | None, BeforeValidator(_id_as_str)] = None
-    account_user_id: int | None = None
-    name: str = ""
-    auto_unlock: bool = False
-    ajar_timeout: int | None = None
-    error: str | None = None
-
-    @property
-    def action_enum(self) -> LogAction | None:
-        return enum_or_none(LogAction, self.action)
-
-    @property
-    def trigger_enum(self) -> LogTrigger | None:
-        return enum_or_none(LogTrigger, self.trigger)
-
-    @property
-    def state_enum(self) -> LogState | None:
-        return enum_or_none(LogState, self.state)
-
-    @property
-    def source_enum(self) -> LogSource | None:
-        return enum_or_none(LogSource, self.source)
-
-    @property
-    def device_type_enum(self) -> DeviceType | None:
-        return enum_or_none(DeviceType, self.device_type)
-
-    @property
-    def action_name(self) -> str:
-        return action_name(self.action)
-
-    @property
-    def trigger_name(self) -> str:
-        return trigger_name(self.trigger)
-
-    @property
-    def source_name(self) -> str:
-        return source_name(self.source)
-
-    @property
-    def state_name(self) -> str:
-        return state_name(self.state, source=self.source, trigger=self.trigger)
-
-
-_ENTRY_ACTIONS = frozenset({LogAction.UNLOCK, LogAction.UNLATCH})
-_ENTRY_SOURCES = frozenset({LogSource.KEYPAD_CODE, LogSource.FINGERPRINT})
-
-
-def is_successful_keypad_entry(log: SmartlockLog) -> bool:
-    """True for a guest's successful entry at the keypad: unlock or unlatch, trigger keypad (255),
-    state success (0), source keypad code (1) or fingerprint (2)."""
-    return (
-        log.action in _ENTRY_ACTIONS
-        and log.trigger == LogTrigger.KEYPAD
-        and log.state == LogState.SUCCESS
-        and log.source in _ENTRY_SOURCES
-    )
-
-
-# --- webhooks ----------------------------------------------------------------------------------
-
-
-class DecentralWebhook(NukiModel):
-    """A registered decentral webhook. ``secret`` (signing key) comes only with the registration."""
-
-    id: int | None = None
-    secret: str | None = Field(default=None, repr=False)
-    webhook_url: str
-    webhook_features: list[str]
-
-
-class DeviceAuthsWebhook(NukiModel):
-    """``DEVICE_AUTHS``: an authorization was created, changed or (``deleted``) removed."""
-
-    feature: Literal["DEVICE_AUTHS"]
-    deleted: bool = False
-    smartlock_auth: SmartlockAuth
-
-
-class DeviceLogsWebhook(NukiModel):
-    """``DEVICE_LOGS``: a new activity log entry."""
-
-    feature: Literal["DEVICE_LOGS"]
-    smartlock_log: SmartlockLog
-
-
-class DeviceStatusWebhook(NukiModel):
-    """``DEVICE_STATUS``: the lock's state changed (battery, door, online...)."""
-
-    feature: Literal["DEVICE_STATUS"]
-    smartlock_id: int
-    state: SmartlockState | None = None
-    server_state: int | None = None
-    admin_pin_state: int | None = None
-
-
-class UnknownWebhook(BaseModel):
-    """Any other feature (``DEVICE_MASTERDATA``, ``DEVICE_CONFIG``, ``ACCOUNT_USER``, future ones).
-
-    The other fields are kept as sent (``model_extra``).
-    """
-
-    model_config = ConfigDict(extra="allow", hide_input_in_errors=True)
-
-    feature: str
-
-
-WebhookPayload: TypeAlias = DeviceAuthsWebhook | DeviceLogsWebhook | DeviceStatusWebhook | UnknownWebhook
-
-_WEBHOOK_MODELS: dict[str, type[DeviceAuthsWebhook | DeviceLogsWebhook | DeviceStatusWebhook]] = {
-    "DEVICE_AUTHS": DeviceAuthsWebhook,
-    "DEVICE_LOGS": DeviceLogsWebhook,
-    "DEVICE_STATUS": DeviceStatusWebhook,
-}
-
-
-def parse_webhook(payload: Mapping[str, Any]) -> WebhookPayload:
-    """The typed payload of a Nuki webhook (already JSON-decoded), chosen by its ``feature``.
-
-    Raises ValueError (pydantic's ValidationError is one) when the payload is not an object, has no
-    ``feature``, or a known feature lacks what it needs. Unknown features give an UnknownWebhook.
-    """
-    if not isinstance(payload, Mapping):
-        raise ValueError("a webhook payload must be a JSON object")
-    feature = payload.get("feature")
-    if not isinstance(feature, str) or not feature:
-        raise ValueError("a webhook payload must name its feature")
-    model = _WEBHOOK_MODELS.get(feature)
-    if model is None:
-        return UnknownWebhook.model_validate(dict(payload))
-    return model.model_validate(dict(payload))
-
-
 __all__ = [
     "ALL_WEEK_DAYS",
     "KEYPAD_CODE_AUTH_TYPE",
     "KEYPAD_NAME_MAX_LENGTH",
-    "WEBHOOK_FEATURES",
-    "DecentralWebhook",
-    "DeviceAuthsWebhook",
-    "DeviceLogsWebhook",
-    "DeviceStatusWebhook",
-    "DeviceType",
+    "SERVER_STATE_OFFLINE",
+    "KeypadCode",
     "KeypadCodeCreate",
-    "LogAction",
-    "LogSource",
-    "LogState",
-    "LogTrigger",
+    "NukiModel",
+    "NukiRequestModel",
+    "ShsSubscription",
     "Smartlock",
     "SmartlockAuth",
     "SmartlockAuthUpdate",
     "SmartlockConfig",
-    "SmartlockLog",
     "SmartlockState",
-    "TapToUnlockErrorState",
-    "UnknownWebhook",
-    "WebhookFeature",
-    "WebhookPayload",
-    "action_name",
-    "device_type_name",
-    "enum_or_none",
+    "UtcDatetime",
+    "WriteDatetime",
     "format_utc",
-    "is_successful_keypad_entry",
-    "parse_webhook",
-    "source_name",
-    "state_name",
-    "trigger_name",
 ]

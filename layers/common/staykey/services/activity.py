@@ -5,8 +5,8 @@ Two ways in, one way to store:
 
 * webhooks (`DEVICE_LOGS`, `DEVICE_AUTHS`, `DEVICE_STATUS`), verified by the receiver
   (`staykey.edge.nuki_webhook`) and queued, arrive here through the webhook processor;
-* polling `GET /smartlock/{id}/log` from a cursor kept per lock, for accounts without webhooks
-  (Nuki's Advanced API) and to fill in what a lost webhook missed.
+* polling `GET /smartlock/{id}/log` from a cursor kept per lock (`staykey.services.polling`), for
+  accounts without webhooks (Nuki's Advanced API) and to fill in what a lost webhook missed.
 
 Both call `record()`, so a booking's activity is the same with webhooks on or off, and an entry
 seen both ways (or delivered twice) is stored once: the item is keyed on Nuki's log id and
@@ -28,8 +28,6 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Callable
-from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -39,12 +37,10 @@ from staykey.edge.pagination import decode_cursor, encode_cursor
 from staykey.errors import NotFound, ValidationFailed
 from staykey.events import model as events
 from staykey.nuki import (
-    LOG_PAGE_MAX,
     DeviceLogsWebhook,
     DeviceStatusWebhook,
     LogState,
     LogTrigger,
-    NukiError,
     SmartlockLog,
     SmartlockState,
     WebhookPayload,
@@ -60,47 +56,13 @@ from staykey.store import Store
 from staykey.store.keys import activity_day_pk, iso
 
 if TYPE_CHECKING:
-    from staykey.nuki import NukiClient
     from staykey.settings import Settings
-
-# Polling reads again this far behind its cursor: Nuki's log can lag behind the lock, and an
-# entry that shows up late with an older date must still be seen. Re-reading costs one GetItem
-# per entry (already stored: skipped).
-POLL_OVERLAP = timedelta(minutes=15)
-# A lock polled for the first time: how far back to read.
-FIRST_POLL_LOOKBACK = timedelta(days=1)
-# At most this many pages (50 entries each) per lock and run; a longer backlog is cut (logged).
-POLL_MAX_PAGES = 40
-# The cursor is saved after this many entries and at the end (a crash re-reads at most these).
-POLL_CURSOR_EVERY = 25
-# Stop starting new work when less than this is left of the invocation's time.
-POLL_RESERVE_SECONDS = 20.0
 
 ACTIVITY_LIMIT_DEFAULT = 100
 ACTIVITY_LIMIT_MAX = 1000
 # The feed across locks reads back at most this many days per page.
 FEED_DAYS = 14
 ACTIVITY_KEY = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z#[A-Za-z0-9._~-]{0,64}")
-
-
-@dataclass
-class PollReport:
-    """What one polling run did, for the log line and the function's answer."""
-
-    locks: int = 0
-    read: int = 0
-    stored: int = 0
-    failed: list[int] = field(default_factory=list)
-    unfinished: list[int] = field(default_factory=list)
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "locks": self.locks,
-            "read": self.read,
-            "stored": self.stored,
-            "failed": self.failed,
-            "unfinished": self.unfinished,
-        }
 
 
 def is_success(trigger: int, state: int) -> bool:
@@ -110,17 +72,10 @@ def is_success(trigger: int, state: int) -> bool:
 
 
 class Activity:
-    def __init__(
-        self,
-        settings: Settings,
-        store: Store,
-        clock: Clock,
-        nuki: Callable[[], NukiClient],
-    ) -> None:
+    def __init__(self, settings: Settings, store: Store, clock: Clock) -> None:
         self.settings = settings
         self.store = store
         self.clock = clock
-        self._nuki = nuki
 
     # ------------------------------------------------------------------ webhooks
 
@@ -241,90 +196,6 @@ class Activity:
             logger.info("guest checked in", booking_id=booking_id, smartlock_id=log.smartlock_id, at=iso_utc(log.date))
         elif changed:
             logger.info("an earlier entry arrived late; firstEntryAt moved back", booking_id=booking_id)
-
-    # ------------------------------------------------------------------ polling
-
-    def poll_all(self, remaining: Callable[[], float] | None = None) -> PollReport:
-        """Read the logs of every lock we look after (every room's, and those a room had: a booking
-        keeps the lock it was given when the room's locks are replaced) from their cursors; the
-        least recently polled first, so a run cut short by `remaining` (seconds left) never starves
-        the same locks."""
-        lock_ids = {lock_id for room in self.store.list_rooms() for lock_id in room.smartlockIds}
-        lock_ids |= set(self.store.registered_locks())
-        metas = {lock_id: self.store.get_lock_meta(lock_id) for lock_id in lock_ids}
-        order = sorted(lock_ids, key=lambda lock_id: (str(metas[lock_id].get("logPolledAt", "")), lock_id))
-        report = PollReport()
-        for lock_id in order:
-            if remaining is not None and remaining() < POLL_RESERVE_SECONDS:
-                report.unfinished.append(lock_id)
-                continue
-            report.locks += 1
-            try:
-                read, stored, finished = self.poll_lock(lock_id, metas[lock_id], remaining)
-            except NukiError as exc:
-                count("LogPollFailed")
-                logger.warning("log poll failed", smartlock_id=lock_id, error=type(exc).__name__, status=exc.status)
-                report.failed.append(lock_id)
-                continue
-            report.read += read
-            report.stored += stored
-            if not finished:
-                report.unfinished.append(lock_id)
-        return report
-
-    def poll_lock(
-        self, smartlock_id: int, meta: dict[str, Any] | None = None, remaining: Callable[[], float] | None = None
-    ) -> tuple[int, int, bool]:
-        """Read one lock's log since its cursor and record it oldest first; (read, stored, finished).
-
-        The cursor (`logCursorAt`/`logCursorId` in LOCK#/META) moves to each entry once it is
-        recorded, so a run that stops early resumes where it stopped.
-        """
-        meta = self.store.get_lock_meta(smartlock_id) if meta is None else meta
-        now = self.clock.now()
-        cursor_at = parse_iso(meta.get("logCursorAt"))
-        since = cursor_at - POLL_OVERLAP if cursor_at else now - FIRST_POLL_LOOKBACK
-        fetched: list[SmartlockLog] = []
-        reached_since = False
-        pages = 0
-        last_page_size = 0
-        for page in self._nuki().iter_log_pages(smartlock_id, from_date=since, max_pages=POLL_MAX_PAGES):
-            pages += 1
-            last_page_size = len(page)
-            for log in page:  # newest first
-                if log.date < since:
-                    reached_since = True
-                    break
-                fetched.append(log)
-            if reached_since:
-                break
-        if not reached_since and pages >= POLL_MAX_PAGES and last_page_size >= LOG_PAGE_MAX:
-            count("LogBacklogCut")
-            logger.warning(
-                "log backlog longer than one run reads; older entries skipped",
-                smartlock_id=smartlock_id,
-                since=iso_utc(since),
-                read=len(fetched),
-            )
-        stored = 0
-        finished = True
-        done: SmartlockLog | None = None
-        for n, log in enumerate(sorted(fetched, key=lambda entry: (entry.date, entry.id)), start=1):
-            if remaining is not None and remaining() < POLL_RESERVE_SECONDS:
-                finished = False
-                break
-            if self.record(log, via="poll"):
-                stored += 1
-            done = log
-            if n % POLL_CURSOR_EVERY == 0:
-                self._advance_cursor(smartlock_id, done)
-        if done is not None:
-            self._advance_cursor(smartlock_id, done)
-        self.store.update_lock_meta(smartlock_id, logPolledAt=iso_utc(now))
-        return len(fetched), stored, finished
-
-    def _advance_cursor(self, smartlock_id: int, log: SmartlockLog) -> None:
-        self.store.update_lock_meta_if_newer(smartlock_id, "logCursorAt", log.date, logCursorId=log.id)
 
     # ------------------------------------------------------------------ reading
 
@@ -485,7 +356,6 @@ __all__ = [
     "ACTIVITY_LIMIT_DEFAULT",
     "ACTIVITY_LIMIT_MAX",
     "Activity",
-    "PollReport",
     "activity_limit",
     "is_success",
     "to_item",

@@ -7,7 +7,7 @@ flight on it and what we sent; a write counts only once it is *seen* on the lock
 list. Every trigger (the shop's commands, the two one-time schedules, the queue's follow-ups,
 webhooks, the reconciler) comes to `process`, and one round goes:
 
-1. read the booking, and the locks to look at (read-backs);
+1. read the booking, and the locks to look at (read-backs, `services.readback`);
 2. decide (`core.decide.decide`): the booking to save and the plan;
 3. save it with the plan's code claims and releases in one transaction (optimistic locking on the
    booking's `version`: on a conflict, read again and decide again, so two triggers never send the
@@ -20,8 +20,7 @@ webhooks, the reconciler) comes to `process`, and one round goes:
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import Callable, Collection, Iterator, Mapping
+from collections.abc import Callable, Collection, Mapping
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
@@ -32,8 +31,8 @@ from staykey.core.pins import generate_pin
 from staykey.core.round import Context, Look, Outcome, Plan
 from staykey.core.timeutil import Clock
 from staykey.errors import ConcurrentModification, NotFound, UpstreamUnavailable
-from staykey.nuki import errors as nuki_errors
 from staykey.observability import count, logger
+from staykey.services.readback import CodeCounts, ReadBack
 from staykey.store import PinTaken, Store, TxExtras
 
 if TYPE_CHECKING:
@@ -42,27 +41,7 @@ if TYPE_CHECKING:
     from staykey.services.writes import NukiWriter
     from staykey.settings import Settings
 
-WEBHOOK_CONFIG_MAX_AGE = 60.0  # seconds
 SAVE_ATTEMPTS = 5
-
-
-class _CodeCounts(Mapping[int, int | None]):
-    """The reconciler's last code count per lock, read from the store when a round asks for one."""
-
-    def __init__(self, store: Store) -> None:
-        self.store = store
-        self._read: dict[int, int | None] = {}
-
-    def __getitem__(self, smartlock_id: int) -> int | None:
-        if smartlock_id not in self._read:
-            self._read[smartlock_id] = self.store.code_count(smartlock_id)
-        return self._read[smartlock_id]
-
-    def __iter__(self) -> Iterator[int]:
-        return iter(self._read)
-
-    def __len__(self) -> int:
-        return len(self._read)
 
 
 def rewrite(
@@ -101,17 +80,12 @@ class Sync:
     ) -> None:
         self.settings = settings
         self.store = store
-        self._nuki = nuki
         self.jobs = jobs
         self.mailer = mailer
         self.clock = clock
         self.writer = writer
         self.pin_choice = pin_choice
-        self._webhook_seen: tuple[float, bool] | None = None
-
-    @property
-    def nuki(self) -> NukiClient:
-        return self._nuki()
+        self.reads = ReadBack(settings, store, nuki, clock)
 
     # ------------------------------------------------------------------ triggers
 
@@ -233,11 +207,11 @@ class Sync:
             looks = dict(observed or {})
             if read_back or extra:
                 assert booking is not None
-                looks.update(self._read_back(booking, extra, everything=read_back))
-            counts = _CodeCounts(self.store)
+                looks.update(self.reads.looks(booking, extra, everything=read_back))
+            counts = CodeCounts(self.store)
 
             def round_(
-                b: Booking, looks: dict[int, Look] = looks, asked: set[int] = extra, counts: _CodeCounts = counts
+                b: Booking, looks: dict[int, Look] = looks, asked: set[int] = extra, counts: CodeCounts = counts
             ) -> Plan:
                 for lock in b.locks:
                     # Asked to look at: until a complete look lands, the follow-ups look again.
@@ -249,7 +223,7 @@ class Sync:
             outcome = self.writer.execute(booking, plan) if plan.writes() else Outcome()
             if outcome.any():
 
-                def answered(b: Booking, outcome: Outcome = outcome, counts: _CodeCounts = counts) -> Plan:
+                def answered(b: Booking, outcome: Outcome = outcome, counts: CodeCounts = counts) -> Plan:
                     return decide.after_outcome(b, outcome, self._context(counts))
 
                 booking, plan2 = rewrite(self.store, booking_id, answered, self.clock.now())
@@ -271,44 +245,7 @@ class Sync:
         return booking
 
     def _context(self, counts: Mapping[int, int | None]) -> Context:
-        return Context(settings=self.settings, now=self.clock.now(), backoff=self._backoff(), code_counts=counts)
-
-    def _read_back(self, booking: Booking, extra: Collection[int] = (), everything: bool = True) -> dict[int, Look]:
-        """`GET /smartlock/{id}/auth` of the locks with a write in flight (`everything`) and of `extra`."""
-        looks = {}
-        for lock in booking.locks:
-            if not ((everything and (lock.op is not None or lock.recheck)) or lock.smartlockId in extra):
-                continue
-            stamp = self.clock.now()
-            try:
-                auths = self.nuki.list_auths(lock.smartlockId, types=(13,))
-            except nuki_errors.NukiError as exc:
-                logger.warning(
-                    "read-back failed",
-                    booking_id=booking.bookingId,
-                    smartlock_id=lock.smartlockId,
-                    error=type(exc).__name__,
-                )
-                continue
-            online = None
-            if lock.op == "find" or (lock.op in ("create", "update") and lock.opChecks >= 2):
-                with contextlib.suppress(nuki_errors.NukiError):
-                    online = self.nuki.get_smartlock(lock.smartlockId).online
-            looks[lock.smartlockId] = Look(auths=auths, complete=True, online=online, stamp=stamp)
-        return looks
-
-    def _backoff(self) -> list[float]:
-        # Whether the webhook is registered, read at most once a minute per container: it changes
-        # when an operator runs tools.register_webhook, and a stale answer only shifts read-backs.
-        now = self.clock.now().timestamp()
-        if self._webhook_seen is None or abs(now - self._webhook_seen[0]) > WEBHOOK_CONFIG_MAX_AGE:
-            registered = False
-            with contextlib.suppress(Exception):
-                registered = self.store.get_config("WEBHOOK") is not None
-            self._webhook_seen = (now, registered)
-        registered = self._webhook_seen[1]
-        s = self.settings
-        return s.confirm_backoff_with_webhooks_seconds if registered else s.confirm_backoff_seconds
+        return Context(settings=self.settings, now=self.clock.now(), backoff=self.reads.backoff(), code_counts=counts)
 
     def _carry_out(self, booking: Booking, plan: Plan) -> tuple[GuestNotice, str] | None:
         """What follows a saved round before its writes: metrics, the follow-up, the auth index;
@@ -384,7 +321,7 @@ class Sync:
             self.mailer.send(notice)
         except Exception as exc:
             code = getattr(exc, "response", {}).get("Error", {}).get("Code", type(exc).__name__)
-            counts = _CodeCounts(self.store)
+            counts = CodeCounts(self.store)
 
             def failed(b: Booking) -> Plan:
                 return decide.email_failed(b, fingerprint, code, self._context(counts))
