@@ -45,6 +45,16 @@ GUEST_QUERY_MAX = 100
 PARAMETERS = ("roomId", "status", "from", "to", "updatedSince", "guest", "limit", "cursor")
 _STAY_KEY = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z#[A-Za-z0-9._-]{1,64}")
 _GUEST_KEY = re.compile(r"\d{10}#[A-Za-z0-9._-]{1,64}")
+EARLIEST = datetime(indexes.FIRST_YEAR, 1, 1, tzinfo=UTC)
+
+
+def _utc(q: Query, key: str) -> datetime | None:
+    """The query's date-time `key` in UTC; one that UTC puts outside years 1-9999 is refused."""
+    at = q.instant(key)
+    try:
+        return at.astimezone(UTC) if at is not None else None
+    except OverflowError:
+        raise bad(key, "is out of range: in UTC it must fall in the years 0001-9999") from None
 
 
 @dataclass(frozen=True)
@@ -68,16 +78,16 @@ class BookingFilter:
             except ValueError:
                 known = ", ".join(s.value for s in BookingStatus)
                 raise bad("status", f"{raw[:40]!r} is not a booking status ({known})") from None
-        start, end = q.instant("from"), q.instant("to")
+        start, end = _utc(q, "from"), _utc(q, "to")
         if start is not None and end is not None and end <= start:
             raise bad("to", "must be after from")
         guest = q.text("guest", max_length=100, min_length=2)
         return cls(
             room_id=room_id,
             statuses=tuple(dict.fromkeys(statuses)),
-            start=start.astimezone(UTC) if start else None,
-            end=end.astimezone(UTC) if end else None,
-            updated_since=(lambda u: u.astimezone(UTC) if u else None)(q.instant("updatedSince")),
+            start=start,
+            end=end,
+            updated_since=_utc(q, "updatedSince"),
             guest=indexes.searchable(guest) if guest else None,
         )
 
@@ -203,20 +213,27 @@ class BookingSearch:
         if mode == "updated":
             assert f.updated_since is not None
             lo = iso(f.updated_since)
+            # Nothing changed before FIRST_YEAR: an updatedSince of 0065 reads 2020's partition first,
+            # not one empty partition a year since then (thousands of reads, a gateway timeout).
             return [
                 _Group([_Source("gsi3", indexes.updated_pk(year), lo)], ceiling=str(year + 1))
-                for year in range(f.updated_since.year, now.year + 1)
+                for year in range(max(f.updated_since.year, indexes.FIRST_YEAR), now.year + 1)
             ]
         hi = iso(f.end) if f.end is not None else KEY_MAX
+        # No stay starts before FIRST_YEAR, so an earlier `from` looks back from there (from 0001-01-01
+        # a look back would leave the calendar).
+        start = max(f.start, EARLIEST) if f.start is not None else None
         if mode == "room":
             assert f.room_id is not None
-            lo = iso(f.start - indexes.MAX_STAY) if f.start is not None else KEY_MIN
+            lo = iso(start - indexes.MAX_STAY) if start is not None else KEY_MIN
             return [_Group([_Source("gsi1", indexes.room_stay_pk(f.room_id), lo, hi)], filter_skip=("room",))]
         # The stay index, year by year: short stays looked back SHORT_STAY, long ones MAX_STAY.
-        short_lo = iso(f.start - indexes.SHORT_STAY) if f.start is not None else KEY_MIN
-        long_lo = iso(f.start - indexes.MAX_STAY) if f.start is not None else KEY_MIN
-        first = (f.start - indexes.MAX_STAY).year if f.start is not None else indexes.FIRST_YEAR
-        last = f.end.year if f.end is not None else now.year + 4
+        short_lo = iso(start - indexes.SHORT_STAY) if start is not None else KEY_MIN
+        long_lo = iso(start - indexes.MAX_STAY) if start is not None else KEY_MIN
+        first = (start - indexes.MAX_STAY).year if start is not None else indexes.FIRST_YEAR
+        # No stay starts more than three years ahead of the day it was booked: a `to` of 9999 walks
+        # the same years as none (not one empty partition a year until then).
+        last = min(f.end.year, now.year + 4) if f.end is not None else now.year + 4
         groups = []
         for year in range(max(first, indexes.FIRST_YEAR), last + 1):
             sources = [
