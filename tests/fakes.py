@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from staykey.nuki import (
+    AuthPage,
     KeypadCodeCreate,
     NukiCodeConflict,
     NukiNotFound,
@@ -149,6 +150,38 @@ class FakeNuki:
         self._call("list_auths", smartlock_id)
         return [a for a in self.locks[smartlock_id].auths.values() if types is None or a.type in types]
 
+    def list_account_auths(self, types: Sequence[int] | None = (13,)) -> list[SmartlockAuth]:
+        self._call("list_account_auths", None)
+        return self._account_auths(types)
+
+    def _account_auths(self, types: Sequence[int] | None) -> list[SmartlockAuth]:
+        locks = [self.locks[lock_id] for lock_id in sorted(self.locks)]
+        return [a for lock in locks for a in lock.auths.values() if not types or a.type in types]
+
+    def list_auths_page(self, page: int, size: int = 100, types: Sequence[int] | None = (13,)) -> AuthPage:
+        self._call("list_auths_page", page)
+        listed = self._account_auths(types)
+        pages = (len(listed) + size - 1) // size
+        return AuthPage.model_validate(
+            {
+                "results": [a.model_dump(by_alias=True) for a in listed[page * size : (page + 1) * size]],
+                "pagination": {"totalItems": len(listed), "totalPages": pages, "currentPage": page, "pageSize": size},
+            }
+        )
+
+    def iter_auth_pages(
+        self, size: int = 100, types: Sequence[int] | None = (13,), max_pages: int | None = None
+    ) -> Iterator[AuthPage]:
+        page = 0
+        while max_pages is None or page < max_pages:
+            answer = self.list_auths_page(page, size, types)
+            if not answer.results:
+                return
+            yield answer
+            if len(answer.results) < size:
+                return
+            page += 1
+
     def create_keypad_code(self, smartlock_ids: Sequence[int], code: KeypadCodeCreate) -> None:
         self._call("create_keypad_code", (tuple(smartlock_ids), code.name))
         for lock_id in smartlock_ids:
@@ -221,5 +254,15 @@ class FakeNuki:
     def iter_log_pages(self, smartlock_id: int, **kwargs: Any) -> Iterator[list[SmartlockLog]]:
         self._call("iter_log_pages", smartlock_id)
         logs = sorted(self.locks[smartlock_id].logs, key=lambda entry: entry.date, reverse=True)
+        for i in range(0, len(logs), 50):
+            yield logs[i : i + 50]
+
+    def iter_account_log_pages(self, **kwargs: Any) -> Iterator[list[SmartlockLog]]:
+        self._call("iter_account_log_pages", None)
+        logs = sorted(
+            (entry for lock in self.locks.values() for entry in lock.logs),
+            key=lambda entry: (entry.date, entry.id),
+            reverse=True,
+        )
         for i in range(0, len(logs), 50):
             yield logs[i : i + 50]

@@ -28,7 +28,14 @@ from local.nuki_sandbox.model import (
     route,
     unauthorized,
 )
-from local.nuki_sandbox.state import LOG_LIMIT_DEFAULT, AuthChange, AuthDraft, NukiSandbox, Window
+from local.nuki_sandbox.state import (
+    AUTH_PAGE_SIZE_DEFAULT,
+    LOG_LIMIT_DEFAULT,
+    AuthChange,
+    AuthDraft,
+    NukiSandbox,
+    Window,
+)
 from local.nuki_spec import jsonschema, load_spec
 
 Query = Mapping[str, list[str]]
@@ -224,6 +231,21 @@ def _list_all_auths(sandbox: NukiSandbox, _params: dict[str, str], query: Query,
     return _ok(sandbox.list_auths(None, types=_query_types(query), account_user_id=account_user_id))
 
 
+def _list_all_auths_paged(sandbox: NukiSandbox, _params: dict[str, str], query: Query, _raw: bytes) -> Reply:
+    # The route declares no 400: a page or size that is not a number is taken as its default.
+    page = _query_int(query, "page", strict=False)
+    size = _query_int(query, "size", strict=False)
+    account_user_id = _query_int(query, "accountUserId", strict=False)
+    return _ok(
+        sandbox.list_auths_paged(
+            page=0 if page is None or page == NO_MATCH else page,
+            size=AUTH_PAGE_SIZE_DEFAULT if size is None or size == NO_MATCH or size < 1 else size,
+            types=_query_types(query),
+            account_user_id=None if account_user_id == NO_MATCH else account_user_id,
+        )
+    )
+
+
 def _get_auth(sandbox: NukiSandbox, params: dict[str, str], _query: Query, _raw: bytes) -> Reply:
     return _ok(sandbox.get_auth(int(params["smartlockId"]), params["id"]))
 
@@ -310,6 +332,7 @@ _AUTH_ID = r"(?P<id>[^/]+)"
 ROUTES: tuple[Route[Handler], ...] = (
     route("GET", r"/smartlock", _list_smartlocks),
     route("GET", r"/smartlock/auth", _list_all_auths),
+    route("GET", r"/smartlock/auth/paged", _list_all_auths_paged),
     route("PUT", r"/smartlock/auth", _create_auths),
     route("DELETE", r"/smartlock/auth", _delete_auths),
     route("GET", r"/smartlock/log", _all_logs),

@@ -8,6 +8,7 @@ keypad's 200 codes) are enforced here so the Nuki routes and the control routes 
 
 from __future__ import annotations
 
+import bisect
 import hmac
 import random
 import secrets
@@ -51,6 +52,7 @@ LEAN_AUTH_FIELDS = ("id", "smartlockId", "authId", "code", "type", "name")
 
 LOG_LIMIT_DEFAULT = 20
 LOG_LIMIT_MAX = 50
+AUTH_PAGE_SIZE_DEFAULT = 100  # GET /smartlock/auth/paged: `size` defaults to 100 (the spec says no maximum)
 
 FEATURES = (
     "DEVICE_STATUS",
@@ -487,6 +489,19 @@ def zone_named(name: str) -> ZoneInfo:
 # --- the sandbox --------------------------------------------------------------------------------
 
 
+def _listed(auth: Auth, types: set[int] | None, account_user_id: int | None) -> bool:
+    """Whether a listing filtered by ``types`` and ``accountUserId`` (Nuki's meaning) shows ``auth``."""
+    if types is not None and auth.type not in types:
+        return False
+    if account_user_id is not None and account_user_id > 0 and auth.account_user_id != account_user_id:
+        return False
+    return not (account_user_id is not None and account_user_id < 0 and auth.account_user_id is not None)
+
+
+def _log_order(entry: LogEntry) -> tuple[datetime, str]:
+    return entry.order
+
+
 class SandboxClock(Protocol):
     """Where the sandbox reads time: wall time for dates, a monotonic clock for sync delays."""
 
@@ -541,8 +556,12 @@ class NukiSandbox:
         self._locks: dict[int, Lock] = {}
         self._pending: list[PendingWrite] = []
         self._seq = 0
-        self._logs: list[LogEntry] = []
+        self._logs: list[LogEntry] = []  # every lock's, oldest first (by date, then id)
+        self._lock_logs: dict[int, list[LogEntry]] = {}  # the same, per lock
         self._log_index: dict[str, LogEntry] = {}
+        # Bumped by every change to an authorization: the account's listing is built once per version.
+        self._auth_version = 0
+        self._listing: tuple[int, list[Auth]] | None = None
         self._webhooks: dict[int, Webhook] = {}
         self._next_webhook_id = 1
         self._faults = Faults(rng=random.Random(self._seed))
@@ -840,20 +859,47 @@ class NukiSandbox:
                 lock = self._locks.get(smartlock_id)
                 if lock is None:
                     raise forbidden()
-                locks = [lock]
+                auths = list(lock.auths.values())
             else:
-                locks = list(self._locks.values())
-            out: list[JSON] = []
-            for lock in locks:
-                for auth in lock.auths.values():
-                    if types is not None and auth.type not in types:
-                        continue
-                    if account_user_id is not None and account_user_id > 0 and auth.account_user_id != account_user_id:
-                        continue
-                    if account_user_id is not None and account_user_id < 0 and auth.account_user_id is not None:
-                        continue
-                    out.append(auth.to_json())
-            return out
+                auths = self._account_listing()
+            return [auth.to_json() for auth in auths if _listed(auth, types, account_user_id)]
+
+    def list_auths_paged(
+        self,
+        page: int = 0,
+        size: int = AUTH_PAGE_SIZE_DEFAULT,
+        types: set[int] | None = None,
+        account_user_id: int | None = None,
+    ) -> dict[str, JSON]:
+        """``GET /smartlock/auth/paged``: the account's authorizations in a fixed order (by lock, then
+        as they were created), a page at a time. Each page is read from the listing as it is at that
+        moment, so a change between two pages moves what follows it (as offset paging does)."""
+        with self._lock:
+            self._apply_due_locked()
+            listed = [auth for auth in self._account_listing() if _listed(auth, types, account_user_id)]
+            size = max(1, size)
+            page = max(0, page)
+            total_pages = (len(listed) + size - 1) // size
+            pagination: dict[str, JSON] = {
+                "totalItems": len(listed),
+                "totalPages": total_pages,
+                "currentPage": page,
+                "pageSize": size,
+            }
+            if page + 1 < total_pages:
+                pagination["nextPage"] = str(page + 1)
+            if 0 < page <= total_pages:
+                pagination["prevPage"] = str(page - 1)
+            results: list[JSON] = [auth.to_json() for auth in listed[page * size : (page + 1) * size]]
+            return {"results": results, "pagination": pagination}
+
+    def _account_listing(self) -> list[Auth]:
+        """Every lock's authorizations, by lock and then in the order they were created; built again
+        only after an authorization changed."""
+        if self._listing is None or self._listing[0] != self._auth_version:
+            auths = [auth for smartlock_id in sorted(self._locks) for auth in self._locks[smartlock_id].auths.values()]
+            self._listing = (self._auth_version, auths)
+        return self._listing[1]
 
     def _visible_auth(self, smartlock_id: int, auth_id: str) -> tuple[Lock, Auth]:
         lock = self._locks.get(smartlock_id)
@@ -949,29 +995,35 @@ class NukiSandbox:
     ) -> list[JSON]:
         """Newest first; ``older_than`` is the ``id`` cursor; ``limit`` is capped at 50."""
         with self._lock:
-            entries = self._logs
+            entries = self._logs if smartlock_id is None else self._lock_logs.get(smartlock_id, [])
+            end = len(entries)
             if older_than is not None:
                 ref = self._log_index.get(older_than)
                 if ref is not None:
-                    entries = [e for e in entries if e.order < ref.order]
+                    end = bisect.bisect_left(entries, ref.order, key=_log_order)
                 else:  # an id we never issued: compare as ObjectIds, as a database would
                     entries = [e for e in entries if e.id < older_than]
-            chosen = [
-                e
-                for e in entries
-                if (smartlock_id is None or e.smartlock_id == smartlock_id)
-                and (auth_id is None or e.data.get("authId") == auth_id)
-                and (account_user_id is None or e.data.get("accountUserId") == account_user_id)
-                and (action is None or e.data.get("action") == action)
-                and (from_date is None or e.date >= from_date)
-                and (to_date is None or e.date <= to_date)
-            ]
-            chosen.sort(key=lambda e: e.order, reverse=True)
-            return [dict(e.data) for e in chosen[: min(limit, LOG_LIMIT_MAX)]]
+                    end = len(entries)
+            chosen: list[JSON] = []
+            for i in range(end - 1, -1, -1):
+                e = entries[i]
+                if from_date is not None and e.date < from_date:
+                    break  # oldest first: everything before is older still
+                if (
+                    (auth_id is None or e.data.get("authId") == auth_id)
+                    and (account_user_id is None or e.data.get("accountUserId") == account_user_id)
+                    and (action is None or e.data.get("action") == action)
+                    and (to_date is None or e.date <= to_date)
+                ):
+                    chosen.append(dict(e.data))
+                    if len(chosen) >= min(limit, LOG_LIMIT_MAX):
+                        break
+            return chosen
 
     def _add_log(self, lock: Lock, data: dict[str, JSON], date: datetime) -> LogEntry:
         entry = LogEntry(id=str(data["id"]), smartlock_id=lock.smartlock_id, date=date, data=data)
-        self._logs.append(entry)
+        bisect.insort(self._logs, entry, key=_log_order)
+        bisect.insort(self._lock_logs.setdefault(lock.smartlock_id, []), entry, key=_log_order)
         self._log_index[entry.id] = entry
         self._emit("DEVICE_LOGS", {"feature": "DEVICE_LOGS", "smartlockLog": dict(data)})
         return entry
@@ -1007,6 +1059,7 @@ class NukiSandbox:
                 self._dispatcher.enqueue(hook.id, hook.url, hook.secret, feature, payload)
 
     def _emit_auth(self, auth: Auth, deleted: bool) -> None:
+        self._auth_version += 1  # every change of an authorization comes through here
         body = auth.to_json()
         if self.lean_auth_webhooks:
             body = {k: body[k] for k in LEAN_AUTH_FIELDS if k in body}
@@ -1172,6 +1225,7 @@ class NukiSandbox:
                 data["authId"] = auth.id
                 auth.lock_count += 1
                 auth.last_active = at
+                self._auth_version += 1
             data |= {
                 "name": auth.name if success and auth is not None else "",
                 "action": 1,  # unlock

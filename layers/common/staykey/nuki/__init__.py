@@ -4,7 +4,7 @@ Importing this package is light: ``requests`` is imported only when a ``NukiClie
 first call, so a function that only checks webhook signatures and parses payloads never loads it.
 """
 
-from staykey.nuki.client import DEFAULT_BASE_URL, LOG_PAGE_MAX, NukiClient
+from staykey.nuki.client import AUTH_PAGE_SIZE, DEFAULT_BASE_URL, LOG_PAGE_MAX, NukiClient
 from staykey.nuki.codes import is_valid_keypad_code
 from staykey.nuki.errors import (
     NukiAuthError,
@@ -36,6 +36,7 @@ from staykey.nuki.models import (
     ALL_WEEK_DAYS,
     KEYPAD_CODE_AUTH_TYPE,
     KEYPAD_NAME_MAX_LENGTH,
+    AuthPage,
     KeypadCodeCreate,
     Smartlock,
     SmartlockAuth,
@@ -60,12 +61,14 @@ from staykey.nuki.webhooks import (
 
 __all__ = [
     "ALL_WEEK_DAYS",
+    "AUTH_PAGE_SIZE",
     "DEFAULT_BASE_URL",
     "KEYPAD_CODE_AUTH_TYPE",
     "KEYPAD_NAME_MAX_LENGTH",
     "LOG_PAGE_MAX",
     "SIGNATURE_HEADER",
     "WEBHOOK_FEATURES",
+    "AuthPage",
     "DecentralWebhook",
     "DeviceAuthsWebhook",
     "DeviceLogsWebhook",

@@ -22,6 +22,7 @@ from pydantic import TypeAdapter
 from staykey.nuki.errors import NukiProtocolError
 from staykey.nuki.logs import SmartlockLog
 from staykey.nuki.models import (
+    AuthPage,
     KeypadCodeCreate,
     Smartlock,
     SmartlockAuth,
@@ -37,11 +38,14 @@ if TYPE_CHECKING:
 DEFAULT_BASE_URL = "https://api.nuki.io"
 LOG_PAGE_MAX = 50
 """Nuki returns at most 50 log entries per page, whatever ``limit`` asks for."""
+AUTH_PAGE_SIZE = 100
+"""The page size of ``GET /smartlock/auth/paged`` we ask for: Nuki's default (it documents no maximum)."""
 
 _SMARTLOCKS = TypeAdapter(list[Smartlock])
 _SMARTLOCK = TypeAdapter(Smartlock)
 _AUTHS = TypeAdapter(list[SmartlockAuth])
 _AUTH = TypeAdapter(SmartlockAuth)
+_AUTH_PAGE = TypeAdapter(AuthPage)
 _LOGS = TypeAdapter(list[SmartlockLog])
 _WEBHOOKS = TypeAdapter(list[DecentralWebhook])
 _WEBHOOK = TypeAdapter(DecentralWebhook)
@@ -119,10 +123,39 @@ class NukiClient:
 
     def list_auths(self, smartlock_id: int, types: Sequence[int] | None = (13,)) -> list[SmartlockAuth]:
         """The authorizations of a lock, by default only keypad codes (``types=13``); None or () for all."""
-        query = {"types": ",".join(str(int(t)) for t in types)} if types else None
         return self._transport.read(
-            "GET", "/smartlock/{smartlockId}/auth", _AUTHS, query=query, smartlockId=int(smartlock_id)
+            "GET", "/smartlock/{smartlockId}/auth", _AUTHS, query=_types_query(types), smartlockId=int(smartlock_id)
         )
+
+    def list_account_auths(self, types: Sequence[int] | None = (13,)) -> list[SmartlockAuth]:
+        """The authorizations of every lock of the account in one answer (``GET /smartlock/auth``),
+        by default only keypad codes. One call, however many locks; the answer grows with them."""
+        return self._transport.read("GET", "/smartlock/auth", _AUTHS, query=_types_query(types))
+
+    def list_auths_page(self, page: int, size: int = AUTH_PAGE_SIZE, types: Sequence[int] | None = (13,)) -> AuthPage:
+        """One page of the account's authorizations (``GET /smartlock/auth/paged``), pages from 0."""
+        if page < 0 or size < 1:
+            raise ValueError("page must be 0 or more and size at least 1")
+        query = {"page": str(int(page)), "size": str(int(size)), **(_types_query(types) or {})}
+        return self._transport.read("GET", "/smartlock/auth/paged", _AUTH_PAGE, query=query)
+
+    def iter_auth_pages(
+        self, size: int = AUTH_PAGE_SIZE, types: Sequence[int] | None = (13,), max_pages: int | None = None
+    ) -> Iterator[AuthPage]:
+        """Every page of the account's authorizations, from page 0 until a short or empty page, the
+        last page Nuki counts (``pagination.totalPages``), or ``max_pages``. The pages are read one
+        after the other, not as one snapshot: an authorization created or deleted meanwhile may
+        move one across a page boundary (listed twice, or not at all)."""
+        page = 0
+        while max_pages is None or page < max_pages:
+            answer = self.list_auths_page(page, size, types)
+            if not answer.results:
+                return
+            yield answer
+            total = answer.pagination.total_pages
+            if len(answer.results) < size or (total is not None and page + 1 >= total):
+                return
+            page += 1
 
     def get_auth(self, smartlock_id: int, auth_id: str) -> SmartlockAuth:
         """One authorization by its ``id`` (``GET /smartlock/{smartlockId}/auth/{id}``)."""
@@ -197,25 +230,41 @@ class NukiClient:
         pages are consumed.
         """
         limit = max(1, min(LOG_PAGE_MAX, int(limit)))
-        query: dict[str, str] = {"limit": str(limit)}
-        if from_date is not None:
-            query["fromDate"] = format_utc(from_date)
-        if to_date is not None:
-            query["toDate"] = format_utc(to_date)
+        query = _log_query(limit, from_date, to_date, max_pages)
         if auth_id is not None:
             query["authId"] = auth_id
-        if max_pages is not None and max_pages < 1:
-            raise ValueError("max_pages must be at least 1")
-        return self._log_pages(int(smartlock_id), query, limit, before_id, max_pages)
+        params = {"smartlockId": int(smartlock_id)}
+        return self._log_pages("/smartlock/{smartlockId}/log", params, query, limit, before_id, max_pages)
+
+    def iter_account_log_pages(
+        self,
+        *,
+        from_date: datetime | None = None,
+        to_date: datetime | None = None,
+        limit: int = LOG_PAGE_MAX,
+        before_id: str | None = None,
+        max_pages: int | None = None,
+    ) -> Iterator[list[SmartlockLog]]:
+        """Pages of the activity log of every lock of the account, newest first
+        (``GET /smartlock/log``): one call per page of 50 entries however many locks there are.
+        Paged with the ``id`` cursor and bounded like `iter_log_pages`."""
+        limit = max(1, min(LOG_PAGE_MAX, int(limit)))
+        query = _log_query(limit, from_date, to_date, max_pages)
+        return self._log_pages("/smartlock/log", {}, query, limit, before_id, max_pages)
 
     def _log_pages(
-        self, smartlock_id: int, query: dict[str, str], limit: int, cursor: str | None, max_pages: int | None
+        self,
+        template: str,
+        params: dict[str, int],
+        query: dict[str, str],
+        limit: int,
+        cursor: str | None,
+        max_pages: int | None,
     ) -> Iterator[list[SmartlockLog]]:
-        template = "/smartlock/{smartlockId}/log"
         pages = 0
         while True:
             page_query = dict(query) if cursor is None else {**query, "id": cursor}
-            page = self._transport.read("GET", template, _LOGS, query=page_query, smartlockId=smartlock_id)
+            page = self._transport.read("GET", template, _LOGS, query=page_query, **params)
             if not page:
                 return
             yield page
@@ -250,10 +299,27 @@ class NukiClient:
         self._transport.send("DELETE", "/api/decentralWebhook/{id}", id=int(webhook_id))
 
 
+def _types_query(types: Sequence[int] | None) -> dict[str, str] | None:
+    return {"types": ",".join(str(int(t)) for t in types)} if types else None
+
+
+def _log_query(
+    limit: int, from_date: datetime | None, to_date: datetime | None, max_pages: int | None
+) -> dict[str, str]:
+    query: dict[str, str] = {"limit": str(limit)}
+    if from_date is not None:
+        query["fromDate"] = format_utc(from_date)
+    if to_date is not None:
+        query["toDate"] = format_utc(to_date)
+    if max_pages is not None and max_pages < 1:
+        raise ValueError("max_pages must be at least 1")
+    return query
+
+
 def _auth_id(auth_id: str) -> str:
     if not isinstance(auth_id, str) or not auth_id.strip():
         raise ValueError("an auth id must be a non-empty string")
     return auth_id
 
 
-__all__ = ["DEFAULT_BASE_URL", "LOG_PAGE_MAX", "NukiClient"]
+__all__ = ["AUTH_PAGE_SIZE", "DEFAULT_BASE_URL", "LOG_PAGE_MAX", "NukiClient"]

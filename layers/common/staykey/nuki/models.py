@@ -261,6 +261,23 @@ class SmartlockAuth(NukiModel):
         return self.operation_id is not None
 
 
+class Pagination(NukiModel):
+    """``Pagination`` of a paged answer (``GET /smartlock/auth/paged``)."""
+
+    total_items: int | None = None
+    total_pages: int | None = None
+    current_page: int | None = None
+    page_size: int | None = None
+
+
+class AuthPage(NukiModel):
+    """One page of ``GET /smartlock/auth/paged`` (the spec's ``PaginatedResponse``): the
+    authorizations of every lock of the account, a page at a time."""
+
+    results: list[SmartlockAuth] = Field(default_factory=list)
+    pagination: Pagination = Field(default_factory=Pagination)
+
+
 class KeypadCodeCreate(NukiRequestModel):
     """Body of a keypad-code creation (``SmartlockAuthCreate`` with ``type`` 13).
 
@@ -339,10 +356,12 @@ __all__ = [
     "KEYPAD_CODE_AUTH_TYPE",
     "KEYPAD_NAME_MAX_LENGTH",
     "SERVER_STATE_OFFLINE",
+    "AuthPage",
     "KeypadCode",
     "KeypadCodeCreate",
     "NukiModel",
     "NukiRequestModel",
+    "Pagination",
     "ShsSubscription",
     "Smartlock",
     "SmartlockAuth",
