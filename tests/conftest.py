@@ -29,6 +29,10 @@ os.environ.update(
         "SENDER_EMAIL": "stays@example.com",
         "NUKI_TOKEN_SECRET_NAME": "staykey-test/nuki-api-token",
         "NUKI_WEBHOOK_SECRET_NAME": "staykey-test/nuki-webhook-secret",
+        # Exact times in the functional tests: no spread of provisioning and removal (the simulator,
+        # the local stack and tests/functional/lifecycle/test_spread.py run with the template's).
+        "PROVISION_SPREAD_MINUTES": "0",
+        "EXPIRY_SPREAD_MINUTES": "0",
     }
 )
 os.environ.pop("AWS_ENDPOINT_URL", None)

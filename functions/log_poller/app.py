@@ -1,6 +1,8 @@
-"""Reads every room's locks' activity logs from a cursor per lock, on a schedule (EventBridge
-Scheduler input {"action": "poll-logs"}): the same attribution and storage as DEVICE_LOGS webhooks,
-for accounts without Nuki's Advanced API and for entries a lost webhook missed."""
+"""The watcher (EventBridge Scheduler input {"action": "poll-logs"}, every LogPollSchedule): decides
+what is due and reads it: the account's activity log (every lock's, one cursor; often while a stay
+runs, rarely otherwise, and with webhooks registered only to fill their gaps) and the keypad codes of
+the hot locks and of the locks a signal names; a lock whose codes changed and show drift goes to the
+reconcile queue. See `staykey.services.watch`."""
 
 from __future__ import annotations
 
@@ -15,8 +17,6 @@ from staykey.observability import logger, tracer
 @logger.inject_lambda_context(clear_state=True)
 @tracer.capture_lambda_handler(capture_response=False)
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    # The input carries nothing to act on; whatever it is, a run polls every lock.
-    report = wiring.log_poller().poll_all(remaining=lambda: context.get_remaining_time_in_millis() / 1000)
-    summary = report.to_dict()
-    logger.info("log poll finished", **summary)
-    return summary
+    # The input carries nothing to act on; whatever it is, a run decides what is due.
+    report = wiring.watcher().tick(remaining=lambda: context.get_remaining_time_in_millis() / 1000)
+    return report.to_dict()

@@ -27,12 +27,13 @@ class ScheduledProvision(BaseModel):
 class FollowUp(BaseModel):
     bookingId: str = Field(pattern=ID_PATTERN)
     seq: int
+    at: str | None = Field(default=None, max_length=40)  # when to read back (the queue delays by whole seconds)
 
 
 def _follow_up(record: SQSRecord) -> None:
     job = FollowUp.model_validate(json.loads(record.body))
     logger.append_keys(booking_id=job.bookingId)
-    wiring.sync().run_job(job.model_dump())
+    wiring.sync().run_job(job.model_dump(exclude_none=True))
 
 
 @logger.inject_lambda_context(clear_state=True)

@@ -1,6 +1,8 @@
-"""The scheduled reconcile run (EventBridge Scheduler input {"action": "reconcile"}, at the
-template's ReconcileSchedule rate): lists every lock of every room and puts one message per lock on
-the reconcile queue, where `reconcile_lock` takes them with bounded concurrency. An operator may
+"""The full sweep (EventBridge Scheduler input {"action": "reconcile"}, at the template's
+ReconcileSchedule rate, daily by default): every lock of every room and every lock a room had. When
+the account's list of keypad codes costs fewer Nuki calls than one read per lock, it reads that list
+and puts only the locks that show drift on the reconcile queue; otherwise every lock (see
+`staykey.services.checks`). `reconcile_lock` takes the queue with bounded concurrency. An operator may
 invoke it with {"action": "reconcile", "smartlockIds": [...]} to reconcile some locks now."""
 
 from __future__ import annotations
@@ -29,5 +31,7 @@ class ReconcileRun(BaseModel):
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     run = ReconcileRun.model_validate(event)
     lock_ids = run.lock_ids()
-    queued = wiring.reconciler().enqueue_all(lock_ids, reason="scheduled" if lock_ids is None else "manual")
-    return {"locksQueued": queued}
+    if lock_ids is not None:
+        return {"locksQueued": wiring.reconciler().enqueue_all(lock_ids, reason="manual")}
+    swept = wiring.checks().sweep(remaining=lambda: context.get_remaining_time_in_millis() / 1000)
+    return {"locksQueued": swept["queued"], "locks": swept["locks"], "clean": swept["clean"]}

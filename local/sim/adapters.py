@@ -20,8 +20,10 @@ import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
+from staykey.adapters.jobs import sqs_delay
 from staykey.adapters.mail import GuestNotice
 from staykey.adapters.reconcile_queue import LockJob
 
@@ -43,7 +45,7 @@ WEBHOOK_QUEUE = QueueSpec("webhooks", 360.0, 5)
 RECONCILE_QUEUE = QueueSpec("reconcile", 1800.0, 3)
 
 
-def sqs_delay(seconds: float) -> float:
+def whole_seconds(seconds: float) -> float:
     return float(max(0, min(MAX_SQS_DELAY, round(seconds))))
 
 
@@ -60,7 +62,7 @@ class SimQueue:
     def put(self, message: Any, delay_seconds: float, label: str = "") -> None:
         self.sent += 1
         self.world.loop.call_later(
-            sqs_delay(delay_seconds),
+            whole_seconds(delay_seconds),
             lambda: self._deliver(message, 1, label),
             name=f"{self.spec.name}:{label}",
         )
@@ -88,8 +90,8 @@ class SimJobQueue:
         self.queue = SimQueue(world, LIFECYCLE_QUEUE, self._run)
 
     def send(self, job: dict[str, Any], delay_seconds: float) -> None:
-        # What SQS would carry: the JSON body.
-        self.queue.put(json.dumps(job), delay_seconds, label=str(job.get("bookingId")))
+        # What SQS would carry: the JSON body, with the whole-second delay the production queue asks for.
+        self.queue.put(json.dumps(job), sqs_delay(job, delay_seconds), label=str(job.get("bookingId")))
 
     def _run(self, body: str) -> None:
         job = json.loads(body)
@@ -98,19 +100,58 @@ class SimJobQueue:
 
 
 class SimLockQueue:
-    """The reconcile queue (`staykey.adapters.reconcile_queue.LockQueue`)."""
+    """The reconcile queue (`staykey.adapters.reconcile_queue.LockQueue`) and reconcile-lock's event
+    source mapping as the template sets it: batches of `BATCH` messages, at most
+    `reconcile_concurrency` invocations at once (`ScalingConfig.MaximumConcurrency`), each working
+    through its batch one lock after the other; a failed lock comes back after the queue's
+    visibility timeout (ReportBatchItemFailures) and is dead-lettered after its receive count."""
+
+    BATCH = 5
 
     def __init__(self, world: World) -> None:
         self.world = world
-        self.queue = SimQueue(world, RECONCILE_QUEUE, self._run)
+        self.spec = RECONCILE_QUEUE
+        self.sent = 0
+        self.dead_letters: list[str] = []
+        self.backlog: list[tuple[str, int]] = []
+        self.running = 0
 
     def send(self, jobs: Sequence[LockJob], delay_seconds: float = 0) -> None:
         for job in jobs:
-            self.queue.put(job.model_dump_json(), delay_seconds, label=str(job.smartlockId))
+            self.sent += 1
+            body = job.model_dump_json()
+            self.world.loop.call_later(
+                whole_seconds(delay_seconds), partial(self._visible, body, 1), name=f"reconcile:{job.smartlockId}"
+            )
 
-    def _run(self, body: str) -> None:
-        job = LockJob.model_validate_json(body)
-        self.world.reconciler.reconcile_lock(job.smartlockId, attempt=job.attempt)
+    def _visible(self, body: str, receive: int) -> None:
+        self.backlog.append((body, receive))
+        self._pump()
+
+    def _pump(self) -> None:
+        limit = max(1, self.world.config.reconcile_concurrency)
+        while self.running < limit and self.backlog:
+            batch, self.backlog = self.backlog[: self.BATCH], self.backlog[self.BATCH :]
+            self.running += 1
+            self.world.loop.call_later(0, partial(self._batch, batch), name="reconcile-lock")
+
+    def _batch(self, batch: list[tuple[str, int]]) -> None:
+        try:
+            for body, receive in batch:
+                job = LockJob.model_validate_json(body)
+                run = partial(self.world.reconciler.reconcile_lock, job.smartlockId, attempt=job.attempt)
+                if self.world.invoke(f"reconcile:{job.smartlockId}", run):
+                    continue
+                if receive >= self.spec.max_receives:
+                    self.dead_letters.append(body)
+                    self.world.note(f"dead letter on the reconcile queue: {job.smartlockId}")
+                    continue
+                self.world.loop.call_later(
+                    self.spec.visibility_timeout, partial(self._visible, body, receive + 1), name="reconcile:retry"
+                )
+        finally:
+            self.running -= 1
+            self._pump()
 
 
 class SimInbox:

@@ -9,12 +9,15 @@ told_means_true  A booking turns `active`, and a guest email goes out, only whil
                  the booking holds exactly one code with the booking's PIN, under its name, with
                  no `error`, enabled, with no weekday or daily-time limits, and the booking's
                  window within 60 s. The email states what is on the locks. A booking stays
-                 `active` after its code changed on a lock for at most one reconcile period (the
-                 time StayKey needs to notice a change it was not told about).
+                 `active` after its code changed on a lock for at most one check period of a hot
+                 lock (HotCheckMinutes; GapFillMinutes with webhooks registered) and a watcher run:
+                 the time StayKey needs to notice a change it was not told about.
 gone_means_gone  Every code of an ended, cancelled or moved booking (and of a PIN it no longer
                  uses) is off every lock within 15 minutes of the end, of the code landing, of the
-                 lock coming back online, or of Nuki answering again, whichever is last. A booking
-                 is `revoked` only when none of its codes is on any of its locks.
+                 lock coming back online, or of Nuki answering again, whichever is last; a code of
+                 ours that appears on a lock no stay is near, within a watcher run of the webhook
+                 that says so, else by the next sweep (ReconcileSchedule). A booking is `revoked`
+                 only when none of its codes is on any of its locks.
 foreign          A code StayKey did not create is never changed or deleted by StayKey.
 converges        Once faults stop, locks are online and full locks have room, every booking
                  reaches its right state (scheduled before its lead time, active during it,
@@ -28,7 +31,8 @@ history          A duplicated, reordered, delayed or replayed webhook never move
                  what the lock holds (checked by told_means_true and gone_means_gone at every
                  status change, whatever caused it).
 attributed       Every successful entry with a guest's PIN is stored under that guest's booking
-                 within ATTRIBUTION_DELAY (when polling is on, or its webhook was delivered).
+                 within ATTRIBUTION_DELAY (when polling is on, or its webhook was delivered); one
+                 whose webhook was lost, within a gap-filling period (GapFillMinutes) more.
 never_5xx        No shop request answers a 5xx; no function crashes (an exception other than the
                  domain's own, which its trigger retries).
 nuki_spec        Every request StayKey sent, and every answer the sandbox gave, fits Nuki's spec.
@@ -157,7 +161,31 @@ class Checker:
         """Someone changed our code on this lock in Nuki Web within the time StayKey has to notice
         (unless told by a webhook, up to a reconcile period): judged by the drift sweep instead."""
         at = self.w.tampered.get(lock_id)
-        return at is not None and self.w.loop.t - at <= self.w.config.reconcile_every + 5 * 60.0
+        return at is not None and self.w.loop.t - at <= self.drift_grace()
+
+    def drift_grace(self) -> float:
+        """How long StayKey may take to notice a change of our code it was not told about: a hot lock's
+        codes are read every HotCheckMinutes (GapFillMinutes with webhooks registered), at the
+        watcher's next run, and the reconciler acts within minutes."""
+        cfg = self.w.config
+        return (cfg.gap_fill_every if cfg.webhooks else cfg.hot_check_every) + cfg.poll_every + 5 * 60.0
+
+    def tamper_allowance(self, lock_id: int, auth_id: str, since: float) -> float:
+        """How long a code of ours someone changed to a PIN the booking does not use may stay: within
+        the usual 15 minutes of the webhook that says so, else of the lock's next check."""
+        told = [t for t in self.w.told_auths.get((lock_id, auth_id), ()) if t >= since]
+        if told:
+            return told[0] - since + TOLD_GRACE + GONE_WITHIN
+        return self.drift_grace() + GONE_WITHIN
+
+    def idle_allowance(self, lock_id: int, auth_id: str, since: float) -> float:
+        """How long a code of ours that appeared on an idle lock (no stay near) may stay: a webhook
+        about it is a signal the watcher acts on at its next run; without one, the next sweep."""
+        cfg = self.w.config
+        told = [t for t in self.w.told_auths.get((lock_id, auth_id), ()) if t >= since]
+        if told:
+            return told[0] - since + cfg.poll_every + GONE_WITHIN
+        return cfg.reconcile_every + cfg.poll_every + GONE_WITHIN
 
     # ------------------------------------------------------------------ hooks: exact moments
 
@@ -282,7 +310,15 @@ class Checker:
                     since = self._unwanted_since(booking_id, lock_id, auth.code)
                 if since is None or not online or w.nuki_down():
                     continue
-                deadline = max(since, landed, w.online_since.get(lock_id, 0.0), w.nuki_ok_since) + GONE_WITHIN
+                start = max(since, landed, w.online_since.get(lock_id, 0.0), w.nuki_ok_since)
+                if auth.id in w.idle_drift:  # appeared on a lock no stay was near: a signal or the sweep
+                    deadline = start + self.idle_allowance(lock_id, auth.id, w.idle_drift[auth.id])
+                elif abs(w.tampered_auths.get(auth.id, -1.0) - w.loop.at_time(auth.updated)) < 0.01:
+                    # changed behind StayKey's back (a new PIN in Nuki Web): noticed by a webhook, or
+                    # by the next check of the lock
+                    deadline = start + self.tamper_allowance(lock_id, auth.id, w.tampered_auths[auth.id])
+                else:
+                    deadline = start + GONE_WITHIN
                 if now > deadline + SWEEP_EVERY:
                     self.violation(
                         "gone_means_gone",
@@ -295,7 +331,7 @@ class Checker:
         w, now = self.w, self.w.loop.t
         lead = w.settings.provision_lead_hours * 3600
         confirm = w.settings.confirm_min_seconds
-        grace = w.config.reconcile_every + 5 * 60.0
+        grace = self.drift_grace()
         for item in self._bookings():
             booking_id, status = item["bookingId"], item["status"]
             valid_from = parse_iso(item["validFrom"])
@@ -385,12 +421,16 @@ class Checker:
                     "visible", "a full lock refused our code and no LockFull metric followed", key=f"full:{auth_id}"
                 )
         polling = w.config.log_polling
+        # With webhooks registered, polling only fills their gaps: an entry whose webhook was lost
+        # waits for the next gap-filling poll (then polling turns eager while deliveries lapse).
+        gap = w.config.gap_fill_every + w.config.poll_every if w.config.webhooks else 0.0
         while self._entries_checked < len(w.entries):
             entry = w.entries[self._entries_checked]
-            if w.nuki_down() or now < max(entry.at, w.nuki_ok_since) + ATTRIBUTION_DELAY:
+            lost = entry.log_id in w.lost_log_ids
+            if w.nuki_down() or now < max(entry.at, w.nuki_ok_since) + ATTRIBUTION_DELAY + (gap if lost else 0.0):
                 break  # Nuki answered nothing for a while: the poller reads it once Nuki is back
             self._entries_checked += 1
-            if not polling and entry.log_id in w.lost_log_ids:
+            if not polling and lost:
                 continue
             self.checks["attributed"] += 1
             raw = w.ddb.partition("staykey-sim", f"LOG#{entry.log_id}").get("LOG")

@@ -63,6 +63,9 @@ def _profile(rng: random.Random, hostile: bool) -> SimConfig:
     return SimConfig(
         webhooks=webhooks,
         log_polling=(not webhooks) or rng.random() < 0.5,
+        # The sweep's period (ReconcileSchedule, daily by default): shorter in some seasons, so that
+        # what only the sweep repairs is repaired within the season and checked.
+        reconcile_every=rng.choice((6 * HOUR, 12 * HOUR, DAY)),
         sync_delay=rng.choice((0.0, 0.5, 2.0, 5.0)),
         webhook_loss=rng.choice((0.0, 0.05, 0.2)) if hostile else 0.0,
         webhook_duplicate=rng.choice((0.0, 0.1, 0.3)) if hostile else 0.0,
@@ -236,6 +239,8 @@ class Season:
             w.loop.call_at(rng.uniform(0, horizon), lambda: w.mailer.__setattr__("fail_next", 3), name="ses")
         if rng.random() < 0.2:
             w.loop.call_at(rng.uniform(0, horizon * 0.6), self._replace_lock, name="replace-lock")
+        for _ in range(rng.randint(0, 2)):
+            w.loop.call_at(rng.uniform(horizon * 0.2, horizon), self._drift_idle, name="drift-idle")
         for n in range(rng.randint(0, 2)):
             w.loop.call_at(rng.uniform(0, horizon), partial(self._bad_request, n), name="bad-input")
 
@@ -289,6 +294,7 @@ class Season:
         lock_id, auth = rng.choice(codes)
         what = rng.choice(("code", "until", "disable", "delete"))
         w.tampered[lock_id] = w.loop.t
+        w.tampered_auths[auth.id] = w.loop.t
         if what == "delete":
             w.sandbox.delete_auth_elsewhere(lock_id, auth.id)
         elif what == "code":
@@ -317,6 +323,35 @@ class Season:
         lock_id = int(rng.choice(item["locks"])["smartlockId"])
         if w.add_foreign(lock_id, int(item["pin"]), "Cleaner") is not None:
             w.note(f"a foreign code took the PIN of {item['bookingId']} on lock {lock_id}")
+
+    def _drift_idle(self) -> None:
+        """A code of ours shows up on a lock no stay is near (a write that waited somewhere and landed
+        long after its stay, a lock restored from a backup): it must go, by a signal or the sweep."""
+        from local.nuki_sandbox.model import NukiError
+        from local.nuki_sandbox.state import AuthDraft, Window
+
+        w, rng = self.world, self.rng
+        lead = w.settings.provision_lead_hours * HOUR
+        busy: set[int] = set()
+        for sb in w.shop.values():
+            if sb.valid_from is None or sb.valid_until is None:
+                continue
+            if w.loop.at_time(sb.valid_from) - lead - 2 * HOUR <= w.loop.t <= w.loop.at_time(sb.valid_until) + 2 * HOUR:
+                busy |= set(sb.locks) | set(sb.left_locks)
+        idle = [lock_id for lock_id in sorted(w.sandbox._locks) if lock_id not in busy and w.is_online(lock_id)]
+        items = [w.booking_item(b) for b in sorted(w.shop)]
+        past = [item for item in items if item is not None and item["status"] in ("revoked", "cancelled")]
+        if not idle or not past:
+            return
+        lock_id, item = rng.choice(idle), rng.choice(past)
+        window = Window(from_date=w.loop.now() - timedelta(days=2), until_date=w.loop.now() - timedelta(days=1))
+        draft = AuthDraft(name=item["authName"], type=13, remote_allowed=False, window=window, code=int(item["pin"]))
+        try:
+            auth = w.sandbox.add_foreign_auth(lock_id, draft)  # not someone else's: ours, long after its stay
+        except NukiError:
+            return
+        w.idle_drift[str(auth["id"])] = w.loop.t
+        w.note(f"a code of {item['bookingId']} appeared on idle lock {lock_id}")
 
     def _replace_lock(self) -> None:
         """The operator replaces a room's door lock; existing bookings keep the old one."""

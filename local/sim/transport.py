@@ -44,6 +44,7 @@ class CallRecord:
     status: int | None
     body: Any = None
     fault: bool = False
+    by: str = ""  # the invocation that made it (the loop's current fiber: "lifecycle:B1-3", "log-poller", ...)
 
 
 @dataclass
@@ -93,7 +94,7 @@ class SandboxAdapter(BaseAdapter):
             link.violations += [f"request {method} {split.path}: {p}" for p in problems]
         link.loop.sleep(link.latency())
         injected = link.injected(method, split.path) if link.injected is not None else None
-        record = CallRecord(link.loop.t, method, split.path, None, _json_or_none(body))
+        record = CallRecord(link.loop.t, method, split.path, None, _json_or_none(body), by=link.loop.current)
         if injected is not None:
             record.status, record.fault = injected, True
             reply_headers: tuple[tuple[str, str], ...] = (("Retry-After", "1"),) if injected == 429 else ()

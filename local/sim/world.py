@@ -38,10 +38,12 @@ from staykey.observability import logger as service_logger
 from staykey.observability import set_metric_sink
 from staykey.services.activity import Activity
 from staykey.services.bookings import Bookings
+from staykey.services.checks import LockChecks
 from staykey.services.polling import LogPoller
 from staykey.services.reconciler import ReconcileIncomplete, Reconciler
 from staykey.services.rooms import Rooms
 from staykey.services.sync import Sync
+from staykey.services.watch import Watcher, watch_settings
 from staykey.services.webhooks import WebhookProcessor
 from staykey.services.writes import NukiWriter
 from staykey.settings import Settings, load_settings
@@ -68,10 +70,13 @@ class SimConfig:
     """One simulated deployment: how it is configured and how hostile its world is."""
 
     webhooks: bool = True
-    log_polling: bool = True
-    periodic: bool = True  # the reconciler's and the log poller's schedules run
-    reconcile_every: float = 900.0  # ReconcileSchedule
-    poll_every: float = 300.0  # LogPollSchedule
+    log_polling: bool = True  # LogPolling
+    periodic: bool = True  # the sweep's and the watcher's schedules run
+    reconcile_every: float = 86400.0  # ReconcileSchedule: the full sweep
+    poll_every: float = 300.0  # LogPollSchedule: the watcher
+    hot_check_every: float = 900.0  # HotCheckMinutes
+    gap_fill_every: float = 3600.0  # GapFillMinutes
+    reconcile_concurrency: int = 5  # ReconcileConcurrency: reconcile-lock invocations at once
     validate_spec: float = 1.0  # the share of Nuki calls judged by Nuki's spec
     sync_delay: float = 2.0
     nuki_latency: tuple[float, float] = (0.05, 0.3)
@@ -139,6 +144,8 @@ class World:
         self.token_rejected_at: list[float] = []
         self.lost_log_ids: set[str] = set()
         self.tampered: dict[int, float] = {}  # lock -> when someone last changed our code on it in Nuki Web
+        self.idle_drift: dict[str, float] = {}  # auth id -> when a code of ours appeared on an idle lock
+        self.tampered_auths: dict[str, float] = {}  # auth id -> when someone changed that code of ours
 
         set_metric_sink(self._metric)
         service_logger.setLevel(logging.CRITICAL)
@@ -154,7 +161,13 @@ class World:
         self.told_auths: dict[tuple[int, str], list[float]] = defaultdict(list)
         self.ddb = InMemoryDynamoDB()
         self.store = Store(TABLE, client=self.ddb)
-        env = {**DEFAULT_ENV, **self.config.env}
+        env = {
+            **DEFAULT_ENV,
+            "LOG_POLLING": "ENABLED" if self.config.log_polling else "DISABLED",
+            "HOT_CHECK_MINUTES": str(self.config.hot_check_every / 60),
+            "GAP_FILL_MINUTES": str(self.config.gap_fill_every / 60),
+            **self.config.env,
+        }
         self.settings: Settings = load_settings(env)
         lo, hi = self.config.nuki_latency
         self.link = NukiLink(
@@ -178,6 +191,20 @@ class World:
             max_total_seconds=self.settings.nuki_max_total_seconds,
             on_request=observe_call,
         )
+        # Background work's client: the same Nuki, its calls paced per container (template default).
+        self.background_nuki = NukiClient(
+            token=TOKEN,
+            base_url=NUKI_URL,
+            session=session_for(self.link),
+            sleep=self.loop.sleep,
+            monotonic=self.loop.monotonic,
+            jitter=self.rng.uniform,
+            timeout=(3.05, self.settings.nuki_timeout_seconds),
+            max_attempts=self.settings.nuki_max_attempts,
+            max_total_seconds=self.settings.nuki_max_total_seconds,
+            on_request=observe_call,
+            min_interval=1 / self.settings.background_nuki_calls_per_second,
+        )
         self.scheduler = SimScheduler(self)
         self.jobs = SimJobQueue(self)
         self.lock_queue = SimLockQueue(self)
@@ -193,6 +220,7 @@ class World:
             self.clock,
             writer=NukiWriter(self.store, lambda: self.nuki, self.clock),
             pin_choice=random.Random(seed + 2).choice,
+            sleep=self.loop.sleep,
         )
         self.bookings = Bookings(
             self.settings,
@@ -203,17 +231,30 @@ class World:
             pin_choice=self.sync.pin_choice,
         )
         self.activity = Activity(self.settings, self.store, self.clock)
-        self.poller = LogPoller(self.activity, lambda: self.nuki)
+        self.poller = LogPoller(self.activity, lambda: self.background_nuki)
         self.webhooks = WebhookProcessor(self.activity, self.sync)
         self.reconciler = Reconciler(
             self.settings,
             self.store,
-            lambda: self.nuki,
+            lambda: self.background_nuki,
             lambda: self.bookings,
             lambda: self.sync,
             self.lock_queue,
             self.clock,
             metric=self._metric_call,
+        )
+        self.checks = LockChecks(
+            self.settings,
+            watch_settings(self.settings),
+            self.store,
+            lambda: self.background_nuki,
+            self.reconciler,
+            self.lock_queue,
+            self.clock,
+            metric=self._metric_call,
+        )
+        self.watcher = Watcher(
+            watch_settings(self.settings), self.store, self.poller, self.checks, self.clock, metric=self._metric_call
         )
         self.receiver = WebhookReceiver(
             secret=lambda _force: self.webhook_secret,
@@ -237,16 +278,23 @@ class World:
         if not self.config.periodic:
             return
         self.loop.call_later(self.rng.uniform(0, self.config.reconcile_every), self._reconcile_tick, "reconciler")
-        if self.config.log_polling:
-            self.loop.call_later(self.rng.uniform(0, self.config.poll_every), self._poll_tick, "log-poller")
+        self.loop.call_later(self.rng.uniform(0, self.config.poll_every), self._poll_tick, "log-poller")
 
     def reconcile_now(self) -> None:
-        """The reconciler's schedule fires once (its fan-out puts every lock on the queue)."""
-        self.spawn("reconciler", lambda: self.reconciler.enqueue_all())
+        """The sweep's schedule fires once (the account's codes, or every lock on the queue)."""
+        self.spawn("reconciler", lambda: self.checks.sweep())
+
+    def reconcile_all_now(self) -> None:
+        """An operator's run over every lock (each read and reconciled on its own)."""
+        self.spawn("reconciler", lambda: self.reconciler.enqueue_all(reason="manual"))
 
     def poll_now(self) -> None:
-        """The log poller's schedule fires once."""
-        self.spawn("log-poller", lambda: self.poller.poll_all())
+        """The log poller reads the account's log once, whatever the watcher would decide."""
+        self.spawn("log-poller", lambda: self.poller.poll())
+
+    def watch_now(self) -> None:
+        """The watcher's schedule fires once."""
+        self.spawn("log-poller", lambda: self.watcher.tick())
 
     def spawn(self, label: str, fn: Callable[[], Any], delay: float = 0.0) -> None:
         self.loop.call_later(delay, lambda: self.invoke(label, fn), name=label)
@@ -302,12 +350,12 @@ class World:
     # ------------------------------------------------------------------ periodic functions
 
     def _reconcile_tick(self) -> None:
-        self.invoke("reconciler", lambda: self.reconciler.enqueue_all())
         self.loop.call_later(self.config.reconcile_every, self._reconcile_tick, "reconciler")
+        self.invoke("reconciler", lambda: self.checks.sweep())
 
     def _poll_tick(self) -> None:
-        self.invoke("log-poller", lambda: self.poller.poll_all())
         self.loop.call_later(self.config.poll_every, self._poll_tick, "log-poller")
+        self.invoke("log-poller", lambda: self.watcher.tick())
 
     def _register_webhook(self) -> None:
         from tools.register_webhook import register

@@ -33,6 +33,11 @@ class Settings(BaseModel):
     nuki_max_total_seconds: float = Field(20.0, alias="NUKI_MAX_TOTAL_SECONDS", gt=0)
 
     provision_lead_hours: float = Field(72.0, alias="PROVISION_LEAD_HOURS", ge=0)
+    # Stays start and end at the same few times of day: a booking's code goes on up to this much
+    # earlier than the lead, and comes off up to EXPIRY_SPREAD_MINUTES after the stay (its own window
+    # ends it on time), each a fixed share per booking, so a fleet never writes to Nuki all at once.
+    provision_spread_minutes: float = Field(60.0, alias="PROVISION_SPREAD_MINUTES", ge=0, le=1440)
+    expiry_spread_minutes: float = Field(10.0, alias="EXPIRY_SPREAD_MINUTES", ge=0, le=10)
     # Read-backs after a Nuki write, in seconds after the write (the last gap repeats). With
     # webhooks registered, DEVICE_AUTHS usually confirms first and the read-backs start later.
     confirm_backoff_seconds: list[float] = Field(
@@ -59,6 +64,20 @@ class Settings(BaseModel):
     reconcile_stall_seconds: float = Field(1800.0, alias="RECONCILE_STALL_SECONDS", gt=0)
     reconcile_confirm_delay_seconds: float = Field(60.0, alias="RECONCILE_CONFIRM_DELAY_SECONDS", ge=0, le=900)
     reconcile_follow_ups: int = Field(5, alias="RECONCILE_FOLLOW_UPS", ge=0)
+
+    # Work where something happens (core.watch): how often the watcher looks at what.
+    hot_check_minutes: float = Field(15.0, alias="HOT_CHECK_MINUTES", gt=0)
+    hot_log_poll_minutes: float = Field(5.0, alias="HOT_LOG_POLL_MINUTES", gt=0)
+    gap_fill_minutes: float = Field(60.0, alias="GAP_FILL_MINUTES", gt=0)
+    hot_after_minutes: float = Field(60.0, alias="HOT_AFTER_MINUTES", ge=0)
+    # LogPolling: DISABLED reads no log (with webhooks registered they alone deliver activity).
+    log_polling: Literal["ENABLED", "DISABLED"] = Field("ENABLED", alias="LOG_POLLING")
+    nuki_auth_page_size: int = Field(100, alias="NUKI_AUTH_PAGE_SIZE", ge=1, le=1000)
+    nuki_unpaged_max_codes: int = Field(2000, alias="NUKI_UNPAGED_MAX_CODES", ge=0)
+    # Background work (the watcher, the sweep, reconciling a lock) paces its Nuki calls per container.
+    background_nuki_calls_per_second: float = Field(2.0, alias="BACKGROUND_NUKI_CALLS_PER_SECOND", gt=0)
+    # A write Nuki failed: the lock is looked at (signalled to the watcher) this long after.
+    failed_write_check_seconds: float = Field(300.0, alias="FAILED_WRITE_CHECK_SECONDS", ge=0)
 
     schedule_group_name: str = Field("staykey", alias="SCHEDULE_GROUP_NAME")
     scheduler_role_arn: str = Field("arn:aws:iam::123456789012:role/staykey-scheduler", alias="SCHEDULER_ROLE_ARN")

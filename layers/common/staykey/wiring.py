@@ -6,6 +6,7 @@ or call `reset()` after changing the environment.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from datetime import timedelta
 from functools import lru_cache
@@ -24,6 +25,7 @@ if TYPE_CHECKING:
     from staykey.services.activity import Activity
     from staykey.services.audit import Audit
     from staykey.services.bookings import Bookings
+    from staykey.services.checks import LockChecks
     from staykey.services.events import EventsService
     from staykey.services.locks import Locks
     from staykey.services.polling import LogPoller
@@ -31,6 +33,7 @@ if TYPE_CHECKING:
     from staykey.services.rooms import Rooms
     from staykey.services.search import BookingSearch
     from staykey.services.sync import Sync
+    from staykey.services.watch import Watcher
     from staykey.services.webhooks import WebhookProcessor
     from staykey.store import Store
 
@@ -60,6 +63,26 @@ def nuki() -> NukiClient:
 
 
 @lru_cache(maxsize=1)
+def background_nuki() -> NukiClient:
+    """The Nuki client of background work (the watcher, the sweep, reconciling a lock): its calls are
+    paced (BACKGROUND_NUKI_CALLS_PER_SECOND per container), so background work never bursts."""
+    from staykey.adapters import secrets
+    from staykey.adapters.nuki_calls import observe_call
+    from staykey.nuki import NukiClient
+
+    s = get_settings()
+    return NukiClient(
+        token=secrets.nuki_token,
+        base_url=s.nuki_api_url,
+        timeout=(3.05, s.nuki_timeout_seconds),
+        max_attempts=s.nuki_max_attempts,
+        max_total_seconds=s.nuki_max_total_seconds,
+        on_request=observe_call,
+        min_interval=1 / s.background_nuki_calls_per_second,
+    )
+
+
+@lru_cache(maxsize=1)
 def sync() -> Sync:
     """The sync engine: puts codes on the locks, confirms them, tells the guest, takes them off."""
     from staykey.adapters.jobs import SqsJobQueue
@@ -79,6 +102,7 @@ def sync() -> Sync:
         clock=clock,
         writer=NukiWriter(store(), nuki, clock),
         pin_choice=secrets_choice(),
+        sleep=time.sleep,
     )
 
 
@@ -123,11 +147,34 @@ def activity() -> Activity:
     return Activity(settings=get_settings(), store=store(), clock=SystemClock())
 
 
+@lru_cache(maxsize=1)
 def log_poller() -> LogPoller:
-    """Not cached: it holds nothing of its own; it records through the cached activity service."""
+    """The account log's poller (it keeps which locks are ours for half an hour per container)."""
     from staykey.services.polling import LogPoller
 
-    return LogPoller(activity(), nuki)
+    return LogPoller(activity(), background_nuki)
+
+
+@lru_cache(maxsize=1)
+def checks() -> LockChecks:
+    """Many locks' keypad codes at once, and which need the reconciler (the watcher's and the sweep's)."""
+    from staykey.adapters.reconcile_queue import SqsLockQueue
+    from staykey.core.timeutil import SystemClock
+    from staykey.services.checks import LockChecks
+    from staykey.services.watch import watch_settings
+
+    s = get_settings()
+    return LockChecks(
+        s, watch_settings(s), store(), background_nuki, reconciler(), SqsLockQueue(s.reconcile_queue_url), SystemClock()
+    )
+
+
+def watcher() -> Watcher:
+    """The watcher (what to read when): not cached, its parts are."""
+    from staykey.core.timeutil import SystemClock
+    from staykey.services.watch import Watcher, watch_settings
+
+    return Watcher(watch_settings(get_settings()), store(), log_poller(), checks(), SystemClock())
 
 
 @lru_cache(maxsize=1)
@@ -153,7 +200,7 @@ def reconciler() -> Reconciler:
     return Reconciler(
         settings=s,
         store=store(),
-        nuki=nuki,
+        nuki=background_nuki,
         bookings=bookings,
         sync=sync,
         queue=SqsLockQueue(s.reconcile_queue_url),
@@ -323,9 +370,10 @@ def reset() -> None:
     from staykey.adapters import secrets
     from staykey.settings import get_settings as settings_cache
 
-    built = (store, nuki, sync, bookings, webhook_processor, activity, webhook_receiver, reconciler, settings_cache)
+    built = (store, nuki, background_nuki, sync, bookings, webhook_processor, activity, webhook_receiver)
+    later = (reconciler, log_poller, checks, settings_cache)
     events = (events_service, endpoint_store, endpoint_secrets, feed, delivery_queue, dispatcher, webhook_sender)
     console_parts = (search, locks, audit)
-    for cached in (*built, *events, *console_parts):
+    for cached in (*built, *later, *events, *console_parts):
         cached.cache_clear()
     secrets.clear_cache()

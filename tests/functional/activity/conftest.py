@@ -11,9 +11,13 @@ from typing import Any
 import pytest
 
 from local.kit.apigw import Context, api_event, response_json
+from local.kit.fakes import ListLockQueue
 from staykey import wiring
 from staykey.core.models import Booking, BookingIn, BookingStatus
 from staykey.services.activity import Activity
+from staykey.services.checks import LockChecks
+from staykey.services.reconciler import Reconciler
+from staykey.services.watch import Watcher, watch_settings
 from staykey.settings import load_settings
 from tests.conftest import World
 from tests.functional.activity.helpers import sqs_event, webhook_event
@@ -54,6 +58,11 @@ class Pipeline:
         assert self.process() == {"batchItemFailures": []}
 
     def poll(self) -> dict[str, Any]:
+        """The account log's poller, as the watcher runs it when the log is due."""
+        return wiring.log_poller().poll().to_dict()
+
+    def watch(self) -> dict[str, Any]:
+        """The watcher's function, as its schedule runs it."""
         return dict(handler("log_poller")({"action": "poll-logs"}, Context()))
 
     def get(self, path: str, resource: str, function: str, query: dict[str, str] | None = None) -> tuple[int, Any]:
@@ -95,7 +104,19 @@ def activity(world: World, monkeypatch: pytest.MonkeyPatch) -> Activity:
     monkeypatch.setattr(wiring, "sync", lambda: world.sync)
     monkeypatch.setattr(wiring, "store", lambda: world.store)
     monkeypatch.setattr(wiring, "nuki", lambda: world.nuki)
+    monkeypatch.setattr(wiring, "background_nuki", lambda: world.nuki)
+    monkeypatch.setattr(wiring, "watcher", lambda: make_watcher(world))
     return service
+
+
+def make_watcher(world: World) -> Watcher:
+    """The watcher as wired, on the world's clock, with an in-memory reconcile queue."""
+    settings = load_settings()
+    queue = ListLockQueue()
+    nuki = lambda: world.nuki  # noqa: E731
+    rec = Reconciler(settings, world.store, nuki, lambda: world.bookings, lambda: world.sync, queue, world.clock)  # type: ignore[arg-type]
+    checks = LockChecks(settings, watch_settings(settings), world.store, nuki, rec, queue, world.clock)  # type: ignore[arg-type]
+    return Watcher(watch_settings(settings), world.store, wiring.log_poller(), checks, world.clock)
 
 
 @pytest.fixture

@@ -1,4 +1,5 @@
-"""Polling GET /smartlock/{id}/log: the same activity as webhooks give, without them."""
+"""Polling GET /smartlock/log (every lock's log from one cursor): the same activity as webhooks give,
+without them; and the watcher's function, which polls when it is due."""
 
 from __future__ import annotations
 
@@ -9,12 +10,11 @@ from typing import Any
 
 import pytest
 
-from local.kit.apigw import Context
 from staykey import wiring
 from staykey.nuki import NukiUnavailable
 from staykey.services.polling import POLL_OVERLAP
 from tests.conftest import World
-from tests.functional.activity.conftest import LOCK_A, LOCK_B, STAY_START, Pipeline, handler, stay
+from tests.functional.activity.conftest import LOCK_A, LOCK_B, STAY_START, Pipeline, stay
 from tests.functional.activity.helpers import app_unlock, keypad_entry, logs_body
 
 
@@ -50,15 +50,18 @@ def test_polling_attributes_and_stores_like_webhooks(pipeline: Pipeline, world: 
     world.clock.set(STAY_START + timedelta(hours=10))
     # When the poller runs (no webhooks at all)
     summary = pipeline.poll()
-    # Then every entry is stored once, the guest's under the booking, the rest under the locks
-    assert summary == {"locks": 2, "read": 6, "stored": 6, "failed": [], "unfinished": []}
+    # Then one call read every lock's log; every entry is stored once, the guest's under the
+    # booking, the rest under the locks (all of them older than a webhook would have been)
+    assert summary == {"read": 6, "stored": 6, "late": 6, "pages": 1, "failed": False, "unfinished": False}
+    assert world.nuki.count("iter_account_log_pages") == 1
+    assert world.nuki.count("iter_log_pages") == 0
     view = seen(pipeline, world)
     assert [item["id"] for item in view["booking"]] == [entries[5].id, entries[2].id, entries[1].id]
     assert [item["id"] for item in view["lockA"]] == [entries[3].id, entries[0].id]
     assert [item["id"] for item in view["lockB"]] == [entries[4].id]
     assert view["firstEntryAt"] == "2026-11-27T14:02:00Z"
-    # And each lock's cursor is its newest entry
-    assert world.store.get_lock_meta(LOCK_A)["logCursorId"] == entries[5].id
+    # And the account's cursor is the newest entry
+    assert world.store.log_cursor()[1] == entries[5].id
 
 
 def test_a_second_poll_reads_from_the_cursor_and_stores_only_whats_new(pipeline: Pipeline, world: World) -> None:
@@ -133,6 +136,7 @@ def fresh_world(monkeypatch: pytest.MonkeyPatch) -> Iterator[Pipeline]:
         patch.setattr(wiring, "sync", lambda: sync)
         patch.setattr(wiring, "store", lambda: store)
         patch.setattr(wiring, "nuki", lambda: nuki)
+        patch.setattr(wiring, "background_nuki", lambda: nuki)
         yield Pipeline(world, service, urls["webhooks"])
     wiring.reset()
 
@@ -156,18 +160,28 @@ def test_with_webhooks_off_polling_gives_the_same_activity_as_with_them_on(monke
     assert with_webhooks["firstEntryAt"] == "2026-11-27T14:02:00Z"
 
 
-def test_a_lock_whose_log_cannot_be_read_does_not_stop_the_others(pipeline: Pipeline, world: World) -> None:
+def test_a_poll_nuki_does_not_answer_leaves_the_cursor_for_the_next(pipeline: Pipeline, world: World) -> None:
     booking = stay(world)
     keypad_entry(world.nuki, LOCK_A, STAY_START, booking.pin)
     keypad_entry(world.nuki, LOCK_B, STAY_START, booking.pin)
     world.clock.set(STAY_START + timedelta(hours=1))
-    world.nuki.fail("iter_log_pages", NukiUnavailable("Nuki is down", status=503))
+    world.nuki.fail("iter_account_log_pages", NukiUnavailable("Nuki is down", status=503))
     summary = pipeline.poll()
-    # The first lock polled failed; the other one was read; the failed one is read next time
-    assert len(summary["failed"]) == 1
-    assert summary["stored"] == 1
-    assert pipeline.poll()["stored"] == 1
+    # Nothing was read; the next poll reads both entries
+    assert summary["failed"] is True
+    assert summary["stored"] == 0
+    assert pipeline.poll()["stored"] == 2
     assert len(pipeline.booking_activity()) == 2
+
+
+def test_entries_of_locks_that_are_not_ours_are_not_stored(pipeline: Pipeline, world: World) -> None:
+    booking = stay(world)
+    world.nuki.add_lock(17000500)  # a lock of the account in no room of ours
+    keypad_entry(world.nuki, 17000500, STAY_START, "987651")
+    keypad_entry(world.nuki, LOCK_A, STAY_START, booking.pin)
+    world.clock.set(STAY_START + timedelta(hours=1))
+    summary = pipeline.poll()
+    assert (summary["read"], summary["stored"]) == (2, 1)
 
 
 def test_a_run_that_runs_out_of_time_resumes_where_it_stopped(pipeline: Pipeline, world: World) -> None:
@@ -175,24 +189,44 @@ def test_a_run_that_runs_out_of_time_resumes_where_it_stopped(pipeline: Pipeline
     for minute in range(5):
         keypad_entry(world.nuki, LOCK_A, STAY_START + timedelta(minutes=minute), booking.pin)
     world.clock.set(STAY_START + timedelta(hours=1))
+    calls = 0
 
-    class ShortContext(Context):
-        calls = 0
-
-        @classmethod
-        def get_remaining_time_in_millis(cls) -> int:  # type: ignore[override]
-            # plenty for the first checks, then the invocation is nearly over
-            cls.calls += 1
-            return 60_000 if cls.calls <= 3 else 5_000
+    def remaining() -> float:
+        nonlocal calls
+        calls += 1  # plenty for reading and two entries, then the invocation is nearly over
+        return 60.0 if calls <= 3 else 5.0
 
     # When the first run is cut short after two entries
-    first = handler("log_poller")({"action": "poll-logs"}, ShortContext())
-    assert first["unfinished"] == [LOCK_A]
-    assert first["stored"] == 2
+    first = wiring.log_poller().poll(remaining)
+    assert first.unfinished
+    assert first.stored == 2
     # Then the next run stores the rest, from the cursor, oldest first
     second = pipeline.poll()
-    assert second["unfinished"] == []
+    assert not second["unfinished"]
     assert second["stored"] == 3
     assert len(pipeline.booking_activity()) == 5
     assert pipeline.booking_activity()[-1]["at"] == "2026-11-27T14:00:00Z"
     assert world.bookings.get("B-1001").to_api()["firstEntryAt"] == "2026-11-27T14:00:00Z"
+
+
+def test_the_watcher_polls_when_due_and_not_again_until_it_is(pipeline: Pipeline, world: World) -> None:
+    booking = stay(world)
+    keypad_entry(world.nuki, LOCK_A, STAY_START, booking.pin)
+    world.clock.set(STAY_START + timedelta(hours=1))
+    # When its schedule fires: a stay runs on the locks and no webhook is registered
+    first = pipeline.watch()
+    # Then it read the log and checked the hot locks' codes
+    assert first["log"]["stored"] == 1
+    assert first["hot"] == 2
+    assert first["checked"] == 2
+    # Two minutes later nothing is due: no Nuki call at all
+    before = len(world.nuki.calls)
+    world.clock.advance(minutes=2)
+    second = pipeline.watch()
+    assert (second["log"], second["checked"], second["nukiCalls"]) == (None, 0, 0)
+    assert len(world.nuki.calls) == before
+    # Five minutes after the first, the log is due again; the codes only after fifteen
+    world.clock.advance(minutes=3)
+    third = pipeline.watch()
+    assert third["log"] is not None
+    assert third["checked"] == 0

@@ -1,6 +1,6 @@
 """The two functions as Lambda runs them, driven by the sample events in events/: the scheduled
-`reconciler` fans every lock out to the reconcile queue; `reconcile_lock` reconciles them, reporting
-partial batch failures."""
+`reconciler` (the full sweep) reads the account's codes and queues the locks that show drift, or
+every lock when that is cheaper; `reconcile_lock` reconciles them, reporting partial batch failures."""
 
 from __future__ import annotations
 
@@ -16,6 +16,10 @@ from functions.reconcile_lock import app as reconcile_lock_app
 from functions.reconciler import app as reconciler_app
 from local.kit.apigw import Context
 from staykey import wiring
+from staykey.adapters.reconcile_queue import SqsLockQueue
+from staykey.services.checks import LockChecks
+from staykey.services.reconciler import Reconciler
+from staykey.services.watch import watch_settings
 from tests.conftest import load_event
 from tests.functional.reconciler.conftest import Rig
 
@@ -41,6 +45,12 @@ def deployed(rig: Rig, monkeypatch: pytest.MonkeyPatch) -> str:
     monkeypatch.setenv("RECONCILE_QUEUE_URL", url)
     wiring.reset()
     monkeypatch.setattr(wiring, "nuki", lambda: rig.world.nuki)
+    monkeypatch.setattr(wiring, "background_nuki", lambda: rig.world.nuki)
+    # The sweep on the world's clock (the stay is in the test's November, not the machine's).
+    queue, settings, store, clock = SqsLockQueue(url), rig.world.bookings.settings, rig.world.store, rig.world.clock
+    rec = Reconciler(settings, store, wiring.background_nuki, wiring.bookings, wiring.sync, queue, clock)
+    sweeper = LockChecks(settings, watch_settings(settings), store, wiring.background_nuki, rec, queue, clock)
+    monkeypatch.setattr(wiring, "checks", lambda: sweeper)
     return url
 
 
@@ -56,16 +66,35 @@ def queued(url: str) -> list[dict[str, Any]]:
             sqs.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
 
 
-def test_the_scheduled_run_puts_every_lock_on_the_queue(rig: Rig, deployed: str) -> None:
-    # Given the room's two locks and another room's lock
+def test_the_sweep_reads_the_accounts_codes_and_queues_only_the_locks_that_show_drift(rig: Rig, deployed: str) -> None:
+    # Given an active booking on the room's two locks, and another room's lock
+    rig.book()
+    rig.active()
     rig.world.add_room("room-7", locks=(17000002,))
     # When the schedule fires with its sample input
     result = reconciler_app.lambda_handler(load_event("reconciler_schedule.json"), RoomyContext())
-    # Then one message per lock is queued for reconcile_lock
-    assert result == {"locksQueued": 3}
-    assert sorted(body["smartlockId"] for body in queued(deployed)) == [LOCK, 17000002, OTHER]
+    # Then the account's codes were read in one answer (a small account; its size from one page)
+    # and every lock found right: nothing queued, and each lock's codes recorded as right
+    assert result == {"locksQueued": 0, "locks": 3, "clean": 3}
+    assert queued(deployed) == []
+    assert [name for name, _ in rig.world.nuki.calls[-2:]] == ["list_auths_page", "list_account_auths"]
+    assert rig.world.store.lock_watch(LOCK).seen is not None  # type: ignore[union-attr]
     # And the locks are remembered, so one taken out of every room is still looked after
     assert sorted(rig.world.store.registered_locks()) == [LOCK, 17000002, OTHER]
+    # When someone deletes our code in Nuki Web, the next sweep queues that lock alone
+    auth = next(iter(rig.world.nuki.locks[OTHER].auths))
+    del rig.world.nuki.locks[OTHER].auths[auth]
+    result = reconciler_app.lambda_handler(load_event("reconciler_schedule.json"), RoomyContext())
+    assert result["locksQueued"] == 1
+    assert queued(deployed) == [{"smartlockId": OTHER, "reason": "sweep", "attempt": 0}]
+
+
+def test_a_dense_account_is_swept_lock_by_lock(rig: Rig, deployed: str) -> None:
+    # Given an account whose codes would take more pages than there are locks
+    rig.world.store.update_watch_state(codes=100_000)
+    result = reconciler_app.lambda_handler(load_event("reconciler_schedule.json"), RoomyContext())
+    assert result == {"locksQueued": 2, "locks": 2, "clean": 0}
+    assert sorted(body["smartlockId"] for body in queued(deployed)) == [LOCK, OTHER]
 
 
 def test_an_operator_can_reconcile_some_locks_now(rig: Rig, deployed: str) -> None:

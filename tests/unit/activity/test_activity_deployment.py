@@ -53,10 +53,11 @@ def test_the_webhook_queue_retries_then_dead_letters_and_alarms() -> None:
     assert "WebhookDeadLetterQueue.QueueName" in watched
 
 
-def test_the_poller_runs_on_a_schedule_the_operator_can_change_or_turn_off() -> None:
+def test_the_watcher_runs_on_a_schedule_the_operator_can_change_and_log_polling_can_be_turned_off() -> None:
     schedule = props("LogPollerFunction")["Events"]["PollLogs"]["Properties"]
     assert schedule["ScheduleExpression"].value == "LogPollSchedule"
-    assert schedule["State"].value == "LogPolling"
+    assert "State" not in schedule  # the watcher also checks the hot locks: it always runs
+    assert props("LogPollerFunction")["Environment"]["Variables"]["LOG_POLLING"].value == "LogPolling"
     assert json.loads(schedule["Input"]) == {"action": "poll-logs"}
     assert "DeadLetterConfig" in schedule
     assert "RetryPolicy" in schedule

@@ -1,9 +1,12 @@
 """The reconcile queue: one message per lock to reconcile, `{"smartlockId", "reason", "attempt"}`.
 
-The scheduled run puts every lock on it ("scheduled"); a lock whose orphan codes were just deleted
-comes back after a delay to confirm the deletion by reading back ("confirm", `attempt` counting the
-follow-ups in a row). The `reconcile_lock` function takes the messages in batches, with bounded
-concurrency, so 1,000 locks spread over many short invocations instead of one long one.
+The daily sweep puts every lock on it ("scheduled") when reading each lock is cheaper than reading
+the account's list, and otherwise only the locks whose list shows drift ("sweep"); the watcher puts
+the hot or signalled locks whose codes changed and show drift ("check"); a lock whose orphan codes
+were just deleted comes back after a delay to confirm the deletion by reading back ("confirm",
+`attempt` counting the follow-ups in a row); an offline lock comes back in 15 minutes ("offline").
+The `reconcile_lock` function takes the messages in batches, with bounded concurrency, so 1,000 locks
+spread over many short invocations instead of one long one.
 """
 
 from __future__ import annotations
@@ -25,7 +28,10 @@ class LockJob(BaseModel):
     """One message of the reconcile queue."""
 
     smartlockId: int = Field(ge=1, le=SMARTLOCK_ID_MAX)
-    reason: Literal["scheduled", "confirm", "manual"] = "scheduled"
+    # scheduled: the per-lock sweep; sweep/check/signal: a look at the lock's codes found drift (the
+    # sweep's, the watcher's, or one a signal asked for); confirm: an orphan deletion read back;
+    # offline: the lock was offline, looked at again; manual: an operator's run.
+    reason: Literal["scheduled", "sweep", "check", "signal", "confirm", "offline", "manual"] = "scheduled"
     attempt: int = Field(0, ge=0)
 
 

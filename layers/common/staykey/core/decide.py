@@ -26,6 +26,7 @@ import hashlib
 from collections.abc import Mapping
 from datetime import datetime, timedelta
 
+from staykey.core import syncdelay
 from staykey.core.models import Booking, BookingStatus, LockState, LockStatus
 from staykey.core.observe import apply_look, find_over, removed
 from staykey.core.round import Context, Look, Outcome, Plan
@@ -315,10 +316,10 @@ def email_failed(b: Booking, fingerprint: str, code: str, ctx: Context) -> Plan:
 
 
 def _plan_next_check(b: Booking, ctx: Context, plan: Plan) -> None:
-    """Queue the next look: a read-back while a write is in flight (on the confirmation backoff,
+    """Queue the next look: a read-back while a write is in flight (on the lock's read-back points,
     counted from when that write was sent, however many other triggers came meanwhile), or a
-    wake-up when the next retry or deadline falls due. Never sooner than a second, and never for
-    a time that passed: a due retry is acted on by the plan step, not waited for."""
+    wake-up when the next retry or deadline falls due. A wake-up never comes sooner than a second,
+    and never for a time that passed: a due retry is acted on by the plan step, not waited for."""
     now = ctx.now
     gaps = [next_look(lk, ctx) for lk in b.locks if lk.op is not None]
     gaps += [REMOVAL_LOOK_EVERY for lk in b.locks if lk.recheck and lk.op is None]
@@ -332,25 +333,28 @@ def _plan_next_check(b: Booking, ctx: Context, plan: Plan) -> None:
     # A deadline that falls before the next look is a look of its own: the booking fails, and
     # says why, when the deadline passes, not at whatever read-back comes after it.
     wake += [d for lk in b.locks if (d := deadline(b, lk, ctx)) is not None and d > now]
-    gaps += [(w - now).total_seconds() for w in wake]
+    waits = [max(1.0, (w - now).total_seconds()) for w in wake]
     b.checkSeq += 1
-    plan.next_check_delay = max(1.0, min(gaps))
+    plan.next_check_delay = max(MIN_LOOK_GAP, min(gaps + waits))
+
+
+# Read-back points closer together than this are one look; no read-back is queued sooner.
+MIN_LOOK_GAP = 0.2
 
 
 def next_look(lock: LockState, ctx: Context) -> float:
-    """Seconds to the next read-back of a write in flight: the first point of the backoff (its
-    gaps added up from the send) that is still ahead. A removal is looked at every two minutes at
-    least, for its first hour: a code must be gone within minutes of the end."""
+    """Seconds to the next read-back of a write in flight: the first of its read-back points
+    (`core.syncdelay.look_points`: the lock's learned first look, then the backoff) that is still
+    ahead. A removal is looked at every two minutes at least, for its first hour: a code must be
+    gone within minutes of the end."""
     delays = ctx.backoff
+    estimate = ctx.sync_delays.get(lock.smartlockId) if lock.op in ("create", "update", "delete") else None
     elapsed = max(0.0, (ctx.now - (lock.opSentAt or ctx.now)).total_seconds())
-    point = 0.0
-    for gap in delays:
-        point += gap
-        if point > elapsed + 0.5:
-            break
-    else:
-        last = delays[-1]
-        point += last * (1 + (elapsed - point) // last)
+    points = syncdelay.look_points(estimate, delays)
+    point = next((p for p in points if p > elapsed + MIN_LOOK_GAP), None)
+    if point is None:
+        last, end = delays[-1], points[-1]
+        point = end + last * (1 + (elapsed - end) // last)
     ahead = point - elapsed
     if lock.op in ("delete", "find") and elapsed < 3600:
         ahead = min(ahead, REMOVAL_LOOK_EVERY)
@@ -362,6 +366,7 @@ __all__ = [
     "EMAIL_MAX_ATTEMPTS",
     "EMAIL_PERMANENT",
     "FORBIDDEN_RETRY_SECONDS",
+    "MIN_LOOK_GAP",
     "REMOVAL_LOOK_EVERY",
     "after_outcome",
     "deadline",

@@ -27,8 +27,9 @@ from staykey.core.timeutil import iso_utc
 if TYPE_CHECKING:
     from staykey.nuki import SmartlockAuth
 
-# Bookings.expire acts once validUntil is less than a minute away; so do we.
-EXPIRY_GRACE = timedelta(minutes=1)
+# A stay's removal runs up to 10 minutes after its end (EXPIRY_SPREAD_MINUTES at most); a removal
+# that has not run a little after that never will (its schedule was lost): the reconciler runs it.
+EXPIRY_GRACE = timedelta(minutes=11)
 
 
 class Drift(StrEnum):

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 from staykey.core import onlock
 from staykey.core.models import Booking, LockState, LockStatus
 from staykey.core.round import CodeClaim, Context, IndexAuth, Look, Plan
+from staykey.core.syncdelay import SyncSample
 
 if TYPE_CHECKING:
     from staykey.nuki import SmartlockAuth
@@ -51,6 +52,7 @@ def apply_look(b: Booking, lock: LockState, look: Look, ctx: Context, plan: Plan
     """One look at one lock, through the one rule of `staykey.core.onlock`: every path comes here."""
     if look.stamp is not None and lock.seenAt is not None and look.stamp < lock.seenAt:
         return  # older than what we saw already (a reconciler's list read before a webhook we applied)
+    timing = _timing(lock, look)
     if look.stamp is not None:
         lock.seenAt = look.stamp
     if look.complete:
@@ -63,10 +65,30 @@ def apply_look(b: Booking, lock: LockState, look: Look, ctx: Context, plan: Plan
         gone = True
     else:
         gone = look.complete and match is None
+    was = lock.op
     if match is not None:
         _seen_code(b, lock, match, look, ctx, plan)
     elif gone:
         _seen_gone(b, lock, look, ctx.now, plan)
+    landed = (was in ("create", "update") and lock.status == LockStatus.ACTIVE) or (
+        was == "delete" and lock.status == LockStatus.REMOVED
+    )
+    if timing is not None and lock.op is None and landed:
+        plan.sync_samples.append(SyncSample(lock.smartlockId, *timing))
+
+
+def _timing(lock: LockState, look: Look) -> tuple[float, float | None] | None:
+    """When a read-back looked, and when the one before it missed, in seconds after the write in flight
+    was sent; None when this look tells nothing about the lock's sync delay (a webhook, an offline lock)."""
+    if lock.op not in ("create", "update", "delete") or lock.opSentAt is None or look.stamp is None:
+        return None
+    if not look.complete or look.online is False:
+        return None
+    seen = (look.stamp - lock.opSentAt).total_seconds()
+    missed = None
+    if lock.opChecks > 0 and lock.seenAt is not None and lock.seenAt > lock.opSentAt:
+        missed = (lock.seenAt - lock.opSentAt).total_seconds()
+    return seen, missed
 
 
 def _seen_code(b: Booking, lock: LockState, match: SmartlockAuth, look: Look, ctx: Context, plan: Plan) -> None:

@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
+from staykey.core.syncdelay import SyncSample
+
 if TYPE_CHECKING:
     from staykey.nuki import SmartlockAuth
     from staykey.settings import Settings
@@ -60,6 +62,9 @@ class Context:
     backoff: list[float]
     # Keypad codes on each lock at the reconciler's last count (None: never counted).
     code_counts: Mapping[int, int | None] = field(default_factory=dict)
+    # Each lock's learned sync delay (`core.syncdelay`), read lazily; empty with webhooks registered
+    # (they confirm first, and the read-backs keep their own backoff).
+    sync_delays: Mapping[int, float | None] = field(default_factory=dict)
 
 
 @dataclass
@@ -94,6 +99,8 @@ class Plan:
     claims: list[CodeClaim] = field(default_factory=list)
     releases: list[CodeClaim] = field(default_factory=list)
     index_auths: list[IndexAuth] = field(default_factory=list)
+    # What the read-backs of this round taught about their locks' sync delays.
+    sync_samples: list[SyncSample] = field(default_factory=list)
     metrics: list[tuple[str, dict[str, str]]] = field(default_factory=list)
     logs: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
     warnings: list[tuple[str, dict[str, Any]]] = field(default_factory=list)

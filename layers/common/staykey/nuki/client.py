@@ -69,7 +69,9 @@ class NukiClient:
         monotonic: Callable[[], float] = time.monotonic,
         on_request: Callable[[NukiCall], None] | None = None,
         jitter: Callable[[float, float], float] | None = None,
+        min_interval: float = 0.0,
     ) -> None:
+        """`min_interval`: calls of this client start at least this many seconds apart (0: no pacing)."""
         self._transport = NukiTransport(
             token,
             base_url,
@@ -83,6 +85,7 @@ class NukiClient:
             monotonic=monotonic,
             on_request=on_request,
             jitter=jitter,
+            min_interval=min_interval,
         )
 
     def __repr__(self) -> str:

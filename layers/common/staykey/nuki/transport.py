@@ -161,6 +161,7 @@ class NukiTransport:
         monotonic: Callable[[], float],
         on_request: Callable[[NukiCall], None] | None,
         jitter: Callable[[float, float], float] | None,
+        min_interval: float = 0.0,
     ) -> None:
         if not base_url.startswith(("https://", "http://")):
             raise ValueError("base_url must be an http(s) URL")
@@ -181,6 +182,10 @@ class NukiTransport:
         self._monotonic = monotonic
         self._on_request = on_request
         self._jitter = jitter  # None: random.uniform (a simulator passes its seeded RNG's)
+        # Calls of this transport start at least this many seconds apart (background work paces
+        # itself: Nuki documents no rate limit, only "SPAM/abuse protection").
+        self._min_interval = max(0.0, min_interval)
+        self._next_call = 0.0
 
     @property
     def base_url(self) -> str:
@@ -254,6 +259,15 @@ class NukiTransport:
         except Exception:  # a broken metrics hook must not break a Nuki call
             logger.warning("on_request hook failed", exc_info=True)
 
+    def _pace(self) -> None:
+        if not self._min_interval:
+            return
+        now = self._monotonic()
+        if now < self._next_call:
+            self._sleep(self._next_call - now)
+            now = self._next_call
+        self._next_call = now + self._min_interval
+
     def _backoff(self, attempt: int) -> float:
         uniform = self._jitter or random.uniform
         return uniform(0.0, min(self._backoff_cap, self._backoff_base * 2 ** (attempt - 1)))
@@ -285,6 +299,7 @@ class NukiTransport:
         attempt = 0
         while True:
             attempt += 1
+            self._pace()
             attempt_started = self._monotonic()
             status: int | None = None
             failure: str | None = None

@@ -59,6 +59,8 @@ if TYPE_CHECKING:
     from staykey.settings import Settings
 
 ACTIVITY_LIMIT_DEFAULT = 100
+# A lock back online is looked at this long after (its waiting writes land a sync delay later).
+BACK_ONLINE_CHECK_SECONDS = 120
 ACTIVITY_LIMIT_MAX = 1000
 # The feed across locks reads back at most this many days per page.
 FEED_DAYS = 14
@@ -104,13 +106,17 @@ class Activity:
             "doorState": state.door_state,
             "lockState": state.state,
         }
+        back: list[bool] = []
+
+        def lock_events(old: dict[str, Any]) -> list[events.Event]:
+            back[:] = [old.get("online") is False and online is True]
+            return events.lock_events(event.smartlock_id, old, fields)
+
         # lock.offline / lock.online / lock.battery_critical, written with the state they report.
-        updated = self.store.update_lock_state(
-            event.smartlock_id,
-            fields,
-            lambda old: events.lock_events(event.smartlock_id, old, fields),
-            stamp=("statusAt", at),
-        )
+        updated = self.store.update_lock_state(event.smartlock_id, fields, lock_events, stamp=("statusAt", at))
+        if updated and any(back):
+            # Back online: what waited for it lands now; the watcher looks at the lock.
+            self.store.signal_lock(event.smartlock_id, self.clock.now() + timedelta(seconds=BACK_ONLINE_CHECK_SECONDS))
         if updated and (state.battery_critical or state.keypad_battery_critical):
             # A dead keypad battery locks guests out: worth an alarm.
             count("BatteryCritical")

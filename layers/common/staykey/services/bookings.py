@@ -7,6 +7,7 @@ codes on the locks, confirms them, tells the guest and takes the codes off again
 
 from __future__ import annotations
 
+import hashlib
 import secrets
 from collections.abc import Callable
 from datetime import datetime, timedelta
@@ -49,6 +50,19 @@ class Bookings:
     def lead(self) -> timedelta:
         return timedelta(hours=self.settings.provision_lead_hours)
 
+    def lead_for(self, booking_id: str) -> timedelta:
+        """How long before the stay this booking's code goes on: the lead, and a share of
+        PROVISION_SPREAD_MINUTES more (fixed per booking), so that the many stays that start at the
+        same check-in time do not all write to Nuki in the same second."""
+        return self.lead + timedelta(minutes=self.settings.provision_spread_minutes * spread(booking_id, "provision"))
+
+    def expire_at(self, booking: Booking) -> datetime:
+        """When the removal runs: the end of the stay (the code stops opening the door then, by its own
+        window), and a share of EXPIRY_SPREAD_MINUTES later, fixed per booking, for the same reason."""
+        return booking.validUntil + timedelta(
+            minutes=self.settings.expiry_spread_minutes * spread(booking.bookingId, "expire")
+        )
+
     def get(self, booking_id: str) -> Booking:
         booking = self.store.get_booking(booking_id, self.clock.now())
         if booking is None:
@@ -77,7 +91,8 @@ class Bookings:
         name_attempt = 0
         for _ in range(25):
             pin = generate_pin(avoid, self.pin_choice)
-            booking = commands.new_booking(request, room, window, pin, name_attempt, self.lead, now)
+            lead = self.lead_for(request.bookingId)
+            booking = commands.new_booking(request, room, window, pin, name_attempt, lead, now)
             try:
                 self.store.create_booking(
                     booking,
@@ -107,6 +122,7 @@ class Bookings:
         )
         count("BookingCreated")
         self._ensure_schedules(booking)
+        self._watch(booking)
         if booking.status == BookingStatus.PROVISIONING:
             booking = self.sync.process(booking.bookingId, read_back=False)
         return booking, True
@@ -127,9 +143,25 @@ class Bookings:
     def _ensure_schedules(self, booking: Booking) -> None:
         if booking.status in ENDED:
             return
-        self.scheduler.upsert("expire", booking.bookingId, booking.validUntil)
+        self.scheduler.upsert("expire", booking.bookingId, self.expire_at(booking))
         if booking.status == BookingStatus.SCHEDULED:
             self.scheduler.upsert("provision", booking.bookingId, booking.provisionAt)
+
+    def _watch(self, booking: Booking) -> None:
+        """The booking's stay on each of its locks, for the watcher (`core.watch`): a lock is hot from
+        when the code goes on until a while after it must be off (now, for a lock the booking left
+        or a booking that ended; a booking that ended before its code went on leaves nothing)."""
+        now = self.clock.now()
+        try:
+            for lock in booking.locks:
+                ended = booking.status in ENDED or lock.desired == "absent"
+                end = min(now, booking.validUntil) if ended else booking.validUntil
+                if ended and booking.provisionAt > now:
+                    self.store.unwatch_stays(lock.smartlockId, [booking.bookingId])
+                else:
+                    self.store.watch_stay(lock.smartlockId, booking.bookingId, min(booking.provisionAt, end), end)
+        except Exception as exc:  # the locks are still swept; the booking must not fail for this
+            logger.warning("stay not recorded for the watcher", booking_id=booking.bookingId, error=type(exc).__name__)
 
     def _drop_schedules(self, booking_id: str) -> None:
         for kind in ("provision", "expire"):
@@ -176,8 +208,9 @@ class Bookings:
 
     def _end(self, booking_id: str, target: BookingStatus, reason: str) -> Booking:
         now = self.clock.now()
-        rewrite(self.store, booking_id, partial(commands.end, target=target, reason=reason, now=now), now)
+        ended, _ = rewrite(self.store, booking_id, partial(commands.end, target=target, reason=reason, now=now), now)
         self._drop_schedules(booking_id)
+        self._watch(ended)
         logger.info("booking ending", booking_id=booking_id, reason=reason)
         return self.sync.process(booking_id, read_back=False)
 
@@ -221,7 +254,7 @@ class Bookings:
                 room=room if moving else None,
                 locks=new_locks,
                 pin=pin,
-                lead=self.lead,
+                lead=self.lead_for(booking_id),
             )
             try:
                 updated, _ = rewrite(self.store, booking_id, partial(commands.patch, change=resolved, now=now), now)
@@ -235,6 +268,7 @@ class Bookings:
         if guest is not None and (change.guest is not None or updated.validUntil != booking.validUntil):
             self.store.save_guest(booking_id, guest, self._guest_expiry(updated.validUntil))
         self._ensure_schedules(updated)
+        self._watch(updated)
         if updated.status != BookingStatus.SCHEDULED:
             self.scheduler.delete("provision", booking_id)
         logger.info("booking changed", booking_id=booking_id, fields=sorted(change.model_fields_set))
@@ -273,4 +307,10 @@ class Bookings:
         return self.sync.process(booking_id, read_back=False)
 
 
-__all__ = ["Bookings"]
+def spread(booking_id: str, what: str) -> float:
+    """A fraction in [0, 1), the same for the same booking and purpose, spread evenly over bookings."""
+    digest = hashlib.sha256(f"{what}:{booking_id}".encode()).digest()
+    return int.from_bytes(digest[:4], "big") / 2**32
+
+
+__all__ = ["Bookings", "spread"]

@@ -1,16 +1,19 @@
 """What a sync round reads besides the booking (`services.sync`): the locks it looks at (the
 read-backs, ``GET /smartlock/{id}/auth``, and whether a lock is online while a write waits for it),
-the reconciler's last code count per lock, and how long to wait before the next read-back (shorter
-with Nuki's webhooks registered)."""
+the reconciler's last code count per lock, each lock's learned sync delay (`core.syncdelay`: it times
+the first read-back of a write; kept in ``LOCK#/META`` as ``syncDelay``), and the read-back backoff
+(slower with Nuki's webhooks registered, which confirm first)."""
 
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable, Collection, Iterator, Mapping
-from typing import TYPE_CHECKING
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any
 
 from staykey.core.models import Booking
 from staykey.core.round import Look
+from staykey.core.syncdelay import SyncSample, learn
 from staykey.core.timeutil import Clock
 from staykey.nuki import errors as nuki_errors
 from staykey.observability import logger
@@ -23,23 +26,47 @@ if TYPE_CHECKING:
 WEBHOOK_CONFIG_MAX_AGE = 60.0  # seconds
 
 
-class CodeCounts(Mapping[int, int | None]):
-    """The reconciler's last code count per lock, read from the store when a round asks for one."""
+class LockMetas:
+    """What a round reads of its locks' `LOCK#/META` items, each read once, when first asked for."""
 
     def __init__(self, store: Store) -> None:
         self.store = store
-        self._read: dict[int, int | None] = {}
+        self.items: dict[int, dict[str, Any]] = {}
 
-    def __getitem__(self, smartlock_id: int) -> int | None:
-        if smartlock_id not in self._read:
-            self._read[smartlock_id] = self.store.code_count(smartlock_id)
-        return self._read[smartlock_id]
+    def get(self, smartlock_id: int) -> dict[str, Any]:
+        if smartlock_id not in self.items:
+            self.items[smartlock_id] = self.store.get_lock_meta(smartlock_id)
+        return self.items[smartlock_id]
+
+
+class _MetaView(Mapping[int, Any]):
+    def __init__(self, metas: LockMetas, read: Callable[[dict[str, Any]], Any]) -> None:
+        self.metas = metas
+        self.read = read
+
+    def __getitem__(self, smartlock_id: int) -> Any:
+        return self.read(self.metas.get(smartlock_id))
 
     def __iter__(self) -> Iterator[int]:
-        return iter(self._read)
+        return iter(self.metas.items)
 
     def __len__(self) -> int:
-        return len(self._read)
+        return len(self.metas.items)
+
+
+class CodeCounts(_MetaView):
+    """The reconciler's last code count per lock (None: never counted)."""
+
+    def __init__(self, store: Store | LockMetas) -> None:
+        metas = store if isinstance(store, LockMetas) else LockMetas(store)
+        super().__init__(metas, lambda meta: None if meta.get("codeCount") is None else int(meta["codeCount"]))
+
+
+class SyncDelays(_MetaView):
+    """Each lock's learned sync delay in seconds (None: not learned yet)."""
+
+    def __init__(self, metas: LockMetas) -> None:
+        super().__init__(metas, lambda meta: None if meta.get("syncDelay") is None else float(meta["syncDelay"]))
 
 
 class ReadBack:
@@ -80,7 +107,24 @@ class ReadBack:
             looks[lock.smartlockId] = Look(auths=auths, complete=True, online=online, stamp=stamp)
         return looks
 
-    def backoff(self) -> list[float]:
+    def sync_delays(self, metas: LockMetas) -> Mapping[int, float | None]:
+        """The learned sync delays a round times its read-backs by; none with webhooks registered."""
+        return {} if self.webhooks_registered() else SyncDelays(metas)
+
+    def learn(self, samples: Sequence[SyncSample], metas: LockMetas) -> None:
+        """Fold what read-backs saw into their locks' estimates (one write per lock that changed)."""
+        for sample in samples:
+            meta = metas.get(sample.smartlock_id)
+            old = meta.get("syncDelay")
+            new = learn(None if old is None else float(old), sample)
+            if old is None or abs(float(old) - new) > 1e-3:
+                meta["syncDelay"] = new
+                try:
+                    self.store.update_lock_meta(sample.smartlock_id, syncDelay=Decimal(str(new)))
+                except Exception as exc:  # a lost estimate only times one read-back less well
+                    logger.warning("sync delay not saved", smartlock_id=sample.smartlock_id, error=type(exc).__name__)
+
+    def webhooks_registered(self) -> bool:
         # Whether the webhook is registered, read at most once a minute per container: it changes
         # when an operator runs tools.register_webhook, and a stale answer only shifts read-backs.
         now = self.clock.now().timestamp()
@@ -89,9 +133,11 @@ class ReadBack:
             with contextlib.suppress(Exception):
                 registered = self.store.get_config("WEBHOOK") is not None
             self._webhook_seen = (now, registered)
-        registered = self._webhook_seen[1]
+        return self._webhook_seen[1]
+
+    def backoff(self) -> list[float]:
         s = self.settings
-        return s.confirm_backoff_with_webhooks_seconds if registered else s.confirm_backoff_seconds
+        return s.confirm_backoff_with_webhooks_seconds if self.webhooks_registered() else s.confirm_backoff_seconds
 
 
-__all__ = ["CodeCounts", "ReadBack"]
+__all__ = ["CodeCounts", "LockMetas", "ReadBack", "SyncDelays"]

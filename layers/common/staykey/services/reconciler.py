@@ -43,6 +43,7 @@ from staykey.core import drift
 from staykey.core.drift import QUIET, Action, Do, Drift, LockPlan
 from staykey.core.models import Booking
 from staykey.core.timeutil import Clock, iso_utc
+from staykey.core.watch import digest
 from staykey.events import model as events
 from staykey.nuki import errors as nuki_errors
 from staykey.nuki.models import KEYPAD_CODE_AUTH_TYPE
@@ -54,6 +55,17 @@ if TYPE_CHECKING:
     from staykey.services.bookings import Bookings
     from staykey.services.sync import Sync
     from staykey.settings import Settings
+
+
+# An offline lock is looked at again this long after (Nuki's sync applies what waited once it is back).
+OFFLINE_RECHECK_SECONDS = 900
+ROOM_LOCKS_MAX_AGE = timedelta(minutes=5)
+UNREACHABLE_RETRIES = 8  # Nuki did not answer for a lock: looked at again every 15 minutes, this often
+
+
+def acts(plan: LockPlan) -> bool:
+    """Whether carrying out the plan would do anything (write to Nuki, heal, or change our records)."""
+    return any(action.do != Do.NONE for action in plan.actions)
 
 
 class ReconcileIncomplete(Exception):
@@ -80,6 +92,7 @@ class Reconciler:
         self.queue = queue
         self.clock = clock
         self.metric = metric
+        self._rooms: tuple[datetime, set[int]] | None = None
 
     @property
     def nuki(self) -> NukiClient:
@@ -95,8 +108,13 @@ class Reconciler:
 
     # ------------------------------------------------------------------ which locks
 
-    def room_locks(self) -> set[int]:
-        return {lock_id for room in self.store.list_rooms() for lock_id in room.smartlockIds}
+    def room_locks(self, fresh: bool = True) -> set[int]:
+        """Every room's locks; not `fresh`: read at most every ROOM_LOCKS_MAX_AGE per container (all
+        rooms are one partition: reading it for each lock reconciled makes it the table's busiest)."""
+        now = self.clock.now()
+        if fresh or self._rooms is None or not timedelta(0) <= now - self._rooms[0] <= ROOM_LOCKS_MAX_AGE:
+            self._rooms = (now, {lock_id for room in self.store.list_rooms() for lock_id in room.smartlockIds})
+        return set(self._rooms[1])
 
     def locks(self) -> list[int]:
         """Every lock of every room, and locks taken out of all rooms that still hold codes of ours."""
@@ -120,7 +138,7 @@ class Reconciler:
     def plan_lock(self, smartlock_id: int, *, room_locks: set[int] | None = None) -> LockPlan:
         """What the reconciler would do on one lock now. Reads Nuki and the store; writes nothing."""
         now = self.clock.now()
-        rooms = room_locks if room_locks is not None else self.room_locks()
+        rooms = room_locks if room_locks is not None else self.room_locks(fresh=False)
         plan = LockPlan(smartlock_id, now, in_room=smartlock_id in rooms)
         meta = self.store.get_lock_meta(smartlock_id)
         plan.orphan_attempts = {str(k): int(v) for k, v in (meta.get("orphanDeletes") or {}).items()}
@@ -143,10 +161,10 @@ class Reconciler:
             plan.actions.append(Action(smartlock_id, Drift.UNREACHABLE, Do.NONE, note=plan.reason))
             return plan
         return drift.classify(
-            plan, self._facts(plan), self.settings.max_codes_per_lock, self.settings.reconcile_stall_seconds
+            plan, self.facts(plan), self.settings.max_codes_per_lock, self.settings.reconcile_stall_seconds
         )
 
-    def _facts(self, plan: LockPlan) -> drift.LockFacts:
+    def facts(self, plan: LockPlan) -> drift.LockFacts:
         """Our records for the lock: its claims, the bookings behind them (one batch read, not one
         query each: a lock with 150 codes of ours would otherwise cost 150 round trips), and the
         name index's answer for codes our records do not place."""
@@ -171,7 +189,7 @@ class Reconciler:
         """Carry out a plan's actions; every action is attempted, a failed one is retried next run."""
         lock_id, now = plan.smartlock_id, self.clock.now()
         if plan.state != "online":
-            self._skipped(plan, now)
+            self._skipped(plan, now, attempt)
             return plan
         codes = plan.code_count or 0
         # First, so that provisioning triggered below sees the fresh count; with lock.online and
@@ -185,7 +203,7 @@ class Reconciler:
             "codesCountedAt": iso_utc(now),
             "reconciledAt": iso_utc(now),
         }
-        self.store.update_lock_state(lock_id, counted, lambda old: self._lock_events(lock_id, old, counted))
+        self.store.update_lock_state(lock_id, counted, lambda old: self.lock_events(lock_id, old, counted))
         near = codes >= self.settings.capacity_warning_codes
         if near or self.settings.per_lock_metrics == "all":
             self.metric("KeypadCodes", codes, {"smartlockId": str(lock_id)})
@@ -243,6 +261,8 @@ class Reconciler:
                 [LockJob(smartlockId=lock_id, reason="confirm", attempt=attempt + 1)],
                 self.settings.reconcile_confirm_delay_seconds,
             )
+        if not acts(plan):
+            self.store.watch_seen(lock_id, digest(plan.auths), plan.at)  # right as it is: the watcher's reference
         if not plan.in_room and plan.claims == 0 and plan.ours == 0:
             self.store.unregister_lock(lock_id)  # out of every room and nothing of ours on it
         if broken:
@@ -272,7 +292,7 @@ class Reconciler:
 
     # ------------------------------------------------------------------ execution
 
-    def _skipped(self, plan: LockPlan, now: datetime) -> None:
+    def _skipped(self, plan: LockPlan, now: datetime, attempt: int) -> None:
         plan.outcomes = ["skipped" for _ in plan.actions]
         if plan.state == "offline":
             offline = {
@@ -281,16 +301,22 @@ class Reconciler:
                 "offlineSeenAt": iso_utc(now),
             }
             lock_id = plan.smartlock_id
-            self.store.update_lock_state(lock_id, offline, lambda old: self._lock_events(lock_id, old, offline))
+            self.store.update_lock_state(lock_id, offline, lambda old: self.lock_events(lock_id, old, offline))
             self.metric("LockOffline")
             self.metric("ReconcileDriftFound", 1, {"driftClass": Drift.OFFLINE.value})
             logger.warning("lock offline; skipped this round", smartlock_id=plan.smartlock_id)
+            if any(claim.owner != "foreign" for claim in self.store.codes_on_lock(lock_id)):
+                # Looked at again soon: what of ours waits for it must be right minutes after it is back.
+                self.queue.send([LockJob(smartlockId=lock_id, reason="offline")], OFFLINE_RECHECK_SECONDS)
         else:
             self.metric("ReconcileLockFailed")
             self.metric("ReconcileDriftFound", 1, {"driftClass": Drift.UNREACHABLE.value})
             logger.warning("lock unreachable; skipped this round", smartlock_id=plan.smartlock_id, reason=plan.reason)
+            if attempt < UNREACHABLE_RETRIES:
+                job = LockJob(smartlockId=plan.smartlock_id, reason="offline", attempt=attempt + 1)
+                self.queue.send([job], OFFLINE_RECHECK_SECONDS)
 
-    def _lock_events(self, lock_id: int, old: dict[str, Any], new: dict[str, Any]) -> list[events.Event]:
+    def lock_events(self, lock_id: int, old: dict[str, Any], new: dict[str, Any]) -> list[events.Event]:
         return events.lock_events(
             lock_id,
             old,
@@ -350,4 +376,4 @@ class Reconciler:
 _reason = nuki_errors.describe
 
 
-__all__ = ["ReconcileIncomplete", "Reconciler"]
+__all__ = ["OFFLINE_RECHECK_SECONDS", "ReconcileIncomplete", "Reconciler", "acts"]

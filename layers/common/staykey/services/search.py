@@ -216,7 +216,10 @@ class BookingSearch:
             # Nothing changed before FIRST_YEAR: an updatedSince of 0065 reads 2020's partition first,
             # not one empty partition a year since then (thousands of reads, a gateway timeout).
             return [
-                _Group([_Source("gsi3", indexes.updated_pk(year), lo)], ceiling=str(year + 1))
+                _Group(
+                    [_Source("gsi3", indexes.updated_pk(year, shard), lo) for shard in range(indexes.INDEX_SHARDS)],
+                    ceiling=str(year + 1),
+                )
                 for year in range(max(f.updated_since.year, indexes.FIRST_YEAR), now.year + 1)
             ]
         hi = iso(f.end) if f.end is not None else KEY_MAX
@@ -237,8 +240,9 @@ class BookingSearch:
         groups = []
         for year in range(max(first, indexes.FIRST_YEAR), last + 1):
             sources = [
-                _Source("gsi2", indexes.stay_pk(year, long=False), short_lo, hi),
-                _Source("gsi2", indexes.stay_pk(year, long=True), long_lo, hi),
+                _Source("gsi2", indexes.stay_pk(year, long, shard), long_lo if long else short_lo, hi)
+                for long in (False, True)
+                for shard in range(indexes.INDEX_SHARDS)
             ]
             groups.append(_Group([s for s in sources if s.lo <= hi and s.lo < str(year + 1)], ceiling=str(year + 1)))
         return groups

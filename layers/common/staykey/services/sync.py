@@ -20,8 +20,8 @@ webhooks, the reconciler) comes to `process`, and one round goes:
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection, Mapping
-from datetime import datetime
+from collections.abc import Callable, Collection
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from staykey.adapters.mail import GuestNotice, Mailer
@@ -29,10 +29,10 @@ from staykey.core import commands, decide, onlock
 from staykey.core.models import Booking, BookingStatus
 from staykey.core.pins import generate_pin
 from staykey.core.round import Context, Look, Outcome, Plan
-from staykey.core.timeutil import Clock
+from staykey.core.timeutil import Clock, parse_iso
 from staykey.errors import ConcurrentModification, NotFound, UpstreamUnavailable
 from staykey.observability import count, logger
-from staykey.services.readback import CodeCounts, ReadBack
+from staykey.services.readback import CodeCounts, LockMetas, ReadBack
 from staykey.store import PinTaken, Store, TxExtras
 
 if TYPE_CHECKING:
@@ -42,6 +42,8 @@ if TYPE_CHECKING:
     from staykey.settings import Settings
 
 SAVE_ATTEMPTS = 5
+# A follow-up that arrives before its time (SQS delays are whole seconds) waits the rest, up to this.
+MAX_WAIT_SECONDS = 2.0
 
 
 def rewrite(
@@ -66,6 +68,14 @@ def rewrite(
     raise ConcurrentModification(f"booking {booking_id} keeps changing; try again")
 
 
+def signal(store: Store, smartlock_id: int, now: datetime, after: float = 0.0) -> None:
+    """Something says the lock may have drifted: the watcher looks at it (`after` seconds from now)."""
+    try:
+        store.signal_lock(smartlock_id, now + timedelta(seconds=after))
+    except Exception as exc:  # the daily sweep still comes
+        logger.warning("lock signal not saved", smartlock_id=smartlock_id, error=type(exc).__name__)
+
+
 class Sync:
     def __init__(
         self,
@@ -77,8 +87,12 @@ class Sync:
         clock: Clock,
         writer: NukiWriter,
         pin_choice: Callable[[str], str],
+        sleep: Callable[[float], None] | None = None,
     ) -> None:
+        """`sleep` lets a follow-up that came early wait for its time (Lambda: `time.sleep`; a simulator
+        passes its virtual sleep); without it a follow-up reads back when it comes."""
         self.settings = settings
+        self.sleep = sleep
         self.store = store
         self.jobs = jobs
         self.mailer = mailer
@@ -97,6 +111,13 @@ class Sync:
             return None
         if int(job.get("seq", -1)) != booking.checkSeq:
             return booking  # a newer follow-up replaced this one
+        due = parse_iso(job.get("at"))
+        if due is not None:
+            # The queue delays by whole seconds and delivers a little early or late: a read-back
+            # timed to a lock's sync delay waits for its moment.
+            wait = (due - self.clock.now()).total_seconds()
+            if self.sleep is not None and 0 < wait <= MAX_WAIT_SECONDS:
+                self.sleep(wait)
         return self.process(booking_id, read_back=True)
 
     def observe_webhook(self, auth: SmartlockAuth, deleted: bool) -> str:
@@ -120,8 +141,9 @@ class Sync:
             self.store.forget_foreign_code(auth.smartlock_id, pin)
         elif not self.store.record_foreign_code(auth.smartlock_id, pin, auth.name, auth.id, self.clock.now()):
             # The code is reserved for one of our bookings: its write will meet a 409 and the
-            # engine chooses another PIN.
+            # engine chooses another PIN; the reconciler remembers the code.
             logger.warning("a code reserved for a booking was added by someone else", smartlock_id=auth.smartlock_id)
+            signal(self.store, auth.smartlock_id, self.clock.now())
         return "foreign"
 
     def observe_auth(self, smartlock_id: int, auth: SmartlockAuth, deleted: bool) -> Booking | None:
@@ -140,7 +162,9 @@ class Sync:
             return None
         lock = booking.lock(smartlock_id)
         if lock is None:
-            return booking  # not a lock this booking uses (any more): the reconciler looks after it
+            # A code of ours on a lock its booking does not use (any more): the reconciler's case.
+            signal(self.store, smartlock_id, self.clock.now())
+            return booking
         if deleted:
             if auth.id != lock.nukiId:
                 return booking  # not the code we track there (a duplicate we removed, or history)
@@ -208,23 +232,27 @@ class Sync:
             if read_back or extra:
                 assert booking is not None
                 looks.update(self.reads.looks(booking, extra, everything=read_back))
-            counts = CodeCounts(self.store)
+            metas = LockMetas(self.store)
 
             def round_(
-                b: Booking, looks: dict[int, Look] = looks, asked: set[int] = extra, counts: CodeCounts = counts
+                b: Booking, looks: dict[int, Look] = looks, asked: set[int] = extra, metas: LockMetas = metas
             ) -> Plan:
                 for lock in b.locks:
                     # Asked to look at: until a complete look lands, the follow-ups look again.
                     lock.recheck = lock.recheck or lock.smartlockId in asked
-                return decide.decide(b, looks, self._context(counts))
+                return decide.decide(b, looks, self._context(metas))
 
             booking, plan = rewrite(self.store, booking_id, round_, self.clock.now())
+            self.reads.learn(plan.sync_samples, metas)
             email = self._carry_out(booking, plan)
             outcome = self.writer.execute(booking, plan) if plan.writes() else Outcome()
+            for lock_id in {*outcome.failed, *outcome.transient, *outcome.unsent}:
+                # A write Nuki failed may have landed in part: the watcher looks at the lock later.
+                signal(self.store, lock_id, self.clock.now(), self.settings.failed_write_check_seconds)
             if outcome.any():
 
-                def answered(b: Booking, outcome: Outcome = outcome, counts: CodeCounts = counts) -> Plan:
-                    return decide.after_outcome(b, outcome, self._context(counts))
+                def answered(b: Booking, outcome: Outcome = outcome, metas: LockMetas = metas) -> Plan:
+                    return decide.after_outcome(b, outcome, self._context(metas))
 
                 booking, plan2 = rewrite(self.store, booking_id, answered, self.clock.now())
                 email = self._carry_out(booking, plan2) or email
@@ -244,8 +272,14 @@ class Sync:
         assert booking is not None
         return booking
 
-    def _context(self, counts: Mapping[int, int | None]) -> Context:
-        return Context(settings=self.settings, now=self.clock.now(), backoff=self.reads.backoff(), code_counts=counts)
+    def _context(self, metas: LockMetas) -> Context:
+        return Context(
+            settings=self.settings,
+            now=self.clock.now(),
+            backoff=self.reads.backoff(),
+            code_counts=CodeCounts(metas),
+            sync_delays=self.reads.sync_delays(metas),
+        )
 
     def _carry_out(self, booking: Booking, plan: Plan) -> tuple[GuestNotice, str] | None:
         """What follows a saved round before its writes: metrics, the follow-up, the auth index;
@@ -254,7 +288,9 @@ class Sync:
             count(name, dimensions=dims)
         plan.metrics = []
         if plan.next_check_delay is not None:
-            self.jobs.send({"bookingId": booking.bookingId, "seq": booking.checkSeq}, plan.next_check_delay)
+            due = self.clock.now() + timedelta(seconds=plan.next_check_delay)
+            job = {"bookingId": booking.bookingId, "seq": booking.checkSeq, "at": due.isoformat()}
+            self.jobs.send(job, plan.next_check_delay)
             plan.next_check_delay = None
         for ix in plan.index_auths:
             self.store.index_auth(ix.smartlock_id, ix.booking_id, ix.nuki_id, ix.auth_id, ix.expires_at)
@@ -321,10 +357,10 @@ class Sync:
             self.mailer.send(notice)
         except Exception as exc:
             code = getattr(exc, "response", {}).get("Error", {}).get("Code", type(exc).__name__)
-            counts = CodeCounts(self.store)
+            metas = LockMetas(self.store)
 
             def failed(b: Booking) -> Plan:
-                return decide.email_failed(b, fingerprint, code, self._context(counts))
+                return decide.email_failed(b, fingerprint, code, self._context(metas))
 
             updated, plan = rewrite(self.store, booking.bookingId, failed, now)
             gave_up = updated.emailPending is None
@@ -341,4 +377,4 @@ class Sync:
         logger.info("guest notified", booking_id=booking.bookingId, updated=notice.updated)
 
 
-__all__ = ["Sync", "rewrite"]
+__all__ = ["Sync", "rewrite", "signal"]

@@ -12,6 +12,8 @@ Access patterns and their keys (pk / sk):
 | booking by a lock's auth ids (attribution)      | LOCK#{id} / AUTH#{nukiId}, AUTHID#{authId} |
 | a lock's last known state, log cursor           | LOCK#{smartlockId} / META             |
 | locks the reconciler looks after (beyond rooms) | LOCKS / LOCK#{smartlockId}            |
+| a lock's stays, last right digest, signal (watch) | WATCH#{id % 16:02d} / LOCK#{smartlockId} |
+| the watcher's record; the account log's cursor  | WATCHER / STATE; LOGPOLL / CURSOR     |
 | one Nuki log entry (dedup on Nuki's log id)     | LOG#{logId} / LOG; gsi1: ACT#... / {at}#{logId} |
 | activity across every lock, newest first        | gsi2: ACTDAY#{yyyy-mm-dd} / {at}#{logId} |
 | bookings of a room by stay (GET /bookings?roomId) | gsi1: ROOMSTAY#{roomId} / {validFrom}#{id} |
@@ -64,9 +66,10 @@ from staykey.store.locks import LockItems
 from staykey.store.rooms import RoomItems
 from staykey.store.table import BOOKING_SK, GUEST_SK, KEY_MAX, KEY_MIN, Codec, IndexPage, Table
 from staykey.store.types import BookingExists, CodeClaim, CodeItem, NameTaken, PinTaken, TxExtras
+from staykey.store.watch import WatchItems
 
 
-class Store(RoomItems, BookingItems, CodeItems, ActivityItems, LockItems, AuditItems, ConfigItems, Table):
+class Store(RoomItems, BookingItems, CodeItems, ActivityItems, LockItems, AuditItems, ConfigItems, WatchItems, Table):
     """The table, one family of items per module (store/rooms.py, bookings.py, ...), each a small
     class over the same low-level operations (store/table.py); services take a `Store`."""
 

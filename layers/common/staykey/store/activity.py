@@ -110,7 +110,7 @@ class ActivityItems(Table):
                         ":now": iso_utc(now),
                         ":zero": 0,
                         ":one": 1,
-                        ":up": indexes.updated_pk(now.year),
+                        ":up": indexes.updated_partition(now, booking_id),
                         ":us": indexes.updated_sort_key(now, booking_id),
                     }
                 ),

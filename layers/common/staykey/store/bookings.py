@@ -28,9 +28,9 @@ class BookingItems(Table):
             # The search indexes (see the module docstring): by room, by stay, by last change.
             "gsi1pk": indexes.room_stay_pk(booking.roomId),
             "gsi1sk": stay_key,
-            "gsi2pk": indexes.stay_partition(booking.validFrom, booking.validUntil),
+            "gsi2pk": indexes.stay_partition(booking.validFrom, booking.validUntil, booking.bookingId),
             "gsi2sk": stay_key,
-            "gsi3pk": indexes.updated_pk(booking.updatedAt.year),
+            "gsi3pk": indexes.updated_partition(booking.updatedAt, booking.bookingId),
             "gsi3sk": indexes.updated_sort_key(booking.updatedAt, booking.bookingId),
         }
 

@@ -12,9 +12,9 @@ partition key's prefix.
 | gsi1  | activity | ACT#BOOKING#{id} / ACT#LOCK#{lockId}   | {at}#{logId}              |
 | gsi1  | booking  | ROOMSTAY#{roomId}                      | {validFrom}#{bookingId}   |
 | gsi1  | audit    | AUD#BOOKING#{id}                       | {at}#{auditId}            |
-| gsi2  | booking  | STAY#{year of validFrom}[#LONG]        | {validFrom}#{bookingId}   |
+| gsi2  | booking  | STAY#{year of validFrom}[#LONG][#{shard}] | {validFrom}#{bookingId} |
 | gsi2  | activity | ACTDAY#{day of at, UTC}                | {at}#{logId}              |
-| gsi3  | booking  | UPD#{year of updatedAt}                | {updatedAt}#{bookingId}   |
+| gsi3  | booking  | UPD#{year of updatedAt}[#{shard}]      | {updatedAt}#{bookingId}   |
 | gsi3  | guest    | GUESTS                                 | {expiresAt:010d}#{id}     |
 
 Instants are `iso_utc` strings (to the second, one format), so string order is time order.
@@ -22,6 +22,7 @@ Instants are `iso_utc` strings (to the second, one format), so string order is t
 
 from __future__ import annotations
 
+import hashlib
 import unicodedata
 from datetime import datetime, timedelta
 
@@ -50,16 +51,35 @@ def room_stay_pk(room_id: str) -> str:
     return f"ROOMSTAY#{room_id}"
 
 
-def stay_pk(year: int, long: bool) -> str:
-    return f"STAY#{year}" + ("#LONG" if long else "")
+# Every booking write writes its stay and last-change index entries: one partition a year for all
+# bookings would take a large share of the table's traffic at fleet scale (issue 17's benchmark:
+# 13 %), so each year is spread over INDEX_SHARDS partitions by booking, and a search reads them
+# all. Shard 0 is the unsuffixed key, where bookings written before the shards were added stay.
+INDEX_SHARDS = 8
 
 
-def stay_partition(valid_from: datetime, valid_until: datetime) -> str:
-    return stay_pk(valid_from.year, valid_until - valid_from > SHORT_STAY)
+def index_shard(booking_id: str) -> int:
+    return int.from_bytes(hashlib.sha256(booking_id.encode()).digest()[:2], "big") % INDEX_SHARDS
 
 
-def updated_pk(year: int) -> str:
-    return f"UPD#{year}"
+def _sharded(base: str, shard: int) -> str:
+    return base if shard == 0 else f"{base}#{shard}"
+
+
+def stay_pk(year: int, long: bool, shard: int = 0) -> str:
+    return _sharded(f"STAY#{year}" + ("#LONG" if long else ""), shard)
+
+
+def stay_partition(valid_from: datetime, valid_until: datetime, booking_id: str) -> str:
+    return stay_pk(valid_from.year, valid_until - valid_from > SHORT_STAY, index_shard(booking_id))
+
+
+def updated_pk(year: int, shard: int = 0) -> str:
+    return _sharded(f"UPD#{year}", shard)
+
+
+def updated_partition(updated_at: datetime, booking_id: str) -> str:
+    return updated_pk(updated_at.year, index_shard(booking_id))
 
 
 def updated_sort_key(updated_at: datetime, booking_id: str) -> str:

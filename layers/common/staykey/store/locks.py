@@ -128,6 +128,9 @@ class LockItems(Table):
                 if not requests:
                     break
 
+    def is_registered(self, smartlock_id: int) -> bool:
+        return self._get("LOCKS", f"LOCK#{smartlock_id}", consistent=False) is not None
+
     def registered_locks(self) -> list[int]:
         return [int(item["smartlockId"]) for item in self._query("LOCKS", "LOCK#")]
 
