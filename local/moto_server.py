@@ -280,12 +280,11 @@ def partition_queries() -> None:
             return real_query(self, hash_key, *args, **kwargs)
         key_range = (range_conditions[0][0], comparison, bounds) if comparison and range_conditions else None
         index_key = (hash_conditions[0][0], hash_conditions[0][1]) if index_name else None
+        order: list[str | None] = [self.range_key_attr]
         if index_name:
             schema = self.get_index(index_name).schema
             order = [k["AttributeName"] for kind in ("HASH", "RANGE") for k in schema if k["KeyType"] == kind]
             order += [self.hash_key_attr, self.range_key_attr]
-        else:
-            order = [self.range_key_attr]
         _partition.want = (self, None if index_name else hash_key, index_key, key_range, [a for a in order if a])
         _partition.no_copy = not projection
         try:
