@@ -12,11 +12,14 @@ from staykey.core.timeutil import zone
 from staykey.services.locks import Locks, LockView
 from staykey.services.search import BookingFilter, BookingSearch
 from staykey.settings import Settings
-from staykey.store import Store
+from staykey.store import Store, fanout
 
 # A booking arriving this soon whose code is not confirmed everywhere is at risk.
 AT_RISK = timedelta(hours=72)
 FAILED_AHEAD = timedelta(days=14)
+# Every zone's today lies within this of now.
+WINDOW = timedelta(hours=36)
+UPCOMING_MAX = 500
 
 
 @dataclass
@@ -101,23 +104,33 @@ class ConsoleViews:
         self._webhook_fallbacks = webhook_fallbacks  # (now) -> entries polling found that webhooks missed
 
     def all_locks(self) -> list[LockView]:
-        out: list[LockView] = []
-        cursor = None
-        while True:
-            page, cursor = self.locks.page(100, cursor)
-            out += page
-            if cursor is None:
-                return out
+        return self.locks.all()
 
     def today(self, now: datetime) -> Today:
-        rooms = {room.roomId: room for room in self.store.list_rooms()}
-        locks = {view.smartlock_id: view for view in self.all_locks()}
-        # Every zone's today lies within 36 hours of now.
-        window = self.search.all(BookingFilter(start=now - timedelta(hours=36), end=now + timedelta(hours=36)))
+        """Arrivals, departures and in-house guests (every zone's today lies within 36 hours of
+        now), what needs attention. Its reads go out at once: rooms, locks, one key range of the
+        stay index from 36 hours back to AT_RISK ahead (today's stays and the arrivals at risk),
+        the failed bookings ahead, the webhook registration and the dead-letter queues; then the
+        guests of the bookings shown."""
+        window = BookingFilter(start=now - WINDOW, end=now + WINDOW)
+        ahead = BookingFilter(start=now, end=now + AT_RISK)
+        stays_filter = BookingFilter(start=now - WINDOW, end=now + max(WINDOW, AT_RISK))
+        failed_filter = BookingFilter(statuses=(BookingStatus.FAILED,), start=now, end=now + FAILED_AHEAD)
+        room_list, lock_views, stays, failed, webhook, dead_letters = fanout.gather(
+            self.store.list_rooms,
+            self.all_locks,
+            lambda: self.search.all(stays_filter, guests=False),
+            lambda: self.search.all(failed_filter, max_items=200, guests=False),
+            lambda: self.store.get_config("WEBHOOK"),
+            lambda: self._queue_depths() if self._queue_depths is not None else {},
+        )
+        rooms = {room.roomId: room for room in room_list}
+        locks = {view.smartlock_id: view for view in lock_views}
+        shown = [b for b in stays if window.matches(b) and b.status != BookingStatus.CANCELLED]
+        guests = self.store.get_guests([b.bookingId for b in shown], now)
         arrivals, departures, in_house = [], [], []
-        for b in window:
-            if b.status == BookingStatus.CANCELLED:
-                continue
+        for b in shown:
+            b.guest = guests.get(b.bookingId)
             r = Readiness(b, rooms.get(b.roomId), [locks[lk.smartlockId] for lk in b.locks if lk.smartlockId in locks])
             today = local_day(now, b.timezone)
             if local_day(b.validFrom, b.timezone) == today:
@@ -127,11 +140,8 @@ class ConsoleViews:
             elif b.validFrom <= now < b.validUntil and b.status not in ENDED:
                 in_house.append(r)
         attention = Attention()
-        attention.failed = self.search.all(
-            BookingFilter(statuses=(BookingStatus.FAILED,), start=now, end=now + FAILED_AHEAD), max_items=200
-        )
-        upcoming = self.search.all(BookingFilter(start=now, end=now + AT_RISK), max_items=500)
-        for b in upcoming:
+        attention.failed = failed
+        for b in [b for b in stays if ahead.matches(b)][:UPCOMING_MAX]:
             if b.status in ENDED or b.status == BookingStatus.FAILED or b.validFrom < now:
                 continue
             r = Readiness(b, rooms.get(b.roomId), [locks[lk.smartlockId] for lk in b.locks if lk.smartlockId in locks])
@@ -145,9 +155,8 @@ class ConsoleViews:
                 attention.battery.append(view)
             if (view.code_count or 0) >= self.settings.capacity_warning_codes:
                 attention.near_capacity.append(view)
-        if self._queue_depths is not None:
-            attention.dead_letters = self._queue_depths()
-        if self.store.get_config("WEBHOOK") is None:
+        attention.dead_letters = dead_letters
+        if webhook is None:
             attention.webhooks = "unregistered"
         elif self._webhook_fallbacks is not None and self._webhook_fallbacks(now) > 0:
             attention.webhooks = "lapsed"
