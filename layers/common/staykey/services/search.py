@@ -13,6 +13,7 @@ Which index answers, and so the order of the results (see `staykey.store` and `s
 | guest          | live guest data (gsi3 GUESTS)  | by the end of the stay     |
 | updatedSince   | by last change (gsi3 UPD#year) | by updatedAt, oldest first |
 | roomId         | the room's stays (gsi1)        | by validFrom               |
+| status=failed  | failed bookings (gsi4, sparse) | by validFrom               |
 | anything else  | stays by year (gsi2 STAY#year) | by validFrom               |
 
 The other filters apply to what that index reads. Pages are keyset pages (`staykey.edge.pagination`):
@@ -91,6 +92,8 @@ class BookingFilter:
             return "updated"
         if self.room_id is not None:
             return "room"
+        if self.statuses == (BookingStatus.FAILED,):
+            return "failed"
         return "stay"
 
     def key(self) -> dict[str, Any]:
@@ -233,6 +236,9 @@ class BookingSearch:
             assert f.room_id is not None
             lo = iso(f.start - indexes.MAX_STAY) if f.start is not None else KEY_MIN
             return [_Group([_Source("gsi1", indexes.room_stay_pk(f.room_id), lo, hi)], filter_skip=("room",))]
+        if mode == "failed":
+            lo = iso(f.start - indexes.MAX_STAY) if f.start is not None else KEY_MIN
+            return [_Group([_Source("gsi4", indexes.FAILED_PK, lo, hi)])]
         # The stay index, year by year: short stays looked back SHORT_STAY, long ones MAX_STAY.
         short_lo = iso(f.start - indexes.SHORT_STAY) if f.start is not None else KEY_MIN
         long_lo = iso(f.start - indexes.MAX_STAY) if f.start is not None else KEY_MIN

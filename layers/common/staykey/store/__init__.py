@@ -18,6 +18,7 @@ Access patterns and their keys (pk / sk):
 | bookings whose stay overlaps a range            | gsi2: STAY#{yyyy}[#LONG] / {validFrom}#{id} |
 | bookings changed since (GET /bookings?updatedSince) | gsi3: UPD#{yyyy} / {updatedAt}#{id}  |
 | live guest data by name or email (console)      | gsi3: GUESTS / {expiresAt}#{id}, filter on `search` |
+| failed bookings by stay (console, ?status=failed) | gsi4: FAILED / {validFrom}#{id} (sparse) |
 | operator actions (audit), newest first          | AUDIT#{yyyy-mm} / {at}#{id}; gsi1: AUD#BOOKING#{id} |
 | webhook registration                            | CONFIG / WEBHOOK                      |
 | an event waiting for the dispatcher (the outbox) | BOOKING#{id} or LOCK#{id} / EVENT#{eventId} |

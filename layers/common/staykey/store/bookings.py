@@ -7,7 +7,7 @@ from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
-from staykey.core.models import Booking, Guest
+from staykey.core.models import Booking, BookingStatus, Guest
 from staykey.errors import ConcurrentModification
 from staykey.events import model as ev
 from staykey.store import keys as indexes
@@ -32,6 +32,9 @@ class BookingItems(Table):
             "gsi2sk": stay_key,
             "gsi3pk": indexes.updated_pk(booking.updatedAt.year),
             "gsi3sk": indexes.updated_sort_key(booking.updatedAt, booking.bookingId),
+            # Failed bookings in a sparse index of their own (None: not written, see Codec.dump).
+            "gsi4pk": indexes.FAILED_PK if booking.status == BookingStatus.FAILED else None,
+            "gsi4sk": stay_key if booking.status == BookingStatus.FAILED else None,
         }
 
     @staticmethod

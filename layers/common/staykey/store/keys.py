@@ -16,6 +16,7 @@ partition key's prefix.
 | gsi2  | activity | ACTDAY#{day of at, UTC}                | {at}#{logId}              |
 | gsi3  | booking  | UPD#{year of updatedAt}                | {updatedAt}#{bookingId}   |
 | gsi3  | guest    | GUESTS                                 | {expiresAt:010d}#{id}     |
+| gsi4  | booking  | FAILED (only while failed: sparse)     | {validFrom}#{bookingId}   |
 
 Instants are `iso_utc` strings (to the second, one format), so string order is time order.
 """
@@ -67,6 +68,8 @@ def updated_sort_key(updated_at: datetime, booking_id: str) -> str:
 
 
 GUESTS_PK = "GUESTS"
+# Failed bookings, and only those (gsi4 is sparse: a booking leaves it with its next save).
+FAILED_PK = "FAILED"
 
 
 def guest_sort_key(expires_at: int, booking_id: str) -> str:
