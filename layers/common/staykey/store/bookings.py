@@ -11,11 +11,12 @@ from staykey.core.models import Booking, BookingStatus, Guest
 from staykey.errors import ConcurrentModification
 from staykey.events import model as ev
 from staykey.store import keys as indexes
-from staykey.store.table import BOOKING_SK, GUEST_SK, Table
+from staykey.store.history import HistoryItems
+from staykey.store.table import BOOKING_SK, GUEST_SK
 from staykey.store.types import BookingExists, CodeClaim, NameTaken, PinTaken, TxExtras
 
 
-class BookingItems(Table):
+class BookingItems(HistoryItems):
     # -- bookings --------------------------------------------------------------------------
 
     @staticmethod
@@ -70,7 +71,9 @@ class BookingItems(Table):
     def create_booking(
         self, booking: Booking, guest: Guest, guest_expires_at: datetime, claims: Sequence[CodeClaim]
     ) -> None:
-        """Write a new booking, its guest item, its name index and its code claims atomically."""
+        """Write a new booking, its guest item, its name index, its code claims, its first event
+        and the event's history item atomically."""
+        events = ev.booking_events(None, booking)
         items = [
             self._tx_put(self._booking_item(booking), "attribute_not_exists(pk)"),
             self._tx_put(
@@ -79,7 +82,8 @@ class BookingItems(Table):
             ),
             *[self._tx_put(self._code_item(c, booking), "attribute_not_exists(pk)") for c in claims],
             self._tx_put(self._guest_item(booking, guest, guest_expires_at)),
-            *self._tx_events(ev.booking_events(None, booking)),
+            *self._tx_events(events),
+            *self._tx_history(booking, events),
         ]
         codes = self._transact(items)
         if not codes:
@@ -158,6 +162,7 @@ class BookingItems(Table):
         if guest is not None:
             items.append(self._tx_put(self._guest_item(saved, guest[0], guest[1])))
         items += self._tx_events(events)
+        items += self._tx_history(saved, events)
         if len(items) == 1:
             if not self._put(
                 self._booking_item(saved), "attribute_exists(pk) AND version = :v", values={":v": expected}
