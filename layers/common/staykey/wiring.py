@@ -289,6 +289,8 @@ def console() -> Services:
             locks(),
             queue_depths=lambda: dead_letter_depths(queues),
             webhook_fallbacks=lambda now: activity().polled_first(now - timedelta(hours=24)),
+            activity=activity(),
+            audit=audit(),
         ),
         clock=clock,
     )

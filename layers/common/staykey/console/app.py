@@ -35,7 +35,6 @@ from staykey.console.auth import (
     csrf_ok,
     csrf_token,
 )
-from staykey.console.timeline import TimelineContext, timeline
 from staykey.core.models import ID_PATTERN, BookingStatus
 from staykey.core.timeutil import format_local, zone
 from staykey.edge.pagination import Query
@@ -407,8 +406,9 @@ class Console:
         def booking_timeline(booking_id: str) -> Response[str]:
             self._prepare()
             self._session()
-            b = self._booking(_booking_id(booking_id))
-            return self._render("timeline.html", b=b, events=self._timeline(b), transitional=b.status in TRANSITIONAL)
+            page = self._booking_view(_booking_id(booking_id))
+            b = page.booking
+            return self._render("timeline.html", b=b, events=page.events, transitional=b.status in TRANSITIONAL)
 
         @app.get("/console/bookings/<booking_id>/confirm/<action>")
         def confirm(booking_id: str, action: str) -> Response[str]:
@@ -440,13 +440,11 @@ class Console:
 
             self._prepare()
             self._session()
+            q = self._query(("cursor",))
             try:
-                smartlock_id = lock_id_from_path(lock_id)
-                view = self.s.locks.get(smartlock_id)
+                view, items, cursor = self.s.views.lock(lock_id_from_path(lock_id), q.get("cursor"))
             except StayKeyError:
                 return self._error(404, "Page not found.")
-            q = self._query(("cursor",))
-            items, cursor = self.s.activity.page_for_lock(smartlock_id, 50, q.get("cursor"))
             return self._render("lock.html", lock=view, items=items, cursor=cursor)
 
         @app.get("/console/activity")
@@ -533,27 +531,27 @@ class Console:
         except StayKeyError:
             raise Refused(404, "Page not found.") from None
 
-    def _timeline(self, b: Any) -> list[Any]:
-        items, _ = self.s.activity.page_for_booking(b.bookingId, 200)
-        return timeline(TimelineContext(b, items, self.s.audit.for_booking(b.bookingId)))
+    def _booking_view(self, booking_id: str) -> Any:
+        """The booking, its room, audit entries and timeline (console.views), or a 404."""
+        page = self.s.views.booking(booking_id, self.s.clock.now())
+        if page is None:
+            raise Refused(404, "Page not found.")
+        return page
 
     def _booking_page(
         self, booking_id: str, operator: Operator, *, revealed: str | None = None, result: Any = None, status: int = 200
     ) -> Response[str]:
-        b = self._booking(booking_id)
-        audit = self.s.audit.for_booking(booking_id)
+        page = self._booking_view(booking_id)
+        b = page.booking
         if result is None:
             wanted = self.app.current_event.get_query_string_value(name="result")
-            result = next((entry for entry in audit if entry.id == wanted), None)
-        items, _ = self.s.activity.page_for_booking(b.bookingId, 200)
-        events = timeline(TimelineContext(b, items, audit))
-        room = self.s.store.get_room(b.roomId)
+            result = next((entry for entry in page.audit if entry.id == wanted), None)
         return self._render(
             "booking.html",
             status=status,
             b=b,
-            room=room,
-            events=events,
+            room=page.room,
+            events=page.events,
             revealed=revealed,
             result=result,
             transitional=b.status in TRANSITIONAL,

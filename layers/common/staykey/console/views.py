@@ -7,8 +7,11 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from staykey.core.models import ENDED, Booking, BookingStatus, LockStatus, Room
+from staykey.console.timeline import TimelineContext, TimelineEvent, timeline
+from staykey.core.models import ENDED, ActivityItem, Booking, BookingStatus, LockStatus, Room
 from staykey.core.timeutil import zone
+from staykey.services.activity import Activity
+from staykey.services.audit import Audit, AuditEntry
 from staykey.services.locks import Locks, LockView
 from staykey.services.search import BookingFilter, BookingSearch
 from staykey.settings import Settings
@@ -20,6 +23,8 @@ FAILED_AHEAD = timedelta(days=14)
 # Every zone's today lies within this of now.
 WINDOW = timedelta(hours=36)
 UPCOMING_MAX = 500
+# A booking's timeline shows its newest entries, at most this many.
+TIMELINE_ENTRIES = 200
 
 
 @dataclass
@@ -73,6 +78,16 @@ class Attention:
 
 
 @dataclass
+class BookingPage:
+    """A booking's page: the booking with its guest, its room, its audit entries and timeline."""
+
+    booking: Booking
+    room: Room | None
+    audit: list[AuditEntry]
+    events: list[TimelineEvent]
+
+
+@dataclass
 class Today:
     now: datetime
     arrivals: list[Readiness]
@@ -95,16 +110,50 @@ class ConsoleViews:
         locks: Locks,
         queue_depths: Any = None,
         webhook_fallbacks: Any = None,
+        activity: Activity | None = None,
+        audit: Audit | None = None,
     ) -> None:
         self.settings = settings
         self.store = store
         self.search = search
         self.locks = locks
+        self.activity = activity
+        self.audit = audit
         self._queue_depths = queue_depths  # () -> {queue name: visible messages}
         self._webhook_fallbacks = webhook_fallbacks  # (now) -> entries polling found that webhooks missed
 
     def all_locks(self) -> list[LockView]:
         return self.locks.all()
+
+    def booking(self, booking_id: str, now: datetime) -> BookingPage | None:
+        """A booking's page (None: no such booking): the booking, its audit entries, its activity
+        and its kept events read at once, then its room."""
+        assert self.activity is not None
+        assert self.audit is not None
+        activity, audit = self.activity, self.audit
+        b, entries, (items, _), history = fanout.gather(
+            lambda: self.store.get_booking(booking_id, now),
+            lambda: audit.for_booking(booking_id),
+            lambda: activity.page_for_booking(booking_id, TIMELINE_ENTRIES, known=True),
+            lambda: self.store.booking_history(booking_id),
+        )
+        if b is None:
+            return None
+        room = self.store.get_room(b.roomId)
+        return BookingPage(b, room, entries, timeline(TimelineContext(b, items, entries, history)))
+
+    def lock(
+        self, smartlock_id: int, cursor: str | None, limit: int = 50
+    ) -> tuple[LockView, list[ActivityItem], str | None]:
+        """A lock's page: the lock with its codes and upcoming stays, and a page of what happened
+        on it that was not a guest's, read at once (NotFound: no such lock)."""
+        assert self.activity is not None
+        activity = self.activity
+        view, (items, next_cursor) = fanout.gather(
+            lambda: self.locks.get(smartlock_id),
+            lambda: activity.page_for_lock(smartlock_id, limit, cursor, known=True),
+        )
+        return view, items, next_cursor
 
     def today(self, now: datetime) -> Today:
         """Arrivals, departures and in-house guests (every zone's today lies within 36 hours of

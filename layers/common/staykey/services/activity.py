@@ -345,20 +345,23 @@ class Activity:
         return self._items(Store.activity_owner_key(None, smartlock_id), limit)
 
     def page_for_booking(
-        self, booking_id: str, limit: int = ACTIVITY_LIMIT_DEFAULT, cursor: str | None = None
+        self, booking_id: str, limit: int = ACTIVITY_LIMIT_DEFAULT, cursor: str | None = None, known: bool = False
     ) -> tuple[list[ActivityItem], str | None]:
-        """A booking's activity, newest first, a page at a time: (items, nextCursor)."""
-        if self.store.get_booking(booking_id) is None:
+        """A booking's activity, newest first, a page at a time: (items, nextCursor). NotFound for
+        an unknown booking, unless the caller `known`s it (it reads the booking itself)."""
+        if not known and self.store.get_booking(booking_id) is None:
             raise NotFound(f"booking {booking_id!r} does not exist")
         return self._page(Store.activity_owner_key(booking_id, 0), limit, cursor)
 
     def page_for_lock(
-        self, smartlock_id: int, limit: int = ACTIVITY_LIMIT_DEFAULT, cursor: str | None = None
+        self, smartlock_id: int, limit: int = ACTIVITY_LIMIT_DEFAULT, cursor: str | None = None, known: bool = False
     ) -> tuple[list[ActivityItem], str | None]:
-        """What happened on a lock that was not a guest's, newest first, a page at a time."""
-        known = any(smartlock_id in room.smartlockIds for room in self.store.list_rooms())
-        if not known and not self.store.get_lock_meta(smartlock_id):
-            raise NotFound(f"lock {smartlock_id} is not in any room")
+        """What happened on a lock that was not a guest's, newest first, a page at a time. NotFound
+        for an unknown lock, unless the caller `known`s it (it reads the lock itself)."""
+        if not known:
+            rooms, meta = fanout.gather(self.store.list_rooms, lambda: self.store.get_lock_meta(smartlock_id))
+            if not any(smartlock_id in room.smartlockIds for room in rooms) and not meta:
+                raise NotFound(f"lock {smartlock_id} is not in any room")
         return self._page(Store.activity_owner_key(None, smartlock_id), limit, cursor)
 
     def _page(self, owner_key: str, limit: int, cursor: str | None) -> tuple[list[ActivityItem], str | None]:
