@@ -121,7 +121,8 @@ class BookingEvents:
             if status not in STATUS_STEPS or h.data.get("previousStatus") is None:
                 continue  # the first status is the "created" step
             kind, label = STATUS_STEPS[status]
-            reason = str(h.data.get("statusReason") or "")
+            # The reason is the failure's, or the ending's where the label does not say it already.
+            reason = str(h.data.get("statusReason") or "") if status in ("failed", "revoking", "cancelled") else ""
             if status == "revoking":
                 label = CHECKOUT_LABELS.get(reason, label)
                 reason = "" if reason in CHECKOUT_LABELS else reason
@@ -219,11 +220,17 @@ def timeline(ctx: TimelineContext, sources: Sequence[TimelineSource] | None = No
                 continue
             seen.add(event.key())
             events.append(event)
-    out = sorted((e for e in events if e.at is not None), key=lambda e: (e.at, e.order))
+    out = sorted((e for e in events if e.at is not None), key=_when)
     for event in sorted((e for e in events if e.at is None), key=lambda e: e.order):
         later = next((i for i, e in enumerate(out) if e.order > event.order), len(out))
         out.insert(later, event)
     return out
+
+
+def _when(event: TimelineEvent) -> tuple[datetime, int]:
+    """Time order to the millisecond (kept events keep milliseconds), then the order of kinds."""
+    assert event.at is not None
+    return event.at.replace(microsecond=event.at.microsecond // 1000 * 1000), event.order
 
 
 def _legacy_sent_at(ctx: TimelineContext) -> datetime:
