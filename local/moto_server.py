@@ -212,6 +212,29 @@ def count_writes() -> None:
             setattr(DynamoDBBackend, name, counted(method))
 
 
+_STRING_COMPARISONS: dict[str, Any] = {
+    "=": lambda v, b: v == b[0],
+    "<": lambda v, b: v < b[0],
+    "<=": lambda v, b: v <= b[0],
+    ">": lambda v, b: v > b[0],
+    ">=": lambda v, b: v >= b[0],
+    "BETWEEN": lambda v, b: b[0] <= v <= b[1],
+    "BEGINS_WITH": lambda v, b: v.startswith(b[0]),
+}
+_STRING_COMPARISONS.update({"EQ": _STRING_COMPARISONS["="], "LT": _STRING_COMPARISONS["<"]})
+_STRING_COMPARISONS.update({"LE": _STRING_COMPARISONS["<="], "GT": _STRING_COMPARISONS[">"]})
+_STRING_COMPARISONS.update({"GE": _STRING_COMPARISONS[">="]})
+
+
+def _in_range(held: Any, comparison: str, bounds: list[Any]) -> bool:
+    """`held.compare(comparison, bounds)`, for strings without moto's casts (code point order is
+    UTF-8 byte order, as DynamoDB compares)."""
+    compare = _STRING_COMPARISONS.get(comparison)
+    if compare is not None and held.type == "S" and all(b.type == "S" for b in bounds):
+        return bool(compare(held.value, [b.value for b in bounds]))
+    return bool(held.compare(comparison, bounds))
+
+
 def _presorted(items: list[Any], attrs: list[str]) -> list[Any]:
     """`items` in the order moto sorts a query's results (`attrs`: the index's keys, then the
     table's), when every one of those keys is a string: moto's sort then only confirms the order
@@ -264,7 +287,7 @@ def partition_queries() -> None:
             # Only the items in the sort key's range: moto measures the size of every item it
             # is given (for the 1 MB page limit) before it compares their keys.
             attr, comparison, bounds = key_range
-            found = [i for i in found if (v := i.attrs.get(attr)) is not None and v.compare(comparison, bounds)]
+            found = [i for i in found if (v := i.attrs.get(attr)) is not None and _in_range(v, comparison, bounds)]
         return _presorted(found, order)
 
     def query(self: Table, hash_key: Any, *args: Any, **kwargs: Any) -> Any:
@@ -297,14 +320,6 @@ def partition_queries() -> None:
     Table.query = query  # type: ignore[method-assign]
 
 
-def _json_plain(value: Any) -> bool:
-    if isinstance(value, dict):
-        return all(isinstance(k, str) and _json_plain(v) for k, v in value.items())
-    if isinstance(value, list):
-        return all(_json_plain(v) for v in value)
-    return value is None or isinstance(value, str | bool | int | float)
-
-
 # Where the items of an answer are, by operation: the key of the answer, and whether it holds a
 # list of items, one item, or a list of items per table.
 _ITEMS_AT = {"Query": ("Items", "list"), "GetItem": ("Item", "item"), "BatchGetItem": ("Responses", "tables")}
@@ -329,14 +344,17 @@ def fast_query_items() -> None:
             "item": lambda: isinstance(items, dict),
             "tables": lambda: isinstance(items, dict) and all(isinstance(v, list) for v in items.values()),
         }[shape]()
-        if not plain or not _json_plain(items):  # binary values: moto's serialiser encodes them
+        if not plain:
             return real_execute(self, context)
         rest = DynamoResult.__new__(DynamoResult)
         rest._result = {k: v for k, v in result.items() if k != key}
         status, headers, body = real_execute(rest, context)
         answer = json.loads(body)
         answer[key] = items
-        return status, headers, json.dumps(answer, separators=(",", ":"))
+        try:
+            return status, headers, json.dumps(answer, separators=(",", ":"))
+        except (TypeError, ValueError):  # binary values: moto's serialiser encodes them
+            return real_execute(self, context)
 
     DynamoResult.execute_result = execute_result  # type: ignore[method-assign, assignment]
 
