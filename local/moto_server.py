@@ -188,6 +188,53 @@ def cached_item_sizes() -> None:
     Item.size = size  # type: ignore[method-assign]
 
 
+_json_forms: dict[int, tuple[int, Any, Any]] = {}
+
+
+def cached_item_json() -> None:
+    """An answer's items go from moto's model (DynamoType values) to DynamoDB's JSON form value by
+    value (``dynamo_to_dict``) for every answer: here an item's JSON form is kept until the next
+    write, as its size is (the form of an item moto changed in place is made again)."""
+    from moto.core.responses import ActionResult
+    from moto.dynamodb.models.utilities import dynamo_to_dict
+    from moto.dynamodb.responses import DynamoResult
+
+    def json_form(attrs: Any) -> Any:
+        if not isinstance(attrs, dict):
+            return dynamo_to_dict(attrs)
+        seen = _writes[0]
+        cached = _json_forms.get(id(attrs))
+        if cached is not None and cached[0] == seen and cached[1] is attrs:
+            return cached[2]
+        form = dynamo_to_dict(attrs)
+        if len(_json_forms) > 100_000:
+            _json_forms.clear()
+        _json_forms[id(attrs)] = (seen, attrs, form)
+        return form
+
+    def convert(key: str, value: Any) -> Any:
+        if key == "Items" and isinstance(value, list):
+            return [json_form(attrs) for attrs in value]
+        if key == "Item" and isinstance(value, dict):
+            return json_form(value)
+        if key == "Responses" and isinstance(value, dict):
+            return {
+                table: [json_form(a) for a in items] if isinstance(items, list) else dynamo_to_dict(items)
+                for table, items in value.items()
+            }
+        return dynamo_to_dict(value)
+
+    real_init = DynamoResult.__init__
+
+    def init(self: Any, result: object) -> None:
+        if not isinstance(result, dict):
+            real_init(self, result)
+            return
+        ActionResult.__init__(self, {k: convert(k, v) for k, v in result.items()})
+
+    DynamoResult.__init__ = init  # type: ignore[method-assign]
+
+
 def _wrote() -> None:
     with _maps_lock:
         _writes[0] += 1
@@ -364,6 +411,7 @@ def main(argv: list[str] | None = None) -> None:
     cheap_transaction_rollback()
     count_writes()
     cached_item_sizes()
+    cached_item_json()
     partition_queries()
     fast_query_items()
     from local import moto_streams
