@@ -121,3 +121,28 @@ def test_an_open_range_walks_empty_years_at_once_and_pages_across_years(console:
     assert [i for p in pages for i in p] == ids
     assert all(len(p) <= 2 for p in pages)
     assert datetime(2026, 11, 26, 9, tzinfo=UTC) == world.clock.now()
+
+
+def test_every_page_answers_and_shows_no_pin(console: ConsoleWorld) -> None:
+    world = console.world
+    world.add_room("room-12", locks=(DOOR, ENTRANCE), name="Room 12")
+    booked = book(world, "B-1", "2026-11-26", "2026-11-28")
+    world.settle()
+    console.services.audit.record("ops@example.org", "reveal_pin", booking_id="B-1")
+    for path, query in [
+        ("/console/today", {}),
+        ("/console/bookings", {}),
+        ("/console/bookings", {"status": "active", "from": "2026-11-26", "to": "2026-12-03"}),
+        ("/console/bookings/B-1", {}),
+        ("/console/bookings/B-1/timeline", {}),
+        ("/console/locks", {}),
+        (f"/console/locks/{ENTRANCE}", {}),
+        ("/console/activity", {}),
+        ("/console/audit", {}),
+    ]:
+        status, html = console.get(path, **query)
+        assert status == 200, (path, html[:500])
+        assert booked.pin not in html, path
+    assert "B-1" in console.get(f"/console/locks/{ENTRANCE}")[1]
+    assert console.get("/console/locks/17009999")[0] == 404
+    assert console.get("/console/bookings/B-404")[0] == 404

@@ -165,9 +165,12 @@ class ConsoleViews:
         ahead = BookingFilter(start=now, end=now + AT_RISK)
         stays_filter = BookingFilter(start=now - WINDOW, end=now + max(WINDOW, AT_RISK))
         failed_filter = BookingFilter(statuses=(BookingStatus.FAILED,), start=now, end=now + FAILED_AHEAD)
-        room_list, lock_views, stays, failed, webhook, dead_letters = fanout.gather(
-            self.store.list_rooms,
-            self.all_locks,
+        def rooms_and_locks() -> tuple[list[Room], list[LockView]]:
+            room_list = self.store.list_rooms()
+            return room_list, self.locks.all(room_list)
+
+        (room_list, lock_views), stays, failed, webhook, dead_letters = fanout.gather(
+            rooms_and_locks,
             lambda: self.search.all(stays_filter, guests=False),
             lambda: self.search.all(failed_filter, max_items=200, guests=False),
             lambda: self.store.get_config("WEBHOOK"),
