@@ -44,6 +44,8 @@ LIMIT_MAX = 100
 READ_BUDGET = 500
 # Year groups of the stay index read at once by a walk (an open range starts at FIRST_YEAR).
 PREFETCH_GROUPS = 4
+# A walk of at most this many year groups reads them all for the page at once (no probes).
+READ_ALL_GROUPS = 2
 GUEST_QUERY_MAX = 100
 
 PARAMETERS = ("roomId", "status", "from", "to", "updatedSince", "guest", "limit", "cursor")
@@ -260,28 +262,35 @@ class BookingSearch:
         (items, the position to continue from, or None at the end)."""
         out: list[dict[str, Any]] = []
         groups = [g for g in groups if after is None or after < g.ceiling]  # the cursor is past the others
-        probed: dict[int, list[IndexPage]] = {}
+        # Groups read ahead: (read in full for the page, or probed for one item; their pages).
+        ahead: dict[int, tuple[bool, list[IndexPage]]] = {}
+        probe = len(groups) > READ_ALL_GROUPS
         for n, group in enumerate(groups):
             want = limit - len(out)
-            if n in probed:
-                # Probed for one item: a source that had more is read again for the page.
-                found = probed.pop(n)
+            if n in ahead:
+                full, found = ahead.pop(n)
+                # A probed source that had more is read again for the page.
                 again = [s for s, page in zip(group.sources, found, strict=True) if page.last_key is not None]
+                again = [] if full else again
                 reread = iter(fanout.each([partial(self._read_source, s, group, f, want, after) for s in again]))
-                read = [next(reread) if page.last_key is not None else page for page in found]
+                read = [page if full or page.last_key is None else next(reread) for page in found]
             else:
-                # This group for the page, and the next few probed for one item each, all at once:
-                # most year groups of an open range are empty, and a probe tells so in the same
-                # round trip (a page that spans two years reads the second one again).
-                ahead = range(n + 1, min(len(groups), n + PREFETCH_GROUPS))
+                # This group for the page and the next few at once: a walk of a few groups (a
+                # bounded range) reads them all for the page; a longer one (an open range, most
+                # of whose year groups are empty) probes them for one item each, and a page that
+                # spans two years reads the second one again.
+                later = range(n + 1, min(len(groups), n + PREFETCH_GROUPS))
+                each = (want, READ_BUDGET) if not probe else (1, 1)
                 calls = [partial(self._read_source, s, group, f, want, after) for s in group.sources]
                 calls += [
-                    partial(self._read_source, s, groups[m], f, 1, after, 1) for m in ahead for s in groups[m].sources
+                    partial(self._read_source, s, groups[m], f, each[0], after, each[1])
+                    for m in later
+                    for s in groups[m].sources
                 ]
                 results = iter(fanout.each(calls))
                 read = [next(results) for _ in group.sources]
-                for m in ahead:
-                    probed[m] = [next(results) for _ in groups[m].sources]
+                for m in later:
+                    ahead[m] = (not probe, [next(results) for _ in groups[m].sources])
             pages = list(zip(group.sources, read, strict=True))
             sort_attr = f"{group.sources[0].index}sk" if group.sources else "gsi2sk"
             # A source that stopped early has read its keys only up to its last_key: beyond the
