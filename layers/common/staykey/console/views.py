@@ -165,6 +165,7 @@ class ConsoleViews:
         ahead = BookingFilter(start=now, end=now + AT_RISK)
         stays_filter = BookingFilter(start=now - WINDOW, end=now + max(WINDOW, AT_RISK))
         failed_filter = BookingFilter(statuses=(BookingStatus.FAILED,), start=now, end=now + FAILED_AHEAD)
+
         def rooms_and_locks() -> tuple[list[Room], list[LockView]]:
             room_list = self.store.list_rooms()
             return room_list, self.locks.all(room_list)
