@@ -104,6 +104,15 @@ DE: dict[str, str] = {
         "Die PIN wird Ihnen einmal gezeigt, und das wird im Protokoll vermerkt."
     ),
     "PIN": "PIN",
+    "PIN rotation": "PIN-Wechsel",
+    "pending": "läuft",
+    "failed, still trying": "fehlgeschlagen, wird weiter versucht",
+    "requested": "angefordert",
+    "the current PIN keeps working until the new one is on every lock": (
+        "die bisherige PIN gilt weiter, bis die neue auf jedem Schloss ist"
+    ),
+    "PIN rotation requested": "PIN-Wechsel angefordert",
+    "PIN rotated": "PIN gewechselt",
     "hidden": "verborgen",
     "The guest's PIN": "Die PIN des Gastes",
     "Done": "Erledigt",

@@ -21,7 +21,7 @@ from staykey.services.audit import AuditEntry
 @dataclass(frozen=True)
 class TimelineEvent:
     at: datetime | None  # None: known to have happened, not when (sorted by the status's order)
-    kind: str  # created, sent, confirmed, emailed, first_entry, entry, failed_attempt, removed, status, action
+    kind: str  # created, sent, confirmed, rotation, emailed, first_entry, entry, failed_attempt, removed, status, action
     label: str  # an i18n key (see console.i18n)
     smartlock_id: int | None = None
     detail: str = ""
@@ -65,6 +65,10 @@ class BookingRecord:
                 out.append(
                     TimelineEvent(None, "status", "failed", lock.smartlockId, detail=lock.error or "", order=80 + n)
                 )
+        if b.rotation is not None:
+            out.append(TimelineEvent(b.rotation.requestedAt, "rotation", "PIN rotation requested"))
+        if b.pinRotatedAt:
+            out.append(TimelineEvent(b.pinRotatedAt, "rotation", "PIN rotated"))
         if b.emailSentAt:
             out.append(TimelineEvent(b.emailSentAt, "emailed", "guest emailed"))
         if b.firstEntryAt:
