@@ -24,7 +24,7 @@ from tests.conftest import World
 from tests.functional.search.conftest import Call, book
 
 LOCKS = (17000001, 17000099)
-SECRET = "console-test-secret"  # noqa: S105 - the CSRF key of a test console
+SECRET = "console-test-secret"  # the CSRF key of a test console
 
 
 def test_rotate_pin_gives_a_new_pin_confirmed_on_every_lock(wired: World) -> None:
@@ -181,3 +181,17 @@ def test_the_console_rotates_through_the_same_service_confirmed_and_audited(wire
     assert stored is not None
     assert stored.pin != old.pin
     assert stored.status == BookingStatus.ACTIVE
+
+
+def test_a_lock_shows_both_codes_of_a_rotation_as_the_bookings(wired: World, call: Call) -> None:
+    wired.add_room("room-12", locks=LOCKS)
+    book(wired, "B-1", "2026-11-27", "2026-11-29")
+    wired.settle()
+    wired.nuki.set_online(17000099, False)
+    call("POST", "/bookings/B-1/rotate-pin")
+    wired.settle()
+    status, door = call("GET", "/locks/17000001")
+    assert status == 200, door
+    assert [(c["owner"], c["bookingId"], c["onLock"]) for c in door["codeList"]] == [("ours", "B-1", True)] * 2
+    status, entrance = call("GET", "/locks/17000099")
+    assert sorted(c["onLock"] for c in entrance["codeList"]) == [False, True]  # the new code on its way

@@ -21,7 +21,8 @@ from staykey.services.audit import AuditEntry
 @dataclass(frozen=True)
 class TimelineEvent:
     at: datetime | None  # None: known to have happened, not when (sorted by the status's order)
-    kind: str  # created, sent, confirmed, rotation, emailed, first_entry, entry, failed_attempt, removed, status, action
+    # created, sent, confirmed, rotation, emailed, first_entry, entry, failed_attempt, removed, status, action
+    kind: str
     label: str  # an i18n key (see console.i18n)
     smartlock_id: int | None = None
     detail: str = ""

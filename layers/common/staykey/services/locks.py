@@ -171,8 +171,9 @@ class Locks:
                 codes.append(LockCode("others", item.auth_name))
                 continue
             booking = bookings.get(item.booking_id or "")
-            lock = booking.lock(smartlock_id) if booking else None
-            on_lock = bool(lock and lock.status == LockStatus.ACTIVE and lock.heldPin == item.pin)
+            # The booking's code, or a PIN rotation's (two codes of one booking while it runs).
+            slots = booking.slots_on(smartlock_id) if booking else []
+            on_lock = any(lock.status == LockStatus.ACTIVE and lock.heldPin == item.pin for lock in slots)
             codes.append(
                 LockCode(
                     "ours",
