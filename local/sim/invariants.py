@@ -474,7 +474,8 @@ class Checker:
                     "visible", "Nuki answered 401 and no NukiTokenRejected metric followed", key=f"401:{t:.0f}"
                 )
         for auth_id, landed in self.full_seen.items():
-            if now < landed + LOCK_FULL_METRIC_WITHIN:
+            # StayKey sees a refused code when it reads the lock: not while Nuki answers nothing.
+            if w.nuki_down() or now < max(landed, w.nuki_ok_since) + LOCK_FULL_METRIC_WITHIN:
                 continue
             self.checks["visible"] += 1
             if not any(m >= landed - 1 for m in metric_times.get("LockFull", [])):
