@@ -349,8 +349,20 @@ class Season:
         new_lock = self.spare_lock
         self.spare_lock += 1
         w.add_lock(new_lock)
-        new = (new_lock, *old[1:])
-        w.put_room(room_id, new, timezone=w.store.get_room(room_id).timezone)  # type: ignore[union-attr]
+        self._put_replacement(room_id, (new_lock, *old[1:]))
+
+    def _put_replacement(self, room_id: str, new: tuple[int, ...]) -> None:
+        """The operator's PUT of the room; while Nuki cannot be asked about the new lock (503),
+        they try again ten minutes later."""
+        from staykey.errors import StayKeyError
+
+        w = self.world
+        try:
+            w.put_room(room_id, new, timezone=w.store.get_room(room_id).timezone)  # type: ignore[union-attr]
+        except StayKeyError as exc:
+            w.note(f"replacing the lock of {room_id} refused: {exc.status}; trying again later")
+            w.loop.call_later(600.0, partial(self._put_replacement, room_id, new), name="replace-lock")
+            return
         self.rooms[room_id] = new
 
     # ------------------------------------------------------------------ the end
