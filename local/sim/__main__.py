@@ -18,11 +18,11 @@ from concurrent.futures import ProcessPoolExecutor
 from typing import Any
 
 
-def _one(args: tuple[int, int, float, float]) -> dict[str, Any]:
+def _one(args: tuple[int, int, float, float, bool]) -> dict[str, Any]:
     from local.sim.scenario import run_seed
 
-    seed, stays, days, validate = args
-    result = run_seed(seed, stays=stays, days=days, validate=validate)
+    seed, stays, days, validate, rotations = args
+    result = run_seed(seed, stays=stays, days=days, validate=validate, rotations=rotations)
     return {
         "seed": result.seed,
         "stays": result.stays,
@@ -47,13 +47,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--minutes", type=float, default=0, help="stop starting seeds after this long (0: no limit)")
     parser.add_argument("--validate", type=float, default=0.1, help="share of Nuki calls judged by Nuki's spec")
     parser.add_argument("--explain", nargs="*", default=[], help="with --seed: print these bookings' stories")
+    parser.add_argument(
+        "--no-rotations", action="store_true", help="leave PIN rotations out (the seasons as before them)"
+    )
     args = parser.parse_args(argv)
 
     if args.seed is not None:
         from local.sim.scenario import Season
         from local.sim.world import explain
 
-        season = Season(args.seed, stays=args.per_seed, days=args.days, validate=args.validate)
+        season = Season(
+            args.seed, stays=args.per_seed, days=args.days, validate=args.validate, rotations=not args.no_rotations
+        )
         result = season.run()
         for violation in result.violations:
             print(violation)
@@ -79,7 +84,7 @@ def main(argv: list[str] | None = None) -> int:
 
         def submit() -> None:
             seed = next(seeds)
-            running.add(pool.submit(_one, (seed, args.per_seed, args.days, args.validate)))
+            running.add(pool.submit(_one, (seed, args.per_seed, args.days, args.validate, not args.no_rotations)))
 
         planned = 0
         while planned < args.stays and len(running) < args.jobs * 2:

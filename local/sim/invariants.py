@@ -10,19 +10,26 @@ told_means_true  A booking turns `active`, and a guest email goes out, only whil
                  no `error`, enabled, with no weekday or daily-time limits, and the booking's
                  window within 60 s. The email states what is on the locks. A booking stays
                  `active` after its code changed on a lock for at most one reconcile period (the
-                 time StayKey needs to notice a change it was not told about).
+                 time StayKey needs to notice a change it was not told about). A PIN rotation
+                 switches an active booking only while every lock holds the new code so, and
+                 until the guest is emailed the new PIN the one they were last told opens every
+                 door.
 gone_means_gone  Every code of an ended, cancelled or moved booking (and of a PIN it no longer
-                 uses) is off every lock within 15 minutes of the end, of the code landing, of the
-                 lock coming back online, or of Nuki answering again, whichever is last. A booking
-                 is `revoked` only when none of its codes is on any of its locks.
+                 uses: after a rotation, from when the guest was told the new one; a pending
+                 rotation's new PIN is one it uses) is off every lock within 15 minutes of the
+                 end, of the code landing, of the lock coming back online, or of Nuki answering
+                 again, whichever is last. A booking is `revoked` only when none of its codes (a
+                 rotation's included) is on any of its locks.
 foreign          A code StayKey did not create is never changed or deleted by StayKey.
 converges        Once faults stop, locks are online and full locks have room, every booking
                  reaches its right state (scheduled before its lead time, active during it,
-                 revoked or cancelled after) without an operator; no booking takes more than
-                 MAX_FOLLOW_UPS_PER_HOUR follow-ups in any hour (waiting never spins).
+                 revoked or cancelled after, its PIN rotations taken effect) without an
+                 operator; no booking takes more than MAX_FOLLOW_UPS_PER_HOUR follow-ups in any
+                 hour (waiting never spins).
 visible          A booking that is not `active` by its deadline (validFrom, but never sooner than
                  CONFIRM_MIN after it was sent) is `failed` with its reason, and the
-                 ProvisioningFailed metric was emitted; a 401 from Nuki emits NukiTokenRejected,
+                 ProvisioningFailed metric was emitted (a PIN rotation's new code likewise: its
+                 lock `failed` by the same deadline); a 401 from Nuki emits NukiTokenRejected,
                  and a code a full lock refused emits LockFull, when they first occur.
 history          A duplicated, reordered, delayed or replayed webhook never moves a booking against
                  what the lock holds (checked by told_means_true and gone_means_gone at every
@@ -88,6 +95,12 @@ class Checker:
         self._next_sweep = 0.0
         self._tokens_checked = 0
         self._entries_checked = 0
+        # PIN rotations: every PIN a rotation of the booking carried (its codes must go at the end),
+        # and, between a switch and the email with the new PIN, the PIN the guest was last told.
+        self.rotation_pins: dict[str, set[str]] = {}
+        self.told_pin: dict[str, str] = {}
+        self.rotated_from: dict[str, str] = {}
+        self.pin_dropped: dict[tuple[str, str], float] = {}  # a rotation's PIN given up for another: when
         self.history: dict[str, list[str]] = {}  # booking -> its writes, compactly (for reading a failure)
         self.items: dict[str, dict[str, Any]] = {}  # booking -> its item as last written, decoded
 
@@ -171,14 +184,38 @@ class Checker:
         self.items[booking_id] = new
         now = self.w.loop.t
         self.names[new["authName"]] = booking_id
+        status, was = new["status"], old.get("status")
+        pins = self.rotation_pins.setdefault(booking_id, set())
+        pins.update(str(lk["pin"]) for lk in new.get("rotationCodes", []) if lk.get("pin"))
+        if new.get("rotation"):
+            pins.add(str(new["rotation"]["pin"]))
+        dropped = (old.get("rotation") or {}).get("pin")
+        if dropped and dropped not in (new["pin"], (new.get("rotation") or {}).get("pin")):
+            self.pin_dropped.setdefault((booking_id, str(dropped)), now)  # a 409, or the booking ended
         if old.get("pin") != new["pin"]:
             self.pin_since[booking_id] = now
-        status, was = new["status"], old.get("status")
+            switched = (old.get("rotation") or {}).get("pin") == new["pin"]
+            self.rotated_from.pop(booking_id, None)
+            if switched and new.get("notifyGuest") and status not in ENDED:
+                # The old PIN is one the booking no longer uses from when the guest is told the new
+                # one (it keeps working until then); and it must keep working until then.
+                self.pin_since[booking_id] = float("inf")
+                if self.told_pin.get(booking_id) == old.get("pin"):
+                    self.rotated_from[booking_id] = str(old["pin"])
+            if switched and status == "active":
+                self._told(new, "switched to its rotated PIN")
         locks = " ".join(
             f"{lk['smartlockId'] % 1000}:{lk.get('status')}/{lk.get('op') or '-'}/{lk.get('desired', 'present')[0]}"
             + (f"!{lk['error'][:40]}" if lk.get("error") else "")
             for lk in new.get("locks", [])
         )
+        if new.get("rotationCodes") or new.get("rotation"):  # a PIN rotation's codes (never a PIN)
+            locks += " | rotation " + " ".join(
+                f"{lk['smartlockId'] % 1000}:{lk.get('status')}/{lk.get('op') or '-'}/{lk.get('desired', 'present')[0]}"
+                + ("/untilTold" if lk.get("untilTold") else "")
+                + (f"!{lk['error'][:40]}" if lk.get("error") else "")
+                for lk in new.get("rotationCodes", [])
+            )
         self.history.setdefault(booking_id, []).append(f"{now:9.1f} v{new.get('version')} {status} [{locks}]")
         if status == "provisioning" and was != "provisioning":
             self.provisioning_since[booking_id] = now
@@ -189,11 +226,12 @@ class Checker:
         if status == "revoked" and was != "revoked":
             self.checks["gone_means_gone"] += 1
             for lock in new.get("locks", []):
-                if any(a.name == new["authName"] for a in self._ours(int(lock["smartlockId"]), new["pin"])):
-                    self.violation(
-                        "gone_means_gone",
-                        f"{booking_id} turned revoked with its code still on lock {lock['smartlockId']}",
-                    )
+                for pin in {new["pin"], *self.rotation_pins.get(booking_id, ())}:
+                    if any(a.name == new["authName"] for a in self._ours(int(lock["smartlockId"]), pin)):
+                        self.violation(
+                            "gone_means_gone",
+                            f"{booking_id} turned revoked with a code still on lock {lock['smartlockId']}",
+                        )
         old_locks = {int(lk["smartlockId"]): lk for lk in old.get("locks", [])}
         for lock in new.get("locks", []):
             lock_id = int(lock["smartlockId"])
@@ -212,6 +250,11 @@ class Checker:
             self.violation("told_means_true", f"{notice.booking_id}: an email nobody decided to send")
             return
         pin, start, end, locks = basis
+        self.told_pin[notice.booking_id] = notice.pin
+        if notice.pin == item["pin"]:
+            self.rotated_from.pop(notice.booking_id, None)
+            if self.pin_since.get(notice.booking_id) == float("inf"):
+                self.pin_since[notice.booking_id] = self.w.loop.t  # told the rotated PIN: the old one goes
         if notice.pin != pin or notice.valid_from != parse_iso(start) or notice.valid_until != parse_iso(end):
             self.violation("told_means_true", f"{notice.booking_id}: the email says other than the booking decided")
         for lock_id in locks:
@@ -261,7 +304,12 @@ class Checker:
             since.append(sb.left_locks.get(lock_id, sb.created_at))
         item = self.w.booking_item(booking_id)
         if item is not None and code is not None and f"{code:06d}" != item["pin"]:
-            since.append(self.pin_since.get(booking_id, sb.created_at))
+            rotation = item.get("rotation") or {}
+            pin = f"{code:06d}"
+            if (booking_id, pin) in self.pin_dropped:  # a rotation's PIN it gave up (not one it had)
+                since.append(self.pin_dropped[(booking_id, pin)])
+            elif rotation.get("pin") != pin:  # a pending rotation's new code is wanted
+                since.append(self.pin_since.get(booking_id, sb.created_at))
         return min(since) if since else None
 
     def _sweep_locks(self) -> None:
@@ -330,6 +378,9 @@ class Checker:
                             f"stopped holding its code as booked: {problem}",
                             key=f"{booking_id}:{lock_id}:{problem[:20]}",
                         )
+            if status == "active" and booking_id in self.rotated_from:
+                self._still_opens(item, self.rotated_from[booking_id])
+            self._rotation_visible(item)
             if status in ("provisioning", "scheduled"):
                 self.checks["visible"] += 1
                 started = self.provisioning_since.get(booking_id)
@@ -361,6 +412,52 @@ class Checker:
             if len(times) > 2 * MAX_FOLLOW_UPS_PER_HOUR:
                 del times[: len(times) - MAX_FOLLOW_UPS_PER_HOUR - 1]
 
+    def _still_opens(self, item: dict[str, Any], pin: str) -> None:
+        """Between a rotation's switch and the email with the new PIN: the PIN the guest was last
+        told opens every door of the booking now (its own window; the new code's is the booking's)."""
+        w, now = self.w, self.w.loop.now()
+        for lock_id in self._present(item):
+            self.checks["told_means_true"] += 1
+            held = [a for a in self._ours(lock_id, pin) if a.name == item["authName"]]
+            window = held[0].window if len(held) == 1 else None
+            problem = None
+            if window is None:
+                problem = f"{len(held)} codes with the PIN"
+            elif held[0].error is not None or not held[0].enabled:
+                problem = "the code is refused or disabled"
+            elif (window.from_date and now < window.from_date) or (window.until_date and now > window.until_date):
+                problem = "outside the code's window"
+            if problem is not None and not self._tampered_lately(lock_id) and w.is_online(lock_id):
+                self.violation(
+                    "told_means_true",
+                    f"{item['bookingId']}: the PIN its guest was last told no longer opens lock {lock_id} "
+                    f"({problem}) although they were not told the rotated one yet",
+                    key=f"{item['bookingId']}:told:{lock_id}",
+                )
+
+    def _rotation_visible(self, item: dict[str, Any]) -> None:
+        """A rotation's new code that is not on a lock by its deadline (validFrom, but never sooner
+        than CONFIRM_MIN after it was first sent) says so: the rotation is failed there, with its reason."""
+        if not item.get("rotation"):
+            return
+        now, confirm = self.w.loop.t, self.w.settings.confirm_min_seconds
+        valid_from = parse_iso(item["validFrom"])
+        assert valid_from is not None
+        for lock in item.get("rotationCodes", []):
+            sent = parse_iso(lock.get("firstSentAt"))
+            if lock.get("desired") != "present" or sent is None or lock.get("status") in ("active", "failed"):
+                continue
+            self.checks["visible"] += 1
+            due = max(self.w.loop.at_time(valid_from), self.w.loop.at_time(sent) + confirm)
+            if now > due + 2 * SWEEP_EVERY:
+                self.violation(
+                    "visible",
+                    f"{item['bookingId']}: its PIN rotation is still pending on lock {lock['smartlockId']} "
+                    f"{(now - self.w.loop.at_time(sent)) / 60:.0f} min after the new code was sent (neither on "
+                    "the lock nor failed)",
+                    key=f"{item['bookingId']}:rotation:{lock['smartlockId']}",
+                )
+
     def _sweep_signals(self) -> None:
         w, now = self.w, self.w.loop.t
         metric_times: dict[str, list[float]] = {}
@@ -377,7 +474,8 @@ class Checker:
                     "visible", "Nuki answered 401 and no NukiTokenRejected metric followed", key=f"401:{t:.0f}"
                 )
         for auth_id, landed in self.full_seen.items():
-            if now < landed + LOCK_FULL_METRIC_WITHIN:
+            # StayKey sees a refused code when it reads the lock: not while Nuki answers nothing.
+            if w.nuki_down() or now < max(landed, w.nuki_ok_since) + LOCK_FULL_METRIC_WITHIN:
                 continue
             self.checks["visible"] += 1
             if not any(m >= landed - 1 for m in metric_times.get("LockFull", [])):
@@ -454,6 +552,8 @@ class Checker:
                 self.violation(
                     "converges", f"{sb.booking_id} uses locks {self._present(item)}, its room has {sb.locks}"
                 )
+            if status not in ENDED and item.get("rotation"):
+                self.violation("converges", f"{sb.booking_id}'s PIN rotation never took effect")
 
 
 __all__ = ["Checker", "Violation"]

@@ -101,6 +101,7 @@ class ShopBooking:
     left_locks: dict[int, float] = field(default_factory=dict)  # lock -> when a move left it
     answered: bool = False  # the create was answered (a booking the shop knows about)
     failed_calls: int = 0
+    rotations: int = 0  # PIN rotations answered 202 (the shop's and the operator's)
 
 
 @dataclass
@@ -558,6 +559,25 @@ class World:
             return True
         if sb.ended_at is None:
             sb.ended_at, sb.end_kind = self.loop.t, kind
+        return True
+
+    def rotate(self, booking_id: str, operator: bool = False) -> None:
+        """A new PIN for the booking: asked for by the shop (one request after the other, repeated
+        when unanswered), or by an operator in the console (whenever they click, through the same
+        service)."""
+        if operator:
+            self.spawn(f"operator:rotate:{booking_id}", lambda: self._rotate(booking_id, "console"))
+        else:
+            self._shop(booking_id, f"shop:rotate:{booking_id}", lambda: self._rotate(booking_id, "shop"))
+
+    def _rotate(self, booking_id: str, who: str) -> bool:
+        answer = self.shop_call(booking_id, f"rotate-pin ({who})", lambda: self.bookings.rotate_pin(booking_id))
+        if answer is None:
+            return False
+        if isinstance(answer, StayKeyError):
+            self.note(f"rotate {booking_id} ({who}) refused: {answer.status} {answer.message}")
+            return True
+        self.shop[booking_id].rotations += 1
         return True
 
     # ------------------------------------------------------------------ guests

@@ -186,6 +186,10 @@ BAD_INPUTS: list[Bad] = [
     Bad("resend-email-not-active", POST, f"/bookings/{BOOKING_ID}/resend-email", 409, "confirmed"),
     Bad("retry-not-failed", POST, f"/bookings/{BOOKING_ID}/retry", 409, "only a failed booking"),
     Bad("retry-unknown-booking", POST, "/bookings/B-nope/retry", 404, "does not exist"),
+    Bad("rotate-pin-unknown-booking", POST, "/bookings/B-nope/rotate-pin", 404, "does not exist"),
+    Bad("rotate-pin-a-pin-of-its-own", POST, f"/bookings/{BOOKING_ID}/rotate-pin", 422, "pin", {"pin": "482913"}),
+    Bad("rotate-pin-broken-json", POST, f"/bookings/{BOOKING_ID}/rotate-pin", 400, "not valid JSON", raw=b'{"pin"'),
+    Bad("rotate-pin-not-an-object", POST, f"/bookings/{BOOKING_ID}/rotate-pin", 400, "JSON object", raw=b"[]"),
     # -- the webhook
     Bad(
         "webhook-over-64-kib",

@@ -85,6 +85,10 @@ class StayKeyMachine(RuleBasedStateMachine):
     def end(self, booking: str, kind: str) -> None:
         self.w.end(booking, kind)
 
+    @rule(booking=bookings, operator=st.booleans())
+    def rotate_pin(self, booking: str, operator: bool) -> None:
+        self.w.rotate(booking, operator=operator)
+
     @rule(booking=bookings)
     def guest_at_the_door(self, booking: str) -> None:
         for lock_id in self.w.shop[booking].locks:

@@ -25,7 +25,7 @@ ACTIONS = {
     "retry": ("Retry", "Every failed lock is tried again."),
     "rotate-pin": (
         "Rotate PIN",
-        "A new PIN goes onto every lock; the old one stops once the new one is confirmed, then the guest is told.",
+        "A new PIN goes on every lock beside the old one; once all have it, the guest is told and the old one goes.",
     ),
     "reveal-pin": ("Reveal PIN", "The PIN is shown to you once, and this is written to the audit log."),
 }

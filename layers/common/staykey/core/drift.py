@@ -49,6 +49,7 @@ class Drift(StrEnum):
     MOVED = "moved"  # the booking no longer uses this lock: removed
     UNKNOWN = "unknown"  # claimed for a booking we do not have: removed
     DUPLICATE = "duplicate"  # a second code of one booking on one lock: removed
+    ROTATED = "rotated"  # an old code of a booking whose PIN was rotated: removed once the guest was told
     REMOVED = "removed"  # an orphan deletion, confirmed by read-back
     STALE_CLAIM = "stale_claim"  # a claim on a code no booking needs any more: released
     FOREIGN = "foreign"  # not ours: left alone, counted, its code remembered
@@ -179,9 +180,9 @@ def _recorded(smartlock_id: int, facts: LockFacts) -> dict[str, str]:
     recorded: dict[str, str] = {}
     for booking_id in claimed(facts.claims):
         b = facts.bookings.get(booking_id)
-        state = b.lock(smartlock_id) if b else None
-        if state is not None and state.nukiId:
-            recorded[state.nukiId] = booking_id
+        for state in b.slots_on(smartlock_id) if b else ():  # its code, and a PIN rotation's
+            if state.nukiId:
+                recorded[state.nukiId] = booking_id
     return recorded
 
 
@@ -296,6 +297,22 @@ class _Classifier:
                 note=f"still scheduled although its code was due on the locks at {iso_utc(b.provisionAt)}",
             )
             return
+        # A PIN rotation's codes on this lock (the new one, old ones being removed): each its own.
+        for slot in b.rotationCodes:
+            if slot.smartlockId == self.lock_id:
+                found = self._slot_code(b, slot, mine)
+                mine = [a for a in mine if a is not found]
+                self._code(booking_id, b, slot, [found] if found else [])
+        self._code(booking_id, b, state, mine)
+
+    def _slot_code(self, b: Booking, state: LockState, mine: list[SmartlockAuth]) -> SmartlockAuth | None:
+        """The code a lock state of the booking tracks on this lock: its recorded id, else its name
+        with the PIN it sent (or carries)."""
+        held = next((a for a in mine if state.nukiId and a.id == state.nukiId), None)
+        want = state.sentPin or b.target_pin(state)
+        return held or next((a for a in mine if a.name == b.authName and _code(a) == want), None)
+
+    def _code(self, booking_id: str, b: Booking, state: LockState | None, mine: list[SmartlockAuth]) -> None:
         # A write with no send time, or sent before the stall limit, is stuck: its follow-ups died.
         stalled = (
             state is not None
@@ -304,7 +321,7 @@ class _Classifier:
         )
         in_flight = state is not None and state.op is not None and not stalled
         held = next((a for a in mine if state is not None and state.nukiId and a.id == state.nukiId), None)
-        want = (state.sentPin if state is not None else None) or b.pin
+        want = (state.sentPin or b.target_pin(state)) if state is not None else b.pin
         named = next((a for a in mine if a.name == b.authName and _code(a) == want), None)
         primary = held or named
         if state is not None and b.wants_code(state):
@@ -337,7 +354,8 @@ class _Classifier:
             else:
                 self.add(Drift.FAILED, Do.NONE, booking_id=booking_id, note=state.error or "")
         elif held is not None:
-            drift = onlock.drift_class(onlock.differences(held, b.pin, b.validFrom, b.validUntil, b.authName))
+            pin = b.target_pin(state)
+            drift = onlock.drift_class(onlock.differences(held, pin, b.validFrom, b.validUntil, b.authName))
             if drift is not None:
                 note = "changed in Nuki: update with the full restriction set"
                 self.add(Drift(drift), Do.HEAL, booking_id=booking_id, auth_id=held.id, note=note)
@@ -370,10 +388,15 @@ class _Classifier:
             drift = Drift.EXPIRED
         elif b.status == BookingStatus.SCHEDULED and state is not None and state.desired == "present":
             drift = Drift.NOT_DUE
+        elif state is not None and state.untilTold:
+            drift = Drift.ROTATED
         else:
             drift = Drift.MOVED
         for auth in mine:
-            if auth is primary and state is not None and drift == Drift.NOT_DUE:
+            if auth is primary and state is not None and drift == Drift.ROTATED and b.awaits_notice():
+                note = "the old PIN keeps working until the guest is told the new one; then it is removed"
+                self.add(Drift.PENDING, Do.NONE, booking_id=booking_id, auth_id=auth.id, note=note)
+            elif auth is primary and state is not None and drift == Drift.NOT_DUE:
                 note = "on the lock before its provisioning time; adopted when it is sent"
                 self.add(drift, Do.NONE, booking_id=booking_id, auth_id=auth.id, note=note)
             elif auth is primary and state is not None and in_flight:
@@ -418,10 +441,12 @@ def _claim_needed(b: Booking | None, smartlock_id: int, pin: str) -> bool:
     """Does a booking still need its claim on `pin` at this lock (held, being sent, or reserved)?"""
     if b is None:
         return False
-    state = b.lock(smartlock_id)
-    if state is None or (state.status == LockStatus.REMOVED and (b.status in FINISHED or state.desired == "absent")):
-        return False
-    return pin in {b.pin, state.heldPin, state.sentPin}
+    for state in b.slots_on(smartlock_id):  # its code, and a PIN rotation's
+        if state.status == LockStatus.REMOVED and (b.status in FINISHED or state.desired == "absent"):
+            continue
+        if pin in {b.target_pin(state), state.heldPin, state.sentPin}:
+            return True
+    return False
 
 
 __all__ = [

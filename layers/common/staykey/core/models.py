@@ -193,6 +193,11 @@ class BookingPatch(Strict):
         return self
 
 
+class RotatePinRequest(Strict):
+    """`POST /bookings/{bookingId}/rotate-pin` takes no fields: no body, or `{}` (the new PIN is
+    always StayKey's choice, so that it is free on every lock)."""
+
+
 def stay_point_json(value: date | datetime) -> str:
     if isinstance(value, datetime):
         return value.isoformat().replace("+00:00", "Z")
@@ -266,12 +271,32 @@ class LockState(BaseModel):
     firstConfirmedAt: datetime | None = None
     confirmedAt: datetime | None = None
     removedAt: datetime | None = None
+    # The PIN of this code when it is not the booking's (`Booking.rotationCodes` only): a rotation's
+    # new code (desired present), or an old code being removed after a rotation (desired absent).
+    pin: str | None = None
+    # An old code after a rotation: removed once the guest has been told the new PIN (until then
+    # the PIN the guest was last told keeps opening the doors).
+    untilTold: bool = False
 
     def to_api(self) -> dict[str, Any]:
         out: dict[str, Any] = {"smartlockId": self.smartlockId, "status": self.status.value}
         if self.error:
             out["error"] = self.error
         return out
+
+
+class PinRotation(BaseModel):
+    """A new PIN on its way to the booking's locks while the old one keeps working.
+
+    Each lock gets the new code as a second authorization (`Booking.rotationCodes`); only once it
+    is confirmed on every lock does the booking switch to it (`pin`), and only then is the guest
+    told and the old codes removed. The PIN is never shown before the switch."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    pin: str
+    requestedAt: datetime
+    choices: int = 1  # PINs chosen for this rotation (another is chosen after a 409 conflict)
 
 
 class Booking(BaseModel):
@@ -308,12 +333,44 @@ class Booking(BaseModel):
     emailLeaseUntil: datetime | None = None
     emailAttempts: int = 0
     emailError: str | None = None
+    # A PIN rotation in progress (None: none), and the booking's codes besides the one of `pin` on
+    # each lock: the rotation's new codes, and old codes being removed after a rotation.
+    rotation: PinRotation | None = None
+    rotationCodes: list[LockState] = Field(default_factory=list)
+    pinRotatedAt: datetime | None = None
     guest: Guest | None = Field(default=None, exclude=True)
     # What the store read (staykey.events.model.booking_snapshot): a save derives its events from it.
     _stored: dict[str, Any] | None = PrivateAttr(default=None)
 
     def lock(self, smartlock_id: int) -> LockState | None:
         return next((lock for lock in self.locks if lock.smartlockId == smartlock_id), None)
+
+    def slots(self) -> list[LockState]:
+        """Every code of the booking on its locks: the booking's PIN on each lock (`locks`), then
+        the rotation's codes (`rotationCodes`)."""
+        return [*self.locks, *self.rotationCodes]
+
+    def slots_on(self, smartlock_id: int) -> list[LockState]:
+        return [slot for slot in self.slots() if slot.smartlockId == smartlock_id]
+
+    def target_pin(self, lock: LockState) -> str:
+        """The PIN the code of this lock state carries: its own (a rotation's code), or the booking's."""
+        return lock.pin or self.pin
+
+    def awaits_notice(self) -> bool:
+        """The guest is to be emailed the booking's PIN and has not been yet (the old codes of a
+        rotation stay on the locks until then: the PIN the guest was last told keeps working)."""
+        if self.status in ENDED or not self.notifyGuest or self.guest is None:
+            return False
+        return not (self.emailFingerprint or "").startswith(self.notice_fingerprint() + ":")
+
+    def rotation_status(self) -> str | None:
+        """A rotation's state: pending, or failed (a lock refused or did not confirm the new code in
+        time; it keeps trying); None without one."""
+        if self.rotation is None:
+            return None
+        wanted = [lk for lk in self.rotationCodes if lk.desired == "present"]
+        return "failed" if any(lk.status == LockStatus.FAILED for lk in wanted) else "pending"
 
     def wants_code(self, lock: LockState) -> bool:
         return self.status in CODE_WANTED and lock.desired == "present"
@@ -345,11 +402,27 @@ class Booking(BaseModel):
             "guest": self.guest.model_dump() if self.guest else None,
             "notifyGuest": self.notifyGuest,
             "locks": [lock.to_api() for lock in self.locks],
+            "pinRotation": self.rotation_api(),
             "statusReason": self.statusReason,
             "provisionAt": iso_utc(self.provisionAt),
             "firstEntryAt": iso_utc(self.firstEntryAt),
             "createdAt": iso_utc(self.createdAt),
             "updatedAt": iso_utc(self.updatedAt),
+        }
+
+    def rotation_api(self) -> dict[str, Any] | None:
+        """The rotation in progress as the shop sees it (never its PIN: `pin` changes once it is
+        confirmed on every lock), or None."""
+        status = self.rotation_status()
+        if self.rotation is None or status is None:
+            return None
+        wanted = [lk for lk in self.rotationCodes if lk.desired == "present"]
+        reason = "; ".join(f"lock {lk.smartlockId}: {lk.error}" for lk in wanted if lk.error) or None
+        return {
+            "status": status,
+            "requestedAt": iso_utc(self.rotation.requestedAt),
+            "statusReason": reason,
+            "locks": [lk.to_api() for lk in wanted],
         }
 
 

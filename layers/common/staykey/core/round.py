@@ -97,9 +97,13 @@ class Plan:
     metrics: list[tuple[str, dict[str, str]]] = field(default_factory=list)
     logs: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
     warnings: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
+    # The writes of the booking's rotation codes (`Booking.rotationCodes`): another PIN, answered
+    # per lock apart from the booking's own code (`Outcome.rotation`).
+    rotation: Plan | None = None
 
     def writes(self) -> bool:
-        return bool(self.creates or self.updates or self.deletes or self.resend_deletes or self.stale)
+        own = bool(self.creates or self.updates or self.deletes or self.resend_deletes or self.stale)
+        return own or (self.rotation is not None and self.rotation.writes())
 
 
 @dataclass
@@ -111,9 +115,11 @@ class Outcome:
     foreign_conflict: dict[int, str | None] = field(default_factory=dict)  # lock -> the other auth's id
     unsent: list[int] = field(default_factory=list)  # refused as a whole: send again
     vanished: list[int] = field(default_factory=list)
+    rotation: Outcome | None = None  # what Nuki answered to `Plan.rotation`'s writes
 
     def any(self) -> bool:
-        return bool(self.failed or self.transient or self.foreign_conflict or self.unsent or self.vanished)
+        own = bool(self.failed or self.transient or self.foreign_conflict or self.unsent or self.vanished)
+        return own or (self.rotation is not None and self.rotation.any())
 
 
 __all__ = ["CodeClaim", "CodeItem", "Context", "IndexAuth", "Look", "Outcome", "Plan"]

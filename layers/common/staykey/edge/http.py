@@ -90,6 +90,14 @@ def parse_body(app: APIGatewayRestResolver, model: type[M]) -> M:
         raise ValidationFailed(INVALID, details=validation_details(exc)) from None
 
 
+def parse_optional_body(app: APIGatewayRestResolver, model: type[M]) -> M:
+    """A body that may be left out (or empty): then the model's defaults; otherwise as `parse_body`."""
+    event = app.current_event
+    if event.body is None or event.body == "":
+        return model.model_validate({})
+    return parse_body(app, model)
+
+
 def make_resolver() -> APIGatewayRestResolver:
     app = APIGatewayRestResolver()
 

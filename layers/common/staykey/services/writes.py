@@ -72,6 +72,9 @@ class NukiWriter:
             with contextlib.suppress(Exception):
                 self.nuki.delete_auth(lock_id, nuki_id)
                 logger.info("duplicate of our code removed", booking_id=b.bookingId, smartlock_id=lock_id)
+        if plan.rotation is not None and plan.rotation.writes():
+            # A PIN rotation's codes: another PIN, answered apart (Outcome.rotation).
+            out.rotation = self.execute(b, plan.rotation)
         return out
 
     def _create(self, b: Booking, plan: Plan, out: Outcome) -> None:
