@@ -15,7 +15,7 @@ from staykey.console.web import Refused, Web, booking_id_from_path
 from staykey.core.models import ID_PATTERN, BookingStatus
 from staykey.core.timeutil import zone
 from staykey.edge.pagination import Query
-from staykey.errors import StayKeyError
+from staykey.errors import NotFound, StayKeyError
 from staykey.services.search import BookingFilter
 
 ACTIONS = {
@@ -98,7 +98,7 @@ class Pages:
         q = web.query(("cursor",))
         try:
             view, items, cursor = web.s.views.lock(lock_id_from_path(lock_id), q.get("cursor"))
-        except StayKeyError:
+        except NotFound:
             return web.error(404, "Page not found.")
         return web.render("lock.html", lock=view, items=items, cursor=cursor)
 
