@@ -177,7 +177,7 @@ class Checker:
     def on_item_write(self, table: str, pk: str, sk: str, before: Any, after: Any) -> None:
         if sk != "BOOKING" or after is None:
             return
-        codec = self.w.store._codec
+        codec = self.w.store.codec
         new = codec.load(after)
         booking_id = new["bookingId"]
         old = self.items.get(booking_id) or (codec.load(before) if before is not None else {})
@@ -492,7 +492,7 @@ class Checker:
                 continue
             self.checks["attributed"] += 1
             raw = w.ddb.partition("staykey-sim", f"LOG#{entry.log_id}").get("LOG")
-            stored = w.store._codec.load(raw) if raw is not None else None
+            stored = w.store.codec.load(raw) if raw is not None else None
             if stored is None or stored.get("bookingId") != entry.booking_id:
                 self.violation(
                     "attributed",

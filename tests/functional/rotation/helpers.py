@@ -51,6 +51,6 @@ def opens(world: World, smartlock_id: int, pin: str) -> bool:
 
 def events(world: World, booking_id: str = "B-1") -> list[dict[str, Any]]:
     """The booking's events in the outbox (the simulator runs no dispatcher), oldest first."""
-    items = [world.store._codec.load(raw) for raw in world.ddb.partition(TABLE, f"BOOKING#{booking_id}").values()]
+    items = [world.store.codec.load(raw) for raw in world.ddb.partition(TABLE, f"BOOKING#{booking_id}").values()]
     found = [json.loads(str(i["body"])) for i in items if str(i["sk"]).startswith("EVENT#")]
     return sorted(found, key=lambda e: str(e["id"]))
