@@ -37,6 +37,7 @@ nuki_spec        Every request StayKey sent, and every answer the sandbox gave, 
 from __future__ import annotations
 
 import re
+from bisect import bisect_left
 from collections import Counter
 from dataclasses import dataclass
 from datetime import datetime
@@ -84,6 +85,8 @@ class Checker:
         self.email_basis: dict[str, tuple[str, str, str, tuple[int, ...]]] = {}
         self.drift_since: dict[tuple[str, int], float] = {}
         self.full_seen: dict[str, float] = {}
+        self._full_checked: set[str] = set()
+        self._by_code: dict[int, dict[int, list[Any]]] | None = None  # lock -> code -> our codes, in a sweep
         self._reported: set[tuple[str, str]] = set()
         self._next_sweep = 0.0
         self._tokens_checked = 0
@@ -105,8 +108,21 @@ class Checker:
     def _ours(self, smartlock_id: int, pin: str) -> list[Any]:
         """Codes with this PIN on the lock that StayKey made (never one someone added by hand)."""
         code = int(pin)
+        if self._by_code is not None:  # within a sweep, where nothing changes: one pass per lock
+            by_code = self._by_code.get(smartlock_id)
+            if by_code is None:
+                by_code = self._by_code[smartlock_id] = self._index(smartlock_id)
+            return list(by_code.get(code, ()))
         foreign = self.w.foreign_ids
         return [a for a in self.w.auths_on(smartlock_id) if a.type == KEYPAD and a.code == code and a.id not in foreign]
+
+    def _index(self, smartlock_id: int) -> dict[int, list[Any]]:
+        foreign = self.w.foreign_ids
+        by_code: dict[int, list[Any]] = {}
+        for a in self.w.auths_on(smartlock_id):
+            if a.type == KEYPAD and a.id not in foreign:
+                by_code.setdefault(a.code, []).append(a)
+        return by_code
 
     def _lock_problem(self, smartlock_id: int, pin: str, name: str, start: datetime, end: datetime) -> str | None:
         """Why the PIN would not open this lock exactly for the window; None if it would."""
@@ -239,9 +255,13 @@ class Checker:
             self.sweep()
 
     def sweep(self) -> None:
-        self._sweep_locks()
-        self._sweep_bookings()
-        self._sweep_signals()
+        self._by_code = {}
+        try:
+            self._sweep_locks()
+            self._sweep_bookings()
+            self._sweep_signals()
+        finally:
+            self._by_code = None
 
     def _bookings(self) -> list[dict[str, Any]]:
         return [item for booking_id in self.w.shop if (item := self.items.get(booking_id)) is not None]
@@ -363,24 +383,23 @@ class Checker:
 
     def _sweep_signals(self) -> None:
         w, now = self.w, self.w.loop.t
-        metric_times: dict[str, list[float]] = {}
-        for t, name, _, _ in w.metrics:
-            metric_times.setdefault(name, []).append(t)
         while self._tokens_checked < len(w.token_rejected_at):
             t = w.token_rejected_at[self._tokens_checked]
             if now < t + TOKEN_METRIC_WITHIN:
                 break
             self._tokens_checked += 1
             self.checks["visible"] += 1
-            if not any(t - 1 <= m <= t + TOKEN_METRIC_WITHIN for m in metric_times.get("NukiTokenRejected", [])):
+            if not _metric_between(w.metric_times["NukiTokenRejected"], t - 1, t + TOKEN_METRIC_WITHIN):
                 self.violation(
                     "visible", "Nuki answered 401 and no NukiTokenRejected metric followed", key=f"401:{t:.0f}"
                 )
         for auth_id, landed in self.full_seen.items():
-            if now < landed + LOCK_FULL_METRIC_WITHIN:
+            if now < landed + LOCK_FULL_METRIC_WITHIN or auth_id in self._full_checked:
                 continue
+            # Judged once, when its time is up: a metric counted later would come too late.
+            self._full_checked.add(auth_id)
             self.checks["visible"] += 1
-            if not any(m >= landed - 1 for m in metric_times.get("LockFull", [])):
+            if not _metric_between(w.metric_times["LockFull"], landed - 1, now):
                 self.violation(
                     "visible", "a full lock refused our code and no LockFull metric followed", key=f"full:{auth_id}"
                 )
@@ -454,6 +473,12 @@ class Checker:
                 self.violation(
                     "converges", f"{sb.booking_id} uses locks {self._present(item)}, its room has {sb.locks}"
                 )
+
+
+def _metric_between(times: list[float], lo: float, hi: float) -> bool:
+    """Whether a metric was counted at a time in [lo, hi] (`times` in the order counted)."""
+    at = bisect_left(times, lo)
+    return at < len(times) and times[at] <= hi
 
 
 __all__ = ["Checker", "Violation"]

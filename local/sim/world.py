@@ -126,6 +126,7 @@ class World:
         self.crashes: list[str] = []
         self.metrics: list[tuple[float, str, float, dict[str, str]]] = []
         self.metric_counts: Counter[str] = Counter()
+        self.metric_times: dict[str, list[float]] = defaultdict(list)  # name -> when, in order
         self.follow_ups: dict[str, list[float]] = defaultdict(list)
         self.shop: dict[str, ShopBooking] = {}
         self._shop_queues: dict[str, list[tuple[str, Callable[[], bool]]]] = {}
@@ -278,6 +279,7 @@ class World:
     def _metric(self, name: str, value: float, dims: Any) -> None:
         self.metrics.append((self.loop.t, name, value, dict(dims)))
         self.metric_counts[name] += 1
+        self.metric_times[name].append(self.loop.t)
 
     def _metric_call(self, name: str, value: float = 1, dimensions: Any = None) -> None:
         self._metric(name, value, dimensions or {})
