@@ -425,7 +425,7 @@ class InMemoryDynamoDB:
 
     @staticmethod
     def _copy(item: Item | None) -> Item | None:
-        return None if item is None else _copy_item(item)
+        return None if item is None else _read_copy(item)
 
     # -- single items
 
@@ -552,7 +552,7 @@ class InMemoryDynamoDB:
             if len(request["Keys"]) > 100:
                 raise NotImplementedError("BatchGetItem takes at most 100 keys")
             found = [self._get(table, key) for key in request["Keys"]]
-            responses[table] = [_copy_item(item) for item in found if item is not None]
+            responses[table] = [_read_copy(item) for item in found if item is not None]
         return {"Responses": responses, "UnprocessedKeys": {}}
 
     def batch_write_item(self, *, RequestItems: dict[str, Any], **rest: Any) -> dict[str, Any]:
@@ -622,7 +622,7 @@ class InMemoryDynamoDB:
         else:
             page_out = page
         answer: dict[str, Any] = {
-            "Items": [_copy_item(it) for it in page_out],
+            "Items": [_read_copy(it) for it in page_out],
             "Count": len(page_out),
             "ScannedCount": len(page),
         }
@@ -634,7 +634,7 @@ class InMemoryDynamoDB:
     def scan(self, *, TableName: str, **rest: Any) -> dict[str, Any]:
         self._count("Scan", {"TableName": TableName})
         _unsupported(rest)
-        items = [_copy_item(it) for part in self._table(TableName).values() for it in part.values()]
+        items = [_read_copy(it) for part in self._table(TableName).values() for it in part.values()]
         return {"Items": items, "Count": len(items), "ScannedCount": len(items)}
 
     # -- for the simulator's own checks (not DynamoDB API)
@@ -645,6 +645,10 @@ class InMemoryDynamoDB:
 
     def partition(self, table: str, pk: str) -> dict[str, Item]:
         return self._table(table).get(pk, {})
+
+    def discard(self, table: str, pk: str, sk: str) -> None:
+        """Remove an item as another party would (the outbox's dispatcher): no call is counted."""
+        self._remove(table, {self.key[0]: {"S": pk}, self.key[1]: {"S": sk}})
 
 
 def _matches(condition: _Cond, ctx: _Ctx, item: Item) -> bool:
@@ -661,8 +665,16 @@ def _copy_value(value: dict[str, Any]) -> dict[str, Any]:
 
 
 def _copy_item(item: Item) -> Item:
-    """A copy that shares no mutable part with `item` (DynamoDB hands out copies, never its own)."""
+    """A copy that shares no mutable part with `item`: what a write stores."""
     return {k: _copy_value(v) for k, v in item.items()}
+
+
+def _read_copy(item: Item) -> Item:
+    """What a read hands out: a new item whose typed values are the table's own. A stored item is
+    never changed in place (a write stores a new one), and a reader never changes what it read
+    (the store's codec builds new objects from it), so the values can be shared: a deep copy of
+    every item read was a twentieth of a season's time."""
+    return dict(item)
 
 
 def _sort_key(item: Item, sk_attr: str, key: tuple[str, str]) -> tuple[Any, ...]:
