@@ -15,7 +15,9 @@ gone_means_gone  Every code of an ended, cancelled or moved booking (and of a PI
                  uses) is off every lock within 15 minutes of the end, of the code landing, of the
                  lock coming back online, or of Nuki answering again, whichever is last. A booking
                  is `revoked` only when none of its codes is on any of its locks.
-foreign          A code StayKey did not create is never changed or deleted by StayKey.
+foreign          A code StayKey did not create is never changed or deleted by StayKey, and its code
+                 is never chosen as a PIN on its lock once StayKey knows it (the reconciler listed
+                 it there: it remembers every code it lists).
 converges        Once faults stop, locks are online and full locks have room, every booking
                  reaches its right state (scheduled before its lead time, active during it,
                  revoked or cancelled after) without an operator; no booking takes more than
@@ -23,7 +25,8 @@ converges        Once faults stop, locks are online and full locks have room, ev
 visible          A booking that is not `active` by its deadline (validFrom, but never sooner than
                  CONFIRM_MIN after it was sent) is `failed` with its reason, and the
                  ProvisioningFailed metric was emitted; a 401 from Nuki emits NukiTokenRejected,
-                 and a code a full lock refused emits LockFull, when they first occur.
+                 a write Nuki refuses with 403 (a lapsed subscription) emits NukiForbidden, and a
+                 code a full lock refused emits LockFull, when they first occur.
 history          A duplicated, reordered, delayed or replayed webhook never moves a booking against
                  what the lock holds (checked by told_means_true and gone_means_gone at every
                  status change, whatever caused it).
@@ -53,12 +56,13 @@ GONE_WITHIN = 15 * 60.0
 SWEEP_EVERY = 60.0
 MAX_FOLLOW_UPS_PER_HOUR = 120
 TOKEN_METRIC_WITHIN = 60.0
+FORBIDDEN_METRIC_WITHIN = 60.0
 LOCK_FULL_METRIC_WITHIN = 20 * 60.0
 ATTRIBUTION_DELAY = 20 * 60.0
 TOLD_GRACE = 120.0  # after a DEVICE_AUTHS about our code reached StayKey, it knows within this
 WEBHOOK_RETRY = 360.0  # the webhook queue's visibility timeout: a failed processing comes back after it
 # Metrics of causes an operator must fix; each needs an alarm in template.yaml.
-OPERATOR_METRICS = ("NukiTokenRejected", "LockFull", "ProvisioningFailed")
+OPERATOR_METRICS = ("NukiTokenRejected", "NukiForbidden", "LockFull", "ProvisioningFailed")
 ENDED = {"revoking", "revoked", "cancelled"}
 KEYPAD = 13
 _AUTH_PATH = re.compile(r"^/smartlock/(\d+)/auth/([0-9a-f]{24})$")
@@ -90,6 +94,7 @@ class Checker:
         self._reported: set[tuple[str, str]] = set()
         self._next_sweep = 0.0
         self._tokens_checked = 0
+        self._forbidden_checked = 0
         self._entries_checked = 0
         self.history: dict[str, list[str]] = {}  # booking -> its writes, compactly (for reading a failure)
         self.items: dict[str, dict[str, Any]] = {}  # booking -> its item as last written, decoded
@@ -189,6 +194,7 @@ class Checker:
         self.names[new["authName"]] = booking_id
         if old.get("pin") != new["pin"]:
             self.pin_since[booking_id] = now
+        self._chosen_pin(new, old)
         status, was = new["status"], old.get("status")
         locks = " ".join(
             f"{lk['smartlockId'] % 1000}:{lk.get('status')}/{lk.get('op') or '-'}/{lk.get('desired', 'present')[0]}"
@@ -219,6 +225,27 @@ class Checker:
                     self.violation(
                         "gone_means_gone", f"{booking_id}: lock {lock_id} recorded removed while its code is on it"
                     )
+
+    def _chosen_pin(self, new: dict[str, Any], old: dict[str, Any]) -> None:
+        """foreign: a PIN put on a lock (a new booking, another PIN, a move to other locks) is not
+        the code of a foreign code StayKey knows on that lock."""
+        pin = new["pin"]
+        before = set(self._present(old)) if old.get("pin") == pin else set()
+        for lock_id in self._present(new):
+            if lock_id in before:
+                continue
+            self.checks["foreign"] += 1
+            known = self.w.known_foreign.get(lock_id)
+            if not known:
+                continue
+            code = int(pin)
+            theirs = next((a for a in self.w.auths_on(lock_id) if a.id in known and a.code == code), None)
+            if theirs is not None:
+                self.violation(
+                    "foreign",
+                    f"{new['bookingId']} chose PIN {pin} on lock {lock_id}, the code of {theirs.name!r}, "
+                    "a foreign code the reconciler had listed there",
+                )
 
     def on_email(self, notice: Any) -> None:
         self.checks["told_means_true"] += 1
@@ -300,7 +327,7 @@ class Checker:
                     since: float | None = landed  # named like no booking of ours: an orphan
                 else:
                     since = self._unwanted_since(booking_id, lock_id, auth.code)
-                if since is None or not online or w.nuki_down():
+                if since is None or not online or w.nuki_down() or w.writes_refused():
                     continue
                 deadline = max(since, landed, w.online_since.get(lock_id, 0.0), w.nuki_ok_since) + GONE_WITHIN
                 if now > deadline + SWEEP_EVERY:
@@ -341,7 +368,7 @@ class Checker:
                         allowed = min(grace, told[0] - since + TOLD_GRACE)
                     else:  # told while Nuki or the lock was out of reach: its processing is retried
                         allowed = min(grace, TOLD_GRACE + WEBHOOK_RETRY)
-                    if w.nuki_down() or not w.is_online(lock_id):
+                    if w.nuki_down() or w.writes_refused() or not w.is_online(lock_id):
                         continue
                     if now - since > allowed:
                         self.violation(
@@ -393,6 +420,16 @@ class Checker:
                 self.violation(
                     "visible", "Nuki answered 401 and no NukiTokenRejected metric followed", key=f"401:{t:.0f}"
                 )
+        while self._forbidden_checked < len(w.forbidden_at):
+            t = w.forbidden_at[self._forbidden_checked]
+            if now < t + FORBIDDEN_METRIC_WITHIN:
+                break
+            self._forbidden_checked += 1
+            self.checks["visible"] += 1
+            if not _metric_between(w.metric_times["NukiForbidden"], t - 1, t + FORBIDDEN_METRIC_WITHIN):
+                self.violation(
+                    "visible", "Nuki refused a write with 403 and no NukiForbidden metric followed", key=f"403:{t:.0f}"
+                )
         for auth_id, landed in self.full_seen.items():
             if now < landed + LOCK_FULL_METRIC_WITHIN or auth_id in self._full_checked:
                 continue
@@ -406,7 +443,7 @@ class Checker:
         polling = w.config.log_polling
         while self._entries_checked < len(w.entries):
             entry = w.entries[self._entries_checked]
-            if w.nuki_down() or now < max(entry.at, w.nuki_ok_since) + ATTRIBUTION_DELAY:
+            if w.nuki_down() or now < max(entry.at, w.reads_ok_since) + ATTRIBUTION_DELAY:
                 break  # Nuki answered nothing for a while: the poller reads it once Nuki is back
             self._entries_checked += 1
             if not polling and entry.log_id in w.lost_log_ids:

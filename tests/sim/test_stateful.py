@@ -93,7 +93,7 @@ class StayKeyMachine(RuleBasedStateMachine):
 
     # ------------------------------------------------------------------ the world
 
-    @rule(kind=st.sampled_from(("5xx", "429", "401", None)))
+    @rule(kind=st.sampled_from(("5xx", "429", "401", "403", None)))
     def nuki_trouble(self, kind: str | None) -> None:
         self.w.set_outage(kind)
 
