@@ -1,7 +1,9 @@
 """Checks added to the simulator after issue 11's nine defects, and what they found.
 
 * visible: a write Nuki refuses with 403 (a lapsed subscription, a token without the permission)
-  emits `NukiForbidden` when it first happens.
+  emits `NukiForbidden` when it first happens. The simulator's 403 spell found that a refused
+  removal was taken for a code already gone (Nuki answers 403 for unknown ids too): retried every
+  minute or two, never counted, never alarmed, for as long as the spell lasted.
 * foreign: a PIN StayKey chooses is never the code of a foreign code it knows on that lock.
 """
 
@@ -10,7 +12,28 @@ from __future__ import annotations
 import pytest
 
 from staykey.services import bookings as bookings_module
-from tests.sim.conftest import DOOR_1, book_now, make_world, status, violations
+from tests.sim.conftest import DOOR_1, ENTRANCE, book_now, codes_on, make_world, status, violations
+
+
+def test_a_removal_nuki_refuses_with_403_alarms_at_once_and_goes_once_nuki_takes_it() -> None:
+    world = make_world(webhooks=True)
+    book_now(world, "B-LAPSED", hours=24)
+    world.run_for(300)
+    assert status(world, "B-LAPSED") == "active"
+    pin = int(world.booking_item("B-LAPSED")["pin"])  # type: ignore[index]
+    world.set_outage("403")  # the Smart Hosting subscription lapses: every write refused
+    world.end("B-LAPSED", "checkout")
+    world.run_for(90)
+    assert world.forbidden_at, "the removal was refused"
+    assert world.metric_counts["NukiForbidden"] >= 1, "a refused removal is the operator's to fix: alarmed now"
+    assert codes_on(world, DOOR_1).get(pin) == "SK B-LAPSED", "refused: still on the lock"
+    world.run_for(2 * 3600)
+    world.set_outage(None)  # renewed
+    world.run_for(15 * 60)
+    assert pin not in codes_on(world, DOOR_1)
+    assert pin not in codes_on(world, ENTRANCE)
+    world.checker.sweep()
+    assert not violations(world)
 
 
 def test_a_create_nuki_refuses_with_403_alarms_and_the_booking_fails_with_its_reason() -> None:
