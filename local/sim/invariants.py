@@ -321,12 +321,15 @@ class Checker:
                 self.checks["gone_means_gone"] += 1
                 booking_id = self.names.get(auth.name)
                 landed = w.loop.at_time(max(auth.created, auth.updated))  # in its present form since
-                if auth.error is not None:
-                    self.full_seen.setdefault(auth.id, landed)
                 if booking_id is None:
                     since: float | None = landed  # named like no booking of ours: an orphan
                 else:
                     since = self._unwanted_since(booking_id, lock_id, auth.code)
+                if auth.error is not None and (since is None or since > landed):
+                    # A full lock refused a code its booking wanted when it landed: LockFull is due.
+                    # (One its booking no longer wanted, ended while the code was on its way, keeps
+                    # no guest out; it is only removed.)
+                    self.full_seen.setdefault(auth.id, landed)
                 if since is None or not online or w.nuki_down() or w.writes_refused():
                     continue
                 deadline = max(since, landed, w.online_since.get(lock_id, 0.0), w.nuki_ok_since) + GONE_WITHIN
