@@ -20,7 +20,9 @@ gone_means_gone  Every code of an ended, cancelled or moved booking (and of a PI
                  end, of the code landing, of the lock coming back online, or of Nuki answering
                  again, whichever is last. A booking is `revoked` only when none of its codes (a
                  rotation's included) is on any of its locks.
-foreign          A code StayKey did not create is never changed or deleted by StayKey.
+foreign          A code StayKey did not create is never changed or deleted by StayKey, and its code
+                 is never chosen as a PIN on its lock once StayKey knows it (the reconciler listed
+                 it there: it remembers every code it lists), a rotation's new PIN included.
 converges        Once faults stop, locks are online and full locks have room, every booking
                  reaches its right state (scheduled before its lead time, active during it,
                  revoked or cancelled after, its PIN rotations taken effect) without an
@@ -30,7 +32,8 @@ visible          A booking that is not `active` by its deadline (validFrom, but 
                  CONFIRM_MIN after it was sent) is `failed` with its reason, and the
                  ProvisioningFailed metric was emitted (a PIN rotation's new code likewise: its
                  lock `failed` by the same deadline); a 401 from Nuki emits NukiTokenRejected,
-                 and a code a full lock refused emits LockFull, when they first occur.
+                 a write Nuki refuses with 403 (a lapsed subscription) emits NukiForbidden, and a
+                 code a full lock refused emits LockFull, when they first occur.
 history          A duplicated, reordered, delayed or replayed webhook never moves a booking against
                  what the lock holds (checked by told_means_true and gone_means_gone at every
                  status change, whatever caused it).
@@ -44,6 +47,7 @@ nuki_spec        Every request StayKey sent, and every answer the sandbox gave, 
 from __future__ import annotations
 
 import re
+from bisect import bisect_left
 from collections import Counter
 from dataclasses import dataclass
 from datetime import datetime
@@ -59,12 +63,13 @@ GONE_WITHIN = 15 * 60.0
 SWEEP_EVERY = 60.0
 MAX_FOLLOW_UPS_PER_HOUR = 120
 TOKEN_METRIC_WITHIN = 60.0
+FORBIDDEN_METRIC_WITHIN = 60.0
 LOCK_FULL_METRIC_WITHIN = 20 * 60.0
 ATTRIBUTION_DELAY = 20 * 60.0
 TOLD_GRACE = 120.0  # after a DEVICE_AUTHS about our code reached StayKey, it knows within this
 WEBHOOK_RETRY = 360.0  # the webhook queue's visibility timeout: a failed processing comes back after it
 # Metrics of causes an operator must fix; each needs an alarm in template.yaml.
-OPERATOR_METRICS = ("NukiTokenRejected", "LockFull", "ProvisioningFailed")
+OPERATOR_METRICS = ("NukiTokenRejected", "NukiForbidden", "LockFull", "ProvisioningFailed")
 ENDED = {"revoking", "revoked", "cancelled"}
 KEYPAD = 13
 _AUTH_PATH = re.compile(r"^/smartlock/(\d+)/auth/([0-9a-f]{24})$")
@@ -91,9 +96,12 @@ class Checker:
         self.email_basis: dict[str, tuple[str, str, str, tuple[int, ...]]] = {}
         self.drift_since: dict[tuple[str, int], float] = {}
         self.full_seen: dict[str, float] = {}
+        self._full_checked: set[str] = set()
+        self._by_code: dict[int, dict[int, list[Any]]] | None = None  # lock -> code -> our codes, in a sweep
         self._reported: set[tuple[str, str]] = set()
         self._next_sweep = 0.0
         self._tokens_checked = 0
+        self._forbidden_checked = 0
         self._entries_checked = 0
         # PIN rotations: every PIN a rotation of the booking carried (its codes must go at the end),
         # and, between a switch and the email with the new PIN, the PIN the guest was last told.
@@ -118,8 +126,21 @@ class Checker:
     def _ours(self, smartlock_id: int, pin: str) -> list[Any]:
         """Codes with this PIN on the lock that StayKey made (never one someone added by hand)."""
         code = int(pin)
+        if self._by_code is not None:  # within a sweep, where nothing changes: one pass per lock
+            by_code = self._by_code.get(smartlock_id)
+            if by_code is None:
+                by_code = self._by_code[smartlock_id] = self._index(smartlock_id)
+            return list(by_code.get(code, ()))
         foreign = self.w.foreign_ids
         return [a for a in self.w.auths_on(smartlock_id) if a.type == KEYPAD and a.code == code and a.id not in foreign]
+
+    def _index(self, smartlock_id: int) -> dict[int, list[Any]]:
+        foreign = self.w.foreign_ids
+        by_code: dict[int, list[Any]] = {}
+        for a in self.w.auths_on(smartlock_id):
+            if a.type == KEYPAD and a.id not in foreign:
+                by_code.setdefault(a.code, []).append(a)
+        return by_code
 
     def _lock_problem(self, smartlock_id: int, pin: str, name: str, start: datetime, end: datetime) -> str | None:
         """Why the PIN would not open this lock exactly for the window; None if it would."""
@@ -204,6 +225,7 @@ class Checker:
                     self.rotated_from[booking_id] = str(old["pin"])
             if switched and status == "active":
                 self._told(new, "switched to its rotated PIN")
+        self._chosen_pin(new, old)
         locks = " ".join(
             f"{lk['smartlockId'] % 1000}:{lk.get('status')}/{lk.get('op') or '-'}/{lk.get('desired', 'present')[0]}"
             + (f"!{lk['error'][:40]}" if lk.get("error") else "")
@@ -240,6 +262,28 @@ class Checker:
                 if any(a.name == new["authName"] for a in self._ours(lock_id, new["pin"])):
                     self.violation(
                         "gone_means_gone", f"{booking_id}: lock {lock_id} recorded removed while its code is on it"
+                    )
+
+    def _chosen_pin(self, new: dict[str, Any], old: dict[str, Any]) -> None:
+        """foreign: a PIN put on a lock (a new booking, another PIN, a move to other locks) is not
+        the code of a foreign code StayKey knows on that lock."""
+        old_pins = {old.get("pin"), (old.get("rotation") or {}).get("pin")} - {None}
+        for pin in {new["pin"], (new.get("rotation") or {}).get("pin")} - {None}:
+            before = set(self._present(old)) if pin in old_pins else set()
+            for lock_id in self._present(new):
+                if lock_id in before:
+                    continue
+                self.checks["foreign"] += 1
+                known = self.w.known_foreign.get(lock_id)
+                if not known:
+                    continue
+                code = int(pin)
+                theirs = next((a for a in self.w.auths_on(lock_id) if a.id in known and a.code == code), None)
+                if theirs is not None:
+                    self.violation(
+                        "foreign",
+                        f"{new['bookingId']} chose PIN {pin} on lock {lock_id}, the code of {theirs.name!r}, "
+                        "a foreign code the reconciler had listed there",
                     )
 
     def on_email(self, notice: Any) -> None:
@@ -282,9 +326,13 @@ class Checker:
             self.sweep()
 
     def sweep(self) -> None:
-        self._sweep_locks()
-        self._sweep_bookings()
-        self._sweep_signals()
+        self._by_code = {}
+        try:
+            self._sweep_locks()
+            self._sweep_bookings()
+            self._sweep_signals()
+        finally:
+            self._by_code = None
 
     def _bookings(self) -> list[dict[str, Any]]:
         return [item for booking_id in self.w.shop if (item := self.items.get(booking_id)) is not None]
@@ -322,13 +370,16 @@ class Checker:
                 self.checks["gone_means_gone"] += 1
                 booking_id = self.names.get(auth.name)
                 landed = w.loop.at_time(max(auth.created, auth.updated))  # in its present form since
-                if auth.error is not None:
-                    self.full_seen.setdefault(auth.id, landed)
                 if booking_id is None:
                     since: float | None = landed  # named like no booking of ours: an orphan
                 else:
                     since = self._unwanted_since(booking_id, lock_id, auth.code)
-                if since is None or not online or w.nuki_down():
+                if auth.error is not None and (since is None or since > landed):
+                    # A full lock refused a code its booking wanted when it landed: LockFull is due.
+                    # (One its booking no longer wanted, ended while the code was on its way, keeps
+                    # no guest out; it is only removed.)
+                    self.full_seen.setdefault(auth.id, landed)
+                if since is None or not online or w.nuki_down() or w.writes_refused():
                     continue
                 deadline = max(since, landed, w.online_since.get(lock_id, 0.0), w.nuki_ok_since) + GONE_WITHIN
                 if now > deadline + SWEEP_EVERY:
@@ -369,7 +420,7 @@ class Checker:
                         allowed = min(grace, told[0] - since + TOLD_GRACE)
                     else:  # told while Nuki or the lock was out of reach: its processing is retried
                         allowed = min(grace, TOLD_GRACE + WEBHOOK_RETRY)
-                    if w.nuki_down() or not w.is_online(lock_id):
+                    if w.nuki_down() or w.writes_refused() or not w.is_online(lock_id):
                         continue
                     if now - since > allowed:
                         self.violation(
@@ -460,32 +511,41 @@ class Checker:
 
     def _sweep_signals(self) -> None:
         w, now = self.w, self.w.loop.t
-        metric_times: dict[str, list[float]] = {}
-        for t, name, _, _ in w.metrics:
-            metric_times.setdefault(name, []).append(t)
         while self._tokens_checked < len(w.token_rejected_at):
             t = w.token_rejected_at[self._tokens_checked]
             if now < t + TOKEN_METRIC_WITHIN:
                 break
             self._tokens_checked += 1
             self.checks["visible"] += 1
-            if not any(t - 1 <= m <= t + TOKEN_METRIC_WITHIN for m in metric_times.get("NukiTokenRejected", [])):
+            if not _metric_between(w.metric_times["NukiTokenRejected"], t - 1, t + TOKEN_METRIC_WITHIN):
                 self.violation(
                     "visible", "Nuki answered 401 and no NukiTokenRejected metric followed", key=f"401:{t:.0f}"
                 )
+        while self._forbidden_checked < len(w.forbidden_at):
+            t = w.forbidden_at[self._forbidden_checked]
+            if now < t + FORBIDDEN_METRIC_WITHIN:
+                break
+            self._forbidden_checked += 1
+            self.checks["visible"] += 1
+            if not _metric_between(w.metric_times["NukiForbidden"], t - 1, t + FORBIDDEN_METRIC_WITHIN):
+                self.violation(
+                    "visible", "Nuki refused a write with 403 and no NukiForbidden metric followed", key=f"403:{t:.0f}"
+                )
         for auth_id, landed in self.full_seen.items():
             # StayKey sees a refused code when it reads the lock: not while Nuki answers nothing.
-            if w.nuki_down() or now < max(landed, w.nuki_ok_since) + LOCK_FULL_METRIC_WITHIN:
+            if auth_id in self._full_checked or w.nuki_down() or now < max(landed, w.nuki_ok_since) + LOCK_FULL_METRIC_WITHIN:
                 continue
+            # Judged once, when its time is up: a metric counted later would come too late.
+            self._full_checked.add(auth_id)
             self.checks["visible"] += 1
-            if not any(m >= landed - 1 for m in metric_times.get("LockFull", [])):
+            if not _metric_between(w.metric_times["LockFull"], landed - 1, now):
                 self.violation(
                     "visible", "a full lock refused our code and no LockFull metric followed", key=f"full:{auth_id}"
                 )
         polling = w.config.log_polling
         while self._entries_checked < len(w.entries):
             entry = w.entries[self._entries_checked]
-            if w.nuki_down() or now < max(entry.at, w.nuki_ok_since) + ATTRIBUTION_DELAY:
+            if w.nuki_down() or now < max(entry.at, w.reads_ok_since) + ATTRIBUTION_DELAY:
                 break  # Nuki answered nothing for a while: the poller reads it once Nuki is back
             self._entries_checked += 1
             if not polling and entry.log_id in w.lost_log_ids:
@@ -554,6 +614,12 @@ class Checker:
                 )
             if status not in ENDED and item.get("rotation"):
                 self.violation("converges", f"{sb.booking_id}'s PIN rotation never took effect")
+
+
+def _metric_between(times: list[float], lo: float, hi: float) -> bool:
+    """Whether a metric was counted at a time in [lo, hi] (`times` in the order counted)."""
+    at = bisect_left(times, lo)
+    return at < len(times) and times[at] <= hi
 
 
 __all__ = ["Checker", "Violation"]

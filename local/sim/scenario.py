@@ -227,7 +227,7 @@ class Season:
     def _plan_faults(self, horizon: float) -> None:
         w, rng = self.world, self.rng
         for _ in range(rng.randint(0, 3)):
-            kind = rng.choice(("5xx", "429", "401", "5xx"))
+            kind = rng.choice(("5xx", "429", "401", "5xx", "403"))
             at, length = rng.uniform(0, horizon), rng.choice((60.0, 600.0, 1800.0, 2 * HOUR))
             w.loop.call_at(at, partial(w.set_outage, kind), name=f"outage-{kind}")
             w.loop.call_at(at + length, lambda: w.set_outage(None), name="outage-over")
