@@ -533,7 +533,11 @@ class Checker:
                 )
         for auth_id, landed in self.full_seen.items():
             # StayKey sees a refused code when it reads the lock: not while Nuki answers nothing.
-            if auth_id in self._full_checked or w.nuki_down() or now < max(landed, w.nuki_ok_since) + LOCK_FULL_METRIC_WITHIN:
+            if (
+                auth_id in self._full_checked
+                or w.nuki_down()
+                or now < max(landed, w.nuki_ok_since) + LOCK_FULL_METRIC_WITHIN
+            ):
                 continue
             # Judged once, when its time is up: a metric counted later would come too late.
             self._full_checked.add(auth_id)
