@@ -117,8 +117,6 @@ DE: dict[str, str] = {
     "The guest's PIN": "Die PIN des Gastes",
     "Done": "Erledigt",
     "Refused": "Abgelehnt",
-    "Not available yet": "Noch nicht verfügbar",
-    "Rotating a PIN is not available in this version yet.": "PIN-Wechsel ist in dieser Version noch nicht verfügbar.",
     "created": "angelegt",
     "sent to Nuki": "an Nuki gesendet",
     "code confirmed on lock": "Code auf Schloss bestätigt",

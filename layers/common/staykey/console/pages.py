@@ -152,7 +152,6 @@ class Pages:
     def booking_page(
         self, booking_id: str, operator: Operator, *, revealed: str | None = None, result: Any = None, status: int = 200
     ) -> Response[str]:
-        s = self.web.s
         page = self.booking_view(booking_id)
         b = page.booking
         if result is None:
@@ -169,7 +168,6 @@ class Pages:
             transitional=b.status in TRANSITIONAL,
             actions=ACTIONS,
             available=_available(b),
-            can_rotate=hasattr(s.bookings(), "rotate_pin"),
         )
 
     # ------------------------------------------------------------------ the bookings list
