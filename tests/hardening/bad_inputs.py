@@ -166,6 +166,8 @@ BAD_INPUTS: list[Bad] = [
     Bad("events-cursor-not-ours", GET, "/events?after=12345", 422, "after"),
     Bad("events-limit-too-big", GET, "/events?limit=1000", 422, "limit"),
     Bad("events-limit-not-a-number", GET, "/events?limit=ten", 422, "limit"),
+    Bad("events-unknown-parameter", GET, "/events?since=yesterday", 422, "since"),
+    Bad("events-limit-twice", GET, "/events?limit=1&limit=2", 422, "limit"),
     # -- the list and lock routes, and the booking actions (issue 13)
     Bad("list-unknown-parameter", GET, "/bookings?roomid=room-hard", 422, "roomid"),
     Bad("list-bad-status", GET, "/bookings?status=checkedout", 422, "status"),

@@ -102,6 +102,12 @@ def invoke_route(method: str, target: str, raw: bytes | None, headers: dict[str,
     )
     if raw == b"":
         event["body"] = None
+    pairs = parse_qsl(split.query)
+    if pairs:  # a repeated parameter, as API Gateway hands it over: every value in the multi-value map
+        multi: dict[str, list[str]] = {}
+        for key, value in pairs:
+            multi.setdefault(key, []).append(value)
+        event["multiValueQueryStringParameters"] = multi
     if event["pathParameters"]:
         event["pathParameters"] = {k: unquote(v) for k, v in event["pathParameters"].items()}
     module = importlib.import_module(FUNCTIONS[route.function].module)
