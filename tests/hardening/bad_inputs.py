@@ -70,6 +70,7 @@ def endpoint(**changes: Any) -> dict[str, Any]:
 
 
 POST, PUT, PATCH, GET = "POST", "PUT", "PATCH", "GET"
+DEEP = b'{"x":' + b"[" * 1000 + b"]" * 1000 + b"}"
 W = "/webhook-endpoints"
 B, R, P = "/bookings", f"/rooms/{NEW_ROOM_ID}", f"/bookings/{BOOKING_ID}"
 
@@ -79,6 +80,11 @@ BAD_INPUTS: list[Bad] = [
     Bad("json-array", POST, B, 400, "must be a JSON object", raw=b'["B-1"]'),
     Bad("empty-body", POST, B, 400, "needs a JSON body", raw=b""),
     Bad("not-utf8", POST, B, 400, "not UTF-8", raw=b'{"bookingId": "\xff\xfe"}'),
+    # 1,000 nested arrays in 2 KB: json.loads gave up with RecursionError, a 500 (found by an adversarial run)
+    Bad("deeply-nested", POST, B, 400, "nested too deeply", raw=DEEP),
+    Bad("patch-deeply-nested", PATCH, P, 400, "nested too deeply", raw=DEEP),
+    Bad("room-deeply-nested", PUT, R, 400, "nested too deeply", raw=DEEP),
+    Bad("endpoint-deeply-nested", POST, W, 400, "nested too deeply", raw=DEEP),
     Bad("room-broken-json", PUT, R, 400, "not valid JSON", raw=b"{name: Room}"),
     # -- wrong types
     Bad("name-is-a-number", POST, B, 422, "guest.name", guest(name=42)),

@@ -82,6 +82,8 @@ def parse_body(app: APIGatewayRestResolver, model: type[M]) -> M:
         raise BadRequest(f"the body is not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}") from None
     except ValueError:
         raise BadRequest("the body is not valid JSON") from None
+    except RecursionError:  # some 1,000 nested arrays or objects fit in a few KB
+        raise BadRequest("the body is nested too deeply") from None
     if not isinstance(data, dict):
         raise BadRequest("the body must be a JSON object")
     try:

@@ -47,7 +47,7 @@ def decode_cursor(cursor: str | None, filters: Mapping[str, Any], shape: re.Patt
         raise bad("cursor", "is not a cursor of this list (use nextCursor of the previous page as it is)")
     try:
         data = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
-    except (binascii.Error, ValueError):
+    except (binascii.Error, ValueError, RecursionError):
         raise bad("cursor", "is not a cursor of this list (use nextCursor of the previous page as it is)") from None
     if not isinstance(data, dict) or set(data) != {"v", "q", "k"} or data["v"] != CURSOR_VERSION:
         raise bad("cursor", "is not a cursor of this list (use nextCursor of the previous page as it is)")

@@ -27,7 +27,7 @@ class WebhookProcessor:
         """What became of the webhook (for the log line)."""
         try:
             payload = parse_webhook(json.loads(body))
-        except ValueError as exc:
+        except (ValueError, RecursionError) as exc:  # RecursionError: nested too deeply to read
             count("WebhookUnreadable")
             logger.warning("webhook payload not understood; dropped", error=type(exc).__name__)
             return "unreadable"
