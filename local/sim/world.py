@@ -236,6 +236,7 @@ class World:
         self.checker = Checker(self)
         self.ddb.on_write = self._on_item_write
         self.outbox_events = 0
+        self.dispatched: list[tuple[str, Any]] = []  # (partition, item) of each outbox event, in order
         self._apply_at: float | None = None
         self.loop.after_event.append(self._nuki_clock)
         self.loop.after_event.append(self.checker.after_event)
@@ -288,6 +289,7 @@ class World:
             # it, outbox items would pile up in the partitions of bookings and locks, and every read
             # of those partitions would carry them, as no deployed table does.
             self.outbox_events += 1
+            self.dispatched.append((pk, after))  # what the shop would get, for tests that read it
             self.ddb.discard(table, pk, sk)
 
     def run_for(self, seconds: float) -> None:

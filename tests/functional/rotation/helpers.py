@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from local.sim.world import TABLE, World
+from local.sim.world import World
 from tests.sim.conftest import DOOR_1, DOOR_2, ENTRANCE, book_now, make_world, status, violations
 
 __all__ = [
@@ -50,7 +50,8 @@ def opens(world: World, smartlock_id: int, pin: str) -> bool:
 
 
 def events(world: World, booking_id: str = "B-1") -> list[dict[str, Any]]:
-    """The booking's events in the outbox (the simulator runs no dispatcher), oldest first."""
-    items = [world.store.codec.load(raw) for raw in world.ddb.partition(TABLE, f"BOOKING#{booking_id}").values()]
-    found = [json.loads(str(i["body"])) for i in items if str(i["sk"]).startswith("EVENT#")]
+    """The booking's events as the outbox handed them on (the simulator's dispatcher takes each
+    event item as it is written), oldest first."""
+    items = [world.store.codec.load(raw) for pk, raw in world.dispatched if pk == f"BOOKING#{booking_id}"]
+    found = [json.loads(str(i["body"])) for i in items]
     return sorted(found, key=lambda e: str(e["id"]))
