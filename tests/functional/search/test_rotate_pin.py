@@ -136,8 +136,12 @@ def _console(world: World) -> Console:
     return Console(lambda: services)
 
 
-def _page(console: Console, method: str, path: str, form: str | None = None) -> dict[str, Any]:
+def _page(
+    console: Console, method: str, path: str, form: str | None = None, origin: str | None = None
+) -> dict[str, Any]:
     headers = {"Host": "127.0.0.1:3000", "Cookie": "sk_session=good"}
+    if origin is not None:
+        headers["Origin"] = origin
     if form is not None:
         headers["Content-Type"] = "application/x-www-form-urlencoded"
     path, _, query = path.partition("?")
@@ -196,3 +200,20 @@ def test_a_lock_shows_both_codes_of_a_rotation_as_the_bookings(wired: World, cal
     assert [(c["owner"], c["bookingId"], c["onLock"]) for c in door["codeList"]] == [("ours", "B-1", True)] * 2
     status, entrance = call("GET", "/locks/17000099")
     assert sorted(c["onLock"] for c in entrance["codeList"]) == [False, True]  # the new code on its way
+
+
+def test_an_action_from_another_origin_is_refused_even_with_its_csrf_token(wired: World) -> None:
+    """Found by an adversarial run: the origin check compared hosts only, so https://host passed on
+    http://host (another origin). Scheme and host are compared; the same origin still acts."""
+    wired.add_room("room-12", locks=LOCKS)
+    book(wired, "B-1", "2026-11-27", "2026-11-29")
+    wired.settle()
+    console = _console(wired)
+    form = f"csrf={csrf_token(SECRET, 'session-1')}"
+    for origin in ("https://127.0.0.1:3000", "http://127.0.0.1:3001", "http://evil.example"):
+        assert _page(console, "POST", "/console/bookings/B-1/rotate-pin", form, origin=origin)["statusCode"] == 403
+    stored = wired.store.get_booking("B-1")
+    assert stored is not None
+    assert stored.rotation is None
+    done = _page(console, "POST", "/console/bookings/B-1/rotate-pin", form, origin="http://127.0.0.1:3000")
+    assert done["statusCode"] == 303

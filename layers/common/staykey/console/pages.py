@@ -179,9 +179,13 @@ class Pages:
         room = q.get("room") or None
         status = q.get("status") or None
         guest = (q.get("guest") or "").strip() or None
-        start = _local_date(q.get("from"), tz)
-        end = _local_date(q.get("to"), tz, next_day=True)
         errors: list[str] = []
+        start = end = None
+        try:
+            start = _local_date(q.get("from"), tz)
+            end = _local_date(q.get("to"), tz, next_day=True)
+        except ValueError as exc:  # a filter that is not a day: said on the page, no list
+            errors.append(str(exc))
         params: dict[str, Any] = {}
         if room:
             params["roomId"] = room
@@ -196,9 +200,10 @@ class Pages:
         page_items: list[Any] = []
         next_cursor = None
         try:
-            f = BookingFilter.from_query(Query(params, None, list(params)))
-            page = web.s.search.search(f, 50, q.get("cursor") or None)
-            page_items, next_cursor = page.items, page.next_cursor
+            if not errors:
+                f = BookingFilter.from_query(Query(params, None, list(params)))
+                page = web.s.search.search(f, 50, q.get("cursor") or None)
+                page_items, next_cursor = page.items, page.next_cursor
         except StayKeyError as exc:
             errors = [f"{d['field']}: {d['message']}" for d in exc.details] or [exc.message]
         rooms = sorted(web.s.store.list_rooms(), key=lambda r: r.name)
@@ -206,6 +211,7 @@ class Pages:
         form["guest"] = guest or ""
         return web.render(
             "bookings.html",
+            status=422 if errors else 200,
             bookings=page_items,
             cursor=next_cursor,
             rooms=rooms,
@@ -217,15 +223,20 @@ class Pages:
 
 
 def _local_date(raw: str | None, tz: Any, next_day: bool = False) -> datetime | None:
-    if not raw or not re.fullmatch(r"\d{4}-\d{2}-\d{2}", raw):
+    """A day of the filter form in the console's zone, as the UTC instant it starts (`next_day`:
+    the instant it ends). None: no filter. ValueError naming the filter: not such a day."""
+    if not raw:
         return None
+    name = "to" if next_day else "from"
     try:
+        if not re.fullmatch(r"\d{4}-\d{2}-\d{2}", raw):
+            raise ValueError
         day = datetime.strptime(raw, "%Y-%m-%d")
-    except ValueError:
-        return None
-    if next_day:
-        day += timedelta(days=1)
-    return day.replace(tzinfo=tz).astimezone(UTC)
+        if next_day:
+            day += timedelta(days=1)
+        return day.replace(tzinfo=tz).astimezone(UTC)
+    except (ValueError, OverflowError):  # OverflowError: a day at the calendar's edge, in a zone
+        raise ValueError(f"{name}: {raw[:40]!r} is not a day from 0002-01-01 to 9999-12-30 (YYYY-MM-DD)") from None
 
 
 def _available(b: Any) -> dict[str, bool]:
