@@ -114,6 +114,13 @@ BAD_INPUTS: list[Bad] = [
     Bad("name-with-escape", POST, B, 422, "guest.name", guest(name="Ada\u001b[31mLovelace")),
     Bad("name-with-bidi-override", POST, B, 422, "guest.name", guest(name="Ada\u202eecalevoL")),
     Bad("name-with-zero-width-space", POST, B, 422, "guest.name", guest(name="Ada\u200bLovelace")),
+    # Python's own messages named its internals ("offset must be a timedelta strictly between ...",
+    # "Invalid isoformat string"); fullwidth digits passed the \\d of the shape check
+    Bad("stay-offset-24h", POST, B, 422, "checkIn", booking(checkIn="2027-01-10T15:00:00+24:00")),
+    Bad("stay-february-30", POST, B, 422, "checkIn", booking(checkIn="2027-02-30")),
+    Bad("stay-fullwidth-digits", POST, B, 422, "checkIn", booking(checkIn="\uff12\uff10\uff12\uff17-01-10")),
+    Bad("name-with-line-separator", POST, B, 422, "guest.name", guest(name="Ada\u2028Lovelace")),
+    Bad("name-with-paragraph-separator", POST, B, 422, "guest.name", guest(name="Ada\u2029Lovelace")),
     Bad("room-name-with-tab", PUT, R, 422, "name", room(name="Room\t12")),
     Bad("email-not-an-address", POST, B, 422, "guest.email", guest(email="ada at example.org")),
     # -- locks
@@ -132,6 +139,11 @@ BAD_INPUTS: list[Bad] = [
     Bad("zone-database-directory", PUT, R, 422, "timezone", room(timezone="Europe")),
     Bad("zone-path-traversal", PUT, R, 422, "timezone", room(timezone="../../etc/passwd")),
     Bad("zone-lowercase", PUT, R, 422, "timezone", room(timezone="europe/berlin")),
+    # files of the zone database that are not a place's zone (the host's own, the "not set" zone)
+    Bad("zone-host-localtime", PUT, R, 422, "timezone", room(timezone="localtime")),
+    Bad("zone-factory", PUT, R, 422, "timezone", room(timezone="Factory")),
+    Bad("zone-posixrules", PUT, R, 422, "timezone", room(timezone="posixrules")),
+    Bad("zone-right", PUT, R, 422, "timezone", room(timezone="right/UTC")),
     Bad("check-in-time-25h", PUT, R, 422, "checkInTime", room(checkInTime="25:00")),
     Bad("room-id-bad-characters", PUT, "/rooms/room%20one", 422, "roomId", room()),
     # -- the stay

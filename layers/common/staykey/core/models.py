@@ -24,7 +24,7 @@ from pydantic import (
     model_validator,
 )
 
-from staykey.core.timeutil import iso_utc, local_to_utc, parse_hhmm, zone
+from staykey.core.timeutil import iana_zone, iso_utc, local_to_utc, parse_hhmm, zone
 
 ID_PATTERN = r"^[A-Za-z0-9._-]{1,64}$"
 MAX_LOCKS_PER_ROOM = 5
@@ -59,7 +59,8 @@ CODE_WANTED = {BookingStatus.PROVISIONING, BookingStatus.ACTIVE, BookingStatus.F
 
 def clean_text(value: str) -> str:
     value = unicodedata.normalize("NFC", value).strip()
-    if any(unicodedata.category(ch) in {"Cc", "Cf", "Cs", "Co"} for ch in value):
+    # Zl, Zp: the line and paragraph separators (U+2028, U+2029) break a line as a newline does
+    if any(unicodedata.category(ch) in {"Cc", "Cf", "Cs", "Co", "Zl", "Zp"} for ch in value):
         raise ValueError("must not contain control or invisible formatting characters")
     if not value:
         raise ValueError("must not be empty")
@@ -84,15 +85,29 @@ def _stay_point(value: Any) -> Any:
     """A date (room times apply) or an RFC 3339 date-time with an offset; nothing else."""
     if isinstance(value, date):
         return _in_range(value)
+    shape = "must be a date (2026-12-01) or a date-time with offset (2026-12-01T15:00:00+01:00)"
     if not isinstance(value, str):
-        raise ValueError("must be a date (2026-12-01) or a date-time with offset (2026-12-01T15:00:00+01:00)")
-    if re.fullmatch(r"\d{4}-\d{2}-\d{2}", value):
-        return _in_range(date.fromisoformat(value))
-    if not re.fullmatch(r"\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}(:\d{2}(\.\d{1,6})?)?([Zz]|[+-]\d{2}:\d{2})", value):
-        if re.fullmatch(r"\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?", value):
-            raise ValueError("a date-time needs an offset, for example 2026-12-01T15:00:00+01:00 or ...Z")
-        raise ValueError("must be a date (2026-12-01) or a date-time with offset (2026-12-01T15:00:00+01:00)")
-    return _in_range(datetime.fromisoformat(value.upper().replace("Z", "+00:00")))
+        raise ValueError(shape)
+    # re.ASCII: \d is 0-9 only (not the fullwidth or Arabic-Indic digits Unicode counts as digits)
+    try:
+        if re.fullmatch(r"\d{4}-\d{2}-\d{2}", value, re.ASCII):
+            return _in_range(date.fromisoformat(value))
+        if not re.fullmatch(
+            r"\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}(:\d{2}(\.\d{1,6})?)?([Zz]|[+-]\d{2}:\d{2})", value, re.ASCII
+        ):
+            if re.fullmatch(r"\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?", value, re.ASCII):
+                raise ValueError("a date-time needs an offset, for example 2026-12-01T15:00:00+01:00 or ...Z")
+            raise ValueError(shape)
+        return _in_range(datetime.fromisoformat(value.upper().replace("Z", "+00:00")))
+    except ValueError as exc:
+        if str(exc).startswith(("a date-time needs", "must be")):
+            raise
+        # The right shape, but no such day, time or offset (2026-02-30, 24:00, +24:00): Python's
+        # own message names its internals, not the problem.
+        raise ValueError(
+            f"{value[:40]!r} is not a real date or time (a day of its month, 00:00 to 23:59:59, an offset "
+            "from -23:59 to +23:59)"
+        ) from None
 
 
 # Dates a stay can have at all (the window rules then narrow it to the next three years): outside
@@ -110,7 +125,7 @@ StayPoint = Annotated[date | datetime, BeforeValidator(_stay_point)]
 
 
 def _valid_zone(value: str) -> str:
-    zone(value)
+    iana_zone(value)
     return value
 
 

@@ -110,7 +110,7 @@ class Query:
         if raw is None:
             return None
         pattern = r"\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}(:\d{2}(\.\d{1,6})?)?([Zz]|[+-]\d{2}:\d{2})"
-        if not re.fullmatch(pattern, raw):
+        if not re.fullmatch(pattern, raw, re.ASCII):
             raise bad(key, "must be a date-time with an offset, for example 2026-12-01T00:00:00Z")
         try:
             value = datetime.fromisoformat(raw.upper().replace("Z", "+00:00"))
