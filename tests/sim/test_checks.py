@@ -5,6 +5,12 @@
   removal was taken for a code already gone (Nuki answers 403 for unknown ids too): retried every
   minute or two, never counted, never alarmed, for as long as the spell lasted.
 * foreign: a PIN StayKey chooses is never the code of a foreign code it knows on that lock.
+* told means true, PIN rotation (seeds 39, 72): between the switch to the rotated PIN and the email
+  with it, the old PIN must keep opening the doors; the check also demanded that it open them before
+  the stay, when a booking is active from its lead time on and no code of it opens yet (the codes
+  carry the stay's window): it is judged by its window only while the stay is on.
+* converges, PIN rotation (seed 40): a rotation asked for seconds before the run's final check was
+  called one that never took effect; it has CONFIRM_MIN like any new code.
 """
 
 from __future__ import annotations
@@ -12,7 +18,7 @@ from __future__ import annotations
 import pytest
 
 from staykey.services import bookings as bookings_module
-from tests.sim.conftest import DOOR_1, ENTRANCE, book_now, codes_on, make_world, status, violations
+from tests.sim.conftest import DOOR_1, DOOR_2, ENTRANCE, book_now, codes_on, make_world, status, violations
 
 
 def test_a_removal_nuki_refuses_with_403_alarms_at_once_and_goes_once_nuki_takes_it() -> None:
@@ -70,3 +76,49 @@ def test_the_checker_catches_a_pin_chosen_on_a_known_foreign_code(monkeypatch: p
     book_now(world, "B-2")
     world.run_for(1)
     assert [v for v in violations(world, "foreign") if "B-2 chose PIN 734159 on lock 17000001" in v]
+
+
+def test_a_rotation_ahead_of_the_stay_keeps_the_told_pin_on_the_doors_until_the_guest_is_told() -> None:
+    world = make_world(webhooks=True)
+    book_now(world, "B-EARLY", hours=3, lead=3600)  # active from its lead time, an hour before the stay
+    world.run_for(300)
+    assert status(world, "B-EARLY") == "active"
+    old = world.booking_item("B-EARLY")["pin"]  # type: ignore[index]
+    sent = len(world.mailer.sent)
+    world.mailer.fail_next = 7  # SES throttles: the new PIN's email goes out on its 8th try, two hours on
+    world.rotate("B-EARLY")
+    world.run_for(600)
+    item = world.booking_item("B-EARLY")
+    assert item is not None
+    assert item["pin"] != old, "switched to the rotated PIN"
+    for lock_id in (DOOR_1, ENTRANCE):
+        assert codes_on(world, lock_id).get(int(old)) == "SK B-EARLY", "the old code stays until the guest is told"
+    world.checker.sweep()
+    assert not violations(world, "told_means_true"), "before the stay no code opens: nothing was promised"
+    world.run_for(3600)  # into the stay, the guest still not told: the old PIN opens (and is checked)
+    assert len(world.mailer.sent) == sent
+    world.checker.sweep()
+    assert not violations(world, "told_means_true")
+    world.run_for(2 * 3600)
+    assert len(world.mailer.sent) == sent + 1, "told at last"
+    assert int(old) not in codes_on(world, DOOR_1), "then the old code goes"
+    world.checker.sweep()
+    assert not violations(world)
+
+
+def test_a_rotation_asked_for_just_before_the_end_has_its_time_but_one_stuck_is_caught() -> None:
+    world = make_world(webhooks=True)
+    book_now(world, "B-LATE", hours=24)
+    book_now(world, "B-STUCK", "r2", hours=24)
+    world.run_for(300)
+    world.set_online(DOOR_2, False)  # B-STUCK's new code cannot land
+    world.rotate("B-STUCK")
+    world.run_for(3600)
+    world.set_online(DOOR_1, False)  # B-LATE's new code takes its time too: asked for at the very end
+    world.rotate("B-LATE")
+    world.run_for(5)
+    assert world.booking_item("B-LATE")["rotation"], "still in progress"  # type: ignore[index]
+    world.checker.final()
+    found = violations(world, "converges")
+    assert not [v for v in found if "B-LATE" in v]
+    assert [v for v in found if "B-STUCK's PIN rotation never took effect" in v]
