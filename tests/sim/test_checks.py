@@ -122,3 +122,35 @@ def test_a_rotation_asked_for_just_before_the_end_has_its_time_but_one_stuck_is_
     found = violations(world, "converges")
     assert not [v for v in found if "B-LATE" in v]
     assert [v for v in found if "B-STUCK's PIN rotation never took effect" in v]
+
+
+def test_a_rotated_pin_whose_email_is_given_up_on_leaves_the_told_pin_working() -> None:
+    """Found while checking seeds 39 and 72: SES refusing the new PIN's email for good made the
+    email count as handled, so the old codes came off while the guest knew only the old PIN: locked
+    out mid-stay. An email given up on tells no one: the told PIN keeps opening every door until an
+    operator's re-send reaches the guest (then the old codes go)."""
+    world = make_world(webhooks=True)
+    book_now(world, "B-MUTE")  # a stay from a minute on
+    world.run_for(300)
+    assert status(world, "B-MUTE") == "active"
+    old = world.booking_item("B-MUTE")["pin"]  # type: ignore[index]
+    sent = len(world.mailer.sent)
+    world.mailer.fail_next = 100  # every try fails: the email is given up on after its last
+    world.rotate("B-MUTE")
+    world.run_for(4 * 3600)
+    item = world.booking_item("B-MUTE")
+    assert item is not None
+    assert item["pin"] != old, "switched to the rotated PIN"
+    assert item.get("emailError"), "the email was given up on, and says so"
+    assert len(world.mailer.sent) == sent
+    for lock_id in (DOOR_1, ENTRANCE):
+        assert codes_on(world, lock_id).get(int(old)) == "SK B-MUTE", "the told PIN still opens"
+    world.checker.sweep()
+    assert not violations(world, "told_means_true")
+    world.mailer.fail_next = 0
+    world.bookings.resend_email("B-MUTE")  # the operator re-sends once SES takes mail again
+    world.run_for(600)
+    assert len(world.mailer.sent) == sent + 1
+    assert int(old) not in codes_on(world, DOOR_1), "told now: the old code goes"
+    world.checker.sweep()
+    assert not violations(world)
