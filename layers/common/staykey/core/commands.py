@@ -16,9 +16,12 @@ from typing import Any
 from staykey.core.models import (
     ENDED,
     MAX_STAY_DAYS,
+    AccessKind,
     Booking,
     BookingIn,
     BookingStatus,
+    Guest,
+    GuestAccount,
     LockState,
     LockStatus,
     Room,
@@ -28,6 +31,7 @@ from staykey.core.pins import auth_name
 from staykey.core.round import CodeClaim
 from staykey.core.timeutil import iso_utc
 from staykey.errors import Conflict, ValidationFailed
+from staykey.nuki.accounts import NUKI_LANGUAGES, nuki_language
 
 
 @dataclass
@@ -87,12 +91,28 @@ def new_booking(
         checkOut=stay_point_json(request.checkOut),
         timezone=room.timezone,
         notifyGuest=request.notifyGuest,
-        locks=[LockState(smartlockId=lock_id) for lock_id in room.smartlockIds],
+        locks=[lock_state(room, lock_id) for lock_id in room.smartlockIds],
         createdAt=now,
         updatedAt=now,
         provisionAt=provision_at,
         requestHash=request.request_hash(),
     )
+
+
+def lock_state(room: Room, smartlock_id: int) -> LockState:
+    """A new lock of a booking in `room`: how the guest opens it, and whether its code is linked."""
+    access = room.access_of(smartlock_id)
+    return LockState(smartlockId=smartlock_id, access=access, link=access == "keypad" and room.linkKeypadCodes)
+
+
+def claims_for(room: Room, pin: str) -> list[CodeClaim]:
+    """What a new booking in `room` claims on each lock: its PIN on a keypad lock (so no other
+    booking takes it there), its place on an app lock (so the reconciler knows it is there)."""
+    return [claim(smartlock_id, room.access_of(smartlock_id), pin) for smartlock_id in room.smartlockIds]
+
+
+def claim(smartlock_id: int, access: str, pin: str) -> CodeClaim:
+    return CodeClaim(smartlock_id, pin) if access == "keypad" else CodeClaim(smartlock_id, "", app=True)
 
 
 def start_provisioning(b: Booking, now: datetime) -> None:
@@ -118,10 +138,33 @@ def end(b: Booking, target: BookingStatus, reason: str, now: datetime) -> Claims
         if lock.sentPin is None and lock.op is None:
             # Nothing was ever sent to this lock: nothing to remove.
             lock.status = LockStatus.REMOVED
-            out.releases.append(CodeClaim(lock.smartlockId, b.pin))
+            out.releases.append(claim(lock.smartlockId, lock.access, b.pin))
     if target == BookingStatus.REVOKING and all(lk.status == LockStatus.REMOVED for lk in b.locks):
         b.status = BookingStatus.REVOKED
     return out
+
+
+def check_guest(room_id: str, locks: list[LockState], guest: Guest | None) -> None:
+    """Locks a guest opens with the Nuki app (or whose codes are linked to the guest's Nuki account
+    user) need the guest's email, and a language Nuki's app speaks (its invitation comes in that
+    language); ValidationFailed naming the field otherwise. Nothing is written anywhere before this."""
+    if not any(lk.access == "app" or lk.link for lk in locks):
+        return
+    app = any(lk.access == "app" for lk in locks)
+    why = "app access (a Nuki account user)" if app else "keypad codes linked to the guest's Nuki account user"
+    details = []
+    if guest is None or not guest.email:
+        details.append({"field": "guest.email", "message": f"is required: room {room_id!r} has {why}"})
+    elif nuki_language(guest.locale) is None:
+        details.append(
+            {
+                "field": "guest.locale",
+                "message": f"must be a language Nuki's app speaks ({', '.join(NUKI_LANGUAGES)}): room "
+                f"{room_id!r} has {why}, and Nuki invites the guest in that language",
+            }
+        )
+    if details:
+        raise ValidationFailed("the guest cannot get a Nuki account user", details=details)
 
 
 @dataclass(frozen=True)
@@ -137,6 +180,13 @@ class Change:
     locks: tuple[int, ...]
     pin: str
     lead: timedelta
+    # How the guest opens each lock after the change (the room's, or the booking's own): keypad or app.
+    access: tuple[tuple[int, AccessKind], ...] = ()
+    # The guest's email changed: their Nuki account user is found or created again.
+    new_guest_email: bool = False
+
+    def access_of(self, smartlock_id: int) -> AccessKind:
+        return dict(self.access).get(smartlock_id, "keypad")
 
 
 def patch(b: Booking, change: Change, now: datetime) -> Claims:
@@ -148,18 +198,23 @@ def patch(b: Booking, change: Change, now: datetime) -> Claims:
     added = [lock_id for lock_id in change.locks if lock_id not in present]
     if change.room is not None:
         b.roomId, b.timezone = change.room.roomId, change.room.timezone
+    if change.new_guest_email:
+        b.account = GuestAccount()
     b.checkIn = stay_point_json(change.check_in)
     b.checkOut = stay_point_json(change.check_out)
     b.validFrom, b.validUntil = change.valid_from, change.valid_until
     b.provisionAt = change.valid_from - change.lead
     b.updatedAt = now
     if change.pin != old_pin:
-        out.claims += [CodeClaim(lock_id, change.pin) for lock_id in change.locks]
-        out.releases += [CodeClaim(lk.smartlockId, old_pin) for lk in b.locks if lk.heldPin != old_pin]
+        out.claims += [CodeClaim(i, change.pin) for i in change.locks if change.access_of(i) == "keypad"]
+        out.claims += [claim(i, "app", "") for i in added if change.access_of(i) == "app"]
+        out.releases += [
+            CodeClaim(lk.smartlockId, old_pin) for lk in b.locks if lk.heldPin != old_pin and lk.access == "keypad"
+        ]
         b.pin = change.pin
         b.pinHistory.append(change.pin)
     else:
-        out.claims += [CodeClaim(lock_id, change.pin) for lock_id in added]
+        out.claims += [claim(i, change.access_of(i), change.pin) for i in added]
     for lock in b.locks:
         if lock.smartlockId in change.locks:
             lock.desired = "present"
@@ -172,8 +227,13 @@ def patch(b: Booking, change: Change, now: datetime) -> Claims:
             lock.desired = "absent"
             if lock.sentPin is None and lock.op is None:
                 lock.status = LockStatus.REMOVED
-                out.releases.append(CodeClaim(lock.smartlockId, old_pin))
-    b.locks += [LockState(smartlockId=lock_id) for lock_id in added if b.lock(lock_id) is None]
+                out.releases.append(claim(lock.smartlockId, lock.access, old_pin))
+    link = change.room.linkKeypadCodes if change.room is not None else any(lk.link for lk in b.locks)
+    b.locks += [
+        LockState(smartlockId=i, access=change.access_of(i), link=change.access_of(i) == "keypad" and link)
+        for i in added
+        if b.lock(i) is None
+    ]
     if b.status == BookingStatus.FAILED:
         b.status, b.statusReason, b.pinChoices = BookingStatus.PROVISIONING, None, 1
     if b.status == BookingStatus.SCHEDULED and b.provisionAt <= now:
@@ -216,7 +276,9 @@ def choose_again(
         b.statusReason = "code conflict on the lock"
         return out
     out.claims += [CodeClaim(lock_id, pin) for lock_id in lock_ids]
-    out.releases += [CodeClaim(lk.smartlockId, old_pin) for lk in b.locks if lk.heldPin != old_pin]
+    out.releases += [
+        CodeClaim(lk.smartlockId, old_pin) for lk in b.locks if lk.heldPin != old_pin and lk.access == "keypad"
+    ]
     b.pin, b.pinChoices, b.updatedAt = pin, b.pinChoices + 1, now
     b.pinHistory.append(pin)
     return out
@@ -247,9 +309,13 @@ __all__ = [
     "Change",
     "Claims",
     "changeable",
+    "check_guest",
     "check_window",
     "choose_again",
+    "claim",
+    "claims_for",
     "end",
+    "lock_state",
     "new_booking",
     "patch",
     "resend_email",

@@ -26,8 +26,9 @@ import hashlib
 from collections.abc import Mapping
 from datetime import datetime, timedelta
 
-from staykey.core.models import Booking, BookingStatus, LockState, LockStatus
+from staykey.core.models import CODE_WANTED, Booking, BookingStatus, LockState, LockStatus
 from staykey.core.observe import apply_look, find_over, removed
+from staykey.core.onlock import wanted_user
 from staykey.core.round import Context, Look, Outcome, Plan
 from staykey.core.timeutil import iso_utc
 
@@ -78,6 +79,11 @@ def after_outcome(b: Booking, outcome: Outcome, ctx: Context) -> Plan:
     follows without new writes (its status, deadlines and next look)."""
     now = ctx.now
     plan = Plan()
+    _account_outcome(b, outcome, now)
+    if outcome.account_user_failed is not None:
+        for lock in b.locks:
+            if lock.access == "app" and lock.op is None and lock.nukiId is None and b.wants_code(lock):
+                waits_for_account(b, lock, now, plan)  # says why it waits, or fails it for good
     for lock in b.locks:
         lock_id = lock.smartlockId
         if lock_id in outcome.failed:
@@ -116,6 +122,23 @@ def after_outcome(b: Booking, outcome: Outcome, ctx: Context) -> Plan:
     return plan
 
 
+ACCOUNT_RETRY_CAP = 900.0  # seconds, at most, between tries of the guest's Nuki account user
+
+
+def _account_outcome(b: Booking, outcome: Outcome, now: datetime) -> None:
+    """The guest's Nuki account user: found or created (its id), or why not (again later, or never)."""
+    account = b.account
+    if outcome.account_user is not None:
+        account.accountUserId, account.error, account.retryAt = outcome.account_user, None, None
+        account.tries, account.stopped = 0, False
+    elif outcome.account_user_failed is not None:
+        reason, final = outcome.account_user_failed
+        account.tries += 1
+        account.error = reason
+        account.stopped = final
+        account.retryAt = None if final else now + timedelta(seconds=min(ACCOUNT_RETRY_CAP, 30.0 * 2**account.tries))
+
+
 # ---------------------------------------------------------------------- step 2: writes
 
 
@@ -141,11 +164,13 @@ def _plan_writes(b: Booking, ctx: Context, plan: Plan) -> None:
                 # Make room for another try: the refused code goes first.
                 plan.deletes.append((lock.smartlockId, lock.nukiId))
                 lock.op, lock.opSentAt, lock.opChecks = "delete", now, 0
+            elif waits_for_account(b, lock, now, plan):
+                continue
             elif lock.nukiId is None:
-                if _waits_for_capacity(lock, ctx, plan):
+                if lock.access == "keypad" and _waits_for_capacity(lock, ctx, plan):
                     continue
                 _send(lock, b, now, plan)
-            elif lock.sentPin != b.pin or lock.sentFrom != b.validFrom or lock.sentUntil != b.validUntil:
+            elif differs_from_sent(b, lock):
                 _send(lock, b, now, plan)
         elif b.code_unwanted(lock) and lock.status != LockStatus.REMOVED:
             if lock.nukiId:
@@ -158,12 +183,49 @@ def _plan_writes(b: Booking, ctx: Context, plan: Plan) -> None:
                 lock.op, lock.opSentAt, lock.opChecks, lock.findSince = "find", now, 0, None
 
 
+def differs_from_sent(b: Booking, lock: LockState) -> bool:
+    """What the booking wants on `lock` is not what was last sent there (a change to send)."""
+    pin = lock.access == "keypad" and lock.sentPin != b.pin
+    return (
+        pin or lock.sentUser != wanted_user(b, lock) or lock.sentFrom != b.validFrom or lock.sentUntil != b.validUntil
+    )
+
+
+def waits_for_account(b: Booking, lock: LockState, now: datetime, plan: Plan) -> bool:
+    """True when a write on `lock` waits for the guest's Nuki account user (an app lock, or a
+    linked keypad code the first time round). The account user is asked for (`plan.account_user`)
+    when it is due; an app lock waits, and says why, while it cannot be had; a linked keypad code
+    goes on unlinked then (the link only shows the guest's name in Nuki Web), and is linked by an
+    update once the account user exists."""
+    account = b.account
+    if (lock.access != "app" and not lock.link) or account.accountUserId is not None:
+        return False
+    due = not account.stopped and b.guest is not None and (account.retryAt is None or account.retryAt <= now)
+    if lock.access == "keypad":
+        plan.account_user = plan.account_user or due
+        return due and not account.tries
+    lock.firstSentAt = lock.firstSentAt or now  # waiting counts as trying: the deadline applies
+    if due:
+        plan.account_user = True
+        return True
+    if account.stopped or b.guest is None:
+        why = account.error or "the guest's data (their email) is no longer kept"
+        if lock.status != LockStatus.FAILED:
+            plan.metrics.append(("ProvisioningFailed", {}))
+        lock.status, lock.stopped = LockStatus.FAILED, True
+        lock.error = f"the guest's Nuki account user could not be created: {why}"
+        return True
+    lock.error = f"waiting: the guest's Nuki account user could not be created yet ({account.error}); trying again"
+    lock.retryAt = account.retryAt
+    return True
+
+
 def _send(lock: LockState, b: Booking, now: datetime, plan: Plan) -> None:
     """Mark a create (no code of ours known on the lock) or an update as in flight."""
     if lock.nukiId is None:
-        plan.creates.append(lock.smartlockId)
+        (plan.app_creates if lock.access == "app" else plan.creates).append(lock.smartlockId)
         _mark(lock, "create", b, now)
-    elif lock.sentPin != b.pin or lock.sentFrom != b.validFrom or lock.sentUntil != b.validUntil:
+    elif differs_from_sent(b, lock):
         plan.updates.append((lock.smartlockId, lock.nukiId))
         _mark(lock, "update", b, now)
 
@@ -173,8 +235,11 @@ def _mark(lock: LockState, op: str, b: Booking, now: datetime) -> None:
     lock.opSentAt, lock.opChecks = now, 0
     if lock.status != LockStatus.FAILED:
         lock.status = LockStatus.PENDING  # a failed lock stays failed (and says so) until confirmed
+    if lock.error and lock.error.startswith("waiting: "):
+        lock.error = None
     lock.firstSentAt = lock.firstSentAt or now
     lock.sentPin, lock.sentFrom, lock.sentUntil = b.pin, b.validFrom, b.validUntil
+    lock.sentUser = wanted_user(b, lock)
 
 
 def _waits_for_capacity(lock: LockState, ctx: Context, plan: Plan) -> bool:
@@ -327,6 +392,9 @@ def _plan_next_check(b: Booking, ctx: Context, plan: Plan) -> None:
     ]
     if b.emailPending and b.emailLeaseUntil is not None:
         wake.append(b.emailLeaseUntil)
+    if _account_retry_ahead(b, now):
+        assert b.account.retryAt is not None
+        wake.append(b.account.retryAt)
     if not gaps and not wake:
         return
     # A deadline that falls before the next look is a look of its own: the booking fails, and
@@ -335,6 +403,19 @@ def _plan_next_check(b: Booking, ctx: Context, plan: Plan) -> None:
     gaps += [(w - now).total_seconds() for w in wake]
     b.checkSeq += 1
     plan.next_check_delay = max(1.0, min(gaps))
+
+
+def _account_retry_ahead(b: Booking, now: datetime) -> bool:
+    """A try of the guest's Nuki account user is due later, and a lock still needs it."""
+    account = b.account
+    return (
+        account.retryAt is not None
+        and account.retryAt > now
+        and account.accountUserId is None
+        and not account.stopped
+        and b.status in CODE_WANTED
+        and any(lk.desired == "present" and (lk.access == "app" or lk.link) for lk in b.locks)
+    )
 
 
 def next_look(lock: LockState, ctx: Context) -> float:
@@ -366,6 +447,8 @@ __all__ = [
     "after_outcome",
     "deadline",
     "decide",
+    "differs_from_sent",
     "email_failed",
     "email_sent",
+    "waits_for_account",
 ]

@@ -20,6 +20,7 @@ from pydantic import (
     PrivateAttr,
     StrictBool,
     StrictInt,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
@@ -41,6 +42,11 @@ class BookingStatus(StrEnum):
     REVOKED = "revoked"
     CANCELLED = "cancelled"
     FAILED = "failed"
+
+
+# How a guest opens a lock: a keypad code (type 13) or the Nuki app (an app authorization, type 0,
+# for the guest's Nuki account user).
+AccessKind = Literal["keypad", "app"]
 
 
 class LockStatus(StrEnum):
@@ -141,6 +147,10 @@ class RoomIn(Strict):
     checkOutTime: Annotated[str, AfterValidator(_valid_hhmm)] = "11:00"
     accessBeforeMinutes: Annotated[StrictInt, Field(ge=0, le=1440)] = 0
     accessAfterMinutes: Annotated[StrictInt, Field(ge=0, le=1440)] = 0
+    # How guests open each lock, by its id: "keypad" (the default for a lock not named) or "app".
+    access: Annotated[dict[str, AccessKind], Field(max_length=MAX_LOCKS_PER_ROOM)] = Field(default_factory=dict)
+    # Opt-in: keypad codes are linked to the guest's Nuki account user (Nuki Web then shows the name).
+    linkKeypadCodes: StrictBool = False
 
     @field_validator("smartlockIds")
     @classmethod
@@ -148,6 +158,24 @@ class RoomIn(Strict):
         if len(set(value)) != len(value):
             raise ValueError("must not repeat a lock")
         return value
+
+    @field_validator("access")
+    @classmethod
+    def _known_locks(cls, value: dict[str, str], info: ValidationInfo) -> dict[str, str]:
+        locks = {str(lock_id) for lock_id in info.data.get("smartlockIds") or []}
+        unknown = sorted(key for key in value if key not in locks)
+        if unknown and "smartlockIds" in info.data:
+            raise ValueError(f"names lock(s) {', '.join(unknown)}, which smartlockIds does not list")
+        return value
+
+    def access_of(self, smartlock_id: int) -> AccessKind:
+        return self.access.get(str(smartlock_id), "keypad")
+
+    def needs_account_user(self) -> bool:
+        """Whether a guest of this room gets a Nuki account user (app access, or linked codes)."""
+        return "app" in self.access.values() or (
+            self.linkKeypadCodes and any(self.access_of(i) == "keypad" for i in self.smartlockIds)
+        )
 
 
 class Room(RoomIn):
@@ -225,6 +253,10 @@ class LockState(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
     smartlockId: int
+    # keypad: a keypad code with the booking's PIN (type 13); app: an app authorization (type 0)
+    # for the guest's Nuki account user. `link`: the keypad code is linked to that account user too.
+    access: AccessKind = "keypad"
+    link: bool = False
     status: LockStatus = LockStatus.PENDING
     # present: the code should be on this lock while the booking wants codes; absent: remove it
     # (a lock the booking moved away from, or any lock once the booking ends).
@@ -234,6 +266,9 @@ class LockState(BaseModel):
     opSentAt: datetime | None = None
     opChecks: int = 0
     sentPin: str | None = None
+    # The Nuki account user the write in flight (or the last confirmed one) carries: an app
+    # authorization's, or a linked keypad code's; None for an unlinked keypad code.
+    sentUser: int | None = None
     # The code confirmed on the lock right now (differs from sentPin while a PIN change is in flight).
     heldPin: str | None = None
     firstSentAt: datetime | None = None
@@ -260,10 +295,49 @@ class LockState(BaseModel):
     recheck: bool = False
 
     def to_api(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"smartlockId": self.smartlockId, "status": self.status.value}
+        out: dict[str, Any] = {"smartlockId": self.smartlockId, "status": self.status.value, "access": self.access}
         if self.error:
             out["error"] = self.error
         return out
+
+
+class GuestAccount(BaseModel):
+    """The guest's Nuki account user (app access, linked keypad codes): its id once Nuki has it;
+    while it cannot be created, why, and when it is tried again; `stopped`: refused for good."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    accountUserId: int | None = None
+    error: str | None = None
+    retryAt: datetime | None = None
+    tries: int = 0
+    stopped: bool = False
+
+
+ReadinessStatus = Literal["ok", "at_risk"]
+
+
+class ReadinessReason(BaseModel):
+    """One finding of a readiness check: a lock of the booking, what is wrong with it."""
+
+    smartlockId: int
+    code: str  # offline, battery_critical, keypad_battery_critical, no_keypad, subscription, ...
+    message: str
+
+
+class Readiness(BaseModel):
+    """The last readiness check of a booking's locks before the arrival (core.readiness)."""
+
+    status: ReadinessStatus
+    reasons: list[ReadinessReason] = Field(default_factory=list)
+    checkedAt: datetime
+
+    def to_api(self) -> dict[str, Any]:
+        return {
+            "status": self.status,
+            "reasons": [r.model_dump() for r in self.reasons],
+            "checkedAt": iso_utc(self.checkedAt),
+        }
 
 
 class Booking(BaseModel):
@@ -300,6 +374,8 @@ class Booking(BaseModel):
     emailLeaseUntil: datetime | None = None
     emailAttempts: int = 0
     emailError: str | None = None
+    account: GuestAccount = Field(default_factory=GuestAccount)
+    readiness: Readiness | None = None
     guest: Guest | None = Field(default=None, exclude=True)
     # What the store read (staykey.events.model.booking_snapshot): a save derives its events from it.
     _stored: dict[str, Any] | None = PrivateAttr(default=None)
@@ -340,6 +416,7 @@ class Booking(BaseModel):
             "statusReason": self.statusReason,
             "provisionAt": iso_utc(self.provisionAt),
             "firstEntryAt": iso_utc(self.firstEntryAt),
+            "readiness": self.readiness.to_api() if self.readiness else None,
             "createdAt": iso_utc(self.createdAt),
             "updatedAt": iso_utc(self.updatedAt),
         }

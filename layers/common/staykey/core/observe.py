@@ -37,14 +37,42 @@ REFUSED_RETRY_SECONDS = 900
 
 def ours(b: Booking, lock: LockState, look: Look) -> tuple[SmartlockAuth | None, list[SmartlockAuth]]:
     """Our code on the lock in a look (the id we recorded, whatever its name or code now; else our
-    name with the PIN we sent), and other codes of ours with earlier PINs (duplicates)."""
+    name with the PIN we sent), and other codes of ours with earlier PINs (duplicates). On an app
+    lock: our app authorization (the id we recorded; else our name with the account user we sent),
+    and other app authorizations of ours for the guest (duplicates of a create sent twice)."""
     match = next((a for a in look.auths if lock.nukiId and a.id == lock.nukiId), None)
-    mine = [a for a in look.auths if a.name == b.authName]
+    if lock.access == "app":
+        mine = [a for a in look.auths if a.name == b.authName and a.type == onlock.APP]
+        users = {u for u in (lock.sentUser, b.account.accountUserId) if u is not None}
+        if match is None:
+            match = next((a for a in mine if a.account_user_id == (lock.sentUser or b.account.accountUserId)), None)
+        return match, [a for a in mine if a is not match and a.account_user_id in users]
+    mine = [a for a in look.auths if a.name == b.authName and a.type == onlock.KEYPAD]
     if match is None:
         want = lock.sentPin or b.pin
         match = next((a for a in mine if onlock.code_of(a) == want), None)
     stale = [a for a in mine if a is not match and onlock.code_of(a) in b.pinHistory]
     return match, stale
+
+
+def sent_differences(b: Booking, lock: LockState, auth: SmartlockAuth) -> list[str]:
+    """How `auth` differs from the write in flight on `lock` (what we sent)."""
+    return onlock.differences(
+        auth, lock.sentPin, lock.sentFrom, lock.sentUntil, b.authName, app=lock.access == "app", user=lock.sentUser
+    )
+
+
+def booked_differences(b: Booking, lock: LockState, auth: SmartlockAuth) -> list[str]:
+    """How `auth` differs from what the booking wants on `lock` now."""
+    return onlock.differences(
+        auth,
+        b.pin,
+        b.validFrom,
+        b.validUntil,
+        b.authName,
+        app=lock.access == "app",
+        user=onlock.wanted_user(b, lock),
+    )
 
 
 def apply_look(b: Booking, lock: LockState, look: Look, ctx: Context, plan: Plan) -> None:
@@ -97,7 +125,7 @@ def _seen_code(b: Booking, lock: LockState, match: SmartlockAuth, look: Look, ct
     if not b.wants_code(lock):
         return  # on the lock before its provisioning time: adopted when it is sent
     if lock.op in ("create", "update"):
-        if not onlock.differences(match, lock.sentPin, lock.sentFrom, lock.sentUntil, b.authName):
+        if not sent_differences(b, lock, match):
             confirmed(b, lock, plan)
         elif match.error:
             _refused_code(lock, match, plan)
@@ -107,10 +135,11 @@ def _seen_code(b: Booking, lock: LockState, match: SmartlockAuth, look: Look, ct
                 lock.op, lock.sentFrom = None, None  # the update never arrived: send it again
         return
     # No write in flight: does the lock hold what the booking wants?
-    if not onlock.differences(match, b.pin, b.validFrom, b.validUntil, b.authName):
+    if not booked_differences(b, lock, match):
         if lock.status != LockStatus.ACTIVE:
             # A late confirmation (a lock back online after we gave up) or a code to adopt.
             lock.sentPin, lock.sentFrom, lock.sentUntil = b.pin, b.validFrom, b.validUntil
+            lock.sentUser = onlock.wanted_user(b, lock)
             confirmed(b, lock, plan)
     elif match.error:
         _refused_code(lock, match, plan)
@@ -197,7 +226,7 @@ def find_over(lock: LockState, now: datetime) -> bool:
 
 
 def confirmed(b: Booking, lock: LockState, plan: Plan) -> None:
-    if lock.heldPin and lock.heldPin != lock.sentPin:
+    if lock.heldPin and lock.heldPin != lock.sentPin and lock.access == "keypad":
         plan.releases.append(CodeClaim(lock.smartlockId, lock.heldPin))
     lock.heldPin = lock.sentPin
     lock.status, lock.op, lock.error, lock.opChecks, lock.retryAt = LockStatus.ACTIVE, None, None, 0, None
@@ -210,6 +239,10 @@ def removed(b: Booking, lock: LockState, plan: Plan) -> None:
     pins = {lock.heldPin, lock.sentPin, b.pin} - {None}
     if not b.code_unwanted(lock):
         pins.discard(b.pin)  # moved away and back: the code goes on again under the same claim
+    if lock.access == "app":
+        if b.code_unwanted(lock):
+            plan.releases.append(CodeClaim(lock.smartlockId, "", app=True))
+        pins = set()
     for pin in pins:
         plan.releases.append(CodeClaim(lock.smartlockId, str(pin)))
     lock.status, lock.op, lock.error, lock.opChecks, lock.retryAt = (
@@ -220,7 +253,7 @@ def removed(b: Booking, lock: LockState, plan: Plan) -> None:
         None,
     )
     lock.nukiId, lock.authId, lock.heldPin, lock.sentPin, lock.firstSentAt = None, None, None, None, None
-    lock.retries, lock.refused, lock.findSince = 0, False, None
+    lock.retries, lock.refused, lock.findSince, lock.sentUser = 0, False, None, None
     plan.metrics.append(("CodeRemoved", {}))
     plan.logs.append(("code removed from lock", {"smartlock_id": lock.smartlockId}))
 
@@ -231,9 +264,11 @@ __all__ = [
     "RESEND_AFTER_CHECKS",
     "RESEND_DELETE_AFTER",
     "apply_look",
+    "booked_differences",
     "confirmed",
     "find_over",
     "ours",
     "removed",
+    "sent_differences",
     "unseen_long",
 ]

@@ -20,7 +20,7 @@ from staykey.core.timeutil import Clock
 from staykey.errors import Conflict, NotFound, UpstreamUnavailable
 from staykey.observability import count, logger
 from staykey.services.sync import Sync, rewrite
-from staykey.store import BookingExists, CodeClaim, NameTaken, PinTaken, Store
+from staykey.store import BookingExists, NameTaken, PinTaken, Store
 
 if TYPE_CHECKING:
     from staykey.adapters.schedules import Scheduler
@@ -73,6 +73,7 @@ class Bookings:
         commands.check_window(*window, room, self.clock.now())
         now = self.clock.now()
         guest = Guest(**request.guest.model_dump())
+        commands.check_guest(room.roomId, [commands.lock_state(room, i) for i in room.smartlockIds], guest)
         avoid = self.store.known_codes(room.smartlockIds)
         name_attempt = 0
         for _ in range(25):
@@ -83,7 +84,7 @@ class Bookings:
                     booking,
                     guest,
                     self._guest_expiry(booking.validUntil),
-                    [CodeClaim(lock_id, pin) for lock_id in room.smartlockIds],
+                    commands.claims_for(room, pin),
                 )
             except PinTaken:
                 avoid.add(pin)
@@ -206,8 +207,18 @@ class Bookings:
         guest = Guest(**change.guest.model_dump()) if change.guest else booking.guest
         if moving:
             new_locks = tuple(room.smartlockIds)
+            access = tuple((i, room.access_of(i)) for i in room.smartlockIds)
+            commands.check_guest(room.roomId, [commands.lock_state(room, i) for i in room.smartlockIds], guest)
         else:
             new_locks = tuple(lk.smartlockId for lk in booking.locks if lk.desired == "present")
+            access = tuple((lk.smartlockId, lk.access) for lk in booking.locks if lk.desired == "present")
+            if change.guest is not None:
+                commands.check_guest(booking.roomId, [lk for lk in booking.locks if lk.desired == "present"], guest)
+        new_email = (
+            change.guest is not None
+            and booking.guest is not None
+            and change.guest.email.lower() != booking.guest.email.lower()
+        )
         avoid: set[str] = set()
         for _ in range(25):
             pin = booking.pin
@@ -222,6 +233,8 @@ class Bookings:
                 locks=new_locks,
                 pin=pin,
                 lead=self.lead,
+                access=access,
+                new_guest_email=new_email,
             )
             try:
                 updated, _ = rewrite(self.store, booking_id, partial(commands.patch, change=resolved, now=now), now)
