@@ -223,3 +223,25 @@ def test_the_end_removes_the_app_authorization_like_a_code_and_releases_the_app_
     plan = d.decide(b, {DOOR: Look([], True, stamp=later), ENTRANCE: Look([], True, stamp=later)}, ctx(later))
     assert b.status == BookingStatus.REVOKED
     assert [(c.smartlock_id, c.app) for c in plan.releases] == [(DOOR, True), (ENTRANCE, False)]
+
+
+def test_a_new_guest_leaves_the_app_lock_unconfirmed_and_untold_until_their_authorization_is_on_it() -> None:
+    from staykey.core.models import GuestAccount
+
+    b = booking()
+    b.account.accountUserId = USER
+    d.decide(b, {}, ctx(NOW))
+    d.decide(b, {DOOR: Look([app_auth(b)], True, stamp=NOW), ENTRANCE: Look([code(b)], True, stamp=NOW)}, ctx(NOW))
+    assert b.status == BookingStatus.ACTIVE
+    # The shop changes the guest's email: the authorization on the door is for the old guest
+    b.guest = Guest(name="Grace Hopper", email="grace@example.org", locale="en")
+    b.account = GuestAccount()
+    later = NOW + timedelta(minutes=1)
+    plan = d.decide(b, {}, ctx(later))
+    assert plan.account_user
+    assert b.status == BookingStatus.PROVISIONING
+    assert not plan.email
+    d.after_outcome(b, Outcome(account_user=USER + 1), ctx(later))
+    plan = d.decide(b, {}, ctx(later))
+    assert plan.updates == [(DOOR, "a" * 24)]
+    assert b.lock(DOOR).sentUser == USER + 1  # type: ignore[union-attr]

@@ -205,6 +205,8 @@ def waits_for_account(b: Booking, lock: LockState, now: datetime, plan: Plan) ->
         plan.account_user = plan.account_user or due
         return due and not account.tries
     lock.firstSentAt = lock.firstSentAt or now  # waiting counts as trying: the deadline applies
+    if lock.status == LockStatus.ACTIVE:
+        lock.status = LockStatus.PENDING  # what it holds is not for the guest's account user (a new guest)
     if due:
         plan.account_user = True
         return True
@@ -326,7 +328,8 @@ def _settle(b: Booking, now: datetime, plan: Plan) -> None:
     if b.status != before:
         plan.logs.append((f"booking {b.status.value}", {"previous": before.value}))
         plan.metrics.append((f"Booking{b.status.value.capitalize()}", {}))
-    if b.status == BookingStatus.ACTIVE and b.notifyGuest and b.guest is not None:
+    # A round that asks for the guest's account user changes the locks next: the guest is told after.
+    if b.status == BookingStatus.ACTIVE and b.notifyGuest and b.guest is not None and not plan.account_user:
         # An outbox with a lease: the invocation that takes the lease sends; the email counts as
         # sent only once SES took it. Should the sender die, the lease runs out and a follow-up
         # sends again (a guest may rarely get it twice; never not at all).
@@ -390,8 +393,8 @@ def _plan_next_check(b: Booking, ctx: Context, plan: Plan) -> None:
     wake = [
         lk.retryAt for lk in b.locks if lk.op is None and lk.retryAt is not None and lk.status != LockStatus.REMOVED
     ]
-    if b.emailPending and b.emailLeaseUntil is not None:
-        wake.append(b.emailLeaseUntil)
+    if b.emailPending and b.emailLeaseUntil is not None and b.emailLeaseUntil > now:
+        wake.append(b.emailLeaseUntil)  # a lease that ran out is taken again by the settle step
     if _account_retry_ahead(b, now):
         assert b.account.retryAt is not None
         wake.append(b.account.retryAt)
