@@ -6,10 +6,11 @@ a simulated season makes hundreds of thousands of calls. This object stands wher
 stands (`Store(table, client=InMemoryDynamoDB())`): the same method names and keyword arguments,
 items in DynamoDB JSON as boto3 sends them, the same two exceptions on `client.exceptions`, and
 conditions evaluated as DynamoDB evaluates them (conditional put/delete/update, transactions that
-are all-or-nothing with a cancellation reason per item, `if_not_exists`, `begins_with`, `ReturnValues`).
+are all-or-nothing with a cancellation reason per item, `if_not_exists`, `begins_with`, `IN`,
+`BETWEEN`, `ReturnValues`).
 
-What it serves: GetItem, Query (a partition key, optional `begins_with` or a comparison on the sort
-key, either index order, Limit, ExclusiveStartKey; the table or a GSI declared with `add_index`),
+What it serves: GetItem, Query (a partition key, optional `begins_with`, `BETWEEN` or a comparison on
+the sort key, either index order, Limit, ExclusiveStartKey; the table or a GSI declared with `add_index`),
 PutItem, DeleteItem, UpdateItem (SET with `if_not_exists` and `+`/`-`, REMOVE), TransactWriteItems
 (Put, Delete, Update, ConditionCheck), BatchGetItem, BatchWriteItem, Scan. Anything else raises
 NotImplementedError, so a new access pattern fails loudly here instead of passing unchecked.
@@ -176,6 +177,19 @@ class _Parser:
             return present if fn == "attribute_exists" else not present
         left = self.operand()
         op = self.take()
+        if op.upper() == "IN":
+            self.take("(")
+            options = [self.operand()]
+            while self.peek() == ",":
+                self.take(",")
+                options.append(self.operand())
+            self.take(")")
+            return any(_compare(left, "=", option) for option in options)
+        if op.upper() == "BETWEEN":
+            low = self.operand()
+            self.take("AND")
+            high = self.operand()
+            return _compare(left, ">=", low) and _compare(left, "<=", high)
         right = self.operand()
         return _compare(left, op, right)
 
@@ -512,14 +526,12 @@ class InMemoryDynamoDB:
         _unsupported(rest, "Select", "ProjectionExpression")
         names, values = ExpressionAttributeNames or {}, ExpressionAttributeValues or {}
         pk_attr, sk_attr = (self.indexes[IndexName].pk, self.indexes[IndexName].sk) if IndexName else self.key
-        parts = re.split(r"\s+AND\s+", KeyConditionExpression.strip(), flags=re.IGNORECASE)
+        parts = re.split(r"\s+AND\s+", KeyConditionExpression.strip(), maxsplit=1, flags=re.IGNORECASE)
         m = re.fullmatch(r"(\S+)\s*=\s*(:\w+)", parts[0])
         if m is None or _Ctx(names, values, None).attr(m.group(1)) != pk_attr:
             raise NotImplementedError(f"key condition {KeyConditionExpression!r}")
         pk_value = values[m.group(2)]["S"]
-        sk_test = parts[1] if len(parts) > 1 else None
-        if len(parts) > 2:
-            raise NotImplementedError(f"key condition {KeyConditionExpression!r}")
+        sk_test = parts[1] if len(parts) > 1 else None  # a comparison, begins_with or BETWEEN
         if IndexName:
             pool = [
                 it
