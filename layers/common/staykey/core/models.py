@@ -171,12 +171,6 @@ class RoomIn(Strict):
     def access_of(self, smartlock_id: int) -> AccessKind:
         return self.access.get(str(smartlock_id), "keypad")
 
-    def needs_account_user(self) -> bool:
-        """Whether a guest of this room gets a Nuki account user (app access, or linked codes)."""
-        return "app" in self.access.values() or (
-            self.linkKeypadCodes and any(self.access_of(i) == "keypad" for i in self.smartlockIds)
-        )
-
 
 class Room(RoomIn):
     model_config = ConfigDict(extra="ignore")

@@ -27,11 +27,6 @@ class CodeItems(Table):
             for item in self._query(f"LOCK#{smartlock_id}", "CODE#")
         ]
 
-    def app_claims_on_lock(self, smartlock_id: int) -> list[CodeItem]:
-        """The bookings that open this lock with the Nuki app (LOCK#{id} / CODEAPP#{bookingId}), as
-        claims without a code (`owner` "app")."""
-        return [c for c in self.claims_on_lock(smartlock_id) if c.owner == "app"]
-
     def claims_on_lock(self, smartlock_id: int) -> list[CodeItem]:
         """Every claim on a lock in one query: codes (CODE#, ours and others') and app access (CODEAPP#)."""
         out = []
