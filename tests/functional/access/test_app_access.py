@@ -283,3 +283,23 @@ def test_a_new_guest_email_moves_the_app_authorization_to_the_new_guests_account
     (auth,) = app_auths(rig, DOOR)
     assert auth["accountUserId"] == grace["accountUserId"] == booking.account.accountUserId
     assert rig.mail.sent[-1].to == "grace@example.org"
+
+
+def test_an_app_entry_that_names_only_the_account_user_is_the_guests_during_the_stay(rig: Rig) -> None:
+    rig.add_lock(DOOR, keypad=False)
+    assert rig.api("PUT", "/rooms/room-12", APP_ROOM)[0] == 201
+    assert rig.api("POST", "/bookings", stay_body())[0] == 201
+    rig.settle()
+    booking = rig.booking()
+    user_id = booking.account.accountUserId
+    # A log entry of the app with the account user but no authorization id (Nuki's log may say less)
+    inside, before = booking.validFrom + timedelta(hours=3), booking.validFrom - timedelta(days=2)
+    for at in (inside, before):
+        entry = {"action": 1, "trigger": 5, "state": 0, "accountUserId": user_id, "name": "Ada", "date": at.isoformat()}
+        assert rig.http.post(f"{rig.sandbox.url}/_sim/smartlocks/{DOOR}/log", json=entry, timeout=5).status_code == 201
+    rig.at(inside + timedelta(minutes=1))
+    rig.poller.poll_lock(DOOR)
+    # The one inside the stay is the guest's (and checks them in); the one days before is not
+    _, activity = rig.api("GET", "/bookings/B-1001/activity")
+    assert [e["at"] for e in activity["items"]] == [inside.isoformat().replace("+00:00", "Z")]
+    assert rig.booking().firstEntryAt == inside
