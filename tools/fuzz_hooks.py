@@ -1,10 +1,12 @@
 """Schemathesis hooks and checks for `tools.fuzz` (loaded by the fuzzer as SCHEMATHESIS_HOOKS).
 
 * `after_call` writes one line per HTTP exchange to ``$STAYKEY_FUZZ_RECORD`` (JSON lines): method,
-  path, status, and every PIN a response carried (the PIN-in-logs check needs them), plus the
-  request and response of every 5xx, so a crash can be turned into a regression test.
+  path, status, the phase that sent it, and every PIN a response carried (the PIN-in-logs check
+  needs them), plus the request and response of every 5xx, so a crash can be turned into a
+  regression test.
 * `before_call` gives three in four ``POST /bookings`` bodies a fresh ``bookingId`` (generated
-  ids repeat, and a repeated id with another body is a 409), and signs about half of the
+  ids repeat, and a repeated id with another body is a 409), sends each ``PUT /rooms/fuzz-new``
+  to a room of its own (``fuzz-new-7``: the fuzz's way to create rooms), and signs about half of the
   ``POST /webhooks/nuki`` bodies with the local stack's webhook secret
   (``$STAYKEY_FUZZ_WEBHOOK_SECRET``), so the fuzzer gets past the signature check into what lies
   behind it; the other half keep whatever signature was generated (401).
@@ -27,6 +29,8 @@ import threading
 from typing import Any
 
 import schemathesis
+
+from tools.fuzz import NEW_ROOM
 
 _lock = threading.Lock()
 
@@ -98,6 +102,10 @@ def before_call(context: Any, case: Any, kwargs: dict[str, Any]) -> None:
         if isinstance(booking_id, str) and re.fullmatch(r"[A-Za-z0-9._-]{1,50}", booking_id) and next(_fresh) % 4:
             case.body = {**case.body, "bookingId": f"{booking_id}-{next(_fresh)}"}
         return
+    if case.operation.path == "/rooms/{roomId}" and (case.path_parameters or {}).get("roomId") == NEW_ROOM:
+        # A room no one made yet: each PUT to it creates one (its body permitting).
+        case.path_parameters = {**case.path_parameters, "roomId": f"{NEW_ROOM}-{next(_fresh)}"}
+        return
     secret = os.environ.get("STAYKEY_FUZZ_WEBHOOK_SECRET")
     if not secret or case.operation.path != "/webhooks/nuki" or case.body is None:
         return
@@ -117,6 +125,9 @@ def after_call(context: Any, case: Any, response: Any) -> None:
     status = int(response.status_code)
     text = response.text if isinstance(getattr(response, "text", None), str) else ""
     entry: dict[str, Any] = {"method": case.operation.method.upper(), "path": case.operation.path, "status": status}
+    phase = getattr(getattr(getattr(case, "meta", None), "phase", None), "name", None)
+    if phase is not None:
+        entry["phase"] = str(getattr(phase, "value", phase))  # examples, coverage, fuzzing, stateful
     pins = _pins(_json(text)) if text else []
     if pins:
         entry["pins"] = pins

@@ -126,7 +126,8 @@ Control routes
 ``POST /_sim/smartlocks/{id}/keypad`` ``{"code", "date"?}`` -> ``{"success", "logId"}``;
 ``POST /_sim/smartlocks/{id}/log`` (SmartlockLog fields, ``action`` and ``trigger`` required) ->
 201 entry; ``POST /_sim/smartlocks/{id}/app`` ``{"accountUserId", "date"?}`` -> ``{"success",
-"logId"}`` (an app entry); ``GET|POST /_sim/account-users`` (an account user added in Nuki Web); ``POST /_sim/smartlocks/{id}/auths`` (SmartlockAuthCreate fields, type 13 and
+"logId"}`` (an app entry); ``GET|POST /_sim/account-users`` (an account user added in Nuki
+Web); ``POST /_sim/smartlocks/{id}/auths`` (SmartlockAuthCreate fields, type 13 and
 ``remoteAllowed: false`` by default, ``enabled``) -> 201 SmartlockAuth, visible at once;
 ``GET|PUT|DELETE /_sim/faults``; ``GET|PUT /_sim/config`` (``syncDelaySeconds``,
 ``latencySeconds``, ``webhookRetryDelaysSeconds``); ``GET|DELETE /_sim/requests``

@@ -172,6 +172,9 @@ BAD_INPUTS: list[Bad] = [
     Bad("list-date-without-time", GET, "/bookings?from=2026-12-01", 422, "from"),
     Bad("list-range-backwards", GET, "/bookings?from=2026-12-05T00:00:00Z&to=2026-12-01T00:00:00Z", 422, "to"),
     Bad("list-bad-updated-since", GET, "/bookings?updatedSince=yesterday", 422, "updatedSince"),
+    # Date-times UTC puts before year 1 or after 9999 (were a 500, found by the fuzzer).
+    Bad("list-since-before-year-one", GET, "/bookings?updatedSince=0001-01-01T00:00:00%2B01:00", 422, "updatedSince"),
+    Bad("list-to-after-year-9999", GET, "/bookings?to=9999-12-31T23:59:59-01:00", 422, "to"),
     Bad("list-limit-too-big", GET, "/bookings?limit=101", 422, "limit"),
     Bad("list-forged-cursor", GET, "/bookings?cursor=eyJ2IjoxLCJxIjoiMCIsImsiOiJ4In0", 422, "cursor"),
     Bad("list-cursor-not-base64", GET, "/bookings?cursor=%25%25", 422, "cursor"),

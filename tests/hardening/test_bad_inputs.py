@@ -32,7 +32,7 @@ The same rows run over HTTP against the local stack in tests/e2e/test_hardening_
 | an unknown room | `roomId: "no-such-room"` | 404 `not_found` |
 | an empty or null PATCH | `{}`, `{"checkIn": null}`, or a window decades long | 422 |
 | bad ids in paths and queries | `/bookings/<script>`, `/locks/abc/activity`, `/locks/0/activity`, `?limit=ten`, `?limit=100000` | 404 / 422 `limit` |
-| list filters that are not | `GET /bookings?roomid=...` (unknown), `status=checkedout`, `from=2026-12-01` (no time), `to` before `from`, `limit=101`, a forged or garbled `cursor`, on `/rooms`, `/locks` and the activity routes too | 422 naming the parameter (`roomid`, `status`, `from`, `to`, `limit`, `cursor`) |
+| list filters that are not | `GET /bookings?roomid=...` (unknown), `status=checkedout`, `from=2026-12-01` (no time), `to` before `from`, a date-time UTC puts outside the years 1-9999 (`updatedSince=0001-01-01T00:00:00+01:00`: was a 500, found by the fuzzer), `limit=101`, a forged or garbled `cursor`, on `/rooms`, `/locks` and the activity routes too | 422 naming the parameter (`roomid`, `status`, `from`, `to`, `updatedSince`, `limit`, `cursor`) |
 | an action that does not apply | `POST /bookings/{id}/resend-email` before the code is confirmed, `/retry` of a booking that did not fail, or of no booking | 409 saying why / 404 |
 | an oversized body on `/webhooks/nuki` | 64 KiB + 1 byte, correctly signed | 413, nothing queued (checked before the signature) |
 | an unsigned webhook | no `X-Nuki-Signature-SHA256` | 401, nothing queued |

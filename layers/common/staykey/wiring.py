@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import timedelta
-from functools import lru_cache
-from typing import TYPE_CHECKING
+from functools import lru_cache, partial
+from typing import TYPE_CHECKING, Any
 
 from staykey.settings import get_settings
 
@@ -320,25 +320,36 @@ def console() -> Services:
             locks(),
             queue_depths=lambda: dead_letter_depths(queues),
             webhook_fallbacks=lambda now: activity().polled_first(now - timedelta(hours=24)),
+            activity=activity(),
+            audit=audit(),
         ),
         clock=clock,
     )
 
 
-def dead_letter_depths(queue_urls: list[str]) -> dict[str, int]:
-    """Messages waiting in each dead-letter queue (by queue name); a queue that cannot be read: -1."""
+@lru_cache(maxsize=1)
+def _sqs() -> Any:
     import boto3
 
-    sqs = boto3.client("sqs")
-    out = {}
-    for url in queue_urls:
-        name = url.rsplit("/", 1)[-1]
+    return boto3.client("sqs")
+
+
+def dead_letter_depths(queue_urls: list[str]) -> dict[str, int]:
+    """Messages waiting in each dead-letter queue (by queue name; asked at once); a queue that
+    cannot be read: -1."""
+    from staykey.store import fanout
+
+    sqs = _sqs()
+
+    def depth(url: str) -> int:
         try:
             attrs = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["ApproximateNumberOfMessages"])
-            out[name] = int(attrs["Attributes"]["ApproximateNumberOfMessages"])
+            return int(attrs["Attributes"]["ApproximateNumberOfMessages"])
         except Exception:  # the page still renders; the count says it is unknown
-            out[name] = -1
-    return out
+            return -1
+
+    depths = fanout.each([partial(depth, url) for url in queue_urls])
+    return {url.rsplit("/", 1)[-1]: n for url, n in zip(queue_urls, depths, strict=True)}
 
 
 def reset() -> None:
@@ -348,7 +359,7 @@ def reset() -> None:
 
     built = (store, nuki, sync, bookings, webhook_processor, activity, webhook_receiver, reconciler, settings_cache)
     events = (events_service, endpoint_store, endpoint_secrets, feed, delivery_queue, dispatcher, webhook_sender)
-    console_parts = (search, locks, audit)
+    console_parts = (search, locks, audit, _sqs)
     for cached in (*built, *events, *console_parts, accounts, readiness):
         cached.cache_clear()
     secrets.clear_cache()

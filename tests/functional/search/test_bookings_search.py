@@ -140,6 +140,10 @@ def test_the_answer_is_the_booking_as_get_answers_it(season: World, call: Call) 
         ("to=2026-12-01T00:00:00", "to"),
         ("from=2026-12-05T00:00:00Z&to=2026-12-01T00:00:00Z", "to"),
         ("updatedSince=yesterday", "updatedSince"),
+        # Found by the fuzzer (a 500): valid date-times that UTC puts before year 1 or after 9999.
+        ("updatedSince=0001-01-01T00:00:00%2B01:00", "updatedSince"),
+        ("from=0001-01-01T00:30:00%2B01:00", "from"),
+        ("to=9999-12-31T23:59:59-01:00", "to"),
         ("limit=0", "limit"),
         ("limit=101", "limit"),
         ("roomId=room%2012", "roomId"),
@@ -166,3 +170,33 @@ def test_a_cursor_of_other_filters_is_refused(wired: World, call: Call) -> None:
     assert status == 422
     assert body["errors"][0]["field"] == "cursor"
     assert "other filters" in body["errors"][0]["message"]
+
+
+@pytest.mark.parametrize(
+    ("query", "same_as"),
+    [
+        ("updatedSince=0065-03-12T23:57:48-00:23", "updatedSince=2020-01-01T00:00:00Z"),
+        ("to=9999-01-01T00:00:00Z", ""),
+        ("from=0001-01-01T00:00:00Z&to=9999-12-31T23:59:59Z", ""),
+        ("roomId=room-12&from=0001-01-01T00:00:00Z", "roomId=room-12"),
+    ],
+)
+def test_a_bound_years_away_from_any_booking_reads_only_the_years_a_booking_can_have(
+    season: World, call: Call, monkeypatch: pytest.MonkeyPatch, query: str, same_as: str
+) -> None:
+    """Found by the fuzzer: `updatedSince=0065-...` read one empty index partition a year from 65 on
+    (some 2,000 queries: the local gateway's 29 s ran out, a 504), `to=9999-...` one a year until 9999;
+    `from=0001-01-01...` looked back a year before year 1 (a 500)."""
+    reads: list[str] = []
+    index_range = season.store.index_range
+
+    def counted(index: str, pk: str, *args: object, **kwargs: object) -> object:
+        reads.append(pk)
+        return index_range(index, pk, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(season.store, "index_range", counted)
+    got = pages(call, f"/bookings?{query}&limit=100")
+    partitions = 2 * (season.clock.now().year + 5 - 2020)  # a short and a long stay partition a year
+    assert len(set(reads)) <= partitions, sorted(set(reads))
+    assert len(reads) <= 2 * partitions, sorted(reads)  # a later page may read a partition again
+    assert got == pages(call, f"/bookings?{same_as}&limit=100")

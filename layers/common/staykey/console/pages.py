@@ -11,7 +11,6 @@ from typing import Any
 from aws_lambda_powertools.event_handler import Response
 
 from staykey.console.auth import Operator
-from staykey.console.timeline import TimelineContext, timeline
 from staykey.console.web import Refused, Web, booking_id_from_path
 from staykey.core.models import ID_PATTERN, BookingStatus
 from staykey.core.timeutil import zone
@@ -70,8 +69,9 @@ class Pages:
     def booking_timeline(self, booking_id: str) -> Response[str]:
         self.web.prepare()
         self.web.session()
-        b = self.load_booking(booking_id_from_path(booking_id))
-        return self.web.render("timeline.html", b=b, events=self.timeline(b), transitional=b.status in TRANSITIONAL)
+        page = self.booking_view(booking_id_from_path(booking_id))
+        b = page.booking
+        return self.web.render("timeline.html", b=b, events=page.events, transitional=b.status in TRANSITIONAL)
 
     def confirm(self, booking_id: str, action: str) -> Response[str]:
         web = self.web
@@ -95,13 +95,11 @@ class Pages:
         web = self.web
         web.prepare()
         web.session()
+        q = web.query(("cursor",))
         try:
-            smartlock_id = lock_id_from_path(lock_id)
-            view = web.s.locks.get(smartlock_id)
+            view, items, cursor = web.s.views.lock(lock_id_from_path(lock_id), q.get("cursor"))
         except StayKeyError:
             return web.error(404, "Page not found.")
-        q = web.query(("cursor",))
-        items, cursor = web.s.activity.page_for_lock(smartlock_id, 50, q.get("cursor"))
         return web.render("lock.html", lock=view, items=items, cursor=cursor)
 
     def activity(self) -> Response[str]:
@@ -144,29 +142,28 @@ class Pages:
         except StayKeyError:
             raise Refused(404, "Page not found.") from None
 
-    def timeline(self, b: Any) -> list[Any]:
-        s = self.web.s
-        items, _ = s.activity.page_for_booking(b.bookingId, 200)
-        return timeline(TimelineContext(b, items, s.audit.for_booking(b.bookingId)))
+    def booking_view(self, booking_id: str) -> Any:
+        """The booking, its room, audit entries and timeline (console.views), or a 404."""
+        page = self.web.s.views.booking(booking_id, self.web.s.clock.now())
+        if page is None:
+            raise Refused(404, "Page not found.")
+        return page
 
     def booking_page(
         self, booking_id: str, operator: Operator, *, revealed: str | None = None, result: Any = None, status: int = 200
     ) -> Response[str]:
         s = self.web.s
-        b = self.load_booking(booking_id)
-        audit = s.audit.for_booking(booking_id)
+        page = self.booking_view(booking_id)
+        b = page.booking
         if result is None:
             wanted = self.web.app.current_event.get_query_string_value(name="result")
-            result = next((entry for entry in audit if entry.id == wanted), None)
-        items, _ = s.activity.page_for_booking(b.bookingId, 200)
-        events = timeline(TimelineContext(b, items, audit))
-        room = s.store.get_room(b.roomId)
+            result = next((entry for entry in page.audit if entry.id == wanted), None)
         return self.web.render(
             "booking.html",
             status=status,
             b=b,
-            room=room,
-            events=events,
+            room=page.room,
+            events=page.events,
             revealed=revealed,
             result=result,
             transitional=b.status in TRANSITIONAL,

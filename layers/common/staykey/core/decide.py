@@ -177,7 +177,7 @@ def _plan_writes(b: Booking, ctx: Context, plan: Plan) -> None:
                 plan.deletes.append((lock.smartlockId, lock.nukiId))
                 lock.op, lock.opSentAt, lock.opChecks = "delete", now, 0
             elif lock.sentPin is None:
-                removed(b, lock, plan)
+                removed(b, lock, plan, now)
             else:
                 # A create may still land; look for it on the next read-backs.
                 lock.op, lock.opSentAt, lock.opChecks, lock.findSince = "find", now, 0, None
@@ -240,6 +240,7 @@ def _mark(lock: LockState, op: str, b: Booking, now: datetime) -> None:
     if lock.error and lock.error.startswith("waiting: "):
         lock.error = None
     lock.firstSentAt = lock.firstSentAt or now
+    lock.sentAt = lock.sentAt or now
     lock.sentPin, lock.sentFrom, lock.sentUntil = b.pin, b.validFrom, b.validUntil
     lock.sentUser = wanted_user(b, lock)
 
@@ -302,7 +303,7 @@ def _check_deadlines(b: Booking, ctx: Context, plan: Plan) -> None:
         if lock.op == "find" and find_over(lock, now):
             # We never saw the code arrive on a lock that was online long enough: nothing to delete.
             # The reconciler deletes it should it land after all.
-            removed(b, lock, plan)
+            removed(b, lock, plan, now)
 
 
 # ---------------------------------------------------------------------- step 4: status and email

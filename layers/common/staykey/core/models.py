@@ -287,6 +287,14 @@ class LockState(BaseModel):
     # A webhook said something about our code here that only a read-back can tell: read it back,
     # on the follow-ups, until one succeeds (a hint is never dropped because Nuki did not answer).
     recheck: bool = False
+    # For the booking's timeline (kept through later changes, never in the API or an event):
+    # when our code was first sent to this lock, when the lock was first and last seen holding
+    # what we sent (a change or a new PIN is confirmed again), and when it was seen gone after we
+    # removed it.
+    sentAt: datetime | None = None
+    firstConfirmedAt: datetime | None = None
+    confirmedAt: datetime | None = None
+    removedAt: datetime | None = None
 
     def to_api(self) -> dict[str, Any]:
         out: dict[str, Any] = {"smartlockId": self.smartlockId, "status": self.status.value, "access": self.access}

@@ -126,7 +126,7 @@ def _seen_code(b: Booking, lock: LockState, match: SmartlockAuth, look: Look, ct
         return  # on the lock before its provisioning time: adopted when it is sent
     if lock.op in ("create", "update"):
         if not sent_differences(b, lock, match):
-            confirmed(b, lock, plan)
+            confirmed(b, lock, plan, now)
         elif match.error:
             _refused_code(lock, match, plan)
         else:
@@ -140,7 +140,7 @@ def _seen_code(b: Booking, lock: LockState, match: SmartlockAuth, look: Look, ct
             # A late confirmation (a lock back online after we gave up) or a code to adopt.
             lock.sentPin, lock.sentFrom, lock.sentUntil = b.pin, b.validFrom, b.validUntil
             lock.sentUser = onlock.wanted_user(b, lock)
-            confirmed(b, lock, plan)
+            confirmed(b, lock, plan, now)
     elif match.error:
         _refused_code(lock, match, plan)
     else:
@@ -184,7 +184,7 @@ def _seen_gone(b: Booking, lock: LockState, look: Look, now: datetime, plan: Pla
             lock.nukiId, lock.authId, lock.op, lock.refused, lock.opChecks = None, None, None, False, 0
             lock.retryAt = now + timedelta(seconds=REFUSED_RETRY_SECONDS)
             return
-        removed(b, lock, plan)
+        removed(b, lock, plan, now)
         return
     if b.code_unwanted(lock):
         return
@@ -225,17 +225,19 @@ def find_over(lock: LockState, now: datetime) -> bool:
     return now - since >= FIND_ONLINE_WINDOW
 
 
-def confirmed(b: Booking, lock: LockState, plan: Plan) -> None:
+def confirmed(b: Booking, lock: LockState, plan: Plan, now: datetime) -> None:
     if lock.heldPin and lock.heldPin != lock.sentPin and lock.access == "keypad":
         plan.releases.append(CodeClaim(lock.smartlockId, lock.heldPin))
     lock.heldPin = lock.sentPin
     lock.status, lock.op, lock.error, lock.opChecks, lock.retryAt = LockStatus.ACTIVE, None, None, 0, None
     lock.firstSentAt, lock.retries, lock.refused, lock.findSince = None, 0, False, None
+    lock.firstConfirmedAt, lock.confirmedAt = lock.firstConfirmedAt or now, now
     plan.metrics.append(("PinConfirmed", {}))
     plan.logs.append(("code confirmed on lock", {"smartlock_id": lock.smartlockId}))
 
 
-def removed(b: Booking, lock: LockState, plan: Plan) -> None:
+def removed(b: Booking, lock: LockState, plan: Plan, now: datetime) -> None:
+    sent_something = lock.nukiId is not None or lock.sentPin is not None or lock.heldPin is not None
     pins = {lock.heldPin, lock.sentPin, b.pin} - {None}
     if not b.code_unwanted(lock):
         pins.discard(b.pin)  # moved away and back: the code goes on again under the same claim
@@ -254,6 +256,8 @@ def removed(b: Booking, lock: LockState, plan: Plan) -> None:
     )
     lock.nukiId, lock.authId, lock.heldPin, lock.sentPin, lock.firstSentAt = None, None, None, None, None
     lock.retries, lock.refused, lock.findSince, lock.sentUser = 0, False, None, None
+    if sent_something:  # a lock that never had anything of ours keeps no removal time
+        lock.removedAt = now
     plan.metrics.append(("CodeRemoved", {}))
     plan.logs.append(("code removed from lock", {"smartlock_id": lock.smartlockId}))
 

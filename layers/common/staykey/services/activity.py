@@ -32,6 +32,7 @@ from __future__ import annotations
 import math
 import re
 from datetime import datetime, timedelta
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from staykey.core.models import ActivityItem
@@ -56,7 +57,7 @@ from staykey.nuki import (
 )
 from staykey.nuki.models import SERVER_STATE_OFFLINE
 from staykey.observability import count, logger
-from staykey.store import Store
+from staykey.store import Store, fanout
 from staykey.store.keys import activity_day_pk, iso
 
 if TYPE_CHECKING:
@@ -66,6 +67,7 @@ ACTIVITY_LIMIT_DEFAULT = 100
 ACTIVITY_LIMIT_MAX = 1000
 # The feed across locks reads back at most this many days per page.
 FEED_DAYS = 14
+FEED_DAYS_AT_ONCE = 3
 ACTIVITY_KEY = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z#[A-Za-z0-9._~-]{0,64}")
 
 
@@ -235,20 +237,23 @@ class Activity:
         return self._items(Store.activity_owner_key(None, smartlock_id), limit)
 
     def page_for_booking(
-        self, booking_id: str, limit: int = ACTIVITY_LIMIT_DEFAULT, cursor: str | None = None
+        self, booking_id: str, limit: int = ACTIVITY_LIMIT_DEFAULT, cursor: str | None = None, known: bool = False
     ) -> tuple[list[ActivityItem], str | None]:
-        """A booking's activity, newest first, a page at a time: (items, nextCursor)."""
-        if self.store.get_booking(booking_id) is None:
+        """A booking's activity, newest first, a page at a time: (items, nextCursor). NotFound for
+        an unknown booking, unless the caller `known`s it (it reads the booking itself)."""
+        if not known and self.store.get_booking(booking_id) is None:
             raise NotFound(f"booking {booking_id!r} does not exist")
         return self._page(Store.activity_owner_key(booking_id, 0), limit, cursor)
 
     def page_for_lock(
-        self, smartlock_id: int, limit: int = ACTIVITY_LIMIT_DEFAULT, cursor: str | None = None
+        self, smartlock_id: int, limit: int = ACTIVITY_LIMIT_DEFAULT, cursor: str | None = None, known: bool = False
     ) -> tuple[list[ActivityItem], str | None]:
-        """What happened on a lock that was not a guest's, newest first, a page at a time."""
-        known = any(smartlock_id in room.smartlockIds for room in self.store.list_rooms())
-        if not known and not self.store.get_lock_meta(smartlock_id):
-            raise NotFound(f"lock {smartlock_id} is not in any room")
+        """What happened on a lock that was not a guest's, newest first, a page at a time. NotFound
+        for an unknown lock, unless the caller `known`s it (it reads the lock itself)."""
+        if not known:
+            rooms, meta = fanout.gather(self.store.list_rooms, lambda: self.store.get_lock_meta(smartlock_id))
+            if not any(smartlock_id in room.smartlockIds for room in rooms) and not meta:
+                raise NotFound(f"lock {smartlock_id} is not in any room")
         return self._page(Store.activity_owner_key(None, smartlock_id), limit, cursor)
 
     def _page(self, owner_key: str, limit: int, cursor: str | None) -> tuple[list[ActivityItem], str | None]:
@@ -290,25 +295,43 @@ class Activity:
         day = parse_iso(before.split("#", 1)[0]) if before else now
         assert day is not None
         out: list[ActivityItem] = []
-        for _ in range(days):
-            page = self.store.index_range(
-                "gsi2",
-                activity_day_pk(day),
-                forward=False,
-                after=before,
-                want=limit - len(out),
-                budget=ACTIVITY_LIMIT_MAX,
-                filter_expression=" AND ".join(parts) or None,
-                names=names,
-                values=values,
+        starts = [day]
+        for _ in range(days - 1):
+            starts.append(starts[-1].replace(hour=0, minute=0, second=0, microsecond=0) - timedelta(seconds=1))
+        # Days newest first, FEED_DAYS_AT_ONCE at a time; only the first day read starts at the cursor.
+        for first in range(0, days, FEED_DAYS_AT_ONCE):
+            batch = starts[first : first + FEED_DAYS_AT_ONCE]
+            want = limit - len(out)
+            pages = fanout.each(
+                [
+                    partial(
+                        self.store.index_range,
+                        "gsi2",
+                        activity_day_pk(start),
+                        forward=False,
+                        after=before if first + n == 0 else None,
+                        want=want,
+                        budget=ACTIVITY_LIMIT_MAX,
+                        filter_expression=" AND ".join(parts) or None,
+                        names=names,
+                        values=values,
+                    )
+                    for n, start in enumerate(batch)
+                ]
             )
-            out += [to_item(raw) for raw in page.items if raw.get("expiresAt", math.inf) > now.timestamp()]
-            if page.last_key is not None:
-                return out, encode_cursor(page.last_key, bound)
-            if len(out) >= limit:
-                return out, encode_cursor(iso(day.replace(hour=0, minute=0, second=0)) + "#", bound)
-            day = day.replace(hour=0, minute=0, second=0, microsecond=0) - timedelta(seconds=1)
-            before = None
+            for start, page in zip(batch, pages, strict=True):
+                day = start
+                raws = page.items
+                if len(out) + len(raws) > limit:  # a day read for more than the page still wants
+                    raws = raws[: limit - len(out)]
+                    out += [to_item(raw) for raw in raws if raw.get("expiresAt", math.inf) > now.timestamp()]
+                    return out, encode_cursor(str(raws[-1]["gsi2sk"]), bound)
+                out += [to_item(raw) for raw in raws if raw.get("expiresAt", math.inf) > now.timestamp()]
+                if page.last_key is not None:
+                    return out, encode_cursor(page.last_key, bound)
+                if len(out) >= limit:
+                    return out, encode_cursor(iso(day.replace(hour=0, minute=0, second=0)) + "#", bound)
+        day = day.replace(hour=0, minute=0, second=0, microsecond=0) - timedelta(seconds=1)
         oldest = now - timedelta(days=self.settings.activity_retention_days)
         if day < oldest:
             return out, None

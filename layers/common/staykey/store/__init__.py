@@ -18,9 +18,11 @@ Access patterns and their keys (pk / sk):
 | bookings whose stay overlaps a range            | gsi2: STAY#{yyyy}[#LONG] / {validFrom}#{id} |
 | bookings changed since (GET /bookings?updatedSince) | gsi3: UPD#{yyyy} / {updatedAt}#{id}  |
 | live guest data by name or email (console)      | gsi3: GUESTS / {expiresAt}#{id}, filter on `search` |
+| failed bookings by stay (console, ?status=failed) | gsi4: FAILED / {validFrom}#{id} (sparse) |
 | operator actions (audit), newest first          | AUDIT#{yyyy-mm} / {at}#{id}; gsi1: AUD#BOOKING#{id} |
 | webhook registration                            | CONFIG / WEBHOOK                      |
 | an event waiting for the dispatcher (the outbox) | BOOKING#{id} or LOCK#{id} / EVENT#{eventId} |
+| a booking's events, kept (its console timeline)  | HISTORY#BOOKING#{id} / {at}#{eventId}  |
 | the event feed (GET /events), its counter       | FEED / SEQ#{seq:020d}, FEED / COUNTER |
 | the shop's webhook endpoints                    | WEBHOOKS / ENDPOINT#{endpointId}      |
 | bookings on a lock they open with the Nuki app  | LOCK#{smartlockId} / CODEAPP#{bookingId}  |
@@ -28,7 +30,9 @@ Access patterns and their keys (pk / sk):
 
 Events (staykey.events.model) are written in the same transaction as the change they describe: a save of
 a booking derives them from what it read (`Booking._stored`) and what it writes, so an event exists
-iff its change was saved. The table's stream carries them to the event dispatcher.
+iff its change was saved. The table's stream carries them to the event dispatcher, which deletes the
+outbox item; a booking's events are also kept in its history (staykey.store.history), written in
+the same transaction, for the console's timeline.
 
 The index keys are built in one place, `staykey.store.keys`. Searches (`services/search.py`) read
 key ranges, never the whole table:
@@ -63,6 +67,7 @@ from staykey.store.audit import AuditItems
 from staykey.store.bookings import BookingItems
 from staykey.store.codes import CodeItems
 from staykey.store.config import ConfigItems
+from staykey.store.history import HistoryEntry, HistoryItems
 from staykey.store.locks import LockItems
 from staykey.store.rooms import RoomItems
 from staykey.store.table import BOOKING_SK, GUEST_SK, KEY_MAX, KEY_MIN, Codec, IndexPage, Table
@@ -85,6 +90,8 @@ __all__ = [
     "CodeClaim",
     "CodeItem",
     "Codec",
+    "HistoryEntry",
+    "HistoryItems",
     "IndexPage",
     "NameTaken",
     "PinTaken",

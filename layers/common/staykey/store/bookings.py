@@ -7,15 +7,16 @@ from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
-from staykey.core.models import Booking, Guest
+from staykey.core.models import Booking, BookingStatus, Guest
 from staykey.errors import ConcurrentModification
 from staykey.events import model as ev
 from staykey.store import keys as indexes
-from staykey.store.table import BOOKING_SK, GUEST_SK, Table
+from staykey.store.history import HistoryItems
+from staykey.store.table import BOOKING_SK, GUEST_SK
 from staykey.store.types import BookingExists, CodeClaim, NameTaken, PinTaken, TxExtras
 
 
-class BookingItems(Table):
+class BookingItems(HistoryItems):
     # -- bookings --------------------------------------------------------------------------
 
     @staticmethod
@@ -32,6 +33,9 @@ class BookingItems(Table):
             "gsi2sk": stay_key,
             "gsi3pk": indexes.updated_pk(booking.updatedAt.year),
             "gsi3sk": indexes.updated_sort_key(booking.updatedAt, booking.bookingId),
+            # Failed bookings in a sparse index of their own (None: not written, see Codec.dump).
+            "gsi4pk": indexes.FAILED_PK if booking.status == BookingStatus.FAILED else None,
+            "gsi4sk": stay_key if booking.status == BookingStatus.FAILED else None,
         }
 
     @staticmethod
@@ -72,7 +76,9 @@ class BookingItems(Table):
     def create_booking(
         self, booking: Booking, guest: Guest, guest_expires_at: datetime, claims: Sequence[CodeClaim]
     ) -> None:
-        """Write a new booking, its guest item, its name index and its code claims atomically."""
+        """Write a new booking, its guest item, its name index, its code claims, its first event
+        and the event's history item atomically."""
+        events = ev.booking_events(None, booking)
         items = [
             self._tx_put(self._booking_item(booking), "attribute_not_exists(pk)"),
             self._tx_put(
@@ -81,7 +87,8 @@ class BookingItems(Table):
             ),
             *[self._tx_put(self._code_item(c, booking), "attribute_not_exists(pk)") for c in claims],
             self._tx_put(self._guest_item(booking, guest, guest_expires_at)),
-            *self._tx_events(ev.booking_events(None, booking)),
+            *self._tx_events(events),
+            *self._tx_history(booking, events),
         ]
         codes = self._transact(items)
         if not codes:
@@ -111,29 +118,18 @@ class BookingItems(Table):
         return booking
 
     def get_bookings(self, booking_ids: Iterable[str]) -> dict[str, Booking]:
-        """Several bookings by id in one BatchGetItem per 100 (strongly consistent), without their
-        guest data; ids with no booking are left out. For readers of many bookings at once (the
-        reconciler reads every booking that claims a code on a lock)."""
-        ids = sorted(set(booking_ids))
-        found: dict[str, Booking] = {}
-        for start in range(0, len(ids), 100):
-            keys = [self._codec.dump({"pk": f"BOOKING#{i}", "sk": BOOKING_SK}) for i in ids[start : start + 100]]
-            request: dict[str, Any] = {self.table_name: {"Keys": keys, "ConsistentRead": True}}
-            for _ in range(5):
-                res = self.client.batch_get_item(RequestItems=request)
-                for raw in res.get("Responses", {}).get(self.table_name, []):
-                    booking = Booking.model_validate(self._codec.load(raw))
-                    found[booking.bookingId] = booking
-                request = res.get("UnprocessedKeys") or {}
-                if not request:
-                    break
-            for key in (request.get(self.table_name) or {}).get("Keys", []):  # throttled all along
-                booking_id = str(self._codec.load(key)["pk"]).removeprefix("BOOKING#")
-                single = self.get_booking(booking_id)
-                if single is not None:
-                    single.guest = None
-                    found[booking_id] = single
-        return found
+        """Several bookings by id in one BatchGetItem per 100 (strongly consistent, at once), without
+        their guest data; ids with no booking are left out. For readers of many bookings at once
+        (the reconciler reads every booking that claims a code on a lock)."""
+        items = self.batch_get([(f"BOOKING#{i}", BOOKING_SK) for i in sorted(set(booking_ids))], consistent=True)
+        return {pk.removeprefix("BOOKING#"): Booking.model_validate(item) for (pk, _), item in items.items()}
+
+    def booking_parts(self, booking_ids: Iterable[str], attributes: Sequence[str]) -> dict[str, dict[str, Any]]:
+        """Some attributes of several bookings (strongly consistent, one BatchGetItem per 100, at
+        once): what a list needs, not the whole item. Ids with no booking are left out."""
+        keys = [(f"BOOKING#{i}", BOOKING_SK) for i in sorted(set(booking_ids))]
+        items = self.batch_get(keys, consistent=True, attributes=("bookingId", *attributes))
+        return {pk.removeprefix("BOOKING#"): item for (pk, _), item in items.items()}
 
     def save_booking(
         self, booking: Booking, extras: TxExtras | None = None, guest: tuple[Guest, datetime] | None = None
@@ -172,6 +168,7 @@ class BookingItems(Table):
         if guest is not None:
             items.append(self._tx_put(self._guest_item(saved, guest[0], guest[1])))
         items += self._tx_events(events)
+        items += self._tx_history(saved, events)
         if len(items) == 1:
             if not self._put(
                 self._booking_item(saved), "attribute_exists(pk) AND version = :v", values={":v": expected}

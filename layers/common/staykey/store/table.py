@@ -7,10 +7,12 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
+from functools import partial
 from typing import Any
 
 from staykey.adapters.aws import LazyClient
 from staykey.events import model as ev
+from staykey.store import fanout
 
 BOOKING_SK = "BOOKING"
 GUEST_SK = "GUEST"
@@ -142,7 +144,10 @@ class Table:
         matched: list[dict[str, Any]] = []
         read = 0
         while True:
-            kwargs["Limit"] = max(1, min(budget - read, 250))
+            # Without a filter every item read is returned: read no more than the page wants (and
+            # the item at `after`, which the key range includes and the page skips).
+            enough = want - len(matched) + (1 if after is not None else 0)
+            kwargs["Limit"] = max(1, min(budget - read, 250, 250 if filter_expression else enough))
             res = self.client.query(**kwargs)
             read += int(res.get("ScannedCount", 0))
             raw_items = res.get("Items", [])
@@ -162,31 +167,44 @@ class Table:
             kwargs["ExclusiveStartKey"] = res["LastEvaluatedKey"]
 
     def batch_get(
-        self, keys: Sequence[tuple[str, str]], consistent: bool = False
+        self, keys: Sequence[tuple[str, str]], consistent: bool = False, attributes: Sequence[str] = ()
     ) -> dict[tuple[str, str], dict[str, Any]]:
-        """Items by (pk, sk), 100 keys per BatchGetItem; missing items are left out."""
-        found: dict[tuple[str, str], dict[str, Any]] = {}
+        """Items by (pk, sk), 100 keys per BatchGetItem (several at once); missing items are left
+        out. With `attributes`, only those (and the keys) are read."""
         unique = list(dict.fromkeys(keys))
-        for start in range(0, len(unique), 100):
-            request: dict[str, Any] = {
-                self.table_name: {
-                    "Keys": [self._codec.dump({"pk": pk, "sk": sk}) for pk, sk in unique[start : start + 100]],
-                    "ConsistentRead": consistent,
-                }
+        chunks = [unique[start : start + 100] for start in range(0, len(unique), 100)]
+        found: dict[tuple[str, str], dict[str, Any]] = {}
+        for part in fanout.each([partial(self._batch_get, c, consistent, attributes) for c in chunks]):
+            found.update(part)
+        return found
+
+    def _batch_get(
+        self, keys: Sequence[tuple[str, str]], consistent: bool, attributes: Sequence[str]
+    ) -> dict[tuple[str, str], dict[str, Any]]:
+        found: dict[tuple[str, str], dict[str, Any]] = {}
+        request: dict[str, Any] = {
+            self.table_name: {
+                "Keys": [self._codec.dump({"pk": pk, "sk": sk}) for pk, sk in keys],
+                "ConsistentRead": consistent,
             }
-            for _ in range(6):
-                res = self.client.batch_get_item(RequestItems=request)
-                for raw in res.get("Responses", {}).get(self.table_name, []):
-                    item = self._codec.load(raw)
-                    found[(str(item["pk"]), str(item["sk"]))] = item
-                request = res.get("UnprocessedKeys") or {}
-                if not request:
-                    break
-            for key in (request.get(self.table_name) or {}).get("Keys", []):  # throttled all along
-                loaded = self._codec.load(key)
-                single = self._get(str(loaded["pk"]), str(loaded["sk"]), consistent=consistent)
-                if single is not None:
-                    found[(str(single["pk"]), str(single["sk"]))] = single
+        }
+        if attributes:
+            names = {f"#a{i}": name for i, name in enumerate(dict.fromkeys(["pk", "sk", *attributes]))}
+            request[self.table_name]["ProjectionExpression"] = ", ".join(names)
+            request[self.table_name]["ExpressionAttributeNames"] = names
+        for _ in range(6):
+            res = self.client.batch_get_item(RequestItems=request)
+            for raw in res.get("Responses", {}).get(self.table_name, []):
+                item = self._codec.load(raw)
+                found[(str(item["pk"]), str(item["sk"]))] = item
+            request = res.get("UnprocessedKeys") or {}
+            if not request:
+                break
+        for key in (request.get(self.table_name) or {}).get("Keys", []):  # throttled all along
+            loaded = self._codec.load(key)
+            single = self._get(str(loaded["pk"]), str(loaded["sk"]), consistent=consistent)
+            if single is not None:
+                found[(str(single["pk"]), str(single["sk"]))] = single
         return found
 
     def _put(
