@@ -124,12 +124,12 @@ def seed_table(table: str, rng: random.Random) -> None:
         # The items create_booking writes in its transaction, written in batches (moto's
         # transactions are slow with a full table; the items are the same).
         items += [
-            store._booking_item(booking),
+            store.booking_item(booking),
             {"pk": f"NAME#{booking.authName}", "sk": "NAME", "bookingId": booking.bookingId},
-            store._guest_item(booking, guest, end + timedelta(days=30)),
-            *(store._code_item(c, booking) for c in claims),
+            store.guest_item(booking, guest, end + timedelta(days=30)),
+            *(store.code_item(c, booking) for c in claims),
         ]
-    codec = store._codec
+    codec = store.codec
     for start in range(0, len(items), 25):
         batch = [{"PutRequest": {"Item": codec.dump(item)}} for item in items[start : start + 25]]
         while batch:

@@ -110,7 +110,12 @@ class SimLockQueue:
 
     def _run(self, body: str) -> None:
         job = LockJob.model_validate_json(body)
-        self.world.reconciler.reconcile_lock(job.smartlockId, attempt=job.attempt)
+        try:
+            self.world.reconciler.reconcile_lock(job.smartlockId, attempt=job.attempt)
+        except BaseException:
+            self.world.reconcile_failed(job.smartlockId)
+            raise
+        self.world.reconciled(job.smartlockId)
 
 
 class SimInbox:

@@ -51,7 +51,7 @@ class ArrivalChecks:
             if w.loop.t < begins:
                 self._raised(booking_id, item, sb, begins, marks, period, present, readiness, named)
             if readiness.get("status") == "at_risk":
-                self._cleared(booking_id, item, present, period)
+                self._cleared(booking_id, item, sb, present, period)
 
     def _raised(
         self,
@@ -86,12 +86,16 @@ class ArrivalChecks:
                     key=f"{booking_id}:{lock_id}:{t0:.0f}",
                 )
 
-    def _cleared(self, booking_id: str, item: dict[str, Any], present: tuple[int, ...], period: float) -> None:
+    def _cleared(self, booking_id: str, item: dict[str, Any], sb: Any, present: tuple[int, ...], period: float) -> None:
         w, now = self.w, self.w.loop.t
         t0 = now - period
         if w.nuki_ok_since > t0 or w.nuki_down():
             return
         if any(w.at_risk(lock_id, self.c._access(item, lock_id), t0, now)[1] for lock_id in present):
+            return
+        # A lock the booking left (a move) had its problem until it was left: gone from then on.
+        left = {lock_id: at for lock_id, at in sb.left_locks.items() if at > t0 and lock_id not in present}
+        if any(w.at_risk(lock_id, self.c._access(item, lock_id), t0, at)[1] for lock_id, at in left.items()):
             return
         self.c.checks["ready"] += 1
         self.c.violation(

@@ -12,21 +12,31 @@ told_means_true  A booking turns `active`, and a guest email goes out, only whil
                  `error`, enabled, with no weekday or daily-time limits, and the booking's
                  window within 60 s. The email states what is on the locks. A booking stays
                  `active` after its code changed on a lock for at most one reconcile period (the
-                 time StayKey needs to notice a change it was not told about).
+                 time StayKey needs to notice a change it was not told about). A PIN rotation
+                 switches an active booking only while every lock holds the new code so, and
+                 until the guest is emailed the new PIN the one they were last told opens every
+                 door.
 gone_means_gone  Every code of an ended, cancelled or moved booking (and of a PIN it no longer
-                 uses) is off every lock within 15 minutes of the end, of the code landing, of the
-                 lock coming back online, or of Nuki answering again, whichever is last. A booking
-                 is `revoked` only when none of its codes is on any of its locks.
+                 uses: after a rotation, from when the guest was told the new one; a pending
+                 rotation's new PIN is one it uses) is off every lock within 15 minutes of the
+                 end, of the code landing, of the lock coming back online, or of Nuki answering
+                 again, whichever is last. A booking is `revoked` only when none of its codes (a
+                 rotation's included) is on any of its locks.
 foreign          A code (or app user) StayKey did not create is never changed or deleted by
-                 StayKey, nor an account user it did not create.
+                 StayKey, nor an account user it did not create, and its code is never chosen as
+                 a PIN on its lock once StayKey knows it (the reconciler listed it there: it
+                 remembers every code it lists), a rotation's new PIN included.
 converges        Once faults stop, locks are online and full locks have room, every booking
                  reaches its right state (scheduled before its lead time, active during it,
-                 revoked or cancelled after) without an operator; no booking takes more than
-                 MAX_FOLLOW_UPS_PER_HOUR follow-ups in any hour (waiting never spins).
+                 revoked or cancelled after, its PIN rotations taken effect) without an
+                 operator; no booking takes more than MAX_FOLLOW_UPS_PER_HOUR follow-ups in any
+                 hour (waiting never spins).
 visible          A booking that is not `active` by its deadline (validFrom, but never sooner than
                  CONFIRM_MIN after it was sent) is `failed` with its reason, and the
-                 ProvisioningFailed metric was emitted; a 401 from Nuki emits NukiTokenRejected,
-                 and a code a full lock refused emits LockFull, when they first occur.
+                 ProvisioningFailed metric was emitted (a PIN rotation's new code likewise: its
+                 lock `failed` by the same deadline); a 401 from Nuki emits NukiTokenRejected,
+                 a write Nuki refuses with 403 (a lapsed subscription) emits NukiForbidden, and a
+                 code a full lock refused emits LockFull, when they first occur.
 history          A duplicated, reordered, delayed or replayed webhook never moves a booking against
                  what the lock holds (checked by told_means_true and gone_means_gone at every
                  status change, whatever caused it).
@@ -47,6 +57,7 @@ privacy          An account user StayKey created is deleted at Nuki within two p
 from __future__ import annotations
 
 import re
+from bisect import bisect_left
 from collections import Counter
 from dataclasses import dataclass
 from datetime import datetime
@@ -62,12 +73,13 @@ GONE_WITHIN = 15 * 60.0
 SWEEP_EVERY = 60.0
 MAX_FOLLOW_UPS_PER_HOUR = 120
 TOKEN_METRIC_WITHIN = 60.0
+FORBIDDEN_METRIC_WITHIN = 60.0
 LOCK_FULL_METRIC_WITHIN = 20 * 60.0
 ATTRIBUTION_DELAY = 20 * 60.0
 TOLD_GRACE = 120.0  # after a DEVICE_AUTHS about our code reached StayKey, it knows within this
 WEBHOOK_RETRY = 360.0  # the webhook queue's visibility timeout: a failed processing comes back after it
 # Metrics of causes an operator must fix; each needs an alarm in template.yaml.
-OPERATOR_METRICS = ("NukiTokenRejected", "LockFull", "ProvisioningFailed", "BookingsAtRisk")
+OPERATOR_METRICS = ("NukiTokenRejected", "NukiForbidden", "LockFull", "ProvisioningFailed", "BookingsAtRisk")
 ENDED = {"revoking", "revoked", "cancelled"}
 KEYPAD = 13
 _AUTH_PATH = re.compile(r"^/smartlock/(\d+)/auth/([0-9a-f]{24})$")
@@ -96,10 +108,19 @@ class Checker:
         self.email_basis: dict[str, tuple[str, str, str, tuple[int, ...]]] = {}
         self.drift_since: dict[tuple[str, int], float] = {}
         self.full_seen: dict[str, float] = {}
+        self._full_checked: set[str] = set()
+        self._by_code: dict[int, dict[int, list[Any]]] | None = None  # lock -> code -> our codes, in a sweep
         self._reported: set[tuple[str, str]] = set()
         self._next_sweep = 0.0
         self._tokens_checked = 0
+        self._forbidden_checked = 0
         self._entries_checked = 0
+        # PIN rotations: every PIN a rotation of the booking carried (its codes must go at the end),
+        # and, between a switch and the email with the new PIN, the PIN the guest was last told.
+        self.rotation_pins: dict[str, set[str]] = {}
+        self.told_pin: dict[str, str] = {}
+        self.rotated_from: dict[str, str] = {}
+        self.pin_dropped: dict[tuple[str, str], float] = {}  # a rotation's PIN given up for another: when
         self.history: dict[str, list[str]] = {}  # booking -> its writes, compactly (for reading a failure)
         self.items: dict[str, dict[str, Any]] = {}  # booking -> its item as last written, decoded
         from local.sim.arrivals import ArrivalChecks
@@ -120,8 +141,21 @@ class Checker:
     def _ours(self, smartlock_id: int, pin: str) -> list[Any]:
         """Codes with this PIN on the lock that StayKey made (never one someone added by hand)."""
         code = int(pin)
+        if self._by_code is not None:  # within a sweep, where nothing changes: one pass per lock
+            by_code = self._by_code.get(smartlock_id)
+            if by_code is None:
+                by_code = self._by_code[smartlock_id] = self._index(smartlock_id)
+            return list(by_code.get(code, ()))
         foreign = self.w.foreign_ids
         return [a for a in self.w.auths_on(smartlock_id) if a.type == KEYPAD and a.code == code and a.id not in foreign]
+
+    def _index(self, smartlock_id: int) -> dict[int, list[Any]]:
+        foreign = self.w.foreign_ids
+        by_code: dict[int, list[Any]] = {}
+        for a in self.w.auths_on(smartlock_id):
+            if a.type == KEYPAD and a.id not in foreign:
+                by_code.setdefault(a.code, []).append(a)
+        return by_code
 
     def _ours_named(self, smartlock_id: int, name: str, pin: str) -> list[Any]:
         """What StayKey put on the lock under a booking's name: its code, or its app authorization."""
@@ -222,21 +256,46 @@ class Checker:
     def on_item_write(self, table: str, pk: str, sk: str, before: Any, after: Any) -> None:
         if sk != "BOOKING" or after is None:
             return
-        codec = self.w.store._codec
+        codec = self.w.store.codec
         new = codec.load(after)
         booking_id = new["bookingId"]
         old = self.items.get(booking_id) or (codec.load(before) if before is not None else {})
         self.items[booking_id] = new
         now = self.w.loop.t
         self.names[new["authName"]] = booking_id
+        status, was = new["status"], old.get("status")
+        pins = self.rotation_pins.setdefault(booking_id, set())
+        pins.update(str(lk["pin"]) for lk in new.get("rotationCodes", []) if lk.get("pin"))
+        if new.get("rotation"):
+            pins.add(str(new["rotation"]["pin"]))
+        dropped = (old.get("rotation") or {}).get("pin")
+        if dropped and dropped not in (new["pin"], (new.get("rotation") or {}).get("pin")):
+            self.pin_dropped.setdefault((booking_id, str(dropped)), now)  # a 409, or the booking ended
         if old.get("pin") != new["pin"]:
             self.pin_since[booking_id] = now
-        status, was = new["status"], old.get("status")
+            switched = (old.get("rotation") or {}).get("pin") == new["pin"]
+            self.rotated_from.pop(booking_id, None)
+            if switched and new.get("notifyGuest") and status not in ENDED:
+                # The old PIN is one the booking no longer uses from when the guest is told the new
+                # one (it keeps working until then); and it must keep working until then.
+                self.pin_since[booking_id] = float("inf")
+                if self.told_pin.get(booking_id) == old.get("pin"):
+                    self.rotated_from[booking_id] = str(old["pin"])
+            if switched and status == "active":
+                self._told(new, "switched to its rotated PIN")
+        self._chosen_pin(new, old)
         locks = " ".join(
             f"{lk['smartlockId'] % 1000}:{lk.get('status')}/{lk.get('op') or '-'}/{lk.get('desired', 'present')[0]}"
             + (f"!{lk['error'][:40]}" if lk.get("error") else "")
             for lk in new.get("locks", [])
         )
+        if new.get("rotationCodes") or new.get("rotation"):  # a PIN rotation's codes (never a PIN)
+            locks += " | rotation " + " ".join(
+                f"{lk['smartlockId'] % 1000}:{lk.get('status')}/{lk.get('op') or '-'}/{lk.get('desired', 'present')[0]}"
+                + ("/untilTold" if lk.get("untilTold") else "")
+                + (f"!{lk['error'][:40]}" if lk.get("error") else "")
+                for lk in new.get("rotationCodes", [])
+            )
         self.history.setdefault(booking_id, []).append(f"{now:9.1f} v{new.get('version')} {status} [{locks}]")
         if status == "provisioning" and was != "provisioning":
             self.provisioning_since[booking_id] = now
@@ -247,11 +306,12 @@ class Checker:
         if status == "revoked" and was != "revoked":
             self.checks["gone_means_gone"] += 1
             for lock in new.get("locks", []):
-                if self._ours_named(int(lock["smartlockId"]), new["authName"], new["pin"]):
-                    self.violation(
-                        "gone_means_gone",
-                        f"{booking_id} turned revoked with its code still on lock {lock['smartlockId']}",
-                    )
+                for pin in {new["pin"], *self.rotation_pins.get(booking_id, ())}:
+                    if self._ours_named(int(lock["smartlockId"]), new["authName"], pin):
+                        self.violation(
+                            "gone_means_gone",
+                            f"{booking_id} turned revoked with a code still on lock {lock['smartlockId']}",
+                        )
         old_locks = {int(lk["smartlockId"]): lk for lk in old.get("locks", [])}
         for lock in new.get("locks", []):
             lock_id = int(lock["smartlockId"])
@@ -262,6 +322,28 @@ class Checker:
                         "gone_means_gone", f"{booking_id}: lock {lock_id} recorded removed while its code is on it"
                     )
 
+    def _chosen_pin(self, new: dict[str, Any], old: dict[str, Any]) -> None:
+        """foreign: a PIN put on a lock (a new booking, another PIN, a move to other locks) is not
+        the code of a foreign code StayKey knows on that lock."""
+        old_pins = {old.get("pin"), (old.get("rotation") or {}).get("pin")} - {None}
+        for pin in {new["pin"], (new.get("rotation") or {}).get("pin")} - {None}:
+            before = set(self._present(old)) if pin in old_pins else set()
+            for lock_id in self._present(new):
+                if lock_id in before or self._access(new, lock_id) == "app":
+                    continue  # an app lock gets no PIN
+                self.checks["foreign"] += 1
+                known = self.w.known_foreign.get(lock_id)
+                if not known:
+                    continue
+                code = int(pin)
+                theirs = next((a for a in self.w.auths_on(lock_id) if a.id in known and a.code == code), None)
+                if theirs is not None:
+                    self.violation(
+                        "foreign",
+                        f"{new['bookingId']} chose PIN {pin} on lock {lock_id}, the code of {theirs.name!r}, "
+                        "a foreign code the reconciler had listed there",
+                    )
+
     def on_email(self, notice: Any) -> None:
         self.checks["told_means_true"] += 1
         basis = self.email_basis.get(notice.booking_id)
@@ -270,6 +352,11 @@ class Checker:
             self.violation("told_means_true", f"{notice.booking_id}: an email nobody decided to send")
             return
         pin, start, end, locks = basis
+        self.told_pin[notice.booking_id] = notice.pin
+        if notice.pin == item["pin"]:
+            self.rotated_from.pop(notice.booking_id, None)
+            if self.pin_since.get(notice.booking_id) == float("inf"):
+                self.pin_since[notice.booking_id] = self.w.loop.t  # told the rotated PIN: the old one goes
         if notice.pin != pin or notice.valid_from != parse_iso(start) or notice.valid_until != parse_iso(end):
             self.violation("told_means_true", f"{notice.booking_id}: the email says other than the booking decided")
         for lock_id in locks:
@@ -309,10 +396,14 @@ class Checker:
             self.sweep()
 
     def sweep(self) -> None:
-        self._sweep_locks()
-        self._sweep_bookings()
-        self._sweep_signals()
-        self.arrivals.sweep()
+        self._by_code = {}
+        try:
+            self._sweep_locks()
+            self._sweep_bookings()
+            self._sweep_signals()
+            self.arrivals.sweep()
+        finally:
+            self._by_code = None
 
     def _bookings(self) -> list[dict[str, Any]]:
         return [item for booking_id in self.w.shop if (item := self.items.get(booking_id)) is not None]
@@ -332,7 +423,12 @@ class Checker:
             since.append(sb.left_locks.get(lock_id, sb.created_at))
         item = self.w.booking_item(booking_id)
         if item is not None and code is not None and f"{code:06d}" != item["pin"]:
-            since.append(self.pin_since.get(booking_id, sb.created_at))
+            rotation = item.get("rotation") or {}
+            pin = f"{code:06d}"
+            if (booking_id, pin) in self.pin_dropped:  # a rotation's PIN it gave up (not one it had)
+                since.append(self.pin_dropped[(booking_id, pin)])
+            elif rotation.get("pin") != pin:  # a pending rotation's new code is wanted
+                since.append(self.pin_since.get(booking_id, sb.created_at))
         return min(since) if since else None
 
     def _sweep_locks(self) -> None:
@@ -345,13 +441,16 @@ class Checker:
                 self.checks["gone_means_gone"] += 1
                 booking_id = self.names.get(auth.name)
                 landed = w.loop.at_time(max(auth.created, auth.updated))  # in its present form since
-                if auth.error is not None:
-                    self.full_seen.setdefault(auth.id, landed)
                 if booking_id is None:
                     since: float | None = landed  # named like no booking of ours: an orphan
                 else:
                     since = self._unwanted_since(booking_id, lock_id, auth.code)
-                if since is None or not online or w.nuki_down():
+                if auth.error is not None and (since is None or since > landed):
+                    # A full lock refused a code its booking wanted when it landed: LockFull is due.
+                    # (One its booking no longer wanted, ended while the code was on its way, keeps
+                    # no guest out; it is only removed.)
+                    self.full_seen.setdefault(auth.id, landed)
+                if since is None or not online or w.nuki_down() or w.writes_refused():
                     continue
                 deadline = max(since, landed, w.online_since.get(lock_id, 0.0), w.nuki_ok_since) + GONE_WITHIN
                 if now > deadline + SWEEP_EVERY:
@@ -395,7 +494,7 @@ class Checker:
                         allowed = min(grace, told[0] - since + TOLD_GRACE)
                     else:  # told while Nuki or the lock was out of reach: its processing is retried
                         allowed = min(grace, TOLD_GRACE + WEBHOOK_RETRY)
-                    if w.nuki_down() or not w.is_online(lock_id):
+                    if w.nuki_down() or w.writes_refused() or not w.is_online(lock_id):
                         continue
                     if now - since > allowed:
                         self.violation(
@@ -404,6 +503,9 @@ class Checker:
                             f"stopped holding its code as booked: {problem}",
                             key=f"{booking_id}:{lock_id}:{problem[:20]}",
                         )
+            if status == "active" and booking_id in self.rotated_from:
+                self._still_opens(item, self.rotated_from[booking_id])
+            self._rotation_visible(item)
             if status in ("provisioning", "scheduled"):
                 self.checks["visible"] += 1
                 started = self.provisioning_since.get(booking_id)
@@ -435,40 +537,102 @@ class Checker:
             if len(times) > 2 * MAX_FOLLOW_UPS_PER_HOUR:
                 del times[: len(times) - MAX_FOLLOW_UPS_PER_HOUR - 1]
 
+    def _still_opens(self, item: dict[str, Any], pin: str) -> None:
+        """Between a rotation's switch and the email with the new PIN: the PIN the guest was last
+        told opens every door of the booking now (its own window; the new code's is the booking's)."""
+        w, now = self.w, self.w.loop.now()
+        for lock_id in self._present(item):
+            if self._access(item, lock_id) == "app":
+                continue  # the guest's app opens it: a rotation changes only keypad codes
+            self.checks["told_means_true"] += 1
+            held = [a for a in self._ours(lock_id, pin) if a.name == item["authName"]]
+            window = held[0].window if len(held) == 1 else None
+            problem = None
+            if window is None:
+                problem = f"{len(held)} codes with the PIN"
+            elif held[0].error is not None or not held[0].enabled:
+                problem = "the code is refused or disabled"
+            elif (window.from_date and now < window.from_date) or (window.until_date and now > window.until_date):
+                problem = "outside the code's window"
+            if problem is not None and not self._tampered_lately(lock_id) and w.is_online(lock_id):
+                self.violation(
+                    "told_means_true",
+                    f"{item['bookingId']}: the PIN its guest was last told no longer opens lock {lock_id} "
+                    f"({problem}) although they were not told the rotated one yet",
+                    key=f"{item['bookingId']}:told:{lock_id}",
+                )
+
+    def _rotation_visible(self, item: dict[str, Any]) -> None:
+        """A rotation's new code that is not on a lock by its deadline (validFrom, but never sooner
+        than CONFIRM_MIN after it was first sent) says so: the rotation is failed there, with its reason."""
+        if not item.get("rotation"):
+            return
+        now, confirm = self.w.loop.t, self.w.settings.confirm_min_seconds
+        valid_from = parse_iso(item["validFrom"])
+        assert valid_from is not None
+        for lock in item.get("rotationCodes", []):
+            sent = parse_iso(lock.get("firstSentAt"))
+            if lock.get("desired") != "present" or sent is None or lock.get("status") in ("active", "failed"):
+                continue
+            self.checks["visible"] += 1
+            due = max(self.w.loop.at_time(valid_from), self.w.loop.at_time(sent) + confirm)
+            if now > due + 2 * SWEEP_EVERY:
+                self.violation(
+                    "visible",
+                    f"{item['bookingId']}: its PIN rotation is still pending on lock {lock['smartlockId']} "
+                    f"{(now - self.w.loop.at_time(sent)) / 60:.0f} min after the new code was sent (neither on "
+                    "the lock nor failed)",
+                    key=f"{item['bookingId']}:rotation:{lock['smartlockId']}",
+                )
+
     def _sweep_signals(self) -> None:
         w, now = self.w, self.w.loop.t
-        metric_times: dict[str, list[float]] = {}
-        for t, name, _, _ in w.metrics:
-            metric_times.setdefault(name, []).append(t)
         while self._tokens_checked < len(w.token_rejected_at):
             t = w.token_rejected_at[self._tokens_checked]
             if now < t + TOKEN_METRIC_WITHIN:
                 break
             self._tokens_checked += 1
             self.checks["visible"] += 1
-            if not any(t - 1 <= m <= t + TOKEN_METRIC_WITHIN for m in metric_times.get("NukiTokenRejected", [])):
+            if not _metric_between(w.metric_times["NukiTokenRejected"], t - 1, t + TOKEN_METRIC_WITHIN):
                 self.violation(
                     "visible", "Nuki answered 401 and no NukiTokenRejected metric followed", key=f"401:{t:.0f}"
                 )
-        for auth_id, landed in self.full_seen.items():
-            if now < landed + LOCK_FULL_METRIC_WITHIN:
-                continue
+        while self._forbidden_checked < len(w.forbidden_at):
+            t = w.forbidden_at[self._forbidden_checked]
+            if now < t + FORBIDDEN_METRIC_WITHIN:
+                break
+            self._forbidden_checked += 1
             self.checks["visible"] += 1
-            if not any(m >= landed - 1 for m in metric_times.get("LockFull", [])):
+            if not _metric_between(w.metric_times["NukiForbidden"], t - 1, t + FORBIDDEN_METRIC_WITHIN):
+                self.violation(
+                    "visible", "Nuki refused a write with 403 and no NukiForbidden metric followed", key=f"403:{t:.0f}"
+                )
+        for auth_id, landed in self.full_seen.items():
+            # StayKey sees a refused code when it reads the lock: not while Nuki answers nothing.
+            if (
+                auth_id in self._full_checked
+                or w.nuki_down()
+                or now < max(landed, w.nuki_ok_since) + LOCK_FULL_METRIC_WITHIN
+            ):
+                continue
+            # Judged once, when its time is up: a metric counted later would come too late.
+            self._full_checked.add(auth_id)
+            self.checks["visible"] += 1
+            if not _metric_between(w.metric_times["LockFull"], landed - 1, now):
                 self.violation(
                     "visible", "a full lock refused our code and no LockFull metric followed", key=f"full:{auth_id}"
                 )
         polling = w.config.log_polling
         while self._entries_checked < len(w.entries):
             entry = w.entries[self._entries_checked]
-            if w.nuki_down() or now < max(entry.at, w.nuki_ok_since) + ATTRIBUTION_DELAY:
+            if w.nuki_down() or now < max(entry.at, w.reads_ok_since) + ATTRIBUTION_DELAY:
                 break  # Nuki answered nothing for a while: the poller reads it once Nuki is back
             self._entries_checked += 1
             if not polling and entry.log_id in w.lost_log_ids:
                 continue
             self.checks["attributed"] += 1
             raw = w.ddb.partition("staykey-sim", f"LOG#{entry.log_id}").get("LOG")
-            stored = w.store._codec.load(raw) if raw is not None else None
+            stored = w.store.codec.load(raw) if raw is not None else None
             if stored is None or stored.get("bookingId") != entry.booking_id:
                 self.violation(
                     "attributed",
@@ -529,6 +693,14 @@ class Checker:
                 self.violation(
                     "converges", f"{sb.booking_id} uses locks {self._present(item)}, its room has {sb.locks}"
                 )
+            if status not in ENDED and item.get("rotation"):
+                self.violation("converges", f"{sb.booking_id}'s PIN rotation never took effect")
+
+
+def _metric_between(times: list[float], lo: float, hi: float) -> bool:
+    """Whether a metric was counted at a time in [lo, hi] (`times` in the order counted)."""
+    at = bisect_left(times, lo)
+    return at < len(times) and times[at] <= hi
 
 
 __all__ = ["Checker", "Violation"]

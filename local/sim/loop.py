@@ -14,7 +14,6 @@ from __future__ import annotations
 import heapq
 import random
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -32,12 +31,10 @@ class Killed(BaseException):
     """
 
 
-@dataclass(order=True)
-class _Event:
-    at: float
-    seq: int
-    run: Callable[[], None] = field(compare=False)
-    name: str = field(compare=False, default="")
+# An event on the heap: (time, sequence number, what to run). Tuples, because the heap compares
+# them millions of times a season; the sequence number keeps events of one instant in the order
+# they were scheduled, and makes every comparison end before `run`.
+_Event = tuple[float, int, Callable[[], None]]
 
 
 class Loop:
@@ -69,7 +66,7 @@ class Loop:
     def call_at(self, t: float, fn: Callable[[], Any], name: str = "") -> None:
         """Run `fn` in a fiber of its own at virtual time `t` (never before now)."""
         self._seq += 1
-        heapq.heappush(self._heap, _Event(max(t, self.t), self._seq, self._fiber(fn, name), name))
+        heapq.heappush(self._heap, (max(t, self.t), self._seq, self._fiber(fn, name)))
 
     def call_later(self, delay: float, fn: Callable[[], Any], name: str = "") -> None:
         self.call_at(self.t + max(0.0, delay), fn, name)
@@ -101,28 +98,28 @@ class Loop:
             self.current = name
             me.switch()
 
-        heapq.heappush(self._heap, _Event(self.t + max(0.0, seconds), self._seq, resume, name))
+        heapq.heappush(self._heap, (self.t + max(0.0, seconds), self._seq, resume))
         self._main.switch()
 
     # -- running
 
     def next_time(self) -> float | None:
-        return self._heap[0].at if self._heap else None
+        return self._heap[0][0] if self._heap else None
 
     def step(self) -> bool:
         """Run the next event; False when none is left."""
         if not self._heap:
             return False
-        event = heapq.heappop(self._heap)
-        self.t = max(self.t, event.at)
+        at, _, run = heapq.heappop(self._heap)
+        self.t = max(self.t, at)
         self.events_run += 1
-        event.run()
+        run()
         for hook in self.after_event:
             hook()
         return True
 
     def run_until(self, t_end: float) -> None:
-        while self._heap and self._heap[0].at <= t_end:
+        while self._heap and self._heap[0][0] <= t_end:
             self.step()
         self.t = max(self.t, t_end)
 

@@ -86,10 +86,20 @@ def _code(rng: random.Random) -> int:
 
 class Season:
     def __init__(
-        self, seed: int, stays: int = 30, hostile: bool | None = None, days: float = 2.0, validate: float = 1.0
+        self,
+        seed: int,
+        stays: int = 30,
+        hostile: bool | None = None,
+        days: float = 2.0,
+        validate: float = 1.0,
+        rotations: bool = True,
     ) -> None:
         self.seed = seed
         self.rng = random.Random(seed * 7919 + 1)
+        # PIN rotations draw from their own source: without them (`rotations=False`) a season is
+        # the season it was before rotations existed, event for event (local.sim.digest).
+        self.rotations = rotations
+        self.rotation_rng = random.Random(seed * 7919 + 5)
         self.hostile = self.rng.random() < 0.75 if hostile is None else hostile
         self.config = _profile(self.rng, self.hostile)
         self.config.validate_spec = validate
@@ -188,6 +198,19 @@ class Season:
         if rng.random() < 0.1:  # the shop sends the same POST again later
             replay = partial(w._shop, booking_id, "shop:replay", partial(w._create, booking_id))
             w.loop.call_later(rng.uniform(0, 3 * HOUR), replay)
+        if self.rotations:
+            self._plan_rotations(booking_id, start, length)
+
+    def _plan_rotations(self, booking_id: str, start: float, length: float) -> None:
+        """New PINs at any point of the booking (scheduled, provisioning, active, after its end:
+        then a 409), asked for by the shop (sometimes twice in a row) or an operator."""
+        w, rng = self.world, self.rotation_rng
+        for _ in range(rng.choice((0, 0, 0, 1, 1, 2))):
+            at = rng.uniform(0, start + length * 1.1 + 60.0)
+            operator = rng.random() < 0.3
+            w.loop.call_later(at, partial(w.rotate, booking_id, operator), name="rotate")
+            if rng.random() < 0.15:  # asked again at once: joins the rotation in progress
+                w.loop.call_later(at + rng.uniform(0, 30.0), partial(w.rotate, booking_id, not operator), name="rotate")
 
     def _enter(self, booking_id: str) -> None:
         item = self.world.booking_item(booking_id)
@@ -223,7 +246,7 @@ class Season:
     def _plan_faults(self, horizon: float) -> None:
         w, rng = self.world, self.rng
         for _ in range(rng.randint(0, 3)):
-            kind = rng.choice(("5xx", "429", "401", "5xx"))
+            kind = rng.choice(("5xx", "429", "401", "5xx", "403"))
             at, length = rng.uniform(0, horizon), rng.choice((60.0, 600.0, 1800.0, 2 * HOUR))
             w.loop.call_at(at, partial(w.set_outage, kind), name=f"outage-{kind}")
             w.loop.call_at(at + length, lambda: w.set_outage(None), name="outage-over")
@@ -368,8 +391,20 @@ class Season:
         new_lock = self.spare_lock
         self.spare_lock += 1
         w.add_lock(new_lock)
-        new = (new_lock, *old[1:])
-        w.put_room(room_id, new, timezone=w.store.get_room(room_id).timezone)  # type: ignore[union-attr]
+        self._put_replacement(room_id, (new_lock, *old[1:]))
+
+    def _put_replacement(self, room_id: str, new: tuple[int, ...]) -> None:
+        """The operator's PUT of the room; while Nuki cannot be asked about the new lock (503),
+        they try again ten minutes later."""
+        from staykey.errors import StayKeyError
+
+        w = self.world
+        try:
+            w.put_room(room_id, new, timezone=w.store.get_room(room_id).timezone)  # type: ignore[union-attr]
+        except StayKeyError as exc:
+            w.note(f"replacing the lock of {room_id} refused: {exc.status}; trying again later")
+            w.loop.call_later(600.0, partial(self._put_replacement, room_id, new), name="replace-lock")
+            return
         self.rooms[room_id] = new
 
     # ------------------------------------------------------------------ the end
@@ -419,9 +454,14 @@ class Season:
 
 
 def run_seed(
-    seed: int, stays: int = 30, hostile: bool | None = None, days: float = 2.0, validate: float = 1.0
+    seed: int,
+    stays: int = 30,
+    hostile: bool | None = None,
+    days: float = 2.0,
+    validate: float = 1.0,
+    rotations: bool = True,
 ) -> Result:
-    return Season(seed, stays=stays, hostile=hostile, days=days, validate=validate).run()
+    return Season(seed, stays=stays, hostile=hostile, days=days, validate=validate, rotations=rotations).run()
 
 
 __all__ = ["Result", "Season", "run_seed"]

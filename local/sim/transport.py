@@ -8,6 +8,12 @@ other fibers run. Every request and every answer is checked against Nuki's spec
 (`local.nuki_spec`) when `validate` is on; a violation is recorded, not raised, so a run reports
 all of them.
 
+The session (`SimSession`) prepares each request with requests' own `PreparedRequest` (the URL and
+its query, the headers merged with the session's, the body, the client's auth hook) and hands it to
+the adapter, as `requests.Session` does, but leaves out the machinery a call into the sandbox never
+uses and that cost more than the sandbox's answer: cookie jars (Nuki sets none), environment
+settings (no proxies, no .netrc), redirects (the client follows none) and response hooks.
+
 An injected timeout answers nothing: the client sees a read timeout (after its own timeout, or the
 sandbox's hold, whichever is shorter), and the write may or may not have been applied, as with a
 real lost answer.
@@ -24,6 +30,8 @@ from urllib.parse import parse_qs, urlsplit
 
 import requests
 from requests.adapters import BaseAdapter
+from requests.hooks import default_hooks
+from requests.models import PreparedRequest
 from requests.structures import CaseInsensitiveDict
 
 from local.nuki_sandbox.model import encode_json
@@ -155,8 +163,69 @@ def _fault_body(status: int) -> dict[str, Any]:
     return {"detailMessage": f"simulated {status}", "stackTrace": [], "suppressedExceptions": []}
 
 
+class SimSession(requests.Session):
+    """A `requests.Session` for the in-process sandbox (see the module's docstring): the same
+    prepared request, without cookies, environment settings, redirects and hooks. A call that
+    would need any of them goes through `requests.Session.request` unchanged."""
+
+    def request(  # type: ignore[override]
+        self,
+        method: str,
+        url: str,
+        params: Any = None,
+        data: Any = None,
+        headers: Mapping[str, str | None] | None = None,
+        cookies: Any = None,
+        files: Any = None,
+        auth: Any = None,
+        timeout: Any = None,
+        allow_redirects: bool = True,
+        proxies: Any = None,
+        hooks: Any = None,
+        stream: bool | None = None,
+        verify: Any = None,
+        cert: Any = None,
+        json: Any = None,
+    ) -> requests.Response:
+        general = cookies or files or hooks or proxies or stream or cert or json is not None
+        if general or allow_redirects or self.cookies or self.auth or self.params or self.hooks != default_hooks():
+            return super().request(
+                method,
+                url,
+                params=params,
+                data=data,
+                headers=headers,
+                cookies=cookies,
+                files=files,
+                auth=auth,
+                timeout=timeout,
+                allow_redirects=allow_redirects,
+                proxies=proxies,
+                hooks=hooks,
+                stream=stream,
+                verify=verify,
+                cert=cert,
+                json=json,
+            )
+        merged = CaseInsensitiveDict(self.headers)
+        for name, value in (headers or {}).items():
+            if value is None:
+                merged.pop(name, None)
+            else:
+                merged[name] = value
+        prepared = PreparedRequest()
+        prepared.prepare_method(method.upper())
+        prepared.prepare_url(url, params or {})
+        prepared.prepare_headers(merged)
+        prepared.prepare_body(data or {}, None, None)
+        prepared.prepare_auth(auth, url)
+        prepared.prepare_hooks(default_hooks())
+        adapter = self.get_adapter(prepared.url or url)
+        return adapter.send(prepared, timeout=timeout, verify=True if verify is None else verify)
+
+
 def session_for(link: NukiLink) -> requests.Session:
-    session = requests.Session()
+    session = SimSession()
     session.trust_env = False  # no proxies or .netrc from this machine's environment
     adapter = SandboxAdapter(link)
     session.mount("http://", adapter)
@@ -165,4 +234,4 @@ def session_for(link: NukiLink) -> requests.Session:
     return session
 
 
-__all__ = ["CallRecord", "NukiLink", "SandboxAdapter", "session_for"]
+__all__ = ["CallRecord", "NukiLink", "SandboxAdapter", "SimSession", "session_for"]

@@ -17,12 +17,15 @@ from __future__ import annotations
 
 import logging
 import random
+import re
 import traceback
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
+
+import greenlet
 
 from local.nuki_sandbox.state import AuthDraft, NukiSandbox, Window
 from local.nuki_sandbox.webhooks import Delivery
@@ -109,6 +112,7 @@ class ShopBooking:
     emails: list[str] = field(default_factory=list)  # the guest's email, and each one a change gave
     answered: bool = False  # the create was answered (a booking the shop knows about)
     failed_calls: int = 0
+    rotations: int = 0  # PIN rotations answered 202 (the shop's and the operator's)
 
 
 @dataclass
@@ -135,6 +139,7 @@ class World:
         self.crashes: list[str] = []
         self.metrics: list[tuple[float, str, float, dict[str, str]]] = []
         self.metric_counts: Counter[str] = Counter()
+        self.metric_times: dict[str, list[float]] = defaultdict(list)  # name -> when, in order
         self.follow_ups: dict[str, list[float]] = defaultdict(list)
         self.shop: dict[str, ShopBooking] = {}
         self._shop_queues: dict[str, list[tuple[str, Callable[[], bool]]]] = {}
@@ -142,9 +147,15 @@ class World:
         self.deliveries: list[Delivery] = []
         self.foreign_ids: set[str] = set()
         self.online_since: dict[int, float] = {}
-        self.nuki_ok_since = 0.0
-        self.outage: str | None = None  # "5xx", "429" spells answered by the transport
+        self.nuki_ok_since = 0.0  # since when Nuki takes StayKey's writes again (after any outage)
+        self.reads_ok_since = 0.0  # since when Nuki answers StayKey's reads again
+        self.outage: str | None = None  # "5xx", "429", "403" spells answered by the transport
         self.token_rejected_at: list[float] = []
+        self.forbidden_at: list[float] = []  # when Nuki refused a write of StayKey's with 403 (a spell)
+        # lock -> foreign codes (auth ids) the reconciler listed there, in a run that completed: the
+        # reconciler remembers every code it lists, so StayKey knows them from then on
+        self.known_foreign: dict[int, set[str]] = defaultdict(set)
+        self._reconciler_saw: dict[tuple[Any, int], set[str]] = {}
         self.lost_log_ids: set[str] = set()
         self.tampered: dict[int, float] = {}  # lock -> when someone last changed our code on it in Nuki Web
         # lock -> its readiness facts over time: (t, online, battery, keypad battery, subscription in force)
@@ -242,7 +253,9 @@ class World:
         )
         self.rooms = Rooms(self.store, self.clock, nuki=lambda: self.nuki)
         self.checker = Checker(self)
-        self.ddb.on_write = self.checker.on_item_write
+        self.ddb.on_write = self._on_item_write
+        self.outbox_events = 0
+        self.dispatched: list[tuple[str, Any]] = []  # (partition, item) of each outbox event, in order
         self._apply_at: float | None = None
         self.loop.after_event.append(self._nuki_clock)
         self.loop.after_event.append(self.checker.after_event)
@@ -289,6 +302,17 @@ class World:
             return False
         return True
 
+    def _on_item_write(self, table: str, pk: str, sk: str, before: Any, after: Any) -> None:
+        self.checker.on_item_write(table, pk, sk, before, after)
+        if after is not None and sk.startswith("EVENT#"):
+            # The outbox's dispatcher (on the table's stream) hands each event on and deletes its
+            # item within seconds; the events themselves are not this simulator's subject. Without
+            # it, outbox items would pile up in the partitions of bookings and locks, and every read
+            # of those partitions would carry them, as no deployed table does.
+            self.outbox_events += 1
+            self.dispatched.append((pk, after))  # what the shop would get, for tests that read it
+            self.ddb.discard(table, pk, sk)
+
     def run_for(self, seconds: float) -> None:
         self.loop.run_until(self.loop.t + seconds)
 
@@ -301,6 +325,7 @@ class World:
     def _metric(self, name: str, value: float, dims: Any) -> None:
         self.metrics.append((self.loop.t, name, value, dict(dims)))
         self.metric_counts[name] += 1
+        self.metric_times[name].append(self.loop.t)
 
     def _metric_call(self, name: str, value: float = 1, dimensions: Any = None) -> None:
         self._metric(name, value, dimensions or {})
@@ -444,22 +469,52 @@ class World:
             return self.rng.choice((500, 502, 503, 504))
         if self.outage == "429":
             return 429
+        if self.outage == "403" and _is_write(method, path):
+            return 403
         return None
 
     def _after_nuki_call(self, call: CallRecord) -> None:
         if call.status == 401:
             self.token_rejected_at.append(self.loop.t)
+        if call.status == 403 and call.fault:
+            self.forbidden_at.append(self.loop.t)
+        if call.status == 200 and call.method == "GET" and self.loop.current.startswith("reconcile:"):
+            listed = _LOCK_AUTHS.match(call.path)
+            if listed is not None:
+                lock_id = int(listed.group(1))
+                seen = {a.id for a in self.auths_on(lock_id) if a.id in self.foreign_ids}
+                self._reconciler_saw[(greenlet.getcurrent(), lock_id)] = seen
         self.checker.on_nuki_call(call)
-        write = call.method in ("PUT", "POST", "DELETE") and "/auth" in call.path
-        if write and call.status == 204 and self.rng.random() < self.config.kill_after_write:
+        if (
+            _is_write(call.method, call.path)
+            and call.status == 204
+            and self.rng.random() < self.config.kill_after_write
+        ):
             raise Killed("the invocation died after Nuki accepted its write")
 
     def set_outage(self, kind: str | None) -> None:
-        """A spell of Nuki trouble: "5xx", "429", "401" (our token refused), or None (over)."""
-        self.outage = kind if kind in ("5xx", "429") else None
+        """A spell of Nuki trouble: "5xx", "429", "401" (our token refused), "403" (every write
+        refused: a lapsed subscription, a token without the permission), or None (over)."""
+        was = self.outage
+        self.outage = kind if kind in ("5xx", "429", "403") else None
         self.sandbox.token = "rotated-elsewhere" if kind == "401" else TOKEN
         if kind is None:
             self.nuki_ok_since = self.loop.t
+            if was != "403":  # a 403 spell refused writes only
+                self.reads_ok_since = self.loop.t
+
+    def writes_refused(self) -> bool:
+        """Nuki refuses StayKey's writes right now (a 403 spell), though it answers its reads."""
+        return self.outage == "403"
+
+    def reconciled(self, smartlock_id: int) -> None:
+        """A reconcile of this lock completed: what it listed there is known to StayKey from now."""
+        seen = self._reconciler_saw.pop((greenlet.getcurrent(), smartlock_id), None)
+        if seen:
+            self.known_foreign[smartlock_id] |= seen
+
+    def reconcile_failed(self, smartlock_id: int) -> None:
+        self._reconciler_saw.pop((greenlet.getcurrent(), smartlock_id), None)
 
     # ------------------------------------------------------------------ webhooks from Nuki
 
@@ -661,6 +716,25 @@ class World:
             sb.ended_at, sb.end_kind = self.loop.t, kind
         return True
 
+    def rotate(self, booking_id: str, operator: bool = False) -> None:
+        """A new PIN for the booking: asked for by the shop (one request after the other, repeated
+        when unanswered), or by an operator in the console (whenever they click, through the same
+        service)."""
+        if operator:
+            self.spawn(f"operator:rotate:{booking_id}", lambda: self._rotate(booking_id, "console"))
+        else:
+            self._shop(booking_id, f"shop:rotate:{booking_id}", lambda: self._rotate(booking_id, "shop"))
+
+    def _rotate(self, booking_id: str, who: str) -> bool:
+        answer = self.shop_call(booking_id, f"rotate-pin ({who})", lambda: self.bookings.rotate_pin(booking_id))
+        if answer is None:
+            return False
+        if isinstance(answer, StayKeyError):
+            self.note(f"rotate {booking_id} ({who}) refused: {answer.status} {answer.message}")
+            return True
+        self.shop[booking_id].rotations += 1
+        return True
+
     # ------------------------------------------------------------------ guests
 
     def guest_opens_app(self, booking_id: str, smartlock_id: int) -> bool:
@@ -730,6 +804,14 @@ def _auth_lock(body: bytes) -> tuple[int, str] | None:
         return int(payload["smartlockAuth"]["smartlockId"]), str(payload["smartlockAuth"]["id"])
     except (ValueError, KeyError, TypeError):
         return None
+
+
+_LOCK_AUTHS = re.compile(r"^/smartlock/(\d+)/auth$")
+
+
+def _is_write(method: str, path: str) -> bool:
+    """A request that changes a lock's codes (create, update, delete, one or many)."""
+    return method in ("PUT", "POST", "DELETE") and "/auth" in path
 
 
 def _log_id(body: bytes) -> str | None:

@@ -128,3 +128,39 @@ def test_turning_at_risk_and_back_is_an_event_each() -> None:
     assert booking_events(before, b) == []
     assert r.apply(b, ok)
     assert [e.type for e in booking_events(before, b)] == ["booking.ready"]
+
+
+def test_a_change_to_other_locks_or_another_arrival_makes_the_check_due_again() -> None:
+    """Found by the simulator (seed 4 of `python -m local.sim --stays 400`): a booking checked ok,
+    then moved to a room with an offline lock, stayed ok until its next offset (or its arrival)."""
+    from staykey.core.commands import Change, patch
+
+    start = NOW + timedelta(hours=10)
+    b = booking(start)
+    b.status = BookingStatus.SCHEDULED
+    checked = start - timedelta(hours=3, minutes=50)
+    b.readiness = Readiness(status="ok", checkedAt=checked)
+    at = start - timedelta(hours=2)
+    assert not r.due(b, at, OFFSETS)
+
+    def change(locks: tuple[int, ...], valid_from: datetime) -> Change:
+        return Change(
+            check_in=start,
+            check_out=start + timedelta(days=2),
+            valid_from=valid_from,
+            valid_until=b.validUntil,
+            room=None,
+            locks=locks,
+            pin=b.pin,
+            lead=timedelta(hours=72),
+            access=((DOOR, "app"), (ENTRANCE, "keypad"), (17000003, "keypad")),
+        )
+
+    patch(b, change((DOOR, ENTRANCE), b.validFrom), at)  # the same locks and arrival: still checked
+    assert b.readiness is not None
+    patch(b, change((DOOR, ENTRANCE, 17000003), b.validFrom), at)  # a lock more
+    assert b.readiness is None
+    assert r.due(b, at, OFFSETS)
+    b.readiness = Readiness(status="ok", checkedAt=at)
+    patch(b, change((DOOR, ENTRANCE, 17000003), b.validFrom - timedelta(hours=1)), at)  # arriving earlier
+    assert b.readiness is None

@@ -169,6 +169,10 @@ class BookingRecord:
                 out.append(
                     step(failed.at if failed else None, "failed", "failed", lock.smartlockId, detail=lock.error or "")
                 )
+        if b.rotation is not None:
+            out.append(step(b.rotation.requestedAt, "rotation", "PIN rotation requested"))
+        if b.pinRotatedAt:
+            out.append(step(b.pinRotatedAt, "rotation", "PIN rotated"))
         if b.emailSentAt:
             out.append(step(b.emailSentAt, "emailed", "guest emailed"))
         if b.firstEntryAt:

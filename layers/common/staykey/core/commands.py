@@ -24,6 +24,7 @@ from staykey.core.models import (
     GuestAccount,
     LockState,
     LockStatus,
+    PinRotation,
     Room,
     stay_point_json,
 )
@@ -131,15 +132,17 @@ def end(b: Booking, target: BookingStatus, reason: str, now: datetime) -> Claims
     b.status = target
     b.statusReason = reason
     b.updatedAt = now
-    for lock in b.locks:
+    b.rotation = None  # a PIN rotation in progress ends too: both codes come off
+    for lock in b.slots():
         lock.desired = "absent"
         if lock.status == LockStatus.FAILED and lock.op is None:
             reset(lock)
-        if lock.sentPin is None and lock.op is None:
+        if lock.sentPin is None and lock.op is None and lock.status != LockStatus.REMOVED:
             # Nothing was ever sent to this lock: nothing to remove.
             lock.status = LockStatus.REMOVED
-            out.releases.append(claim(lock.smartlockId, lock.access, b.pin))
-    if target == BookingStatus.REVOKING and all(lk.status == LockStatus.REMOVED for lk in b.locks):
+            out.releases.append(claim(lock.smartlockId, lock.access, b.target_pin(lock)))
+    b.rotationCodes = [lk for lk in b.rotationCodes if lk.status != LockStatus.REMOVED]
+    if target == BookingStatus.REVOKING and all(lk.status == LockStatus.REMOVED for lk in b.slots()):
         b.status = BookingStatus.REVOKED
     return out
 
@@ -184,6 +187,7 @@ class Change:
     access: tuple[tuple[int, AccessKind], ...] = ()
     # The guest's email changed: their Nuki account user is found or created again.
     new_guest_email: bool = False
+    rotation_pin: str | None = None  # a PIN rotation in progress: its new PIN after the change
 
     def access_of(self, smartlock_id: int) -> AccessKind:
         return dict(self.access).get(smartlock_id, "keypad")
@@ -193,7 +197,7 @@ def patch(b: Booking, change: Change, now: datetime) -> Claims:
     """Change the stay, the room or the PIN (the guest data lives elsewhere); the locks follow."""
     changeable(b)  # an expiry or cancellation may have won the race
     out = Claims()
-    old_pin = b.pin
+    old_pin, old_from = b.pin, b.validFrom
     present = {lk.smartlockId for lk in b.locks if lk.desired == "present"}
     added = [lock_id for lock_id in change.locks if lock_id not in present]
     if change.room is not None:
@@ -234,10 +238,132 @@ def patch(b: Booking, change: Change, now: datetime) -> Claims:
         for i in added
         if b.lock(i) is None
     ]
+    _rotation_follows(b, change, out)
+    if b.readiness is not None and b.readiness.status == "ok" and (added or b.validFrom != old_from):
+        b.readiness = None  # checked for other locks or another arrival: due again (an at-risk one is)
     if b.status == BookingStatus.FAILED:
         b.status, b.statusReason, b.pinChoices = BookingStatus.PROVISIONING, None, 1
     if b.status == BookingStatus.SCHEDULED and b.provisionAt <= now:
         b.status = BookingStatus.PROVISIONING
+    return out
+
+
+def _rotation_follows(b: Booking, change: Change, out: Claims) -> None:
+    """A PIN rotation in progress follows a change of the booking's locks: its new code goes on the
+    locks the booking takes (claimed there), and comes off those it leaves. A new window reaches
+    its codes by the engine's usual writes. `change.rotation_pin` differs when the rotation's PIN
+    was taken on a new lock: its codes take the new one. Only keypad locks carry a rotation's code
+    (an app lock has no PIN)."""
+    rotation = b.rotation
+    if rotation is None:
+        return
+    keypad = [i for i in change.locks if change.access_of(i) == "keypad"]
+    for lock in b.rotationCodes:
+        if lock.desired == "present" and lock.smartlockId not in keypad:
+            lock.desired = "absent"  # a lock the booking leaves: its new code comes off (if it went on)
+            if lock.sentPin is None and lock.op is None:
+                lock.status = LockStatus.REMOVED
+                out.releases.append(CodeClaim(lock.smartlockId, b.target_pin(lock)))
+        elif lock.desired == "absent" and lock.pin == rotation.pin and lock.smartlockId in keypad:
+            lock.desired = "present"  # back on a lock it was leaving: the code sent there is wanted again
+            if lock.op == "find":
+                lock.op = "create"
+    b.rotationCodes = [lk for lk in b.rotationCodes if not (lk.desired == "absent" and lk.status == LockStatus.REMOVED)]
+    wanted = [lk for lk in b.rotationCodes if lk.desired == "present"]
+    pin = change.rotation_pin or rotation.pin
+    claim = set(keypad) - {lk.smartlockId for lk in wanted}
+    if pin != rotation.pin:
+        out.releases += [CodeClaim(lk.smartlockId, rotation.pin) for lk in wanted if lk.heldPin != rotation.pin]
+        for lock in wanted:
+            lock.pin = pin
+        rotation.pin = pin
+        b.pinHistory.append(pin)
+        claim = set(keypad)
+    for lock in wanted:
+        if lock.status == LockStatus.FAILED:
+            reset(lock)
+    b.rotationCodes += [
+        LockState(smartlockId=lock_id, pin=pin, link=_linked(b, lock_id))
+        for lock_id in keypad
+        if lock_id not in {lk.smartlockId for lk in wanted}
+    ]
+    out.claims += [CodeClaim(lock_id, pin) for lock_id in sorted(claim)]
+
+
+def rotate(b: Booking, pin: str, now: datetime) -> Claims:
+    """Rotate the booking's PIN to `pin` (chosen free on every lock of the booking; claimed there in
+    the same transaction). A scheduled booking (nothing on its locks yet) just reserves the new PIN.
+    Otherwise the new code goes onto every lock as a second code while the old one keeps working
+    (`Booking.rotation`); the engine switches the booking to it once every lock confirmed it
+    (`core.decide`). A rotation already in progress is joined (its failed locks start afresh):
+    asking twice is asking once. Only keypad codes rotate: an app authorization (the guest's Nuki
+    account user) has no PIN and is left as it is. Conflict: the booking has ended, or has no
+    keypad code at all (every lock of its room is opened with the app)."""
+    if b.status in ENDED:
+        raise Conflict(f"booking {b.bookingId!r} is {b.status.value}: an ended booking has no PIN to rotate")
+    keypad = [lk for lk in b.locks if lk.access == "keypad"]
+    if b.locks and not keypad:
+        raise Conflict(f"booking {b.bookingId!r} has no keypad code: its guest opens with the Nuki app (no PIN)")
+    out = Claims()
+    if b.rotation is not None:
+        rotate_again(b, now)
+        return out
+    present = [lk.smartlockId for lk in keypad if lk.desired == "present"]
+    out.claims += [CodeClaim(lock_id, pin) for lock_id in present]
+    b.pinHistory.append(pin)
+    b.updatedAt = now
+    nothing_sent = all(lk.sentPin is None and lk.op is None and lk.nukiId is None for lk in b.slots())
+    if b.status == BookingStatus.SCHEDULED and nothing_sent:
+        out.releases += [CodeClaim(lk.smartlockId, b.pin) for lk in keypad]
+        b.pin, b.pinRotatedAt = pin, now
+        return out
+    b.rotation = PinRotation(pin=pin, requestedAt=now)
+    b.rotationCodes += [LockState(smartlockId=lock_id, pin=pin, link=_linked(b, lock_id)) for lock_id in present]
+    return out
+
+
+def _linked(b: Booking, smartlock_id: int) -> bool:
+    """Whether the booking's keypad code on this lock is linked to the guest's account user (a
+    rotation's code on it is linked alike)."""
+    lock = b.lock(smartlock_id)
+    return lock is not None and lock.link
+
+
+def rotate_again(b: Booking, now: datetime) -> None:
+    """A rotation asked for while one is in progress: the same rotation, its failed locks afresh."""
+    if b.rotation is None:
+        return
+    for lock in b.rotationCodes:
+        if lock.desired == "present" and lock.status == LockStatus.FAILED:
+            reset(lock)
+    b.rotation.choices = 1
+    b.updatedAt = now
+
+
+def rotation_conflict(
+    b: Booking, old_pin: str, pin: str, conflicts: set[int], max_choices: int, now: datetime
+) -> Claims | None:
+    """Someone else's code holds the rotation's new PIN on a lock (409): the rotation takes `pin`
+    instead, or its locks fail (the old PIN keeps working) once it chose `max_choices` times.
+    None: the rotation's PIN changed meanwhile (or it ended)."""
+    rotation = b.rotation
+    if rotation is None or rotation.pin != old_pin:
+        return None
+    out = Claims()
+    wanted = [lk for lk in b.rotationCodes if lk.desired == "present"]
+    if rotation.choices >= max_choices:
+        for lock in wanted:
+            if lock.smartlockId in conflicts:
+                lock.status, lock.op, lock.stopped = LockStatus.FAILED, None, True
+                lock.error = "every PIN we chose was already on the lock (409 conflict)"
+        return out
+    out.claims += [CodeClaim(lk.smartlockId, pin) for lk in wanted]
+    out.releases += [CodeClaim(lk.smartlockId, old_pin) for lk in wanted if lk.heldPin != old_pin]
+    for lock in wanted:
+        lock.pin = pin
+    rotation.pin, rotation.choices = pin, rotation.choices + 1
+    b.pinHistory.append(pin)
+    b.updatedAt = now
     return out
 
 
@@ -321,6 +447,9 @@ __all__ = [
     "resend_email",
     "reset",
     "retry",
+    "rotate",
+    "rotate_again",
+    "rotation_conflict",
     "start_provisioning",
     "stay_point",
 ]

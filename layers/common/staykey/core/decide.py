@@ -29,6 +29,7 @@ from datetime import datetime, timedelta
 from staykey.core.models import CODE_WANTED, Booking, BookingStatus, LockState, LockStatus
 from staykey.core.observe import apply_look, find_over, removed
 from staykey.core.onlock import wanted_user
+from staykey.core.rotation import switch
 from staykey.core.round import Context, Look, Outcome, Plan
 from staykey.core.timeutil import iso_utc
 
@@ -47,11 +48,21 @@ def decide(b: Booking, looks: Mapping[int, Look], ctx: Context, send: bool = Tru
 
 def _round(b: Booking, looks: Mapping[int, Look], ctx: Context, plan: Plan, send: bool) -> None:
     now = ctx.now
+    # The rotation's codes (a second code per lock while a PIN rotation runs, old codes being removed
+    # after one) go through the same steps; their writes are a plan of their own (`plan.rotation`),
+    # since they carry another PIN and Nuki answers them per lock.
+    side = Plan()
     for lock in b.locks:
         if lock.smartlockId in looks:
             apply_look(b, lock, looks[lock.smartlockId], ctx, plan)
+    for lock in b.rotationCodes:
+        if lock.smartlockId in looks:
+            apply_look(b, lock, looks[lock.smartlockId], ctx, side)
+    switch(b, now, plan)
     if send:
-        _plan_writes(b, ctx, plan)
+        _plan_writes(b, b.locks, b.pin, ctx, plan)
+        if b.rotationCodes:
+            _plan_writes(b, b.rotationCodes, b.rotation.pin if b.rotation else b.pin, ctx, side)
     _check_deadlines(b, ctx, plan)
     _settle(b, now, plan)
     # Locks the booking moved away from are dropped once their code is gone.
@@ -70,8 +81,24 @@ def _round(b: Booking, looks: Mapping[int, Look], ctx: Context, plan: Plan, send
             )
         )
     ]
+    b.rotationCodes = [lk for lk in b.rotationCodes if not (lk.desired == "absent" and lk.status == LockStatus.REMOVED)]
     _plan_next_check(b, ctx, plan)
+    _merge(plan, side)
     b.updatedAt = now if (plan.writes() or looks) else b.updatedAt
+
+
+def _merge(plan: Plan, side: Plan) -> None:
+    """The rotation codes' round into the booking's: their writes as `plan.rotation`, the rest as one."""
+    plan.claims += side.claims
+    plan.releases += side.releases
+    plan.index_auths += side.index_auths
+    plan.metrics += side.metrics
+    plan.logs += side.logs
+    plan.warnings += side.warnings
+    plan.stale += [s for s in side.stale if s not in plan.stale]
+    side.stale = []
+    if side.writes():
+        plan.rotation = side
 
 
 def after_outcome(b: Booking, outcome: Outcome, ctx: Context) -> Plan:
@@ -84,7 +111,17 @@ def after_outcome(b: Booking, outcome: Outcome, ctx: Context) -> Plan:
         for lock in b.locks:
             if lock.access == "app" and lock.op is None and lock.nukiId is None and b.wants_code(lock):
                 waits_for_account(b, lock, now, plan)  # says why it waits, or fails it for good
-    for lock in b.locks:
+    _answered(b, b.locks, outcome, now, plan)
+    if outcome.rotation is not None:
+        # The rotation codes on a lock take turns (one write in flight each): the one with a write.
+        in_flight = [lk for lk in b.rotationCodes if lk.op is not None]
+        _answered(b, in_flight, outcome.rotation, now, plan)
+    _round(b, {}, ctx, plan, send=False)
+    return plan
+
+
+def _answered(b: Booking, locks: list[LockState], outcome: Outcome, now: datetime, plan: Plan) -> None:
+    for lock in locks:
         lock_id = lock.smartlockId
         if lock_id in outcome.failed:
             reason, status = outcome.failed[lock_id]
@@ -118,8 +155,6 @@ def after_outcome(b: Booking, outcome: Outcome, ctx: Context) -> Plan:
                 lock.sentFrom, lock.sentUntil = None, None
         elif lock_id in outcome.vanished:
             lock.nukiId, lock.authId, lock.op, lock.heldPin = None, None, None, None
-    _round(b, {}, ctx, plan, send=False)
-    return plan
 
 
 ACCOUNT_RETRY_CAP = 900.0  # seconds, at most, between tries of the guest's Nuki account user
@@ -142,10 +177,12 @@ def _account_outcome(b: Booking, outcome: Outcome, now: datetime) -> None:
 # ---------------------------------------------------------------------- step 2: writes
 
 
-def _plan_writes(b: Booking, ctx: Context, plan: Plan) -> None:
+def _plan_writes(b: Booking, locks: list[LockState], pin: str, ctx: Context, plan: Plan) -> None:
+    """The writes that bring each of `locks` to what the booking wants (`pin`: what creates and
+    updates carry, the booking's PIN or its rotation's)."""
     now = ctx.now
-    plan.pin, plan.valid_from, plan.valid_until = b.pin, b.validFrom, b.validUntil
-    for lock in b.locks:
+    plan.pin, plan.valid_from, plan.valid_until = pin, b.validFrom, b.validUntil
+    for lock in locks:
         if lock.op in ("create", "update") and b.code_unwanted(lock):
             # The booking ended while a write was in flight: find what landed and remove it.
             lock.op, lock.opSentAt, lock.opChecks, lock.findSince = "find", now, 0, None
@@ -153,6 +190,8 @@ def _plan_writes(b: Booking, ctx: Context, plan: Plan) -> None:
                 lock.op = None
         if lock.op is not None:
             continue
+        if any(o is not lock and o.smartlockId == lock.smartlockId and o.op is not None for o in locks):
+            continue  # rotation codes on one lock take turns: Nuki answers per lock
         if lock.retryAt is not None:
             if lock.retryAt > now:
                 continue
@@ -173,6 +212,8 @@ def _plan_writes(b: Booking, ctx: Context, plan: Plan) -> None:
             elif differs_from_sent(b, lock):
                 _send(lock, b, now, plan)
         elif b.code_unwanted(lock) and lock.status != LockStatus.REMOVED:
+            if lock.untilTold and b.awaits_notice():
+                continue  # the PIN the guest was last told keeps working until they are told the new one
             if lock.nukiId:
                 plan.deletes.append((lock.smartlockId, lock.nukiId))
                 lock.op, lock.opSentAt, lock.opChecks = "delete", now, 0
@@ -185,7 +226,7 @@ def _plan_writes(b: Booking, ctx: Context, plan: Plan) -> None:
 
 def differs_from_sent(b: Booking, lock: LockState) -> bool:
     """What the booking wants on `lock` is not what was last sent there (a change to send)."""
-    pin = lock.access == "keypad" and lock.sentPin != b.pin
+    pin = lock.access == "keypad" and lock.sentPin != b.target_pin(lock)
     return (
         pin or lock.sentUser != wanted_user(b, lock) or lock.sentFrom != b.validFrom or lock.sentUntil != b.validUntil
     )
@@ -241,7 +282,7 @@ def _mark(lock: LockState, op: str, b: Booking, now: datetime) -> None:
         lock.error = None
     lock.firstSentAt = lock.firstSentAt or now
     lock.sentAt = lock.sentAt or now
-    lock.sentPin, lock.sentFrom, lock.sentUntil = b.pin, b.validFrom, b.validUntil
+    lock.sentPin, lock.sentFrom, lock.sentUntil = b.target_pin(lock), b.validFrom, b.validUntil
     lock.sentUser = wanted_user(b, lock)
 
 
@@ -285,7 +326,7 @@ def _check_deadlines(b: Booking, ctx: Context, plan: Plan) -> None:
     follow); the write goes on all the same: read-backs and retries continue, and a confirmation
     that comes later makes the booking active after all."""
     now = ctx.now
-    for lock in b.locks:
+    for lock in b.slots():
         due = deadline(b, lock, ctx)
         if due is not None and now >= due:
             if lock.op:
@@ -324,7 +365,7 @@ def _settle(b: Booking, now: datetime, plan: Plan) -> None:
             )
         else:
             b.status = BookingStatus.PROVISIONING
-    elif b.status == BookingStatus.REVOKING and all(lk.status == LockStatus.REMOVED for lk in b.locks):
+    elif b.status == BookingStatus.REVOKING and all(lk.status == LockStatus.REMOVED for lk in b.slots()):
         b.status = BookingStatus.REVOKED
     if b.status != before:
         plan.logs.append((f"booking {b.status.value}", {"previous": before.value}))
@@ -389,11 +430,10 @@ def _plan_next_check(b: Booking, ctx: Context, plan: Plan) -> None:
     wake-up when the next retry or deadline falls due. Never sooner than a second, and never for
     a time that passed: a due retry is acted on by the plan step, not waited for."""
     now = ctx.now
-    gaps = [next_look(lk, ctx) for lk in b.locks if lk.op is not None]
-    gaps += [REMOVAL_LOOK_EVERY for lk in b.locks if lk.recheck and lk.op is None]
-    wake = [
-        lk.retryAt for lk in b.locks if lk.op is None and lk.retryAt is not None and lk.status != LockStatus.REMOVED
-    ]
+    slots = b.slots()
+    gaps = [next_look(lk, ctx) for lk in slots if lk.op is not None]
+    gaps += [REMOVAL_LOOK_EVERY for lk in slots if lk.recheck and lk.op is None]
+    wake = [lk.retryAt for lk in slots if lk.op is None and lk.retryAt is not None and lk.status != LockStatus.REMOVED]
     if b.emailPending and b.emailLeaseUntil is not None and b.emailLeaseUntil > now:
         wake.append(b.emailLeaseUntil)  # a lease that ran out is taken again by the settle step
     if _account_retry_ahead(b, now):
@@ -403,7 +443,7 @@ def _plan_next_check(b: Booking, ctx: Context, plan: Plan) -> None:
         return
     # A deadline that falls before the next look is a look of its own: the booking fails, and
     # says why, when the deadline passes, not at whatever read-back comes after it.
-    wake += [d for lk in b.locks if (d := deadline(b, lk, ctx)) is not None and d > now]
+    wake += [d for lk in slots if (d := deadline(b, lk, ctx)) is not None and d > now]
     gaps += [(w - now).total_seconds() for w in wake]
     b.checkSeq += 1
     plan.next_check_delay = max(1.0, min(gaps))

@@ -54,6 +54,7 @@ class Drift(StrEnum):
     MOVED = "moved"  # the booking no longer uses this lock: removed
     UNKNOWN = "unknown"  # claimed for a booking we do not have: removed
     DUPLICATE = "duplicate"  # a second code of one booking on one lock: removed
+    ROTATED = "rotated"  # an old code of a booking whose PIN was rotated: removed once the guest was told
     REMOVED = "removed"  # an orphan deletion, confirmed by read-back
     STALE_CLAIM = "stale_claim"  # a claim on a code no booking needs any more: released
     FOREIGN = "foreign"  # not ours: left alone, counted, its code remembered
@@ -171,7 +172,7 @@ def names_to_look_up(smartlock_id: int, auths: list[SmartlockAuth], facts: LockF
         and looks_like_our_name(auth.name)
         and (
             auth.type == onlock.APP
-            or ((code := _code(auth)) is not None and not _claim_matches(by_code.get(code), auth))
+            or ((code := onlock.code_of(auth)) is not None and not _claim_matches(by_code.get(code), auth))
         )
     ]
 
@@ -192,9 +193,9 @@ def _recorded(smartlock_id: int, facts: LockFacts) -> dict[str, str]:
     recorded: dict[str, str] = {}
     for booking_id in claimed(facts.claims):
         b = facts.bookings.get(booking_id)
-        state = b.lock(smartlock_id) if b else None
-        if state is not None and state.nukiId:
-            recorded[state.nukiId] = booking_id
+        for state in b.slots_on(smartlock_id) if b else ():  # its code, and a PIN rotation's
+            if state.nukiId:
+                recorded[state.nukiId] = booking_id
     return recorded
 
 
@@ -247,7 +248,7 @@ class _Classifier:
             if auth_id not in listed:
                 self.add(Drift.REMOVED, Do.CONFIRM, auth_id=auth_id, note="orphan deletion confirmed by read-back")
 
-        on_lock = {code for a in auths if (code := _code(a)) is not None}
+        on_lock = {code for a in auths if (code := onlock.code_of(a)) is not None}
         for claim in claims:
             if (
                 claim.owner == "app"
@@ -284,7 +285,7 @@ class _Classifier:
             return recorded[auth.id]
         if auth.type == onlock.APP:
             return self._app_owner(auth)
-        code = _code(auth)
+        code = onlock.code_of(auth)
         if code is None:
             return None
         claim = by_code.get(code)
@@ -330,6 +331,21 @@ class _Classifier:
                 note=f"still scheduled although its code was due on the locks at {iso_utc(b.provisionAt)}",
             )
             return
+        # A PIN rotation's codes on this lock (the new one, old ones being removed): each its own.
+        for slot in [s for s in b.rotationCodes if s.smartlockId == self.lock_id]:  # a PIN rotation's codes
+            found = self._slot_code(b, slot, mine)
+            mine = [a for a in mine if a is not found]
+            self._code(booking_id, b, slot, [found] if found else [])
+        self._code(booking_id, b, state, mine)
+
+    def _slot_code(self, b: Booking, state: LockState, mine: list[SmartlockAuth]) -> SmartlockAuth | None:
+        """The code a lock state of the booking tracks on this lock: its recorded id, else its name
+        with the PIN it sent (or carries)."""
+        held = next((a for a in mine if state.nukiId and a.id == state.nukiId), None)
+        want = state.sentPin or b.target_pin(state)
+        return held or next((a for a in mine if a.name == b.authName and onlock.code_of(a) == want), None)
+
+    def _code(self, booking_id: str, b: Booking, state: LockState | None, mine: list[SmartlockAuth]) -> None:
         # A write with no send time, or sent before the stall limit, is stuck: its follow-ups died.
         stalled = (
             state is not None
@@ -338,12 +354,12 @@ class _Classifier:
         )
         in_flight = state is not None and state.op is not None and not stalled
         held = next((a for a in mine if state is not None and state.nukiId and a.id == state.nukiId), None)
-        want = (state.sentPin if state is not None else None) or b.pin
+        want = (state.sentPin or b.target_pin(state)) if state is not None else b.pin
         if state is not None and state.access == "app":
             user = state.sentUser or b.account.accountUserId
             named = next((a for a in mine if a.name == b.authName and a.account_user_id == user), None)
         else:
-            named = next((a for a in mine if a.name == b.authName and _code(a) == want), None)
+            named = next((a for a in mine if a.name == b.authName and onlock.code_of(a) == want), None)
         primary = held or named
         if state is not None and b.wants_code(state):
             self._wanted(booking_id, b, state, mine, held, primary, in_flight, stalled)
@@ -408,10 +424,15 @@ class _Classifier:
             drift = Drift.EXPIRED
         elif b.status == BookingStatus.SCHEDULED and state is not None and state.desired == "present":
             drift = Drift.NOT_DUE
+        elif state is not None and state.untilTold:
+            drift = Drift.ROTATED
         else:
             drift = Drift.MOVED
         for auth in mine:
-            if auth is primary and state is not None and drift == Drift.NOT_DUE:
+            if auth is primary and state is not None and drift == Drift.ROTATED and b.awaits_notice():
+                note = "the old PIN keeps working until the guest is told the new one; then it is removed"
+                self.add(Drift.PENDING, Do.NONE, booking_id=booking_id, auth_id=auth.id, note=note)
+            elif auth is primary and state is not None and drift == Drift.NOT_DUE:
                 note = "on the lock before its provisioning time; adopted when it is sent"
                 self.add(drift, Do.NONE, booking_id=booking_id, auth_id=auth.id, note=note)
             elif auth is primary and state is not None and in_flight:
@@ -432,7 +453,7 @@ class _Classifier:
                 self.add(Drift.UNCONFIRMED, Do.HEAL, booking_id=booking_id, note=note)
 
     def _foreign(self, auth: SmartlockAuth, by_code: Mapping[str, CodeItem]) -> None:
-        code = _code(auth)
+        code = onlock.code_of(auth)
         claim = by_code.get(code) if code is not None else None
         if code is None:
             self.add(Drift.FOREIGN, Do.NONE, auth_id=auth.id, note="someone else's; no code listed")
@@ -448,10 +469,6 @@ class _Classifier:
             self.add(Drift.FOREIGN, Do.NONE, booking_id=claim.booking_id, auth_id=auth.id, note=note)
 
 
-def _code(auth: SmartlockAuth) -> str | None:
-    return None if auth.code is None else f"{auth.code:06d}"
-
-
 def _app_claim_needed(b: Booking | None, smartlock_id: int) -> bool:
     """Does a booking still open this lock with the app (or have something to remove there)?"""
     state = b.lock(smartlock_id) if b is not None else None
@@ -462,12 +479,11 @@ def _app_claim_needed(b: Booking | None, smartlock_id: int) -> bool:
 
 def _claim_needed(b: Booking | None, smartlock_id: int, pin: str) -> bool:
     """Does a booking still need its claim on `pin` at this lock (held, being sent, or reserved)?"""
-    if b is None:
-        return False
-    state = b.lock(smartlock_id)
-    if state is None or (state.status == LockStatus.REMOVED and (b.status in FINISHED or state.desired == "absent")):
-        return False
-    return pin in {b.pin, state.heldPin, state.sentPin}
+    return b is not None and any(
+        pin in {b.target_pin(state), state.heldPin, state.sentPin}
+        for state in b.slots_on(smartlock_id)  # its code, and a PIN rotation's
+        if not (state.status == LockStatus.REMOVED and (b.status in FINISHED or state.desired == "absent"))
+    )
 
 
 __all__ = [

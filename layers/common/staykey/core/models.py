@@ -25,7 +25,12 @@ from pydantic import (
     model_validator,
 )
 
-from staykey.core.timeutil import iso_utc, local_to_utc, parse_hhmm, zone
+from staykey.core.parts import GuestAccount as GuestAccount
+from staykey.core.parts import PinRotation as PinRotation
+from staykey.core.parts import Readiness as Readiness
+from staykey.core.parts import ReadinessReason as ReadinessReason
+from staykey.core.parts import ReadinessStatus as ReadinessStatus
+from staykey.core.timeutil import iana_zone, iso_utc, local_to_utc, parse_hhmm, zone
 
 ID_PATTERN = r"^[A-Za-z0-9._-]{1,64}$"
 MAX_LOCKS_PER_ROOM = 5
@@ -65,7 +70,8 @@ CODE_WANTED = {BookingStatus.PROVISIONING, BookingStatus.ACTIVE, BookingStatus.F
 
 def clean_text(value: str) -> str:
     value = unicodedata.normalize("NFC", value).strip()
-    if any(unicodedata.category(ch) in {"Cc", "Cf", "Cs", "Co"} for ch in value):
+    # Zl, Zp: the line and paragraph separators (U+2028, U+2029) break a line as a newline does
+    if any(unicodedata.category(ch) in {"Cc", "Cf", "Cs", "Co", "Zl", "Zp"} for ch in value):
         raise ValueError("must not contain control or invisible formatting characters")
     if not value:
         raise ValueError("must not be empty")
@@ -90,15 +96,29 @@ def _stay_point(value: Any) -> Any:
     """A date (room times apply) or an RFC 3339 date-time with an offset; nothing else."""
     if isinstance(value, date):
         return _in_range(value)
+    shape = "must be a date (2026-12-01) or a date-time with offset (2026-12-01T15:00:00+01:00)"
     if not isinstance(value, str):
-        raise ValueError("must be a date (2026-12-01) or a date-time with offset (2026-12-01T15:00:00+01:00)")
-    if re.fullmatch(r"\d{4}-\d{2}-\d{2}", value):
-        return _in_range(date.fromisoformat(value))
-    if not re.fullmatch(r"\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}(:\d{2}(\.\d{1,6})?)?([Zz]|[+-]\d{2}:\d{2})", value):
-        if re.fullmatch(r"\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?", value):
-            raise ValueError("a date-time needs an offset, for example 2026-12-01T15:00:00+01:00 or ...Z")
-        raise ValueError("must be a date (2026-12-01) or a date-time with offset (2026-12-01T15:00:00+01:00)")
-    return _in_range(datetime.fromisoformat(value.upper().replace("Z", "+00:00")))
+        raise ValueError(shape)
+    # re.ASCII: \d is 0-9 only (not the fullwidth or Arabic-Indic digits Unicode counts as digits)
+    try:
+        if re.fullmatch(r"\d{4}-\d{2}-\d{2}", value, re.ASCII):
+            return _in_range(date.fromisoformat(value))
+        if not re.fullmatch(
+            r"\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}(:\d{2}(\.\d{1,6})?)?([Zz]|[+-]\d{2}:\d{2})", value, re.ASCII
+        ):
+            if re.fullmatch(r"\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?", value, re.ASCII):
+                raise ValueError("a date-time needs an offset, for example 2026-12-01T15:00:00+01:00 or ...Z")
+            raise ValueError(shape)
+        return _in_range(datetime.fromisoformat(value.upper().replace("Z", "+00:00")))
+    except ValueError as exc:
+        if str(exc).startswith(("a date-time needs", "must be")):
+            raise
+        # The right shape, but no such day, time or offset (2026-02-30, 24:00, +24:00): Python's
+        # own message names its internals, not the problem.
+        raise ValueError(
+            f"{value[:40]!r} is not a real date or time (a day of its month, 00:00 to 23:59:59, an offset "
+            "from -23:59 to +23:59)"
+        ) from None
 
 
 # Dates a stay can have at all (the window rules then narrow it to the next three years): outside
@@ -116,7 +136,7 @@ StayPoint = Annotated[date | datetime, BeforeValidator(_stay_point)]
 
 
 def _valid_zone(value: str) -> str:
-    zone(value)
+    iana_zone(value)
     return value
 
 
@@ -215,6 +235,11 @@ class BookingPatch(Strict):
         return self
 
 
+class RotatePinRequest(Strict):
+    """`POST /bookings/{bookingId}/rotate-pin` takes no fields: no body, or `{}` (the new PIN is
+    always StayKey's choice, so that it is free on every lock)."""
+
+
 def stay_point_json(value: date | datetime) -> str:
     if isinstance(value, datetime):
         return value.isoformat().replace("+00:00", "Z")
@@ -295,51 +320,18 @@ class LockState(BaseModel):
     firstConfirmedAt: datetime | None = None
     confirmedAt: datetime | None = None
     removedAt: datetime | None = None
+    # The PIN of this code when it is not the booking's (`Booking.rotationCodes` only): a rotation's
+    # new code (desired present), or an old code being removed after a rotation (desired absent).
+    pin: str | None = None
+    # An old code after a rotation: removed once the guest has been told the new PIN (until then
+    # the PIN the guest was last told keeps opening the doors).
+    untilTold: bool = False
 
     def to_api(self) -> dict[str, Any]:
         out: dict[str, Any] = {"smartlockId": self.smartlockId, "status": self.status.value, "access": self.access}
         if self.error:
             out["error"] = self.error
         return out
-
-
-class GuestAccount(BaseModel):
-    """The guest's Nuki account user (app access, linked keypad codes): its id once Nuki has it;
-    while it cannot be created, why, and when it is tried again; `stopped`: refused for good."""
-
-    model_config = ConfigDict(extra="ignore")
-
-    accountUserId: int | None = None
-    error: str | None = None
-    retryAt: datetime | None = None
-    tries: int = 0
-    stopped: bool = False
-
-
-ReadinessStatus = Literal["ok", "at_risk"]
-
-
-class ReadinessReason(BaseModel):
-    """One finding of a readiness check: a lock of the booking, what is wrong with it."""
-
-    smartlockId: int
-    code: str  # offline, battery_critical, keypad_battery_critical, no_keypad, subscription, ...
-    message: str
-
-
-class Readiness(BaseModel):
-    """The last readiness check of a booking's locks before the arrival (core.readiness)."""
-
-    status: ReadinessStatus
-    reasons: list[ReadinessReason] = Field(default_factory=list)
-    checkedAt: datetime
-
-    def to_api(self) -> dict[str, Any]:
-        return {
-            "status": self.status,
-            "reasons": [r.model_dump() for r in self.reasons],
-            "checkedAt": iso_utc(self.checkedAt),
-        }
 
 
 class Booking(BaseModel):
@@ -378,12 +370,44 @@ class Booking(BaseModel):
     emailError: str | None = None
     account: GuestAccount = Field(default_factory=GuestAccount)
     readiness: Readiness | None = None
+    # A PIN rotation in progress (None: none), and the booking's codes besides the one of `pin` on
+    # each lock: the rotation's new codes, and old codes being removed after a rotation.
+    rotation: PinRotation | None = None
+    rotationCodes: list[LockState] = Field(default_factory=list)
+    pinRotatedAt: datetime | None = None
     guest: Guest | None = Field(default=None, exclude=True)
     # What the store read (staykey.events.model.booking_snapshot): a save derives its events from it.
     _stored: dict[str, Any] | None = PrivateAttr(default=None)
 
     def lock(self, smartlock_id: int) -> LockState | None:
         return next((lock for lock in self.locks if lock.smartlockId == smartlock_id), None)
+
+    def slots(self) -> list[LockState]:
+        """Every code of the booking on its locks: the booking's PIN on each lock (`locks`), then
+        the rotation's codes (`rotationCodes`)."""
+        return [*self.locks, *self.rotationCodes]
+
+    def slots_on(self, smartlock_id: int) -> list[LockState]:
+        return [slot for slot in self.slots() if slot.smartlockId == smartlock_id]
+
+    def target_pin(self, lock: LockState) -> str:
+        """The PIN the code of this lock state carries: its own (a rotation's code), or the booking's."""
+        return lock.pin or self.pin
+
+    def awaits_notice(self) -> bool:
+        """The guest is to be emailed the booking's PIN and has not been yet (the old codes of a
+        rotation stay on the locks until then: the PIN the guest was last told keeps working)."""
+        if self.status in ENDED or not self.notifyGuest or self.guest is None:
+            return False
+        return not (self.emailFingerprint or "").startswith(self.notice_fingerprint() + ":")
+
+    def rotation_status(self) -> str | None:
+        """A rotation's state: pending, or failed (a lock refused or did not confirm the new code in
+        time; it keeps trying); None without one."""
+        if self.rotation is None:
+            return None
+        wanted = [lk for lk in self.rotationCodes if lk.desired == "present"]
+        return "failed" if any(lk.status == LockStatus.FAILED for lk in wanted) else "pending"
 
     def wants_code(self, lock: LockState) -> bool:
         return self.status in CODE_WANTED and lock.desired == "present"
@@ -415,12 +439,28 @@ class Booking(BaseModel):
             "guest": self.guest.model_dump() if self.guest else None,
             "notifyGuest": self.notifyGuest,
             "locks": [lock.to_api() for lock in self.locks],
+            "pinRotation": self.rotation_api(),
             "statusReason": self.statusReason,
             "provisionAt": iso_utc(self.provisionAt),
             "firstEntryAt": iso_utc(self.firstEntryAt),
             "readiness": self.readiness.to_api() if self.readiness else None,
             "createdAt": iso_utc(self.createdAt),
             "updatedAt": iso_utc(self.updatedAt),
+        }
+
+    def rotation_api(self) -> dict[str, Any] | None:
+        """The rotation in progress as the shop sees it (never its PIN: `pin` changes once it is
+        confirmed on every lock), or None."""
+        status = self.rotation_status()
+        if self.rotation is None or status is None:
+            return None
+        wanted = [lk for lk in self.rotationCodes if lk.desired == "present"]
+        reason = "; ".join(f"lock {lk.smartlockId}: {lk.error}" for lk in wanted if lk.error) or None
+        return {
+            "status": status,
+            "requestedAt": iso_utc(self.rotation.requestedAt),
+            "statusReason": reason,
+            "locks": [lk.to_api() for lk in wanted],
         }
 
 

@@ -39,7 +39,10 @@ def ours(b: Booking, lock: LockState, look: Look) -> tuple[SmartlockAuth | None,
     """Our code on the lock in a look (the id we recorded, whatever its name or code now; else our
     name with the PIN we sent), and other codes of ours with earlier PINs (duplicates). On an app
     lock: our app authorization (the id we recorded; else our name with the account user we sent),
-    and other app authorizations of ours for the guest (duplicates of a create sent twice)."""
+    and other app authorizations of ours for the guest (duplicates of a create sent twice). During a
+    PIN rotation a keypad lock holds two codes of the booking, each tracked by its own lock state (a
+    sibling): neither is the other's match or duplicate."""
+    siblings = [s for s in b.slots_on(lock.smartlockId) if s is not lock]
     match = next((a for a in look.auths if lock.nukiId and a.id == lock.nukiId), None)
     if lock.access == "app":
         mine = [a for a in look.auths if a.name == b.authName and a.type == onlock.APP]
@@ -49,9 +52,12 @@ def ours(b: Booking, lock: LockState, look: Look) -> tuple[SmartlockAuth | None,
         return match, [a for a in mine if a is not match and a.account_user_id in users]
     mine = [a for a in look.auths if a.name == b.authName and a.type == onlock.KEYPAD]
     if match is None:
-        want = lock.sentPin or b.pin
-        match = next((a for a in mine if onlock.code_of(a) == want), None)
-    stale = [a for a in mine if a is not match and onlock.code_of(a) in b.pinHistory]
+        want = lock.sentPin or b.target_pin(lock)
+        taken = {s.nukiId for s in siblings if s.nukiId}
+        match = next((a for a in mine if onlock.code_of(a) == want and a.id not in taken), None)
+    stale = [
+        a for a in mine if a is not match and onlock.code_of(a) in b.pinHistory and not _siblings_code(b, siblings, a)
+    ]
     return match, stale
 
 
@@ -63,10 +69,10 @@ def sent_differences(b: Booking, lock: LockState, auth: SmartlockAuth) -> list[s
 
 
 def booked_differences(b: Booking, lock: LockState, auth: SmartlockAuth) -> list[str]:
-    """How `auth` differs from what the booking wants on `lock` now."""
+    """How `auth` differs from what the booking wants on `lock` now (a rotation's code: its own PIN)."""
     return onlock.differences(
         auth,
-        b.pin,
+        b.target_pin(lock),
         b.validFrom,
         b.validUntil,
         b.authName,
@@ -75,10 +81,18 @@ def booked_differences(b: Booking, lock: LockState, auth: SmartlockAuth) -> list
     )
 
 
+def _siblings_code(b: Booking, siblings: list[LockState], auth: SmartlockAuth) -> bool:
+    """Whether `auth` is (or may be) the code another lock state of the booking tracks on this lock."""
+    code = onlock.code_of(auth)
+    return any(auth.id == s.nukiId or code in (s.sentPin, s.heldPin, b.target_pin(s)) for s in siblings)
+
+
 def apply_look(b: Booking, lock: LockState, look: Look, ctx: Context, plan: Plan) -> None:
     """One look at one lock, through the one rule of `staykey.core.onlock`: every path comes here."""
     if look.stamp is not None and lock.seenAt is not None and look.stamp < lock.seenAt:
         return  # older than what we saw already (a reconciler's list read before a webhook we applied)
+    if not look.complete and look.auths and _about_a_sibling(b, lock, look):
+        return  # a webhook about the booking's other code on this lock (a rotation's): not this one's news
     if look.stamp is not None:
         lock.seenAt = look.stamp
     if look.complete:
@@ -95,6 +109,13 @@ def apply_look(b: Booking, lock: LockState, look: Look, ctx: Context, plan: Plan
         _seen_code(b, lock, match, look, ctx, plan)
     elif gone:
         _seen_gone(b, lock, look, ctx.now, plan)
+
+
+def _about_a_sibling(b: Booking, lock: LockState, look: Look) -> bool:
+    siblings = [s for s in b.slots_on(lock.smartlockId) if s is not lock]
+    if not siblings:
+        return False
+    return all(a.id != lock.nukiId and _siblings_code(b, siblings, a) for a in look.auths)
 
 
 def _seen_code(b: Booking, lock: LockState, match: SmartlockAuth, look: Look, ctx: Context, plan: Plan) -> None:
@@ -138,7 +159,7 @@ def _seen_code(b: Booking, lock: LockState, match: SmartlockAuth, look: Look, ct
     if not booked_differences(b, lock, match):
         if lock.status != LockStatus.ACTIVE:
             # A late confirmation (a lock back online after we gave up) or a code to adopt.
-            lock.sentPin, lock.sentFrom, lock.sentUntil = b.pin, b.validFrom, b.validUntil
+            lock.sentPin, lock.sentFrom, lock.sentUntil = b.target_pin(lock), b.validFrom, b.validUntil
             lock.sentUser = onlock.wanted_user(b, lock)
             confirmed(b, lock, plan, now)
     elif match.error:
@@ -238,9 +259,14 @@ def confirmed(b: Booking, lock: LockState, plan: Plan, now: datetime) -> None:
 
 def removed(b: Booking, lock: LockState, plan: Plan, now: datetime) -> None:
     sent_something = lock.nukiId is not None or lock.sentPin is not None or lock.heldPin is not None
-    pins = {lock.heldPin, lock.sentPin, b.pin} - {None}
+    pin = b.target_pin(lock)
+    pins: set[str] = {p for p in (lock.heldPin, lock.sentPin, pin) if p is not None}
     if not b.code_unwanted(lock):
-        pins.discard(b.pin)  # moved away and back: the code goes on again under the same claim
+        pins.discard(pin)  # moved away and back: the code goes on again under the same claim
+    for other in b.slots_on(lock.smartlockId):
+        if other is not lock and other.status != LockStatus.REMOVED:
+            # The booking's other code on this lock (a PIN rotation's) keeps the claim of its PIN.
+            pins -= {b.target_pin(other), other.sentPin or "", other.heldPin or ""}
     if lock.access == "app":
         if b.code_unwanted(lock):
             plan.releases.append(CodeClaim(lock.smartlockId, "", app=True))

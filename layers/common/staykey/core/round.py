@@ -108,9 +108,12 @@ class Plan:
     metrics: list[tuple[str, dict[str, str]]] = field(default_factory=list)
     logs: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
     warnings: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
+    # The writes of the booking's rotation codes (`Booking.rotationCodes`): another PIN, answered
+    # per lock apart from the booking's own code (`Outcome.rotation`).
+    rotation: Plan | None = None
 
     def writes(self) -> bool:
-        return bool(
+        own = bool(
             self.creates
             or self.app_creates
             or self.account_user
@@ -119,6 +122,7 @@ class Plan:
             or self.resend_deletes
             or self.stale
         )
+        return own or (self.rotation is not None and self.rotation.writes())
 
 
 @dataclass
@@ -133,9 +137,10 @@ class Outcome:
     # The guest's Nuki account user: its id, found or created; or why not, and whether for good.
     account_user: int | None = None
     account_user_failed: tuple[str, bool] | None = None
+    rotation: Outcome | None = None  # what Nuki answered to `Plan.rotation`'s writes
 
     def any(self) -> bool:
-        return bool(
+        own = bool(
             self.failed
             or self.transient
             or self.foreign_conflict
@@ -144,6 +149,7 @@ class Outcome:
             or self.account_user is not None
             or self.account_user_failed
         )
+        return own or (self.rotation is not None and self.rotation.any())
 
 
 __all__ = ["CodeClaim", "CodeItem", "Context", "IndexAuth", "Look", "Outcome", "Plan"]

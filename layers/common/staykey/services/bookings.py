@@ -220,10 +220,9 @@ class Bookings:
             and change.guest.email.lower() != booking.guest.email.lower()
         )
         avoid: set[str] = set()
+        rotation_pin = booking.rotation.pin if booking.rotation else None
+        pin = booking.pin
         for _ in range(25):
-            pin = booking.pin
-            if avoid:
-                pin = generate_pin(avoid | self.store.known_codes(new_locks), self.pin_choice)
             resolved = commands.Change(
                 check_in=check_in,
                 check_out=check_out,
@@ -235,11 +234,22 @@ class Bookings:
                 lead=self.lead,
                 access=access,
                 new_guest_email=new_email,
+                rotation_pin=rotation_pin,
             )
             try:
                 updated, _ = rewrite(self.store, booking_id, partial(commands.patch, change=resolved, now=now), now)
-            except PinTaken:
-                avoid.add(pin)
+            except PinTaken as taken:
+                # The booking's PIN (or its rotation's new one) is someone else's on a new lock: another.
+                if rotation_pin is not None and _taken_by_another(
+                    self.store, booking_id, taken.smartlock_ids, rotation_pin
+                ):
+                    avoid.add(rotation_pin)
+                    rotation_pin = generate_pin(
+                        avoid | set(booking.pinHistory) | self.store.known_codes(new_locks), self.pin_choice
+                    )
+                else:
+                    avoid.add(pin)
+                    pin = generate_pin(avoid | self.store.known_codes(new_locks), self.pin_choice)
                 continue
             break
         else:  # pragma: no cover
@@ -251,6 +261,39 @@ class Bookings:
         if updated.status != BookingStatus.SCHEDULED:
             self.scheduler.delete("provision", booking_id)
         logger.info("booking changed", booking_id=booking_id, fields=sorted(change.model_fields_set))
+        return self.sync.process(booking_id, read_back=False)
+
+    def rotate_pin(self, booking_id: str) -> Booking:
+        """Give the booking a new PIN (the shop's or an operator's request): chosen as every PIN is
+        (claimed on every lock of the booking in one transaction, never a code known there), put on
+        every lock as a second code while the old one keeps working, and only once every lock
+        confirmed it does the booking switch: the answer's `pin` changes, the guest is emailed the
+        new PIN, then the old codes are removed (`core.decide`). Until then `pinRotation` says how it
+        goes. A scheduled booking (nothing on its locks yet) just reserves the new PIN. Asking again
+        while a rotation is in progress joins it (its failed locks start afresh). 409 for a booking
+        that has ended, naming its status; nothing is written then."""
+        booking = self.get(booking_id)
+        if booking.status in ENDED:
+            raise Conflict(f"booking {booking_id!r} is {booking.status.value}: an ended booking has no PIN to rotate")
+        now = self.clock.now()
+        locks = [lk.smartlockId for lk in booking.locks if lk.desired == "present" and lk.access == "keypad"]
+        avoid = set(booking.pinHistory) | self.store.known_codes(locks)
+        for _ in range(25):
+            pin = generate_pin(avoid, self.pin_choice)
+            try:
+                updated, _ = rewrite(self.store, booking_id, partial(commands.rotate, pin=pin, now=now), now)
+            except PinTaken:
+                avoid.add(pin)
+                continue
+            break
+        else:  # pragma: no cover - needs 25 collisions in a row
+            raise UpstreamUnavailable("could not reserve a new PIN; try again")
+        if updated.rotation is None:
+            logger.info("PIN rotated (nothing on the locks yet)", booking_id=booking_id)
+            count("PinRotated")
+            return updated
+        logger.info("PIN rotation started", booking_id=booking_id, locks=locks)
+        count("PinRotationStarted")
         return self.sync.process(booking_id, read_back=False)
 
     def resend_email(self, booking_id: str) -> Booking:
@@ -287,3 +330,10 @@ class Bookings:
 
 
 __all__ = ["Bookings"]
+
+
+def _taken_by_another(store: Store, booking_id: str, smartlock_ids: list[int], pin: str) -> bool:
+    """Whether another booking holds `pin` on one of the locks."""
+    return any(
+        c.pin == pin and c.booking_id != booking_id for lock_id in smartlock_ids for c in store.codes_on_lock(lock_id)
+    )

@@ -176,7 +176,9 @@ class Locks:
             raise NotFound(f"lock {smartlock_id} is not in any room")
         view = LockView(smartlock_id, lock_rooms, meta, self.settings.max_codes_per_lock)
         bookings, view.upcoming = fanout.gather(
-            lambda: self.store.booking_parts([c.booking_id for c in items if c.booking_id], ("status", "pin", "locks")),
+            lambda: self.store.booking_parts(
+                [c.booking_id for c in items if c.booking_id], ("status", "pin", "locks", "rotationCodes")
+            ),
             lambda: self.upcoming(smartlock_id, lock_rooms),
         )
         codes: list[LockCode] = []
@@ -185,8 +187,14 @@ class Locks:
                 codes.append(LockCode("others", item.auth_name))
                 continue
             booking = bookings.get(item.booking_id or "")
-            lock = next((lk for lk in (booking or {}).get("locks", []) if lk.get("smartlockId") == smartlock_id), None)
-            on_lock = bool(lock and lock.get("status") == LockStatus.ACTIVE.value and lock.get("heldPin") == item.pin)
+            # The booking's code, or a PIN rotation's (two codes of one booking while it runs).
+            slots = [*(booking or {}).get("locks", []), *((booking or {}).get("rotationCodes") or [])]
+            on_lock = any(
+                lk.get("smartlockId") == smartlock_id
+                and lk.get("status") == LockStatus.ACTIVE.value
+                and lk.get("heldPin") == item.pin
+                for lk in slots
+            )
             codes.append(
                 LockCode(
                     "ours",

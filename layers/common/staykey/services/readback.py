@@ -59,7 +59,9 @@ class ReadBack:
     def looks(self, booking: Booking, extra: Collection[int] = (), everything: bool = True) -> dict[int, Look]:
         """`GET /smartlock/{id}/auth` of the locks with a write in flight (`everything`) and of `extra`."""
         looks = {}
-        for lock in booking.locks:
+        for lock in booking.slots():
+            if lock.smartlockId in looks:
+                continue  # one read-back a lock, for the booking's code and a PIN rotation's
             if not ((everything and (lock.op is not None or lock.recheck)) or lock.smartlockId in extra):
                 continue
             stamp = self.clock.now()
@@ -74,7 +76,10 @@ class ReadBack:
                 )
                 continue
             online = None
-            if lock.op == "find" or (lock.op in ("create", "update") and lock.opChecks >= 2):
+            if any(
+                slot.op == "find" or (slot.op in ("create", "update") and slot.opChecks >= 2)
+                for slot in booking.slots_on(lock.smartlockId)
+            ):
                 with contextlib.suppress(nuki_errors.NukiError):
                     online = self.nuki.get_smartlock(lock.smartlockId).online
             looks[lock.smartlockId] = Look(auths=auths, complete=True, online=online, stamp=stamp)

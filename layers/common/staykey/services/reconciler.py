@@ -48,6 +48,7 @@ from staykey.nuki import errors as nuki_errors
 from staykey.nuki.accounts import APP_AUTH_TYPE
 from staykey.nuki.models import KEYPAD_CODE_AUTH_TYPE
 from staykey.observability import count, logger
+from staykey.services.writes import still_there
 from staykey.store import Store
 
 if TYPE_CHECKING:
@@ -325,8 +326,14 @@ class Reconciler:
                 except nuki_errors.NukiError as exc:
                     logger.info("sync before a repeated delete failed", smartlock_id=lock_id, error=type(exc).__name__)
             attempts[action.auth_id] = sent + 1
-            with contextlib.suppress(nuki_errors.NukiNotFound):  # gone already; the read-back confirms it
-                self.nuki.delete_auth(lock_id, action.auth_id)
+            try:
+                with contextlib.suppress(nuki_errors.NukiNotFound):  # gone already; the read-back confirms it
+                    self.nuki.delete_auth(lock_id, action.auth_id)
+            except nuki_errors.NukiAuthError as exc:
+                if exc.status == 403 and still_there(self.nuki, lock_id, action.auth_id):
+                    # Refused, not gone (no subscription, no permission): the operator's fix.
+                    self.metric("NukiForbidden")
+                raise
         elif action.do == Do.CONFIRM:
             assert action.auth_id is not None
             attempts.pop(action.auth_id, None)

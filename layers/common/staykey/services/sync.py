@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 
 from staykey.adapters.mail import GuestNotice, Mailer
 from staykey.core import commands, decide, onlock
-from staykey.core.models import Booking, BookingStatus
+from staykey.core.models import Booking, BookingStatus, LockState
 from staykey.core.pins import generate_pin
 from staykey.core.round import Context, Look, Outcome, Plan
 from staykey.core.timeutil import Clock
@@ -138,7 +138,7 @@ class Sync:
         booking = self.store.get_booking(booking_id, self.clock.now()) if booking_id else None
         if booking is None:
             return None
-        lock = booking.lock(smartlock_id)
+        lock = _slot_for(booking, smartlock_id, auth)
         if lock is None:
             return booking  # not a lock this booking uses (any more): the reconciler looks after it
         if deleted:
@@ -168,14 +168,12 @@ class Sync:
         taken_at = self.clock.now()
 
         def forget_stalled(b: Booking) -> None:
-            lock = b.lock(smartlock_id)
-            if lock is None:
-                return
-            if lock.op is not None:
-                if lock.opSentAt is not None and lock.opSentAt > stalled_before:
-                    return
-                lock.op = None
-            lock.retryAt = None
+            for lock in b.slots_on(smartlock_id):  # the booking's code, and a PIN rotation's
+                if lock.op is not None:
+                    if lock.opSentAt is not None and lock.opSentAt > stalled_before:
+                        continue
+                    lock.op = None
+                lock.retryAt = None
 
         try:
             rewrite(self.store, booking_id, forget_stalled, taken_at)
@@ -241,6 +239,14 @@ class Sync:
                 booking = self._choose_again(booking, outcome.foreign_conflict)
                 observed, read_back, extra = None, False, set()
                 if booking.status != BookingStatus.FAILED:
+                    continue
+            if outcome.rotation is not None and outcome.rotation.foreign_conflict:
+                from staykey.services import rotation  # a PIN rotation's new code met someone else's
+
+                pin = booking.rotation.pin if booking.rotation else None
+                booking = rotation.choose_again(self, booking, outcome.rotation.foreign_conflict)
+                observed, read_back, extra = None, False, set()
+                if booking.rotation is not None and booking.rotation.pin != pin:
                     continue
             self._after(booking, plan, email)
             return booking
@@ -344,6 +350,18 @@ class Sync:
         rewrite(self.store, booking.bookingId, sent, now)
         count("GuestNotified")
         logger.info("guest notified", booking_id=booking.bookingId, updated=notice.updated)
+
+
+def _slot_for(booking: Booking, smartlock_id: int, auth: SmartlockAuth) -> LockState | None:
+    """Which code of the booking on this lock a webhook's auth is about: the one with its id, else
+    the one with its PIN (a PIN rotation puts a second code on the lock), else the booking's."""
+    slots = booking.slots_on(smartlock_id)
+    code = onlock.code_of(auth)
+    return (
+        next((s for s in slots if s.nukiId and s.nukiId == auth.id), None)
+        or next((s for s in slots if code is not None and code in (s.sentPin, booking.target_pin(s))), None)
+        or booking.lock(smartlock_id)
+    )
 
 
 __all__ = ["Sync", "rewrite"]

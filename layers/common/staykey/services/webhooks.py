@@ -50,7 +50,7 @@ class WebhookProcessor:
         try:
             raw = json.loads(body)
             payload = parse_webhook(raw)
-        except ValueError as exc:
+        except (ValueError, RecursionError) as exc:  # RecursionError: nested too deeply to read
             hint = self._hint(raw)
             if hint is not None:
                 logger.info("webhook read as a hint", outcome=hint)

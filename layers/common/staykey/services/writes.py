@@ -6,6 +6,10 @@ transient trouble (429, 5xx, 423, timeouts after the client's own retries, and 4
 account-wide and alarmed by the client's hook: tried again later), codes that vanished (403/404 on
 an id we hold: create again, or count as removed) and conflicts (409: if the code is ours, an
 earlier attempt arrived; if it is someone else's, another PIN is chosen).
+
+Nuki answers 403 both for an id it does not know and for a write it refuses (no subscription, no
+permission). After a 403 on a code addressed by its id the writer looks: a code still on the lock
+was refused (`NukiForbidden`, the operator's fix), not vanished.
 """
 
 from __future__ import annotations
@@ -39,11 +43,26 @@ def _refused(exc: BaseException) -> bool:
     return isinstance(exc, nuki_errors.NukiInvalidRequest | nuki_errors.NukiRefused)
 
 
+def _forbidden(exc: BaseException) -> bool:
+    return isinstance(exc, nuki_errors.NukiAuthError) and exc.status == 403
+
+
 def _gone(exc: BaseException) -> bool:
     """The auth we addressed by its id does not exist (Nuki answers 403 or 404 for unknown ids)."""
     return isinstance(exc, nuki_errors.NukiNotFound) or (
         isinstance(exc, nuki_errors.NukiAuthError) and exc.status == 403
     )
+
+
+def still_there(nuki: NukiClient, lock_id: int, nuki_id: str) -> bool:
+    """Whether the code with this id is on the lock, after Nuki answered 403 to a write of it (Nuki
+    answers 403 for an id it does not know, and for a write it refuses). If the look fails as well,
+    the code counts as gone, as it did before: the next read decides."""
+    try:
+        nuki.get_auth(lock_id, nuki_id)
+    except Exception:
+        return False
+    return True
 
 
 class NukiWriter:
@@ -84,6 +103,9 @@ class NukiWriter:
             with contextlib.suppress(Exception):
                 self.nuki.delete_auth(lock_id, nuki_id)
                 logger.info("duplicate of our code removed", booking_id=b.bookingId, smartlock_id=lock_id)
+        if plan.rotation is not None and plan.rotation.writes():
+            # A PIN rotation's codes: another PIN, answered apart (Outcome.rotation).
+            out.rotation = self.execute(b, plan.rotation)
         return out
 
     def _account_user(self, b: Booking, out: Outcome) -> None:
@@ -187,7 +209,7 @@ class NukiWriter:
         except nuki_errors.NukiCodeConflict as exc:
             self._classify_conflict(b, [lock_id], plan.pin, out, exc)
         except Exception as exc:
-            if _gone(exc):
+            if _gone(exc) and not (_forbidden(exc) and still_there(self.nuki, lock_id, nuki_id)):
                 out.vanished.append(lock_id)  # someone deleted our code: create it again
             else:
                 self._failure(exc, [lock_id], out)
@@ -208,6 +230,13 @@ class NukiWriter:
                 # A bulk delete is refused as a whole when one id is unknown: delete one by one.
                 for target in targets:
                     self._delete(b, [target], out)
+            elif _forbidden(exc) and still_there(self.nuki, *targets[0]):
+                # Refused, not gone: the operator's fix, alarmed now. The removal is tried again as
+                # one Nuki could not take (every two minutes at most), so the code goes soon after.
+                lock_id = targets[0][0]
+                count("NukiForbidden")
+                logger.error("Nuki refused to remove a code (403)", booking_id=b.bookingId, smartlock_id=lock_id)
+                out.transient[lock_id] = _reason(exc)
             # else: the code is gone already; the read-back confirms it
 
     def _failure(self, exc: BaseException, lock_ids: Sequence[int], out: Outcome) -> None:

@@ -20,7 +20,7 @@ class BookingItems(HistoryItems):
     # -- bookings --------------------------------------------------------------------------
 
     @staticmethod
-    def _booking_item(booking: Booking) -> dict[str, Any]:
+    def booking_item(booking: Booking) -> dict[str, Any]:
         stay_key = indexes.stay_sort_key(booking.validFrom, booking.bookingId)
         return {
             "pk": f"BOOKING#{booking.bookingId}",
@@ -55,7 +55,7 @@ class BookingItems(HistoryItems):
             "search": indexes.searchable(f"{guest.name} {guest.email}"),
         }
 
-    def _guest_item(self, booking: Booking, guest: Guest, expires_at: datetime) -> dict[str, Any]:
+    def guest_item(self, booking: Booking, guest: Guest, expires_at: datetime) -> dict[str, Any]:
         return self._guest_item_for(booking.bookingId, guest, expires_at)
 
     @staticmethod
@@ -63,7 +63,7 @@ class BookingItems(HistoryItems):
         """CODE#{pin} for a PIN a booking holds on a lock; CODEAPP#{bookingId} for its place on an app lock."""
         return f"CODEAPP#{booking_id}" if claim.app else f"CODE#{claim.pin}"
 
-    def _code_item(self, claim: CodeClaim, booking: Booking) -> dict[str, Any]:
+    def code_item(self, claim: CodeClaim, booking: Booking) -> dict[str, Any]:
         return {
             "pk": f"LOCK#{claim.smartlock_id}",
             "sk": self._claim_sk(claim, booking.bookingId),
@@ -80,13 +80,13 @@ class BookingItems(HistoryItems):
         and the event's history item atomically."""
         events = ev.booking_events(None, booking)
         items = [
-            self._tx_put(self._booking_item(booking), "attribute_not_exists(pk)"),
+            self._tx_put(self.booking_item(booking), "attribute_not_exists(pk)"),
             self._tx_put(
                 {"pk": f"NAME#{booking.authName}", "sk": "NAME", "bookingId": booking.bookingId},
                 "attribute_not_exists(pk)",
             ),
-            *[self._tx_put(self._code_item(c, booking), "attribute_not_exists(pk)") for c in claims],
-            self._tx_put(self._guest_item(booking, guest, guest_expires_at)),
+            *[self._tx_put(self.code_item(c, booking), "attribute_not_exists(pk)") for c in claims],
+            self._tx_put(self.guest_item(booking, guest, guest_expires_at)),
             *self._tx_events(events),
             *self._tx_history(booking, events),
         ]
@@ -146,10 +146,10 @@ class BookingItems(HistoryItems):
         releases = [c for c in {c.key: c for c in extras.releases}.values() if c.key not in claimed]
         extras = TxExtras(claims=claims, releases=releases, events=extras.events)
         items = [
-            self._tx_put(self._booking_item(saved), "attribute_exists(pk) AND version = :v", {":v": expected}),
+            self._tx_put(self.booking_item(saved), "attribute_exists(pk) AND version = :v", {":v": expected}),
             *[
                 self._tx_put(
-                    self._code_item(c, saved),
+                    self.code_item(c, saved),
                     "attribute_not_exists(pk) OR bookingId = :b",
                     {":b": saved.bookingId},
                 )
@@ -166,12 +166,12 @@ class BookingItems(HistoryItems):
             ],
         ]
         if guest is not None:
-            items.append(self._tx_put(self._guest_item(saved, guest[0], guest[1])))
+            items.append(self._tx_put(self.guest_item(saved, guest[0], guest[1])))
         items += self._tx_events(events)
         items += self._tx_history(saved, events)
         if len(items) == 1:
             if not self._put(
-                self._booking_item(saved), "attribute_exists(pk) AND version = :v", values={":v": expected}
+                self.booking_item(saved), "attribute_exists(pk) AND version = :v", values={":v": expected}
             ):
                 raise ConcurrentModification(f"booking {booking.bookingId} changed meanwhile")
             saved.guest = booking.guest

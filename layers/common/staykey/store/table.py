@@ -68,6 +68,11 @@ class Table:
 
     # -- low level -------------------------------------------------------------------------
 
+    @property
+    def codec(self) -> Codec:
+        """The codec between items and DynamoDB JSON (for tools that read or load the table raw)."""
+        return self._codec
+
     def _get(self, pk: str, sk: str, consistent: bool = True) -> dict[str, Any] | None:
         res = self.client.get_item(
             TableName=self.table_name, Key=self._codec.dump({"pk": pk, "sk": sk}), ConsistentRead=consistent

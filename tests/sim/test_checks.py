@@ -1,0 +1,72 @@
+"""Checks added to the simulator after issue 11's nine defects, and what they found.
+
+* visible: a write Nuki refuses with 403 (a lapsed subscription, a token without the permission)
+  emits `NukiForbidden` when it first happens. The simulator's 403 spell found that a refused
+  removal was taken for a code already gone (Nuki answers 403 for unknown ids too): retried every
+  minute or two, never counted, never alarmed, for as long as the spell lasted.
+* foreign: a PIN StayKey chooses is never the code of a foreign code it knows on that lock.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from staykey.services import bookings as bookings_module
+from tests.sim.conftest import DOOR_1, ENTRANCE, book_now, codes_on, make_world, status, violations
+
+
+def test_a_removal_nuki_refuses_with_403_alarms_at_once_and_goes_once_nuki_takes_it() -> None:
+    world = make_world(webhooks=True)
+    book_now(world, "B-LAPSED", hours=24)
+    world.run_for(300)
+    assert status(world, "B-LAPSED") == "active"
+    pin = int(world.booking_item("B-LAPSED")["pin"])  # type: ignore[index]
+    world.set_outage("403")  # the Smart Hosting subscription lapses: every write refused
+    world.end("B-LAPSED", "checkout")
+    world.run_for(90)
+    assert world.forbidden_at, "the removal was refused"
+    assert world.metric_counts["NukiForbidden"] >= 1, "a refused removal is the operator's to fix: alarmed now"
+    assert codes_on(world, DOOR_1).get(pin) == "SK B-LAPSED", "refused: still on the lock"
+    world.run_for(2 * 3600)
+    world.set_outage(None)  # renewed
+    world.run_for(15 * 60)
+    assert pin not in codes_on(world, DOOR_1)
+    assert pin not in codes_on(world, ENTRANCE)
+    world.checker.sweep()
+    assert not violations(world)
+
+
+def test_a_create_nuki_refuses_with_403_alarms_and_the_booking_fails_with_its_reason() -> None:
+    world = make_world(webhooks=True)
+    world.set_outage("403")
+    book_now(world, "B-NOSUB")
+    world.run_for(120)
+    assert status(world, "B-NOSUB") == "failed"
+    assert world.metric_counts["NukiForbidden"] >= 1
+    world.set_outage(None)
+    world.run_for(2 * 3600)  # tried again hourly
+    assert status(world, "B-NOSUB") == "active"
+    world.checker.sweep()
+    world.checker.alarms()
+    assert not violations(world)
+
+
+def test_the_checker_catches_a_pin_chosen_on_a_known_foreign_code(monkeypatch: pytest.MonkeyPatch) -> None:
+    world = make_world(webhooks=True)
+    world.add_foreign(DOOR_1, 734159, "Neighbour")
+    world.reconcile_now()
+    world.run_for(60)
+    assert world.known_foreign[DOOR_1], "the reconciler listed the neighbour's code"
+    proposals = ["734159", "493827"]  # what the PIN generator would draw, in order
+    monkeypatch.setattr(bookings_module, "generate_pin", lambda avoid, *_: next(p for p in proposals if p not in avoid))
+    # StayKey remembers it (the lock's code claim): it chooses another PIN, and the check agrees
+    book_now(world, "B-1")
+    world.run_for(60)
+    assert world.booking_item("B-1")["pin"] == "493827"  # type: ignore[index]
+    assert not violations(world, "foreign")
+    # A StayKey that forgot it (the claim lost) would choose it: the check says so
+    world.ddb.discard("staykey-sim", f"LOCK#{DOOR_1}", "CODE#734159")
+    proposals[:] = ["734159"]
+    book_now(world, "B-2")
+    world.run_for(1)
+    assert [v for v in violations(world, "foreign") if "B-2 chose PIN 734159 on lock 17000001" in v]
