@@ -112,8 +112,7 @@ class Checker:
         self._by_code: dict[int, dict[int, list[Any]]] | None = None  # lock -> code -> our codes, in a sweep
         self._reported: set[tuple[str, str]] = set()
         self._next_sweep = 0.0
-        self._tokens_checked = 0
-        self._forbidden_checked = 0
+        self._answers_checked = {401: 0, 403: 0}  # how many 401s and 403s were judged
         self._entries_checked = 0
         # PIN rotations: every PIN a rotation of the booking carried (its codes must go at the end),
         # and, between a switch and the email with the new PIN, the PIN the guest was last told.
@@ -587,26 +586,19 @@ class Checker:
 
     def _sweep_signals(self) -> None:
         w, now = self.w, self.w.loop.t
-        while self._tokens_checked < len(w.token_rejected_at):
-            t = w.token_rejected_at[self._tokens_checked]
-            if now < t + TOKEN_METRIC_WITHIN:
-                break
-            self._tokens_checked += 1
-            self.checks["visible"] += 1
-            if not _metric_between(w.metric_times["NukiTokenRejected"], t - 1, t + TOKEN_METRIC_WITHIN):
-                self.violation(
-                    "visible", "Nuki answered 401 and no NukiTokenRejected metric followed", key=f"401:{t:.0f}"
-                )
-        while self._forbidden_checked < len(w.forbidden_at):
-            t = w.forbidden_at[self._forbidden_checked]
-            if now < t + FORBIDDEN_METRIC_WITHIN:
-                break
-            self._forbidden_checked += 1
-            self.checks["visible"] += 1
-            if not _metric_between(w.metric_times["NukiForbidden"], t - 1, t + FORBIDDEN_METRIC_WITHIN):
-                self.violation(
-                    "visible", "Nuki refused a write with 403 and no NukiForbidden metric followed", key=f"403:{t:.0f}"
-                )
+        for status, times, metric, within, what in (
+            (401, w.token_rejected_at, "NukiTokenRejected", TOKEN_METRIC_WITHIN, "Nuki answered 401"),
+            (403, w.forbidden_at, "NukiForbidden", FORBIDDEN_METRIC_WITHIN, "Nuki refused a write with 403"),
+        ):
+            # Each such answer is judged once its time is up: was its metric counted by then?
+            while self._answers_checked[status] < len(times):
+                t = times[self._answers_checked[status]]
+                if now < t + within:
+                    break
+                self._answers_checked[status] += 1
+                self.checks["visible"] += 1
+                if not _metric_between(w.metric_times[metric], t - 1, t + within):
+                    self.violation("visible", f"{what} and no {metric} metric followed", key=f"{status}:{t:.0f}")
         for auth_id, landed in self.full_seen.items():
             # StayKey sees a refused code when it reads the lock: not while Nuki answers nothing.
             if (
