@@ -104,9 +104,11 @@ def _patch_overlay(spec: dict[str, Any]) -> list[str]:
 
     # Every operation takes the Bearer token and Nuki answers 401 to a missing or wrong one
     # everywhere (ioBroker.nuki-extended#273), yet the two create operations do not declare it.
-    for template in ("/smartlock/{smartlockId}/auth", "/smartlock/auth"):
+    for template in ("/smartlock/{smartlockId}/auth", "/smartlock/auth", "/account/user"):
         spec["paths"][template]["put"]["responses"].setdefault("401", {"description": "Not authorized"})
-    notes.append("401 declared on PUT /smartlock/{smartlockId}/auth and PUT /smartlock/auth (bad token)")
+    notes.append(
+        "401 declared on PUT /smartlock/{smartlockId}/auth, PUT /smartlock/auth, PUT /account/user (bad token)"
+    )
 
     # Nuki answers 400 to a malformed log filter, e.g. "The supplied value '1788213600' for
     # parameter 'fromDate' is not valid" for Unix seconds (observed live, nuki-web-api.md 5.2),

@@ -6,10 +6,11 @@ a simulated season makes hundreds of thousands of calls. This object stands wher
 stands (`Store(table, client=InMemoryDynamoDB())`): the same method names and keyword arguments,
 items in DynamoDB JSON as boto3 sends them, the same two exceptions on `client.exceptions`, and
 conditions evaluated as DynamoDB evaluates them (conditional put/delete/update, transactions that
-are all-or-nothing with a cancellation reason per item, `if_not_exists`, `begins_with`, `ReturnValues`).
+are all-or-nothing with a cancellation reason per item, `if_not_exists`, `begins_with`, `IN`,
+`BETWEEN`, `ReturnValues`).
 
-What it serves: GetItem, Query (a partition key, optional `begins_with` or a comparison on the sort
-key, either index order, Limit, ExclusiveStartKey; the table or a GSI declared with `add_index`),
+What it serves: GetItem, Query (a partition key, optional `begins_with`, `BETWEEN` or a comparison on
+the sort key, either index order, Limit, ExclusiveStartKey; the table or a GSI declared with `add_index`),
 PutItem, DeleteItem, UpdateItem (SET with `if_not_exists` and `+`/`-`, REMOVE), TransactWriteItems
 (Put, Delete, Update, ConditionCheck), BatchGetItem, BatchWriteItem, Scan. Anything else raises
 NotImplementedError, so a new access pattern fails loudly here instead of passing unchecked.
@@ -201,6 +202,29 @@ class _Parser:
             return presence
         left = self.operand()
         op = self.take()
+        if op.upper() == "IN":
+            self.take("(")
+            options = [self.operand()]
+            while self.peek() == ",":
+                self.take(",")
+                options.append(self.operand())
+            self.take(")")
+
+            def one_of(ctx: _Ctx) -> bool:
+                value = left(ctx)
+                return any(_compare(value, "=", option(ctx)) for option in options)
+
+            return one_of
+        if op.upper() == "BETWEEN":
+            low = self.operand()
+            self.take("AND")
+            high = self.operand()
+
+            def between(ctx: _Ctx) -> bool:
+                value = left(ctx)
+                return _compare(value, ">=", low(ctx)) and _compare(value, "<=", high(ctx))
+
+            return between
         right = self.operand()
         return lambda ctx: _compare(left(ctx), op, right(ctx))
 
@@ -354,9 +378,10 @@ def _arithmetic(text: str, left: _Rhs, right: _Rhs, *, plus: bool) -> _Rhs:
 def _key_condition(expression: str) -> tuple[str, str, str | None]:
     """A query's key condition: the partition key's name token, its value token, and the sort key's
     condition (or None)."""
-    parts = re.split(r"\s+AND\s+", expression.strip(), flags=re.IGNORECASE)
+    # maxsplit=1: the sort key's condition may be a BETWEEN :a AND :b
+    parts = re.split(r"\s+AND\s+", expression.strip(), maxsplit=1, flags=re.IGNORECASE)
     m = re.fullmatch(r"(\S+)\s*=\s*(:\w+)", parts[0])
-    if m is None or len(parts) > 2:
+    if m is None:
         raise NotImplementedError(f"key condition {expression!r}")
     return m.group(1), m.group(2), parts[1] if len(parts) > 1 else None
 

@@ -6,8 +6,10 @@ with the service's own rules: a bug in the service's idea of "what is on the loc
 itself here. The rules (docs/invariants.md says the same in prose):
 
 told_means_true  A booking turns `active`, and a guest email goes out, only while every lock of
-                 the booking holds exactly one code with the booking's PIN, under its name, with
-                 no `error`, enabled, with no weekday or daily-time limits, and the booking's
+                 the booking holds exactly one code with the booking's PIN (or, on a lock the
+                 guest opens with the Nuki app, exactly one app authorization for the guest's
+                 Nuki account user, found by the guest's email), under its name, with no
+                 `error`, enabled, with no weekday or daily-time limits, and the booking's
                  window within 60 s. The email states what is on the locks. A booking stays
                  `active` after its code changed on a lock for at most one reconcile period (the
                  time StayKey needs to notice a change it was not told about). A PIN rotation
@@ -20,9 +22,10 @@ gone_means_gone  Every code of an ended, cancelled or moved booking (and of a PI
                  end, of the code landing, of the lock coming back online, or of Nuki answering
                  again, whichever is last. A booking is `revoked` only when none of its codes (a
                  rotation's included) is on any of its locks.
-foreign          A code StayKey did not create is never changed or deleted by StayKey, and its code
-                 is never chosen as a PIN on its lock once StayKey knows it (the reconciler listed
-                 it there: it remembers every code it lists), a rotation's new PIN included.
+foreign          A code (or app user) StayKey did not create is never changed or deleted by
+                 StayKey, nor an account user it did not create, and its code is never chosen as
+                 a PIN on its lock once StayKey knows it (the reconciler listed it there: it
+                 remembers every code it lists), a rotation's new PIN included.
 converges        Once faults stop, locks are online and full locks have room, every booking
                  reaches its right state (scheduled before its lead time, active during it,
                  revoked or cancelled after, its PIN rotations taken effect, but for one asked
@@ -43,6 +46,13 @@ attributed       Every successful entry with a guest's PIN is stored under that 
 never_5xx        No shop request answers a 5xx; no function crashes (an exception other than the
                  domain's own, which its trigger retries).
 nuki_spec        Every request StayKey sent, and every answer the sandbox gave, fits Nuki's spec.
+ready            A lock of a booking that had a readiness problem (offline, a critical battery,
+                 a critical keypad battery on a keypad lock, a lapsed subscription) throughout
+                 a check (48 and 4 hours before validFrom) puts the booking `at_risk` naming the
+                 lock within one readiness period; an `at_risk` booking whose locks had no
+                 problem for a readiness period is `ok` again (local.sim.arrivals).
+privacy          An account user StayKey created is deleted at Nuki within two purge periods
+                 after the guest data of every booking of its guest expired (local.sim.arrivals).
 """
 
 from __future__ import annotations
@@ -70,10 +80,12 @@ ATTRIBUTION_DELAY = 20 * 60.0
 TOLD_GRACE = 120.0  # after a DEVICE_AUTHS about our code reached StayKey, it knows within this
 WEBHOOK_RETRY = 360.0  # the webhook queue's visibility timeout: a failed processing comes back after it
 # Metrics of causes an operator must fix; each needs an alarm in template.yaml.
-OPERATOR_METRICS = ("NukiTokenRejected", "NukiForbidden", "LockFull", "ProvisioningFailed")
+OPERATOR_METRICS = ("NukiTokenRejected", "NukiForbidden", "LockFull", "ProvisioningFailed", "BookingsAtRisk")
 ENDED = {"revoking", "revoked", "cancelled"}
 KEYPAD = 13
 _AUTH_PATH = re.compile(r"^/smartlock/(\d+)/auth/([0-9a-f]{24})$")
+_USER_PATH = re.compile(r"^/account/user/(\d+)$")
+APP = 0
 
 
 @dataclass(frozen=True)
@@ -111,6 +123,9 @@ class Checker:
         self.pin_dropped: dict[tuple[str, str], float] = {}  # a rotation's PIN given up for another: when
         self.history: dict[str, list[str]] = {}  # booking -> its writes, compactly (for reading a failure)
         self.items: dict[str, dict[str, Any]] = {}  # booking -> its item as last written, decoded
+        from local.sim.arrivals import ArrivalChecks
+
+        self.arrivals = ArrivalChecks(self)
 
     # ------------------------------------------------------------------ reporting
 
@@ -142,16 +157,56 @@ class Checker:
                 by_code.setdefault(a.code, []).append(a)
         return by_code
 
-    def _lock_problem(self, smartlock_id: int, pin: str, name: str, start: datetime, end: datetime) -> str | None:
-        """Why the PIN would not open this lock exactly for the window; None if it would."""
+    def _ours_named(self, smartlock_id: int, name: str, pin: str) -> list[Any]:
+        """What StayKey put on the lock under a booking's name: its code, or its app authorization."""
+        foreign = self.w.foreign_ids
+        apps = [a for a in self.w.auths_on(smartlock_id) if a.type == APP and a.name == name and a.id not in foreign]
+        return apps + [a for a in self._ours(smartlock_id, pin) if a.name == name]
+
+    def _access(self, item: dict[str, Any], smartlock_id: int) -> str:
+        for lock in item.get("locks", []):
+            if int(lock["smartlockId"]) == smartlock_id:
+                return str(lock.get("access", "keypad"))
+        return "keypad"
+
+    def _guest_user(self, booking_id: str) -> int | None:
+        sb = self.w.shop.get(booking_id)
+        return self.w.account_user(sb.emails[-1]) if sb is not None and sb.emails else None
+
+    def _lock_problem(
+        self,
+        smartlock_id: int,
+        pin: str,
+        name: str,
+        start: datetime,
+        end: datetime,
+        *,
+        app: bool = False,
+        booking_id: str = "",
+    ) -> str | None:
+        """Why the PIN (or, `app`, the guest's app) would not open this lock exactly for the window;
+        None if it would."""
         lock = self.w.sandbox._locks.get(smartlock_id)
         if lock is None:
             return "no such lock at Nuki"
-        if not lock.has_keypad:
-            return "the lock has no keypad"
-        held = self._ours(smartlock_id, pin)
-        if len(held) != 1:
-            return f"{len(held)} codes with the PIN on the lock"
+        if app:
+            uid = self._guest_user(booking_id)
+            if uid is None:
+                return "the guest has no Nuki account user"
+            foreign = self.w.foreign_ids
+            held = [
+                a
+                for a in self.w.auths_on(smartlock_id)
+                if a.type == APP and a.account_user_id == uid and a.name == name and a.id not in foreign
+            ]
+            if len(held) != 1:
+                return f"{len(held)} app authorizations of the guest's account user on the lock"
+        else:
+            if not lock.has_keypad:
+                return "the lock has no keypad"
+            held = self._ours(smartlock_id, pin)
+            if len(held) != 1:
+                return f"{len(held)} codes with the PIN on the lock"
         auth = held[0]
         if auth.name != name:
             return f"the code with the PIN is named {auth.name!r}, not {name!r}"
@@ -183,7 +238,10 @@ class Checker:
         if not locks:
             self.violation("told_means_true", f"{item['bookingId']} {why} with no lock")
         for lock_id in locks:
-            problem = self._lock_problem(lock_id, item["pin"], item["authName"], start, end)
+            app = self._access(item, lock_id) == "app"
+            problem = self._lock_problem(
+                lock_id, item["pin"], item["authName"], start, end, app=app, booking_id=item["bookingId"]
+            )
             if problem is not None and not self._tampered_lately(lock_id):
                 self.violation("told_means_true", f"{item['bookingId']} {why}, but on lock {lock_id}: {problem}")
 
@@ -249,7 +307,7 @@ class Checker:
             self.checks["gone_means_gone"] += 1
             for lock in new.get("locks", []):
                 for pin in {new["pin"], *self.rotation_pins.get(booking_id, ())}:
-                    if any(a.name == new["authName"] for a in self._ours(int(lock["smartlockId"]), pin)):
+                    if self._ours_named(int(lock["smartlockId"]), new["authName"], pin):
                         self.violation(
                             "gone_means_gone",
                             f"{booking_id} turned revoked with a code still on lock {lock['smartlockId']}",
@@ -259,7 +317,7 @@ class Checker:
             lock_id = int(lock["smartlockId"])
             if lock.get("status") == "removed" and old_locks.get(lock_id, {}).get("status") != "removed":
                 self.checks["gone_means_gone"] += 1
-                if any(a.name == new["authName"] for a in self._ours(lock_id, new["pin"])):
+                if self._ours_named(lock_id, new["authName"], new["pin"]):
                     self.violation(
                         "gone_means_gone", f"{booking_id}: lock {lock_id} recorded removed while its code is on it"
                     )
@@ -271,8 +329,8 @@ class Checker:
         for pin in {new["pin"], (new.get("rotation") or {}).get("pin")} - {None}:
             before = set(self._present(old)) if pin in old_pins else set()
             for lock_id in self._present(new):
-                if lock_id in before:
-                    continue
+                if lock_id in before or self._access(new, lock_id) == "app":
+                    continue  # an app lock gets no PIN
                 self.checks["foreign"] += 1
                 known = self.w.known_foreign.get(lock_id)
                 if not known:
@@ -302,7 +360,16 @@ class Checker:
         if notice.pin != pin or notice.valid_from != parse_iso(start) or notice.valid_until != parse_iso(end):
             self.violation("told_means_true", f"{notice.booking_id}: the email says other than the booking decided")
         for lock_id in locks:
-            problem = self._lock_problem(lock_id, notice.pin, item["authName"], notice.valid_from, notice.valid_until)
+            app = self._access(item, lock_id) == "app"
+            problem = self._lock_problem(
+                lock_id,
+                notice.pin,
+                item["authName"],
+                notice.valid_from,
+                notice.valid_until,
+                app=app,
+                booking_id=notice.booking_id,
+            )
             if problem is not None and not self._tampered_lately(lock_id):
                 self.violation("told_means_true", f"{notice.booking_id} emailed, but on lock {lock_id}: {problem}")
 
@@ -317,6 +384,9 @@ class Checker:
         for auth_id in targets:
             if auth_id in self.w.foreign_ids:
                 self.violation("foreign", f"StayKey sent {call.method} {call.path} on a code it did not create")
+        user = _USER_PATH.match(call.path)
+        if user and call.method in ("POST", "DELETE") and int(user.group(1)) in self.w.foreign_users:
+            self.violation("foreign", f"StayKey sent {call.method} {call.path} on an account user it did not create")
 
     # ------------------------------------------------------------------ sweeps: deadlines
 
@@ -331,6 +401,7 @@ class Checker:
             self._sweep_locks()
             self._sweep_bookings()
             self._sweep_signals()
+            self.arrivals.sweep()
         finally:
             self._by_code = None
 
@@ -365,7 +436,7 @@ class Checker:
         for lock_id in list(w.sandbox._locks):
             online = w.is_online(lock_id)
             for auth in w.auths_on(lock_id):
-                if auth.id in w.foreign_ids or auth.type != KEYPAD:
+                if auth.id in w.foreign_ids or auth.type not in (KEYPAD, APP):
                     continue
                 self.checks["gone_means_gone"] += 1
                 booking_id = self.names.get(auth.name)
@@ -404,7 +475,10 @@ class Checker:
                     self.checks["told_means_true"] += 1
                     start, end = valid_from, parse_iso(item["validUntil"])
                     assert end is not None
-                    problem = self._lock_problem(lock_id, item["pin"], item["authName"], start, end)
+                    app = self._access(item, lock_id) == "app"
+                    problem = self._lock_problem(
+                        lock_id, item["pin"], item["authName"], start, end, app=app, booking_id=booking_id
+                    )
                     key = (booking_id, lock_id)
                     if problem is None:
                         self.drift_since.pop(key, None)
@@ -471,6 +545,8 @@ class Checker:
         start, end = parse_iso(item["validFrom"]), parse_iso(item["validUntil"])
         staying = start is not None and end is not None and start <= now <= end
         for lock_id in self._present(item):
+            if self._access(item, lock_id) == "app":
+                continue  # the guest's app opens it: a rotation changes only keypad codes
             self.checks["told_means_true"] += 1
             held = [a for a in self._ours(lock_id, pin) if a.name == item["authName"]]
             window = held[0].window if len(held) == 1 else None
@@ -584,6 +660,7 @@ class Checker:
         w, now = self.w, self.w.loop.t
         self.sweep()
         self.alarms()
+        self.arrivals.final()
         lead = w.settings.provision_lead_hours * 3600
         for crash in w.crashes:
             self.violation("never_5xx", f"a function crashed: {crash}")

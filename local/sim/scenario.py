@@ -35,6 +35,7 @@ STARTS = (
 )
 ZONES = ("Europe/Berlin", "America/New_York", "Asia/Tokyo", "Europe/London", "Australia/Lord_Howe")
 ENTRANCE, SIDE_ENTRANCE = 17000099, 17000098
+APP_DOORS = (17000005, 17000006)  # no keypad: their guests open them with the Nuki app
 
 
 @dataclass
@@ -60,7 +61,11 @@ class Result:
 
 def _profile(rng: random.Random, hostile: bool) -> SimConfig:
     webhooks = rng.random() < 0.7
+    # A quarter of the seasons keep no guest data after the stay: the account users StayKey
+    # created are deleted at Nuki within the season.
+    retention = "0" if rng.random() < 0.25 else "30"
     return SimConfig(
+        env={"GUEST_DATA_RETENTION_DAYS": retention},
         webhooks=webhooks,
         log_polling=(not webhooks) or rng.random() < 0.5,
         sync_delay=rng.choice((0.0, 0.5, 2.0, 5.0)),
@@ -112,7 +117,9 @@ class Season:
         w, rng = self.world, self.rng
         locks = [*range(17000001, 17000007), ENTRANCE, SIDE_ENTRANCE]
         for lock_id in locks:
-            w.add_lock(lock_id, sync_delay=rng.choice((None, 0.0, 1.0, 5.0, 20.0, 60.0)))
+            w.add_lock(
+                lock_id, keypad=lock_id not in APP_DOORS, sync_delay=rng.choice((None, 0.0, 1.0, 5.0, 20.0, 60.0))
+            )
         zone = rng.choice(ZONES)
         times = {"checkInTime": rng.choice(("15:00", "02:30", "00:00")), "checkOutTime": rng.choice(("11:00", "01:30"))}
         layout = {
@@ -123,8 +130,15 @@ class Season:
             "r5": (17000005,),
             "r6": (17000006, SIDE_ENTRANCE),
         }
+        # r5: app access only; r6: app on the room door, keypad at the side entrance; r2: keypad codes
+        # linked to the guest's Nuki account user.
+        extra: dict[str, dict[str, Any]] = {
+            "r2": {"linkKeypadCodes": True},
+            "r5": {"access": {"17000005": "app"}},
+            "r6": {"access": {"17000006": "app", str(SIDE_ENTRANCE): "keypad"}},
+        }
         for room_id, room_locks in layout.items():
-            w.put_room(room_id, room_locks, timezone=zone, **times)
+            w.put_room(room_id, room_locks, timezone=zone, **times, **extra.get(room_id, {}))
             self.rooms[room_id] = room_locks
         w.start()
 
@@ -203,8 +217,13 @@ class Season:
         if item is None or item["status"] not in ("active", "provisioning"):
             return
         for lock in item["locks"]:
-            if lock.get("desired") == "present" and self.world.is_online(int(lock["smartlockId"])):
-                self.world.guest_types_pin(booking_id, int(lock["smartlockId"]))
+            lock_id = int(lock["smartlockId"])
+            if lock.get("desired") != "present" or not self.world.is_online(lock_id):
+                continue
+            if lock.get("access") == "app":
+                self.world.guest_opens_app(booking_id, lock_id)
+            elif self.world.sandbox._locks[lock_id].has_keypad:
+                self.world.guest_types_pin(booking_id, lock_id)
 
     def _change_dates(self, booking_id: str, extra: float) -> None:
         sb = self.world.shop[booking_id]
@@ -244,8 +263,9 @@ class Season:
             w.loop.call_at(
                 rng.uniform(0, horizon), lambda: w.sandbox.set_faults(ghost_deletes=rng.randint(1, 3)), name="ghosts"
             )
+        self._plan_health(horizon)
         if rng.random() < 0.3:
-            lock_id = rng.choice(sorted(w.sandbox._locks))
+            lock_id = rng.choice(sorted(i for i in w.sandbox._locks if w.sandbox._locks[i].has_keypad))
             at = rng.uniform(0, horizon * 0.7)
             w.loop.call_at(at, lambda: self._fill(lock_id), name="fill")
             w.loop.call_at(at + rng.choice((HOUR, 6 * HOUR)), lambda: self._empty(lock_id), name="empty")
@@ -261,6 +281,26 @@ class Season:
             w.loop.call_at(rng.uniform(0, horizon * 0.6), self._replace_lock, name="replace-lock")
         for n in range(rng.randint(0, 2)):
             w.loop.call_at(rng.uniform(0, horizon), partial(self._bad_request, n), name="bad-input")
+
+    def _plan_health(self, horizon: float) -> None:
+        """Readiness findings: batteries going critical (and changed hours later), a keypad's battery,
+        a lapsed Smart Hosting subscription (renewed later); someone else's app user on a door."""
+        w, rng = self.world, self.rng
+        for lock_id in sorted(w.sandbox._locks):
+            if rng.random() < 0.25:
+                at, length = rng.uniform(0, horizon), rng.choice((1800.0, 3 * HOUR, 10 * HOUR, DAY))
+                what = rng.choice(("batteryCritical", "keypadBatteryCritical", "subscription"))
+                if what == "subscription":
+                    w.loop.call_at(at, partial(w.set_subscription, lock_id, "EXPIRED"), name="lapse")
+                    w.loop.call_at(at + length, partial(w.set_subscription, lock_id, "ACTIVE"), name="renew")
+                else:
+                    w.loop.call_at(at, partial(w.set_health, lock_id, **{what: True}), name="battery")
+                    w.loop.call_at(at + length, partial(w.set_health, lock_id, **{what: False}), name="changed")
+        for n in range(rng.randint(0, 2)):
+            lock_id = rng.choice(sorted(w.sandbox._locks))
+            w.loop.call_at(
+                rng.uniform(0, horizon), partial(w.add_foreign_app_user, lock_id, f"Cleaner {n}"), "app-user"
+            )
 
     def _bad_request(self, n: int) -> None:
         """Dates at the calendar's edges and other nonsense: a 4xx, never a 5xx, nothing stored."""
@@ -311,6 +351,8 @@ class Season:
             return
         lock_id, auth = rng.choice(codes)
         what = rng.choice(("code", "until", "disable", "delete"))
+        if auth.type == 0 and what == "code":
+            what = "disable"  # an app authorization has no code
         w.tampered[lock_id] = w.loop.t
         if what == "delete":
             w.sandbox.delete_auth_elsewhere(lock_id, auth.id)
@@ -376,6 +418,9 @@ class Season:
                 w.set_online(lock_id, True)
         for lock_id in list(self.fillers):
             self._empty(lock_id)
+        for lock_id in sorted(w.sandbox._locks):
+            w.set_health(lock_id, batteryCritical=False, keypadBatteryCritical=False)
+            w.set_subscription(lock_id, "ACTIVE")
         w.sandbox.set_faults()
         w.mailer.fail_next = 0
         cfg = w.config

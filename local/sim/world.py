@@ -1,8 +1,9 @@
 """The simulated world: StayKey's real services and real Nuki client, the Nuki sandbox, the AWS
 services around them, a shop, an operator, guests and faults, on one seeded loop (`local.sim.loop`).
 
-What is real: `Bookings`, `Sync`, `Activity`, `Reconciler`, `Rooms`, the `WebhookReceiver` (signature
-check over the raw body), the webhook processor's parsing, `Store` (its DynamoDB requests, served
+What is real: `Bookings`, `Sync`, `Activity`, `Reconciler`, `Rooms`, `ReadinessChecks`, `AccountUsers`
+(guests as Nuki account users, for app access), the `WebhookReceiver` (signature check over the raw
+body), the webhook processor's parsing and hints, `Store` (its DynamoDB requests, served
 by `local.sim.dynamo`), `NukiClient` (its retries, backoff and error mapping, sending real HTTP
 requests into the sandbox through `local.sim.transport`), the sandbox itself (Nuki's rules and
 asynchrony, judged by Nuki's spec), and the operator's webhook registration command. What is
@@ -39,9 +40,11 @@ from staykey.errors import StayKeyError
 from staykey.nuki import NukiClient, NukiError
 from staykey.observability import logger as service_logger
 from staykey.observability import set_metric_sink
+from staykey.services.accounts import AccountUsers
 from staykey.services.activity import Activity
 from staykey.services.bookings import Bookings
 from staykey.services.polling import LogPoller
+from staykey.services.readiness import ReadinessChecks
 from staykey.services.reconciler import ReconcileIncomplete, Reconciler
 from staykey.services.rooms import Rooms
 from staykey.services.sync import Sync
@@ -75,6 +78,8 @@ class SimConfig:
     periodic: bool = True  # the reconciler's and the log poller's schedules run
     reconcile_every: float = 900.0  # ReconcileSchedule
     poll_every: float = 300.0  # LogPollSchedule
+    readiness_every: float = 900.0  # ReadinessSchedule
+    purge_every: float = 3600.0  # the account users' purge
     validate_spec: float = 1.0  # the share of Nuki calls judged by Nuki's spec
     sync_delay: float = 2.0
     nuki_latency: tuple[float, float] = (0.05, 0.3)
@@ -102,6 +107,9 @@ class ShopBooking:
     ended_at: float | None = None  # checkout or cancel answered
     end_kind: str | None = None  # "checkout", "cancel"
     left_locks: dict[int, float] = field(default_factory=dict)  # lock -> when a move left it
+    joined: dict[int, float] = field(default_factory=dict)  # lock -> since when the booking has it
+    dates_changed_at: float = 0.0  # when a change last moved the stay
+    emails: list[str] = field(default_factory=list)  # the guest's email, and each one a change gave
     answered: bool = False  # the create was answered (a booking the shop knows about)
     failed_calls: int = 0
     rotations: int = 0  # PIN rotations answered 202 (the shop's and the operator's)
@@ -150,6 +158,9 @@ class World:
         self._reconciler_saw: dict[tuple[Any, int], set[str]] = {}
         self.lost_log_ids: set[str] = set()
         self.tampered: dict[int, float] = {}  # lock -> when someone last changed our code on it in Nuki Web
+        # lock -> its readiness facts over time: (t, online, battery, keypad battery, subscription in force)
+        self.lock_health: dict[int, list[tuple[float, bool, bool, bool, bool]]] = defaultdict(list)
+        self.foreign_users: set[int] = set()  # account users someone else added (StayKey never deletes them)
 
         set_metric_sink(self._metric)
         service_logger.setLevel(logging.CRITICAL)
@@ -164,6 +175,8 @@ class World:
         # (lock, auth id) -> when a DEVICE_AUTHS about that code reached StayKey's receiver
         self.told_auths: dict[tuple[int, str], list[float]] = defaultdict(list)
         self.ddb = InMemoryDynamoDB()
+        for index in ("gsi2", "gsi3"):  # bookings by stay (readiness), account users due for purge
+            self.ddb.add_index(index, f"{index}pk", f"{index}sk")
         self.store = Store(TABLE, client=self.ddb)
         env = {**DEFAULT_ENV, **self.config.env}
         self.settings: Settings = load_settings(env)
@@ -195,6 +208,7 @@ class World:
         self.mailer = SimMailer(self)
         self.inbox = SimInbox(self)
         self.webhook_secret = ""
+        self.accounts = AccountUsers(self.settings, self.store, lambda: self.nuki, self.clock)
         self.sync = Sync(
             self.settings,
             self.store,
@@ -202,7 +216,7 @@ class World:
             self.jobs,
             self.mailer,
             self.clock,
-            writer=NukiWriter(self.store, lambda: self.nuki, self.clock),
+            writer=NukiWriter(self.store, lambda: self.nuki, self.clock, self.accounts),
             pin_choice=random.Random(seed + 2).choice,
         )
         self.bookings = Bookings(
@@ -215,7 +229,9 @@ class World:
         )
         self.activity = Activity(self.settings, self.store, self.clock)
         self.poller = LogPoller(self.activity, lambda: self.nuki)
-        self.webhooks = WebhookProcessor(self.activity, self.sync)
+        self.readiness = ReadinessChecks(
+            self.settings, self.store, lambda: self.nuki, self.clock, metric=self._metric_call
+        )
         self.reconciler = Reconciler(
             self.settings,
             self.store,
@@ -225,6 +241,9 @@ class World:
             self.lock_queue,
             self.clock,
             metric=self._metric_call,
+        )
+        self.webhooks = WebhookProcessor(
+            self.activity, self.sync, readiness=lambda: self.readiness, lock_queue=lambda: self.lock_queue
         )
         self.receiver = WebhookReceiver(
             secret=lambda _force: self.webhook_secret,
@@ -250,6 +269,8 @@ class World:
         if not self.config.periodic:
             return
         self.loop.call_later(self.rng.uniform(0, self.config.reconcile_every), self._reconcile_tick, "reconciler")
+        self.loop.call_later(self.rng.uniform(0, self.config.readiness_every), self._readiness_tick, "readiness")
+        self.loop.call_later(self.rng.uniform(0, self.config.purge_every), self._purge_tick, "account-purge")
         if self.config.log_polling:
             self.loop.call_later(self.rng.uniform(0, self.config.poll_every), self._poll_tick, "log-poller")
 
@@ -330,6 +351,14 @@ class World:
         self.invoke("reconciler", lambda: self.reconciler.enqueue_all())
         self.loop.call_later(self.config.reconcile_every, self._reconcile_tick, "reconciler")
 
+    def _readiness_tick(self) -> None:
+        self.invoke("readiness", lambda: self.readiness.run())
+        self.loop.call_later(self.config.readiness_every, self._readiness_tick, "readiness")
+
+    def _purge_tick(self) -> None:
+        self.invoke("account-purge", lambda: self.accounts.purge())
+        self.loop.call_later(self.config.purge_every, self._purge_tick, "account-purge")
+
     def _poll_tick(self) -> None:
         self.invoke("log-poller", lambda: self.poller.poll_all())
         self.loop.call_later(self.config.poll_every, self._poll_tick, "log-poller")
@@ -349,11 +378,68 @@ class World:
         if sync_delay is not None:
             self.sandbox.update_smartlock(smartlock_id, sync_delay=sync_delay)
         self.online_since[smartlock_id] = self.loop.t
+        self._health(smartlock_id)
 
     def set_online(self, smartlock_id: int, online: bool) -> None:
         self.sandbox.update_smartlock(smartlock_id, online=online)
         if online:
             self.online_since[smartlock_id] = self.loop.t
+        self._health(smartlock_id)
+
+    def set_health(self, smartlock_id: int, **battery: bool) -> None:
+        """A battery goes critical or is changed (batteryCritical, keypadBatteryCritical)."""
+        self.sandbox.update_smartlock(smartlock_id, battery=battery)
+        self._health(smartlock_id)
+
+    def set_subscription(self, smartlock_id: int, state: str) -> None:
+        self.sandbox.update_smartlock(smartlock_id, subscription=state)
+        self._health(smartlock_id)
+
+    def _health(self, smartlock_id: int) -> None:
+        lock = self.sandbox._locks[smartlock_id]
+        facts = (
+            self.loop.t,
+            lock.online,
+            bool(lock.battery["batteryCritical"]),
+            bool(lock.battery["keypadBatteryCritical"]),
+            lock.subscription in (None, "ACTIVE", "PENDING_CANCEL"),
+        )
+        self.lock_health[smartlock_id].append(facts)
+
+    def at_risk(self, smartlock_id: int, access: str, t0: float, t1: float) -> tuple[bool, bool]:
+        """Whether the lock had a readiness problem (for a guest with `access`) throughout [t0, t1],
+        and whether it had one at any time in it (ground truth: what the sandbox was told)."""
+        history = self.lock_health.get(smartlock_id, [])
+
+        def problem(facts: tuple[float, bool, bool, bool, bool]) -> bool:
+            _, online, battery, keypad, subscription = facts
+            return not online or battery or (access == "keypad" and keypad) or not subscription
+
+        before = [f for f in history if f[0] <= t0]
+        during = [f for f in history if t0 < f[0] <= t1]
+        states = ([before[-1]] if before else []) + during
+        flags = [problem(f) for f in states]
+        return (bool(flags) and all(flags), any(flags))
+
+    def account_user(self, email: str) -> int | None:
+        """The Nuki account user with this email, if the sandbox has one (ground truth)."""
+        user = self.sandbox._users.by_email(email)
+        return user.account_user_id if user is not None else None
+
+    def add_foreign_app_user(self, smartlock_id: int, name: str) -> None:
+        """Someone else's app user on a lock (the cleaner's, added in Nuki Web): never StayKey's."""
+        from local.nuki_sandbox.model import NukiError as SandboxNukiError
+
+        email = f"{name.lower().replace(' ', '.')}.{smartlock_id}@example.org"
+        user = self.sandbox._users.by_email(email)
+        uid = user.account_user_id if user else int(self.sandbox.add_account_user(email, name)["accountUserId"])
+        self.foreign_users.add(uid)
+        draft = AuthDraft(name=name, type=0, remote_allowed=False, window=Window(), account_user_id=uid)
+        try:
+            auth = self.sandbox.add_foreign_auth(smartlock_id, draft)
+        except SandboxNukiError:
+            return
+        self.foreign_ids.add(str(auth["id"]))
 
     def is_online(self, smartlock_id: int) -> bool:
         return self.sandbox._locks[smartlock_id].online
@@ -472,6 +558,11 @@ class World:
         body = {"name": f"Room {room_id}", "smartlockIds": list(locks), "timezone": timezone, **times}
         self.rooms.put(room_id, RoomIn.model_validate(body))
 
+    def room_access(self, room_id: str) -> dict[int, str]:
+        room = self.store.get_room(room_id)
+        assert room is not None
+        return {lock_id: room.access_of(lock_id) for lock_id in room.smartlockIds}
+
     def room_locks(self, room_id: str) -> tuple[int, ...]:
         room = self.store.get_room(room_id)
         assert room is not None
@@ -508,15 +599,19 @@ class World:
         notify: bool = True,
         email: str | None = None,
     ) -> None:
+        guest_email = email or f"{booking_id.lower()}@example.org"
         request = {
             "bookingId": booking_id,
             "roomId": room_id,
-            "guest": {"name": f"Guest {booking_id}", "email": email or f"{booking_id.lower()}@example.org"},
+            "guest": {"name": f"Guest {booking_id}", "email": guest_email},
             "checkIn": _point(check_in),
             "checkOut": _point(check_out),
             "notifyGuest": notify,
         }
-        self.shop[booking_id] = ShopBooking(booking_id, room_id, self.room_locks(room_id), request, self.loop.t)
+        locks = self.room_locks(room_id)
+        self.shop[booking_id] = ShopBooking(booking_id, room_id, locks, request, self.loop.t)
+        self.shop[booking_id].joined = dict.fromkeys(locks, self.loop.t)
+        self.shop[booking_id].emails.append(guest_email)
         self._shop(booking_id, f"shop:create:{booking_id}", lambda: self._create(booking_id))
 
     def _shop(self, booking_id: str, label: str, attempt: Callable[[], bool]) -> None:
@@ -593,7 +688,13 @@ class World:
                     sb.left_locks[lock_id] = now
             for lock_id in new_locks:
                 sb.left_locks.pop(lock_id, None)
+                if lock_id not in sb.locks:
+                    sb.joined[lock_id] = now
             sb.room_id, sb.locks = change["roomId"], new_locks
+        if "guest" in change:
+            sb.emails.append(str(change["guest"]["email"]))
+        if {"checkIn", "checkOut", "roomId"} & set(change):
+            sb.dates_changed_at = now
         sb.valid_from, sb.valid_until = answer.validFrom, answer.validUntil
         for key in ("checkIn", "checkOut"):
             if key in body:
@@ -635,6 +736,23 @@ class World:
         return True
 
     # ------------------------------------------------------------------ guests
+
+    def guest_opens_app(self, booking_id: str, smartlock_id: int) -> bool:
+        """The guest opens the door with the Nuki app; True if it opened with the booking's authorization."""
+        booking = self.store.get_booking(booking_id)
+        sb = self.shop.get(booking_id)
+        if booking is None or sb is None:
+            return False
+        uid = self.account_user(sb.emails[-1])
+        if uid is None:
+            return False
+        result = self.sandbox.app_entry(smartlock_id, uid, at=self.loop.now())
+        logged = self.sandbox._log_index.get(str(result["logId"]))
+        used = logged.data.get("authId") if logged is not None else None
+        opened_by = next((a for a in self.auths_on(smartlock_id) if a.id == used), None)
+        if result["success"] and opened_by is not None and opened_by.name == booking.authName:
+            self.entries.append(GuestEntry(self.loop.t, booking_id, smartlock_id, str(result["logId"])))
+        return bool(result["success"])
 
     def guest_types_pin(self, booking_id: str, smartlock_id: int) -> bool:
         """The guest types the PIN we gave the shop; True if the door opened."""

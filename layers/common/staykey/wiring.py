@@ -21,12 +21,14 @@ if TYPE_CHECKING:
     from staykey.events.feed import Feed
     from staykey.events.sender import Sender
     from staykey.nuki import NukiClient
+    from staykey.services.accounts import AccountUsers
     from staykey.services.activity import Activity
     from staykey.services.audit import Audit
     from staykey.services.bookings import Bookings
     from staykey.services.events import EventsService
     from staykey.services.locks import Locks
     from staykey.services.polling import LogPoller
+    from staykey.services.readiness import ReadinessChecks
     from staykey.services.reconciler import Reconciler
     from staykey.services.rooms import Rooms
     from staykey.services.search import BookingSearch
@@ -77,9 +79,27 @@ def sync() -> Sync:
         jobs=SqsJobQueue(s.lifecycle_queue_url),
         mailer=SesMailer(s.sender_email),
         clock=clock,
-        writer=NukiWriter(store(), nuki, clock),
+        writer=NukiWriter(store(), nuki, clock, accounts()),
         pin_choice=secrets_choice(),
     )
+
+
+@lru_cache(maxsize=1)
+def accounts() -> AccountUsers:
+    """Guests as Nuki account users: found or created for app access, deleted at the privacy purge."""
+    from staykey.core.timeutil import SystemClock
+    from staykey.services.accounts import AccountUsers
+
+    return AccountUsers(get_settings(), store(), nuki, SystemClock())
+
+
+@lru_cache(maxsize=1)
+def readiness() -> ReadinessChecks:
+    """The readiness checks of every booking's locks before the arrival."""
+    from staykey.core.timeutil import SystemClock
+    from staykey.services.readiness import ReadinessChecks
+
+    return ReadinessChecks(get_settings(), store(), nuki, SystemClock())
 
 
 @lru_cache(maxsize=1)
@@ -102,9 +122,12 @@ def secrets_choice() -> Callable[[str], str]:
 
 @lru_cache(maxsize=1)
 def webhook_processor() -> WebhookProcessor:
+    from staykey.adapters.reconcile_queue import SqsLockQueue
     from staykey.services.webhooks import WebhookProcessor
 
-    return WebhookProcessor(activity(), sync())
+    queue_url = get_settings().reconcile_queue_url
+    lock_queue = (lambda: SqsLockQueue(queue_url)) if queue_url else None
+    return WebhookProcessor(activity(), sync(), readiness=readiness, lock_queue=lock_queue)
 
 
 def rooms() -> Rooms:
@@ -337,6 +360,6 @@ def reset() -> None:
     built = (store, nuki, sync, bookings, webhook_processor, activity, webhook_receiver, reconciler, settings_cache)
     events = (events_service, endpoint_store, endpoint_secrets, feed, delivery_queue, dispatcher, webhook_sender)
     console_parts = (search, locks, audit, _sqs)
-    for cached in (*built, *events, *console_parts):
+    for cached in (*built, *events, *console_parts, accounts, readiness):
         cached.cache_clear()
     secrets.clear_cache()

@@ -254,3 +254,40 @@ def test_property_the_old_code_is_never_deleted_before_the_switch_and_the_email(
         if plan.email and emailed:
             d.email_sent(b, plan.email_fingerprint, at)
             told_new = told_new or b.pin == NEW
+
+
+# ---------------------------------------------------------------- rooms opened with the Nuki app
+
+
+def test_a_rotation_changes_only_keypad_codes_and_leaves_an_app_lock_as_it_is() -> None:
+    # Given an active booking whose second lock the guest opens with the Nuki app
+    b = active()
+    keypad, app = sorted(LOCKS)
+    b.lock(app).access = "app"  # type: ignore[union-attr]
+    # When its PIN is rotated
+    claims = commands.rotate(b, NEW, NOW + timedelta(minutes=1))
+    # Then the new PIN is claimed, and goes on as a second code, on the keypad lock only
+    assert [(c.smartlock_id, c.pin) for c in claims.claims] == [(keypad, NEW)]
+    assert [lk.smartlockId for lk in b.rotationCodes] == [keypad]
+    # And once the keypad lock holds it, the booking switches; the app lock is untouched
+    at = NOW + timedelta(minutes=2)
+    d.decide(b, {}, ctx(at))
+    d.after_outcome(b, Outcome(), ctx(at))
+    d.decide(b, {keypad: both(b, keypad, at)}, ctx(at))
+    assert b.pin == NEW
+    assert b.rotation is None
+    app_lock = b.lock(app)
+    assert app_lock is not None
+    assert app_lock.access == "app"
+    assert app_lock.desired == "present"
+    assert all(lk.smartlockId == keypad for lk in b.rotationCodes)  # only the old keypad code goes
+
+
+def test_a_booking_with_no_keypad_lock_has_no_pin_to_rotate() -> None:
+    b = active()
+    for lock in b.locks:
+        lock.access = "app"
+    with pytest.raises(Conflict, match="no keypad"):
+        commands.rotate(b, NEW, NOW + timedelta(minutes=1))
+    assert b.rotation is None
+    assert b.rotationCodes == []

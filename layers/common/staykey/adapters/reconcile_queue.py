@@ -25,7 +25,8 @@ class LockJob(BaseModel):
     """One message of the reconcile queue."""
 
     smartlockId: int = Field(ge=1, le=SMARTLOCK_ID_MAX)
-    reason: Literal["scheduled", "confirm", "manual"] = "scheduled"
+    # hint: a webhook about a lock that said too little to act on (read it back)
+    reason: Literal["scheduled", "confirm", "manual", "hint"] = "scheduled"
     attempt: int = Field(0, ge=0)
 
 

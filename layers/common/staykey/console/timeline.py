@@ -48,6 +48,9 @@ ORDER = {
     "status": 99,
 }
 
+# Kept booking events that are not a status: a change, and the readiness checks' findings.
+NOT_STATUS = frozenset({"booking.changed", "booking.at_risk", "booking.ready"})
+
 # A status event's step: (kind, label). The label is an i18n key (console.i18n).
 STATUS_STEPS = {
     "scheduled": ("status", "scheduled"),
@@ -100,7 +103,8 @@ class TimelineContext:
         """The booking's first event (its first status, at its creation), if it was kept: then
         its history is complete."""
         return next(
-            (h for h in self.history if h.type != "booking.changed" and h.data.get("previousStatus") is None), None
+            (h for h in self.history if h.type not in NOT_STATUS and h.data.get("previousStatus") is None),
+            None,
         )
 
 

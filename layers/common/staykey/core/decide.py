@@ -28,6 +28,8 @@ from datetime import datetime, timedelta
 
 from staykey.core.models import CODE_WANTED, Booking, BookingStatus, LockState, LockStatus
 from staykey.core.observe import apply_look, find_over, removed
+from staykey.core.onlock import wanted_user
+from staykey.core.rotation import switch
 from staykey.core.round import Context, Look, Outcome, Plan
 from staykey.core.timeutil import iso_utc
 
@@ -56,7 +58,7 @@ def _round(b: Booking, looks: Mapping[int, Look], ctx: Context, plan: Plan, send
     for lock in b.rotationCodes:
         if lock.smartlockId in looks:
             apply_look(b, lock, looks[lock.smartlockId], ctx, side)
-    _switch(b, now, plan)
+    switch(b, now, plan)
     if send:
         _plan_writes(b, b.locks, b.pin, ctx, plan)
         if b.rotationCodes:
@@ -102,12 +104,18 @@ def _merge(plan: Plan, side: Plan) -> None:
 def after_outcome(b: Booking, outcome: Outcome, ctx: Context) -> Plan:
     """What Nuki answered to a plan's writes, applied to `b` (changed in place), and the round that
     follows without new writes (its status, deadlines and next look)."""
+    now = ctx.now
     plan = Plan()
-    _answered(b, b.locks, outcome, ctx.now, plan)
+    _account_outcome(b, outcome, now)
+    if outcome.account_user_failed is not None:
+        for lock in b.locks:
+            if lock.access == "app" and lock.op is None and lock.nukiId is None and b.wants_code(lock):
+                waits_for_account(b, lock, now, plan)  # says why it waits, or fails it for good
+    _answered(b, b.locks, outcome, now, plan)
     if outcome.rotation is not None:
         # The rotation codes on a lock take turns (one write in flight each): the one with a write.
         in_flight = [lk for lk in b.rotationCodes if lk.op is not None]
-        _answered(b, in_flight, outcome.rotation, ctx.now, plan)
+        _answered(b, in_flight, outcome.rotation, now, plan)
     _round(b, {}, ctx, plan, send=False)
     return plan
 
@@ -149,48 +157,21 @@ def _answered(b: Booking, locks: list[LockState], outcome: Outcome, now: datetim
             lock.nukiId, lock.authId, lock.op, lock.heldPin = None, None, None, None
 
 
-# ---------------------------------------------------------------------- a PIN rotation completes
+ACCOUNT_RETRY_CAP = 900.0  # seconds, at most, between tries of the guest's Nuki account user
 
 
-def _switch(b: Booking, now: datetime, plan: Plan) -> None:
-    """A rotation whose new code is confirmed on every lock the booking uses, as booked: the booking
-    takes the new PIN (its codes become the booking's), and the old codes become codes to remove
-    (once the guest has been told the new PIN, `LockState.untilTold`). Until then the old code keeps
-    working, whatever happens to the new one."""
-    rotation = b.rotation
-    if rotation is None or b.status not in CODE_WANTED:
-        return
-    present = [lk for lk in b.locks if lk.desired == "present"]
-    fresh = {lk.smartlockId: lk for lk in b.rotationCodes if lk.desired == "present"}
-
-    def ready(lock: LockState | None) -> bool:
-        return (
-            lock is not None
-            and lock.status == LockStatus.ACTIVE
-            and lock.op is None
-            and lock.heldPin == rotation.pin
-            and lock.sentFrom == b.validFrom
-            and lock.sentUntil == b.validUntil
-        )
-
-    if not present or not all(ready(fresh.get(lk.smartlockId)) for lk in present):
-        return
-    old_pin = b.pin
-    for n, lock in enumerate(b.locks):
-        if lock.desired != "present":
-            continue
-        new = fresh[lock.smartlockId]
-        b.rotationCodes.remove(new)
-        new.pin = None
-        b.locks[n] = new
-        lock.pin, lock.desired, lock.untilTold = old_pin, "absent", True
-        lock.error, lock.retryAt, lock.retries, lock.stopped = None, None, 0, False
-        if lock.status == LockStatus.FAILED:
-            lock.status = LockStatus.PENDING
-        b.rotationCodes.append(lock)
-    b.pin, b.rotation, b.pinRotatedAt = rotation.pin, None, now
-    plan.metrics.append(("PinRotated", {}))
-    plan.logs.append(("PIN rotated: the new code is confirmed on every lock; the old one goes", {}))
+def _account_outcome(b: Booking, outcome: Outcome, now: datetime) -> None:
+    """The guest's Nuki account user: found or created (its id), or why not (again later, or never)."""
+    account = b.account
+    if outcome.account_user is not None:
+        account.accountUserId, account.error, account.retryAt = outcome.account_user, None, None
+        account.tries, account.stopped = 0, False
+    elif outcome.account_user_failed is not None:
+        reason, final = outcome.account_user_failed
+        account.tries += 1
+        account.error = reason
+        account.stopped = final
+        account.retryAt = None if final else now + timedelta(seconds=min(ACCOUNT_RETRY_CAP, 30.0 * 2**account.tries))
 
 
 # ---------------------------------------------------------------------- step 2: writes
@@ -222,11 +203,13 @@ def _plan_writes(b: Booking, locks: list[LockState], pin: str, ctx: Context, pla
                 # Make room for another try: the refused code goes first.
                 plan.deletes.append((lock.smartlockId, lock.nukiId))
                 lock.op, lock.opSentAt, lock.opChecks = "delete", now, 0
+            elif waits_for_account(b, lock, now, plan):
+                continue
             elif lock.nukiId is None:
-                if _waits_for_capacity(lock, ctx, plan):
+                if lock.access == "keypad" and _waits_for_capacity(lock, ctx, plan):
                     continue
                 _send(lock, b, now, plan)
-            elif lock.sentPin != b.target_pin(lock) or lock.sentFrom != b.validFrom or lock.sentUntil != b.validUntil:
+            elif differs_from_sent(b, lock):
                 _send(lock, b, now, plan)
         elif b.code_unwanted(lock) and lock.status != LockStatus.REMOVED:
             if lock.untilTold and b.awaits_notice():
@@ -241,12 +224,51 @@ def _plan_writes(b: Booking, locks: list[LockState], pin: str, ctx: Context, pla
                 lock.op, lock.opSentAt, lock.opChecks, lock.findSince = "find", now, 0, None
 
 
+def differs_from_sent(b: Booking, lock: LockState) -> bool:
+    """What the booking wants on `lock` is not what was last sent there (a change to send)."""
+    pin = lock.access == "keypad" and lock.sentPin != b.target_pin(lock)
+    return (
+        pin or lock.sentUser != wanted_user(b, lock) or lock.sentFrom != b.validFrom or lock.sentUntil != b.validUntil
+    )
+
+
+def waits_for_account(b: Booking, lock: LockState, now: datetime, plan: Plan) -> bool:
+    """True when a write on `lock` waits for the guest's Nuki account user (an app lock, or a
+    linked keypad code the first time round). The account user is asked for (`plan.account_user`)
+    when it is due; an app lock waits, and says why, while it cannot be had; a linked keypad code
+    goes on unlinked then (the link only shows the guest's name in Nuki Web), and is linked by an
+    update once the account user exists."""
+    account = b.account
+    if (lock.access != "app" and not lock.link) or account.accountUserId is not None:
+        return False
+    due = not account.stopped and b.guest is not None and (account.retryAt is None or account.retryAt <= now)
+    if lock.access == "keypad":
+        plan.account_user = plan.account_user or due
+        return due and not account.tries
+    lock.firstSentAt = lock.firstSentAt or now  # waiting counts as trying: the deadline applies
+    if lock.status == LockStatus.ACTIVE:
+        lock.status = LockStatus.PENDING  # what it holds is not for the guest's account user (a new guest)
+    if due:
+        plan.account_user = True
+        return True
+    if account.stopped or b.guest is None:
+        why = account.error or "the guest's data (their email) is no longer kept"
+        if lock.status != LockStatus.FAILED:
+            plan.metrics.append(("ProvisioningFailed", {}))
+        lock.status, lock.stopped = LockStatus.FAILED, True
+        lock.error = f"the guest's Nuki account user could not be created: {why}"
+        return True
+    lock.error = f"waiting: the guest's Nuki account user could not be created yet ({account.error}); trying again"
+    lock.retryAt = account.retryAt
+    return True
+
+
 def _send(lock: LockState, b: Booking, now: datetime, plan: Plan) -> None:
     """Mark a create (no code of ours known on the lock) or an update as in flight."""
     if lock.nukiId is None:
-        plan.creates.append(lock.smartlockId)
+        (plan.app_creates if lock.access == "app" else plan.creates).append(lock.smartlockId)
         _mark(lock, "create", b, now)
-    elif lock.sentPin != b.target_pin(lock) or lock.sentFrom != b.validFrom or lock.sentUntil != b.validUntil:
+    elif differs_from_sent(b, lock):
         plan.updates.append((lock.smartlockId, lock.nukiId))
         _mark(lock, "update", b, now)
 
@@ -256,9 +278,12 @@ def _mark(lock: LockState, op: str, b: Booking, now: datetime) -> None:
     lock.opSentAt, lock.opChecks = now, 0
     if lock.status != LockStatus.FAILED:
         lock.status = LockStatus.PENDING  # a failed lock stays failed (and says so) until confirmed
+    if lock.error and lock.error.startswith("waiting: "):
+        lock.error = None
     lock.firstSentAt = lock.firstSentAt or now
     lock.sentAt = lock.sentAt or now
     lock.sentPin, lock.sentFrom, lock.sentUntil = b.target_pin(lock), b.validFrom, b.validUntil
+    lock.sentUser = wanted_user(b, lock)
 
 
 def _waits_for_capacity(lock: LockState, ctx: Context, plan: Plan) -> bool:
@@ -345,7 +370,8 @@ def _settle(b: Booking, now: datetime, plan: Plan) -> None:
     if b.status != before:
         plan.logs.append((f"booking {b.status.value}", {"previous": before.value}))
         plan.metrics.append((f"Booking{b.status.value.capitalize()}", {}))
-    if b.status == BookingStatus.ACTIVE and b.notifyGuest and b.guest is not None:
+    # A round that asks for the guest's account user changes the locks next: the guest is told after.
+    if b.status == BookingStatus.ACTIVE and b.notifyGuest and b.guest is not None and not plan.account_user:
         # An outbox with a lease: the invocation that takes the lease sends; the email counts as
         # sent only once SES took it. Should the sender die, the lease runs out and a follow-up
         # sends again (a guest may rarely get it twice; never not at all).
@@ -408,8 +434,11 @@ def _plan_next_check(b: Booking, ctx: Context, plan: Plan) -> None:
     gaps = [next_look(lk, ctx) for lk in slots if lk.op is not None]
     gaps += [REMOVAL_LOOK_EVERY for lk in slots if lk.recheck and lk.op is None]
     wake = [lk.retryAt for lk in slots if lk.op is None and lk.retryAt is not None and lk.status != LockStatus.REMOVED]
-    if b.emailPending and b.emailLeaseUntil is not None:
-        wake.append(b.emailLeaseUntil)
+    if b.emailPending and b.emailLeaseUntil is not None and b.emailLeaseUntil > now:
+        wake.append(b.emailLeaseUntil)  # a lease that ran out is taken again by the settle step
+    if _account_retry_ahead(b, now):
+        assert b.account.retryAt is not None
+        wake.append(b.account.retryAt)
     if not gaps and not wake:
         return
     # A deadline that falls before the next look is a look of its own: the booking fails, and
@@ -418,6 +447,19 @@ def _plan_next_check(b: Booking, ctx: Context, plan: Plan) -> None:
     gaps += [(w - now).total_seconds() for w in wake]
     b.checkSeq += 1
     plan.next_check_delay = max(1.0, min(gaps))
+
+
+def _account_retry_ahead(b: Booking, now: datetime) -> bool:
+    """A try of the guest's Nuki account user is due later, and a lock still needs it."""
+    account = b.account
+    return (
+        account.retryAt is not None
+        and account.retryAt > now
+        and account.accountUserId is None
+        and not account.stopped
+        and b.status in CODE_WANTED
+        and any(lk.desired == "present" and (lk.access == "app" or lk.link) for lk in b.locks)
+    )
 
 
 def next_look(lock: LockState, ctx: Context) -> float:
@@ -449,6 +491,8 @@ __all__ = [
     "after_outcome",
     "deadline",
     "decide",
+    "differs_from_sent",
     "email_failed",
     "email_sent",
+    "waits_for_account",
 ]

@@ -20,10 +20,16 @@ from pydantic import (
     PrivateAttr,
     StrictBool,
     StrictInt,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
 
+from staykey.core.parts import GuestAccount as GuestAccount
+from staykey.core.parts import PinRotation as PinRotation
+from staykey.core.parts import Readiness as Readiness
+from staykey.core.parts import ReadinessReason as ReadinessReason
+from staykey.core.parts import ReadinessStatus as ReadinessStatus
 from staykey.core.timeutil import iana_zone, iso_utc, local_to_utc, parse_hhmm, zone
 
 ID_PATTERN = r"^[A-Za-z0-9._-]{1,64}$"
@@ -41,6 +47,11 @@ class BookingStatus(StrEnum):
     REVOKED = "revoked"
     CANCELLED = "cancelled"
     FAILED = "failed"
+
+
+# How a guest opens a lock: a keypad code (type 13) or the Nuki app (an app authorization, type 0,
+# for the guest's Nuki account user).
+AccessKind = Literal["keypad", "app"]
 
 
 class LockStatus(StrEnum):
@@ -156,6 +167,10 @@ class RoomIn(Strict):
     checkOutTime: Annotated[str, AfterValidator(_valid_hhmm)] = "11:00"
     accessBeforeMinutes: Annotated[StrictInt, Field(ge=0, le=1440)] = 0
     accessAfterMinutes: Annotated[StrictInt, Field(ge=0, le=1440)] = 0
+    # How guests open each lock, by its id: "keypad" (the default for a lock not named) or "app".
+    access: Annotated[dict[str, AccessKind], Field(max_length=MAX_LOCKS_PER_ROOM)] = Field(default_factory=dict)
+    # Opt-in: keypad codes are linked to the guest's Nuki account user (Nuki Web then shows the name).
+    linkKeypadCodes: StrictBool = False
 
     @field_validator("smartlockIds")
     @classmethod
@@ -163,6 +178,18 @@ class RoomIn(Strict):
         if len(set(value)) != len(value):
             raise ValueError("must not repeat a lock")
         return value
+
+    @field_validator("access")
+    @classmethod
+    def _known_locks(cls, value: dict[str, str], info: ValidationInfo) -> dict[str, str]:
+        locks = {str(lock_id) for lock_id in info.data.get("smartlockIds") or []}
+        unknown = sorted(key for key in value if key not in locks)
+        if unknown and "smartlockIds" in info.data:
+            raise ValueError(f"names lock(s) {', '.join(unknown)}, which smartlockIds does not list")
+        return value
+
+    def access_of(self, smartlock_id: int) -> AccessKind:
+        return self.access.get(str(smartlock_id), "keypad")
 
 
 class Room(RoomIn):
@@ -245,6 +272,10 @@ class LockState(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
     smartlockId: int
+    # keypad: a keypad code with the booking's PIN (type 13); app: an app authorization (type 0)
+    # for the guest's Nuki account user. `link`: the keypad code is linked to that account user too.
+    access: AccessKind = "keypad"
+    link: bool = False
     status: LockStatus = LockStatus.PENDING
     # present: the code should be on this lock while the booking wants codes; absent: remove it
     # (a lock the booking moved away from, or any lock once the booking ends).
@@ -254,6 +285,9 @@ class LockState(BaseModel):
     opSentAt: datetime | None = None
     opChecks: int = 0
     sentPin: str | None = None
+    # The Nuki account user the write in flight (or the last confirmed one) carries: an app
+    # authorization's, or a linked keypad code's; None for an unlinked keypad code.
+    sentUser: int | None = None
     # The code confirmed on the lock right now (differs from sentPin while a PIN change is in flight).
     heldPin: str | None = None
     firstSentAt: datetime | None = None
@@ -294,24 +328,10 @@ class LockState(BaseModel):
     untilTold: bool = False
 
     def to_api(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"smartlockId": self.smartlockId, "status": self.status.value}
+        out: dict[str, Any] = {"smartlockId": self.smartlockId, "status": self.status.value, "access": self.access}
         if self.error:
             out["error"] = self.error
         return out
-
-
-class PinRotation(BaseModel):
-    """A new PIN on its way to the booking's locks while the old one keeps working.
-
-    Each lock gets the new code as a second authorization (`Booking.rotationCodes`); only once it
-    is confirmed on every lock does the booking switch to it (`pin`), and only then is the guest
-    told and the old codes removed. The PIN is never shown before the switch."""
-
-    model_config = ConfigDict(extra="ignore")
-
-    pin: str
-    requestedAt: datetime
-    choices: int = 1  # PINs chosen for this rotation (another is chosen after a 409 conflict)
 
 
 class Booking(BaseModel):
@@ -348,6 +368,8 @@ class Booking(BaseModel):
     emailLeaseUntil: datetime | None = None
     emailAttempts: int = 0
     emailError: str | None = None
+    account: GuestAccount = Field(default_factory=GuestAccount)
+    readiness: Readiness | None = None
     # A PIN rotation in progress (None: none), and the booking's codes besides the one of `pin` on
     # each lock: the rotation's new codes, and old codes being removed after a rotation.
     rotation: PinRotation | None = None
@@ -425,6 +447,7 @@ class Booking(BaseModel):
             "statusReason": self.statusReason,
             "provisionAt": iso_utc(self.provisionAt),
             "firstEntryAt": iso_utc(self.firstEntryAt),
+            "readiness": self.readiness.to_api() if self.readiness else None,
             "createdAt": iso_utc(self.createdAt),
             "updatedAt": iso_utc(self.updatedAt),
         }

@@ -37,12 +37,20 @@ REFUSED_RETRY_SECONDS = 900
 
 def ours(b: Booking, lock: LockState, look: Look) -> tuple[SmartlockAuth | None, list[SmartlockAuth]]:
     """Our code on the lock in a look (the id we recorded, whatever its name or code now; else our
-    name with the PIN we sent), and other codes of ours with earlier PINs (duplicates). During a PIN
-    rotation a lock holds two codes of the booking, each tracked by its own lock state (a
+    name with the PIN we sent), and other codes of ours with earlier PINs (duplicates). On an app
+    lock: our app authorization (the id we recorded; else our name with the account user we sent),
+    and other app authorizations of ours for the guest (duplicates of a create sent twice). During a
+    PIN rotation a keypad lock holds two codes of the booking, each tracked by its own lock state (a
     sibling): neither is the other's match or duplicate."""
     siblings = [s for s in b.slots_on(lock.smartlockId) if s is not lock]
     match = next((a for a in look.auths if lock.nukiId and a.id == lock.nukiId), None)
-    mine = [a for a in look.auths if a.name == b.authName]
+    if lock.access == "app":
+        mine = [a for a in look.auths if a.name == b.authName and a.type == onlock.APP]
+        users = {u for u in (lock.sentUser, b.account.accountUserId) if u is not None}
+        if match is None:
+            match = next((a for a in mine if a.account_user_id == (lock.sentUser or b.account.accountUserId)), None)
+        return match, [a for a in mine if a is not match and a.account_user_id in users]
+    mine = [a for a in look.auths if a.name == b.authName and a.type == onlock.KEYPAD]
     if match is None:
         want = lock.sentPin or b.target_pin(lock)
         taken = {s.nukiId for s in siblings if s.nukiId}
@@ -51,6 +59,26 @@ def ours(b: Booking, lock: LockState, look: Look) -> tuple[SmartlockAuth | None,
         a for a in mine if a is not match and onlock.code_of(a) in b.pinHistory and not _siblings_code(b, siblings, a)
     ]
     return match, stale
+
+
+def sent_differences(b: Booking, lock: LockState, auth: SmartlockAuth) -> list[str]:
+    """How `auth` differs from the write in flight on `lock` (what we sent)."""
+    return onlock.differences(
+        auth, lock.sentPin, lock.sentFrom, lock.sentUntil, b.authName, app=lock.access == "app", user=lock.sentUser
+    )
+
+
+def booked_differences(b: Booking, lock: LockState, auth: SmartlockAuth) -> list[str]:
+    """How `auth` differs from what the booking wants on `lock` now (a rotation's code: its own PIN)."""
+    return onlock.differences(
+        auth,
+        b.target_pin(lock),
+        b.validFrom,
+        b.validUntil,
+        b.authName,
+        app=lock.access == "app",
+        user=onlock.wanted_user(b, lock),
+    )
 
 
 def _siblings_code(b: Booking, siblings: list[LockState], auth: SmartlockAuth) -> bool:
@@ -118,7 +146,7 @@ def _seen_code(b: Booking, lock: LockState, match: SmartlockAuth, look: Look, ct
     if not b.wants_code(lock):
         return  # on the lock before its provisioning time: adopted when it is sent
     if lock.op in ("create", "update"):
-        if not onlock.differences(match, lock.sentPin, lock.sentFrom, lock.sentUntil, b.authName):
+        if not sent_differences(b, lock, match):
             confirmed(b, lock, plan, now)
         elif match.error:
             _refused_code(lock, match, plan)
@@ -128,11 +156,11 @@ def _seen_code(b: Booking, lock: LockState, match: SmartlockAuth, look: Look, ct
                 lock.op, lock.sentFrom = None, None  # the update never arrived: send it again
         return
     # No write in flight: does the lock hold what the booking wants?
-    pin = b.target_pin(lock)
-    if not onlock.differences(match, pin, b.validFrom, b.validUntil, b.authName):
+    if not booked_differences(b, lock, match):
         if lock.status != LockStatus.ACTIVE:
             # A late confirmation (a lock back online after we gave up) or a code to adopt.
-            lock.sentPin, lock.sentFrom, lock.sentUntil = pin, b.validFrom, b.validUntil
+            lock.sentPin, lock.sentFrom, lock.sentUntil = b.target_pin(lock), b.validFrom, b.validUntil
+            lock.sentUser = onlock.wanted_user(b, lock)
             confirmed(b, lock, plan, now)
     elif match.error:
         _refused_code(lock, match, plan)
@@ -219,7 +247,7 @@ def find_over(lock: LockState, now: datetime) -> bool:
 
 
 def confirmed(b: Booking, lock: LockState, plan: Plan, now: datetime) -> None:
-    if lock.heldPin and lock.heldPin != lock.sentPin:
+    if lock.heldPin and lock.heldPin != lock.sentPin and lock.access == "keypad":
         plan.releases.append(CodeClaim(lock.smartlockId, lock.heldPin))
     lock.heldPin = lock.sentPin
     lock.status, lock.op, lock.error, lock.opChecks, lock.retryAt = LockStatus.ACTIVE, None, None, 0, None
@@ -239,6 +267,10 @@ def removed(b: Booking, lock: LockState, plan: Plan, now: datetime) -> None:
         if other is not lock and other.status != LockStatus.REMOVED:
             # The booking's other code on this lock (a PIN rotation's) keeps the claim of its PIN.
             pins -= {b.target_pin(other), other.sentPin or "", other.heldPin or ""}
+    if lock.access == "app":
+        if b.code_unwanted(lock):
+            plan.releases.append(CodeClaim(lock.smartlockId, "", app=True))
+        pins = set()
     for pin in pins:
         plan.releases.append(CodeClaim(lock.smartlockId, str(pin)))
     lock.status, lock.op, lock.error, lock.opChecks, lock.retryAt = (
@@ -249,7 +281,7 @@ def removed(b: Booking, lock: LockState, plan: Plan, now: datetime) -> None:
         None,
     )
     lock.nukiId, lock.authId, lock.heldPin, lock.sentPin, lock.firstSentAt = None, None, None, None, None
-    lock.retries, lock.refused, lock.findSince = 0, False, None
+    lock.retries, lock.refused, lock.findSince, lock.sentUser = 0, False, None, None
     if sent_something:  # a lock that never had anything of ours keeps no removal time
         lock.removedAt = now
     plan.metrics.append(("CodeRemoved", {}))
@@ -262,9 +294,11 @@ __all__ = [
     "RESEND_AFTER_CHECKS",
     "RESEND_DELETE_AFTER",
     "apply_look",
+    "booked_differences",
     "confirmed",
     "find_over",
     "ours",
     "removed",
+    "sent_differences",
     "unseen_long",
 ]

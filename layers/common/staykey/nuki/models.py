@@ -276,6 +276,8 @@ class KeypadCodeCreate(NukiRequestModel):
     allowed_until_time: int = Field(default=0, ge=0, le=1439)
     remote_allowed: bool = False
     type: Literal[13] = KEYPAD_CODE_AUTH_TYPE
+    # Links the code to a Nuki account user: Nuki Web's activity log then shows that person's name.
+    account_user_id: int | None = Field(default=None, ge=1, le=2**31 - 1)
 
     @model_validator(mode="after")
     def _window(self) -> KeypadCodeCreate:

@@ -13,14 +13,17 @@ seen both ways (or delivered twice) is stored once: the item is keyed on Nuki's 
 written with a condition that it does not exist.
 
 Attribution: an entry belongs to a booking when its `authId` is one of the auth ids the sync engine
-indexed when it confirmed the booking's code on that lock (Nuki's 24-hex `id` or the numeric
-`authId`; which one logs carry is not documented, so both are indexed), or, as a fallback, when
-its `name` is the booking's unique auth name and the lock is one of the booking's. Everything
+indexed when it confirmed the booking's code (or app authorization) on that lock (Nuki's 24-hex
+`id` or the numeric `authId`; which one logs carry is not documented, so both are indexed); else
+when its `accountUserId` is a guest's Nuki account user and one of that user's bookings opens this
+lock with the app at that time; or, as a last resort, when its `name` is the booking's unique auth
+name and the lock is one of the booking's. Everything
 else (codes and users that are not ours, app and manual operations, door sensor events, failed
 keypad attempts with an invalid code) is kept under the lock for the operator. Stored entries
 hold the booking id and Nuki's numbers, never guest data, names or PINs.
 
-Check-in: the first successful keypad entry with a booking's code sets its `firstEntryAt`; an
+Check-in: the first successful keypad entry with a booking's code (or app entry with its app
+authorization) sets its `firstEntryAt`; an
 earlier entry that arrives later moves it back (webhooks and polls may come in any order).
 """
 
@@ -46,6 +49,7 @@ from staykey.nuki import (
     SmartlockState,
     WebhookPayload,
     action_name,
+    is_successful_app_entry,
     is_successful_keypad_entry,
     source_name,
     state_name,
@@ -137,7 +141,7 @@ class Activity:
         if self.store.activity_exists(log.id):
             return False
         booking_id, attributed_by = self._attribute(log)
-        if booking_id is not None and is_successful_keypad_entry(log):
+        if booking_id is not None and (is_successful_keypad_entry(log) or is_successful_app_entry(log)):
             self._first_entry(booking_id, log)
         entry = {
             "id": log.id,
@@ -181,6 +185,10 @@ class Activity:
             booking_id = self.store.booking_id_for_auth(log.smartlock_id, log.auth_id)
             if booking_id is not None:
                 return booking_id, "authId"
+        if log.account_user_id is not None:
+            booking_id = self._by_account_user(log)
+            if booking_id is not None:
+                return booking_id, "accountUser"
         if log.name:
             booking_id = self.store.booking_id_for_name(log.name)
             if booking_id is not None:
@@ -189,6 +197,19 @@ class Activity:
                 if booking is not None and booking.lock(log.smartlock_id) is not None:
                     return booking_id, "name"
         return None, None
+
+    def _by_account_user(self, log: SmartlockLog) -> str | None:
+        """The booking of the guest's account user that opens this lock with the app at that time."""
+        assert log.account_user_id is not None
+        item = self.store.get_account_user(log.account_user_id)
+        slack = timedelta(minutes=1)
+        for booking_id in (item or {}).get("bookings") or []:
+            b = self.store.get_booking(str(booking_id))
+            lock = b.lock(log.smartlock_id) if b is not None else None
+            app = b is not None and lock is not None and lock.access == "app"
+            if app and b is not None and b.validFrom - slack <= log.date <= b.validUntil + slack:
+                return b.bookingId
+        return None
 
     def _first_entry(self, booking_id: str, log: SmartlockLog) -> None:
         checked_in = events.checked_in(booking_id, log.smartlock_id, log.date)  # written with the first only

@@ -20,7 +20,7 @@ from staykey.core.timeutil import Clock
 from staykey.errors import Conflict, NotFound, UpstreamUnavailable
 from staykey.observability import count, logger
 from staykey.services.sync import Sync, rewrite
-from staykey.store import BookingExists, CodeClaim, NameTaken, PinTaken, Store
+from staykey.store import BookingExists, NameTaken, PinTaken, Store
 
 if TYPE_CHECKING:
     from staykey.adapters.schedules import Scheduler
@@ -73,6 +73,7 @@ class Bookings:
         commands.check_window(*window, room, self.clock.now())
         now = self.clock.now()
         guest = Guest(**request.guest.model_dump())
+        commands.check_guest(room.roomId, [commands.lock_state(room, i) for i in room.smartlockIds], guest)
         avoid = self.store.known_codes(room.smartlockIds)
         name_attempt = 0
         for _ in range(25):
@@ -83,7 +84,7 @@ class Bookings:
                     booking,
                     guest,
                     self._guest_expiry(booking.validUntil),
-                    [CodeClaim(lock_id, pin) for lock_id in room.smartlockIds],
+                    commands.claims_for(room, pin),
                 )
             except PinTaken:
                 avoid.add(pin)
@@ -206,8 +207,18 @@ class Bookings:
         guest = Guest(**change.guest.model_dump()) if change.guest else booking.guest
         if moving:
             new_locks = tuple(room.smartlockIds)
+            access = tuple((i, room.access_of(i)) for i in room.smartlockIds)
+            commands.check_guest(room.roomId, [commands.lock_state(room, i) for i in room.smartlockIds], guest)
         else:
             new_locks = tuple(lk.smartlockId for lk in booking.locks if lk.desired == "present")
+            access = tuple((lk.smartlockId, lk.access) for lk in booking.locks if lk.desired == "present")
+            if change.guest is not None:
+                commands.check_guest(booking.roomId, [lk for lk in booking.locks if lk.desired == "present"], guest)
+        new_email = (
+            change.guest is not None
+            and booking.guest is not None
+            and change.guest.email.lower() != booking.guest.email.lower()
+        )
         avoid: set[str] = set()
         rotation_pin = booking.rotation.pin if booking.rotation else None
         pin = booking.pin
@@ -221,13 +232,17 @@ class Bookings:
                 locks=new_locks,
                 pin=pin,
                 lead=self.lead,
+                access=access,
+                new_guest_email=new_email,
                 rotation_pin=rotation_pin,
             )
             try:
                 updated, _ = rewrite(self.store, booking_id, partial(commands.patch, change=resolved, now=now), now)
             except PinTaken as taken:
                 # The booking's PIN (or its rotation's new one) is someone else's on a new lock: another.
-                if rotation_pin is not None and self._taken_by_another(booking_id, taken.smartlock_ids, rotation_pin):
+                if rotation_pin is not None and _taken_by_another(
+                    self.store, booking_id, taken.smartlock_ids, rotation_pin
+                ):
                     avoid.add(rotation_pin)
                     rotation_pin = generate_pin(
                         avoid | set(booking.pinHistory) | self.store.known_codes(new_locks), self.pin_choice
@@ -248,13 +263,6 @@ class Bookings:
         logger.info("booking changed", booking_id=booking_id, fields=sorted(change.model_fields_set))
         return self.sync.process(booking_id, read_back=False)
 
-    def _taken_by_another(self, booking_id: str, smartlock_ids: list[int], pin: str) -> bool:
-        return any(
-            c.pin == pin and c.booking_id != booking_id
-            for lock_id in smartlock_ids
-            for c in self.store.codes_on_lock(lock_id)
-        )
-
     def rotate_pin(self, booking_id: str) -> Booking:
         """Give the booking a new PIN (the shop's or an operator's request): chosen as every PIN is
         (claimed on every lock of the booking in one transaction, never a code known there), put on
@@ -268,7 +276,7 @@ class Bookings:
         if booking.status in ENDED:
             raise Conflict(f"booking {booking_id!r} is {booking.status.value}: an ended booking has no PIN to rotate")
         now = self.clock.now()
-        locks = [lk.smartlockId for lk in booking.locks if lk.desired == "present"]
+        locks = [lk.smartlockId for lk in booking.locks if lk.desired == "present" and lk.access == "keypad"]
         avoid = set(booking.pinHistory) | self.store.known_codes(locks)
         for _ in range(25):
             pin = generate_pin(avoid, self.pin_choice)
@@ -322,3 +330,10 @@ class Bookings:
 
 
 __all__ = ["Bookings"]
+
+
+def _taken_by_another(store: Store, booking_id: str, smartlock_ids: list[int], pin: str) -> bool:
+    """Whether another booking holds `pin` on one of the locks."""
+    return any(
+        c.pin == pin and c.booking_id != booking_id for lock_id in smartlock_ids for c in store.codes_on_lock(lock_id)
+    )

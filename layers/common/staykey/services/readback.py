@@ -66,7 +66,7 @@ class ReadBack:
                 continue
             stamp = self.clock.now()
             try:
-                auths = self.nuki.list_auths(lock.smartlockId, types=(13,))
+                auths = self.nuki.list_auths(lock.smartlockId, types=(0,) if lock.access == "app" else (13,))
             except nuki_errors.NukiError as exc:
                 logger.warning(
                     "read-back failed",

@@ -45,6 +45,7 @@ from staykey.core.models import Booking
 from staykey.core.timeutil import Clock, iso_utc
 from staykey.events import model as events
 from staykey.nuki import errors as nuki_errors
+from staykey.nuki.accounts import APP_AUTH_TYPE
 from staykey.nuki.models import KEYPAD_CODE_AUTH_TYPE
 from staykey.observability import count, logger
 from staykey.services.writes import still_there
@@ -134,11 +135,10 @@ class Reconciler:
                     Action(smartlock_id, Drift.OFFLINE, Do.NONE, note="Nuki reports it offline; skipped this round")
                 )
                 return plan
-            plan.auths = [
-                a
-                for a in self.nuki.list_auths(smartlock_id, types=(KEYPAD_CODE_AUTH_TYPE,))
-                if a.type == KEYPAD_CODE_AUTH_TYPE
-            ]
+            # Keypad codes and app authorizations (ours for guests with app access; others' app users
+            # are listed too, and never touched).
+            kinds = (APP_AUTH_TYPE, KEYPAD_CODE_AUTH_TYPE)
+            plan.auths = [a for a in self.nuki.list_auths(smartlock_id, types=kinds) if a.type in kinds]
         except nuki_errors.NukiError as exc:
             plan.state, plan.reason = "unreachable", _reason(exc)
             plan.actions.append(Action(smartlock_id, Drift.UNREACHABLE, Do.NONE, note=plan.reason))
@@ -151,7 +151,7 @@ class Reconciler:
         """Our records for the lock: its claims, the bookings behind them (one batch read, not one
         query each: a lock with 150 codes of ours would otherwise cost 150 round trips), and the
         name index's answer for codes our records do not place."""
-        claims = self.store.codes_on_lock(plan.smartlock_id)
+        claims = self.store.claims_on_lock(plan.smartlock_id)
         wanted = drift.claimed(claims)
         bookings: dict[str, Booking | None]
         if len(wanted) > 1:
@@ -244,7 +244,7 @@ class Reconciler:
                 [LockJob(smartlockId=lock_id, reason="confirm", attempt=attempt + 1)],
                 self.settings.reconcile_confirm_delay_seconds,
             )
-        if not plan.in_room and plan.claims == 0 and plan.ours == 0:
+        if not plan.in_room and plan.claims == 0 and plan.ours == 0 and plan.app_ours == 0:
             self.store.unregister_lock(lock_id)  # out of every room and nothing of ours on it
         if broken:
             raise ReconcileIncomplete(f"lock {lock_id}: {len(broken)} actions failed") from broken[0]
@@ -342,6 +342,9 @@ class Reconciler:
             assert action.code is not None
             assert action.booking_id is not None
             self.store.release_code(lock_id, action.code, action.booking_id)
+        elif action.do == Do.RELEASE_APP:
+            assert action.booking_id is not None
+            self.store.release_app_claim(lock_id, action.booking_id)
         elif action.do == Do.REMEMBER:
             assert action.code is not None
             if action.booking_id is not None:

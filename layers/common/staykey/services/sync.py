@@ -146,7 +146,8 @@ class Sync:
                 return booking  # not the code we track there (a duplicate we removed, or history)
             look = Look(auths=[], complete=False, deleted_ids={auth.id})
             return self.process(booking.bookingId, read_back=False, observed={smartlock_id: look})
-        if onlock.usable(auth, lock.seenAt, lock.opSentAt if lock.op else None):
+        needs_user = lock.access == "app" or lock.link
+        if onlock.usable(auth, lock.seenAt, lock.opSentAt if lock.op else None, needs_user):
             look = Look(auths=[auth], complete=False, stamp=auth.update_date)
             return self.process(booking.bookingId, read_back=False, observed={smartlock_id: look})
         return self.process(booking.bookingId, read_back=False, read_locks={smartlock_id})
@@ -228,10 +229,12 @@ class Sync:
                 email = self._carry_out(booking, plan2) or email
                 plan.logs += plan2.logs
                 plan.warnings += plan2.warnings
-            if outcome.vanished and not outcome.foreign_conflict:
+            if (outcome.vanished or outcome.account_user is not None) and not outcome.foreign_conflict:
                 observed, read_back, extra = None, False, set()
                 self._log(booking, plan)
-                continue  # our code disappeared while we changed it: create it again now
+                # Our code disappeared while we changed it: create it again now; or the guest's
+                # Nuki account user is there now: what waited for it goes on.
+                continue
             if outcome.foreign_conflict:
                 booking = self._choose_again(booking, outcome.foreign_conflict)
                 observed, read_back, extra = None, False, set()
@@ -279,6 +282,8 @@ class Sync:
             timezone=booking.timezone,
             booking_id=booking.bookingId,
             updated=plan.email_updated,
+            keypad=any(lk.access == "keypad" for lk in booking.locks if lk.desired == "present"),
+            app=any(lk.access == "app" for lk in booking.locks if lk.desired == "present"),
         )
         return notice, plan.email_fingerprint
 
@@ -299,7 +304,7 @@ class Sync:
     def _choose_again(self, booking: Booking, conflicts: dict[int, str | None]) -> Booking:
         now = self.clock.now()
         old = booking.pin
-        lock_ids = [lk.smartlockId for lk in booking.locks if lk.desired == "present"]
+        lock_ids = [lk.smartlockId for lk in booking.locks if lk.desired == "present" and lk.access == "keypad"]
         avoid = self.store.known_codes(lock_ids) | set(booking.pinHistory)
         for _ in range(25):
             pin = generate_pin(avoid, self.pin_choice)

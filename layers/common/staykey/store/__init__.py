@@ -25,6 +25,8 @@ Access patterns and their keys (pk / sk):
 | a booking's events, kept (its console timeline)  | HISTORY#BOOKING#{id} / {at}#{eventId}  |
 | the event feed (GET /events), its counter       | FEED / SEQ#{seq:020d}, FEED / COUNTER |
 | the shop's webhook endpoints                    | WEBHOOKS / ENDPOINT#{endpointId}      |
+| bookings on a lock they open with the Nuki app  | LOCK#{smartlockId} / CODEAPP#{bookingId}  |
+| a guest's Nuki account user (store/accounts.py) | ACCOUNTUSER#{id} / ACCOUNTUSER; gsi2: AUPURGE / {purgeAt}#{id} |
 
 Events (staykey.events.model) are written in the same transaction as the change they describe: a save of
 a booking derives them from what it read (`Booking._stored`) and what it writes, so an event exists
@@ -59,6 +61,7 @@ lock, whatever the timing. Codes that others put on a lock get CODE items too (o
 
 from __future__ import annotations
 
+from staykey.store.accounts import AccountUserItems
 from staykey.store.activity import ActivityItems
 from staykey.store.audit import AuditItems
 from staykey.store.bookings import BookingItems
@@ -71,7 +74,9 @@ from staykey.store.table import BOOKING_SK, GUEST_SK, KEY_MAX, KEY_MIN, Codec, I
 from staykey.store.types import BookingExists, CodeClaim, CodeItem, NameTaken, PinTaken, TxExtras
 
 
-class Store(RoomItems, BookingItems, CodeItems, ActivityItems, LockItems, AuditItems, ConfigItems, Table):
+class Store(
+    RoomItems, BookingItems, CodeItems, ActivityItems, LockItems, AuditItems, ConfigItems, AccountUserItems, Table
+):
     """The table, one family of items per module (store/rooms.py, bookings.py, ...), each a small
     class over the same low-level operations (store/table.py); services take a `Store`."""
 

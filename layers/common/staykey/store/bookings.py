@@ -58,11 +58,16 @@ class BookingItems(HistoryItems):
     def guest_item(self, booking: Booking, guest: Guest, expires_at: datetime) -> dict[str, Any]:
         return self._guest_item_for(booking.bookingId, guest, expires_at)
 
+    @staticmethod
+    def _claim_sk(claim: CodeClaim, booking_id: str) -> str:
+        """CODE#{pin} for a PIN a booking holds on a lock; CODEAPP#{bookingId} for its place on an app lock."""
+        return f"CODEAPP#{booking_id}" if claim.app else f"CODE#{claim.pin}"
+
     def code_item(self, claim: CodeClaim, booking: Booking) -> dict[str, Any]:
         return {
             "pk": f"LOCK#{claim.smartlock_id}",
-            "sk": f"CODE#{claim.pin}",
-            "owner": "booking",
+            "sk": self._claim_sk(claim, booking.bookingId),
+            "owner": "app" if claim.app else "booking",
             "bookingId": booking.bookingId,
             "authName": booking.authName,
             "smartlockId": claim.smartlock_id,
@@ -136,13 +141,9 @@ class BookingItems(HistoryItems):
         extras = extras or TxExtras()
         events = ([] if booking._stored is None else ev.booking_events(booking._stored, saved)) + extras.events
         # One operation per item in a transaction: drop repeats, and a release of what is claimed.
-        claims = list({(c.smartlock_id, c.pin): c for c in extras.claims}.values())
-        claimed = {(c.smartlock_id, c.pin) for c in claims}
-        releases = [
-            c
-            for c in {(c.smartlock_id, c.pin): c for c in extras.releases}.values()
-            if (c.smartlock_id, c.pin) not in claimed
-        ]
+        claims = list({c.key: c for c in extras.claims}.values())
+        claimed = {c.key for c in claims}
+        releases = [c for c in {c.key: c for c in extras.releases}.values() if c.key not in claimed]
         extras = TxExtras(claims=claims, releases=releases, events=extras.events)
         items = [
             self._tx_put(self.booking_item(saved), "attribute_exists(pk) AND version = :v", {":v": expected}),
@@ -155,7 +156,12 @@ class BookingItems(HistoryItems):
                 for c in extras.claims
             ],
             *[
-                self._tx_delete(f"LOCK#{c.smartlock_id}", f"CODE#{c.pin}", "bookingId = :b", {":b": saved.bookingId})
+                self._tx_delete(
+                    f"LOCK#{c.smartlock_id}",
+                    self._claim_sk(c, saved.bookingId),
+                    "bookingId = :b",
+                    {":b": saved.bookingId},
+                )
                 for c in extras.releases
             ],
         ]

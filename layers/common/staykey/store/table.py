@@ -8,7 +8,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from functools import partial
-from typing import Any
+from typing import Any, cast
 
 from staykey.adapters.aws import LazyClient
 from staykey.events import model as ev
@@ -93,7 +93,7 @@ class Codec:
                 return [self._load_value(v) for v in inner]
             if kind == "NULL" and inner is True:
                 return None
-        return _plain(self._de.deserialize(value))
+        return _plain(self._de.deserialize(cast(Any, value)))  # a value of any other type: boto3 reads it
 
 
 @dataclass

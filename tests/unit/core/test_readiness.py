@@ -1,0 +1,166 @@
+"""Readiness, pure: what Nuki reports of each lock in, `ok` or `at_risk` with reasons out; when a
+check is due (48 and 4 hours before validFrom by default, and at every run while at risk)."""
+
+from __future__ import annotations
+
+import dataclasses
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from staykey.core import readiness as r
+from staykey.core.commands import new_booking
+from staykey.core.models import Booking, BookingIn, BookingStatus, Readiness, Room
+from staykey.events.model import booking_events, booking_snapshot
+from staykey.settings import load_settings
+
+NOW = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)
+DOOR, ENTRANCE = 17000001, 17000099
+OFFSETS = load_settings().readiness_offsets
+
+
+def booking(start: datetime) -> Booking:
+    room = Room(
+        roomId="room-12",
+        name="Room 12",
+        smartlockIds=[DOOR, ENTRANCE],
+        timezone="Europe/Berlin",
+        access={str(DOOR): "app"},
+        createdAt=NOW,
+        updatedAt=NOW,
+    )
+    request = BookingIn.model_validate(
+        {
+            "bookingId": "B-1",
+            "roomId": "room-12",
+            "guest": {"name": "Ada", "email": "ada@example.org"},
+            "checkIn": start.isoformat(),
+            "checkOut": (start + timedelta(days=2)).isoformat(),
+        }
+    )
+    return new_booking(request, room, (start, start + timedelta(days=2)), "482917", 0, timedelta(hours=72), NOW)
+
+
+def fine(lock_id: int) -> r.LockReport:
+    return r.LockReport(smartlock_id=lock_id, keypad_paired=lock_id == ENTRANCE, subscription="ACTIVE")
+
+
+def test_the_default_offsets_are_48_and_4_hours() -> None:
+    assert [timedelta(hours=48), timedelta(hours=4)] == OFFSETS
+
+
+@pytest.mark.parametrize(
+    ("lock_id", "report", "code"),
+    [
+        (DOOR, {"server_state": 4}, "offline"),
+        (DOOR, {"server_state": 2}, "not_registered"),
+        (DOOR, {"battery_critical": True, "battery_charge": 9}, "battery_critical"),
+        (ENTRANCE, {"keypad_paired": False}, "no_keypad"),
+        (ENTRANCE, {"keypad_battery_critical": True}, "keypad_battery_critical"),
+        (ENTRANCE, {"subscription": "EXPIRED"}, "subscription"),
+        (DOOR, {"found": False, "detail": "Nuki: 404"}, "unknown_lock"),
+    ],
+)
+def test_each_finding_names_the_lock_and_the_reason(lock_id: int, report: dict[str, object], code: str) -> None:
+    b = booking(NOW + timedelta(days=1))
+    reports = {DOOR: fine(DOOR), ENTRANCE: fine(ENTRANCE)}
+    reports[lock_id] = dataclasses.replace(fine(lock_id), **report)  # type: ignore[arg-type]
+    result = r.assess(b, reports, NOW)
+    assert result is not None
+    assert result.status == "at_risk"
+    assert [(x.smartlockId, x.code) for x in result.reasons] == [(lock_id, code)]
+    assert f"lock {lock_id}" in result.reasons[0].message
+
+
+def test_an_app_lock_needs_no_keypad_and_ignores_the_keypad_battery() -> None:
+    b = booking(NOW + timedelta(days=1))
+    door = r.LockReport(smartlock_id=DOOR, keypad_paired=False, keypad_battery_critical=True)
+    result = r.assess(b, {DOOR: door, ENTRANCE: fine(ENTRANCE)}, NOW)
+    assert result is not None
+    assert (result.status, result.reasons) == ("ok", [])
+
+
+def test_a_lock_nuki_could_not_be_asked_about_leaves_the_check_for_later() -> None:
+    assert r.assess(booking(NOW + timedelta(days=1)), {DOOR: fine(DOOR)}, NOW) is None
+
+
+def test_checks_fall_due_at_48_and_4_hours_once_each_and_at_every_run_while_at_risk() -> None:
+    start = NOW + timedelta(days=3)
+    b = booking(start)
+    b.status = BookingStatus.SCHEDULED
+    assert not r.due(b, start - timedelta(hours=49), OFFSETS)
+    assert r.due(b, start - timedelta(hours=48), OFFSETS)
+    b.readiness = Readiness(status="ok", checkedAt=start - timedelta(hours=47, minutes=50))
+    assert not r.due(b, start - timedelta(hours=20), OFFSETS)
+    assert r.due(b, start - timedelta(hours=3, minutes=55), OFFSETS)
+    b.readiness = Readiness(status="ok", checkedAt=start - timedelta(hours=3, minutes=50))
+    assert not r.due(b, start - timedelta(hours=1), OFFSETS)
+    b.readiness = Readiness(status="at_risk", checkedAt=start - timedelta(hours=3, minutes=50))
+    assert r.due(b, start - timedelta(hours=1), OFFSETS)
+    assert r.due(b, start + timedelta(hours=1), OFFSETS)  # in the stay: until the cause is gone
+    assert not r.due(b, start + timedelta(days=2), OFFSETS)  # the stay is over
+    b.status = BookingStatus.CANCELLED
+    assert not r.due(b, start - timedelta(hours=1), OFFSETS)
+
+
+def test_a_booking_created_within_48_hours_is_checked_at_once() -> None:
+    start = NOW + timedelta(hours=30)
+    assert r.due(booking(start), NOW, OFFSETS)
+
+
+def test_turning_at_risk_and_back_is_an_event_each() -> None:
+    b = booking(NOW + timedelta(days=1))
+    ok = r.assess(b, {DOOR: fine(DOOR), ENTRANCE: fine(ENTRANCE)}, NOW)
+    assert ok is not None
+    before = booking_snapshot(b)
+    assert r.apply(b, ok)
+    assert booking_events(before, b) == []  # checked and fine: nothing to say
+    before = booking_snapshot(b)
+    risky = r.assess(b, {DOOR: r.LockReport(smartlock_id=DOOR, server_state=4), ENTRANCE: fine(ENTRANCE)}, NOW)
+    assert risky is not None
+    assert r.apply(b, risky)
+    events = booking_events(before, b)
+    assert [e.type for e in events] == ["booking.at_risk"]
+    assert events[0].data["readiness"]["reasons"][0]["code"] == "offline"
+    # The same finding again changes nothing; its cause gone, the booking is ready again
+    before = booking_snapshot(b)
+    assert not r.apply(b, risky)
+    assert booking_events(before, b) == []
+    assert r.apply(b, ok)
+    assert [e.type for e in booking_events(before, b)] == ["booking.ready"]
+
+
+def test_a_change_to_other_locks_or_another_arrival_makes_the_check_due_again() -> None:
+    """Found by the simulator (seed 4 of `python -m local.sim --stays 400`): a booking checked ok,
+    then moved to a room with an offline lock, stayed ok until its next offset (or its arrival)."""
+    from staykey.core.commands import Change, patch
+
+    start = NOW + timedelta(hours=10)
+    b = booking(start)
+    b.status = BookingStatus.SCHEDULED
+    checked = start - timedelta(hours=3, minutes=50)
+    b.readiness = Readiness(status="ok", checkedAt=checked)
+    at = start - timedelta(hours=2)
+    assert not r.due(b, at, OFFSETS)
+
+    def change(locks: tuple[int, ...], valid_from: datetime) -> Change:
+        return Change(
+            check_in=start,
+            check_out=start + timedelta(days=2),
+            valid_from=valid_from,
+            valid_until=b.validUntil,
+            room=None,
+            locks=locks,
+            pin=b.pin,
+            lead=timedelta(hours=72),
+            access=((DOOR, "app"), (ENTRANCE, "keypad"), (17000003, "keypad")),
+        )
+
+    patch(b, change((DOOR, ENTRANCE), b.validFrom), at)  # the same locks and arrival: still checked
+    assert b.readiness is not None
+    patch(b, change((DOOR, ENTRANCE, 17000003), b.validFrom), at)  # a lock more
+    assert b.readiness is None
+    assert r.due(b, at, OFFSETS)
+    b.readiness = Readiness(status="ok", checkedAt=at)
+    patch(b, change((DOOR, ENTRANCE, 17000003), b.validFrom - timedelta(hours=1)), at)  # arriving earlier
+    assert b.readiness is None
