@@ -382,6 +382,11 @@ def retry(b: Booking, now: datetime) -> None:
     for lock in b.locks:
         if lock.desired == "present" and lock.status == LockStatus.FAILED:
             reset(lock)
+    if b.account.accountUserId is None and (b.account.stopped or b.account.error):
+        # The guest's account user that Nuki refused (a 403, a name it would not take) is tried
+        # afresh too: the cause was fixed, or the retry is pointless (found by an adversarial run:
+        # a retry failed again at once, without a call to Nuki).
+        b.account = GuestAccount()
     b.status, b.statusReason, b.pinChoices, b.updatedAt = BookingStatus.PROVISIONING, None, 1, now
 
 

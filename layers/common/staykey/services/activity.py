@@ -35,7 +35,7 @@ from datetime import datetime, timedelta
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
-from staykey.core.models import ActivityItem
+from staykey.core.models import ActivityItem, BookingStatus
 from staykey.core.timeutil import Clock, iso_utc, parse_iso
 from staykey.edge.pagination import decode_cursor, encode_cursor
 from staykey.errors import NotFound, ValidationFailed
@@ -193,8 +193,13 @@ class Activity:
             booking_id = self.store.booking_id_for_name(log.name)
             if booking_id is not None:
                 booking = self.store.get_booking(booking_id)
-                # Names are ours only on our bookings' locks.
-                if booking is not None and booking.lock(log.smartlock_id) is not None:
+                # Names are ours only on our bookings' locks; and an entry that names an account
+                # user other than the guest's was someone else's, whatever its name (an app user
+                # someone added under our name: found by an adversarial run).
+                theirs = log.account_user_id is not None and (
+                    booking is None or log.account_user_id != booking.account.accountUserId
+                )
+                if booking is not None and booking.lock(log.smartlock_id) is not None and not theirs:
                     return booking_id, "name"
         return None, None
 
@@ -203,13 +208,18 @@ class Activity:
         assert log.account_user_id is not None
         item = self.store.get_account_user(log.account_user_id)
         slack = timedelta(minutes=1)
+        cancelled = None
         for booking_id in (item or {}).get("bookings") or []:
             b = self.store.get_booking(str(booking_id))
             lock = b.lock(log.smartlock_id) if b is not None else None
             app = b is not None and lock is not None and lock.access == "app"
             if app and b is not None and b.validFrom - slack <= log.date <= b.validUntil + slack:
-                return b.bookingId
-        return None
+                if b.status != BookingStatus.CANCELLED:
+                    return b.bookingId
+                # A cancelled booking of the same guest and stay (cancelled, then booked again)
+                # is the entry's only if no live booking matches (found by an adversarial run).
+                cancelled = cancelled or b.bookingId
+        return cancelled
 
     def _first_entry(self, booking_id: str, log: SmartlockLog) -> None:
         checked_in = events.checked_in(booking_id, log.smartlock_id, log.date)  # written with the first only
