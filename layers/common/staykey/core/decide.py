@@ -178,6 +178,10 @@ def _switch(b: Booking, now: datetime, plan: Plan) -> None:
     old_pin = b.pin
     for n, lock in enumerate(b.locks):
         if lock.desired != "present":
+            # A lock the booking is leaving (a move) still carries the old PIN, or is being
+            # cleared of it: it keeps that PIN as its own, not the booking's new one.
+            if lock.status != LockStatus.REMOVED and lock.pin is None:
+                lock.pin = old_pin
             continue
         new = fresh[lock.smartlockId]
         b.rotationCodes.remove(new)
@@ -229,7 +233,7 @@ def _plan_writes(b: Booking, locks: list[LockState], pin: str, ctx: Context, pla
             elif lock.sentPin != b.target_pin(lock) or lock.sentFrom != b.validFrom or lock.sentUntil != b.validUntil:
                 _send(lock, b, now, plan)
         elif b.code_unwanted(lock) and lock.status != LockStatus.REMOVED:
-            if lock.untilTold and b.awaits_notice():
+            if b.keeps_old_code(lock):
                 continue  # the PIN the guest was last told keeps working until they are told the new one
             if lock.nukiId:
                 plan.deletes.append((lock.smartlockId, lock.nukiId))
