@@ -317,7 +317,14 @@ class Checker:
             lock_id = int(lock["smartlockId"])
             if lock.get("status") == "removed" and old_locks.get(lock_id, {}).get("status") != "removed":
                 self.checks["gone_means_gone"] += 1
-                if self._ours_named(lock_id, new["authName"], new["pin"]):
+                # The lock state's own code: its PIN (`pin`, set on a lock left during a PIN
+                # rotation: the old PIN) or the booking's. A rotation's code on the same lock is a
+                # lock state of its own (`rotationCodes`), removed apart; the booking turns revoked
+                # only once none of its codes is on any lock (checked above). Judging this lock
+                # state by the booking's present PIN took the rotation's code, still being removed,
+                # for this one's (seed 112).
+                pin = lock.get("pin") or new["pin"]
+                if self._ours_named(lock_id, new["authName"], pin):
                     self.violation(
                         "gone_means_gone", f"{booking_id}: lock {lock_id} recorded removed while its code is on it"
                     )

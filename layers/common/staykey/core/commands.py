@@ -222,6 +222,7 @@ def patch(b: Booking, change: Change, now: datetime) -> Claims:
     for lock in b.locks:
         if lock.smartlockId in change.locks:
             lock.desired = "present"
+            lock.pin = None  # the booking's code again (a lock left during a rotation kept its old PIN)
             if lock.status == LockStatus.FAILED:
                 reset(lock)
             if lock.op == "find":

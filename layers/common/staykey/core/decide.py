@@ -212,7 +212,7 @@ def _plan_writes(b: Booking, locks: list[LockState], pin: str, ctx: Context, pla
             elif differs_from_sent(b, lock):
                 _send(lock, b, now, plan)
         elif b.code_unwanted(lock) and lock.status != LockStatus.REMOVED:
-            if lock.untilTold and b.awaits_notice():
+            if b.keeps_old_code(lock):
                 continue  # the PIN the guest was last told keeps working until they are told the new one
             if lock.nukiId:
                 plan.deletes.append((lock.smartlockId, lock.nukiId))

@@ -429,7 +429,7 @@ class _Classifier:
         else:
             drift = Drift.MOVED
         for auth in mine:
-            if auth is primary and state is not None and drift == Drift.ROTATED and b.awaits_notice():
+            if auth is primary and state is not None and drift == Drift.ROTATED and b.keeps_old_code(state):
                 note = "the old PIN keeps working until the guest is told the new one; then it is removed"
                 self.add(Drift.PENDING, Do.NONE, booking_id=booking_id, auth_id=auth.id, note=note)
             elif auth is primary and state is not None and drift == Drift.NOT_DUE:

@@ -405,6 +405,17 @@ class Booking(BaseModel):
         # reaches them or the stay ends (found by the simulator: the old codes came off mid-stay).
         return not told or self.emailError is not None
 
+    def keeps_old_code(self, lock: LockState) -> bool:
+        """Whether an old code after a rotation (`untilTold`) stays on its lock for now: only until
+        the guest is first told the new PIN (an email sent since the rotation: a later change that
+        calls for another email does not bring the hold back), and only on a lock the booking still
+        uses (a door of a room it left is not one the guest opens)."""
+        if not lock.untilTold or not self.awaits_notice():
+            return False
+        if self.pinRotatedAt is not None and self.emailSentAt is not None and self.emailSentAt >= self.pinRotatedAt:
+            return False
+        return any(lk.smartlockId == lock.smartlockId and lk.desired == "present" for lk in self.locks)
+
     def rotation_status(self) -> str | None:
         """A rotation's state: pending, or failed (a lock refused or did not confirm the new code in
         time; it keeps trying); None without one."""

@@ -107,8 +107,35 @@ def apply_look(b: Booking, lock: LockState, look: Look, ctx: Context, plan: Plan
         gone = look.complete and match is None
     if match is not None:
         _seen_code(b, lock, match, look, ctx, plan)
+    elif gone and b.code_unwanted(lock) and stale and look.complete:
+        # Our tracked code is gone but another code of ours with an earlier PIN is still on the
+        # lock (an old create that landed late: a duplicate). Its delete in `plan.stale` is sent
+        # once, unanswered; the lock is not `removed` while it is there: it becomes the code this
+        # lock state removes, with the removal's retries and read-backs.
+        adopt = stale[0]
+        plan.stale.remove((lock.smartlockId, adopt.id))
+        lock.nukiId, lock.authId = adopt.id, adopt.auth_id
+        lock.op, lock.opChecks, lock.retryAt, lock.findSince = None, 0, None, None
+        note = "an earlier code of ours is still on the lock; removing it"
+        plan.logs.append((note, {"smartlock_id": lock.smartlockId}))
     elif gone:
+        if not look.complete and b.code_unwanted(lock) and _may_hold_more(b, lock):
+            # The deletion of the code we tracked, told by a webhook: the lock may still hold an
+            # earlier code of ours (another PIN the booking had). Only a read-back of the whole
+            # list says the lock is clear: the removal stays in flight until one comes.
+            lock.nukiId, lock.authId, lock.recheck = None, None, True
+            lock.op, lock.opSentAt, lock.opChecks = "delete", ctx.now, 0
+            return
         _seen_gone(b, lock, look, ctx.now, plan)
+
+
+def _may_hold_more(b: Booking, lock: LockState) -> bool:
+    """Whether the booking had PINs (`pinHistory`) besides the ones this lock state and its siblings
+    carry, so that an earlier code of ours may be on the lock besides the one we track."""
+    carried = {p for p in (lock.sentPin, lock.heldPin, b.target_pin(lock)) if p}
+    for other in b.slots_on(lock.smartlockId):
+        carried |= {p for p in (other.sentPin, other.heldPin, b.target_pin(other)) if p}
+    return any(p not in carried for p in b.pinHistory)
 
 
 def _about_a_sibling(b: Booking, lock: LockState, look: Look) -> bool:

@@ -35,6 +35,12 @@ def switch(b: Booking, now: datetime, plan: Plan) -> None:
         return
     old_pin = b.pin
     for n, lock in enumerate(b.locks):
+        if lock.desired != "present" and lock.access == "keypad":
+            # A lock the booking is leaving (a move) still carries the old PIN, or is being
+            # cleared of it: it keeps that PIN as its own, not the booking's new one.
+            if lock.status != LockStatus.REMOVED and lock.pin is None:
+                lock.pin = old_pin
+            continue
         if lock.desired != "present" or lock.access != "keypad":
             continue
         new = fresh[lock.smartlockId]
