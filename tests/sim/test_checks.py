@@ -5,6 +5,11 @@
   removal was taken for a code already gone (Nuki answers 403 for unknown ids too): retried every
   minute or two, never counted, never alarmed, for as long as the spell lasted.
 * foreign: a PIN StayKey chooses is never the code of a foreign code it knows on that lock.
+* converges: a booking whose removals Nuki keeps refusing (seeds 22 and 91: 423, 403) took 122
+  follow-ups in an hour. Each retry of a write started its read-backs from the backoff's first
+  second again (1, 3, 6 s: while the client was still retrying the write itself), and the
+  booking's codes on one lock (its own and a PIN rotation's old one) retried each on its own
+  clock, out of phase: two wakes, each with its read-backs, every two minutes.
 """
 
 from __future__ import annotations
@@ -70,3 +75,32 @@ def test_the_checker_catches_a_pin_chosen_on_a_known_foreign_code(monkeypatch: p
     book_now(world, "B-2")
     world.run_for(1)
     assert [v for v in violations(world, "foreign") if "B-2 chose PIN 734159 on lock 17000001" in v]
+
+
+def test_removals_nuki_keeps_refusing_retry_together_and_are_not_read_back_while_sent() -> None:
+    world = make_world(webhooks=False)  # read-backs from the first second (no DEVICE_AUTHS)
+    book_now(world, "B-ROT", hours=24)
+    world.run_for(300)
+    assert status(world, "B-ROT") == "active"
+    old = world.booking_item("B-ROT")["pin"]  # type: ignore[index]
+    world.rotate("B-ROT")
+    for _ in range(60):
+        world.run_for(2)
+        if world.booking_item("B-ROT")["pin"] != old:  # type: ignore[index]
+            break
+    assert world.booking_item("B-ROT")["pin"] != old, "the rotation switched"  # type: ignore[index]
+    world.set_outage("403")  # the old codes' removals are refused, retried every two minutes
+    world.run_for(600)
+    world.end("B-ROT", "checkout")  # the booking's own codes' removals start on another clock
+    world.run_for(2 * 3600)
+    now = world.loop.t
+    last_hour = [t for t in world.follow_ups["B-ROT"] if t > now - 3600]
+    # One wake every two minutes for all of the booking's retries, and the follow-up queued before
+    # the write: about 60 (it was 159).
+    assert len(last_hour) <= 70, f"{len(last_hour)} follow-ups in the last hour"
+    world.set_outage(None)
+    world.run_for(15 * 60)
+    assert int(old) not in codes_on(world, DOOR_1)
+    assert status(world, "B-ROT") == "revoked"
+    world.checker.sweep()
+    assert not violations(world)

@@ -58,9 +58,13 @@ def _round(b: Booking, looks: Mapping[int, Look], ctx: Context, plan: Plan, send
             apply_look(b, lock, looks[lock.smartlockId], ctx, side)
     _switch(b, now, plan)
     if send:
-        _plan_writes(b, b.locks, b.pin, ctx, plan)
+        # A retry that falls due wakes the booking; every other retry of the booking that would
+        # fall due within the next two minutes goes with it, so the booking's writes retry together
+        # (one wake, one follow-up) instead of each on its own clock, out of phase.
+        retry_by = now + timedelta(seconds=REMOVAL_LOOK_EVERY) if _retry_due(b, now) else now
+        _plan_writes(b, b.locks, b.pin, ctx, plan, retry_by)
         if b.rotationCodes:
-            _plan_writes(b, b.rotationCodes, b.rotation.pin if b.rotation else b.pin, ctx, side)
+            _plan_writes(b, b.rotationCodes, b.rotation.pin if b.rotation else b.pin, ctx, side, retry_by)
     _check_deadlines(b, ctx, plan)
     _settle(b, now, plan)
     # Locks the booking moved away from are dropped once their code is gone.
@@ -133,7 +137,7 @@ def _answered(b: Booking, locks: list[LockState], outcome: Outcome, now: datetim
             # A removal keeps trying every two minutes at most: a code must be gone within
             # minutes of the end, also after Nuki was out of reach for a while.
             cap = REMOVAL_LOOK_EVERY if b.code_unwanted(lock) else 900
-            lock.retryAt = now + timedelta(seconds=min(cap, 5 * 2 ** min(lock.retries, 8)))
+            lock.retryAt = now + timedelta(seconds=retry_delay(lock.retries, cap))
             if was == "update":
                 lock.sentFrom = None  # it may not have arrived: send the update again when due
             if lock.desired == "absent" and lock.nukiId is None and lock.status != LockStatus.FAILED:
@@ -196,10 +200,22 @@ def _switch(b: Booking, now: datetime, plan: Plan) -> None:
 # ---------------------------------------------------------------------- step 2: writes
 
 
-def _plan_writes(b: Booking, locks: list[LockState], pin: str, ctx: Context, plan: Plan) -> None:
+def _retry_due(b: Booking, now: datetime) -> bool:
+    """Whether a retry of one of the booking's writes is due (what wakes the booking to retry)."""
+    return any(
+        lk.op is None and lk.retryAt is not None and lk.retryAt <= now and lk.status != LockStatus.REMOVED
+        for lk in b.slots()
+    )
+
+
+def _plan_writes(
+    b: Booking, locks: list[LockState], pin: str, ctx: Context, plan: Plan, retry_by: datetime | None = None
+) -> None:
     """The writes that bring each of `locks` to what the booking wants (`pin`: what creates and
-    updates carry, the booking's PIN or its rotation's)."""
+    updates carry, the booking's PIN or its rotation's). A retry due by `retry_by` (now, or a
+    little later when another retry of the booking is due now) is acted on now."""
     now = ctx.now
+    retry_by = max(now, retry_by or now)
     plan.pin, plan.valid_from, plan.valid_until = pin, b.validFrom, b.validUntil
     for lock in locks:
         if lock.op in ("create", "update") and b.code_unwanted(lock):
@@ -212,7 +228,7 @@ def _plan_writes(b: Booking, locks: list[LockState], pin: str, ctx: Context, pla
         if any(o is not lock and o.smartlockId == lock.smartlockId and o.op is not None for o in locks):
             continue  # rotation codes on one lock take turns: Nuki answers per lock
         if lock.retryAt is not None:
-            if lock.retryAt > now:
+            if lock.retryAt > retry_by:
                 continue
             lock.retryAt = None  # due: it is acted on now, or nothing waits on it any more
         if b.wants_code(lock):
@@ -420,6 +436,11 @@ def _plan_next_check(b: Booking, ctx: Context, plan: Plan) -> None:
     plan.next_check_delay = max(1.0, min(gaps))
 
 
+def retry_delay(retries: int, cap: float) -> float:
+    """Seconds from a write's failed try to its next one (`retries`: its failed tries in a row)."""
+    return min(cap, 5 * 2 ** min(retries, 8))
+
+
 def next_look(lock: LockState, ctx: Context) -> float:
     """Seconds to the next read-back of a write in flight: the first point of the backoff (its
     gaps added up from the send) that is still ahead. A removal is looked at every two minutes at
@@ -435,6 +456,12 @@ def next_look(lock: LockState, ctx: Context) -> float:
         last = delays[-1]
         point += last * (1 + (elapsed - point) // last)
     ahead = point - elapsed
+    if lock.retries:
+        # A retry is the same write sent again: its read-backs go on from the write's own backoff
+        # (its retry delay, at most two minutes), not from the first second again: otherwise a
+        # write Nuki keeps refusing for a while (423, 429, 5xx, 403 on a removal) is read back at
+        # 1, 3, 6 s... after every retry, while the retry itself is still being answered.
+        ahead = max(ahead, retry_delay(lock.retries, REMOVAL_LOOK_EVERY) - elapsed)
     if lock.op in ("delete", "find") and elapsed < 3600:
         ahead = min(ahead, REMOVAL_LOOK_EVERY)
     return ahead
