@@ -245,8 +245,10 @@ def _plan_writes(
             elif lock.sentPin != b.target_pin(lock) or lock.sentFrom != b.validFrom or lock.sentUntil != b.validUntil:
                 _send(lock, b, now, plan)
         elif b.code_unwanted(lock) and lock.status != LockStatus.REMOVED:
-            if lock.untilTold and b.awaits_notice():
-                continue  # the PIN the guest was last told keeps working until they are told the new one
+            if lock.untilTold and b.awaits_notice() and b.uses_lock(lock.smartlockId):
+                # The PIN the guest was last told keeps working until they are told the new one, on
+                # the locks of the booking's room; on a lock it moved away from it goes now.
+                continue
             if lock.nukiId:
                 plan.deletes.append((lock.smartlockId, lock.nukiId))
                 lock.op, lock.opSentAt, lock.opChecks = "delete", now, 0
