@@ -26,7 +26,8 @@ import hashlib
 from collections.abc import Mapping
 from datetime import datetime, timedelta
 
-from staykey.core.models import CODE_WANTED, Booking, BookingStatus, LockState, LockStatus
+from staykey.core.looks import REMOVAL_LOOK_EVERY, deadline, plan_next_check, retry_delay
+from staykey.core.models import Booking, BookingStatus, LockState, LockStatus
 from staykey.core.observe import apply_look, find_over, removed
 from staykey.core.onlock import wanted_user
 from staykey.core.rotation import switch
@@ -34,7 +35,6 @@ from staykey.core.round import Context, Look, Outcome, Plan
 from staykey.core.timeutil import iso_utc
 
 EMAIL_LEASE = timedelta(minutes=2)
-REMOVAL_LOOK_EVERY = 120.0  # seconds, at most, between read-backs of a removal in its first hour
 # Nuki refused a write with 403 (no subscription, no permission): tried again this often.
 FORBIDDEN_RETRY_SECONDS = 3600
 
@@ -60,9 +60,13 @@ def _round(b: Booking, looks: Mapping[int, Look], ctx: Context, plan: Plan, send
             apply_look(b, lock, looks[lock.smartlockId], ctx, side)
     switch(b, now, plan)
     if send:
-        _plan_writes(b, b.locks, b.pin, ctx, plan)
+        # A retry that falls due wakes the booking; every other retry of the booking that would
+        # fall due within the next two minutes goes with it, so the booking's writes retry together
+        # (one wake, one follow-up) instead of each on its own clock, out of phase.
+        retry_by = now + timedelta(seconds=REMOVAL_LOOK_EVERY) if _retry_due(b, now) else now
+        _plan_writes(b, b.locks, b.pin, ctx, plan, retry_by)
         if b.rotationCodes:
-            _plan_writes(b, b.rotationCodes, b.rotation.pin if b.rotation else b.pin, ctx, side)
+            _plan_writes(b, b.rotationCodes, b.rotation.pin if b.rotation else b.pin, ctx, side, retry_by)
     _check_deadlines(b, ctx, plan)
     _settle(b, now, plan)
     # Locks the booking moved away from are dropped once their code is gone.
@@ -82,7 +86,7 @@ def _round(b: Booking, looks: Mapping[int, Look], ctx: Context, plan: Plan, send
         )
     ]
     b.rotationCodes = [lk for lk in b.rotationCodes if not (lk.desired == "absent" and lk.status == LockStatus.REMOVED)]
-    _plan_next_check(b, ctx, plan)
+    plan_next_check(b, ctx, plan)
     _merge(plan, side)
     b.updatedAt = now if (plan.writes() or looks) else b.updatedAt
 
@@ -141,7 +145,7 @@ def _answered(b: Booking, locks: list[LockState], outcome: Outcome, now: datetim
             # A removal keeps trying every two minutes at most: a code must be gone within
             # minutes of the end, also after Nuki was out of reach for a while.
             cap = REMOVAL_LOOK_EVERY if b.code_unwanted(lock) else 900
-            lock.retryAt = now + timedelta(seconds=min(cap, 5 * 2 ** min(lock.retries, 8)))
+            lock.retryAt = now + timedelta(seconds=retry_delay(lock.retries, cap))
             if was == "update":
                 lock.sentFrom = None  # it may not have arrived: send the update again when due
             if lock.desired == "absent" and lock.nukiId is None and lock.status != LockStatus.FAILED:
@@ -177,10 +181,22 @@ def _account_outcome(b: Booking, outcome: Outcome, now: datetime) -> None:
 # ---------------------------------------------------------------------- step 2: writes
 
 
-def _plan_writes(b: Booking, locks: list[LockState], pin: str, ctx: Context, plan: Plan) -> None:
+def _retry_due(b: Booking, now: datetime) -> bool:
+    """Whether a retry of one of the booking's writes is due (what wakes the booking to retry)."""
+    return any(
+        lk.op is None and lk.retryAt is not None and lk.retryAt <= now and lk.status != LockStatus.REMOVED
+        for lk in b.slots()
+    )
+
+
+def _plan_writes(
+    b: Booking, locks: list[LockState], pin: str, ctx: Context, plan: Plan, retry_by: datetime | None = None
+) -> None:
     """The writes that bring each of `locks` to what the booking wants (`pin`: what creates and
-    updates carry, the booking's PIN or its rotation's)."""
+    updates carry, the booking's PIN or its rotation's). A retry due by `retry_by` (now, or a
+    little later when another retry of the booking is due now) is acted on now."""
     now = ctx.now
+    retry_by = max(now, retry_by or now)
     plan.pin, plan.valid_from, plan.valid_until = pin, b.validFrom, b.validUntil
     for lock in locks:
         if lock.op in ("create", "update") and b.code_unwanted(lock):
@@ -193,7 +209,7 @@ def _plan_writes(b: Booking, locks: list[LockState], pin: str, ctx: Context, pla
         if any(o is not lock and o.smartlockId == lock.smartlockId and o.op is not None for o in locks):
             continue  # rotation codes on one lock take turns: Nuki answers per lock
         if lock.retryAt is not None:
-            if lock.retryAt > now:
+            if lock.retryAt > retry_by:
                 continue
             lock.retryAt = None  # due: it is acted on now, or nothing waits on it any more
         if b.wants_code(lock):
@@ -309,18 +325,6 @@ def _waits_for_capacity(lock: LockState, ctx: Context, plan: Plan) -> bool:
 # ---------------------------------------------------------------------- step 3: deadlines
 
 
-def deadline(b: Booking, lock: LockState, ctx: Context) -> datetime | None:
-    """When an unconfirmed code fails the booking: validFrom, but never sooner than
-    CONFIRM_MIN_SECONDS after it was first sent. None: nothing unconfirmed, or failed already."""
-    unconfirmed = b.wants_code(lock) and (
-        lock.op in ("create", "update")
-        or (lock.op is None and lock.retryAt is not None and lock.status == LockStatus.PENDING)
-    )
-    if not unconfirmed or lock.status == LockStatus.FAILED or lock.firstSentAt is None:
-        return None
-    return max(b.validFrom, lock.firstSentAt + timedelta(seconds=ctx.settings.confirm_min_seconds))
-
-
 def _check_deadlines(b: Booking, ctx: Context, plan: Plan) -> None:
     """A code not confirmed by its deadline fails the booking (it says why, a metric and an alarm
     follow); the write goes on all the same: read-backs and retries continue, and a confirmation
@@ -417,69 +421,8 @@ def email_failed(b: Booking, fingerprint: str, code: str, ctx: Context) -> Plan:
         b.emailError = f"the guest email could not be sent: {code}"
         return plan
     b.emailLeaseUntil = ctx.now + timedelta(seconds=min(3600, 60 * 2 ** (b.emailAttempts - 1)))
-    _plan_next_check(b, ctx, plan)
+    plan_next_check(b, ctx, plan)
     return plan
-
-
-# ---------------------------------------------------------------------- step 5: the next look
-
-
-def _plan_next_check(b: Booking, ctx: Context, plan: Plan) -> None:
-    """Queue the next look: a read-back while a write is in flight (on the confirmation backoff,
-    counted from when that write was sent, however many other triggers came meanwhile), or a
-    wake-up when the next retry or deadline falls due. Never sooner than a second, and never for
-    a time that passed: a due retry is acted on by the plan step, not waited for."""
-    now = ctx.now
-    slots = b.slots()
-    gaps = [next_look(lk, ctx) for lk in slots if lk.op is not None]
-    gaps += [REMOVAL_LOOK_EVERY for lk in slots if lk.recheck and lk.op is None]
-    wake = [lk.retryAt for lk in slots if lk.op is None and lk.retryAt is not None and lk.status != LockStatus.REMOVED]
-    if b.emailPending and b.emailLeaseUntil is not None and b.emailLeaseUntil > now:
-        wake.append(b.emailLeaseUntil)  # a lease that ran out is taken again by the settle step
-    if _account_retry_ahead(b, now):
-        assert b.account.retryAt is not None
-        wake.append(b.account.retryAt)
-    if not gaps and not wake:
-        return
-    # A deadline that falls before the next look is a look of its own: the booking fails, and
-    # says why, when the deadline passes, not at whatever read-back comes after it.
-    wake += [d for lk in slots if (d := deadline(b, lk, ctx)) is not None and d > now]
-    gaps += [(w - now).total_seconds() for w in wake]
-    b.checkSeq += 1
-    plan.next_check_delay = max(1.0, min(gaps))
-
-
-def _account_retry_ahead(b: Booking, now: datetime) -> bool:
-    """A try of the guest's Nuki account user is due later, and a lock still needs it."""
-    account = b.account
-    return (
-        account.retryAt is not None
-        and account.retryAt > now
-        and account.accountUserId is None
-        and not account.stopped
-        and b.status in CODE_WANTED
-        and any(lk.desired == "present" and (lk.access == "app" or lk.link) for lk in b.locks)
-    )
-
-
-def next_look(lock: LockState, ctx: Context) -> float:
-    """Seconds to the next read-back of a write in flight: the first point of the backoff (its
-    gaps added up from the send) that is still ahead. A removal is looked at every two minutes at
-    least, for its first hour: a code must be gone within minutes of the end."""
-    delays = ctx.backoff
-    elapsed = max(0.0, (ctx.now - (lock.opSentAt or ctx.now)).total_seconds())
-    point = 0.0
-    for gap in delays:
-        point += gap
-        if point > elapsed + 0.5:
-            break
-    else:
-        last = delays[-1]
-        point += last * (1 + (elapsed - point) // last)
-    ahead = point - elapsed
-    if lock.op in ("delete", "find") and elapsed < 3600:
-        ahead = min(ahead, REMOVAL_LOOK_EVERY)
-    return ahead
 
 
 __all__ = [

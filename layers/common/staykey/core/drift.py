@@ -424,8 +424,8 @@ class _Classifier:
             drift = Drift.EXPIRED
         elif b.status == BookingStatus.SCHEDULED and state is not None and state.desired == "present":
             drift = Drift.NOT_DUE
-        elif state is not None and state.untilTold:
-            drift = Drift.ROTATED
+        elif state is not None and state.untilTold and b.uses_lock(state.smartlockId):
+            drift = Drift.ROTATED  # an old code on a lock the booking left is a move's, not kept
         else:
             drift = Drift.MOVED
         for auth in mine:

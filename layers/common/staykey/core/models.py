@@ -394,6 +394,10 @@ class Booking(BaseModel):
         """The PIN the code of this lock state carries: its own (a rotation's code), or the booking's."""
         return lock.pin or self.pin
 
+    def uses_lock(self, smartlock_id: int) -> bool:
+        """Whether the booking wants a code on this lock (a lock of its room)."""
+        return any(lk.smartlockId == smartlock_id and lk.desired == "present" for lk in self.locks)
+
     def awaits_notice(self) -> bool:
         """The guest is to be emailed the booking's PIN and has not been yet (the old codes of a
         rotation stay on the locks until then: the PIN the guest was last told keeps working)."""
