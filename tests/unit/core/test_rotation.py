@@ -291,3 +291,21 @@ def test_a_booking_with_no_keypad_lock_has_no_pin_to_rotate() -> None:
         commands.rotate(b, NEW, NOW + timedelta(minutes=1))
     assert b.rotation is None
     assert b.rotationCodes == []
+
+
+def test_a_rotation_whose_booking_moved_to_locks_without_a_keypad_is_dropped() -> None:
+    """Found by the simulator (seed 18): a rotation asked for in a keypad room, then the booking
+    moved to a room whose lock the guest opens with the app: the rotation stayed pending for good
+    (nothing to switch on, nothing to fail). With no keypad lock left and none of its new codes
+    wanted, it is dropped: the booking keeps its PIN, `pinRotation` is null."""
+    b = active()
+    commands.rotate(b, NEW, NOW + timedelta(minutes=1))
+    at = NOW + timedelta(minutes=1)
+    for lock in b.locks:
+        lock.access = "app"  # as after the move: the locks of the new room take the app
+    for lock in b.rotationCodes:
+        lock.desired, lock.status = "absent", LockStatus.REMOVED
+    d.decide(b, {}, ctx(at))
+    assert b.rotation is None
+    assert b.pin == PIN
+    assert b.to_api()["pinRotation"] is None
