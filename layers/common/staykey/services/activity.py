@@ -196,8 +196,14 @@ class Activity:
                 # Names are ours only on our bookings' locks; and an entry that names an account
                 # user other than the guest's was someone else's, whatever its name (an app user
                 # someone added under our name: found by an adversarial run).
-                theirs = log.account_user_id is not None and (
-                    booking is None or log.account_user_id != booking.account.accountUserId
+                # (On a lock the guest opens with the app: a keypad entry names the account that
+                # owns the keypad code, not the guest.)
+                lock = booking.lock(log.smartlock_id) if booking is not None else None
+                theirs = (
+                    log.account_user_id is not None
+                    and lock is not None
+                    and lock.access == "app"
+                    and log.account_user_id != booking.account.accountUserId  # type: ignore[union-attr]
                 )
                 if booking is not None and booking.lock(log.smartlock_id) is not None and not theirs:
                     return booking_id, "name"
