@@ -193,19 +193,13 @@ class Activity:
             booking_id = self.store.booking_id_for_name(log.name)
             if booking_id is not None:
                 booking = self.store.get_booking(booking_id)
-                # Names are ours only on our bookings' locks; and an entry that names an account
-                # user other than the guest's was someone else's, whatever its name (an app user
-                # someone added under our name: found by an adversarial run).
-                # (On a lock the guest opens with the app: a keypad entry names the account that
-                # owns the keypad code, not the guest.)
                 lock = booking.lock(log.smartlock_id) if booking is not None else None
-                theirs = (
-                    log.account_user_id is not None
-                    and lock is not None
-                    and lock.access == "app"
-                    and log.account_user_id != booking.account.accountUserId  # type: ignore[union-attr]
-                )
-                if booking is not None and booking.lock(log.smartlock_id) is not None and not theirs:
+                # Names are ours only on our bookings' locks; on a lock the guest opens with the app,
+                # an entry naming another account user is someone else's, whatever its name (an
+                # adversarial run; a keypad entry names the code's owner account, not the guest).
+                user = booking.account.accountUserId if booking is not None else None
+                theirs = log.account_user_id not in (None, user) and lock is not None and lock.access == "app"
+                if lock is not None and not theirs:
                     return booking_id, "name"
         return None, None
 
