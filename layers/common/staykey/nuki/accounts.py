@@ -8,12 +8,19 @@ validation errors never echo input values (the base classes hide input in errors
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Final, Literal
 
 from pydantic import Field, model_validator
 
-from staykey.nuki.models import ALL_WEEK_DAYS, NukiModel, NukiRequestModel, UtcDatetime, WriteDatetime
+from staykey.nuki.models import (
+    ALL_WEEK_DAYS,
+    AuthWindowCreate,
+    NukiModel,
+    NukiRequestModel,
+    UtcDatetime,
+    WriteDatetime,
+    check_window,
+)
 
 APP_AUTH_TYPE: Final = 0
 # The names of authorizations that are not keypad codes: "max 32 chars" (SmartlockAuthCreate.name).
@@ -51,29 +58,13 @@ class AccountUserCreate(NukiRequestModel):
     language: NukiLanguage | None = None
 
 
-def _check_window(allowed_from: datetime, allowed_until: datetime) -> None:
-    if allowed_until <= allowed_from:
-        raise ValueError("allowedUntilDate must be after allowedFromDate")
-
-
-class AppAuthCreate(NukiRequestModel):
+class AppAuthCreate(AuthWindowCreate):
     """Body of an app authorization's creation (``SmartlockAuthCreate`` with ``type`` 0): the account
     user may open the lock with the Nuki app within the window; Nuki invites them by email."""
 
     name: str = Field(min_length=1, max_length=AUTH_NAME_MAX_LENGTH)
     account_user_id: int = Field(ge=1, le=2**31 - 1)
-    allowed_from: WriteDatetime = Field(alias="allowedFromDate")
-    allowed_until: WriteDatetime = Field(alias="allowedUntilDate")
-    allowed_week_days: int = Field(default=ALL_WEEK_DAYS, ge=0, le=ALL_WEEK_DAYS)
-    allowed_from_time: int = Field(default=0, ge=0, le=1439)
-    allowed_until_time: int = Field(default=0, ge=0, le=1439)
-    remote_allowed: bool = False
     type: Literal[0] = APP_AUTH_TYPE
-
-    @model_validator(mode="after")
-    def _window(self) -> AppAuthCreate:
-        _check_window(self.allowed_from, self.allowed_until)
-        return self
 
 
 class AppAuthUpdate(NukiRequestModel):
@@ -92,7 +83,7 @@ class AppAuthUpdate(NukiRequestModel):
 
     @model_validator(mode="after")
     def _window(self) -> AppAuthUpdate:
-        _check_window(self.allowed_from, self.allowed_until)
+        check_window(self.allowed_from, self.allowed_until)
         return self
 
 

@@ -117,7 +117,8 @@ class NukiRequestModel(BaseModel):
         return self.model_dump(mode="json", by_alias=True, exclude_none=True)
 
 
-def _check_window(allowed_from: datetime, allowed_until: datetime) -> None:
+def check_window(allowed_from: datetime, allowed_until: datetime) -> None:
+    """A write's window (`allowedFromDate` before `allowedUntilDate`): ValueError otherwise."""
     if allowed_until <= allowed_from:
         raise ValueError("allowedUntilDate must be after allowedFromDate")
 
@@ -261,28 +262,31 @@ class SmartlockAuth(NukiModel):
         return self.operation_id is not None
 
 
-class KeypadCodeCreate(NukiRequestModel):
-    """Body of a keypad-code creation (``SmartlockAuthCreate`` with ``type`` 13).
+class AuthWindowCreate(NukiRequestModel):
+    """What every authorization StayKey creates carries (``SmartlockAuthCreate``): its window
+    (absolute, UTC instants) and restrictions. Defaults: every day, all day, no remote access."""
 
-    Defaults mean every day, all day, no remote access. The window is absolute (UTC instants).
-    """
-
-    name: str = Field(min_length=1, max_length=KEYPAD_NAME_MAX_LENGTH)
-    code: KeypadCode = Field(repr=False)
     allowed_from: WriteDatetime = Field(alias="allowedFromDate")
     allowed_until: WriteDatetime = Field(alias="allowedUntilDate")
     allowed_week_days: int = Field(default=ALL_WEEK_DAYS, ge=0, le=ALL_WEEK_DAYS)
     allowed_from_time: int = Field(default=0, ge=0, le=1439)
     allowed_until_time: int = Field(default=0, ge=0, le=1439)
     remote_allowed: bool = False
+
+    @model_validator(mode="after")
+    def _window(self) -> AuthWindowCreate:
+        check_window(self.allowed_from, self.allowed_until)
+        return self
+
+
+class KeypadCodeCreate(AuthWindowCreate):
+    """Body of a keypad-code creation (``SmartlockAuthCreate`` with ``type`` 13)."""
+
+    name: str = Field(min_length=1, max_length=KEYPAD_NAME_MAX_LENGTH)
+    code: KeypadCode = Field(repr=False)
     type: Literal[13] = KEYPAD_CODE_AUTH_TYPE
     # Links the code to a Nuki account user: Nuki Web's activity log then shows that person's name.
     account_user_id: int | None = Field(default=None, ge=1, le=2**31 - 1)
-
-    @model_validator(mode="after")
-    def _window(self) -> KeypadCodeCreate:
-        _check_window(self.allowed_from, self.allowed_until)
-        return self
 
 
 class SmartlockAuthUpdate(NukiRequestModel):
@@ -305,7 +309,7 @@ class SmartlockAuthUpdate(NukiRequestModel):
 
     @model_validator(mode="after")
     def _window(self) -> SmartlockAuthUpdate:
-        _check_window(self.allowed_from, self.allowed_until)
+        check_window(self.allowed_from, self.allowed_until)
         return self
 
     @classmethod
