@@ -8,7 +8,9 @@ ours, and when it goes. Each test failed before its fix.
 * an account user created by an invocation that died before recording it, whose booking ended
   first, was never deleted (it is now, found by the purge, but only when its creation time proves
   it came from our attempt);
-* the email Nuki answered was never compared with the guest's (another person's user was taken).
+* the email Nuki answered was never compared with the guest's (another person's user was taken);
+* a new guest email on an app lock while the account user cannot be had left the lock without a
+  deadline (simulator seed 32: provisioning long after its deadline, neither active nor failed).
 
 The ownership rules run against a Nuki whose account users the test controls (their creation
 time above all: the sandbox stamps wall time, the tests' StayKey runs on a fixed clock); the
@@ -23,7 +25,7 @@ from typing import Any
 import pytest
 
 from staykey.core.commands import new_booking
-from staykey.core.models import Booking, BookingIn, Guest, Room
+from staykey.core.models import Booking, BookingIn, BookingStatus, Guest, LockStatus, Room
 from staykey.core.timeutil import FixedClock
 from staykey.nuki import AccountUser, AccountUserCreate
 from staykey.nuki import errors as nuki_errors
@@ -284,3 +286,32 @@ def test_a_patch_that_shortens_the_stay_brings_the_account_users_purge_forward(r
     rig.settle()
     rig.at(rig.accounts.purge_at(shorter) + timedelta(minutes=10))
     assert rig.accounts.purge().deleted == [user_id]
+
+
+# -- seed 32: a new guest on an app lock while the account user cannot be had
+
+
+def test_a_new_guest_whose_account_user_cannot_be_had_fails_by_the_deadline(rig: Rig, monkeypatch: Any) -> None:
+    rig.add_lock(DOOR, keypad=False)
+    assert rig.api("PUT", "/rooms/room-12", APP_ROOM)[0] == 201
+    assert rig.api("POST", "/bookings", stay_body())[0] == 201
+    rig.settle()
+    assert rig.booking().status == BookingStatus.ACTIVE
+
+    def unavailable(*_: Any, **__: Any) -> Any:
+        raise nuki_errors.NukiUnavailable("GET /account/user failed: HTTP 503", status=503)
+
+    monkeypatch.setattr(rig.nuki, "find_account_users", unavailable)
+    guest = {"name": "Grace Hopper", "email": "grace@example.org", "locale": "en"}
+    assert rig.api("PATCH", "/bookings/B-1001", {"guest": guest})[0] == 200
+    rig.settle(until_quiet=False)
+    (lock,) = rig.booking().locks
+    assert lock.status == LockStatus.PENDING
+    assert lock.retryAt is not None, "the lock waits without a retry time: its deadline never comes"
+    # Past its deadline the booking fails, saying why, instead of staying provisioning for good
+    rig.at(rig.booking().validFrom + timedelta(hours=1))
+    rig.sync.process("B-1001", read_back=True)
+    rig.settle(until_quiet=False)
+    failed = rig.booking()
+    assert failed.status == BookingStatus.FAILED
+    assert "account user" in (failed.locks[0].error or "")
