@@ -8,7 +8,8 @@ itself here. The rules (docs/invariants.md says the same in prose):
 told_means_true  A booking turns `active`, and a guest email goes out, only while every lock of
                  the booking holds exactly one code with the booking's PIN (or, on a lock the
                  guest opens with the Nuki app, exactly one app authorization for the guest's
-                 Nuki account user, found by the guest's email), under its name, with no
+                 Nuki account user, found by the guest's email; while a guest change is
+                 unanswered, the old guest's or the new one's), under its name, with no
                  `error`, enabled, with no weekday or daily-time limits, and the booking's
                  window within 60 s. The email states what is on the locks. A booking stays
                  `active` after its code changed on a lock for at most one reconcile period (the
@@ -169,9 +170,14 @@ class Checker:
                 return str(lock.get("access", "keypad"))
         return "keypad"
 
-    def _guest_user(self, booking_id: str) -> int | None:
+    def _guest_users(self, booking_id: str) -> set[int]:
+        """The guest's Nuki account user, by the guest's email; while a guest change is unanswered,
+        the new guest's too (the change may have been written already: either is the guest)."""
         sb = self.w.shop.get(booking_id)
-        return self.w.account_user(sb.emails[-1]) if sb is not None and sb.emails else None
+        if sb is None:
+            return set()
+        emails = sb.emails[-1:] + ([sb.email_sent] if sb.email_sent else [])
+        return {uid for email in emails if (uid := self.w.account_user(email)) is not None}
 
     def _lock_problem(
         self,
@@ -190,14 +196,14 @@ class Checker:
         if lock is None:
             return "no such lock at Nuki"
         if app:
-            uid = self._guest_user(booking_id)
-            if uid is None:
+            uids = self._guest_users(booking_id)
+            if not uids:
                 return "the guest has no Nuki account user"
             foreign = self.w.foreign_ids
             held = [
                 a
                 for a in self.w.auths_on(smartlock_id)
-                if a.type == APP and a.account_user_id == uid and a.name == name and a.id not in foreign
+                if a.type == APP and a.account_user_id in uids and a.name == name and a.id not in foreign
             ]
             if len(held) != 1:
                 return f"{len(held)} app authorizations of the guest's account user on the lock"

@@ -110,6 +110,7 @@ class ShopBooking:
     joined: dict[int, float] = field(default_factory=dict)  # lock -> since when the booking has it
     dates_changed_at: float = 0.0  # when a change last moved the stay
     emails: list[str] = field(default_factory=list)  # the guest's email, and each one a change gave
+    email_sent: str | None = None  # a guest change's email, sent and not answered yet
     answered: bool = False  # the create was answered (a booking the shop knows about)
     failed_calls: int = 0
     rotations: int = 0  # PIN rotations answered 202 (the shop's and the operator's)
@@ -668,6 +669,10 @@ class World:
     def _patch(self, booking_id: str, change: dict[str, Any]) -> bool:
         sb = self.shop[booking_id]
         body = {k: _point(v) if k in ("checkIn", "checkOut") else v for k, v in change.items()}
+        if "guest" in change:
+            # Until the answer, the booking may have the new guest already (the change is written
+            # before its round runs, and other rounds of the booking go on meanwhile).
+            sb.email_sent = str(change["guest"]["email"])
         answer = self.shop_call(
             booking_id,
             "PATCH /bookings",
@@ -675,6 +680,7 @@ class World:
         )
         if answer is None:
             return False
+        sb.email_sent = None
         if isinstance(answer, StayKeyError):
             return True
         now = self.loop.t

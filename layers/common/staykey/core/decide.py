@@ -113,7 +113,9 @@ def after_outcome(b: Booking, outcome: Outcome, ctx: Context) -> Plan:
     _account_outcome(b, outcome, now)
     if outcome.account_user_failed is not None:
         for lock in b.locks:
-            if lock.access == "app" and lock.op is None and lock.nukiId is None and b.wants_code(lock):
+            # Also a lock whose app authorization is another account user's (a new guest email):
+            # it waits too, with a retry time, so its deadline holds.
+            if lock.access == "app" and lock.op is None and b.wants_code(lock):
                 waits_for_account(b, lock, now, plan)  # says why it waits, or fails it for good
     _answered(b, b.locks, outcome, now, plan)
     if outcome.rotation is not None:

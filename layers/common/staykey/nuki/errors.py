@@ -35,6 +35,9 @@ class NukiError(Exception):
     """
 
     retryable = False
+    # An earlier attempt of the same request ended without a definite answer (timeout, dropped
+    # connection, gateway error): Nuki may have applied it, whatever this answer says.
+    after_ambiguous_retry = False
 
     def __init__(
         self, message: str, *, status: int | None = None, operation: str = "", detail: str | None = None

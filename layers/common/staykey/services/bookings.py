@@ -254,9 +254,9 @@ class Bookings:
             break
         else:  # pragma: no cover
             raise UpstreamUnavailable("could not reserve a PIN on the new room's locks; try again")
-        # The guest data's expiry follows the stay: a stay moved later must not lose it before it ends.
-        if guest is not None and (change.guest is not None or updated.validUntil != booking.validUntil):
-            self.store.save_guest(booking_id, guest, self._guest_expiry(updated.validUntil))
+        _guest_data_follows(
+            self.store, booking, updated, guest if change.guest is not None else None, self._guest_expiry
+        )
         self._ensure_schedules(updated)
         if updated.status != BookingStatus.SCHEDULED:
             self.scheduler.delete("provision", booking_id)
@@ -327,6 +327,19 @@ class Bookings:
         logger.info("failed booking retried", booking_id=booking_id)
         count("BookingRetried")
         return self.sync.process(booking_id, read_back=False)
+
+
+def _guest_data_follows(
+    store: Store, before: Booking, after: Booking, new_guest: Guest | None, expiry: Callable[[datetime], datetime]
+) -> None:
+    """The guest data's expiry follows the stay (a stay moved later must not lose it before it
+    ends), and so does the guest's Nuki account user's purge: earlier for a shorter stay too."""
+    moved = after.validUntil != before.validUntil
+    guest = new_guest or before.guest
+    if guest is not None and (new_guest is not None or moved):
+        store.save_guest(after.bookingId, guest, expiry(after.validUntil))
+    if after.account.accountUserId is not None and moved:
+        store.restay_account_user(after.account.accountUserId, after.bookingId, expiry(after.validUntil))
 
 
 __all__ = ["Bookings"]

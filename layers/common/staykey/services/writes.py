@@ -23,7 +23,7 @@ from staykey.core.round import Outcome, Plan
 from staykey.core.timeutil import Clock
 from staykey.nuki import errors as nuki_errors
 from staykey.observability import count, logger
-from staykey.services.accounts import AccountUsers
+from staykey.services.accounts import AccountUserBusy, AccountUsers
 from staykey.store import Store
 
 if TYPE_CHECKING:
@@ -114,6 +114,8 @@ class NukiWriter:
             out.account_user = self.accounts.ensure(b)
         except ValueError:  # no guest data: nobody to create
             out.account_user_failed = ("the guest's data (their email) is no longer kept", True)
+        except AccountUserBusy as exc:  # being deleted: tried again, a new one once it is gone
+            out.account_user_failed = (str(exc), False)
         except Exception as exc:
             out.account_user_failed = (_reason(exc), _refused(exc))
             logger.warning("the guest's Nuki account user could not be had", booking_id=b.bookingId, error=_reason(exc))
