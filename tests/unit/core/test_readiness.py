@@ -234,3 +234,31 @@ def test_a_lock_report_keeps_the_subscription_s_end_and_a_missing_state() -> Non
     assert r.LockReport.of(lock({"type": "B2B"})).subscription == ""
     assert r.LockReport.of(lock({"type": "B2B"})).meta()["subscription"] == "unknown"
     assert r.LockReport.of(lock(None)).subscription is None
+
+
+def test_a_change_of_the_stay_s_end_makes_the_check_due_again() -> None:
+    """Found by the simulator (seeds 7 and 12): a booking checked ok whose check-out moved (a
+    subscription may end before the new end) kept its old `ok` until its arrival, while a lock's
+    subscription had lapsed since the last check."""
+    from staykey.core.commands import Change, patch
+
+    start = NOW + timedelta(hours=10)
+    b = booking(start)
+    b.status = BookingStatus.SCHEDULED
+    at = start - timedelta(hours=2)
+    b.readiness = Readiness(status="ok", checkedAt=start - timedelta(hours=3, minutes=50))
+    later = b.validUntil + timedelta(days=1)
+    change = Change(
+        check_in=start,
+        check_out=later,
+        valid_from=b.validFrom,
+        valid_until=later,
+        room=None,
+        locks=(DOOR, ENTRANCE),
+        pin=b.pin,
+        lead=timedelta(hours=72),
+        access=((DOOR, "app"), (ENTRANCE, "keypad")),
+    )
+    patch(b, change, at)
+    assert b.readiness is None
+    assert r.due(b, at, OFFSETS)

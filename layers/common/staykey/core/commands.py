@@ -197,7 +197,7 @@ def patch(b: Booking, change: Change, now: datetime) -> Claims:
     """Change the stay, the room or the PIN (the guest data lives elsewhere); the locks follow."""
     changeable(b)  # an expiry or cancellation may have won the race
     out = Claims()
-    old_pin, old_from = b.pin, b.validFrom
+    old_pin, old_window = b.pin, (b.validFrom, b.validUntil)
     present = {lk.smartlockId for lk in b.locks if lk.desired == "present"}
     added = [lock_id for lock_id in change.locks if lock_id not in present]
     if change.room is not None:
@@ -240,8 +240,10 @@ def patch(b: Booking, change: Change, now: datetime) -> Claims:
         if b.lock(i) is None
     ]
     _rotation_follows(b, change, out)
-    if b.readiness is not None and b.readiness.status == "ok" and (added or b.validFrom != old_from):
-        b.readiness = None  # checked for other locks or another arrival: due again (an at-risk one is)
+    if b.readiness is not None and b.readiness.status == "ok" and (added or (b.validFrom, b.validUntil) != old_window):
+        # Checked for other locks or another stay (its end too: a subscription may end before the
+        # new one does): due again at the next run (an at-risk one is at every run).
+        b.readiness = None
     if b.status == BookingStatus.FAILED:
         b.status, b.statusReason, b.pinChoices = BookingStatus.PROVISIONING, None, 1
     if b.status == BookingStatus.SCHEDULED and b.provisionAt <= now:
