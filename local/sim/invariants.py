@@ -123,6 +123,9 @@ class Checker:
         self.pin_dropped: dict[tuple[str, str], float] = {}  # a rotation's PIN given up for another: when
         self.history: dict[str, list[str]] = {}  # booking -> its writes, compactly (for reading a failure)
         self.items: dict[str, dict[str, Any]] = {}  # booking -> its item as last written, decoded
+        # booking -> lock -> when its stored item stopped using the lock, and how it opened it (a move
+        # the shop never heard of, its answer lost with a dying invocation, is one all the same)
+        self.left: dict[str, dict[int, tuple[float, str]]] = {}
         from local.sim.arrivals import ArrivalChecks
 
         self.arrivals = ArrivalChecks(self)
@@ -312,6 +315,11 @@ class Checker:
                             "gone_means_gone",
                             f"{booking_id} turned revoked with a code still on lock {lock['smartlockId']}",
                         )
+        left = self.left.setdefault(booking_id, {})
+        for lock_id in set(self._present(old)) - set(self._present(new)):
+            left[lock_id] = (now, self._access(old, lock_id))
+        for lock_id in self._present(new):
+            left.pop(lock_id, None)
         old_locks = {int(lk["smartlockId"]): lk for lk in old.get("locks", [])}
         for lock in new.get("locks", []):
             lock_id = int(lock["smartlockId"])
