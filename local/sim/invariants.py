@@ -217,6 +217,8 @@ class Checker:
             return f"the lock refused the code ({auth.error})"
         if not auth.enabled:
             return "the code is disabled"
+        if auth.remote_allowed:
+            return "the authorization allows remote access (StayKey never asks for it)"
         window = auth.window
         if window.from_date is None or abs((window.from_date - start).total_seconds()) > WINDOW_SLACK:
             return f"the code starts at {window.from_date}, the booking at {start}"

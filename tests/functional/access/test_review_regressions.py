@@ -1,0 +1,67 @@
+"""Found by an adversarial review of issue 15, with the sandbox as Nuki; each test failed before its
+fix, on every path that can meet the problem (the shop's command, a webhook, a read-back, the
+reconciler).
+
+* defect 7: remote access (`remoteAllowed`) switched on in Nuki Web on one of StayKey's
+  authorizations went unnoticed: StayKey's authorizations are exactly what it asked for.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from staykey.core.models import BookingStatus
+from staykey.nuki import SmartlockAuth
+from tests.functional.access.conftest import ENTRANCE, Rig, stay_body
+
+
+def remote_on(rig: Rig, lock_id: int) -> dict[str, Any]:
+    """Someone switches remote access on for our code in Nuki Web (a DEVICE_AUTHS goes out)."""
+    (ours,) = [a for a in rig.auths(lock_id) if a["name"] == rig.booking().authName]
+    changed = dict(rig.sandbox.sandbox.change_auth_elsewhere(lock_id, str(ours["id"]), remote_allowed=True))
+    rig.clock.advance(seconds=30)
+    # Stamped on StayKey's clock (the sandbox keeps its own, the test moves StayKey's)
+    changed["updateDate"] = rig.clock.now().isoformat().replace("+00:00", "Z")
+    return changed
+
+
+def keypad_booking(rig: Rig) -> None:
+    rig.add_lock(ENTRANCE, keypad=True)
+    room = {"name": "Room 12", "smartlockIds": [ENTRANCE], "timezone": "Europe/Berlin"}
+    assert rig.api("PUT", "/rooms/room-12", room)[0] == 201
+    assert rig.api("POST", "/bookings", stay_body())[0] == 201
+    rig.settle()
+    assert rig.booking().status == BookingStatus.ACTIVE
+
+
+@pytest.mark.parametrize("path", ["webhook", "read-back", "reconciler"])
+def test_remote_access_switched_on_in_nuki_web_is_drift_and_switched_off_again(rig: Rig, path: str) -> None:
+    keypad_booking(rig)
+    changed = remote_on(rig, ENTRANCE)
+    if path == "webhook":
+        after = rig.sync.observe_webhook(SmartlockAuth.model_validate(changed), deleted=False)
+        assert after == "ours"
+        assert rig.booking().status != BookingStatus.ACTIVE  # not as booked any more: not told so
+    elif path == "read-back":
+        rig.sync.process("B-1001", read_back=False, read_locks={ENTRANCE})
+        assert rig.booking().status != BookingStatus.ACTIVE
+    else:
+        plan = rig.reconciler.reconcile_lock(ENTRANCE)
+        assert ("wrong_window", changed["id"]) in {(a.drift.value, a.auth_id) for a in plan.actions}
+    rig.settle()
+    assert rig.booking().status == BookingStatus.ACTIVE
+    (code,) = rig.auths(ENTRANCE)
+    assert (code["id"], code["remoteAllowed"], code["enabled"]) == (changed["id"], False, True)
+
+
+def test_a_webhook_that_does_not_say_whether_remote_access_is_on_is_read_back(rig: Rig) -> None:
+    keypad_booking(rig)
+    changed = remote_on(rig, ENTRANCE)
+    changed.pop("remoteAllowed")
+    rig.sync.observe_webhook(SmartlockAuth.model_validate(changed), deleted=False)
+    rig.settle()
+    (code,) = rig.auths(ENTRANCE)
+    assert code["remoteAllowed"] is False
+    assert rig.booking().status == BookingStatus.ACTIVE
