@@ -9,8 +9,8 @@ told_means_true  A booking turns `active`, and a guest email goes out, only whil
                  the booking holds exactly one code with the booking's PIN (or, on a lock the
                  guest opens with the Nuki app, exactly one app authorization for the guest's
                  Nuki account user, found by the guest's email), under its name, with no
-                 `error`, enabled, with no weekday or daily-time limits, and the booking's
-                 window within 60 s. The email states what is on the locks. A booking stays
+                 `error`, enabled, with no weekday or daily-time limits nor remote access, and
+                 the booking's window within 60 s. The email states what is on the locks. A booking stays
                  `active` after its code changed on a lock for at most one reconcile period (the
                  time StayKey needs to notice a change it was not told about). A PIN rotation
                  switches an active booking only while every lock holds the new code so, and
@@ -29,7 +29,7 @@ foreign          A code (or app user) StayKey did not create is never changed or
 converges        Once faults stop, locks are online and full locks have room, every booking
                  reaches its right state (scheduled before its lead time, active during it,
                  revoked or cancelled after, its PIN rotations taken effect, but for one asked
-                 for less than CONFIRM_MIN before the end) without an
+                 for less than CONFIRM_MIN before the end, or a change the shop made then) without an
                  operator; no booking takes more than MAX_FOLLOW_UPS_PER_HOUR follow-ups in any
                  hour (waiting never spins).
 visible          A booking that is not `active` by its deadline (validFrom, but never sooner than
@@ -703,7 +703,11 @@ class Checker:
                 want = {"active"}
             else:
                 want = {"scheduled"}
-            if status not in want:
+            # A change the shop made in the last minutes of the run (it may, in the quiet hours too:
+            # seed 64, a new guest email 22 s before the end) has had no time to land: its writes
+            # have CONFIRM_MIN, as a new code's have (the `visible` rule judges them by then).
+            fresh = status == "provisioning" and sb.changed_at > now - w.settings.confirm_min_seconds
+            if status not in want and not (want == {"active"} and fresh):
                 self.violation(
                     "converges",
                     f"{sb.booking_id} is {status} ({item.get('statusReason')}), should be {'/'.join(sorted(want))}",
