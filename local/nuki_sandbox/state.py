@@ -1320,6 +1320,7 @@ class NukiSandbox:
         name: str | None = None,
         until: datetime | None = None,
         enabled: bool | None = None,
+        remote_allowed: bool | None = None,
     ) -> JSON:
         """Someone edits an authorization in Nuki Web or the app: applied at once, DEVICE_AUTHS sent."""
         with self._lock:
@@ -1340,6 +1341,8 @@ class NukiSandbox:
                 auth.window.until_date = until
             if enabled is not None:
                 auth.enabled = enabled
+            if remote_allowed is not None:
+                auth.remote_allowed = remote_allowed
             auth.updated = self._time.now()
             self._emit_auth(auth, deleted=False)
             return auth.to_json()

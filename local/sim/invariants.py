@@ -10,8 +10,8 @@ told_means_true  A booking turns `active`, and a guest email goes out, only whil
                  guest opens with the Nuki app, exactly one app authorization for the guest's
                  Nuki account user, found by the guest's email; while a guest change is
                  unanswered, the old guest's or the new one's), under its name, with no
-                 `error`, enabled, with no weekday or daily-time limits, and the booking's
-                 window within 60 s. The email states what is on the locks. A booking stays
+                 `error`, enabled, with no weekday or daily-time limits nor remote access, and
+                 the booking's window within 60 s. The email states what is on the locks. A booking stays
                  `active` after its code changed on a lock for at most one reconcile period (the
                  time StayKey needs to notice a change it was not told about). A PIN rotation
                  switches an active booking only while every lock holds the new code so, and
@@ -30,7 +30,7 @@ foreign          A code (or app user) StayKey did not create is never changed or
 converges        Once faults stop, locks are online and full locks have room, every booking
                  reaches its right state (scheduled before its lead time, active during it,
                  revoked or cancelled after, its PIN rotations taken effect, but for one asked
-                 for less than CONFIRM_MIN before the end) without an
+                 for less than CONFIRM_MIN before the end, or a change the shop made then) without an
                  operator; no booking takes more than MAX_FOLLOW_UPS_PER_HOUR follow-ups in any
                  hour (waiting never spins).
 visible          A booking that is not `active` by its deadline (validFrom, but never sooner than
@@ -124,6 +124,9 @@ class Checker:
         self.pin_dropped: dict[tuple[str, str], float] = {}  # a rotation's PIN given up for another: when
         self.history: dict[str, list[str]] = {}  # booking -> its writes, compactly (for reading a failure)
         self.items: dict[str, dict[str, Any]] = {}  # booking -> its item as last written, decoded
+        # booking -> lock -> when its stored item stopped using the lock, and how it opened it (a move
+        # the shop never heard of, its answer lost with a dying invocation, is one all the same)
+        self.left: dict[str, dict[int, tuple[float, str]]] = {}
         from local.sim.arrivals import ArrivalChecks
 
         self.arrivals = ArrivalChecks(self)
@@ -220,6 +223,8 @@ class Checker:
             return f"the lock refused the code ({auth.error})"
         if not auth.enabled:
             return "the code is disabled"
+        if auth.remote_allowed:
+            return "the authorization allows remote access (StayKey never asks for it)"
         window = auth.window
         if window.from_date is None or abs((window.from_date - start).total_seconds()) > WINDOW_SLACK:
             return f"the code starts at {window.from_date}, the booking at {start}"
@@ -318,6 +323,11 @@ class Checker:
                             "gone_means_gone",
                             f"{booking_id} turned revoked with a code still on lock {lock['smartlockId']}",
                         )
+        left = self.left.setdefault(booking_id, {})
+        for lock_id in set(self._present(old)) - set(self._present(new)):
+            left[lock_id] = (now, self._access(old, lock_id))
+        for lock_id in self._present(new):
+            left.pop(lock_id, None)
         old_locks = {int(lk["smartlockId"]): lk for lk in old.get("locks", [])}
         for lock in new.get("locks", []):
             lock_id = int(lock["smartlockId"])
@@ -699,7 +709,11 @@ class Checker:
                 want = {"active"}
             else:
                 want = {"scheduled"}
-            if status not in want:
+            # A change the shop made in the last minutes of the run (it may, in the quiet hours too:
+            # seed 64, a new guest email 22 s before the end) has had no time to land: its writes
+            # have CONFIRM_MIN, as a new code's have (the `visible` rule judges them by then).
+            fresh = status == "provisioning" and sb.changed_at > now - w.settings.confirm_min_seconds
+            if status not in want and not (want == {"active"} and fresh):
                 self.violation(
                     "converges",
                     f"{sb.booking_id} is {status} ({item.get('statusReason')}), should be {'/'.join(sorted(want))}",

@@ -109,6 +109,7 @@ class ShopBooking:
     left_locks: dict[int, float] = field(default_factory=dict)  # lock -> when a move left it
     joined: dict[int, float] = field(default_factory=dict)  # lock -> since when the booking has it
     dates_changed_at: float = 0.0  # when a change last moved the stay
+    changed_at: float = 0.0  # when the shop's last change (PATCH) was answered
     emails: list[str] = field(default_factory=list)  # the guest's email, and each one a change gave
     email_sent: str | None = None  # a guest change's email, sent and not answered yet
     answered: bool = False  # the create was answered (a booking the shop knows about)
@@ -684,6 +685,7 @@ class World:
         if isinstance(answer, StayKeyError):
             return True
         now = self.loop.t
+        sb.changed_at = now
         if answer.status.value == "provisioning":
             # A change gives its writes a fresh chance: the deadline counts from it (CONFIRM_MIN).
             self.checker.provisioning_since[booking_id] = now

@@ -245,3 +245,31 @@ def test_a_new_guest_leaves_the_app_lock_unconfirmed_and_untold_until_their_auth
     plan = d.decide(b, {}, ctx(later))
     assert plan.updates == [(DOOR, "a" * 24)]
     assert b.lock(DOOR).sentUser == USER + 1  # type: ignore[union-attr]
+
+
+def test_a_new_guest_whose_account_user_cannot_be_had_fails_the_app_lock_at_its_deadline() -> None:
+    """Found by the simulator (seed 32): after a new guest email, the app lock (holding the former
+    guest's authorization) waited for the new account user while Nuki was down, with no retry of
+    its own and so no deadline: provisioning for good, never failed with its reason."""
+    from staykey.core.models import GuestAccount
+
+    b = booking()
+    b.account.accountUserId = USER
+    d.decide(b, {}, ctx(NOW))
+    d.decide(b, {DOOR: Look([app_auth(b)], True, stamp=NOW), ENTRANCE: Look([code(b)], True, stamp=NOW)}, ctx(NOW))
+    assert b.status == BookingStatus.ACTIVE
+    b.guest = Guest(name="Grace Hopper", email="grace@example.org", locale="en")
+    b.account = GuestAccount()
+    t = b.validFrom + timedelta(hours=1)  # during the stay: the deadline is CONFIRM_MIN after the change
+    end = t + timedelta(minutes=40)
+    while t < end and b.status != BookingStatus.FAILED:  # woken only when the booking asks to be
+        plan = d.decide(b, {}, ctx(t))
+        if plan.account_user:  # Nuki answers 503 to every try of the new account user
+            plan = d.after_outcome(b, Outcome(account_user_failed=("Nuki answered 503", False)), ctx(t))
+        assert plan.next_check_delay is not None, "the booking waits without a wake-up"
+        t += timedelta(seconds=plan.next_check_delay)
+    door = b.lock(DOOR)
+    assert door is not None
+    assert door.status == LockStatus.FAILED
+    assert b.status == BookingStatus.FAILED
+    assert "account user" in (b.statusReason or "")

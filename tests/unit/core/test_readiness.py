@@ -164,3 +164,101 @@ def test_a_change_to_other_locks_or_another_arrival_makes_the_check_due_again() 
     b.readiness = Readiness(status="ok", checkedAt=at)
     patch(b, change((DOOR, ENTRANCE, 17000003), b.validFrom - timedelta(hours=1)), at)  # arriving earlier
     assert b.readiness is None
+
+
+@pytest.mark.parametrize(
+    ("subscription", "ends", "finding"),
+    [
+        # cancelled at the end of its term, which comes before the stay ends (or before it begins)
+        ("PENDING_CANCEL", NOW + timedelta(days=2), "before the stay ends"),
+        ("PENDING_CANCEL", NOW + timedelta(hours=2), "before the stay ends"),
+        ("PENDING_CANCEL", None, "which Nuki does not say"),
+        ("ACTIVE", NOW - timedelta(hours=1), "expired at"),
+        ("", None, "without a state"),
+    ],
+)
+def test_a_subscription_that_ends_before_the_stay_or_has_no_state_is_a_finding(
+    subscription: str, ends: datetime | None, finding: str
+) -> None:
+    """Issue 15, defect 6: readiness read only the subscription's state, so a PENDING_CANCEL one
+    expiring before or during the stay, and one that reported no state, were `ok`."""
+    b = booking(NOW + timedelta(days=1))  # the stay ends at NOW + 3 days
+    door = dataclasses.replace(fine(DOOR), subscription=subscription, subscription_ends=ends)
+    result = r.assess(b, {DOOR: door, ENTRANCE: fine(ENTRANCE)}, NOW)
+    assert result is not None
+    assert result.status == "at_risk"
+    assert [(x.smartlockId, x.code) for x in result.reasons] == [(DOOR, "subscription")]
+    assert finding in result.reasons[0].message
+
+
+@pytest.mark.parametrize(
+    ("subscription", "ends"),
+    [
+        ("PENDING_CANCEL", NOW + timedelta(days=4)),  # runs until after the stay
+        ("ACTIVE", NOW + timedelta(days=2)),  # renews
+        ("ACTIVE", None),
+        (None, None),  # none reported: taken, as when the room was set up
+    ],
+)
+def test_a_subscription_in_force_for_the_whole_stay_is_no_finding(
+    subscription: str | None, ends: datetime | None
+) -> None:
+    b = booking(NOW + timedelta(days=1))
+    door = dataclasses.replace(fine(DOOR), subscription=subscription, subscription_ends=ends)
+    result = r.assess(b, {DOOR: door, ENTRANCE: fine(ENTRANCE)}, NOW)
+    assert result is not None
+    assert (result.status, result.reasons) == ("ok", [])
+
+
+def test_a_lock_report_keeps_the_subscription_s_end_and_a_missing_state() -> None:
+    from staykey.nuki import Smartlock
+
+    def lock(subscription: dict[str, object] | None) -> Smartlock:
+        body: dict[str, object] = {
+            "smartlockId": DOOR,
+            "accountId": 1,
+            "type": 4,
+            "authId": 1,
+            "name": "Door",
+            "favorite": False,
+            "serverState": 0,
+            "adminPinState": 0,
+        }
+        if subscription is not None:
+            body["currentSubscription"] = subscription
+        return Smartlock.model_validate(body)
+
+    ends = "2026-12-02T09:00:00.000Z"
+    report = r.LockReport.of(lock({"state": "PENDING_CANCEL", "expirationDate": ends}))
+    assert (report.subscription, report.subscription_ends) == ("PENDING_CANCEL", datetime(2026, 12, 2, 9, tzinfo=UTC))
+    assert r.LockReport.of(lock({"type": "B2B"})).subscription == ""
+    assert r.LockReport.of(lock({"type": "B2B"})).meta()["subscription"] == "unknown"
+    assert r.LockReport.of(lock(None)).subscription is None
+
+
+def test_a_change_of_the_stay_s_end_makes_the_check_due_again() -> None:
+    """Found by the simulator (seeds 7 and 12): a booking checked ok whose check-out moved (a
+    subscription may end before the new end) kept its old `ok` until its arrival, while a lock's
+    subscription had lapsed since the last check."""
+    from staykey.core.commands import Change, patch
+
+    start = NOW + timedelta(hours=10)
+    b = booking(start)
+    b.status = BookingStatus.SCHEDULED
+    at = start - timedelta(hours=2)
+    b.readiness = Readiness(status="ok", checkedAt=start - timedelta(hours=3, minutes=50))
+    later = b.validUntil + timedelta(days=1)
+    change = Change(
+        check_in=start,
+        check_out=later,
+        valid_from=b.validFrom,
+        valid_until=later,
+        room=None,
+        locks=(DOOR, ENTRANCE),
+        pin=b.pin,
+        lead=timedelta(hours=72),
+        access=((DOOR, "app"), (ENTRANCE, "keypad")),
+    )
+    patch(b, change, at)
+    assert b.readiness is None
+    assert r.due(b, at, OFFSETS)

@@ -197,13 +197,15 @@ def patch(b: Booking, change: Change, now: datetime) -> Claims:
     """Change the stay, the room or the PIN (the guest data lives elsewhere); the locks follow."""
     changeable(b)  # an expiry or cancellation may have won the race
     out = Claims()
-    old_pin, old_from = b.pin, b.validFrom
+    old_pin, old_window = b.pin, (b.validFrom, b.validUntil)
     present = {lk.smartlockId for lk in b.locks if lk.desired == "present"}
     added = [lock_id for lock_id in change.locks if lock_id not in present]
     if change.room is not None:
         b.roomId, b.timezone = change.room.roomId, change.room.timezone
     if change.new_guest_email:
         b.account = GuestAccount()
+    link = change.room.linkKeypadCodes if change.room is not None else any(lk.link for lk in b.locks)
+    switched = _switch_access(b, change, link, old_pin, out)
     b.checkIn = stay_point_json(change.check_in)
     b.checkOut = stay_point_json(change.check_out)
     b.validFrom, b.validUntil = change.valid_from, change.valid_until
@@ -217,8 +219,9 @@ def patch(b: Booking, change: Change, now: datetime) -> Claims:
         ]
         b.pin = change.pin
         b.pinHistory.append(change.pin)
+        out.claims += [claim(i, "app", "") for i in switched if change.access_of(i) == "app"]
     else:
-        out.claims += [claim(i, change.access_of(i), change.pin) for i in added]
+        out.claims += [claim(i, change.access_of(i), change.pin) for i in [*added, *switched]]
     for lock in b.locks:
         if lock.smartlockId in change.locks:
             lock.desired = "present"
@@ -233,20 +236,53 @@ def patch(b: Booking, change: Change, now: datetime) -> Claims:
             if lock.sentPin is None and lock.op is None:
                 lock.status = LockStatus.REMOVED
                 out.releases.append(claim(lock.smartlockId, lock.access, old_pin))
-    link = change.room.linkKeypadCodes if change.room is not None else any(lk.link for lk in b.locks)
     b.locks += [
         LockState(smartlockId=i, access=change.access_of(i), link=change.access_of(i) == "keypad" and link)
         for i in added
         if b.lock(i) is None
     ]
     _rotation_follows(b, change, out)
-    if b.readiness is not None and b.readiness.status == "ok" and (added or b.validFrom != old_from):
-        b.readiness = None  # checked for other locks or another arrival: due again (an at-risk one is)
+    fresh = added or switched
+    if b.readiness is not None and b.readiness.status == "ok" and (fresh or (b.validFrom, b.validUntil) != old_window):
+        # Checked for other locks or another stay (its end too: a subscription may end before the
+        # new one does): due again at the next run (an at-risk one is at every run).
+        b.readiness = None
     if b.status == BookingStatus.FAILED:
         b.status, b.statusReason, b.pinChoices = BookingStatus.PROVISIONING, None, 1
     if b.status == BookingStatus.SCHEDULED and b.provisionAt <= now:
         b.status = BookingStatus.PROVISIONING
     return out
+
+
+def _switch_access(b: Booking, change: Change, link: bool, old_pin: str, out: Claims) -> list[int]:
+    """A lock the booking keeps, opened another way after the change (a move between rooms that
+    name it with another `access`): it gets a new lock state of the new kind, sent as a new lock's
+    is; the old one becomes a code to remove (`untilReplaced`, in `rotationCodes`, keeping its own
+    PIN), which stays on the lock until the new one is confirmed and the guest told what applies
+    (`Booking.keeps_old_code`). Issue 15, defect 5: the lock kept its old kind, the old access
+    stayed on and the new one never went on. The ids of the locks switched."""
+    switched = []
+    for n, old in enumerate(b.locks):
+        kind = change.access_of(old.smartlockId)
+        if old.smartlockId not in change.locks or old.access == kind:
+            continue
+        switched.append(old.smartlockId)
+        back = [s for s in b.rotationCodes if s.smartlockId == old.smartlockId and s.untilReplaced and s.access == kind]
+        for lock in back:  # back to the kind it had: the old code it was replacing is wanted again
+            b.rotationCodes.remove(lock)
+            lock.untilReplaced, lock.pin = False, None
+        new = back[0] if back else LockState(smartlockId=old.smartlockId, access=kind, link=kind == "keypad" and link)
+        b.locks[n] = new
+        old.desired, old.untilReplaced, old.untilTold = "absent", True, False
+        old.pin = old.pin or (old_pin if old.access == "keypad" else None)
+        if old.status == LockStatus.FAILED and old.op is None:
+            reset(old)
+        if old.sentPin is None and old.op is None and old.nukiId is None:
+            old.status = LockStatus.REMOVED  # nothing of the old kind ever went on: nothing to remove
+            out.releases.append(claim(old.smartlockId, old.access, b.target_pin(old)))
+        else:
+            b.rotationCodes.append(old)
+    return switched
 
 
 def _rotation_follows(b: Booking, change: Change, out: Claims) -> None:

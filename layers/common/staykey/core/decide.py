@@ -113,10 +113,12 @@ def after_outcome(b: Booking, outcome: Outcome, ctx: Context) -> Plan:
     _account_outcome(b, outcome, now)
     if outcome.account_user_failed is not None:
         for lock in b.locks:
-            # Also a lock whose app authorization is another account user's (a new guest email):
-            # it waits too, with a retry time, so its deadline holds.
+            # Says why it waits (its retry, so its deadline, applies), or fails it for good: an app
+            # lock with nothing on it yet, and one whose authorization is for a former guest (a new
+            # email). Seed 32: the latter was left out, had no retry, so no deadline, and stayed
+            # provisioning while Nuki was down instead of failing, with its reason, at the deadline.
             if lock.access == "app" and lock.op is None and b.wants_code(lock):
-                waits_for_account(b, lock, now, plan)  # says why it waits, or fails it for good
+                waits_for_account(b, lock, now, plan)
     _answered(b, b.locks, outcome, now, plan)
     if outcome.rotation is not None:
         # The rotation codes on a lock take turns (one write in flight each): the one with a write.

@@ -8,10 +8,9 @@ claim item of its (lock, code) names a booking and the code's name is that booki
 its name is a booking's auth name in our name index AND its code is one we chose for that booking
 (`pinHistory`). An app authorization (type 0, no code) is ours when its Nuki id is recorded, or
 when its name is a booking's in our name index AND the booking opens this lock with the app AND it
-is for the guest's Nuki account user; the bookings with app access on a lock are found through
-their `app` claims. Everything else is someone else's (other app users too): never changed, never
-deleted, but counted and its code remembered (a `foreign` claim), so no PIN we choose collides
-with it.
+is for the guest's Nuki account user (their `app` claims find them). Everything else is someone
+else's (other app users too): never changed or deleted, but counted and its code remembered (a
+`foreign` claim), so no PIN we choose collides with it.
 """
 
 from __future__ import annotations
@@ -54,7 +53,7 @@ class Drift(StrEnum):
     MOVED = "moved"  # the booking no longer uses this lock: removed
     UNKNOWN = "unknown"  # claimed for a booking we do not have: removed
     DUPLICATE = "duplicate"  # a second code of one booking on one lock: removed
-    ROTATED = "rotated"  # an old code of a booking whose PIN was rotated: removed once the guest was told
+    ROTATED = "rotated"  # an old code after a rotation or a change of access: removed once replaced and told
     REMOVED = "removed"  # an orphan deletion, confirmed by read-back
     STALE_CLAIM = "stale_claim"  # a claim on a code no booking needs any more: released
     FOREIGN = "foreign"  # not ours: left alone, counted, its code remembered
@@ -139,16 +138,14 @@ class LockPlan:
         }
         if self.reason:
             out["reason"] = self.reason
-        if self.outcomes:
-            for item, outcome in zip(out["actions"], self.outcomes, strict=False):
-                item["outcome"] = outcome
+        for item, outcome in zip(out["actions"], self.outcomes, strict=False):
+            item["outcome"] = outcome  # none before execute
         return out
 
 
 @dataclass(frozen=True)
 class LockFacts:
-    """Our records for one lock, read by the shell: the claims on it, the bookings behind them
-    (and behind any name looked up), and the name index's answers (`names_to_look_up`)."""
+    """Our records for one lock: its claims, their bookings (and names'), the name index's answers."""
 
     claims: list[CodeItem]
     bookings: Mapping[str, Booking | None]
@@ -300,13 +297,13 @@ class _Classifier:
 
     def _app_owner(self, auth: SmartlockAuth) -> str | None:
         """An app authorization is ours under one of our names only for the booking's app access to
-        this lock and the guest's account user: anyone else's app user is someone else's."""
+        this lock (or an old one a change of access is replacing) and the guest's account user."""
         booking_id = self.facts.named.get(auth.name) if looks_like_our_name(auth.name) else None
         b = self.booking(booking_id) if booking_id else None
-        state = b.lock(self.lock_id) if b is not None else None
-        if b is None or state is None or state.access != "app" or auth.account_user_id is None:
+        apps = [s for s in b.slots_on(self.lock_id) if s.access == "app"] if b is not None else []
+        if b is None or not apps or auth.account_user_id is None:
             return None
-        return booking_id if auth.account_user_id in (state.sentUser, b.account.accountUserId) else None
+        return booking_id if auth.account_user_id in {b.account.accountUserId, *(s.sentUser for s in apps)} else None
 
     def _booking(self, booking_id: str, b: Booking | None, mine: list[SmartlockAuth]) -> None:
         if b is None:
@@ -340,10 +337,9 @@ class _Classifier:
 
     def _slot_code(self, b: Booking, state: LockState, mine: list[SmartlockAuth]) -> SmartlockAuth | None:
         """The code a lock state of the booking tracks on this lock: its recorded id, else its name
-        with the PIN it sent (or carries)."""
+        with the PIN it sent (or carries), or, of an app lock state, with the guest's account user."""
         held = next((a for a in mine if state.nukiId and a.id == state.nukiId), None)
-        want = state.sentPin or b.target_pin(state)
-        return held or next((a for a in mine if a.name == b.authName and onlock.code_of(a) == want), None)
+        return held or _named(b, state, mine)
 
     def _code(self, booking_id: str, b: Booking, state: LockState | None, mine: list[SmartlockAuth]) -> None:
         # A write with no send time, or sent before the stall limit, is stuck: its follow-ups died.
@@ -354,13 +350,7 @@ class _Classifier:
         )
         in_flight = state is not None and state.op is not None and not stalled
         held = next((a for a in mine if state is not None and state.nukiId and a.id == state.nukiId), None)
-        want = (state.sentPin or b.target_pin(state)) if state is not None else b.pin
-        if state is not None and state.access == "app":
-            user = state.sentUser or b.account.accountUserId
-            named = next((a for a in mine if a.name == b.authName and a.account_user_id == user), None)
-        else:
-            named = next((a for a in mine if a.name == b.authName and onlock.code_of(a) == want), None)
-        primary = held or named
+        primary = held or _named(b, state, mine)
         if state is not None and b.wants_code(state):
             self._wanted(booking_id, b, state, mine, held, primary, in_flight, stalled)
         else:
@@ -424,13 +414,13 @@ class _Classifier:
             drift = Drift.EXPIRED
         elif b.status == BookingStatus.SCHEDULED and state is not None and state.desired == "present":
             drift = Drift.NOT_DUE
-        elif state is not None and state.untilTold and b.uses_lock(state.smartlockId):
+        elif state is not None and (state.untilTold or state.untilReplaced) and b.uses_lock(state.smartlockId):
             drift = Drift.ROTATED  # an old code on a lock the booking left is a move's, not kept
         else:
             drift = Drift.MOVED
         for auth in mine:
             if auth is primary and state is not None and drift == Drift.ROTATED and b.keeps_old_code(state):
-                note = "the old PIN keeps working until the guest is told the new one; then it is removed"
+                note = "the old code keeps working until its replacement is on and the guest told; then removed"
                 self.add(Drift.PENDING, Do.NONE, booking_id=booking_id, auth_id=auth.id, note=note)
             elif auth is primary and state is not None and drift == Drift.NOT_DUE:
                 note = "on the lock before its provisioning time; adopted when it is sent"
@@ -471,19 +461,29 @@ class _Classifier:
 
 def _app_claim_needed(b: Booking | None, smartlock_id: int) -> bool:
     """Does a booking still open this lock with the app (or have something to remove there)?"""
-    state = b.lock(smartlock_id) if b is not None else None
-    if b is None or state is None or state.access != "app":
-        return False
-    return not (state.status == LockStatus.REMOVED and (b.status in FINISHED or state.desired == "absent"))
+    return b is not None and any(s.access == "app" and not _gone(b, s) for s in b.slots_on(smartlock_id))
 
 
 def _claim_needed(b: Booking | None, smartlock_id: int, pin: str) -> bool:
     """Does a booking still need its claim on `pin` at this lock (held, being sent, or reserved)?"""
     return b is not None and any(
         pin in {b.target_pin(state), state.heldPin, state.sentPin}
-        for state in b.slots_on(smartlock_id)  # its code, and a PIN rotation's
-        if not (state.status == LockStatus.REMOVED and (b.status in FINISHED or state.desired == "absent"))
+        for state in b.slots_on(smartlock_id)  # its code, and a PIN rotation's (an app one has no PIN)
+        if state.access == "keypad" and not _gone(b, state)
     )
+
+
+def _gone(b: Booking, state: LockState) -> bool:
+    return state.status == LockStatus.REMOVED and (b.status in FINISHED or state.desired == "absent")
+
+
+def _named(b: Booking, state: LockState | None, mine: list[SmartlockAuth]) -> SmartlockAuth | None:
+    """Ours by name: with the PIN the lock state sent (or carries), or the guest's account user."""
+    if state is not None and state.access == "app":
+        user = state.sentUser or b.account.accountUserId
+        return next((a for a in mine if a.name == b.authName and a.account_user_id == user), None)
+    want = (state.sentPin or b.target_pin(state)) if state is not None else b.pin
+    return next((a for a in mine if a.name == b.authName and onlock.code_of(a) == want), None)
 
 
 __all__ = [

@@ -285,8 +285,7 @@ class LockState(BaseModel):
     opSentAt: datetime | None = None
     opChecks: int = 0
     sentPin: str | None = None
-    # The Nuki account user the write in flight (or the last confirmed one) carries: an app
-    # authorization's, or a linked keypad code's; None for an unlinked keypad code.
+    # The Nuki account user the write in flight (or the last confirmed one) carries; None: unlinked code.
     sentUser: int | None = None
     # The code confirmed on the lock right now (differs from sentPin while a PIN change is in flight).
     heldPin: str | None = None
@@ -299,8 +298,7 @@ class LockState(BaseModel):
     retryAt: datetime | None = None
     # Failed tries of the write in a row (its backoff); 0 again once the lock confirms it.
     retries: int = 0
-    # The newest look at the lock applied (Nuki's updateDate of a webhook, or the time of a read-back):
-    # a webhook stamped before it is history, not news.
+    # The newest look applied (a webhook's updateDate, a read-back's time): older webhooks are history.
     seenAt: datetime | None = None
     # The lock stored our code with an error (a full keypad): it is deleted, then sent again.
     refused: bool = False
@@ -312,10 +310,8 @@ class LockState(BaseModel):
     # A webhook said something about our code here that only a read-back can tell: read it back,
     # on the follow-ups, until one succeeds (a hint is never dropped because Nuki did not answer).
     recheck: bool = False
-    # For the booking's timeline (kept through later changes, never in the API or an event):
-    # when our code was first sent to this lock, when the lock was first and last seen holding
-    # what we sent (a change or a new PIN is confirmed again), and when it was seen gone after we
-    # removed it.
+    # For the booking's timeline (never in the API or an event): when our code was first sent to
+    # this lock, first and last seen holding what we sent, and seen gone after we removed it.
     sentAt: datetime | None = None
     firstConfirmedAt: datetime | None = None
     confirmedAt: datetime | None = None
@@ -326,6 +322,9 @@ class LockState(BaseModel):
     # An old code after a rotation: removed once the guest has been told the new PIN (until then
     # the PIN the guest was last told keeps opening the doors).
     untilTold: bool = False
+    # An old code of the other kind (`access`) on a lock a move kept with another access: removed
+    # once the lock's new one is confirmed and the guest told (`Booking.keeps_old_code`).
+    untilReplaced: bool = False
 
     def to_api(self) -> dict[str, Any]:
         out: dict[str, Any] = {"smartlockId": self.smartlockId, "status": self.status.value, "access": self.access}
@@ -405,15 +404,19 @@ class Booking(BaseModel):
             return False
         told = (self.emailFingerprint or "").startswith(self.notice_fingerprint() + ":")
         # An email given up on (`emailError`: SES refused it for good, or EMAIL_MAX_ATTEMPTS tries)
-        # told the guest nothing: the PIN they know keeps working until an operator's re-send
-        # reaches them or the stay ends (found by the simulator: the old codes came off mid-stay).
+        # told the guest nothing: what they know keeps working until a re-send or the stay's end.
         return not told or self.emailError is not None
 
     def keeps_old_code(self, lock: LockState) -> bool:
         """Whether an old code after a rotation (`untilTold`) stays on its lock for now: only until
         the guest is first told the new PIN (an email sent since the rotation: a later change that
         calls for another email does not bring the hold back), and only on a lock the booking still
-        uses (a door of a room it left is not one the guest opens)."""
+        uses (a door of a room it left is not one the guest opens). An old code of the other kind
+        (`untilReplaced`) stays while the lock's new one is not confirmed, then until the guest is told."""
+        new = self.lock(lock.smartlockId)
+        if lock.untilReplaced and self.status not in ENDED and new is not None and new.desired == "present":
+            confirmed = new.status == LockStatus.ACTIVE and new.op is None
+            return new.access != lock.access and (not confirmed or self.awaits_notice())
         if not lock.untilTold or not self.awaits_notice():
             return False
         if self.pinRotatedAt is not None and self.emailSentAt is not None and self.emailSentAt >= self.pinRotatedAt:
@@ -433,10 +436,7 @@ class Booking(BaseModel):
 
     def code_unwanted(self, lock: LockState) -> bool:
         """The code must come off this lock (or never go on): the lock was left, or the stay ended.
-
-        Not the same as "not wants_code": a scheduled booking neither wants its code on the lock
-        yet nor wants anything removed (its PIN stays reserved there).
-        """
+        Not "not wants_code": a scheduled booking wants nothing removed (its PIN stays reserved)."""
         return lock.desired == "absent" or self.status in ENDED
 
     def notice_fingerprint(self) -> str:

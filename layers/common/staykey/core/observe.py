@@ -291,7 +291,7 @@ def removed(b: Booking, lock: LockState, plan: Plan, now: datetime) -> None:
     if not b.code_unwanted(lock):
         pins.discard(pin)  # moved away and back: the code goes on again under the same claim
     for other in b.slots_on(lock.smartlockId):
-        if other is not lock and other.status != LockStatus.REMOVED:
+        if other is not lock and other.status != LockStatus.REMOVED and other.access == "keypad":
             # The booking's other code on this lock (a PIN rotation's) keeps the claim of its PIN.
             pins -= {b.target_pin(other), other.sentPin or "", other.heldPin or ""}
     if lock.access == "app":

@@ -3,7 +3,9 @@
 A code of ours opens the door exactly for the stay when it carries the booking's PIN under the
 booking's name (and, linked, the guest's Nuki account user), the lock stored it without an `error`
 (a full keypad stores a code it refuses), it is enabled, it has no weekday or daily-time limits,
-and its window is the booking's (Nuki may round; within `WINDOW_TOLERANCE`). `differences` lists
+no remote access (`remoteAllowed`: StayKey never asks for it; switched on in Nuki Web, it is
+drift like a changed window), and its window is the booking's (Nuki may round; within
+`WINDOW_TOLERANCE`). `differences` lists
 how a code falls short; an empty list is the only thing that confirms a write or keeps a booking
 `active`. An app authorization (type 0) is judged the same way, with the guest's Nuki account user
 in the place of the PIN: it must be an app authorization of that account user, under the booking's
@@ -84,6 +86,8 @@ def differences(
         problems.append("weekday or daily-time limits")
     if auth.enabled is not True:
         problems.append("disabled")
+    if auth.remote_allowed is True:
+        problems.append("remote access")
     return problems
 
 
@@ -104,9 +108,11 @@ def lock_full(auth: SmartlockAuth) -> bool:
 
 def complete(auth: SmartlockAuth, needs_user: bool = False) -> bool:
     """Whether a webhook's auth says everything `differences` needs (Nuki's own example does not):
-    a keypad code its code, an app authorization (or a code that must be linked) its account user."""
+    whether it is enabled and allows remote access, a keypad code its code, an app authorization
+    (or a code that must be linked) its account user."""
     return (
         auth.enabled is not None
+        and auth.remote_allowed is not None
         and (auth.code is not None or auth.type != KEYPAD)
         and (auth.account_user_id is not None or not (needs_user or auth.type == APP))
         and auth.allowed_from_date is not None

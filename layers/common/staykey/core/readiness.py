@@ -4,12 +4,16 @@ each lock (`LockReport`, from ``GET /smartlock/{id}``) in, the booking's `Readin
 A lock is at risk when Nuki no longer knows it (404, 403), when it is offline (``serverState`` 4:
 its bridge or Wi-Fi is down, or its battery is empty) or otherwise not registered with Nuki's
 servers, when its battery is critical, when its Smart Hosting subscription is not in force (Nuki
-refuses the Web API for it), and, for a lock the guest opens with the keypad, when no keypad is
-paired or the keypad's battery is critical. Each finding names the lock and the reason.
+refuses the Web API for it) or reports no state (nothing says it is in force), when it is in force
+but ends (its ``expirationDate``) before the stay does: cancelled at the end of its term
+(``PENDING_CANCEL``), or already past its date, and, for a lock the guest opens with the keypad,
+when no keypad is paired or the keypad's battery is critical. Each finding names the lock and the
+reason.
 
 When a check is due (`due`): before the arrival at each of the offsets (by default 48 and 4 hours
-before `validFrom`: the template's ReadinessCheckHours), once per offset; and at every run while
-the booking is at risk, until its stay ends, so a finding clears itself when its cause is gone.
+before `validFrom`: the template's ReadinessCheckHours), once per offset (a booking made, or
+changed, after an offset passed: at the next run); and at every run while the booking is at risk,
+until its stay ends, so a finding clears itself when its cause is gone.
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
 from staykey.core.models import CODE_WANTED, Booking, BookingStatus, LockState, Readiness, ReadinessReason
+from staykey.core.timeutil import iso_utc
 
 if TYPE_CHECKING:
     from staykey.nuki import Smartlock
@@ -42,7 +47,8 @@ class LockReport:
     battery_charge: int | None = None
     keypad_battery_critical: bool | None = None
     doorsensor_battery_critical: bool | None = None
-    subscription: str | None = None  # currentSubscription.state; None: none reported
+    subscription: str | None = None  # currentSubscription.state; None: none reported; "": no state
+    subscription_ends: datetime | None = None  # currentSubscription.expirationDate
     detail: str | None = None
 
     @property
@@ -60,7 +66,8 @@ class LockReport:
             battery_charge=state.battery_charge if state else None,
             keypad_battery_critical=state.keypad_battery_critical if state else None,
             doorsensor_battery_critical=state.doorsensor_battery_critical if state else None,
-            subscription=lock.current_subscription.state if lock.current_subscription else None,
+            subscription=(lock.current_subscription.state or "") if lock.current_subscription else None,
+            subscription_ends=lock.current_subscription.expiration_date if lock.current_subscription else None,
         )
 
     @classmethod
@@ -77,12 +84,12 @@ class LockReport:
             "batteryCharge": self.battery_charge,
             "keypadBatteryCritical": self.keypad_battery_critical,
             "doorsensorBatteryCritical": self.doorsensor_battery_critical,
-            "subscription": self.subscription or "none",
+            "subscription": "none" if self.subscription is None else self.subscription or "unknown",
         }
 
 
-def findings(lock: LockState, report: LockReport) -> list[ReadinessReason]:
-    """What puts the guest's arrival at risk on this lock; [] when it is ready."""
+def findings(lock: LockState, report: LockReport, until: datetime, now: datetime) -> list[ReadinessReason]:
+    """What puts the guest's stay (ending at `until`) at risk on this lock; [] when it is ready."""
     lock_id = lock.smartlockId
 
     def reason(code: str, message: str) -> ReadinessReason:
@@ -104,11 +111,30 @@ def findings(lock: LockState, report: LockReport) -> list[ReadinessReason]:
             out.append(reason("no_keypad", "has no keypad paired, and the guest opens it with a keypad code"))
         elif report.keypad_battery_critical:
             out.append(reason("keypad_battery_critical", "has a keypad with a critical battery"))
-    if report.subscription is not None and report.subscription not in IN_FORCE:
-        out.append(
-            reason("subscription", f"has a Smart Hosting subscription that is {report.subscription}, not active")
-        )
+    problem = subscription_problem(report, until, now)
+    if problem is not None:
+        out.append(reason("subscription", problem))
     return out
+
+
+def subscription_problem(report: LockReport, until: datetime, now: datetime) -> str | None:
+    """Why the lock's Smart Hosting subscription threatens a stay ending at `until` (Nuki refuses
+    the Web API for a lock without one in force), or None. A lock that reports none is taken, as
+    when its room was set up (accounts without Smart Hosting report none)."""
+    state, ends = report.subscription, report.subscription_ends
+    if state is None:
+        return None
+    if state == "":
+        return "has a Smart Hosting subscription without a state: nothing says it is in force"
+    if state not in IN_FORCE:
+        return f"has a Smart Hosting subscription that is {state}, not active"
+    if ends is not None and ends <= now:
+        return f"has a Smart Hosting subscription ({state}) that expired at {iso_utc(ends)}"
+    if state == "PENDING_CANCEL" and ends is None:
+        return "has a Smart Hosting subscription cancelled at the end of its term, which Nuki does not say"
+    if state == "PENDING_CANCEL" and ends is not None and ends < until:
+        return f"has a Smart Hosting subscription cancelled at {iso_utc(ends)}, before the stay ends ({iso_utc(until)})"
+    return None
 
 
 def assess(b: Booking, reports: Mapping[int, LockReport], now: datetime) -> Readiness | None:
@@ -117,7 +143,7 @@ def assess(b: Booking, reports: Mapping[int, LockReport], now: datetime) -> Read
     present = [lock for lock in b.locks if lock.desired == "present"]
     if any(lock.smartlockId not in reports for lock in present):
         return None
-    reasons = [r for lock in present for r in findings(lock, reports[lock.smartlockId])]
+    reasons = [r for lock in present for r in findings(lock, reports[lock.smartlockId], b.validUntil, now)]
     return Readiness(status="at_risk" if reasons else "ok", reasons=reasons, checkedAt=now)
 
 
@@ -146,4 +172,4 @@ def apply(b: Booking, readiness: Readiness) -> bool:
     )
 
 
-__all__ = ["LockReport", "apply", "assess", "due", "findings"]
+__all__ = ["LockReport", "apply", "assess", "due", "findings", "subscription_problem"]

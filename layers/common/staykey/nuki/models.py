@@ -233,7 +233,9 @@ class SmartlockAuth(NukiModel):
     type: int
     name: str
     enabled: bool | None = None
-    remote_allowed: bool = False
+    # Nuki's lists always carry it (the spec requires it); a webhook that leaves it out says
+    # nothing of it: None then, and such a body cannot confirm a code (`core.onlock.complete`).
+    remote_allowed: bool | None = None
     lock_count: int = 0
     auth_id: int | None = None
     code: int | None = Field(default=None, repr=False)
@@ -327,7 +329,7 @@ class SmartlockAuthUpdate(NukiRequestModel):
             "allowed_from_time": auth.allowed_from_time or 0,
             "allowed_until_time": auth.allowed_until_time or 0,
             "enabled": auth.enabled,
-            "remote_allowed": auth.remote_allowed,
+            "remote_allowed": auth.remote_allowed is True,  # not said: none (StayKey never wants it)
             "account_user_id": auth.account_user_id,
         }
         unknown = set(changes) - set(current)

@@ -66,7 +66,11 @@ class ReadBack:
                 continue
             stamp = self.clock.now()
             try:
-                auths = self.nuki.list_auths(lock.smartlockId, types=(0,) if lock.access == "app" else (13,))
+                # Every kind the booking has on the lock: a move that changed how the guest opens it
+                # leaves the old kind's code there until the new one is confirmed (complete looks).
+                kinds = {slot.access for slot in booking.slots_on(lock.smartlockId)}
+                types = tuple(t for kind, t in (("app", 0), ("keypad", 13)) if kind in kinds)
+                auths = self.nuki.list_auths(lock.smartlockId, types=types)
             except nuki_errors.NukiError as exc:
                 logger.warning(
                     "read-back failed",
