@@ -32,6 +32,11 @@ moto's behaviour that StayKey relies on changes; the answers are the same):
    model-driven serialiser** (0.4 ms an item: 120 ms for the 300 codes held on a shared entrance,
    150 ms for a BatchGetItem of 100 bookings' guest data). Here the items of Query, GetItem and
    BatchGetItem answers are written as JSON; the rest of the answer is moto's own.
+7. **A projection of top-level attributes converts the whole item once per attribute**
+   (``Item.project``: ``to_regular_json`` deep-copies and deserialises every value of the item for
+   each name, then serialises the result again: 30 ms for a BatchGetItem of 16 bookings' status,
+   PIN and locks, the lock page's). Here names without a path or index take those attributes as
+   they are (`plain_projections`); other projections are moto's.
 6. **Every request lists moto's package directory** (a listdir and some 50 stats, twice, to find
    the service its host names) and inspects its response class's methods. Here both are worked
    out once (`cached_request_routing`).
@@ -43,7 +48,7 @@ import copy
 import sys
 import threading
 import types
-from typing import Any
+from typing import Any, cast
 
 _rollback = threading.local()
 
@@ -426,8 +431,30 @@ def cached_request_routing() -> None:
     setattr(responses, "method_names_from_class", functools.lru_cache(maxsize=None)(utils.method_names_from_class))  # noqa: B010
 
 
+def plain_projections() -> None:
+    """Item.project for projections of top-level names only: the item's own values of those names
+    (shared: a projected item is only written into the answer), no conversion round trip."""
+    from moto.dynamodb.models.dynamo_type import Item, LimitedSizeDict
+
+    real_project = Item.project
+
+    def project(self: Item, projection_expressions: list[list[str]]) -> Item:
+        if not all(len(path) == 1 and "[" not in path[0] for path in projection_expressions):
+            return real_project(self, projection_expressions)
+        projected: Any = Item.__new__(Item)
+        projected.hash_key, projected.range_key = self.hash_key, self.range_key
+        projected.attrs = LimitedSizeDict()
+        for (name,) in projection_expressions:
+            if name in self.attrs:
+                projected.attrs[name] = self.attrs[name]
+        return cast(Item, projected)
+
+    Item.project = project  # type: ignore[method-assign]
+
+
 def main(argv: list[str] | None = None) -> None:
     cached_request_routing()
+    plain_projections()
     untrack_model_instances()
     cheap_transaction_rollback()
     count_writes()
