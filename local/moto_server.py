@@ -32,14 +32,9 @@ moto's behaviour that StayKey relies on changes; the answers are the same):
    model-driven serialiser** (0.4 ms an item: 120 ms for the 300 codes held on a shared entrance,
    150 ms for a BatchGetItem of 100 bookings' guest data). Here the items of Query, GetItem and
    BatchGetItem answers are written as JSON; the rest of the answer is moto's own.
-7. **A projection of top-level attributes converts the whole item once per attribute**
-   (``Item.project``: ``to_regular_json`` deep-copies and deserialises every value of the item for
-   each name, then serialises the result again: 30 ms for a BatchGetItem of 16 bookings' status,
-   PIN and locks, the lock page's). Here names without a path or index take those attributes as
-   they are (`plain_projections`); other projections are moto's.
-6. **Every request lists moto's package directory** (a listdir and some 50 stats, twice, to find
-   the service its host names) and inspects its response class's methods. Here both are worked
-   out once (`cached_request_routing`).
+
+Two more per-request costs are cut in `local.moto_shortcuts` (request routing worked out once,
+plain projections).
 """
 
 from __future__ import annotations
@@ -48,7 +43,7 @@ import copy
 import sys
 import threading
 import types
-from typing import Any, cast
+from typing import Any
 
 _rollback = threading.local()
 
@@ -414,47 +409,10 @@ def fast_query_items() -> None:
     DynamoResult.execute_result = execute_result  # type: ignore[method-assign, assignment]
 
 
-def cached_request_routing() -> None:
-    """Two things stock moto works out again for every request, worked out once: which service a
-    request's host names (``get_backend_for_host`` lists moto's package directory, a listdir and
-    some 50 stats, twice a request) and the methods of a response class (``inspect.getmembers``
-    of the class, for each request's action). Neither changes while the server runs; together they
-    were about a third of moto's own time for a small request (1.4 -> 0.9 ms in-process)."""
-    import functools
-
-    from moto import backends
-    from moto.core import responses, utils
-
-    modules = tuple(backends.list_of_moto_modules())
-    backends.list_of_moto_modules = lambda: modules  # werkzeug_app calls it through the module
-    # responses.py calls the name it imported from moto.core.utils: replaced there
-    setattr(responses, "method_names_from_class", functools.lru_cache(maxsize=None)(utils.method_names_from_class))  # noqa: B010
-
-
-def plain_projections() -> None:
-    """Item.project for projections of top-level names only: the item's own values of those names
-    (shared: a projected item is only written into the answer), no conversion round trip."""
-    from moto.dynamodb.models.dynamo_type import Item, LimitedSizeDict
-
-    real_project = Item.project
-
-    def project(self: Item, projection_expressions: list[list[str]]) -> Item:
-        if not all(len(path) == 1 and "[" not in path[0] for path in projection_expressions):
-            return real_project(self, projection_expressions)
-        projected: Any = Item.__new__(Item)
-        projected.hash_key, projected.range_key = self.hash_key, self.range_key
-        projected.attrs = LimitedSizeDict()
-        for (name,) in projection_expressions:
-            if name in self.attrs:
-                projected.attrs[name] = self.attrs[name]
-        return cast(Item, projected)
-
-    Item.project = project  # type: ignore[method-assign]
-
-
 def main(argv: list[str] | None = None) -> None:
-    cached_request_routing()
-    plain_projections()
+    from local import moto_shortcuts
+
+    moto_shortcuts.apply()
     untrack_model_instances()
     cheap_transaction_rollback()
     count_writes()
