@@ -33,8 +33,8 @@ moto's behaviour that StayKey relies on changes; the answers are the same):
    150 ms for a BatchGetItem of 100 bookings' guest data). Here the items of Query, GetItem and
    BatchGetItem answers are written as JSON; the rest of the answer is moto's own.
 
-Two more per-request costs are cut in `local.moto_shortcuts` (request routing worked out once,
-plain projections).
+Three more per-request costs are cut in `local.moto_shortcuts` (request routing worked out once,
+plain projections, comparisons of strings without casts).
 """
 
 from __future__ import annotations
