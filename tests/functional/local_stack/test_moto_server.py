@@ -101,6 +101,16 @@ def scenario(ddb: Any) -> list[Any]:
     keys = [key, {"pk": {"S": "LOCK#3"}, "sk": {"S": "CODE#000005"}}, {"pk": {"S": "LOCK#9"}, "sk": {"S": "META"}}]
     batch = ddb.batch_get_item(RequestItems={"t": {"Keys": keys}})
     out.append(sorted(batch["Responses"]["t"], key=lambda i: (i["pk"]["S"], i["sk"]["S"])))
+    # Projections: top-level names (one missing, one a key), and a path into a list
+    names = {
+        "ProjectionExpression": "#a, #b, #c, #d",
+        "ExpressionAttributeNames": {"#a": "sk", "#b": "l", "#c": "no", "#d": "n"},
+    }
+    batch = ddb.batch_get_item(RequestItems={"t": {"Keys": keys, **names}})
+    out.append(sorted(batch["Responses"]["t"], key=lambda i: i["sk"]["S"]))
+    got = dict(ddb.get_item(TableName="t", Key=key, ProjectionExpression="l[0], n"))
+    got.pop("ResponseMetadata", None)
+    out.append(got)
 
     # A transaction that succeeds, and one that fails after a write it made
     claim = {"ConditionExpression": "attribute_not_exists(pk)"}
