@@ -172,6 +172,8 @@ def _account_outcome(b: Booking, outcome: Outcome, now: datetime) -> None:
     """The guest's Nuki account user: found or created (its id), or why not (again later, or never)."""
     account = b.account
     if outcome.account_user is not None:
+        if account.accountUserId not in (None, outcome.account_user):  # another one now: still purged with us
+            account.former = [*account.former, account.accountUserId]
         account.accountUserId, account.error, account.retryAt = outcome.account_user, None, None
         account.tries, account.stopped = 0, False
     elif outcome.account_user_failed is not None:

@@ -338,8 +338,9 @@ def _guest_data_follows(
     guest = new_guest or before.guest
     if guest is not None and (new_guest is not None or moved):
         store.save_guest(after.bookingId, guest, expiry(after.validUntil))
-    if after.account.accountUserId is not None and moved:
-        store.restay_account_user(after.account.accountUserId, after.bookingId, expiry(after.validUntil))
+    if moved:  # the former guest's user too (a new email): it holds their data at Nuki
+        for account_user_id in after.account.every_user():
+            store.restay_account_user(account_user_id, after.bookingId, expiry(after.validUntil))
 
 
 __all__ = ["Bookings"]
