@@ -351,3 +351,29 @@ def test_a_shorter_stay_brings_the_former_guests_account_user_purge_forward(rig:
     rig.settle()
     rig.at(rig.accounts.purge_at(shorter) + timedelta(minutes=10))
     assert sorted(rig.accounts.purge().deleted) == sorted([former, current])
+
+
+@pytest.mark.parametrize(
+    ("guest_email", "others"),
+    [
+        ("straße@example.org", "STRASSE@example.org"),  # casefold: ß is ss; another mailbox
+        ("\u212aim@example.org", "kim@example.org"),  # the Kelvin sign lowers to k; another address
+    ],
+)
+def test_only_the_ascii_case_of_an_email_is_ignored(
+    world: Any, clock: FixedClock, guest_email: str, others: str
+) -> None:
+    """Adversarial (issue 15, rule 8): "the same email, case-insensitive" folded more than case
+    (Python's casefold: ß as ss), so a lookup answering another person's user with an address that
+    only folds to the guest's was taken: the guest's app authorization would go to their Nuki
+    account. Only ASCII letters' case is ignored (what mail providers do); the rest must match."""
+    accounts, nuki, store = world
+    other = AccountUser(account_user_id=2999999, email=others, name="M", creation_date=clock.now())
+    nuki.extra_in_lookup = [other]
+    b = a_booking("B-1001", clock.now())
+    assert b.guest is not None
+    b.guest = b.guest.model_copy(update={"email": guest_email})
+    user_id = accounts.ensure(b)
+    assert user_id != other.account_user_id
+    assert nuki.users[user_id].email == guest_email
+    assert store.get_account_user(other.account_user_id) is None

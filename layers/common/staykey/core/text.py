@@ -6,6 +6,7 @@ reaches Nuki (the guest's account user) and SES as it is. Re-exported by `core.m
 from __future__ import annotations
 
 import re
+import string
 import unicodedata
 
 # Cc controls, Cf invisible formatting, Cs lone surrogates, Co private use; Zl, Zp: the line and
@@ -15,6 +16,16 @@ HIDDEN_CATEGORIES = frozenset({"Cc", "Cf", "Cs", "Co", "Zl", "Zp"})
 _EMAIL = re.compile(
     r"^[^@\s\"<>(),;:\\\[\]]{1,64}@[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)+$"
 )
+
+
+# Only ASCII letters' case is ignored when two addresses are compared (what mail providers do):
+# Python's lower() or casefold() would also merge other mailboxes (ß with ss, the Kelvin sign with k).
+_ASCII_LOWER = str.maketrans(string.ascii_uppercase, string.ascii_lowercase)
+
+
+def email_key(email: str) -> str:
+    """What two addresses share when they are the same guest's: the address, ASCII case ignored."""
+    return email.strip().translate(_ASCII_LOWER)
 
 
 def visible(value: str) -> str:
@@ -37,4 +48,4 @@ def email_address(value: str) -> str:
     return value
 
 
-__all__ = ["HIDDEN_CATEGORIES", "clean_text", "email_address", "visible"]
+__all__ = ["HIDDEN_CATEGORIES", "clean_text", "email_address", "email_key", "visible"]

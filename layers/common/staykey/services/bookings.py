@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 from staykey.core import commands
 from staykey.core.models import ENDED, Booking, BookingIn, BookingPatch, BookingStatus, Guest, Room, window_for
 from staykey.core.pins import generate_pin
+from staykey.core.text import email_key
 from staykey.core.timeutil import Clock
 from staykey.errors import Conflict, NotFound, UpstreamUnavailable
 from staykey.observability import count, logger
@@ -217,7 +218,7 @@ class Bookings:
         new_email = (
             change.guest is not None
             and booking.guest is not None
-            and change.guest.email.lower() != booking.guest.email.lower()
+            and email_key(change.guest.email) != email_key(booking.guest.email)
         )
         avoid: set[str] = set()
         rotation_pin = booking.rotation.pin if booking.rotation else None
