@@ -123,6 +123,20 @@ BAD_INPUTS: list[Bad] = [
     Bad("name-with-paragraph-separator", POST, B, 422, "guest.name", guest(name="Ada\u2029Lovelace")),
     Bad("room-name-with-tab", PUT, R, 422, "name", room(name="Room\t12")),
     Bad("email-not-an-address", POST, B, 422, "guest.email", guest(email="ada at example.org")),
+    # Issue 15 (adversarial): an address with a control or invisible character was taken, a Nuki
+    # account user created for it and the guest "emailed" at it (looks like another guest's address)
+    Bad("email-with-nul", POST, B, 422, "guest.email", guest(email="ada\u0000@example.org")),
+    Bad("email-with-zero-width-space", POST, B, 422, "guest.email", guest(email="ada\u200b@example.org")),
+    Bad("email-with-bidi-override", POST, B, 422, "guest.email", guest(email="\u202eada@example.org")),
+    Bad("email-with-escape", POST, B, 422, "guest.email", guest(email="ada\u001b@example.org")),
+    Bad(
+        "patch-email-with-zero-width-joiner",
+        PATCH,
+        P,
+        422,
+        "guest.email",
+        {"guest": {**GUEST, "email": "ada\u200d@example.org"}},
+    ),
     # -- locks
     Bad("six-locks", PUT, R, 422, "smartlockIds", room(smartlockIds=[1, 2, 3, 4, 5, 6])),
     Bad("no-lock", PUT, R, 422, "smartlockIds", room(smartlockIds=[])),

@@ -18,7 +18,7 @@ The same rows run over HTTP against the local stack in tests/e2e/test_hardening_
 | empty strings | `bookingId: ""`, `guest.name: ""` or `"   "`, `guest.email: ""`, room `name: ""` | 422 naming the field |
 | huge strings | a name of 201 or 10,000 characters, a 65-character `bookingId`, a 255-character email | 422 naming the field ("at most 200 characters") |
 | a huge body | a body over 64 KiB | 413 `payload_too_large` (the function; API Gateway itself stops at 10 MB) |
-| control characters | NUL, newline, ESC, tab in a name; invisible formatting (U+202E bidi override, U+200B zero width space) | 422 naming the field: "must not contain control or invisible formatting characters" |
+| control characters | NUL, newline, ESC, tab in a name; invisible formatting (U+202E bidi override, U+200B zero width space); NUL, ESC or invisible formatting in a guest's email (in a POST or a PATCH) | 422 naming the field: "must not contain control or invisible formatting characters" |
 | non-Latin names | "Ada Lövelace", "李小龍", "محمد بن موسى الخوارزمي", "Ελένη", "Zoë 🙂", 200 x "क" | **accepted** (201), stored and answered as sent (NFC) |
 | more than 5 locks on a room | `smartlockIds: [1, 2, 3, 4, 5, 6]`; also none, or one lock twice | 422 `smartlockIds` |
 | a lock id that is not a positive integer | `0`, `-17000001`, `17000001.5`, `"17000001"`, `true`, `2^63`, `17000001` (not a list) | 422 `smartlockIds.0` (or `smartlockIds`) |

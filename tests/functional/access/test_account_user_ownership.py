@@ -315,3 +315,65 @@ def test_a_new_guest_whose_account_user_cannot_be_had_fails_by_the_deadline(rig:
     failed = rig.booking()
     assert failed.status == BookingStatus.FAILED
     assert "account user" in (failed.locks[0].error or "")
+
+
+# -- adversarial (after the merge): the booking's former account user follows the stay too
+
+
+@pytest.mark.parametrize("together", [True, False])
+def test_a_shorter_stay_brings_the_former_guests_account_user_purge_forward(rig: Rig, together: bool) -> None:
+    """A new guest email leaves the former guest's account user (ours) listing the booking; a
+    shorter stay, in the same PATCH or a later one, must bring its purge forward as well: it holds
+    the former guest's email at Nuki, and StayKey keeps their data no longer than the stay's."""
+    rig.add_lock(DOOR, keypad=False)
+    assert rig.api("PUT", "/rooms/room-12", APP_ROOM)[0] == 201
+    assert rig.api("POST", "/bookings", stay_body())[0] == 201
+    rig.settle()
+    former = rig.booking().account.accountUserId
+    assert former is not None
+    guest = {"name": "Grace Hopper", "email": "grace@example.org", "locale": "en"}
+    if together:
+        status, body = rig.api("PATCH", "/bookings/B-1001", {"guest": guest, "checkOut": "2026-11-28"})
+        assert status == 200, body
+        rig.settle()
+    else:
+        assert rig.api("PATCH", "/bookings/B-1001", {"guest": guest})[0] == 200
+        rig.settle()
+        status, body = rig.api("PATCH", "/bookings/B-1001", {"checkOut": "2026-11-28"})
+        assert status == 200, body
+        rig.settle()
+    shorter = rig.booking()
+    current = shorter.account.accountUserId
+    assert current is not None
+    assert current != former
+    rig.at(shorter.validUntil + timedelta(minutes=5))
+    rig.bookings.expire("B-1001")
+    rig.settle()
+    rig.at(rig.accounts.purge_at(shorter) + timedelta(minutes=10))
+    assert sorted(rig.accounts.purge().deleted) == sorted([former, current])
+
+
+@pytest.mark.parametrize(
+    ("guest_email", "others"),
+    [
+        ("straße@example.org", "STRASSE@example.org"),  # casefold: ß is ss; another mailbox
+        ("\u212aim@example.org", "kim@example.org"),  # the Kelvin sign lowers to k; another address
+    ],
+)
+def test_only_the_ascii_case_of_an_email_is_ignored(
+    world: Any, clock: FixedClock, guest_email: str, others: str
+) -> None:
+    """Adversarial (issue 15, rule 8): "the same email, case-insensitive" folded more than case
+    (Python's casefold: ß as ss), so a lookup answering another person's user with an address that
+    only folds to the guest's was taken: the guest's app authorization would go to their Nuki
+    account. Only ASCII letters' case is ignored (what mail providers do); the rest must match."""
+    accounts, nuki, store = world
+    other = AccountUser(account_user_id=2999999, email=others, name="M", creation_date=clock.now())
+    nuki.extra_in_lookup = [other]
+    b = a_booking("B-1001", clock.now())
+    assert b.guest is not None
+    b.guest = b.guest.model_copy(update={"email": guest_email})
+    user_id = accounts.ensure(b)
+    assert user_id != other.account_user_id
+    assert nuki.users[user_id].email == guest_email
+    assert store.get_account_user(other.account_user_id) is None

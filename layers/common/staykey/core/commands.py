@@ -21,7 +21,6 @@ from staykey.core.models import (
     BookingIn,
     BookingStatus,
     Guest,
-    GuestAccount,
     LockState,
     LockStatus,
     PinRotation,
@@ -203,7 +202,7 @@ def patch(b: Booking, change: Change, now: datetime) -> Claims:
     if change.room is not None:
         b.roomId, b.timezone = change.room.roomId, change.room.timezone
     if change.new_guest_email:
-        b.account = GuestAccount()
+        b.account = b.account.renewed()
     link = change.room.linkKeypadCodes if change.room is not None else any(lk.link for lk in b.locks)
     switched = _switch_access(b, change, link, old_pin, out)
     b.checkIn = stay_point_json(change.check_in)
@@ -423,7 +422,7 @@ def retry(b: Booking, now: datetime) -> None:
         # The guest's account user that Nuki refused (a 403, a name it would not take) is tried
         # afresh too: the cause was fixed, or the retry is pointless (found by an adversarial run:
         # a retry failed again at once, without a call to Nuki).
-        b.account = GuestAccount()
+        b.account = b.account.renewed()
     b.status, b.statusReason, b.pinChoices, b.updatedAt = BookingStatus.PROVISIONING, None, 1, now
 
 

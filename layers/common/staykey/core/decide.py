@@ -32,6 +32,7 @@ from staykey.core.observe import apply_look, find_over, removed
 from staykey.core.onlock import wanted_user
 from staykey.core.rotation import switch
 from staykey.core.round import Context, Look, Outcome, Plan
+from staykey.core.text import email_key
 from staykey.core.timeutil import iso_utc
 
 EMAIL_LEASE = timedelta(minutes=2)
@@ -172,6 +173,8 @@ def _account_outcome(b: Booking, outcome: Outcome, now: datetime) -> None:
     """The guest's Nuki account user: found or created (its id), or why not (again later, or never)."""
     account = b.account
     if outcome.account_user is not None:
+        if account.accountUserId not in (None, outcome.account_user):  # another one now: still purged with us
+            account.former = [*account.former, account.accountUserId]
         account.accountUserId, account.error, account.retryAt = outcome.account_user, None, None
         account.tries, account.stopped = 0, False
     elif outcome.account_user_failed is not None:
@@ -385,7 +388,7 @@ def _settle(b: Booking, now: datetime, plan: Plan) -> None:
         # sends again (a guest may rarely get it twice; never not at all).
         # The booking item outlives the guest data (GUEST_DATA_RETENTION_DAYS): the address
         # enters its fingerprint only as a one-way tag, enough to notice a new address.
-        address = hashlib.sha256(f"{b.bookingId}:{b.guest.email.lower()}".encode()).hexdigest()[:12]
+        address = hashlib.sha256(f"{b.bookingId}:{email_key(b.guest.email)}".encode()).hexdigest()[:12]
         fingerprint = f"{b.notice_fingerprint()}:{address}"
         if b.emailFingerprint == f"{b.notice_fingerprint()}:{b.guest.email}":
             b.emailFingerprint = fingerprint  # written before the tag: same notice, no second email

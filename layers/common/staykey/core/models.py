@@ -6,7 +6,6 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-import unicodedata
 from datetime import UTC, date, datetime, timedelta
 from enum import StrEnum
 from typing import Annotated, Any, Literal
@@ -30,6 +29,8 @@ from staykey.core.parts import PinRotation as PinRotation
 from staykey.core.parts import Readiness as Readiness
 from staykey.core.parts import ReadinessReason as ReadinessReason
 from staykey.core.parts import ReadinessStatus as ReadinessStatus
+from staykey.core.text import clean_text as clean_text
+from staykey.core.text import email_address
 from staykey.core.timeutil import iana_zone, iso_utc, local_to_utc, parse_hhmm, zone
 
 ID_PATTERN = r"^[A-Za-z0-9._-]{1,64}$"
@@ -68,28 +69,7 @@ ENDED = {BookingStatus.REVOKING, BookingStatus.REVOKED, BookingStatus.CANCELLED}
 CODE_WANTED = {BookingStatus.PROVISIONING, BookingStatus.ACTIVE, BookingStatus.FAILED}
 
 
-def clean_text(value: str) -> str:
-    value = unicodedata.normalize("NFC", value).strip()
-    # Zl, Zp: the line and paragraph separators (U+2028, U+2029) break a line as a newline does
-    if any(unicodedata.category(ch) in {"Cc", "Cf", "Cs", "Co", "Zl", "Zp"} for ch in value):
-        raise ValueError("must not contain control or invisible formatting characters")
-    if not value:
-        raise ValueError("must not be empty")
-    return value
-
-
 CleanText = Annotated[str, AfterValidator(clean_text)]
-
-_EMAIL = re.compile(
-    r"^[^@\s\"<>(),;:\\\[\]]{1,64}@[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)+$"
-)
-
-
-def _email(value: str) -> str:
-    value = value.strip()
-    if len(value) > 254 or not _EMAIL.match(value):
-        raise ValueError("is not an email address like ada@example.org")
-    return value
 
 
 def _stay_point(value: Any) -> Any:
@@ -152,7 +132,7 @@ class Strict(BaseModel):
 class GuestIn(Strict):
     # Lengths are of what the shop sent (NFC may lengthen a name: U+0958 becomes two code points).
     name: Annotated[str, Field(min_length=1, max_length=200), AfterValidator(clean_text)]
-    email: Annotated[str, Field(max_length=254), AfterValidator(_email)]
+    email: Annotated[str, Field(max_length=254), AfterValidator(email_address)]
     locale: Annotated[str, Field(pattern=r"^[A-Za-z]{2,3}([-_][A-Za-z0-9]{2,8}){0,3}$")] = "en"
 
 

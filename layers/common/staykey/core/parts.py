@@ -13,7 +13,9 @@ from staykey.core.timeutil import iso_utc
 
 class GuestAccount(BaseModel):
     """The guest's Nuki account user (app access, linked keypad codes): its id once Nuki has it;
-    while it cannot be created, why, and when it is tried again; `stopped`: refused for good."""
+    while it cannot be created, why, and when it is tried again; `stopped`: refused for good;
+    `former`: the account users the booking had before its guest's email changed (their purge
+    still follows this booking's stay)."""
 
     model_config = ConfigDict(extra="ignore")
 
@@ -22,6 +24,16 @@ class GuestAccount(BaseModel):
     retryAt: datetime | None = None
     tries: int = 0
     stopped: bool = False
+    former: list[int] = Field(default_factory=list)
+
+    def renewed(self) -> GuestAccount:
+        """Found or created afresh (a new guest email, a retry), the users it had kept as former."""
+        had = [*self.former, *([self.accountUserId] if self.accountUserId is not None else [])]
+        return GuestAccount(former=list(dict.fromkeys(had)))
+
+    def every_user(self) -> list[int]:
+        """Every account user the booking has had: its current one and the former ones."""
+        return list(dict.fromkeys([*self.former, *([self.accountUserId] if self.accountUserId is not None else [])]))
 
 
 ReadinessStatus = Literal["ok", "at_risk"]

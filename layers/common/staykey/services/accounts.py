@@ -32,6 +32,7 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
 from staykey.core.models import FINISHED, Booking, Guest
+from staykey.core.text import email_key
 from staykey.core.timeutil import Clock, parse_iso
 from staykey.nuki import AccountUser, AccountUserCreate, NukiError, NukiInvalidRequest, nuki_language
 from staykey.nuki.client import ACCOUNT_USER_PAGE
@@ -57,7 +58,7 @@ class AccountUserBusy(Exception):
 
 
 def same_email(a: str, b: str) -> bool:
-    return a.strip().casefold() == b.strip().casefold()
+    return email_key(a) == email_key(b)
 
 
 @dataclass

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 from staykey.core import commands
 from staykey.core.models import ENDED, Booking, BookingIn, BookingPatch, BookingStatus, Guest, Room, window_for
 from staykey.core.pins import generate_pin
+from staykey.core.text import email_key
 from staykey.core.timeutil import Clock
 from staykey.errors import Conflict, NotFound, UpstreamUnavailable
 from staykey.observability import count, logger
@@ -217,7 +218,7 @@ class Bookings:
         new_email = (
             change.guest is not None
             and booking.guest is not None
-            and change.guest.email.lower() != booking.guest.email.lower()
+            and email_key(change.guest.email) != email_key(booking.guest.email)
         )
         avoid: set[str] = set()
         rotation_pin = booking.rotation.pin if booking.rotation else None
@@ -338,8 +339,9 @@ def _guest_data_follows(
     guest = new_guest or before.guest
     if guest is not None and (new_guest is not None or moved):
         store.save_guest(after.bookingId, guest, expiry(after.validUntil))
-    if after.account.accountUserId is not None and moved:
-        store.restay_account_user(after.account.accountUserId, after.bookingId, expiry(after.validUntil))
+    if moved:  # the former guest's user too (a new email): it holds their data at Nuki
+        for account_user_id in after.account.every_user():
+            store.restay_account_user(account_user_id, after.bookingId, expiry(after.validUntil))
 
 
 __all__ = ["Bookings"]

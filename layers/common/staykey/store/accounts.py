@@ -23,6 +23,7 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
+from staykey.core.text import email_key
 from staykey.core.timeutil import iso_utc, parse_iso
 from staykey.errors import ConcurrentModification
 from staykey.store.keys import iso, iso_ms
@@ -45,7 +46,7 @@ class AccountUserDeleting(Exception):
 
 
 def email_tag(email: str) -> str:
-    return hashlib.sha256(email.strip().lower().encode()).hexdigest()
+    return hashlib.sha256(email_key(email).encode()).hexdigest()
 
 
 def _stays(item: dict[str, Any] | None) -> dict[str, str]:
