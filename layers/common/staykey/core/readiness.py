@@ -117,10 +117,11 @@ def findings(lock: LockState, report: LockReport, until: datetime, now: datetime
     return out
 
 
-def subscription_problem(report: LockReport, until: datetime, now: datetime) -> str | None:
-    """Why the lock's Smart Hosting subscription threatens a stay ending at `until` (Nuki refuses
-    the Web API for a lock without one in force), or None. A lock that reports none is taken, as
-    when its room was set up (accounts without Smart Hosting report none)."""
+def not_in_force(report: LockReport, now: datetime) -> str | None:
+    """Why the lock's Smart Hosting subscription is not in force now (Nuki refuses the Web API for
+    such a lock), or None: no state, a state not in force, or past its expirationDate. A lock that
+    reports none is taken (accounts without Smart Hosting report none). The one rule for setting a
+    room up (`services.rooms`) and, with the stay's end, for readiness (`subscription_problem`)."""
     state, ends = report.subscription, report.subscription_ends
     if state is None:
         return None
@@ -130,6 +131,17 @@ def subscription_problem(report: LockReport, until: datetime, now: datetime) -> 
         return f"has a Smart Hosting subscription that is {state}, not active"
     if ends is not None and ends <= now:
         return f"has a Smart Hosting subscription ({state}) that expired at {iso_utc(ends)}"
+    return None
+
+
+def subscription_problem(report: LockReport, until: datetime, now: datetime) -> str | None:
+    """Why the lock's Smart Hosting subscription threatens a stay ending at `until`, or None: not in
+    force now (`not_in_force`), or cancelled at the end of a term that ends before the stay does
+    (or that Nuki does not say)."""
+    problem = not_in_force(report, now)
+    if problem or report.subscription is None:
+        return problem
+    state, ends = report.subscription, report.subscription_ends
     if state == "PENDING_CANCEL" and ends is None:
         return "has a Smart Hosting subscription cancelled at the end of its term, which Nuki does not say"
     if state == "PENDING_CANCEL" and ends is not None and ends < until:
@@ -172,4 +184,4 @@ def apply(b: Booking, readiness: Readiness) -> bool:
     )
 
 
-__all__ = ["LockReport", "apply", "assess", "due", "findings", "subscription_problem"]
+__all__ = ["LockReport", "apply", "assess", "due", "findings", "not_in_force", "subscription_problem"]

@@ -168,7 +168,6 @@ class ShsSubscription(NukiModel):
     is_in_grace_period: bool | None = None
 
 
-SUBSCRIPTION_STATES_IN_FORCE = frozenset({"ACTIVE", "PENDING_CANCEL"})
 """Subscription states in which Nuki serves the lock today: ``PENDING_CANCEL`` is cancelled at
 the end of its term and runs until then."""
 
@@ -201,20 +200,6 @@ class Smartlock(NukiModel):
     def has_keypad(self) -> bool:
         """True when a Keypad or Keypad 2 is paired: keypad codes can be created."""
         return self.config is not None and (self.config.keypad_paired or self.config.keypad2_paired)
-
-    @property
-    def subscription_problem(self) -> str | None:
-        """Why the lock's Smart Hosting subscription stops StayKey using it, or None.
-
-        A lock that reports no ``currentSubscription`` is taken (accounts without Smart Hosting, and
-        Nuki's own Web API without the Advanced API, do not report one); one that reports a state
-        not in force (``EXPIRED``, ``CANCELLED``, ``INACTIVE``, ``ON_HOLD``, ``PENDING``, or none)
-        is not: since September 2023 Nuki refuses short-rental integrations on such locks.
-        """
-        subscription = self.current_subscription
-        if subscription is None or subscription.state in SUBSCRIPTION_STATES_IN_FORCE:
-            return None
-        return f"its Smart Hosting subscription is {subscription.state or 'without a state'}, not active"
 
 
 # --- authorizations ----------------------------------------------------------------------------

@@ -5,7 +5,8 @@ cannot use is refused then, naming it, and not found out by a failed booking 72 
 stay. Every lock is read with ``GET /smartlock/{id}``; it is refused (422, ``smartlockIds.N``)
 when Nuki does not know it (404) or refuses access to it (403, 402, 400), when it has no keypad
 paired and guests open it with a keypad code (`access` "keypad", the default; a lock with `app`
-access needs none), or when it reports a Smart Hosting subscription that is not in force. When
+access needs none), or when it reports a Smart Hosting subscription that is not in force (no state, a state other
+than ACTIVE or PENDING_CANCEL, or past its expirationDate: `core.readiness.not_in_force`). When
 Nuki cannot be asked (unreachable, 5xx, 429 after the client's retries, a refused API token) the
 answer is 503 and nothing is written. This is the one place the check lives: the shop API and the
 operators' console both set rooms up through it.
@@ -16,9 +17,11 @@ from __future__ import annotations
 import builtins
 import re
 from collections.abc import Callable
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from staykey.core.models import Room, RoomIn
+from staykey.core.readiness import LockReport, not_in_force
 from staykey.core.timeutil import Clock
 from staykey.edge.pagination import decode_cursor, encode_cursor
 from staykey.errors import NotFound, UpstreamUnavailable, ValidationFailed
@@ -100,7 +103,7 @@ class Rooms:
                     "try again",
                     details=[{"field": field, "message": f"could not be checked: {describe(exc)}"}],
                 ) from None
-            problem = _unusable(lock, access(smartlock_id))
+            problem = _unusable(lock, access(smartlock_id), self.clock.now())
             if problem:
                 problems.append({"field": field, "message": f"lock {smartlock_id} {problem}"})
         if problems:
@@ -124,13 +127,14 @@ class Rooms:
         return rooms, encode_cursor(last, {"list": "rooms"}) if last else None
 
 
-def _unusable(lock: Smartlock, access: str) -> str | None:
+def _unusable(lock: Smartlock, access: str, now: datetime) -> str | None:
     if access == "keypad" and not lock.has_keypad:
         return (
             "has no keypad paired: StayKey's PINs are keypad codes (pair a Nuki Keypad with it first, "
             'or give guests app access to it: "access": {"' + str(lock.smartlock_id) + '": "app"})'
         )
-    subscription = lock.subscription_problem
+    # The rule readiness applies before each arrival, here without a stay: in force now.
+    subscription = not_in_force(LockReport.of(lock), now)
     if subscription:
-        return f"cannot be used: {subscription} (Nuki serves short-rental integrations only on locks with one)"
+        return f"cannot be used: it {subscription} (Nuki serves short-rental integrations only on locks with one)"
     return None
