@@ -14,7 +14,7 @@ from __future__ import annotations
 import heapq
 import random
 from collections.abc import Callable
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import greenlet
@@ -49,6 +49,7 @@ class Loop:
         self.events_run = 0
         self.current: str = ""
         self.after_event: list[Callable[[], None]] = []
+        self._seconds_at: dict[datetime, float] = {}
 
     # -- time
 
@@ -59,6 +60,14 @@ class Loop:
         return MONOTONIC_ORIGIN + self.t
 
     def at_time(self, when: datetime) -> float:
+        """Seconds from the start to `when`. A UTC instant's answer is remembered (the checker asks
+        for the same few thousand instants after every minute of a season): two equal UTC
+        datetimes have the same fields, so they are the same distance from the start."""
+        if when.tzinfo is UTC:
+            seconds = self._seconds_at.get(when)
+            if seconds is None:
+                seconds = self._seconds_at[when] = (when - self.origin).total_seconds()
+            return seconds
         return (when - self.origin).total_seconds()
 
     # -- scheduling
