@@ -546,8 +546,11 @@ class InMemoryDynamoDB:
         current = self._get(TableName, Key)
         if not _check(ConditionExpression, names, values, current):
             raise ConditionalCheckFailedException()
-        before = _copy_item(current) if current is not None else None
-        item: Item = _copy_item(current) if current is not None else _copy_item(Key)
+        # The stored item is never changed in place (the update writes a new one, which shares the
+        # values it does not replace: an update only sets or removes whole attributes), so it is
+        # what the item was before, as it stands.
+        before = current
+        item: Item = dict(current) if current is not None else _copy_item(Key)
         targets = _update(UpdateExpression, names, values, item)
         self._set(TableName, item)
         return _returned(ReturnValues, before, item, targets)
@@ -589,7 +592,7 @@ class InMemoryDynamoDB:
                 self._remove(table, spec["Key"])
             elif kind == "Update":
                 current = self._get(table, spec["Key"])
-                item = _copy_item(current) if current is not None else _copy_item(spec["Key"])
+                item = dict(current) if current is not None else _copy_item(spec["Key"])  # as in update_item
                 _update(
                     spec["UpdateExpression"],
                     spec.get("ExpressionAttributeNames") or {},
