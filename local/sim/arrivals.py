@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from staykey.core.timeutil import parse_iso
+from local.sim.invariants import parse_iso
 
 if TYPE_CHECKING:
     from local.sim.invariants import Checker

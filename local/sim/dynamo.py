@@ -408,9 +408,15 @@ class InMemoryDynamoDB:
         self.on_call: Callable[[str, dict[str, Any]], None] | None = None
         # (table, pk, sk, before, after) after every write; after is None for a delete.
         self.on_write: Callable[[str, str, str, Item | None, Item | None], None] | None = None
+        # The items of a GSI by its partition key: (table, index) -> partition -> (pk, sk) -> item.
+        # Built from the table when the index is first queried, then kept by every write (`_set`,
+        # `_remove`), so a query reads its partition instead of every item of the table.
+        self._partitions: dict[tuple[str, str], dict[str, dict[tuple[str, str], Item]]] = {}
 
     def add_index(self, name: str, pk: str, sk: str) -> None:
         self.indexes[name] = _Index(pk, sk)
+        for table, index in [k for k in self._partitions if k[1] == name]:
+            del self._partitions[(table, index)]
 
     # -- helpers
 
@@ -435,6 +441,7 @@ class InMemoryDynamoDB:
         part = self._table(table).setdefault(pk, {})
         before = part.get(sk)
         part[sk] = item
+        self._reindex(table, pk, sk, before, item)
         if self.on_write is not None:
             self.on_write(table, pk, sk, before, item)
 
@@ -445,8 +452,33 @@ class InMemoryDynamoDB:
             before = part.pop(sk, None)
             if not part:
                 del self._table(table)[pk]
+            self._reindex(table, pk, sk, before, None)
             if before is not None and self.on_write is not None:
                 self.on_write(table, pk, sk, before, None)
+
+    def _index_partitions(self, table: str, index: str) -> dict[str, dict[tuple[str, str], Item]]:
+        partitions = self._partitions.get((table, index))
+        if partitions is None:
+            partitions = self._partitions[(table, index)] = {}
+            for pk, part in self._table(table).items():
+                for sk, item in part.items():
+                    _add_to_index(partitions, self.indexes[index], pk, sk, item)
+        return partitions
+
+    def _reindex(self, table: str, pk: str, sk: str, before: Item | None, after: Item | None) -> None:
+        for (indexed, index), partitions in self._partitions.items():
+            if indexed != table:
+                continue
+            spec = self.indexes[index]
+            if before is not None:
+                gsi_pk = _index_pk(spec, before)
+                if gsi_pk is not None:
+                    entries = partitions[gsi_pk]
+                    del entries[(pk, sk)]
+                    if not entries:
+                        del partitions[gsi_pk]
+            if after is not None:
+                _add_to_index(partitions, spec, pk, sk, after)
 
     @staticmethod
     def _copy(item: Item | None) -> Item | None:
@@ -514,8 +546,11 @@ class InMemoryDynamoDB:
         current = self._get(TableName, Key)
         if not _check(ConditionExpression, names, values, current):
             raise ConditionalCheckFailedException()
-        before = _copy_item(current) if current is not None else None
-        item: Item = _copy_item(current) if current is not None else _copy_item(Key)
+        # The stored item is never changed in place (the update writes a new one, which shares the
+        # values it does not replace: an update only sets or removes whole attributes), so it is
+        # what the item was before, as it stands.
+        before = current
+        item: Item = dict(current) if current is not None else _copy_item(Key)
         targets = _update(UpdateExpression, names, values, item)
         self._set(TableName, item)
         return _returned(ReturnValues, before, item, targets)
@@ -557,7 +592,7 @@ class InMemoryDynamoDB:
                 self._remove(table, spec["Key"])
             elif kind == "Update":
                 current = self._get(table, spec["Key"])
-                item = _copy_item(current) if current is not None else _copy_item(spec["Key"])
+                item = dict(current) if current is not None else _copy_item(spec["Key"])  # as in update_item
                 _update(
                     spec["UpdateExpression"],
                     spec.get("ExpressionAttributeNames") or {},
@@ -620,12 +655,10 @@ class InMemoryDynamoDB:
             raise NotImplementedError(f"key condition {KeyConditionExpression!r}")
         pk_value = values[pk_value_token]["S"]
         if IndexName:
-            pool = [
-                it
-                for part in self._table(TableName).values()
-                for it in part.values()
-                if pk_attr in it and it[pk_attr].get("S") == pk_value and sk_attr in it
-            ]
+            # The items with the index's keys whose partition key is the string `pk_value`, in the
+            # order they were indexed: the sort below gives every item its place whatever the order
+            # (its sort key, then its table keys: no two items are equal).
+            pool = list(self._index_partitions(TableName, IndexName).get(pk_value, {}).values())
         else:
             pool = list(self._table(TableName).get(pk_value, {}).values())
         if sk_test is not None:
@@ -674,6 +707,23 @@ class InMemoryDynamoDB:
     def discard(self, table: str, pk: str, sk: str) -> None:
         """Remove an item as another party would (the outbox's dispatcher): no call is counted."""
         self._remove(table, {self.key[0]: {"S": pk}, self.key[1]: {"S": sk}})
+
+
+def _index_pk(spec: _Index, item: Item) -> str | None:
+    """The partition of a GSI that holds `item` (None: it has not both of the index's keys, or its
+    partition key is not a string, so no query of the index finds it)."""
+    if spec.pk not in item or spec.sk not in item:
+        return None
+    value = item[spec.pk].get("S")
+    return value if isinstance(value, str) else None
+
+
+def _add_to_index(
+    partitions: dict[str, dict[tuple[str, str], Item]], spec: _Index, pk: str, sk: str, item: Item
+) -> None:
+    gsi_pk = _index_pk(spec, item)
+    if gsi_pk is not None:
+        partitions.setdefault(gsi_pk, {})[(pk, sk)] = item
 
 
 def _matches(condition: _Cond, ctx: _Ctx, item: Item) -> bool:

@@ -14,10 +14,14 @@ from __future__ import annotations
 import heapq
 import random
 from collections.abc import Callable
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
 import greenlet
+from pydantic_core import TzInfo
+
+# The types of tzinfo whose offset is one for every instant (datetime.UTC is a timezone).
+_FIXED_OFFSETS = (timezone, TzInfo)
 
 # The virtual monotonic clock starts here (a real monotonic clock never starts at 0 either).
 MONOTONIC_ORIGIN = 1_000_000.0
@@ -49,6 +53,7 @@ class Loop:
         self.events_run = 0
         self.current: str = ""
         self.after_event: list[Callable[[], None]] = []
+        self._seconds_at: dict[datetime, float] = {}
 
     # -- time
 
@@ -59,6 +64,16 @@ class Loop:
         return MONOTONIC_ORIGIN + self.t
 
     def at_time(self, when: datetime) -> float:
+        """Seconds from the start to `when`. The answer for an instant with a fixed offset (UTC, or
+        an offset as parsed) is remembered (the checker asks for the same few thousand instants
+        after every minute of a season): two such datetimes are equal only when they are the same
+        instant, so they are the same distance from the start. Others (a zone with daylight
+        saving, where an equal wall time may be another instant) are computed each time."""
+        if type(when.tzinfo) in _FIXED_OFFSETS:
+            seconds = self._seconds_at.get(when)
+            if seconds is None:
+                seconds = self._seconds_at[when] = (when - self.origin).total_seconds()
+            return seconds
         return (when - self.origin).total_seconds()
 
     # -- scheduling

@@ -168,6 +168,11 @@ class SimSession(requests.Session):
     prepared request, without cookies, environment settings, redirects and hooks. A call that
     would need any of them goes through `requests.Session.request` unchanged."""
 
+    def __init__(self) -> None:
+        super().__init__()
+        self._prepared_urls: dict[tuple[str, tuple[tuple[str, str], ...]], str] = {}
+        self._prepared_headers: dict[tuple[tuple[Any, ...], tuple[Any, ...]], CaseInsensitiveDict[Any]] = {}
+
     def request(  # type: ignore[override]
         self,
         method: str,
@@ -207,21 +212,67 @@ class SimSession(requests.Session):
                 cert=cert,
                 json=json,
             )
-        merged = CaseInsensitiveDict(self.headers)
-        for name, value in (headers or {}).items():
-            if value is None:
-                merged.pop(name, None)
-            else:
-                merged[name] = value
         prepared = PreparedRequest()
         prepared.prepare_method(method.upper())
-        prepared.prepare_url(url, params or {})
-        prepared.prepare_headers(merged)
+        self._prepare_url(prepared, url, params or {})
+        self._prepare_headers(prepared, headers or {})
         prepared.prepare_body(data or {}, None, None)
         prepared.prepare_auth(auth, url)
         prepared.prepare_hooks(default_hooks())
         adapter = self.get_adapter(prepared.url or url)
         return adapter.send(prepared, timeout=timeout, verify=True if verify is None else verify)
+
+    def _prepare_url(self, prepared: PreparedRequest, url: str, params: Any) -> None:
+        """`prepared.prepare_url(url, params)`, remembered: its answer (`prepared.url`, or an
+        exception) depends on nothing but the URL and the query's names and values, and a season
+        sends the same few thousand URLs again and again (each prepared anew was a twentieth of its
+        time, most of it urllib3's URL parser). Query values that are not strings (lists, numbers)
+        are prepared every time."""
+        key = _url_key(url, params)
+        if key is None:
+            prepared.prepare_url(url, params)
+            return
+        known = self._prepared_urls.get(key)
+        if known is None:
+            prepared.prepare_url(url, params)
+            self._prepared_urls[key] = known = prepared.url or ""
+        prepared.url = known
+
+    def _prepare_headers(self, prepared: PreparedRequest, headers: Mapping[str, Any]) -> None:
+        """`prepared.prepare_headers` of the session's headers merged with the request's, remembered
+        by both (names and values, in order): what it makes (each header checked, in the same order)
+        depends on nothing else, and a season sends a handful of header sets. Each request gets a
+        copy of its own, as prepare_headers makes a new one."""
+        key = (tuple(self.headers.items()), tuple(headers.items()))
+        try:
+            known = self._prepared_headers.get(key)
+        except TypeError:  # a value that is not hashable: prepared every time
+            prepared.prepare_headers(_merged(self.headers, headers))
+            return
+        if known is None:
+            prepared.prepare_headers(_merged(self.headers, headers))
+            self._prepared_headers[key] = known = prepared.headers.copy()
+        prepared.headers = known.copy()
+
+
+def _merged(session: Mapping[str, Any], headers: Mapping[str, Any]) -> CaseInsensitiveDict[Any]:
+    """The session's headers with the request's over them (None: left out), as requests merges them."""
+    merged = CaseInsensitiveDict(session)
+    for name, value in headers.items():
+        if value is None:
+            merged.pop(name, None)
+        else:
+            merged[name] = value
+    return merged
+
+
+def _url_key(url: Any, params: Any) -> tuple[str, tuple[tuple[str, str], ...]] | None:
+    if type(url) is not str or not isinstance(params, dict):
+        return None
+    query = tuple(params.items())
+    if not all(type(k) is str and type(v) is str for k, v in query):
+        return None
+    return url, query
 
 
 def session_for(link: NukiLink) -> requests.Session:

@@ -61,7 +61,7 @@ class Codec:
         return {k: self._dump_value(v) for k, v in item.items() if v is not None}
 
     def load(self, item: dict[str, Any]) -> dict[str, Any]:
-        return {k: self._load_value(v) for k, v in item.items()}
+        return {k: _load(v, self) for k, v in item.items()}
 
     def _dump_value(self, value: Any) -> dict[str, Any]:
         kind = type(value)
@@ -80,20 +80,9 @@ class Codec:
         return dict(self._ser.serialize(value))
 
     def _load_value(self, value: dict[str, Any]) -> Any:
-        if len(value) == 1:
-            kind, inner = next(iter(value.items()))
-            if kind == "S":
-                return inner
-            if kind == "N":
-                return _number(inner)
-            if kind == "BOOL":
-                return inner
-            if kind == "M":
-                return {k: self._load_value(v) for k, v in inner.items()}
-            if kind == "L":
-                return [self._load_value(v) for v in inner]
-            if kind == "NULL" and inner is True:
-                return None
+        return _load(value, self)
+
+    def _load_other(self, value: dict[str, Any]) -> Any:
         return _plain(self._de.deserialize(cast(Any, value)))  # a value of any other type: boto3 reads it
 
 
@@ -132,6 +121,27 @@ def _take_items(response_dict: dict[str, Any], customized_response_dict: dict[st
     if taken:
         response_dict["body"] = json.dumps(answer).encode()
         customized_response_dict.update(taken)
+
+
+def _load(value: dict[str, Any], codec: Codec) -> Any:
+    """`Codec._load_value`: a function of the module, not a method, because it is the layer's most
+    called function (every attribute of every item read); `codec` reads the rare types."""
+    if len(value) == 1:
+        text = value.get("S")
+        if text is not None:  # the most common value by far: a string, read in one lookup
+            return text
+        ((kind, inner),) = value.items()
+        if kind == "N":
+            return _number(inner)
+        if kind == "BOOL":
+            return inner
+        if kind == "M":
+            return {k: _load(v, codec) for k, v in inner.items()}
+        if kind == "L":
+            return [_load(v, codec) for v in inner]
+        if kind == "NULL" and inner is True:
+            return None
+    return codec._load_other(value)
 
 
 @dataclass
