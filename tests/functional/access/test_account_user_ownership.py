@@ -8,6 +8,8 @@ ours, and when it goes. Each test failed before its fix.
 * an account user created by an invocation that died before recording it, whose booking ended
   first, was never deleted (it is now, found by the purge, but only when its creation time proves
   it came from our attempt);
+* a user the purge recovered (created by an invocation that died) was recorded for the booking
+  but the booking never learnt it, so a shorter stay left that user's purge at the old end;
 * the email Nuki answered was never compared with the guest's (another person's user was taken);
 * a new guest email on an app lock while the account user cannot be had left the lock without a
   deadline (simulator seed 32: provisioning long after its deadline, neither active nor failed).
@@ -32,7 +34,8 @@ from staykey.nuki import errors as nuki_errors
 from staykey.services.accounts import AccountUserBusy, AccountUsers
 from staykey.settings import load_settings
 from staykey.store import Store
-from tests.functional.access.conftest import DOOR, Rig, stay_body
+from staykey.store.keys import iso
+from tests.functional.access.conftest import DOOR, Rig, later, stay_body
 
 APP_ROOM = {"name": "Room 12", "smartlockIds": [DOOR], "timezone": "Europe/Berlin", "access": {str(DOOR): "app"}}
 EMAIL = "ada@example.org"
@@ -377,3 +380,97 @@ def test_only_the_ascii_case_of_an_email_is_ignored(
     assert user_id != other.account_user_id
     assert nuki.users[user_id].email == guest_email
     assert store.get_account_user(other.account_user_id) is None
+
+
+# -- adversarial (issue 15): a user the purge recovers follows the stay like every other
+
+
+def _creation_dies_once(rig: Rig, monkeypatch: Any) -> None:
+    """The next account-user creation lands at Nuki, and the invocation dies before it records it
+    (the sandbox dates account users by the test's clock, as our attempts are)."""
+    real = rig.nuki.create_account_user
+    monkeypatch.setattr(rig.sandbox.sandbox, "_now", rig.clock.now)
+
+    def create(body: AccountUserCreate) -> AccountUser:
+        real(body)
+        monkeypatch.setattr(rig.nuki, "create_account_user", real)
+        raise Died("the function died before it could record the account user")
+
+    monkeypatch.setattr(rig.nuki, "create_account_user", create)
+
+
+@pytest.mark.parametrize("recovered_first", [True, False])
+def test_a_shorter_stay_brings_a_recovered_account_users_purge_forward(
+    rig: Rig, monkeypatch: Any, recovered_first: bool
+) -> None:
+    """The purge records a user our attempt created after the invocation died (the guest's email
+    changed since, so no round finds it again): the booking must know it, so that a shorter stay
+    brings its purge forward, before or after the recovery."""
+    rig.add_lock(DOOR, keypad=False)
+    assert rig.api("PUT", "/rooms/room-12", APP_ROOM)[0] == 201
+    _creation_dies_once(rig, monkeypatch)
+    with pytest.raises(Died):  # the booking's first round, in the request
+        rig.api("POST", "/bookings", stay_body())
+    (lost,) = [int(u["accountUserId"]) for u in rig.account_users()]
+    assert rig.booking().account.every_user() == []
+    guest = {"name": "Grace Hopper", "email": "grace@example.org", "locale": "en"}
+    assert rig.api("PATCH", "/bookings/B-1001", {"guest": guest})[0] == 200
+    rig.settle()
+    current = rig.booking().account.accountUserId
+    assert current is not None
+    assert current != lost
+
+    def shorten() -> None:
+        status, body = rig.api("PATCH", "/bookings/B-1001", {"checkOut": "2026-11-28"})
+        assert status == 200, body
+        rig.settle()
+
+    if not recovered_first:
+        shorten()
+    rig.at(later(rig, hours=1))
+    assert rig.accounts.purge().recovered == [lost]
+    if recovered_first:
+        shorten()
+    shorter = rig.booking()
+    assert shorter.validUntil.date().isoformat() == "2026-11-28"
+    assert rig.store.get_account_user(lost)["stays"] == {"B-1001": iso(rig.accounts.purge_at(shorter))}
+    rig.at(shorter.validUntil + timedelta(minutes=5))
+    rig.bookings.expire("B-1001")
+    rig.settle()
+    rig.at(rig.accounts.purge_at(shorter) + timedelta(minutes=10))
+    assert sorted(rig.accounts.purge().deleted) == sorted([lost, current])
+
+
+def test_a_stay_changed_while_the_purge_records_a_recovered_user_is_not_lost(world: Any, clock: FixedClock) -> None:
+    """A PATCH (the booking first, then the account users it names) between the purge's reading of
+    the booking and its recording of the user: the user still takes the stay's new expiry."""
+    accounts, nuki, store = world
+    b = a_booking("B-1001", clock.now())
+    assert b.guest is not None
+    store.create_booking(b, b.guest, accounts.purge_at(b), [])
+    nuki.die_after_create = True
+    with pytest.raises(Died):
+        accounts.ensure(b)
+    (created,) = nuki.users.values()
+    clock.advance(hours=1)
+    shorter_until = b.validUntil - timedelta(days=1)
+    real_get = store.get_account_user
+    patched: list[Booking] = []
+
+    def get_account_user(account_user_id: int) -> Any:
+        if not patched:  # the shop's PATCH lands now: the stay ends a day earlier
+
+            def shorten(booking: Booking) -> None:
+                booking.validUntil = shorter_until
+
+            after = store.update_booking("B-1001", shorten)
+            patched.append(after)
+            for user_id in after.account.every_user():
+                store.restay_account_user(user_id, "B-1001", accounts.purge_at(after))
+        return real_get(account_user_id)
+
+    store.get_account_user = get_account_user  # type: ignore[method-assign]
+    assert accounts.purge().recovered == [created.account_user_id]
+    assert patched
+    item = real_get(created.account_user_id)
+    assert item["stays"] == {"B-1001": iso(accounts.purge_at(patched[0]))}

@@ -14,7 +14,8 @@ only if StayKey created it.
   for a new booking: the round tries again, and creates a new one once it is gone.
 * `purge` (a schedule, hourly): first the creation attempts that have settled: a user Nuki lists
   with the attempt's email, created within an attempt, is recorded as ours for the attempt's
-  booking (an invocation died after Nuki created it, and the booking may have ended since); then
+  booking (an invocation died after Nuki created it, and the booking may have ended since), and
+  the booking names it among its account users (so its stay's changes move that user's purge); then
   every user StayKey created whose bookings have all ended and whose guest data has expired is
   deleted at Nuki (``DELETE /account/user/{id}``, asynchronous), the deletion decided in the store
   first, only if no booking took the user meanwhile; the next run confirms it by listing the
@@ -259,12 +260,15 @@ class AccountUsers:
             self.store.settle_account_user_pending(marker)
 
     def _recover(self, account_user_id: int, attempt: dict[str, str], report: PurgeReport) -> None:
+        """Recorded for the attempt's booking, which learns it too (its stay's changes move the
+        user's purge as they move every user the booking has had), with the booking's guest-data
+        expiry as it is now; with the attempt's, if the booking is gone."""
         booking_id = str(attempt["bookingId"])
-        booking = self.store.get_bookings([booking_id]).get(booking_id)
-        purge_at = self.purge_at(booking) if booking is not None else parse_iso(str(attempt["purgeAt"]))
-        assert purge_at is not None
         try:
-            self.store.record_account_user(account_user_id, booking_id, created=True, purge_at=purge_at)
+            if not self.store.recover_account_user(account_user_id, booking_id, self.purge_at):
+                purge_at = parse_iso(str(attempt["purgeAt"]))
+                assert purge_at is not None
+                self.store.record_account_user(account_user_id, booking_id, created=True, purge_at=purge_at)
         except AccountUserDeleting:
             return
         report.recovered.append(account_user_id)

@@ -23,11 +23,13 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
+from staykey.core.models import Booking
 from staykey.core.text import email_key
 from staykey.core.timeutil import iso_utc, parse_iso
 from staykey.errors import ConcurrentModification
+from staykey.store.bookings import BookingItems
 from staykey.store.keys import iso, iso_ms
-from staykey.store.table import KEY_MIN, Table
+from staykey.store.table import BOOKING_SK, KEY_MIN, Table
 
 ACCOUNT_SK = "ACCOUNTUSER"
 PURGE_PK = "AUPURGE"
@@ -80,6 +82,42 @@ class AccountUserItems(Table):
             condition = "attribute_not_exists(pk)" if old is None else "version = :v"
             if self._put(item, condition, values=None if old is None else {":v": version}):
                 return item
+        raise ConcurrentModification(f"account user {account_user_id} keeps changing; try again")
+
+    def recover_account_user(
+        self, account_user_id: int, booking_id: str, expiry: Callable[[Booking], datetime], attempts: int = 5
+    ) -> bool:
+        """A user our creation attempt for `booking_id` made, found by the purge after the invocation
+        died: recorded as ours for the booking, with the booking's guest-data expiry (`expiry`), and
+        named among the booking's account users (`GuestAccount.former`), in one transaction against
+        both items' versions. A change of the stay's end writes the booking first, then moves every
+        user the booking names: before this, the recording reads the new end; after it, the change
+        names this user. False if there is no such booking (nothing written); AccountUserDeleting
+        when its deletion was decided."""
+        for _ in range(attempts):
+            raw = self._get(f"BOOKING#{booking_id}", BOOKING_SK)
+            if raw is None:
+                return False
+            booking = Booking.model_validate(raw)
+            old = self.get_account_user(account_user_id)
+            if old is not None and old.get("deleteSentAt"):
+                raise AccountUserDeleting(f"account user {account_user_id} is being deleted")
+            version = int(old.get("version", 0)) if old else 0
+            stays = {**_stays(old), booking_id: iso(expiry(booking))}
+            item = self._account_item(account_user_id, stays, True, _latest(stays), version + 1, old)
+            account = booking.account
+            if account_user_id not in account.every_user():
+                account = account.model_copy(update={"former": [*account.former, account_user_id]})
+            saved = booking.model_copy(update={"account": account, "version": booking.version + 1})
+            condition = "attribute_not_exists(pk)" if old is None else "version = :v"
+            codes = self._transact(
+                [
+                    self._tx_put(BookingItems.booking_item(saved), "version = :v", {":v": booking.version}),
+                    self._tx_put(item, condition, None if old is None else {":v": version}),
+                ]
+            )
+            if not codes:
+                return True
         raise ConcurrentModification(f"account user {account_user_id} keeps changing; try again")
 
     def restay_account_user(self, account_user_id: int, booking_id: str, purge_at: datetime, attempts: int = 5) -> None:
