@@ -225,7 +225,9 @@ def test_the_end_removes_the_app_authorization_like_a_code_and_releases_the_app_
     assert [(c.smartlock_id, c.app) for c in plan.releases] == [(DOOR, True), (ENTRANCE, False)]
 
 
-def test_a_new_guest_leaves_the_app_lock_unconfirmed_and_untold_until_their_authorization_is_on_it() -> None:
+def _active_then_a_new_guest() -> Booking:
+    """An active booking (app door, keypad entrance) whose guest the shop then changes: the
+    authorization on the door is for the former guest, and the new one has no account user yet."""
     from staykey.core.models import GuestAccount
 
     b = booking()
@@ -233,9 +235,13 @@ def test_a_new_guest_leaves_the_app_lock_unconfirmed_and_untold_until_their_auth
     d.decide(b, {}, ctx(NOW))
     d.decide(b, {DOOR: Look([app_auth(b)], True, stamp=NOW), ENTRANCE: Look([code(b)], True, stamp=NOW)}, ctx(NOW))
     assert b.status == BookingStatus.ACTIVE
-    # The shop changes the guest's email: the authorization on the door is for the old guest
     b.guest = Guest(name="Grace Hopper", email="grace@example.org", locale="en")
     b.account = GuestAccount()
+    return b
+
+
+def test_a_new_guest_leaves_the_app_lock_unconfirmed_and_untold_until_their_authorization_is_on_it() -> None:
+    b = _active_then_a_new_guest()
     later = NOW + timedelta(minutes=1)
     plan = d.decide(b, {}, ctx(later))
     assert plan.account_user
@@ -251,15 +257,7 @@ def test_a_new_guest_whose_account_user_cannot_be_had_fails_the_app_lock_at_its_
     """Found by the simulator (seed 32): after a new guest email, the app lock (holding the former
     guest's authorization) waited for the new account user while Nuki was down, with no retry of
     its own and so no deadline: provisioning for good, never failed with its reason."""
-    from staykey.core.models import GuestAccount
-
-    b = booking()
-    b.account.accountUserId = USER
-    d.decide(b, {}, ctx(NOW))
-    d.decide(b, {DOOR: Look([app_auth(b)], True, stamp=NOW), ENTRANCE: Look([code(b)], True, stamp=NOW)}, ctx(NOW))
-    assert b.status == BookingStatus.ACTIVE
-    b.guest = Guest(name="Grace Hopper", email="grace@example.org", locale="en")
-    b.account = GuestAccount()
+    b = _active_then_a_new_guest()
     t = b.validFrom + timedelta(hours=1)  # during the stay: the deadline is CONFIRM_MIN after the change
     end = t + timedelta(minutes=40)
     while t < end and b.status != BookingStatus.FAILED:  # woken only when the booking asks to be
