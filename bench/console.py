@@ -8,11 +8,14 @@ statuses as a season has them (revoked before today, active now, scheduled later
 and cancelled), every lock's META as the reconciler and DEVICE_STATUS leave it, and 500 activity
 entries. Then the local operator signs in and each page is fetched `REPEAT` times; the figure is
 the time from request to the last byte on loopback (the gateway, the function, moto: all server
-time; no browser), median and worst, and the page's size. Nothing asserts a time.
+time; no browser), median and worst, the page's size, and the CPU time the runtime and the moto
+server spent per request (from /proc: what a page costs, whatever else the machine runs; the wall
+time depends on that too). Nothing asserts a time.
 """
 
 from __future__ import annotations
 
+import os
 import random
 import re
 import statistics
@@ -23,6 +26,7 @@ from typing import Any
 import requests
 
 from bench.common import main
+from bench.season import cpu_seconds
 
 BOOKINGS = 1000
 ROOMS = 50
@@ -41,16 +45,18 @@ PAGES = {
 
 
 def seed(stack: Any, rng: random.Random) -> None:
-    import os
-
     os.environ.update({k: v for k, v in stack.environment().items() if k.startswith("AWS_")})
+    assert stack.resources is not None
+    seed_table(next(iter(stack.resources.of_type("AWS::DynamoDB::Table").values())), rng)
+
+
+def seed_table(table: str, rng: random.Random) -> None:
+    """The season, written into `table` (the AWS endpoint and credentials from the environment)."""
     from staykey.core.models import Booking, Guest, LockState, LockStatus, Room
     from staykey.core.pins import auth_name, generate_pin
     from staykey.core.timeutil import iso_utc
     from staykey.store import CodeClaim, Store
 
-    assert stack.resources is not None
-    table = next(iter(stack.resources.of_type("AWS::DynamoDB::Table").values()))
     store = Store(table)
     now = datetime.now(UTC).replace(microsecond=0)
     entrances = [18000001 + n for n in range(ENTRANCES)]
@@ -118,12 +124,12 @@ def seed(stack: Any, rng: random.Random) -> None:
         # The items create_booking writes in its transaction, written in batches (moto's
         # transactions are slow with a full table; the items are the same).
         items += [
-            store._booking_item(booking),
+            store.booking_item(booking),
             {"pk": f"NAME#{booking.authName}", "sk": "NAME", "bookingId": booking.bookingId},
-            store._guest_item(booking, guest, end + timedelta(days=30)),
-            *(store._code_item(c, booking) for c in claims),
+            store.guest_item(booking, guest, end + timedelta(days=30)),
+            *(store.code_item(c, booking) for c in claims),
         ]
-    codec = store._codec
+    codec = store.codec
     for start in range(0, len(items), 25):
         batch = [{"PutRequest": {"Item": codec.dump(item)}} for item in items[start : start + 25]]
         while batch:
@@ -187,20 +193,30 @@ def run(quick: bool) -> dict[str, Any]:
         )
         assert r.status_code == 303, r.text
         today = datetime.now(UTC).date()
+        assert stack.moto is not None
+        assert stack.moto.proc is not None
+        assert stack.runtime is not None
+        pids = {"runtime": stack.runtime.pid, "moto": stack.moto.proc.pid}
+        out["load_at_start"] = round(os.getloadavg()[0], 2)
         for name, path in PAGES.items():
             url = base + path.format(today=today.isoformat(), week=(today + timedelta(days=7)).isoformat())
             times, size = [], 0
             http.get(url, timeout=60)  # warm: the first call of a container imports and connects
+            cpu_before = {k: cpu_seconds(pid) for k, pid in pids.items()}
             for _ in range(repeat):
                 t0 = time.perf_counter()
                 r = http.get(url, timeout=60)
                 times.append((time.perf_counter() - t0) * 1000)
                 assert r.status_code == 200, (name, r.status_code, r.text[:300])
                 size = len(r.content)
+            cpu = {k: (cpu_seconds(pid) - cpu_before[k]) * 1000 / repeat for k, pid in pids.items()}
             out["pages"][name] = {
                 "median_ms": round(statistics.median(times), 1),
                 "max_ms": round(max(times), 1),
                 "bytes": size,
+                # CPU time per request of the runtime (gateway, function, boto3) and the moto
+                # server: what the page costs whatever else the machine runs.
+                "cpu_ms": {k: round(v, 1) for k, v in cpu.items()},
             }
         assets = list(re.findall(r'(?:src|href)="([^"]+/static/[^"]+)"', http.get(base + "/today").text))
         out["static_bytes"] = sum(len(http.get(stack.gateway_url + a, timeout=30).content) for a in assets)

@@ -6,7 +6,10 @@ boto3 serialises every request and parses every answer exactly as with DynamoDB 
 the code under test's), and the table is a dict of partitions. It serves what the reconciler's
 steady state calls: GetItem, BatchGetItem, Query (partition, optional ``begins_with`` on the sort key, order,
 Limit), UpdateItem (``SET`` only, no condition), PutItem and DeleteItem without conditions,
-BatchWriteItem. Anything else answers an error, so an unexpected path fails loudly.
+BatchWriteItem, and TransactWriteItems of those with the conditions the store writes there (a
+lock's state: ``#a = :a``, ``attribute_not_exists(#a)``, ``(attribute_not_exists(#a) OR #a <= :a)``
+joined by AND; an outbox event: ``attribute_not_exists(pk)``). Anything else answers an error, so an
+unexpected path fails loudly.
 """
 
 from __future__ import annotations
@@ -25,6 +28,42 @@ class _Raw(io.BytesIO):
         while data:
             yield data
             data = self.read()
+
+
+class _Cancelled(Exception):
+    def __init__(self, reasons: list[dict[str, str]]) -> None:
+        self.reasons = reasons
+
+
+def _scalar(value: dict[str, Any]) -> Any:
+    ((kind, inner),) = value.items()
+    if kind == "N":
+        return float(inner)
+    if kind == "S":
+        return inner
+    raise NotImplementedError(f"comparing {kind} values")
+
+
+def _holds(condition: str | None, item: dict[str, Any] | None, op: dict[str, Any]) -> bool:
+    """Whether `condition` (one of the forms the module docstring names) holds for `item`."""
+    if not condition:
+        return True
+    names, values = op.get("ExpressionAttributeNames", {}), op.get("ExpressionAttributeValues", {})
+    attrs = item or {}
+    for part in condition.split(" AND "):
+        part = part.strip()
+        if m := re.fullmatch(r"attribute_not_exists\((#?\w+)\)", part):
+            ok = names.get(m[1], m[1]) not in attrs
+        elif m := re.fullmatch(r"(#\w+) = (:\w+)", part):
+            ok = attrs.get(names[m[1]]) == values[m[2]]
+        elif m := re.fullmatch(r"\(attribute_not_exists\((#\w+)\) OR (#\w+) <= (:\w+)\)", part):
+            held = attrs.get(names[m[1]])
+            ok = held is None or _scalar(held) <= _scalar(values[m[3]])
+        else:
+            raise NotImplementedError(f"condition {part!r}")
+        if not ok:
+            return False
+    return True
 
 
 class InMemoryDynamoDB:
@@ -60,6 +99,15 @@ class InMemoryDynamoDB:
             status, answer = 400, {"__type": "UnknownOperationException", "message": f"{operation} is not served here"}
         except NotImplementedError as exc:
             status, answer = 400, {"__type": "ValidationException", "message": str(exc)}
+        except _Cancelled as exc:
+            status, answer = (
+                400,
+                {
+                    "__type": "com.amazonaws.dynamodb.v20120810#TransactionCanceledException",
+                    "message": "Transaction cancelled",
+                    "CancellationReasons": exc.reasons,
+                },
+            )
         data = json.dumps(answer).encode()
         headers = {"Content-Type": "application/x-amz-json-1.0", "x-amzn-RequestId": "bench"}
         return AWSResponse(request.url, status, headers, _Raw(data))
@@ -119,17 +167,45 @@ class InMemoryDynamoDB:
     def _UpdateItem(self, body: dict[str, Any]) -> dict[str, Any]:
         if "ConditionExpression" in body:
             raise NotImplementedError("conditional updates are not served here")
+        with self._lock:
+            self._set(body)
+        return {}
+
+    def _TransactWriteItems(self, body: dict[str, Any]) -> dict[str, Any]:
+        with self._lock:
+            reasons = []
+            for entry in body["TransactItems"]:
+                ((kind, op),) = entry.items()
+                key = op["Item"] if kind == "Put" else op["Key"]
+                current = self.partitions.get(key["pk"]["S"], {}).get(key["sk"]["S"])
+                ok = _holds(op.get("ConditionExpression"), current, op)
+                reasons.append({"Code": "None"} if ok else {"Code": "ConditionalCheckFailed"})
+            if any(r["Code"] != "None" for r in reasons):
+                raise _Cancelled(reasons)
+            for entry in body["TransactItems"]:
+                ((kind, op),) = entry.items()
+                plain = {k: v for k, v in op.items() if k != "ConditionExpression"}
+                if kind == "Put":
+                    self.partitions.setdefault(op["Item"]["pk"]["S"], {})[op["Item"]["sk"]["S"]] = op["Item"]
+                elif kind == "Delete":
+                    pk, sk = self._key(op["Key"])
+                    self.partitions.get(pk, {}).pop(sk, None)
+                elif kind == "Update":
+                    self._set(plain)
+                else:
+                    raise NotImplementedError(f"{kind} in a transaction")
+        return {}
+
+    def _set(self, body: dict[str, Any]) -> None:
         expression = body["UpdateExpression"]
         if not expression.startswith("SET "):
             raise NotImplementedError(f"update {expression!r}")
         names, values = body.get("ExpressionAttributeNames", {}), body.get("ExpressionAttributeValues", {})
         pk, sk = self._key(body["Key"])
-        with self._lock:
-            item = self.partitions.setdefault(pk, {}).setdefault(sk, dict(body["Key"]))
-            for part in expression[4:].split(","):
-                name, value = (x.strip() for x in part.split("="))
-                item[names.get(name, name)] = values[value]
-        return {}
+        item = self.partitions.setdefault(pk, {}).setdefault(sk, dict(body["Key"]))
+        for part in expression[4:].split(","):
+            name, value = (x.strip() for x in part.split("="))
+            item[names.get(name, name)] = values[value]
 
     def _BatchGetItem(self, body: dict[str, Any]) -> dict[str, Any]:
         responses: dict[str, list[dict[str, Any]]] = {}

@@ -158,7 +158,7 @@ def _fill_store(
                 provisionAt=valid_from - timedelta(hours=72),
                 requestHash="bench",
             )
-            put(Store._booking_item(booking))
+            put(Store.booking_item(booking))
             put({"pk": f"NAME#{booking.authName}", "sk": "NAME", "bookingId": booking_id})
             put(
                 {

@@ -238,6 +238,25 @@ def _create_aws() -> dict[str, str]:
     )
 
 
+_MOTO_PATCHED: list[bool] = []
+
+
+def _moto_as_the_local_stack_has_it() -> None:
+    """Two of moto's own costs the local stack's server removes (local/moto_server.py), removed here
+    too, once per process: every model instance moto makes is kept for its dashboard, and every
+    TransactWriteItems deep-copies the whole table to roll back. Together each transaction kept a
+    copy of the table for good: the handler benchmark's 1,000 webhooks (two transactions each) grew
+    the process past 5 GB in three minutes and slowed every write with the table's size, measuring
+    moto, not StayKey. Same answers; the items a transaction names are what it saves and restores."""
+    if _MOTO_PATCHED:
+        return
+    from local.moto_server import cheap_transaction_rollback, untrack_model_instances
+
+    untrack_model_instances()
+    cheap_transaction_rollback()
+    _MOTO_PATCHED.append(True)
+
+
 @contextmanager
 def rig(sync_delay: float = 0.0, latency: float = 0.0) -> Iterator[Rig]:
     """moto + a sandbox + the environment the handlers read; the webhook counted as registered."""
@@ -246,6 +265,7 @@ def rig(sync_delay: float = 0.0, latency: float = 0.0) -> Iterator[Rig]:
     from local.nuki_sandbox import start_sandbox
 
     _count_calls()
+    _moto_as_the_local_stack_has_it()
     fast_moto_query()
     with start_sandbox(port=0, token=NUKI_TOKEN, sync_delay=sync_delay, latency=latency) as sandbox, mock_aws():
         urls = _create_aws()

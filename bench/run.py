@@ -275,6 +275,9 @@ def details(r: dict[str, Any]) -> str:
             parts += [f"| {k} | {v:.2f} |" for k, v in cost.fixed_per_lock_month(rec).items()]
         parts.append(f"\nPrices ({cost.REGION}, as of {cost.PRICES_AS_OF}):\n")
         parts.append("```json\n" + json.dumps(cost.PRICES, indent=1) + "\n```")
+    console = r.get("console")
+    if console:
+        parts.append(console_details(console))
     season = r.get("season")
     if season:
         parts.append("\n### 8. The season, per hundred bookings (POST /bookings, s)\n")
@@ -286,6 +289,24 @@ def details(r: dict[str, Any]) -> str:
             f"{season['runtime_rss_mb']:.0f} MB."
         )
     return "\n".join(parts)
+
+
+def console_details(console: dict[str, Any]) -> str:
+    """Each console page: the time from request to last byte (median, worst), its size, and the CPU
+    time per request of the runtime and the moto server."""
+    lines = [
+        f"\n### 8. Console pages ({console['bookings']:,} bookings, {console['locks']} locks, "
+        f"{console['repeat']} requests each; load average {console.get('load_at_start', '?')} at start)\n",
+        "| page | median ms | worst ms | bytes | CPU ms per request: runtime | moto server |",
+        "|---|---|---|---|---|---|",
+    ]
+    for name, p in console["pages"].items():
+        cpu = p.get("cpu_ms") or {}
+        lines.append(
+            f"| {name} | {p['median_ms']:.0f} | {p['max_ms']:.0f} | {p['bytes']:,} "
+            f"| {cpu.get('runtime', '-')} | {cpu.get('moto', '-')} |"
+        )
+    return "\n".join(lines)
 
 
 def optimisations(r: dict[str, Any]) -> str:

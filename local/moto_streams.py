@@ -15,6 +15,15 @@ differ from DynamoDB in ways the outbox would feel:
 3. **Every ``GetRecords`` stores a new iterator that never expires** (a leak for a poller that
    reads every fraction of a second). Here an iterator expires 15 minutes after it was made, as in
    DynamoDB Streams.
+4. **Requests on threads interleave inside one write.** moto's server answers each request on a
+   thread, and a conditional write checks its condition and then writes, a transaction applies its
+   items one by one and undoes them on a failed condition by putting back what it saw first: two
+   writers racing on one version could both pass, and a failed transaction could put back an item
+   another request had written meanwhile, or cut off that request's stream records. DynamoDB
+   applies each write and each transaction as one step. Here every DynamoDB and DynamoDB Streams
+   request holds one lock while moto serves it (moto holds the GIL throughout anyway: nothing
+   that ran in parallel is lost). Found by an adversarial run: a cancel racing a PATCH and a PIN
+   rotation answered 200 and sent `booking.cancelled`, and the booking was active again.
 
 `apply()` patches the moto in this process (idempotent): the local stack's moto server runs
 ``python -m local.moto_streams`` (moto's server with the patch), and in-process tests call it
@@ -52,6 +61,7 @@ def apply() -> None:
         return clone
 
     StreamShard.__deepcopy__ = shard_deepcopy  # type: ignore[attr-defined]
+    _serialize_requests()
 
     original_transact = DynamoDBBackend.transact_write_items
 
@@ -98,6 +108,25 @@ def apply() -> None:
 
     DynamoDBStreamsBackend.get_records = get_records  # type: ignore[method-assign]
     _applied = True
+
+
+_requests = threading.RLock()
+
+
+def _serialize_requests() -> None:
+    """4.: one DynamoDB or DynamoDB Streams request at a time, whatever thread serves it."""
+    from moto.core.responses import BaseResponse
+    from moto.dynamodb.responses import DynamoHandler
+    from moto.dynamodbstreams.responses import DynamoDBStreamsHandler
+
+    for handler in (DynamoHandler, DynamoDBStreamsHandler):
+        served = handler.__dict__.get("call_action", BaseResponse.call_action)
+
+        def call_action(self: Any, _served: Any = served) -> Any:
+            with _requests:
+                return _served(self)
+
+        handler.call_action = call_action  # type: ignore[method-assign]
 
 
 def main() -> None:

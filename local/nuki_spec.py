@@ -25,7 +25,7 @@ import hashlib
 import json
 import os
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from functools import lru_cache
@@ -104,9 +104,11 @@ def _patch_overlay(spec: dict[str, Any]) -> list[str]:
 
     # Every operation takes the Bearer token and Nuki answers 401 to a missing or wrong one
     # everywhere (ioBroker.nuki-extended#273), yet the two create operations do not declare it.
-    for template in ("/smartlock/{smartlockId}/auth", "/smartlock/auth"):
+    for template in ("/smartlock/{smartlockId}/auth", "/smartlock/auth", "/account/user"):
         spec["paths"][template]["put"]["responses"].setdefault("401", {"description": "Not authorized"})
-    notes.append("401 declared on PUT /smartlock/{smartlockId}/auth and PUT /smartlock/auth (bad token)")
+    notes.append(
+        "401 declared on PUT /smartlock/{smartlockId}/auth, PUT /smartlock/auth, PUT /account/user (bad token)"
+    )
 
     # Nuki answers 400 to a malformed log filter, e.g. "The supplied value '1788213600' for
     # parameter 'fromDate' is not valid" for Unix seconds (observed live, nuki-web-api.md 5.2),
@@ -235,12 +237,63 @@ def _strict(schema: dict[str, Any], definitions: dict[str, Any], seen: set[str] 
     return out
 
 
-def _validate(instance: Any, schema: dict[str, Any], where: str) -> list[str]:
-    validator = Draft4Validator(schema, format_checker=_format_checker)
+# A validator per schema, built once (a copy of the schema with every definition, and its reference
+# registry), and what it said about each JSON document it judged: judging is a pure function of the
+# schema and the document, and the simulator sends the same documents again and again (a lock's
+# codes, read back every few minutes). An array of one definition is judged element by element, so
+# a list that changed in one element costs one element. The problems found are the same either way.
+_VALIDATORS: dict[tuple[str, ...], Draft4Validator] = {}
+_Found = tuple[tuple[tuple[str | int, ...], str], ...]
+_JUDGED: dict[tuple[tuple[str, ...], str], _Found] = {}
+_JUDGED_MAX = 200_000
+
+
+def _validator(key: tuple[str, ...], schema: Callable[[], dict[str, Any]]) -> Draft4Validator:
+    validator = _VALIDATORS.get(key)
+    if validator is None:
+        validator = _VALIDATORS[key] = Draft4Validator(schema(), format_checker=_format_checker)
+    return validator
+
+
+def _judge(key: tuple[str, ...], validator: Draft4Validator, instance: Any) -> _Found:
+    """(path, message) of every error `validator` finds in `instance`, remembered per document."""
+    document = json.dumps(instance, sort_keys=True, separators=(",", ":"))
+    found = _JUDGED.get((key, document))
+    if found is None:
+        if len(_JUDGED) >= _JUDGED_MAX:
+            _JUDGED.clear()
+        found = tuple((tuple(err.absolute_path), err.message) for err in validator.iter_errors(instance))
+        _JUDGED[(key, document)] = found
+    return found
+
+
+def _validate(
+    instance: Any, key: tuple[str, ...], schema: Mapping[str, Any], where: str, *, strict: bool = False
+) -> list[str]:
+    """Problems with `instance` against `schema` (a fragment of the spec; `strict`: a request body's
+    schema, refusing unknown and read-only properties), each with where it is in the document."""
+
+    def whole() -> dict[str, Any]:
+        if not strict:
+            return _schema(schema)
+        definitions = load_spec()["definitions"]
+        return {**_strict(copy.deepcopy(dict(schema)), definitions), "definitions": definitions}
+
+    items = schema.get("items")
+    if not strict and set(schema) == {"type", "items"} and schema["type"] == "array" and isinstance(instance, list):
+        item_key, item_schema = (*key, "items"), dict(items or {})
+        item_validator = _validator(item_key, lambda: _schema(item_schema))
+        found = [
+            ((n, *path), message)
+            for n, element in enumerate(instance)
+            for path, message in _judge(item_key, item_validator, element)
+        ]
+    else:
+        found = list(_judge(key, _validator(key, whole), instance))
     errors = []
-    for err in sorted(validator.iter_errors(instance), key=lambda e: list(e.absolute_path)):
-        loc = "/".join(str(p) for p in err.absolute_path) or "(root)"
-        errors.append(f"{where} {loc}: {err.message}")
+    for path, message in sorted(found, key=lambda e: list(e[0])):
+        loc = "/".join(str(p) for p in path) or "(root)"
+        errors.append(f"{where} {loc}: {message}")
     return errors
 
 
@@ -306,9 +359,9 @@ def validate_request(
         instance = json.loads(raw)
     except ValueError as exc:
         return [*problems, f"body is not JSON: {exc}"]
-    spec = load_spec()
-    strict = _strict(copy.deepcopy(body_param["schema"]), spec["definitions"])
-    problems += _validate(instance, {**strict, "definitions": spec["definitions"]}, "request body")
+
+    key = ("request", op.method, op.template)
+    problems += _validate(instance, key, body_param["schema"], "request body", strict=True)
     return problems
 
 
@@ -331,12 +384,13 @@ def validate_response(method: str, path: str, status: int, body: bytes | str | N
         instance = json.loads(raw or "")
     except ValueError as exc:
         return [f"{method.upper()} {op.template}: body is not JSON: {exc}"]
-    return _validate(instance, _schema(schema), f"{method.upper()} {op.template} {status}")
+    key = ("response", op.method, op.template, str(status))
+    return _validate(instance, key, schema, f"{method.upper()} {op.template} {status}")
 
 
 def validate_definition(name: str, instance: Any) -> list[str]:
     """Problems with a document that should be one of the spec's definitions (a webhook payload part)."""
-    return _validate(instance, _schema({"$ref": f"#/definitions/{name}"}), name)
+    return _validate(instance, ("definition", name), {"$ref": f"#/definitions/{name}"}, name)
 
 
 def main(argv: list[str] | None = None) -> int:

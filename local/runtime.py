@@ -25,16 +25,15 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import signal
 import sys
-import threading
+import time
 from collections.abc import Callable, Mapping
 from datetime import datetime
 from pathlib import Path
-from types import FrameType
 
 from local import cfn
 from local.aws import LocalResources, merged_environment
+from local.kit.signals import stop_on_signals
 
 DEFAULT_API_KEY = "local-dev-key"
 
@@ -121,13 +120,7 @@ def main(argv: list[str] | None = None, environ: Mapping[str, str] | None = None
     dispatcher.observe(events)
     dispatcher.start()
 
-    stop = threading.Event()
-
-    def on_signal(_signum: int, _frame: FrameType | None) -> None:
-        stop.set()
-
-    signal.signal(signal.SIGTERM, on_signal)
-    signal.signal(signal.SIGINT, on_signal)
+    stopping = stop_on_signals()  # a plain list, not an Event (see local.kit.signals)
     parent = os.getppid()
     if args.ready_file is not None:
         tmp = args.ready_file.with_suffix(".tmp")
@@ -139,7 +132,8 @@ def main(argv: list[str] | None = None, environ: Mapping[str, str] | None = None
         f"{len(dispatcher.mappings)} queue mapping(s), {len(dispatcher.stream_mappings)} stream mapping(s), "
         f"{len(dispatcher.rate_events)} rate event(s)"
     )
-    while not stop.wait(0.5):
+    while not stopping:
+        time.sleep(0.5)
         if os.getppid() != parent:
             log("the process that started the runtime is gone; stopping")
             break

@@ -37,7 +37,6 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import subprocess
 import sys
 import tempfile
@@ -47,7 +46,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
-from types import FrameType, TracebackType
+from types import TracebackType
 from typing import IO, Any
 
 from local import cfn, nuki_spec
@@ -65,6 +64,7 @@ from local.aws import (
     spawn,
     stop_process,
 )
+from local.kit.signals import stop_on_signals
 from local.nuki_sandbox import RunningSandbox, start_sandbox
 from local.observe import OutboxTail, read_outbox
 
@@ -484,13 +484,7 @@ the reference is docs/ (docs/local-stack.md for this stack, docs/nuki-sandbox.md
 
 def main(argv: list[str] | None = None) -> int:
     del argv
-    stop = threading.Event()
-
-    def on_signal(_signum: int, _frame: FrameType | None) -> None:
-        stop.set()
-
-    signal.signal(signal.SIGINT, on_signal)
-    signal.signal(signal.SIGTERM, on_signal)
+    stopping = stop_on_signals()  # a plain list, not an Event (see local.kit.signals)
     try:
         locks = parse_sandbox_locks(os.environ.get("LOCAL_SANDBOX_LOCKS", DEFAULT_SANDBOX_LOCKS))
     except StackError as exc:
@@ -513,8 +507,9 @@ def main(argv: list[str] | None = None) -> int:
     watcher = EmailWatcher(stack).start()
     try:
         print(banner(stack), flush=True)
-        while not stop.wait(0.5):
-            if stack.runtime is None or stack.runtime.poll() is not None:
+        while not stopping:
+            time.sleep(0.5)
+            if not stopping and (stack.runtime is None or stack.runtime.poll() is not None):
                 print("the local runtime exited; stopping", file=sys.stderr)
                 return 1
     finally:

@@ -91,6 +91,9 @@ def captured_logs(capsys: pytest.CaptureFixture[str]) -> Iterator[Callable[[], s
 def aws() -> Iterator[dict[str, str]]:
     from moto import mock_aws
 
+    from local import moto_streams
+
+    moto_streams.apply()  # DynamoDB as faithful as the local stack's (one request at a time among threads)
     with mock_aws():
         urls = create_local_aws(os.environ["TABLE_NAME"], os.environ["SCHEDULE_GROUP_NAME"], "stays@example.com")
         os.environ["LIFECYCLE_QUEUE_URL"] = urls["lifecycle"]

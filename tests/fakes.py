@@ -32,6 +32,7 @@ class FakeLock:
     online: bool = True
     keypad: bool = True
     subscription: str | None = None  # currentSubscription.state; None: the lock reports none
+    subscription_ends: str | None = None  # currentSubscription.expirationDate
     auths: dict[str, SmartlockAuth] = field(default_factory=dict)
     logs: list[SmartlockLog] = field(default_factory=list)
 
@@ -143,7 +144,9 @@ class FakeNuki:
             server_state=0 if lock.online else 4,
             admin_pin_state=0,
             config={"keypadPaired": lock.keypad},
-            current_subscription=None if lock.subscription is None else {"type": "B2B", "state": lock.subscription},
+            current_subscription=None
+            if lock.subscription is None
+            else {"type": "B2B", "state": lock.subscription, "expirationDate": lock.subscription_ends},
         )
 
     def list_auths(self, smartlock_id: int, types: Sequence[int] | None = (13,)) -> list[SmartlockAuth]:

@@ -40,8 +40,12 @@ RULES_BEYOND_THE_SCHEMA: tuple[tuple[str, str], ...] = (
     (r"checkIn|checkOut", r"must be after checkIn|is in the past|a stay may last at most|more than three years away"),
     # A date-time whose offset moves it out of Python's datetime range (e.g. 0001-01-01T00:00:00+01:00).
     (r"checkIn|checkOut", r"out of range|year .* is out of range"),
+    # A day, time or offset of the right shape that does not exist (2027-02-30, 24:00, +24:00).
+    (r"checkIn|checkOut", r"is not a real date or time"),
     # IANA zones are a database, not a pattern.
     (r"timezone", r"is not an IANA time zone"),
+    # How guests open each lock (`access`) names locks of the room: a cross-field rule.
+    (r"access", r"which smartlockIds does not list"),
     # Names: "no control characters" is in the schema's description, not in a pattern.
     (r"name|guest\.name", r"control or invisible formatting characters|must not be empty"),
     # A room's locks are looked up in the Nuki account (services/rooms.py): a schema-valid id of a

@@ -1,6 +1,7 @@
 """GET /bookings: find bookings (filters and cursor pages, see staykey.services.search);
 GET, PATCH and DELETE /bookings/{bookingId}: read, change and cancel a booking;
 POST /bookings/{bookingId}/resend-email and /retry: tell the guest again, try a failed booking again;
+POST /bookings/{bookingId}/rotate-pin: give the booking a new PIN (202; it takes effect once confirmed);
 GET /bookings/{bookingId}/activity: what the guest's code did on the locks, newest first."""
 
 from __future__ import annotations
@@ -12,8 +13,8 @@ from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from staykey import wiring
-from staykey.core.models import ID_PATTERN, BookingPatch
-from staykey.edge.http import make_resolver, parse_body, respond
+from staykey.core.models import ID_PATTERN, BookingPatch, RotatePinRequest
+from staykey.edge.http import make_resolver, parse_body, parse_optional_body, respond
 from staykey.edge.pagination import Query
 from staykey.errors import NotFound
 from staykey.observability import logger, tracer
@@ -51,6 +52,13 @@ def resend_email(bookingId: str) -> Any:
 @app.post("/bookings/<bookingId>/retry")
 def retry_booking(bookingId: str) -> Any:
     return respond(200, wiring.bookings().retry(_booking_id(bookingId)).to_api())
+
+
+@app.post("/bookings/<bookingId>/rotate-pin")
+def rotate_pin(bookingId: str) -> Any:
+    booking_id = _booking_id(bookingId)
+    parse_optional_body(app, RotatePinRequest)
+    return respond(202, wiring.bookings().rotate_pin(booking_id).to_api())
 
 
 @app.get("/bookings/<bookingId>")

@@ -13,6 +13,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from staykey import wiring
 from staykey.edge.http import make_resolver, parse_body, respond
+from staykey.edge.pagination import Query
 from staykey.errors import NotFound
 from staykey.events.endpoints import ENDPOINT_ID_PATTERN, EndpointIn, EndpointPatch
 from staykey.observability import logger
@@ -64,8 +65,10 @@ def rotate_secret(endpointId: str) -> Any:
 
 @app.get("/events")
 def list_events() -> Any:
-    query = app.current_event
-    page = wiring.events_service().events(query.get_query_string_value("after"), query.get_query_string_value("limit"))
+    event = app.current_event
+    # Known names only, each at most once: a 422 naming the parameter, as every list route answers.
+    query = Query(event.query_string_parameters, event.multi_value_query_string_parameters, ("after", "limit"))
+    page = wiring.events_service().events(query.get("after"), query.get("limit"))
     return respond(200, page)
 
 

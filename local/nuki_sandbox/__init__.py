@@ -22,7 +22,8 @@ Nuki routes (Bearer token required, else 401 with Nuki's body)
 ``PUT /smartlock/auth`` (``smartlockIds``), ``POST /smartlock/{smartlockId}/auth/{id}``,
 ``DELETE /smartlock/{smartlockId}/auth/{id}``, ``DELETE /smartlock/auth`` (JSON array of ids),
 ``GET /smartlock/{smartlockId}/log``, ``GET /smartlock/log``, ``GET|PUT /api/decentralWebhook``,
-``DELETE /api/decentralWebhook/{id}``.
+``DELETE /api/decentralWebhook/{id}``, ``GET|PUT /account/user``,
+``GET|POST|DELETE /account/user/{accountUserId}`` (account users: ``local.nuki_sandbox.accounts``).
 
 Decisions (where the sources leave room, what the sandbox does and why)
 -------------------------------------------------------------------------
@@ -110,7 +111,7 @@ it: B2B, BUSINESS, a year from the lock's creation) with state ``ACTIVE`` unless
 The sandbox does not refuse writes on a lock whose subscription is not active: which status and
 body Nuki answers then is unconfirmed (docs/nuki-sandbox.md), so StayKey checks the state itself.
 
-Not modelled: account users, ``/smartlock/auth/paged``, the Advanced API routes, bulk
+Not modelled: the ``ACCOUNT_USER`` webhook, ``/smartlock/auth/paged``, the Advanced API routes, bulk
 ``POST /smartlock/auth``, refusals for a lapsed subscription, rate limiting (use faults).
 
 Control routes
@@ -124,7 +125,9 @@ Control routes
 "batteryCharging", "keypadBatteryCritical", "doorsensorBatteryCritical"}`` -> Smartlock);
 ``POST /_sim/smartlocks/{id}/keypad`` ``{"code", "date"?}`` -> ``{"success", "logId"}``;
 ``POST /_sim/smartlocks/{id}/log`` (SmartlockLog fields, ``action`` and ``trigger`` required) ->
-201 entry; ``POST /_sim/smartlocks/{id}/auths`` (SmartlockAuthCreate fields, type 13 and
+201 entry; ``POST /_sim/smartlocks/{id}/app`` ``{"accountUserId", "date"?}`` -> ``{"success",
+"logId"}`` (an app entry); ``GET|POST /_sim/account-users`` (an account user added in Nuki
+Web); ``POST /_sim/smartlocks/{id}/auths`` (SmartlockAuthCreate fields, type 13 and
 ``remoteAllowed: false`` by default, ``enabled``) -> 201 SmartlockAuth, visible at once;
 ``GET|PUT|DELETE /_sim/faults``; ``GET|PUT /_sim/config`` (``syncDelaySeconds``,
 ``latencySeconds``, ``webhookRetryDelaysSeconds``); ``GET|DELETE /_sim/requests``

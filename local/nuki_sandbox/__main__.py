@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import argparse
 import os
-import signal
-import threading
-from types import FrameType
+import time
 
+from local.kit.signals import stop_on_signals
 from local.nuki_sandbox.server import start_sandbox
 from local.nuki_sandbox.state import DEFAULT_SYNC_DELAY_SECONDS, DEFAULT_TOKEN
 
@@ -38,20 +37,14 @@ def _parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    stop = threading.Event()
-
-    def _on_signal(signum: int, _frame: FrameType | None) -> None:
-        stop.set()
-
-    signal.signal(signal.SIGINT, _on_signal)
-    signal.signal(signal.SIGTERM, _on_signal)
+    stopping = stop_on_signals()  # a plain list, not an Event (see local.kit.signals)
     running = start_sandbox(
         host=args.host, port=args.port, token=args.token, sync_delay=args.sync_delay, verbose=args.verbose
     )
     print(f"nuki sandbox listening on {running.url} (sync delay {args.sync_delay:g}s)", flush=True)
     try:
-        while not stop.wait(0.5):
-            pass
+        while not stopping:
+            time.sleep(0.5)
     finally:
         running.stop()
     print("nuki sandbox stopped", flush=True)

@@ -325,6 +325,40 @@ def _delete_webhook(sandbox: NukiSandbox, params: dict[str, str], _query: Query,
     return _no_content()
 
 
+def _list_account_users(sandbox: NukiSandbox, _params: dict[str, str], query: Query, _raw: bytes) -> Reply:
+    offset = _query_int(query, "offset", strict=False)
+    limit = _query_int(query, "limit", strict=False)
+    if offset == NO_MATCH or limit == NO_MATCH:
+        return _ok([])  # the route declares no 400: a malformed page matches nothing
+    return _ok(sandbox.list_account_users(_query(query, "email"), offset or 0, 100 if limit is None else limit))
+
+
+def _create_account_user(sandbox: NukiSandbox, _params: dict[str, str], _query: Query, raw: bytes) -> Reply:
+    body = validated("AccountUserCreate", raw)
+    return _ok(sandbox.create_account_user(body))
+
+
+def _account_user_id(params: dict[str, str]) -> int:
+    raw = params["accountUserId"]
+    if not raw.isdigit() or int(raw) > 2**31 - 1:
+        raise unauthorized()  # GET and DELETE declare no 400 or 404: an id the account cannot have
+    return int(raw)
+
+
+def _get_account_user(sandbox: NukiSandbox, params: dict[str, str], _query: Query, _raw: bytes) -> Reply:
+    return _ok(sandbox.get_account_user(_account_user_id(params)))
+
+
+def _update_account_user(sandbox: NukiSandbox, params: dict[str, str], _query: Query, raw: bytes) -> Reply:
+    body = validated("AccountUserUpdate", raw)
+    return _ok(sandbox.update_account_user(_account_user_id(params), body))
+
+
+def _delete_account_user(sandbox: NukiSandbox, params: dict[str, str], _query: Query, _raw: bytes) -> Reply:
+    sandbox.delete_account_user(_account_user_id(params))
+    return _no_content()
+
+
 _LOCK = r"/smartlock/(?P<smartlockId>\d+)"
 _AUTH_ID = r"(?P<id>[^/]+)"
 
@@ -347,6 +381,11 @@ ROUTES: tuple[Route[Handler], ...] = (
     route("GET", r"/api/decentralWebhook", _list_webhooks),
     route("PUT", r"/api/decentralWebhook", _register_webhook),
     route("DELETE", r"/api/decentralWebhook/(?P<id>\d+)", _delete_webhook),
+    route("GET", r"/account/user", _list_account_users),
+    route("PUT", r"/account/user", _create_account_user),
+    route("GET", r"/account/user/(?P<accountUserId>[^/]+)", _get_account_user),
+    route("POST", r"/account/user/(?P<accountUserId>[^/]+)", _update_account_user),
+    route("DELETE", r"/account/user/(?P<accountUserId>[^/]+)", _delete_account_user),
 )
 
 

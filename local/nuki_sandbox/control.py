@@ -174,6 +174,26 @@ def _keypad(sandbox: NukiSandbox, params: dict[str, str], raw: bytes) -> Reply:
     return Reply(200, sandbox.keypad_entry(int(params["smartlockId"]), code, _at(body)))
 
 
+def _app(sandbox: NukiSandbox, params: dict[str, str], raw: bytes) -> Reply:
+    body = _object(raw, {"accountUserId", "date"})
+    account_user_id = _opt(body, "accountUserId", int)
+    if account_user_id is None:
+        raise ControlError(400, "accountUserId is required: the account user who opens with the Nuki app")
+    return Reply(200, sandbox.app_entry(int(params["smartlockId"]), account_user_id, _at(body)))
+
+
+def _list_users(sandbox: NukiSandbox, _params: dict[str, str], _raw: bytes) -> Reply:
+    return Reply(200, sandbox.account_users())
+
+
+def _add_user(sandbox: NukiSandbox, _params: dict[str, str], raw: bytes) -> Reply:
+    body = _object(raw, {"email", "name", "language"})
+    email, name = _opt(body, "email", str), _opt(body, "name", str)
+    if not email or not name:
+        raise ControlError(400, "email and name are required")
+    return Reply(201, sandbox.add_account_user(email, name, _get(body, "language", str, "en")))
+
+
 _LOG_FIELDS = {
     "action",
     "trigger",
@@ -327,6 +347,9 @@ ROUTES: tuple[Route[Handler], ...] = (
     route("POST", _LOCK + r"/keypad", _keypad),
     route("POST", _LOCK + r"/log", _add_log),
     route("POST", _LOCK + r"/auths", _add_auth),
+    route("POST", _LOCK + r"/app", _app),
+    route("GET", r"/_sim/account-users", _list_users),
+    route("POST", r"/_sim/account-users", _add_user),
     route("GET", r"/_sim/faults", _get_faults),
     route("PUT", r"/_sim/faults", _put_faults),
     route("DELETE", r"/_sim/faults", _delete_faults),

@@ -64,7 +64,26 @@ def utcnow() -> datetime:
 
 
 def format_date(value: datetime) -> str:
-    """Nuki's date style: UTC with milliseconds, ``2026-12-01T14:00:00.000Z``."""
+    """Nuki's date style: UTC with milliseconds, ``2026-12-01T14:00:00.000Z``.
+
+    A UTC date's text is remembered: every answer listing a lock's authorizations formats each
+    one's dates again (`strftime` was a twentieth of a simulated season). Two UTC datetimes that
+    are equal have the same fields, so the text remembered for one is the other's."""
+    if value.tzinfo is UTC:
+        text = _formatted.get(value)
+        if text is None:
+            if len(_formatted) >= _FORMATTED_MAX:
+                _formatted.clear()
+            text = _formatted[value] = _format_date(value)
+        return text
+    return _format_date(value)
+
+
+_formatted: dict[datetime, str] = {}
+_FORMATTED_MAX = 100_000
+
+
+def _format_date(value: datetime) -> str:
     value = value.astimezone(UTC)
     return value.strftime("%Y-%m-%dT%H:%M:%S.") + f"{value.microsecond // 1000:03d}Z"
 

@@ -21,6 +21,7 @@ from typing import Literal, Protocol
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from local.nuki_sandbox.accounts import APP, AccountUsers
 from local.nuki_sandbox.model import (
     JSON,
     ControlError,
@@ -569,6 +570,20 @@ class NukiSandbox:
         self._dispatcher.retry_delays = DEFAULT_RETRY_DELAYS
         self._dispatcher.clear()
         self.lean_auth_webhooks = False
+        self._users = AccountUsers(self, ACCOUNT_ID)
+
+    # What the account users (local.nuki_sandbox.accounts) need of the sandbox.
+    def _now(self) -> datetime:
+        return self._time.now()
+
+    def _monotonic(self) -> float:
+        return self._time.monotonic()
+
+    def _new_id(self) -> str:
+        return self._ids.new()
+
+    def _delay(self) -> float:
+        return self.sync_delay
 
     def reset(self) -> None:
         """Forget everything: locks, auths, pending writes, logs, webhooks, faults, requests, config."""
@@ -674,6 +689,9 @@ class NukiSandbox:
             while not self._closed:
                 self._apply_due_locked()
                 due = [p.due for p in self._pending if p.due is not None]
+                users_due = self._users.next_due()
+                if users_due is not None:
+                    due.append(users_due)
                 timeout = max(0.0, min(due) - self._time.monotonic()) if due else None
                 self._wake.wait(timeout)
 
@@ -689,10 +707,14 @@ class NukiSandbox:
         """The clock's monotonic time of the next pending write to apply; None if none is due."""
         with self._lock:
             due = [p.due for p in self._pending if p.due is not None]
+            users_due = self._users.next_due()
+            if users_due is not None:
+                due.append(users_due)
             return min(due) if due else None
 
     def _apply_due_locked(self) -> None:
         now = self._time.monotonic()
+        self._users.apply_due(now)
         ready = sorted(
             (p for p in self._pending if p.due is not None and p.due <= now),
             key=lambda p: (p.due or 0.0, p.seq),
@@ -812,8 +834,8 @@ class NukiSandbox:
             if not lock.has_keypad:
                 raise bad_param("type", draft.type)
             check_code(draft.code)
-        elif draft.account_user_id is None:
-            raise bad_param("accountUserId", None)
+        elif draft.account_user_id is None or draft.account_user_id not in self._users.users:
+            raise bad_param("accountUserId", draft.account_user_id)
         check_name(draft.name, draft.type)
 
     # -- Nuki API: smartlocks
@@ -979,6 +1001,84 @@ class NukiSandbox:
             self._faults.ghost_deletes -= 1
             return True
         return False
+
+    # -- Nuki API: account users (local.nuki_sandbox.accounts)
+
+    def list_account_users(self, email: str | None = None, offset: int = 0, limit: int = 100) -> list[JSON]:
+        with self._lock:
+            self._apply_due_locked()
+            return self._users.listing(email, offset, limit)
+
+    def create_account_user(self, body: dict[str, JSON]) -> JSON:
+        with self._lock:
+            self._apply_due_locked()
+            return self._users.create(body)
+
+    def get_account_user(self, account_user_id: int) -> JSON:
+        with self._lock:
+            self._apply_due_locked()
+            return self._users.get(account_user_id)
+
+    def update_account_user(self, account_user_id: int, body: dict[str, JSON]) -> JSON:
+        with self._lock:
+            self._apply_due_locked()
+            return self._users.update(account_user_id, body)
+
+    def delete_account_user(self, account_user_id: int) -> None:
+        with self._wake:
+            self._apply_due_locked()
+            self._users.delete(account_user_id)
+
+    def add_account_user(self, email: str, name: str, language: str = "en") -> JSON:
+        """Control: an account user added in Nuki Web (not by StayKey)."""
+        with self._lock:
+            return self._users.control_add(email, name, language)
+
+    def account_users(self) -> list[JSON]:
+        """Control: every account user (ground truth for tests and the simulator)."""
+        with self._lock:
+            self._apply_due_locked()
+            return [u.to_json() for u in self._users.users.values()]
+
+    def app_entry(self, smartlock_id: int, account_user_id: int, at: datetime | None = None) -> dict[str, JSON]:
+        """An account user opens the lock with the Nuki app; the log entry and DEVICE_LOGS follow."""
+        at = at or self._time.now()
+        with self._lock:
+            self._apply_due_locked()
+            lock = self._control_lock(smartlock_id)
+            auth = next(
+                (
+                    a
+                    for a in lock.auths.values()
+                    if a.type == APP
+                    and a.account_user_id == account_user_id
+                    and a.error is None
+                    and a.enabled
+                    and a.window.allows(at, lock.zone)
+                ),
+                None,
+            )
+            data: dict[str, JSON] = {
+                "id": self._ids.new(),
+                "smartlockId": smartlock_id,
+                "deviceType": DEVICE_TYPES.get(lock.type, 4),
+                "accountUserId": account_user_id,
+            }
+            if auth is not None:
+                data["authId"] = auth.id
+                auth.lock_count += 1
+                auth.last_active = at
+            data |= {
+                "name": auth.name if auth is not None else "",
+                "action": 1,  # unlock
+                "trigger": 5,  # app
+                "state": 0 if auth is not None else 9,  # success / rejected
+                "autoUnlock": False,
+                "date": format_date(at),
+                "source": 0,
+            }
+            entry = self._add_log(lock, data, at)
+            return {"success": auth is not None, "logId": entry.id}
 
     # -- Nuki API: logs
 
@@ -1274,6 +1374,7 @@ class NukiSandbox:
         name: str | None = None,
         until: datetime | None = None,
         enabled: bool | None = None,
+        remote_allowed: bool | None = None,
     ) -> JSON:
         """Someone edits an authorization in Nuki Web or the app: applied at once, DEVICE_AUTHS sent."""
         with self._lock:
@@ -1294,6 +1395,8 @@ class NukiSandbox:
                 auth.window.until_date = until
             if enabled is not None:
                 auth.enabled = enabled
+            if remote_allowed is not None:
+                auth.remote_allowed = remote_allowed
             auth.updated = self._time.now()
             self._emit_auth(auth, deleted=False)
             return auth.to_json()

@@ -133,7 +133,7 @@ class SimLockQueue:
         while self.running < limit and self.backlog:
             batch, self.backlog = self.backlog[: self.BATCH], self.backlog[self.BATCH :]
             self.running += 1
-            self.world.loop.call_later(0, partial(self._batch, batch), name="reconcile-lock")
+            self.world.loop.call_later(0, partial(self._batch, batch), name="reconcile:batch")
 
     def _batch(self, batch: list[tuple[str, int]]) -> None:
         try:
@@ -141,7 +141,9 @@ class SimLockQueue:
                 job = LockJob.model_validate_json(body)
                 run = partial(self.world.reconciler.reconcile_lock, job.smartlockId, attempt=job.attempt)
                 if self.world.invoke(f"reconcile:{job.smartlockId}", run):
+                    self.world.reconciled(job.smartlockId)
                     continue
+                self.world.reconcile_failed(job.smartlockId)
                 if receive >= self.spec.max_receives:
                     self.dead_letters.append(body)
                     self.world.note(f"dead letter on the reconcile queue: {job.smartlockId}")

@@ -10,8 +10,10 @@ import sys
 from local.sim.scenario import Season
 
 
-def digest(seed: int, stays: int = 30, days: float = 1.0) -> str:
-    season = Season(seed, stays=stays, days=days, validate=0.0)
+def digest(seed: int, stays: int = 30, days: float = 1.0, rotations: bool = False) -> str:
+    """Without PIN rotations by default: the season as it was before them (seasons with rotations
+    differ from the first rotation on; `--rotations` digests those)."""
+    season = Season(seed, stays=stays, days=days, validate=0.0, rotations=rotations)
     result = season.run()
     world = season.world
     h = hashlib.sha256()
@@ -35,8 +37,12 @@ def digest(seed: int, stays: int = 30, days: float = 1.0) -> str:
 
 def main(argv: list[str]) -> int:
     small = "--small" in argv
-    for raw in [a for a in argv if a != "--small"] or ["1"]:
-        print(raw, digest(int(raw), stays=10, days=0.3) if small else digest(int(raw)), flush=True)
+    rotations = "--rotations" in argv
+    for raw in [a for a in argv if a not in ("--small", "--rotations")] or ["1"]:
+        if small:
+            print(raw, digest(int(raw), stays=10, days=0.3, rotations=rotations), flush=True)
+        else:
+            print(raw, digest(int(raw), rotations=rotations), flush=True)
     return 0
 
 

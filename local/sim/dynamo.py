@@ -6,10 +6,11 @@ a simulated season makes hundreds of thousands of calls. This object stands wher
 stands (`Store(table, client=InMemoryDynamoDB())`): the same method names and keyword arguments,
 items in DynamoDB JSON as boto3 sends them, the same two exceptions on `client.exceptions`, and
 conditions evaluated as DynamoDB evaluates them (conditional put/delete/update, transactions that
-are all-or-nothing with a cancellation reason per item, `if_not_exists`, `begins_with`, `ReturnValues`).
+are all-or-nothing with a cancellation reason per item, `if_not_exists`, `begins_with`, `IN`,
+`BETWEEN`, `ReturnValues`).
 
-What it serves: GetItem, Query (a partition key, optional `begins_with` or a comparison on the sort
-key, either index order, Limit, ExclusiveStartKey; the table or a GSI declared with `add_index`),
+What it serves: GetItem, Query (a partition key, optional `begins_with`, `BETWEEN` or a comparison on
+the sort key, either index order, Limit, ExclusiveStartKey; the table or a GSI declared with `add_index`),
 PutItem, DeleteItem, UpdateItem (SET with `if_not_exists` and `+`/`-`, REMOVE), TransactWriteItems
 (Put, Delete, Update, ConditionCheck), BatchGetItem, BatchWriteItem, Scan. Anything else raises
 NotImplementedError, so a new access pattern fails loudly here instead of passing unchecked.
@@ -22,6 +23,7 @@ import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from decimal import Decimal
+from functools import cache
 from typing import Any
 
 Item = dict[str, dict[str, Any]]
@@ -110,13 +112,20 @@ class _Ctx:
         return self.values[token]
 
 
+# An expression is read once (`_condition`, `_update_plan`, `_key_condition` keep what they read by
+# its text) into functions of a `_Ctx`: the names, values and item of one request. Names and values
+# are looked up when the function runs, so an undeclared one fails as DynamoDB's validation would.
+_Cond = Callable[[_Ctx], bool]
+_Operand = Callable[[_Ctx], Any]
+_Rhs = Callable[[_Ctx], dict[str, Any]]
+
+
 class _Parser:
     """Recursive descent over DynamoDB's condition grammar (the part used here)."""
 
-    def __init__(self, text: str, ctx: _Ctx) -> None:
+    def __init__(self, text: str) -> None:
         self.tokens = _tokens(text)
         self.pos = 0
-        self.ctx = ctx
 
     def peek(self) -> str | None:
         return self.tokens[self.pos] if self.pos < len(self.tokens) else None
@@ -131,36 +140,42 @@ class _Parser:
     def done(self) -> bool:
         return self.pos == len(self.tokens)
 
+    # Both sides of AND and OR are evaluated (all([...]), any([...])): an undeclared name on either
+    # side fails whatever the other side says.
+
     # condition := disjunction
-    def condition(self) -> bool:
-        result = self.conjunction()
+    def condition(self) -> _Cond:
+        terms = [self.conjunction()]
         while (self.peek() or "").upper() == "OR":
             self.take()
-            rhs = self.conjunction()
-            result = result or rhs
-        return result
+            terms.append(self.conjunction())
+        if len(terms) == 1:
+            return terms[0]
+        return lambda ctx: any(_each(terms, ctx))
 
-    def conjunction(self) -> bool:
-        result = self.negation()
+    def conjunction(self) -> _Cond:
+        terms = [self.negation()]
         while (self.peek() or "").upper() == "AND":
             self.take()
-            rhs = self.negation()
-            result = result and rhs
-        return result
+            terms.append(self.negation())
+        if len(terms) == 1:
+            return terms[0]
+        return lambda ctx: all(_each(terms, ctx))
 
-    def negation(self) -> bool:
+    def negation(self) -> _Cond:
         if (self.peek() or "").upper() == "NOT":
             self.take()
-            return not self.negation()
+            inner = self.negation()
+            return lambda ctx: not inner(ctx)
         return self.comparison()
 
-    def comparison(self) -> bool:
+    def comparison(self) -> _Cond:
         token = self.peek()
         if token == "(":  # noqa: S105 - a token of the expression, not a password
             self.take("(")
-            result = self.condition()
+            inner = self.condition()
             self.take(")")
-            return result
+            return inner
         if token is not None and token.lower() in {"attribute_exists", "attribute_not_exists", "begins_with"}:
             fn = self.take().lower()
             self.take("(")
@@ -169,24 +184,67 @@ class _Parser:
                 self.take(",")
                 right = self.operand()
                 self.take(")")
-                return isinstance(left, str) and isinstance(right, str) and left.startswith(right)
-            name = self.ctx.attr(self.take())
+
+                def begins_with(ctx: _Ctx) -> bool:
+                    a, b = left(ctx), right(ctx)
+                    return isinstance(a, str) and isinstance(b, str) and a.startswith(b)
+
+                return begins_with
+            name = self.take()
             self.take(")")
-            present = self.ctx.item is not None and name in self.ctx.item
-            return present if fn == "attribute_exists" else not present
+            exists = fn == "attribute_exists"
+
+            def presence(ctx: _Ctx) -> bool:
+                attr = ctx.attr(name)
+                present = ctx.item is not None and attr in ctx.item
+                return present if exists else not present
+
+            return presence
         left = self.operand()
         op = self.take()
-        right = self.operand()
-        return _compare(left, op, right)
+        if op.upper() == "IN":
+            self.take("(")
+            options = [self.operand()]
+            while self.peek() == ",":
+                self.take(",")
+                options.append(self.operand())
+            self.take(")")
 
-    def operand(self) -> Any:
+            def one_of(ctx: _Ctx) -> bool:
+                value = left(ctx)
+                return any(_compare(value, "=", option(ctx)) for option in options)
+
+            return one_of
+        if op.upper() == "BETWEEN":
+            low = self.operand()
+            self.take("AND")
+            high = self.operand()
+
+            def between(ctx: _Ctx) -> bool:
+                value = left(ctx)
+                return _compare(value, ">=", low(ctx)) and _compare(value, "<=", high(ctx))
+
+            return between
+        right = self.operand()
+        return lambda ctx: _compare(left(ctx), op, right(ctx))
+
+    def operand(self) -> _Operand:
         token = self.take()
         if token.startswith(":"):
-            return _py(self.ctx.value(token))
-        name = self.ctx.attr(token)
-        if self.ctx.item is None or name not in self.ctx.item:
-            return _MISSING
-        return _py(self.ctx.item[name])
+            return lambda ctx: _py(ctx.value(token))
+
+        def attribute(ctx: _Ctx) -> Any:
+            name = ctx.attr(token)
+            if ctx.item is None or name not in ctx.item:
+                return _MISSING
+            return _py(ctx.item[name])
+
+        return attribute
+
+
+def _each(terms: list[_Cond], ctx: _Ctx) -> list[bool]:
+    """Every term's result, all of them evaluated (no short circuit)."""
+    return [term(ctx) for term in terms]
 
 
 class _Missing:
@@ -217,14 +275,19 @@ def _compare(left: Any, op: str, right: Any) -> bool:
     raise NotImplementedError(f"operator {op!r}")
 
 
-def _check(expression: str | None, names: dict[str, str], values: dict[str, Any], item: Item | None) -> bool:
-    if not expression:
-        return True
-    parser = _Parser(expression, _Ctx(names, values, item))
+@cache
+def _condition(expression: str) -> _Cond:
+    parser = _Parser(expression)
     result = parser.condition()
     if not parser.done():
         raise NotImplementedError(f"trailing tokens in {expression!r}")
     return result
+
+
+def _check(expression: str | None, names: dict[str, str], values: dict[str, Any], item: Item | None) -> bool:
+    if not expression:
+        return True
+    return _condition(expression)(_Ctx(names, values, item))
 
 
 def _split_top(text: str, sep: str = ",") -> list[str]:
@@ -241,47 +304,86 @@ def _split_top(text: str, sep: str = ",") -> list[str]:
     return [p.strip() for p in parts if p.strip()]
 
 
-def _update(expression: str, names: dict[str, str], values: dict[str, Any], item: Item) -> set[str]:
-    """Apply SET/REMOVE clauses to `item` in place; the names of the attributes they target."""
-    targets: set[str] = set()
+@cache
+def _update_plan(expression: str) -> tuple[tuple[str, _Rhs | None], ...]:
+    """SET/REMOVE clauses as (target token, its right-hand side; None: REMOVE)."""
+    plan: list[tuple[str, _Rhs | None]] = []
     clauses = re.split(r"\b(SET|REMOVE)\b", expression.strip(), flags=re.IGNORECASE)
-    ctx = _Ctx(names, values, dict(item))  # right-hand sides read the item as it was
     if clauses[0].strip():
         raise NotImplementedError(f"update {expression!r}")
     for keyword, body in zip(clauses[1::2], clauses[2::2], strict=True):
         if keyword.upper() == "REMOVE":
-            for target in _split_top(body):
-                targets.add(ctx.attr(target))
-                item.pop(ctx.attr(target), None)
+            plan += [(target, None) for target in _split_top(body)]
             continue
         for assignment in _split_top(body):
             target, _, rhs = assignment.partition("=")
-            targets.add(ctx.attr(target.strip()))
-            item[ctx.attr(target.strip())] = _rhs(rhs.strip(), ctx)
+            plan.append((target.strip(), _rhs(rhs.strip())))
+    return tuple(plan)
+
+
+def _update(expression: str, names: dict[str, str], values: dict[str, Any], item: Item) -> set[str]:
+    """Apply SET/REMOVE clauses to `item` in place; the names of the attributes they target."""
+    targets: set[str] = set()
+    ctx = _Ctx(names, values, dict(item))  # right-hand sides read the item as it was
+    for target, rhs in _update_plan(expression):
+        name = ctx.attr(target)
+        targets.add(name)
+        if rhs is None:
+            item.pop(name, None)
+        else:
+            item[name] = rhs(ctx)
     return targets
 
 
-def _rhs(text: str, ctx: _Ctx) -> dict[str, Any]:
+def _rhs(text: str) -> _Rhs:
     for op in ("+", "-"):
         parts = _split_top(text, op)
         if len(parts) == 2:
-            left, right = _rhs(parts[0], ctx), _rhs(parts[1], ctx)
-            if "N" not in left or "N" not in right:
-                raise NotImplementedError(f"arithmetic on non-numbers in {text!r}")
-            a, b = Decimal(left["N"]), Decimal(right["N"])
-            return _num(a + b if op == "+" else a - b)
+            return _arithmetic(text, _rhs(parts[0]), _rhs(parts[1]), plus=op == "+")
     m = re.fullmatch(r"if_not_exists\s*\(\s*(\S+?)\s*,\s*(\S+?)\s*\)", text)
     if m:
-        name = ctx.attr(m.group(1))
-        if ctx.item is not None and name in ctx.item:
-            return ctx.item[name]
-        return _rhs(m.group(2), ctx)
+        token, fallback = m.group(1), _rhs(m.group(2))
+
+        def if_not_exists(ctx: _Ctx) -> dict[str, Any]:
+            name = ctx.attr(token)
+            if ctx.item is not None and name in ctx.item:
+                return ctx.item[name]
+            return fallback(ctx)
+
+        return if_not_exists
     if text.startswith(":"):
-        return ctx.value(text)
-    name = ctx.attr(text)
-    if ctx.item is None or name not in ctx.item:
-        raise NotImplementedError(f"{text!r} refers to a missing attribute")
-    return ctx.item[name]
+        return lambda ctx: ctx.value(text)
+
+    def attribute(ctx: _Ctx) -> dict[str, Any]:
+        name = ctx.attr(text)
+        if ctx.item is None or name not in ctx.item:
+            raise NotImplementedError(f"{text!r} refers to a missing attribute")
+        return ctx.item[name]
+
+    return attribute
+
+
+def _arithmetic(text: str, left: _Rhs, right: _Rhs, *, plus: bool) -> _Rhs:
+    def arithmetic(ctx: _Ctx) -> dict[str, Any]:
+        a_value, b_value = left(ctx), right(ctx)
+        if "N" not in a_value or "N" not in b_value:
+            raise NotImplementedError(f"arithmetic on non-numbers in {text!r}")
+        a, b = Decimal(a_value["N"]), Decimal(b_value["N"])
+        return _num(a + b if plus else a - b)
+
+    return arithmetic
+
+
+@cache
+def _key_condition(expression: str) -> tuple[str, str, str | None]:
+    """A query's key condition: the partition key's name token, its value token, and the sort key's
+    condition (or None)."""
+    # maxsplit=1: the sort key's condition may be a BETWEEN :a AND :b
+    parts = re.split(r"\s+AND\s+", expression.strip(), maxsplit=1, flags=re.IGNORECASE)
+    m = re.fullmatch(r"(\S+)\s*=\s*(:\w+)", parts[0])
+    if m is None:
+        raise NotImplementedError(f"key condition {expression!r}")
+    return m.group(1), m.group(2), parts[1] if len(parts) > 1 else None
 
 
 # --- the client -------------------------------------------------------------------------------------
@@ -306,9 +408,15 @@ class InMemoryDynamoDB:
         self.on_call: Callable[[str, dict[str, Any]], None] | None = None
         # (table, pk, sk, before, after) after every write; after is None for a delete.
         self.on_write: Callable[[str, str, str, Item | None, Item | None], None] | None = None
+        # The items of a GSI by its partition key: (table, index) -> partition -> (pk, sk) -> item.
+        # Built from the table when the index is first queried, then kept by every write (`_set`,
+        # `_remove`), so a query reads its partition instead of every item of the table.
+        self._partitions: dict[tuple[str, str], dict[str, dict[tuple[str, str], Item]]] = {}
 
     def add_index(self, name: str, pk: str, sk: str) -> None:
         self.indexes[name] = _Index(pk, sk)
+        for table, index in [k for k in self._partitions if k[1] == name]:
+            del self._partitions[(table, index)]
 
     # -- helpers
 
@@ -333,6 +441,7 @@ class InMemoryDynamoDB:
         part = self._table(table).setdefault(pk, {})
         before = part.get(sk)
         part[sk] = item
+        self._reindex(table, pk, sk, before, item)
         if self.on_write is not None:
             self.on_write(table, pk, sk, before, item)
 
@@ -343,12 +452,37 @@ class InMemoryDynamoDB:
             before = part.pop(sk, None)
             if not part:
                 del self._table(table)[pk]
+            self._reindex(table, pk, sk, before, None)
             if before is not None and self.on_write is not None:
                 self.on_write(table, pk, sk, before, None)
 
+    def _index_partitions(self, table: str, index: str) -> dict[str, dict[tuple[str, str], Item]]:
+        partitions = self._partitions.get((table, index))
+        if partitions is None:
+            partitions = self._partitions[(table, index)] = {}
+            for pk, part in self._table(table).items():
+                for sk, item in part.items():
+                    _add_to_index(partitions, self.indexes[index], pk, sk, item)
+        return partitions
+
+    def _reindex(self, table: str, pk: str, sk: str, before: Item | None, after: Item | None) -> None:
+        for (indexed, index), partitions in self._partitions.items():
+            if indexed != table:
+                continue
+            spec = self.indexes[index]
+            if before is not None:
+                gsi_pk = _index_pk(spec, before)
+                if gsi_pk is not None:
+                    entries = partitions[gsi_pk]
+                    del entries[(pk, sk)]
+                    if not entries:
+                        del partitions[gsi_pk]
+            if after is not None:
+                _add_to_index(partitions, spec, pk, sk, after)
+
     @staticmethod
     def _copy(item: Item | None) -> Item | None:
-        return None if item is None else _copy_item(item)
+        return None if item is None else _read_copy(item)
 
     # -- single items
 
@@ -412,8 +546,11 @@ class InMemoryDynamoDB:
         current = self._get(TableName, Key)
         if not _check(ConditionExpression, names, values, current):
             raise ConditionalCheckFailedException()
-        before = _copy_item(current) if current is not None else None
-        item: Item = _copy_item(current) if current is not None else _copy_item(Key)
+        # The stored item is never changed in place (the update writes a new one, which shares the
+        # values it does not replace: an update only sets or removes whole attributes), so it is
+        # what the item was before, as it stands.
+        before = current
+        item: Item = dict(current) if current is not None else _copy_item(Key)
         targets = _update(UpdateExpression, names, values, item)
         self._set(TableName, item)
         return _returned(ReturnValues, before, item, targets)
@@ -455,7 +592,7 @@ class InMemoryDynamoDB:
                 self._remove(table, spec["Key"])
             elif kind == "Update":
                 current = self._get(table, spec["Key"])
-                item = _copy_item(current) if current is not None else _copy_item(spec["Key"])
+                item = dict(current) if current is not None else _copy_item(spec["Key"])  # as in update_item
                 _update(
                     spec["UpdateExpression"],
                     spec.get("ExpressionAttributeNames") or {},
@@ -475,7 +612,7 @@ class InMemoryDynamoDB:
             if len(request["Keys"]) > 100:
                 raise NotImplementedError("BatchGetItem takes at most 100 keys")
             found = [self._get(table, key) for key in request["Keys"]]
-            responses[table] = [_copy_item(item) for item in found if item is not None]
+            responses[table] = [_read_copy(item) for item in found if item is not None]
         return {"Responses": responses, "UnprocessedKeys": {}}
 
     def batch_write_item(self, *, RequestItems: dict[str, Any], **rest: Any) -> dict[str, Any]:
@@ -512,25 +649,20 @@ class InMemoryDynamoDB:
         _unsupported(rest, "Select", "ProjectionExpression")
         names, values = ExpressionAttributeNames or {}, ExpressionAttributeValues or {}
         pk_attr, sk_attr = (self.indexes[IndexName].pk, self.indexes[IndexName].sk) if IndexName else self.key
-        parts = re.split(r"\s+AND\s+", KeyConditionExpression.strip(), flags=re.IGNORECASE)
-        m = re.fullmatch(r"(\S+)\s*=\s*(:\w+)", parts[0])
-        if m is None or _Ctx(names, values, None).attr(m.group(1)) != pk_attr:
+        pk_token, pk_value_token, sk_test = _key_condition(KeyConditionExpression)
+        ctx = _Ctx(names, values, None)
+        if ctx.attr(pk_token) != pk_attr:
             raise NotImplementedError(f"key condition {KeyConditionExpression!r}")
-        pk_value = values[m.group(2)]["S"]
-        sk_test = parts[1] if len(parts) > 1 else None
-        if len(parts) > 2:
-            raise NotImplementedError(f"key condition {KeyConditionExpression!r}")
+        pk_value = values[pk_value_token]["S"]
         if IndexName:
-            pool = [
-                it
-                for part in self._table(TableName).values()
-                for it in part.values()
-                if pk_attr in it and it[pk_attr].get("S") == pk_value and sk_attr in it
-            ]
+            # The items with the index's keys whose partition key is the string `pk_value`, in the
+            # order they were indexed: the sort below gives every item its place whatever the order
+            # (its sort key, then its table keys: no two items are equal).
+            pool = list(self._index_partitions(TableName, IndexName).get(pk_value, {}).values())
         else:
             pool = list(self._table(TableName).get(pk_value, {}).values())
         if sk_test is not None:
-            pool = [it for it in pool if _check(sk_test, names, values, it)]
+            pool = [it for it in pool if _matches(_condition(sk_test), ctx, it)]
         pool.sort(key=lambda it: _sort_key(it, sk_attr, self.key), reverse=not ScanIndexForward)
         if ExclusiveStartKey is not None:
             start = _sort_key(ExclusiveStartKey, sk_attr, self.key)
@@ -542,9 +674,13 @@ class InMemoryDynamoDB:
             ]
         page = pool[:Limit] if Limit else pool
         more = bool(Limit) and len(pool) > len(page)
-        page_out = [it for it in page if _check(FilterExpression, names, values, it)] if FilterExpression else page
+        if FilterExpression:
+            keep = _condition(FilterExpression)
+            page_out = [it for it in page if _matches(keep, ctx, it)]
+        else:
+            page_out = page
         answer: dict[str, Any] = {
-            "Items": [_copy_item(it) for it in page_out],
+            "Items": [_read_copy(it) for it in page_out],
             "Count": len(page_out),
             "ScannedCount": len(page),
         }
@@ -556,7 +692,7 @@ class InMemoryDynamoDB:
     def scan(self, *, TableName: str, **rest: Any) -> dict[str, Any]:
         self._count("Scan", {"TableName": TableName})
         _unsupported(rest)
-        items = [_copy_item(it) for part in self._table(TableName).values() for it in part.values()]
+        items = [_read_copy(it) for part in self._table(TableName).values() for it in part.values()]
         return {"Items": items, "Count": len(items), "ScannedCount": len(items)}
 
     # -- for the simulator's own checks (not DynamoDB API)
@@ -568,6 +704,32 @@ class InMemoryDynamoDB:
     def partition(self, table: str, pk: str) -> dict[str, Item]:
         return self._table(table).get(pk, {})
 
+    def discard(self, table: str, pk: str, sk: str) -> None:
+        """Remove an item as another party would (the outbox's dispatcher): no call is counted."""
+        self._remove(table, {self.key[0]: {"S": pk}, self.key[1]: {"S": sk}})
+
+
+def _index_pk(spec: _Index, item: Item) -> str | None:
+    """The partition of a GSI that holds `item` (None: it has not both of the index's keys, or its
+    partition key is not a string, so no query of the index finds it)."""
+    if spec.pk not in item or spec.sk not in item:
+        return None
+    value = item[spec.pk].get("S")
+    return value if isinstance(value, str) else None
+
+
+def _add_to_index(
+    partitions: dict[str, dict[tuple[str, str], Item]], spec: _Index, pk: str, sk: str, item: Item
+) -> None:
+    gsi_pk = _index_pk(spec, item)
+    if gsi_pk is not None:
+        partitions.setdefault(gsi_pk, {})[(pk, sk)] = item
+
+
+def _matches(condition: _Cond, ctx: _Ctx, item: Item) -> bool:
+    ctx.item = item
+    return condition(ctx)
+
 
 def _copy_value(value: dict[str, Any]) -> dict[str, Any]:
     if "M" in value:
@@ -578,8 +740,16 @@ def _copy_value(value: dict[str, Any]) -> dict[str, Any]:
 
 
 def _copy_item(item: Item) -> Item:
-    """A copy that shares no mutable part with `item` (DynamoDB hands out copies, never its own)."""
+    """A copy that shares no mutable part with `item`: what a write stores."""
     return {k: _copy_value(v) for k, v in item.items()}
+
+
+def _read_copy(item: Item) -> Item:
+    """What a read hands out: a new item whose typed values are the table's own. A stored item is
+    never changed in place (a write stores a new one), and a reader never changes what it read
+    (the store's codec builds new objects from it), so the values can be shared: a deep copy of
+    every item read was a twentieth of a season's time."""
+    return dict(item)
 
 
 def _sort_key(item: Item, sk_attr: str, key: tuple[str, str]) -> tuple[Any, ...]:

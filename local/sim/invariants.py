@@ -6,27 +6,44 @@ with the service's own rules: a bug in the service's idea of "what is on the loc
 itself here. The rules (docs/invariants.md says the same in prose):
 
 told_means_true  A booking turns `active`, and a guest email goes out, only while every lock of
-                 the booking holds exactly one code with the booking's PIN, under its name, with
-                 no `error`, enabled, with no weekday or daily-time limits, and the booking's
-                 window within 60 s. The email states what is on the locks. A booking stays
-                 `active` after its code changed on a lock for at most one check period of a hot
-                 lock (HotCheckMinutes; GapFillMinutes with webhooks registered) and a watcher run:
-                 the time StayKey needs to notice a change it was not told about.
+                 the booking holds exactly one code with the booking's PIN (or, on a lock the
+                 guest opens with the Nuki app, exactly one app authorization for the guest's
+                 Nuki account user, found by the guest's email; while a guest change is
+                 unanswered, the old guest's or the new one's), under its name, with no
+                 `error`, enabled, with no weekday or daily-time limits nor remote access, and
+                 the booking's window within 60 s. The email states what is on the locks. A booking stays
+                 `active` after its code changed on a lock for at most one hot-lock check period
+                 (HotCheckMinutes, 15 by default, with or without webhooks: a lock with a stay
+                 starting, running or just ended is looked at that often) and 5 minutes: the
+                 time StayKey needs to notice a change it was not told about. A PIN rotation
+                 switches an active booking only while every lock holds the new code so, and
+                 until the guest is emailed the new PIN the one they were last told is on every
+                 door, enabled, and opens it during the stay.
 gone_means_gone  Every code of an ended, cancelled or moved booking (and of a PIN it no longer
-                 uses) is off every lock within 15 minutes of the end, of the code landing, of the
-                 lock coming back online, or of Nuki answering again, whichever is last; a code of
-                 ours that appears on a lock no stay is near, within a watcher run of the webhook
-                 that says so, else by the next sweep (ReconcileSchedule). A booking is `revoked`
-                 only when none of its codes is on any of its locks.
-foreign          A code StayKey did not create is never changed or deleted by StayKey.
+                 uses: after a rotation, from when the guest was told the new one; a pending
+                 rotation's new PIN is one it uses) is off every lock within 15 minutes of the
+                 end, of the code landing, of the lock coming back online, or of Nuki answering
+                 again, whichever is last; a code of ours that appears on a lock no stay is near
+                 (no booking's code goes on, is on, or came off within HotAfterMinutes), within a
+                 watcher run of the webhook that says so plus 15 minutes, else by the next full
+                 sweep (ReconcileSchedule, daily by default) plus 15 minutes. A booking is
+                 `revoked` only when none of its codes (a rotation's included) is on any of its locks.
+foreign          A code (or app user) StayKey did not create is never changed or deleted by
+                 StayKey, nor an account user it did not create, and its code is never chosen as
+                 a PIN on its lock once StayKey knows it (the reconciler listed it there: it
+                 remembers every code it lists), a rotation's new PIN included.
 converges        Once faults stop, locks are online and full locks have room, every booking
                  reaches its right state (scheduled before its lead time, active during it,
-                 revoked or cancelled after) without an operator; no booking takes more than
-                 MAX_FOLLOW_UPS_PER_HOUR follow-ups in any hour (waiting never spins).
+                 revoked or cancelled after, its PIN rotations taken effect, but for one asked
+                 for less than CONFIRM_MIN before the end, or a change the shop made then) without an
+                 operator; no booking takes more than MAX_FOLLOW_UPS_PER_HOUR follow-ups in any
+                 hour (waiting never spins).
 visible          A booking that is not `active` by its deadline (validFrom, but never sooner than
                  CONFIRM_MIN after it was sent) is `failed` with its reason, and the
-                 ProvisioningFailed metric was emitted; a 401 from Nuki emits NukiTokenRejected,
-                 and a code a full lock refused emits LockFull, when they first occur.
+                 ProvisioningFailed metric was emitted (a PIN rotation's new code likewise: its
+                 lock `failed` by the same deadline); a 401 from Nuki emits NukiTokenRejected,
+                 a write Nuki refuses with 403 (a lapsed subscription) emits NukiForbidden, and a
+                 code a full lock refused emits LockFull, when they first occur.
 history          A duplicated, reordered, delayed or replayed webhook never moves a booking against
                  what the lock holds (checked by told_means_true and gone_means_gone at every
                  status change, whatever caused it).
@@ -36,17 +53,25 @@ attributed       Every successful entry with a guest's PIN is stored under that 
 never_5xx        No shop request answers a 5xx; no function crashes (an exception other than the
                  domain's own, which its trigger retries).
 nuki_spec        Every request StayKey sent, and every answer the sandbox gave, fits Nuki's spec.
+ready            A lock of a booking that had a readiness problem (offline, a critical battery,
+                 a critical keypad battery on a keypad lock, a lapsed subscription) throughout
+                 a check (48 and 4 hours before validFrom) puts the booking `at_risk` naming the
+                 lock within one readiness period; an `at_risk` booking whose locks had no
+                 problem for a readiness period is `ok` again (local.sim.arrivals).
+privacy          An account user StayKey created is deleted at Nuki within two purge periods
+                 after the guest data of every booking of its guest expired (local.sim.arrivals).
 """
 
 from __future__ import annotations
 
 import re
+from bisect import bisect_left, bisect_right
 from collections import Counter
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from staykey.core.timeutil import parse_iso
+from staykey.core.timeutil import parse_iso as parse_iso_text
 
 if TYPE_CHECKING:
     from local.sim.world import World
@@ -56,15 +81,33 @@ GONE_WITHIN = 15 * 60.0
 SWEEP_EVERY = 60.0
 MAX_FOLLOW_UPS_PER_HOUR = 120
 TOKEN_METRIC_WITHIN = 60.0
+FORBIDDEN_METRIC_WITHIN = 60.0
 LOCK_FULL_METRIC_WITHIN = 20 * 60.0
 ATTRIBUTION_DELAY = 20 * 60.0
 TOLD_GRACE = 120.0  # after a DEVICE_AUTHS about our code reached StayKey, it knows within this
 WEBHOOK_RETRY = 360.0  # the webhook queue's visibility timeout: a failed processing comes back after it
 # Metrics of causes an operator must fix; each needs an alarm in template.yaml.
-OPERATOR_METRICS = ("NukiTokenRejected", "LockFull", "ProvisioningFailed")
+OPERATOR_METRICS = ("NukiTokenRejected", "NukiForbidden", "LockFull", "ProvisioningFailed", "BookingsAtRisk")
 ENDED = {"revoking", "revoked", "cancelled"}
 KEYPAD = 13
 _AUTH_PATH = re.compile(r"^/smartlock/(\d+)/auth/([0-9a-f]{24})$")
+_USER_PATH = re.compile(r"^/account/user/(\d+)$")
+APP = 0
+_PARSED: dict[str, datetime | None] = {}
+
+
+def parse_iso(value: str | None) -> datetime | None:
+    """`staykey.core.timeutil.parse_iso`, remembered by its text: the sweeps read the same stored
+    dates of every booking again after every simulated minute. The answer is a function of the text
+    alone and a datetime never changes, so the one remembered is the one it would give again."""
+    if value is None:
+        return None
+    parsed = _PARSED.get(value)
+    if parsed is None:
+        if len(_PARSED) >= 100_000:
+            _PARSED.clear()
+        parsed = _PARSED[value] = parse_iso_text(value)
+    return parsed
 
 
 @dataclass(frozen=True)
@@ -88,12 +131,26 @@ class Checker:
         self.email_basis: dict[str, tuple[str, str, str, tuple[int, ...]]] = {}
         self.drift_since: dict[tuple[str, int], float] = {}
         self.full_seen: dict[str, float] = {}
+        self._full_checked: set[str] = set()
+        self._by_code: dict[int, dict[int, list[Any]]] | None = None  # lock -> code -> our codes, in a sweep
         self._reported: set[tuple[str, str]] = set()
         self._next_sweep = 0.0
-        self._tokens_checked = 0
+        self._answers_checked = {401: 0, 403: 0}  # how many 401s and 403s were judged
         self._entries_checked = 0
+        # PIN rotations: every PIN a rotation of the booking carried (its codes must go at the end),
+        # and, between a switch and the email with the new PIN, the PIN the guest was last told.
+        self.rotation_pins: dict[str, set[str]] = {}
+        self.told_pin: dict[str, str] = {}
+        self.rotated_from: dict[str, str] = {}
+        self.pin_dropped: dict[tuple[str, str], float] = {}  # a rotation's PIN given up for another: when
         self.history: dict[str, list[str]] = {}  # booking -> its writes, compactly (for reading a failure)
         self.items: dict[str, dict[str, Any]] = {}  # booking -> its item as last written, decoded
+        # booking -> lock -> when its stored item stopped using the lock, and how it opened it (a move
+        # the shop never heard of, its answer lost with a dying invocation, is one all the same)
+        self.left: dict[str, dict[int, tuple[float, str]]] = {}
+        from local.sim.arrivals import ArrivalChecks
+
+        self.arrivals = ArrivalChecks(self)
 
     # ------------------------------------------------------------------ reporting
 
@@ -109,19 +166,77 @@ class Checker:
     def _ours(self, smartlock_id: int, pin: str) -> list[Any]:
         """Codes with this PIN on the lock that StayKey made (never one someone added by hand)."""
         code = int(pin)
+        if self._by_code is not None:  # within a sweep, where nothing changes: one pass per lock
+            by_code = self._by_code.get(smartlock_id)
+            if by_code is None:
+                by_code = self._by_code[smartlock_id] = self._index(smartlock_id)
+            return list(by_code.get(code, ()))
         foreign = self.w.foreign_ids
         return [a for a in self.w.auths_on(smartlock_id) if a.type == KEYPAD and a.code == code and a.id not in foreign]
 
-    def _lock_problem(self, smartlock_id: int, pin: str, name: str, start: datetime, end: datetime) -> str | None:
-        """Why the PIN would not open this lock exactly for the window; None if it would."""
+    def _index(self, smartlock_id: int) -> dict[int, list[Any]]:
+        foreign = self.w.foreign_ids
+        by_code: dict[int, list[Any]] = {}
+        for a in self.w.auths_on(smartlock_id):
+            if a.type == KEYPAD and a.id not in foreign:
+                by_code.setdefault(a.code, []).append(a)
+        return by_code
+
+    def _ours_named(self, smartlock_id: int, name: str, pin: str) -> list[Any]:
+        """What StayKey put on the lock under a booking's name: its code, or its app authorization."""
+        foreign = self.w.foreign_ids
+        apps = [a for a in self.w.auths_on(smartlock_id) if a.type == APP and a.name == name and a.id not in foreign]
+        return apps + [a for a in self._ours(smartlock_id, pin) if a.name == name]
+
+    def _access(self, item: dict[str, Any], smartlock_id: int) -> str:
+        for lock in item.get("locks", []):
+            if int(lock["smartlockId"]) == smartlock_id:
+                return str(lock.get("access", "keypad"))
+        return "keypad"
+
+    def _guest_users(self, booking_id: str) -> set[int]:
+        """The guest's Nuki account user, by the guest's email; while a guest change is unanswered,
+        the new guest's too (the change may have been written already: either is the guest)."""
+        sb = self.w.shop.get(booking_id)
+        if sb is None:
+            return set()
+        emails = sb.emails[-1:] + ([sb.email_sent] if sb.email_sent else [])
+        return {uid for email in emails if (uid := self.w.account_user(email)) is not None}
+
+    def _lock_problem(
+        self,
+        smartlock_id: int,
+        pin: str,
+        name: str,
+        start: datetime,
+        end: datetime,
+        *,
+        app: bool = False,
+        booking_id: str = "",
+    ) -> str | None:
+        """Why the PIN (or, `app`, the guest's app) would not open this lock exactly for the window;
+        None if it would."""
         lock = self.w.sandbox._locks.get(smartlock_id)
         if lock is None:
             return "no such lock at Nuki"
-        if not lock.has_keypad:
-            return "the lock has no keypad"
-        held = self._ours(smartlock_id, pin)
-        if len(held) != 1:
-            return f"{len(held)} codes with the PIN on the lock"
+        if app:
+            uids = self._guest_users(booking_id)
+            if not uids:
+                return "the guest has no Nuki account user"
+            foreign = self.w.foreign_ids
+            held = [
+                a
+                for a in self.w.auths_on(smartlock_id)
+                if a.type == APP and a.account_user_id in uids and a.name == name and a.id not in foreign
+            ]
+            if len(held) != 1:
+                return f"{len(held)} app authorizations of the guest's account user on the lock"
+        else:
+            if not lock.has_keypad:
+                return "the lock has no keypad"
+            held = self._ours(smartlock_id, pin)
+            if len(held) != 1:
+                return f"{len(held)} codes with the PIN on the lock"
         auth = held[0]
         if auth.name != name:
             return f"the code with the PIN is named {auth.name!r}, not {name!r}"
@@ -129,6 +244,8 @@ class Checker:
             return f"the lock refused the code ({auth.error})"
         if not auth.enabled:
             return "the code is disabled"
+        if auth.remote_allowed:
+            return "the authorization allows remote access (StayKey never asks for it)"
         window = auth.window
         if window.from_date is None or abs((window.from_date - start).total_seconds()) > WINDOW_SLACK:
             return f"the code starts at {window.from_date}, the booking at {start}"
@@ -153,30 +270,25 @@ class Checker:
         if not locks:
             self.violation("told_means_true", f"{item['bookingId']} {why} with no lock")
         for lock_id in locks:
-            problem = self._lock_problem(lock_id, item["pin"], item["authName"], start, end)
+            app = self._access(item, lock_id) == "app"
+            problem = self._lock_problem(
+                lock_id, item["pin"], item["authName"], start, end, app=app, booking_id=item["bookingId"]
+            )
             if problem is not None and not self._tampered_lately(lock_id):
                 self.violation("told_means_true", f"{item['bookingId']} {why}, but on lock {lock_id}: {problem}")
 
     def _tampered_lately(self, lock_id: int) -> bool:
         """Someone changed our code on this lock in Nuki Web within the time StayKey has to notice
-        (unless told by a webhook, up to a reconcile period): judged by the drift sweep instead."""
+        (unless told by a webhook, up to a hot lock's check period): judged by the drift sweep instead."""
         at = self.w.tampered.get(lock_id)
         return at is not None and self.w.loop.t - at <= self.drift_grace()
 
     def drift_grace(self) -> float:
-        """How long StayKey may take to notice a change of our code it was not told about: a hot lock's
-        codes are read every HotCheckMinutes (GapFillMinutes with webhooks registered), at the
-        watcher's next run, and the reconciler acts within minutes."""
-        cfg = self.w.config
-        return (cfg.gap_fill_every if cfg.webhooks else cfg.hot_check_every) + cfg.poll_every + 5 * 60.0
-
-    def tamper_allowance(self, lock_id: int, auth_id: str, since: float) -> float:
-        """How long a code of ours someone changed to a PIN the booking does not use may stay: within
-        the usual 15 minutes of the webhook that says so, else of the lock's next check."""
-        told = [t for t in self.w.told_auths.get((lock_id, auth_id), ()) if t >= since]
-        if told:
-            return told[0] - since + TOLD_GRACE + GONE_WITHIN
-        return self.drift_grace() + GONE_WITHIN
+        """How long StayKey may take to notice a change of our code it was not told about: the codes
+        of a lock with a stay starting, running or just ended (hot) are read every HotCheckMinutes,
+        with or without webhooks, and the reconciler acts within minutes (as the 15-minute
+        reconcile period promised before the watcher)."""
+        return self.w.config.hot_check_every + 5 * 60.0
 
     def idle_allowance(self, lock_id: int, auth_id: str, since: float) -> float:
         """How long a code of ours that appeared on an idle lock (no stay near) may stay: a webhook
@@ -192,21 +304,46 @@ class Checker:
     def on_item_write(self, table: str, pk: str, sk: str, before: Any, after: Any) -> None:
         if sk != "BOOKING" or after is None:
             return
-        codec = self.w.store._codec
+        codec = self.w.store.codec
         new = codec.load(after)
         booking_id = new["bookingId"]
         old = self.items.get(booking_id) or (codec.load(before) if before is not None else {})
         self.items[booking_id] = new
         now = self.w.loop.t
         self.names[new["authName"]] = booking_id
+        status, was = new["status"], old.get("status")
+        pins = self.rotation_pins.setdefault(booking_id, set())
+        pins.update(str(lk["pin"]) for lk in new.get("rotationCodes", []) if lk.get("pin"))
+        if new.get("rotation"):
+            pins.add(str(new["rotation"]["pin"]))
+        dropped = (old.get("rotation") or {}).get("pin")
+        if dropped and dropped not in (new["pin"], (new.get("rotation") or {}).get("pin")):
+            self.pin_dropped.setdefault((booking_id, str(dropped)), now)  # a 409, or the booking ended
         if old.get("pin") != new["pin"]:
             self.pin_since[booking_id] = now
-        status, was = new["status"], old.get("status")
+            switched = (old.get("rotation") or {}).get("pin") == new["pin"]
+            self.rotated_from.pop(booking_id, None)
+            if switched and new.get("notifyGuest") and status not in ENDED:
+                # The old PIN is one the booking no longer uses from when the guest is told the new
+                # one (it keeps working until then); and it must keep working until then.
+                self.pin_since[booking_id] = float("inf")
+                if self.told_pin.get(booking_id) == old.get("pin"):
+                    self.rotated_from[booking_id] = str(old["pin"])
+            if switched and status == "active":
+                self._told(new, "switched to its rotated PIN")
+        self._chosen_pin(new, old)
         locks = " ".join(
             f"{lk['smartlockId'] % 1000}:{lk.get('status')}/{lk.get('op') or '-'}/{lk.get('desired', 'present')[0]}"
             + (f"!{lk['error'][:40]}" if lk.get("error") else "")
             for lk in new.get("locks", [])
         )
+        if new.get("rotationCodes") or new.get("rotation"):  # a PIN rotation's codes (never a PIN)
+            locks += " | rotation " + " ".join(
+                f"{lk['smartlockId'] % 1000}:{lk.get('status')}/{lk.get('op') or '-'}/{lk.get('desired', 'present')[0]}"
+                + ("/untilTold" if lk.get("untilTold") else "")
+                + (f"!{lk['error'][:40]}" if lk.get("error") else "")
+                for lk in new.get("rotationCodes", [])
+            )
         self.history.setdefault(booking_id, []).append(f"{now:9.1f} v{new.get('version')} {status} [{locks}]")
         if status == "provisioning" and was != "provisioning":
             self.provisioning_since[booking_id] = now
@@ -217,19 +354,54 @@ class Checker:
         if status == "revoked" and was != "revoked":
             self.checks["gone_means_gone"] += 1
             for lock in new.get("locks", []):
-                if any(a.name == new["authName"] for a in self._ours(int(lock["smartlockId"]), new["pin"])):
-                    self.violation(
-                        "gone_means_gone",
-                        f"{booking_id} turned revoked with its code still on lock {lock['smartlockId']}",
-                    )
+                for pin in {new["pin"], *self.rotation_pins.get(booking_id, ())}:
+                    if self._ours_named(int(lock["smartlockId"]), new["authName"], pin):
+                        self.violation(
+                            "gone_means_gone",
+                            f"{booking_id} turned revoked with a code still on lock {lock['smartlockId']}",
+                        )
+        left = self.left.setdefault(booking_id, {})
+        for lock_id in set(self._present(old)) - set(self._present(new)):
+            left[lock_id] = (now, self._access(old, lock_id))
+        for lock_id in self._present(new):
+            left.pop(lock_id, None)
         old_locks = {int(lk["smartlockId"]): lk for lk in old.get("locks", [])}
         for lock in new.get("locks", []):
             lock_id = int(lock["smartlockId"])
             if lock.get("status") == "removed" and old_locks.get(lock_id, {}).get("status") != "removed":
                 self.checks["gone_means_gone"] += 1
-                if any(a.name == new["authName"] for a in self._ours(lock_id, new["pin"])):
+                # The lock state's own code: its PIN (`pin`, set on a lock left during a PIN
+                # rotation: the old PIN) or the booking's. A rotation's code on the same lock is a
+                # lock state of its own (`rotationCodes`), removed apart; the booking turns revoked
+                # only once none of its codes is on any lock (checked above). Judging this lock
+                # state by the booking's present PIN took the rotation's code, still being removed,
+                # for this one's (seed 112).
+                pin = lock.get("pin") or new["pin"]
+                if self._ours_named(lock_id, new["authName"], pin):
                     self.violation(
                         "gone_means_gone", f"{booking_id}: lock {lock_id} recorded removed while its code is on it"
+                    )
+
+    def _chosen_pin(self, new: dict[str, Any], old: dict[str, Any]) -> None:
+        """foreign: a PIN put on a lock (a new booking, another PIN, a move to other locks) is not
+        the code of a foreign code StayKey knows on that lock."""
+        old_pins = {old.get("pin"), (old.get("rotation") or {}).get("pin")} - {None}
+        for pin in {new["pin"], (new.get("rotation") or {}).get("pin")} - {None}:
+            before = set(self._present(old)) if pin in old_pins else set()
+            for lock_id in self._present(new):
+                if lock_id in before or self._access(new, lock_id) == "app":
+                    continue  # an app lock gets no PIN
+                self.checks["foreign"] += 1
+                known = self.w.known_foreign.get(lock_id)
+                if not known:
+                    continue
+                code = int(pin)
+                theirs = next((a for a in self.w.auths_on(lock_id) if a.id in known and a.code == code), None)
+                if theirs is not None:
+                    self.violation(
+                        "foreign",
+                        f"{new['bookingId']} chose PIN {pin} on lock {lock_id}, the code of {theirs.name!r}, "
+                        "a foreign code the reconciler had listed there",
                     )
 
     def on_email(self, notice: Any) -> None:
@@ -240,10 +412,24 @@ class Checker:
             self.violation("told_means_true", f"{notice.booking_id}: an email nobody decided to send")
             return
         pin, start, end, locks = basis
+        self.told_pin[notice.booking_id] = notice.pin
+        if notice.pin == item["pin"]:
+            self.rotated_from.pop(notice.booking_id, None)
+            if self.pin_since.get(notice.booking_id) == float("inf"):
+                self.pin_since[notice.booking_id] = self.w.loop.t  # told the rotated PIN: the old one goes
         if notice.pin != pin or notice.valid_from != parse_iso(start) or notice.valid_until != parse_iso(end):
             self.violation("told_means_true", f"{notice.booking_id}: the email says other than the booking decided")
         for lock_id in locks:
-            problem = self._lock_problem(lock_id, notice.pin, item["authName"], notice.valid_from, notice.valid_until)
+            app = self._access(item, lock_id) == "app"
+            problem = self._lock_problem(
+                lock_id,
+                notice.pin,
+                item["authName"],
+                notice.valid_from,
+                notice.valid_until,
+                app=app,
+                booking_id=notice.booking_id,
+            )
             if problem is not None and not self._tampered_lately(lock_id):
                 self.violation("told_means_true", f"{notice.booking_id} emailed, but on lock {lock_id}: {problem}")
 
@@ -258,6 +444,9 @@ class Checker:
         for auth_id in targets:
             if auth_id in self.w.foreign_ids:
                 self.violation("foreign", f"StayKey sent {call.method} {call.path} on a code it did not create")
+        user = _USER_PATH.match(call.path)
+        if user and call.method in ("POST", "DELETE") and int(user.group(1)) in self.w.foreign_users:
+            self.violation("foreign", f"StayKey sent {call.method} {call.path} on an account user it did not create")
 
     # ------------------------------------------------------------------ sweeps: deadlines
 
@@ -267,9 +456,14 @@ class Checker:
             self.sweep()
 
     def sweep(self) -> None:
-        self._sweep_locks()
-        self._sweep_bookings()
-        self._sweep_signals()
+        self._by_code = {}
+        try:
+            self._sweep_locks()
+            self._sweep_bookings()
+            self._sweep_signals()
+            self.arrivals.sweep()
+        finally:
+            self._by_code = None
 
     def _bookings(self) -> list[dict[str, Any]]:
         return [item for booking_id in self.w.shop if (item := self.items.get(booking_id)) is not None]
@@ -289,7 +483,12 @@ class Checker:
             since.append(sb.left_locks.get(lock_id, sb.created_at))
         item = self.w.booking_item(booking_id)
         if item is not None and code is not None and f"{code:06d}" != item["pin"]:
-            since.append(self.pin_since.get(booking_id, sb.created_at))
+            rotation = item.get("rotation") or {}
+            pin = f"{code:06d}"
+            if (booking_id, pin) in self.pin_dropped:  # a rotation's PIN it gave up (not one it had)
+                since.append(self.pin_dropped[(booking_id, pin)])
+            elif rotation.get("pin") != pin:  # a pending rotation's new code is wanted
+                since.append(self.pin_since.get(booking_id, sb.created_at))
         return min(since) if since else None
 
     def _sweep_locks(self) -> None:
@@ -297,26 +496,25 @@ class Checker:
         for lock_id in list(w.sandbox._locks):
             online = w.is_online(lock_id)
             for auth in w.auths_on(lock_id):
-                if auth.id in w.foreign_ids or auth.type != KEYPAD:
+                if auth.id in w.foreign_ids or auth.type not in (KEYPAD, APP):
                     continue
                 self.checks["gone_means_gone"] += 1
                 booking_id = self.names.get(auth.name)
                 landed = w.loop.at_time(max(auth.created, auth.updated))  # in its present form since
-                if auth.error is not None:
-                    self.full_seen.setdefault(auth.id, landed)
                 if booking_id is None:
                     since: float | None = landed  # named like no booking of ours: an orphan
                 else:
                     since = self._unwanted_since(booking_id, lock_id, auth.code)
-                if since is None or not online or w.nuki_down():
+                if auth.error is not None and (since is None or since > landed):
+                    # A full lock refused a code its booking wanted when it landed: LockFull is due.
+                    # (One its booking no longer wanted, ended while the code was on its way, keeps
+                    # no guest out; it is only removed.)
+                    self.full_seen.setdefault(auth.id, landed)
+                if since is None or not online or w.nuki_down() or w.writes_refused():
                     continue
                 start = max(since, landed, w.online_since.get(lock_id, 0.0), w.nuki_ok_since)
                 if auth.id in w.idle_drift:  # appeared on a lock no stay was near: a signal or the sweep
                     deadline = start + self.idle_allowance(lock_id, auth.id, w.idle_drift[auth.id])
-                elif abs(w.tampered_auths.get(auth.id, -1.0) - w.loop.at_time(auth.updated)) < 0.01:
-                    # changed behind StayKey's back (a new PIN in Nuki Web): noticed by a webhook, or
-                    # by the next check of the lock
-                    deadline = start + self.tamper_allowance(lock_id, auth.id, w.tampered_auths[auth.id])
                 else:
                     deadline = start + GONE_WITHIN
                 if now > deadline + SWEEP_EVERY:
@@ -341,7 +539,10 @@ class Checker:
                     self.checks["told_means_true"] += 1
                     start, end = valid_from, parse_iso(item["validUntil"])
                     assert end is not None
-                    problem = self._lock_problem(lock_id, item["pin"], item["authName"], start, end)
+                    app = self._access(item, lock_id) == "app"
+                    problem = self._lock_problem(
+                        lock_id, item["pin"], item["authName"], start, end, app=app, booking_id=booking_id
+                    )
                     key = (booking_id, lock_id)
                     if problem is None:
                         self.drift_since.pop(key, None)
@@ -357,7 +558,7 @@ class Checker:
                         allowed = min(grace, told[0] - since + TOLD_GRACE)
                     else:  # told while Nuki or the lock was out of reach: its processing is retried
                         allowed = min(grace, TOLD_GRACE + WEBHOOK_RETRY)
-                    if w.nuki_down() or not w.is_online(lock_id):
+                    if w.nuki_down() or w.writes_refused() or not w.is_online(lock_id):
                         continue
                     if now - since > allowed:
                         self.violation(
@@ -366,6 +567,9 @@ class Checker:
                             f"stopped holding its code as booked: {problem}",
                             key=f"{booking_id}:{lock_id}:{problem[:20]}",
                         )
+            if status == "active" and booking_id in self.rotated_from:
+                self._still_opens(item, self.rotated_from[booking_id])
+            self._rotation_visible(item)
             if status in ("provisioning", "scheduled"):
                 self.checks["visible"] += 1
                 started = self.provisioning_since.get(booking_id)
@@ -388,35 +592,101 @@ class Checker:
                 if w.metric_counts["ProvisioningFailed"] == 0:
                     self.violation("visible", f"{booking_id} failed with no ProvisioningFailed metric", key=booking_id)
         for booking_id, times in w.follow_ups.items():
-            recent = [t for t in times if t > now - 3600]
+            # How many are later than an hour ago: `times` is in time order (each is the loop's time
+            # when it was counted), so they are the ones after the last that is not.
+            recent = len(times) - bisect_right(times, now - 3600)
             self.checks["converges"] += 1
-            if len(recent) > MAX_FOLLOW_UPS_PER_HOUR:
+            if recent > MAX_FOLLOW_UPS_PER_HOUR:
                 self.violation(
-                    "converges", f"{booking_id} took {len(recent)} follow-ups in an hour (spinning)", key=booking_id
+                    "converges", f"{booking_id} took {recent} follow-ups in an hour (spinning)", key=booking_id
                 )
             if len(times) > 2 * MAX_FOLLOW_UPS_PER_HOUR:
                 del times[: len(times) - MAX_FOLLOW_UPS_PER_HOUR - 1]
 
-    def _sweep_signals(self) -> None:
-        w, now = self.w, self.w.loop.t
-        metric_times: dict[str, list[float]] = {}
-        for t, name, _, _ in w.metrics:
-            metric_times.setdefault(name, []).append(t)
-        while self._tokens_checked < len(w.token_rejected_at):
-            t = w.token_rejected_at[self._tokens_checked]
-            if now < t + TOKEN_METRIC_WITHIN:
-                break
-            self._tokens_checked += 1
-            self.checks["visible"] += 1
-            if not any(t - 1 <= m <= t + TOKEN_METRIC_WITHIN for m in metric_times.get("NukiTokenRejected", [])):
+    def _still_opens(self, item: dict[str, Any], pin: str) -> None:
+        """Between a rotation's switch and the email with the new PIN: the PIN the guest was last
+        told is on every door of the booking, enabled and without an error, and opens it now if the
+        stay is on (its own window; the new code's is the booking's)."""
+        w, now = self.w, self.w.loop.now()
+        start, end = parse_iso(item["validFrom"]), parse_iso(item["validUntil"])
+        staying = start is not None and end is not None and start <= now <= end
+        for lock_id in self._present(item):
+            if self._access(item, lock_id) == "app":
+                continue  # the guest's app opens it: a rotation changes only keypad codes
+            self.checks["told_means_true"] += 1
+            held = [a for a in self._ours(lock_id, pin) if a.name == item["authName"]]
+            window = held[0].window if len(held) == 1 else None
+            problem = None
+            if window is None:
+                problem = f"{len(held)} codes with the PIN"
+            elif held[0].error is not None or not held[0].enabled:
+                problem = "the code is refused or disabled"
+            elif staying and (
+                (window.from_date and now < window.from_date) or (window.until_date and now > window.until_date)
+            ):
+                # Only while the stay is on: a booking is active from its lead time before the
+                # stay, when no code of it opens the door yet (the new code's window, the
+                # booking's, starts later too), so an old code that does not open now is not a
+                # broken promise then: the guest was told a PIN for the stay, not for before it.
+                problem = "outside the code's window"
+            if problem is not None and not self._tampered_lately(lock_id) and w.is_online(lock_id):
                 self.violation(
-                    "visible", "Nuki answered 401 and no NukiTokenRejected metric followed", key=f"401:{t:.0f}"
+                    "told_means_true",
+                    f"{item['bookingId']}: the PIN its guest was last told no longer opens lock {lock_id} "
+                    f"({problem}) although they were not told the rotated one yet",
+                    key=f"{item['bookingId']}:told:{lock_id}",
                 )
-        for auth_id, landed in self.full_seen.items():
-            if now < landed + LOCK_FULL_METRIC_WITHIN:
+
+    def _rotation_visible(self, item: dict[str, Any]) -> None:
+        """A rotation's new code that is not on a lock by its deadline (validFrom, but never sooner
+        than CONFIRM_MIN after it was first sent) says so: the rotation is failed there, with its reason."""
+        if not item.get("rotation"):
+            return
+        now, confirm = self.w.loop.t, self.w.settings.confirm_min_seconds
+        valid_from = parse_iso(item["validFrom"])
+        assert valid_from is not None
+        for lock in item.get("rotationCodes", []):
+            sent = parse_iso(lock.get("firstSentAt"))
+            if lock.get("desired") != "present" or sent is None or lock.get("status") in ("active", "failed"):
                 continue
             self.checks["visible"] += 1
-            if not any(m >= landed - 1 for m in metric_times.get("LockFull", [])):
+            due = max(self.w.loop.at_time(valid_from), self.w.loop.at_time(sent) + confirm)
+            if now > due + 2 * SWEEP_EVERY:
+                self.violation(
+                    "visible",
+                    f"{item['bookingId']}: its PIN rotation is still pending on lock {lock['smartlockId']} "
+                    f"{(now - self.w.loop.at_time(sent)) / 60:.0f} min after the new code was sent (neither on "
+                    "the lock nor failed)",
+                    key=f"{item['bookingId']}:rotation:{lock['smartlockId']}",
+                )
+
+    def _sweep_signals(self) -> None:
+        w, now = self.w, self.w.loop.t
+        for status, times, metric, within, what in (
+            (401, w.token_rejected_at, "NukiTokenRejected", TOKEN_METRIC_WITHIN, "Nuki answered 401"),
+            (403, w.forbidden_at, "NukiForbidden", FORBIDDEN_METRIC_WITHIN, "Nuki refused a write with 403"),
+        ):
+            # Each such answer is judged once its time is up: was its metric counted by then?
+            while self._answers_checked[status] < len(times):
+                t = times[self._answers_checked[status]]
+                if now < t + within:
+                    break
+                self._answers_checked[status] += 1
+                self.checks["visible"] += 1
+                if not _metric_between(w.metric_times[metric], t - 1, t + within):
+                    self.violation("visible", f"{what} and no {metric} metric followed", key=f"{status}:{t:.0f}")
+        for auth_id, landed in self.full_seen.items():
+            # StayKey sees a refused code when it reads the lock: not while Nuki answers nothing.
+            if (
+                auth_id in self._full_checked
+                or w.nuki_down()
+                or now < max(landed, w.nuki_ok_since) + LOCK_FULL_METRIC_WITHIN
+            ):
+                continue
+            # Judged once, when its time is up: a metric counted later would come too late.
+            self._full_checked.add(auth_id)
+            self.checks["visible"] += 1
+            if not _metric_between(w.metric_times["LockFull"], landed - 1, now):
                 self.violation(
                     "visible", "a full lock refused our code and no LockFull metric followed", key=f"full:{auth_id}"
                 )
@@ -427,14 +697,14 @@ class Checker:
         while self._entries_checked < len(w.entries):
             entry = w.entries[self._entries_checked]
             lost = entry.log_id in w.lost_log_ids
-            if w.nuki_down() or now < max(entry.at, w.nuki_ok_since) + ATTRIBUTION_DELAY + (gap if lost else 0.0):
+            if w.nuki_down() or now < max(entry.at, w.reads_ok_since) + ATTRIBUTION_DELAY + (gap if lost else 0.0):
                 break  # Nuki answered nothing for a while: the poller reads it once Nuki is back
             self._entries_checked += 1
             if not polling and lost:
                 continue
             self.checks["attributed"] += 1
             raw = w.ddb.partition("staykey-sim", f"LOG#{entry.log_id}").get("LOG")
-            stored = w.store._codec.load(raw) if raw is not None else None
+            stored = w.store.codec.load(raw) if raw is not None else None
             if stored is None or stored.get("bookingId") != entry.booking_id:
                 self.violation(
                     "attributed",
@@ -460,6 +730,7 @@ class Checker:
         w, now = self.w, self.w.loop.t
         self.sweep()
         self.alarms()
+        self.arrivals.final()
         lead = w.settings.provision_lead_hours * 3600
         for crash in w.crashes:
             self.violation("never_5xx", f"a function crashed: {crash}")
@@ -485,7 +756,11 @@ class Checker:
                 want = {"active"}
             else:
                 want = {"scheduled"}
-            if status not in want:
+            # A change the shop made in the last minutes of the run (it may, in the quiet hours too:
+            # seed 64, a new guest email 22 s before the end) has had no time to land: its writes
+            # have CONFIRM_MIN, as a new code's have (the `visible` rule judges them by then).
+            fresh = status == "provisioning" and sb.changed_at > now - w.settings.confirm_min_seconds
+            if status not in want and not (want == {"active"} and fresh):
                 self.violation(
                     "converges",
                     f"{sb.booking_id} is {status} ({item.get('statusReason')}), should be {'/'.join(sorted(want))}",
@@ -494,6 +769,20 @@ class Checker:
                 self.violation(
                     "converges", f"{sb.booking_id} uses locks {self._present(item)}, its room has {sb.locks}"
                 )
+            rotation = item.get("rotation")
+            requested = parse_iso((rotation or {}).get("requestedAt"))
+            # A rotation the shop or an operator asked for in the last minutes of the run (they may,
+            # in the quiet hours too) has had no time to take effect: it is judged like a new code,
+            # which has CONFIRM_MIN to land (the deadline `_rotation_visible` gives it).
+            recent = requested is not None and w.loop.at_time(requested) > now - w.settings.confirm_min_seconds
+            if status not in ENDED and rotation and not recent:
+                self.violation("converges", f"{sb.booking_id}'s PIN rotation never took effect")
+
+
+def _metric_between(times: list[float], lo: float, hi: float) -> bool:
+    """Whether a metric was counted at a time in [lo, hi] (`times` in the order counted)."""
+    at = bisect_left(times, lo)
+    return at < len(times) and times[at] <= hi
 
 
 __all__ = ["Checker", "Violation"]

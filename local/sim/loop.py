@@ -14,11 +14,14 @@ from __future__ import annotations
 import heapq
 import random
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
 import greenlet
+from pydantic_core import TzInfo
+
+# The types of tzinfo whose offset is one for every instant (datetime.UTC is a timezone).
+_FIXED_OFFSETS = (timezone, TzInfo)
 
 # The virtual monotonic clock starts here (a real monotonic clock never starts at 0 either).
 MONOTONIC_ORIGIN = 1_000_000.0
@@ -32,12 +35,10 @@ class Killed(BaseException):
     """
 
 
-@dataclass(order=True)
-class _Event:
-    at: float
-    seq: int
-    run: Callable[[], None] = field(compare=False)
-    name: str = field(compare=False, default="")
+# An event on the heap: (time, sequence number, what to run). Tuples, because the heap compares
+# them millions of times a season; the sequence number keeps events of one instant in the order
+# they were scheduled, and makes every comparison end before `run`.
+_Event = tuple[float, int, Callable[[], None]]
 
 
 class Loop:
@@ -52,6 +53,7 @@ class Loop:
         self.events_run = 0
         self.current: str = ""
         self.after_event: list[Callable[[], None]] = []
+        self._seconds_at: dict[datetime, float] = {}
 
     # -- time
 
@@ -62,6 +64,16 @@ class Loop:
         return MONOTONIC_ORIGIN + self.t
 
     def at_time(self, when: datetime) -> float:
+        """Seconds from the start to `when`. The answer for an instant with a fixed offset (UTC, or
+        an offset as parsed) is remembered (the checker asks for the same few thousand instants
+        after every minute of a season): two such datetimes are equal only when they are the same
+        instant, so they are the same distance from the start. Others (a zone with daylight
+        saving, where an equal wall time may be another instant) are computed each time."""
+        if type(when.tzinfo) in _FIXED_OFFSETS:
+            seconds = self._seconds_at.get(when)
+            if seconds is None:
+                seconds = self._seconds_at[when] = (when - self.origin).total_seconds()
+            return seconds
         return (when - self.origin).total_seconds()
 
     # -- scheduling
@@ -69,7 +81,7 @@ class Loop:
     def call_at(self, t: float, fn: Callable[[], Any], name: str = "") -> None:
         """Run `fn` in a fiber of its own at virtual time `t` (never before now)."""
         self._seq += 1
-        heapq.heappush(self._heap, _Event(max(t, self.t), self._seq, self._fiber(fn, name), name))
+        heapq.heappush(self._heap, (max(t, self.t), self._seq, self._fiber(fn, name)))
 
     def call_later(self, delay: float, fn: Callable[[], Any], name: str = "") -> None:
         self.call_at(self.t + max(0.0, delay), fn, name)
@@ -101,28 +113,28 @@ class Loop:
             self.current = name
             me.switch()
 
-        heapq.heappush(self._heap, _Event(self.t + max(0.0, seconds), self._seq, resume, name))
+        heapq.heappush(self._heap, (self.t + max(0.0, seconds), self._seq, resume))
         self._main.switch()
 
     # -- running
 
     def next_time(self) -> float | None:
-        return self._heap[0].at if self._heap else None
+        return self._heap[0][0] if self._heap else None
 
     def step(self) -> bool:
         """Run the next event; False when none is left."""
         if not self._heap:
             return False
-        event = heapq.heappop(self._heap)
-        self.t = max(self.t, event.at)
+        at, _, run = heapq.heappop(self._heap)
+        self.t = max(self.t, at)
         self.events_run += 1
-        event.run()
+        run()
         for hook in self.after_event:
             hook()
         return True
 
     def run_until(self, t_end: float) -> None:
-        while self._heap and self._heap[0].at <= t_end:
+        while self._heap and self._heap[0][0] <= t_end:
             self.step()
         self.t = max(self.t, t_end)
 

@@ -35,6 +35,7 @@ STARTS = (
 )
 ZONES = ("Europe/Berlin", "America/New_York", "Asia/Tokyo", "Europe/London", "Australia/Lord_Howe")
 ENTRANCE, SIDE_ENTRANCE = 17000099, 17000098
+APP_DOORS = (17000005, 17000006)  # no keypad: their guests open them with the Nuki app
 
 
 @dataclass
@@ -60,7 +61,11 @@ class Result:
 
 def _profile(rng: random.Random, hostile: bool) -> SimConfig:
     webhooks = rng.random() < 0.7
+    # A quarter of the seasons keep no guest data after the stay: the account users StayKey
+    # created are deleted at Nuki within the season.
+    retention = "0" if rng.random() < 0.25 else "30"
     return SimConfig(
+        env={"GUEST_DATA_RETENTION_DAYS": retention},
         webhooks=webhooks,
         log_polling=(not webhooks) or rng.random() < 0.5,
         # The sweep's period (ReconcileSchedule, daily by default): shorter in some seasons, so that
@@ -84,10 +89,20 @@ def _code(rng: random.Random) -> int:
 
 class Season:
     def __init__(
-        self, seed: int, stays: int = 30, hostile: bool | None = None, days: float = 2.0, validate: float = 1.0
+        self,
+        seed: int,
+        stays: int = 30,
+        hostile: bool | None = None,
+        days: float = 2.0,
+        validate: float = 1.0,
+        rotations: bool = True,
     ) -> None:
         self.seed = seed
         self.rng = random.Random(seed * 7919 + 1)
+        # PIN rotations draw from their own source: without them (`rotations=False`) a season is
+        # the season it was before rotations existed, event for event (local.sim.digest).
+        self.rotations = rotations
+        self.rotation_rng = random.Random(seed * 7919 + 5)
         self.hostile = self.rng.random() < 0.75 if hostile is None else hostile
         self.config = _profile(self.rng, self.hostile)
         self.config.validate_spec = validate
@@ -105,7 +120,9 @@ class Season:
         w, rng = self.world, self.rng
         locks = [*range(17000001, 17000007), ENTRANCE, SIDE_ENTRANCE]
         for lock_id in locks:
-            w.add_lock(lock_id, sync_delay=rng.choice((None, 0.0, 1.0, 5.0, 20.0, 60.0)))
+            w.add_lock(
+                lock_id, keypad=lock_id not in APP_DOORS, sync_delay=rng.choice((None, 0.0, 1.0, 5.0, 20.0, 60.0))
+            )
         zone = rng.choice(ZONES)
         times = {"checkInTime": rng.choice(("15:00", "02:30", "00:00")), "checkOutTime": rng.choice(("11:00", "01:30"))}
         layout = {
@@ -116,8 +133,15 @@ class Season:
             "r5": (17000005,),
             "r6": (17000006, SIDE_ENTRANCE),
         }
+        # r5: app access only; r6: app on the room door, keypad at the side entrance; r2: keypad codes
+        # linked to the guest's Nuki account user.
+        extra: dict[str, dict[str, Any]] = {
+            "r2": {"linkKeypadCodes": True},
+            "r5": {"access": {"17000005": "app"}},
+            "r6": {"access": {"17000006": "app", str(SIDE_ENTRANCE): "keypad"}},
+        }
         for room_id, room_locks in layout.items():
-            w.put_room(room_id, room_locks, timezone=zone, **times)
+            w.put_room(room_id, room_locks, timezone=zone, **times, **extra.get(room_id, {}))
             self.rooms[room_id] = room_locks
         w.start()
 
@@ -177,14 +201,32 @@ class Season:
         if rng.random() < 0.1:  # the shop sends the same POST again later
             replay = partial(w._shop, booking_id, "shop:replay", partial(w._create, booking_id))
             w.loop.call_later(rng.uniform(0, 3 * HOUR), replay)
+        if self.rotations:
+            self._plan_rotations(booking_id, start, length)
+
+    def _plan_rotations(self, booking_id: str, start: float, length: float) -> None:
+        """New PINs at any point of the booking (scheduled, provisioning, active, after its end:
+        then a 409), asked for by the shop (sometimes twice in a row) or an operator."""
+        w, rng = self.world, self.rotation_rng
+        for _ in range(rng.choice((0, 0, 0, 1, 1, 2))):
+            at = rng.uniform(0, start + length * 1.1 + 60.0)
+            operator = rng.random() < 0.3
+            w.loop.call_later(at, partial(w.rotate, booking_id, operator), name="rotate")
+            if rng.random() < 0.15:  # asked again at once: joins the rotation in progress
+                w.loop.call_later(at + rng.uniform(0, 30.0), partial(w.rotate, booking_id, not operator), name="rotate")
 
     def _enter(self, booking_id: str) -> None:
         item = self.world.booking_item(booking_id)
         if item is None or item["status"] not in ("active", "provisioning"):
             return
         for lock in item["locks"]:
-            if lock.get("desired") == "present" and self.world.is_online(int(lock["smartlockId"])):
-                self.world.guest_types_pin(booking_id, int(lock["smartlockId"]))
+            lock_id = int(lock["smartlockId"])
+            if lock.get("desired") != "present" or not self.world.is_online(lock_id):
+                continue
+            if lock.get("access") == "app":
+                self.world.guest_opens_app(booking_id, lock_id)
+            elif self.world.sandbox._locks[lock_id].has_keypad:
+                self.world.guest_types_pin(booking_id, lock_id)
 
     def _change_dates(self, booking_id: str, extra: float) -> None:
         sb = self.world.shop[booking_id]
@@ -207,7 +249,7 @@ class Season:
     def _plan_faults(self, horizon: float) -> None:
         w, rng = self.world, self.rng
         for _ in range(rng.randint(0, 3)):
-            kind = rng.choice(("5xx", "429", "401", "5xx"))
+            kind = rng.choice(("5xx", "429", "401", "5xx", "403"))
             at, length = rng.uniform(0, horizon), rng.choice((60.0, 600.0, 1800.0, 2 * HOUR))
             w.loop.call_at(at, partial(w.set_outage, kind), name=f"outage-{kind}")
             w.loop.call_at(at + length, lambda: w.set_outage(None), name="outage-over")
@@ -224,8 +266,9 @@ class Season:
             w.loop.call_at(
                 rng.uniform(0, horizon), lambda: w.sandbox.set_faults(ghost_deletes=rng.randint(1, 3)), name="ghosts"
             )
+        self._plan_health(horizon)
         if rng.random() < 0.3:
-            lock_id = rng.choice(sorted(w.sandbox._locks))
+            lock_id = rng.choice(sorted(i for i in w.sandbox._locks if w.sandbox._locks[i].has_keypad))
             at = rng.uniform(0, horizon * 0.7)
             w.loop.call_at(at, lambda: self._fill(lock_id), name="fill")
             w.loop.call_at(at + rng.choice((HOUR, 6 * HOUR)), lambda: self._empty(lock_id), name="empty")
@@ -243,6 +286,26 @@ class Season:
             w.loop.call_at(rng.uniform(horizon * 0.2, horizon), self._drift_idle, name="drift-idle")
         for n in range(rng.randint(0, 2)):
             w.loop.call_at(rng.uniform(0, horizon), partial(self._bad_request, n), name="bad-input")
+
+    def _plan_health(self, horizon: float) -> None:
+        """Readiness findings: batteries going critical (and changed hours later), a keypad's battery,
+        a lapsed Smart Hosting subscription (renewed later); someone else's app user on a door."""
+        w, rng = self.world, self.rng
+        for lock_id in sorted(w.sandbox._locks):
+            if rng.random() < 0.25:
+                at, length = rng.uniform(0, horizon), rng.choice((1800.0, 3 * HOUR, 10 * HOUR, DAY))
+                what = rng.choice(("batteryCritical", "keypadBatteryCritical", "subscription"))
+                if what == "subscription":
+                    w.loop.call_at(at, partial(w.set_subscription, lock_id, "EXPIRED"), name="lapse")
+                    w.loop.call_at(at + length, partial(w.set_subscription, lock_id, "ACTIVE"), name="renew")
+                else:
+                    w.loop.call_at(at, partial(w.set_health, lock_id, **{what: True}), name="battery")
+                    w.loop.call_at(at + length, partial(w.set_health, lock_id, **{what: False}), name="changed")
+        for n in range(rng.randint(0, 2)):
+            lock_id = rng.choice(sorted(w.sandbox._locks))
+            w.loop.call_at(
+                rng.uniform(0, horizon), partial(w.add_foreign_app_user, lock_id, f"Cleaner {n}"), "app-user"
+            )
 
     def _bad_request(self, n: int) -> None:
         """Dates at the calendar's edges and other nonsense: a 4xx, never a 5xx, nothing stored."""
@@ -293,8 +356,9 @@ class Season:
             return
         lock_id, auth = rng.choice(codes)
         what = rng.choice(("code", "until", "disable", "delete"))
+        if auth.type == 0 and what == "code":
+            what = "disable"  # an app authorization has no code
         w.tampered[lock_id] = w.loop.t
-        w.tampered_auths[auth.id] = w.loop.t
         if what == "delete":
             w.sandbox.delete_auth_elsewhere(lock_id, auth.id)
         elif what == "code":
@@ -361,8 +425,20 @@ class Season:
         new_lock = self.spare_lock
         self.spare_lock += 1
         w.add_lock(new_lock)
-        new = (new_lock, *old[1:])
-        w.put_room(room_id, new, timezone=w.store.get_room(room_id).timezone)  # type: ignore[union-attr]
+        self._put_replacement(room_id, (new_lock, *old[1:]))
+
+    def _put_replacement(self, room_id: str, new: tuple[int, ...]) -> None:
+        """The operator's PUT of the room; while Nuki cannot be asked about the new lock (503),
+        they try again ten minutes later."""
+        from staykey.errors import StayKeyError
+
+        w = self.world
+        try:
+            w.put_room(room_id, new, timezone=w.store.get_room(room_id).timezone)  # type: ignore[union-attr]
+        except StayKeyError as exc:
+            w.note(f"replacing the lock of {room_id} refused: {exc.status}; trying again later")
+            w.loop.call_later(600.0, partial(self._put_replacement, room_id, new), name="replace-lock")
+            return
         self.rooms[room_id] = new
 
     # ------------------------------------------------------------------ the end
@@ -376,6 +452,9 @@ class Season:
                 w.set_online(lock_id, True)
         for lock_id in list(self.fillers):
             self._empty(lock_id)
+        for lock_id in sorted(w.sandbox._locks):
+            w.set_health(lock_id, batteryCritical=False, keypadBatteryCritical=False)
+            w.set_subscription(lock_id, "ACTIVE")
         w.sandbox.set_faults()
         w.mailer.fail_next = 0
         cfg = w.config
@@ -409,9 +488,14 @@ class Season:
 
 
 def run_seed(
-    seed: int, stays: int = 30, hostile: bool | None = None, days: float = 2.0, validate: float = 1.0
+    seed: int,
+    stays: int = 30,
+    hostile: bool | None = None,
+    days: float = 2.0,
+    validate: float = 1.0,
+    rotations: bool = True,
 ) -> Result:
-    return Season(seed, stays=stays, hostile=hostile, days=days, validate=validate).run()
+    return Season(seed, stays=stays, hostile=hostile, days=days, validate=validate, rotations=rotations).run()
 
 
 __all__ = ["Result", "Season", "run_seed"]

@@ -8,6 +8,12 @@ other fibers run. Every request and every answer is checked against Nuki's spec
 (`local.nuki_spec`) when `validate` is on; a violation is recorded, not raised, so a run reports
 all of them.
 
+The session (`SimSession`) prepares each request with requests' own `PreparedRequest` (the URL and
+its query, the headers merged with the session's, the body, the client's auth hook) and hands it to
+the adapter, as `requests.Session` does, but leaves out the machinery a call into the sandbox never
+uses and that cost more than the sandbox's answer: cookie jars (Nuki sets none), environment
+settings (no proxies, no .netrc), redirects (the client follows none) and response hooks.
+
 An injected timeout answers nothing: the client sees a read timeout (after its own timeout, or the
 sandbox's hold, whichever is shorter), and the write may or may not have been applied, as with a
 real lost answer.
@@ -24,6 +30,8 @@ from urllib.parse import parse_qs, urlsplit
 
 import requests
 from requests.adapters import BaseAdapter
+from requests.hooks import default_hooks
+from requests.models import PreparedRequest
 from requests.structures import CaseInsensitiveDict
 
 from local.nuki_sandbox.model import encode_json
@@ -156,8 +164,120 @@ def _fault_body(status: int) -> dict[str, Any]:
     return {"detailMessage": f"simulated {status}", "stackTrace": [], "suppressedExceptions": []}
 
 
+class SimSession(requests.Session):
+    """A `requests.Session` for the in-process sandbox (see the module's docstring): the same
+    prepared request, without cookies, environment settings, redirects and hooks. A call that
+    would need any of them goes through `requests.Session.request` unchanged."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._prepared_urls: dict[tuple[str, tuple[tuple[str, str], ...]], str] = {}
+        self._prepared_headers: dict[tuple[tuple[Any, ...], tuple[Any, ...]], CaseInsensitiveDict[Any]] = {}
+
+    def request(  # type: ignore[override]
+        self,
+        method: str,
+        url: str,
+        params: Any = None,
+        data: Any = None,
+        headers: Mapping[str, str | None] | None = None,
+        cookies: Any = None,
+        files: Any = None,
+        auth: Any = None,
+        timeout: Any = None,
+        allow_redirects: bool = True,
+        proxies: Any = None,
+        hooks: Any = None,
+        stream: bool | None = None,
+        verify: Any = None,
+        cert: Any = None,
+        json: Any = None,
+    ) -> requests.Response:
+        general = cookies or files or hooks or proxies or stream or cert or json is not None
+        if general or allow_redirects or self.cookies or self.auth or self.params or self.hooks != default_hooks():
+            return super().request(
+                method,
+                url,
+                params=params,
+                data=data,
+                headers=headers,
+                cookies=cookies,
+                files=files,
+                auth=auth,
+                timeout=timeout,
+                allow_redirects=allow_redirects,
+                proxies=proxies,
+                hooks=hooks,
+                stream=stream,
+                verify=verify,
+                cert=cert,
+                json=json,
+            )
+        prepared = PreparedRequest()
+        prepared.prepare_method(method.upper())
+        self._prepare_url(prepared, url, params or {})
+        self._prepare_headers(prepared, headers or {})
+        prepared.prepare_body(data or {}, None, None)
+        prepared.prepare_auth(auth, url)
+        prepared.prepare_hooks(default_hooks())
+        adapter = self.get_adapter(prepared.url or url)
+        return adapter.send(prepared, timeout=timeout, verify=True if verify is None else verify)
+
+    def _prepare_url(self, prepared: PreparedRequest, url: str, params: Any) -> None:
+        """`prepared.prepare_url(url, params)`, remembered: its answer (`prepared.url`, or an
+        exception) depends on nothing but the URL and the query's names and values, and a season
+        sends the same few thousand URLs again and again (each prepared anew was a twentieth of its
+        time, most of it urllib3's URL parser). Query values that are not strings (lists, numbers)
+        are prepared every time."""
+        key = _url_key(url, params)
+        if key is None:
+            prepared.prepare_url(url, params)
+            return
+        known = self._prepared_urls.get(key)
+        if known is None:
+            prepared.prepare_url(url, params)
+            self._prepared_urls[key] = known = prepared.url or ""
+        prepared.url = known
+
+    def _prepare_headers(self, prepared: PreparedRequest, headers: Mapping[str, Any]) -> None:
+        """`prepared.prepare_headers` of the session's headers merged with the request's, remembered
+        by both (names and values, in order): what it makes (each header checked, in the same order)
+        depends on nothing else, and a season sends a handful of header sets. Each request gets a
+        copy of its own, as prepare_headers makes a new one."""
+        key = (tuple(self.headers.items()), tuple(headers.items()))
+        try:
+            known = self._prepared_headers.get(key)
+        except TypeError:  # a value that is not hashable: prepared every time
+            prepared.prepare_headers(_merged(self.headers, headers))
+            return
+        if known is None:
+            prepared.prepare_headers(_merged(self.headers, headers))
+            self._prepared_headers[key] = known = prepared.headers.copy()
+        prepared.headers = known.copy()
+
+
+def _merged(session: Mapping[str, Any], headers: Mapping[str, Any]) -> CaseInsensitiveDict[Any]:
+    """The session's headers with the request's over them (None: left out), as requests merges them."""
+    merged = CaseInsensitiveDict(session)
+    for name, value in headers.items():
+        if value is None:
+            merged.pop(name, None)
+        else:
+            merged[name] = value
+    return merged
+
+
+def _url_key(url: Any, params: Any) -> tuple[str, tuple[tuple[str, str], ...]] | None:
+    if type(url) is not str or not isinstance(params, dict):
+        return None
+    query = tuple(params.items())
+    if not all(type(k) is str and type(v) is str for k, v in query):
+        return None
+    return url, query
+
+
 def session_for(link: NukiLink) -> requests.Session:
-    session = requests.Session()
+    session = SimSession()
     session.trust_env = False  # no proxies or .netrc from this machine's environment
     adapter = SandboxAdapter(link)
     session.mount("http://", adapter)
@@ -166,4 +286,4 @@ def session_for(link: NukiLink) -> requests.Session:
     return session
 
 
-__all__ = ["CallRecord", "NukiLink", "SandboxAdapter", "session_for"]
+__all__ = ["CallRecord", "NukiLink", "SandboxAdapter", "SimSession", "session_for"]

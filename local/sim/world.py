@@ -1,8 +1,9 @@
 """The simulated world: StayKey's real services and real Nuki client, the Nuki sandbox, the AWS
 services around them, a shop, an operator, guests and faults, on one seeded loop (`local.sim.loop`).
 
-What is real: `Bookings`, `Sync`, `Activity`, `Reconciler`, `Rooms`, the `WebhookReceiver` (signature
-check over the raw body), the webhook processor's parsing, `Store` (its DynamoDB requests, served
+What is real: `Bookings`, `Sync`, `Activity`, `Reconciler`, `Rooms`, `ReadinessChecks`, `AccountUsers`
+(guests as Nuki account users, for app access), the `WebhookReceiver` (signature check over the raw
+body), the webhook processor's parsing and hints, `Store` (its DynamoDB requests, served
 by `local.sim.dynamo`), `NukiClient` (its retries, backoff and error mapping, sending real HTTP
 requests into the sandbox through `local.sim.transport`), the sandbox itself (Nuki's rules and
 asynchrony, judged by Nuki's spec), and the operator's webhook registration command. What is
@@ -16,12 +17,15 @@ from __future__ import annotations
 
 import logging
 import random
+import re
 import traceback
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
+
+import greenlet
 
 from local.nuki_sandbox.state import AuthDraft, NukiSandbox, Window
 from local.nuki_sandbox.webhooks import Delivery
@@ -36,10 +40,12 @@ from staykey.errors import StayKeyError
 from staykey.nuki import NukiClient, NukiError
 from staykey.observability import logger as service_logger
 from staykey.observability import set_metric_sink
+from staykey.services.accounts import AccountUsers
 from staykey.services.activity import Activity
 from staykey.services.bookings import Bookings
 from staykey.services.checks import LockChecks
 from staykey.services.polling import LogPoller
+from staykey.services.readiness import ReadinessChecks
 from staykey.services.reconciler import ReconcileIncomplete, Reconciler
 from staykey.services.rooms import Rooms
 from staykey.services.sync import Sync
@@ -77,6 +83,8 @@ class SimConfig:
     hot_check_every: float = 900.0  # HotCheckMinutes
     gap_fill_every: float = 3600.0  # GapFillMinutes
     reconcile_concurrency: int = 5  # ReconcileConcurrency: reconcile-lock invocations at once
+    readiness_every: float = 900.0  # ReadinessSchedule
+    purge_every: float = 3600.0  # the account users' purge
     validate_spec: float = 1.0  # the share of Nuki calls judged by Nuki's spec
     sync_delay: float = 2.0
     nuki_latency: tuple[float, float] = (0.05, 0.3)
@@ -104,8 +112,14 @@ class ShopBooking:
     ended_at: float | None = None  # checkout or cancel answered
     end_kind: str | None = None  # "checkout", "cancel"
     left_locks: dict[int, float] = field(default_factory=dict)  # lock -> when a move left it
+    joined: dict[int, float] = field(default_factory=dict)  # lock -> since when the booking has it
+    dates_changed_at: float = 0.0  # when a change last moved the stay
+    changed_at: float = 0.0  # when the shop's last change (PATCH) was answered
+    emails: list[str] = field(default_factory=list)  # the guest's email, and each one a change gave
+    email_sent: str | None = None  # a guest change's email, sent and not answered yet
     answered: bool = False  # the create was answered (a booking the shop knows about)
     failed_calls: int = 0
+    rotations: int = 0  # PIN rotations answered 202 (the shop's and the operator's)
 
 
 @dataclass
@@ -132,6 +146,7 @@ class World:
         self.crashes: list[str] = []
         self.metrics: list[tuple[float, str, float, dict[str, str]]] = []
         self.metric_counts: Counter[str] = Counter()
+        self.metric_times: dict[str, list[float]] = defaultdict(list)  # name -> when, in order
         self.follow_ups: dict[str, list[float]] = defaultdict(list)
         self.shop: dict[str, ShopBooking] = {}
         self._shop_queues: dict[str, list[tuple[str, Callable[[], bool]]]] = {}
@@ -139,13 +154,21 @@ class World:
         self.deliveries: list[Delivery] = []
         self.foreign_ids: set[str] = set()
         self.online_since: dict[int, float] = {}
-        self.nuki_ok_since = 0.0
-        self.outage: str | None = None  # "5xx", "429" spells answered by the transport
+        self.nuki_ok_since = 0.0  # since when Nuki takes StayKey's writes again (after any outage)
+        self.reads_ok_since = 0.0  # since when Nuki answers StayKey's reads again
+        self.outage: str | None = None  # "5xx", "429", "403" spells answered by the transport
         self.token_rejected_at: list[float] = []
+        self.forbidden_at: list[float] = []  # when Nuki refused a write of StayKey's with 403 (a spell)
+        # lock -> foreign codes (auth ids) the reconciler listed there, in a run that completed: the
+        # reconciler remembers every code it lists, so StayKey knows them from then on
+        self.known_foreign: dict[int, set[str]] = defaultdict(set)
+        self._reconciler_saw: dict[tuple[Any, int], set[str]] = {}
         self.lost_log_ids: set[str] = set()
         self.tampered: dict[int, float] = {}  # lock -> when someone last changed our code on it in Nuki Web
         self.idle_drift: dict[str, float] = {}  # auth id -> when a code of ours appeared on an idle lock
-        self.tampered_auths: dict[str, float] = {}  # auth id -> when someone changed that code of ours
+        # lock -> its readiness facts over time: (t, online, battery, keypad battery, subscription in force)
+        self.lock_health: dict[int, list[tuple[float, bool, bool, bool, bool]]] = defaultdict(list)
+        self.foreign_users: set[int] = set()  # account users someone else added (StayKey never deletes them)
 
         set_metric_sink(self._metric)
         service_logger.setLevel(logging.CRITICAL)
@@ -160,6 +183,8 @@ class World:
         # (lock, auth id) -> when a DEVICE_AUTHS about that code reached StayKey's receiver
         self.told_auths: dict[tuple[int, str], list[float]] = defaultdict(list)
         self.ddb = InMemoryDynamoDB()
+        for index in ("gsi2", "gsi3"):  # bookings by stay (readiness), account users due for purge
+            self.ddb.add_index(index, f"{index}pk", f"{index}sk")
         self.store = Store(TABLE, client=self.ddb)
         env = {
             **DEFAULT_ENV,
@@ -211,6 +236,7 @@ class World:
         self.mailer = SimMailer(self)
         self.inbox = SimInbox(self)
         self.webhook_secret = ""
+        self.accounts = AccountUsers(self.settings, self.store, lambda: self.nuki, self.clock)
         self.sync = Sync(
             self.settings,
             self.store,
@@ -218,7 +244,7 @@ class World:
             self.jobs,
             self.mailer,
             self.clock,
-            writer=NukiWriter(self.store, lambda: self.nuki, self.clock),
+            writer=NukiWriter(self.store, lambda: self.nuki, self.clock, self.accounts),
             pin_choice=random.Random(seed + 2).choice,
             sleep=self.loop.sleep,
         )
@@ -232,7 +258,9 @@ class World:
         )
         self.activity = Activity(self.settings, self.store, self.clock)
         self.poller = LogPoller(self.activity, lambda: self.background_nuki)
-        self.webhooks = WebhookProcessor(self.activity, self.sync)
+        self.readiness = ReadinessChecks(
+            self.settings, self.store, lambda: self.nuki, self.clock, metric=self._metric_call
+        )
         self.reconciler = Reconciler(
             self.settings,
             self.store,
@@ -256,6 +284,9 @@ class World:
         self.watcher = Watcher(
             watch_settings(self.settings), self.store, self.poller, self.checks, self.clock, metric=self._metric_call
         )
+        self.webhooks = WebhookProcessor(
+            self.activity, self.sync, readiness=lambda: self.readiness, lock_queue=lambda: self.lock_queue
+        )
         self.receiver = WebhookReceiver(
             secret=lambda _force: self.webhook_secret,
             inbox=self.inbox,
@@ -264,7 +295,9 @@ class World:
         )
         self.rooms = Rooms(self.store, self.clock, nuki=lambda: self.nuki)
         self.checker = Checker(self)
-        self.ddb.on_write = self.checker.on_item_write
+        self.ddb.on_write = self._on_item_write
+        self.outbox_events = 0
+        self.dispatched: list[tuple[str, Any]] = []  # (partition, item) of each outbox event, in order
         self._apply_at: float | None = None
         self.loop.after_event.append(self._nuki_clock)
         self.loop.after_event.append(self.checker.after_event)
@@ -278,6 +311,8 @@ class World:
         if not self.config.periodic:
             return
         self.loop.call_later(self.rng.uniform(0, self.config.reconcile_every), self._reconcile_tick, "reconciler")
+        self.loop.call_later(self.rng.uniform(0, self.config.readiness_every), self._readiness_tick, "readiness")
+        self.loop.call_later(self.rng.uniform(0, self.config.purge_every), self._purge_tick, "account-purge")
         self.loop.call_later(self.rng.uniform(0, self.config.poll_every), self._poll_tick, "log-poller")
 
     def reconcile_now(self) -> None:
@@ -316,6 +351,17 @@ class World:
             return False
         return True
 
+    def _on_item_write(self, table: str, pk: str, sk: str, before: Any, after: Any) -> None:
+        self.checker.on_item_write(table, pk, sk, before, after)
+        if after is not None and sk.startswith("EVENT#"):
+            # The outbox's dispatcher (on the table's stream) hands each event on and deletes its
+            # item within seconds; the events themselves are not this simulator's subject. Without
+            # it, outbox items would pile up in the partitions of bookings and locks, and every read
+            # of those partitions would carry them, as no deployed table does.
+            self.outbox_events += 1
+            self.dispatched.append((pk, after))  # what the shop would get, for tests that read it
+            self.ddb.discard(table, pk, sk)
+
     def run_for(self, seconds: float) -> None:
         self.loop.run_until(self.loop.t + seconds)
 
@@ -328,6 +374,7 @@ class World:
     def _metric(self, name: str, value: float, dims: Any) -> None:
         self.metrics.append((self.loop.t, name, value, dict(dims)))
         self.metric_counts[name] += 1
+        self.metric_times[name].append(self.loop.t)
 
     def _metric_call(self, name: str, value: float = 1, dimensions: Any = None) -> None:
         self._metric(name, value, dimensions or {})
@@ -353,6 +400,14 @@ class World:
         self.loop.call_later(self.config.reconcile_every, self._reconcile_tick, "reconciler")
         self.invoke("reconciler", lambda: self.checks.sweep())
 
+    def _readiness_tick(self) -> None:
+        self.invoke("readiness", lambda: self.readiness.run())
+        self.loop.call_later(self.config.readiness_every, self._readiness_tick, "readiness")
+
+    def _purge_tick(self) -> None:
+        self.invoke("account-purge", lambda: self.accounts.purge())
+        self.loop.call_later(self.config.purge_every, self._purge_tick, "account-purge")
+
     def _poll_tick(self) -> None:
         self.loop.call_later(self.config.poll_every, self._poll_tick, "log-poller")
         self.invoke("log-poller", lambda: self.watcher.tick())
@@ -372,11 +427,68 @@ class World:
         if sync_delay is not None:
             self.sandbox.update_smartlock(smartlock_id, sync_delay=sync_delay)
         self.online_since[smartlock_id] = self.loop.t
+        self._health(smartlock_id)
 
     def set_online(self, smartlock_id: int, online: bool) -> None:
         self.sandbox.update_smartlock(smartlock_id, online=online)
         if online:
             self.online_since[smartlock_id] = self.loop.t
+        self._health(smartlock_id)
+
+    def set_health(self, smartlock_id: int, **battery: bool) -> None:
+        """A battery goes critical or is changed (batteryCritical, keypadBatteryCritical)."""
+        self.sandbox.update_smartlock(smartlock_id, battery=battery)
+        self._health(smartlock_id)
+
+    def set_subscription(self, smartlock_id: int, state: str) -> None:
+        self.sandbox.update_smartlock(smartlock_id, subscription=state)
+        self._health(smartlock_id)
+
+    def _health(self, smartlock_id: int) -> None:
+        lock = self.sandbox._locks[smartlock_id]
+        facts = (
+            self.loop.t,
+            lock.online,
+            bool(lock.battery["batteryCritical"]),
+            bool(lock.battery["keypadBatteryCritical"]),
+            lock.subscription in (None, "ACTIVE", "PENDING_CANCEL"),
+        )
+        self.lock_health[smartlock_id].append(facts)
+
+    def at_risk(self, smartlock_id: int, access: str, t0: float, t1: float) -> tuple[bool, bool]:
+        """Whether the lock had a readiness problem (for a guest with `access`) throughout [t0, t1],
+        and whether it had one at any time in it (ground truth: what the sandbox was told)."""
+        history = self.lock_health.get(smartlock_id, [])
+
+        def problem(facts: tuple[float, bool, bool, bool, bool]) -> bool:
+            _, online, battery, keypad, subscription = facts
+            return not online or battery or (access == "keypad" and keypad) or not subscription
+
+        before = [f for f in history if f[0] <= t0]
+        during = [f for f in history if t0 < f[0] <= t1]
+        states = ([before[-1]] if before else []) + during
+        flags = [problem(f) for f in states]
+        return (bool(flags) and all(flags), any(flags))
+
+    def account_user(self, email: str) -> int | None:
+        """The Nuki account user with this email, if the sandbox has one (ground truth)."""
+        user = self.sandbox._users.by_email(email)
+        return user.account_user_id if user is not None else None
+
+    def add_foreign_app_user(self, smartlock_id: int, name: str) -> None:
+        """Someone else's app user on a lock (the cleaner's, added in Nuki Web): never StayKey's."""
+        from local.nuki_sandbox.model import NukiError as SandboxNukiError
+
+        email = f"{name.lower().replace(' ', '.')}.{smartlock_id}@example.org"
+        user = self.sandbox._users.by_email(email)
+        uid = user.account_user_id if user else int(self.sandbox.add_account_user(email, name)["accountUserId"])
+        self.foreign_users.add(uid)
+        draft = AuthDraft(name=name, type=0, remote_allowed=False, window=Window(), account_user_id=uid)
+        try:
+            auth = self.sandbox.add_foreign_auth(smartlock_id, draft)
+        except SandboxNukiError:
+            return
+        self.foreign_ids.add(str(auth["id"]))
 
     def is_online(self, smartlock_id: int) -> bool:
         return self.sandbox._locks[smartlock_id].online
@@ -406,22 +518,52 @@ class World:
             return self.rng.choice((500, 502, 503, 504))
         if self.outage == "429":
             return 429
+        if self.outage == "403" and _is_write(method, path):
+            return 403
         return None
 
     def _after_nuki_call(self, call: CallRecord) -> None:
         if call.status == 401:
             self.token_rejected_at.append(self.loop.t)
+        if call.status == 403 and call.fault:
+            self.forbidden_at.append(self.loop.t)
+        if call.status == 200 and call.method == "GET" and self.loop.current.startswith("reconcile:"):
+            listed = _LOCK_AUTHS.match(call.path)
+            if listed is not None:
+                lock_id = int(listed.group(1))
+                seen = {a.id for a in self.auths_on(lock_id) if a.id in self.foreign_ids}
+                self._reconciler_saw[(greenlet.getcurrent(), lock_id)] = seen
         self.checker.on_nuki_call(call)
-        write = call.method in ("PUT", "POST", "DELETE") and "/auth" in call.path
-        if write and call.status == 204 and self.rng.random() < self.config.kill_after_write:
+        if (
+            _is_write(call.method, call.path)
+            and call.status == 204
+            and self.rng.random() < self.config.kill_after_write
+        ):
             raise Killed("the invocation died after Nuki accepted its write")
 
     def set_outage(self, kind: str | None) -> None:
-        """A spell of Nuki trouble: "5xx", "429", "401" (our token refused), or None (over)."""
-        self.outage = kind if kind in ("5xx", "429") else None
+        """A spell of Nuki trouble: "5xx", "429", "401" (our token refused), "403" (every write
+        refused: a lapsed subscription, a token without the permission), or None (over)."""
+        was = self.outage
+        self.outage = kind if kind in ("5xx", "429", "403") else None
         self.sandbox.token = "rotated-elsewhere" if kind == "401" else TOKEN
         if kind is None:
             self.nuki_ok_since = self.loop.t
+            if was != "403":  # a 403 spell refused writes only
+                self.reads_ok_since = self.loop.t
+
+    def writes_refused(self) -> bool:
+        """Nuki refuses StayKey's writes right now (a 403 spell), though it answers its reads."""
+        return self.outage == "403"
+
+    def reconciled(self, smartlock_id: int) -> None:
+        """A reconcile of this lock completed: what it listed there is known to StayKey from now."""
+        seen = self._reconciler_saw.pop((greenlet.getcurrent(), smartlock_id), None)
+        if seen:
+            self.known_foreign[smartlock_id] |= seen
+
+    def reconcile_failed(self, smartlock_id: int) -> None:
+        self._reconciler_saw.pop((greenlet.getcurrent(), smartlock_id), None)
 
     # ------------------------------------------------------------------ webhooks from Nuki
 
@@ -465,6 +607,11 @@ class World:
         body = {"name": f"Room {room_id}", "smartlockIds": list(locks), "timezone": timezone, **times}
         self.rooms.put(room_id, RoomIn.model_validate(body))
 
+    def room_access(self, room_id: str) -> dict[int, str]:
+        room = self.store.get_room(room_id)
+        assert room is not None
+        return {lock_id: room.access_of(lock_id) for lock_id in room.smartlockIds}
+
     def room_locks(self, room_id: str) -> tuple[int, ...]:
         room = self.store.get_room(room_id)
         assert room is not None
@@ -501,15 +648,19 @@ class World:
         notify: bool = True,
         email: str | None = None,
     ) -> None:
+        guest_email = email or f"{booking_id.lower()}@example.org"
         request = {
             "bookingId": booking_id,
             "roomId": room_id,
-            "guest": {"name": f"Guest {booking_id}", "email": email or f"{booking_id.lower()}@example.org"},
+            "guest": {"name": f"Guest {booking_id}", "email": guest_email},
             "checkIn": _point(check_in),
             "checkOut": _point(check_out),
             "notifyGuest": notify,
         }
-        self.shop[booking_id] = ShopBooking(booking_id, room_id, self.room_locks(room_id), request, self.loop.t)
+        locks = self.room_locks(room_id)
+        self.shop[booking_id] = ShopBooking(booking_id, room_id, locks, request, self.loop.t)
+        self.shop[booking_id].joined = dict.fromkeys(locks, self.loop.t)
+        self.shop[booking_id].emails.append(guest_email)
         self._shop(booking_id, f"shop:create:{booking_id}", lambda: self._create(booking_id))
 
     def _shop(self, booking_id: str, label: str, attempt: Callable[[], bool]) -> None:
@@ -566,6 +717,10 @@ class World:
     def _patch(self, booking_id: str, change: dict[str, Any]) -> bool:
         sb = self.shop[booking_id]
         body = {k: _point(v) if k in ("checkIn", "checkOut") else v for k, v in change.items()}
+        if "guest" in change:
+            # Until the answer, the booking may have the new guest already (the change is written
+            # before its round runs, and other rounds of the booking go on meanwhile).
+            sb.email_sent = str(change["guest"]["email"])
         answer = self.shop_call(
             booking_id,
             "PATCH /bookings",
@@ -573,9 +728,11 @@ class World:
         )
         if answer is None:
             return False
+        sb.email_sent = None
         if isinstance(answer, StayKeyError):
             return True
         now = self.loop.t
+        sb.changed_at = now
         if answer.status.value == "provisioning":
             # A change gives its writes a fresh chance: the deadline counts from it (CONFIRM_MIN).
             self.checker.provisioning_since[booking_id] = now
@@ -586,7 +743,13 @@ class World:
                     sb.left_locks[lock_id] = now
             for lock_id in new_locks:
                 sb.left_locks.pop(lock_id, None)
+                if lock_id not in sb.locks:
+                    sb.joined[lock_id] = now
             sb.room_id, sb.locks = change["roomId"], new_locks
+        if "guest" in change:
+            sb.emails.append(str(change["guest"]["email"]))
+        if {"checkIn", "checkOut", "roomId"} & set(change):
+            sb.dates_changed_at = now
         sb.valid_from, sb.valid_until = answer.validFrom, answer.validUntil
         for key in ("checkIn", "checkOut"):
             if key in body:
@@ -608,7 +771,43 @@ class World:
             sb.ended_at, sb.end_kind = self.loop.t, kind
         return True
 
+    def rotate(self, booking_id: str, operator: bool = False) -> None:
+        """A new PIN for the booking: asked for by the shop (one request after the other, repeated
+        when unanswered), or by an operator in the console (whenever they click, through the same
+        service)."""
+        if operator:
+            self.spawn(f"operator:rotate:{booking_id}", lambda: self._rotate(booking_id, "console"))
+        else:
+            self._shop(booking_id, f"shop:rotate:{booking_id}", lambda: self._rotate(booking_id, "shop"))
+
+    def _rotate(self, booking_id: str, who: str) -> bool:
+        answer = self.shop_call(booking_id, f"rotate-pin ({who})", lambda: self.bookings.rotate_pin(booking_id))
+        if answer is None:
+            return False
+        if isinstance(answer, StayKeyError):
+            self.note(f"rotate {booking_id} ({who}) refused: {answer.status} {answer.message}")
+            return True
+        self.shop[booking_id].rotations += 1
+        return True
+
     # ------------------------------------------------------------------ guests
+
+    def guest_opens_app(self, booking_id: str, smartlock_id: int) -> bool:
+        """The guest opens the door with the Nuki app; True if it opened with the booking's authorization."""
+        booking = self.store.get_booking(booking_id)
+        sb = self.shop.get(booking_id)
+        if booking is None or sb is None:
+            return False
+        uid = self.account_user(sb.emails[-1])
+        if uid is None:
+            return False
+        result = self.sandbox.app_entry(smartlock_id, uid, at=self.loop.now())
+        logged = self.sandbox._log_index.get(str(result["logId"]))
+        used = logged.data.get("authId") if logged is not None else None
+        opened_by = next((a for a in self.auths_on(smartlock_id) if a.id == used), None)
+        if result["success"] and opened_by is not None and opened_by.name == booking.authName:
+            self.entries.append(GuestEntry(self.loop.t, booking_id, smartlock_id, str(result["logId"])))
+        return bool(result["success"])
 
     def guest_types_pin(self, booking_id: str, smartlock_id: int) -> bool:
         """The guest types the PIN we gave the shop; True if the door opened."""
@@ -660,6 +859,14 @@ def _auth_lock(body: bytes) -> tuple[int, str] | None:
         return int(payload["smartlockAuth"]["smartlockId"]), str(payload["smartlockAuth"]["id"])
     except (ValueError, KeyError, TypeError):
         return None
+
+
+_LOCK_AUTHS = re.compile(r"^/smartlock/(\d+)/auth$")
+
+
+def _is_write(method: str, path: str) -> bool:
+    """A request that changes a lock's codes (create, update, delete, one or many)."""
+    return method in ("PUT", "POST", "DELETE") and "/auth" in path
 
 
 def _log_id(body: bytes) -> str | None:

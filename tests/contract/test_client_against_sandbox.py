@@ -17,6 +17,9 @@ import requests
 from local.nuki_sandbox import start_sandbox
 from local.nuki_spec import validate_request, validate_response
 from staykey.nuki import (
+    AccountUserCreate,
+    AppAuthCreate,
+    AppAuthUpdate,
     KeypadCodeCreate,
     NukiAuthError,
     NukiClient,
@@ -122,6 +125,45 @@ def test_keypad_code_lifecycle_conforms_to_the_spec(client: NukiClient) -> None:
     client.delete_auths([other.id])
     client.sync(17000099)
     assert _eventually(lambda: not client.list_auths(17000001) and not client.list_auths(17000099))
+
+
+def test_account_users_and_app_authorizations_conform_to_the_spec(client: NukiClient) -> None:
+    # An account user for the guest, found by email afterwards
+    user = client.create_account_user(AccountUserCreate(email="ada@example.org", name="Ada Lovelace", language="en"))
+    assert [u.account_user_id for u in client.find_account_users("ada@example.org")] == [user.account_user_id]
+    assert "ada@" not in repr(user)
+    with pytest.raises(NukiInvalidRequest) as again:
+        client.create_account_user(AccountUserCreate(email="ada@example.org", name="Ada"))
+    assert "ada@" not in str(again.value)
+    # An app authorization for them on a lock without a keypad, and a keypad code linked to them
+    start = datetime.now(UTC).replace(microsecond=0)
+    app = AppAuthCreate(
+        name="SK B-9", account_user_id=user.account_user_id, allowed_from=start, allowed_until=start + timedelta(days=2)
+    )
+    client.create_app_auth([17000500], app)
+    linked = _code("SK B-9", 571933).model_copy(update={"account_user_id": user.account_user_id})
+    client.create_keypad_code([17000001], linked)
+    found = _eventually(lambda: client.list_auths(17000500, types=(0,)))
+    assert (found[0].type, found[0].account_user_id, found[0].code) == (0, user.account_user_id, None)
+    code = _eventually(lambda: client.list_auths(17000001))
+    assert code[0].account_user_id == user.account_user_id
+    # Updated with the full restriction set, then deleted; the account user too
+    update = AppAuthUpdate(
+        name="SK B-9",
+        account_user_id=user.account_user_id,
+        allowed_from=start,
+        allowed_until=start + timedelta(days=3),
+        allowed_week_days=127,
+        allowed_from_time=0,
+        allowed_until_time=0,
+        enabled=True,
+        remote_allowed=False,
+    )
+    client.update_auth(17000500, found[0].id, update)
+    assert _eventually(lambda: client.get_auth(17000500, found[0].id).allowed_until_date == start + timedelta(days=3))
+    client.delete_auth(17000500, found[0].id)
+    client.delete_account_user(user.account_user_id)
+    assert _eventually(lambda: not client.list_account_users())
 
 
 def test_refusals_arrive_as_typed_errors(client: NukiClient, sandbox: Any) -> None:

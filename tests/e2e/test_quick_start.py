@@ -85,7 +85,10 @@ def make_local(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path,
     gone_by = time.monotonic() + 30
     while env_file.exists() and time.monotonic() < gone_by:
         time.sleep(0.2)
-    assert not env_file.exists(), "make local leaves no env file behind once it stops"
+    assert not env_file.exists(), (
+        "make local leaves no env file behind once it stops; its output:\n"
+        + (home / "make-local.out").read_text(errors="replace")[-2000:]
+    )
 
 
 def test_the_readme_quick_start_run_as_written_ends_in_an_active_booking(

@@ -32,7 +32,7 @@ def test_a_room_is_checked_against_the_nuki_account_when_it_is_set_up(shop: Shop
         "smartlockIds.3": errors["smartlockIds.3"],
     }
     assert errors["smartlockIds.2"].startswith(f"lock {bare} has no keypad paired")
-    assert "Smart Hosting subscription is EXPIRED, not active" in errors["smartlockIds.3"]
+    assert "Smart Hosting subscription that is EXPIRED, not active" in errors["smartlockIds.3"]
     assert shop.call("GET", f"/rooms/{room_id}").status_code == 404
 
     # Once the subscription is renewed the lock is taken

@@ -70,6 +70,7 @@ def endpoint(**changes: Any) -> dict[str, Any]:
 
 
 POST, PUT, PATCH, GET = "POST", "PUT", "PATCH", "GET"
+DEEP = b'{"x":' + b"[" * 1000 + b"]" * 1000 + b"}"
 W = "/webhook-endpoints"
 B, R, P = "/bookings", f"/rooms/{NEW_ROOM_ID}", f"/bookings/{BOOKING_ID}"
 
@@ -79,6 +80,11 @@ BAD_INPUTS: list[Bad] = [
     Bad("json-array", POST, B, 400, "must be a JSON object", raw=b'["B-1"]'),
     Bad("empty-body", POST, B, 400, "needs a JSON body", raw=b""),
     Bad("not-utf8", POST, B, 400, "not UTF-8", raw=b'{"bookingId": "\xff\xfe"}'),
+    # 1,000 nested arrays in 2 KB: json.loads gave up with RecursionError, a 500 (found by an adversarial run)
+    Bad("deeply-nested", POST, B, 400, "nested too deeply", raw=DEEP),
+    Bad("patch-deeply-nested", PATCH, P, 400, "nested too deeply", raw=DEEP),
+    Bad("room-deeply-nested", PUT, R, 400, "nested too deeply", raw=DEEP),
+    Bad("endpoint-deeply-nested", POST, W, 400, "nested too deeply", raw=DEEP),
     Bad("room-broken-json", PUT, R, 400, "not valid JSON", raw=b"{name: Room}"),
     # -- wrong types
     Bad("name-is-a-number", POST, B, 422, "guest.name", guest(name=42)),
@@ -108,8 +114,29 @@ BAD_INPUTS: list[Bad] = [
     Bad("name-with-escape", POST, B, 422, "guest.name", guest(name="Ada\u001b[31mLovelace")),
     Bad("name-with-bidi-override", POST, B, 422, "guest.name", guest(name="Ada\u202eecalevoL")),
     Bad("name-with-zero-width-space", POST, B, 422, "guest.name", guest(name="Ada\u200bLovelace")),
+    # Python's own messages named its internals ("offset must be a timedelta strictly between ...",
+    # "Invalid isoformat string"); fullwidth digits passed the \\d of the shape check
+    Bad("stay-offset-24h", POST, B, 422, "checkIn", booking(checkIn="2027-01-10T15:00:00+24:00")),
+    Bad("stay-february-30", POST, B, 422, "checkIn", booking(checkIn="2027-02-30")),
+    Bad("stay-fullwidth-digits", POST, B, 422, "checkIn", booking(checkIn="\uff12\uff10\uff12\uff17-01-10")),
+    Bad("name-with-line-separator", POST, B, 422, "guest.name", guest(name="Ada\u2028Lovelace")),
+    Bad("name-with-paragraph-separator", POST, B, 422, "guest.name", guest(name="Ada\u2029Lovelace")),
     Bad("room-name-with-tab", PUT, R, 422, "name", room(name="Room\t12")),
     Bad("email-not-an-address", POST, B, 422, "guest.email", guest(email="ada at example.org")),
+    # Issue 15 (adversarial): an address with a control or invisible character was taken, a Nuki
+    # account user created for it and the guest "emailed" at it (looks like another guest's address)
+    Bad("email-with-nul", POST, B, 422, "guest.email", guest(email="ada\u0000@example.org")),
+    Bad("email-with-zero-width-space", POST, B, 422, "guest.email", guest(email="ada\u200b@example.org")),
+    Bad("email-with-bidi-override", POST, B, 422, "guest.email", guest(email="\u202eada@example.org")),
+    Bad("email-with-escape", POST, B, 422, "guest.email", guest(email="ada\u001b@example.org")),
+    Bad(
+        "patch-email-with-zero-width-joiner",
+        PATCH,
+        P,
+        422,
+        "guest.email",
+        {"guest": {**GUEST, "email": "ada\u200d@example.org"}},
+    ),
     # -- locks
     Bad("six-locks", PUT, R, 422, "smartlockIds", room(smartlockIds=[1, 2, 3, 4, 5, 6])),
     Bad("no-lock", PUT, R, 422, "smartlockIds", room(smartlockIds=[])),
@@ -126,6 +153,11 @@ BAD_INPUTS: list[Bad] = [
     Bad("zone-database-directory", PUT, R, 422, "timezone", room(timezone="Europe")),
     Bad("zone-path-traversal", PUT, R, 422, "timezone", room(timezone="../../etc/passwd")),
     Bad("zone-lowercase", PUT, R, 422, "timezone", room(timezone="europe/berlin")),
+    # files of the zone database that are not a place's zone (the host's own, the "not set" zone)
+    Bad("zone-host-localtime", PUT, R, 422, "timezone", room(timezone="localtime")),
+    Bad("zone-factory", PUT, R, 422, "timezone", room(timezone="Factory")),
+    Bad("zone-posixrules", PUT, R, 422, "timezone", room(timezone="posixrules")),
+    Bad("zone-right", PUT, R, 422, "timezone", room(timezone="right/UTC")),
     Bad("check-in-time-25h", PUT, R, 422, "checkInTime", room(checkInTime="25:00")),
     Bad("room-id-bad-characters", PUT, "/rooms/room%20one", 422, "roomId", room()),
     # -- the stay
@@ -166,6 +198,8 @@ BAD_INPUTS: list[Bad] = [
     Bad("events-cursor-not-ours", GET, "/events?after=12345", 422, "after"),
     Bad("events-limit-too-big", GET, "/events?limit=1000", 422, "limit"),
     Bad("events-limit-not-a-number", GET, "/events?limit=ten", 422, "limit"),
+    Bad("events-unknown-parameter", GET, "/events?since=yesterday", 422, "since"),
+    Bad("events-limit-twice", GET, "/events?limit=1&limit=2", 422, "limit"),
     # -- the list and lock routes, and the booking actions (issue 13)
     Bad("list-unknown-parameter", GET, "/bookings?roomid=room-hard", 422, "roomid"),
     Bad("list-bad-status", GET, "/bookings?status=checkedout", 422, "status"),
@@ -186,6 +220,10 @@ BAD_INPUTS: list[Bad] = [
     Bad("resend-email-not-active", POST, f"/bookings/{BOOKING_ID}/resend-email", 409, "confirmed"),
     Bad("retry-not-failed", POST, f"/bookings/{BOOKING_ID}/retry", 409, "only a failed booking"),
     Bad("retry-unknown-booking", POST, "/bookings/B-nope/retry", 404, "does not exist"),
+    Bad("rotate-pin-unknown-booking", POST, "/bookings/B-nope/rotate-pin", 404, "does not exist"),
+    Bad("rotate-pin-a-pin-of-its-own", POST, f"/bookings/{BOOKING_ID}/rotate-pin", 422, "pin", {"pin": "482913"}),
+    Bad("rotate-pin-broken-json", POST, f"/bookings/{BOOKING_ID}/rotate-pin", 400, "not valid JSON", raw=b'{"pin"'),
+    Bad("rotate-pin-not-an-object", POST, f"/bookings/{BOOKING_ID}/rotate-pin", 400, "JSON object", raw=b"[]"),
     # -- the webhook
     Bad(
         "webhook-over-64-kib",

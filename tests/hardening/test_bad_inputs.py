@@ -18,7 +18,7 @@ The same rows run over HTTP against the local stack in tests/e2e/test_hardening_
 | empty strings | `bookingId: ""`, `guest.name: ""` or `"   "`, `guest.email: ""`, room `name: ""` | 422 naming the field |
 | huge strings | a name of 201 or 10,000 characters, a 65-character `bookingId`, a 255-character email | 422 naming the field ("at most 200 characters") |
 | a huge body | a body over 64 KiB | 413 `payload_too_large` (the function; API Gateway itself stops at 10 MB) |
-| control characters | NUL, newline, ESC, tab in a name; invisible formatting (U+202E bidi override, U+200B zero width space) | 422 naming the field: "must not contain control or invisible formatting characters" |
+| control characters | NUL, newline, ESC, tab in a name; invisible formatting (U+202E bidi override, U+200B zero width space); NUL, ESC or invisible formatting in a guest's email (in a POST or a PATCH) | 422 naming the field: "must not contain control or invisible formatting characters" |
 | non-Latin names | "Ada Lövelace", "李小龍", "محمد بن موسى الخوارزمي", "Ελένη", "Zoë 🙂", 200 x "क" | **accepted** (201), stored and answered as sent (NFC) |
 | more than 5 locks on a room | `smartlockIds: [1, 2, 3, 4, 5, 6]`; also none, or one lock twice | 422 `smartlockIds` |
 | a lock id that is not a positive integer | `0`, `-17000001`, `17000001.5`, `"17000001"`, `true`, `2^63`, `17000001` (not a list) | 422 `smartlockIds.0` (or `smartlockIds`) |
@@ -33,7 +33,8 @@ The same rows run over HTTP against the local stack in tests/e2e/test_hardening_
 | an empty or null PATCH | `{}`, `{"checkIn": null}`, or a window decades long | 422 |
 | bad ids in paths and queries | `/bookings/<script>`, `/locks/abc/activity`, `/locks/0/activity`, `?limit=ten`, `?limit=100000` | 404 / 422 `limit` |
 | list filters that are not | `GET /bookings?roomid=...` (unknown), `status=checkedout`, `from=2026-12-01` (no time), `to` before `from`, a date-time UTC puts outside the years 1-9999 (`updatedSince=0001-01-01T00:00:00+01:00`: was a 500, found by the fuzzer), `limit=101`, a forged or garbled `cursor`, on `/rooms`, `/locks` and the activity routes too | 422 naming the parameter (`roomid`, `status`, `from`, `to`, `updatedSince`, `limit`, `cursor`) |
-| an action that does not apply | `POST /bookings/{id}/resend-email` before the code is confirmed, `/retry` of a booking that did not fail, or of no booking | 409 saying why / 404 |
+| an action that does not apply | `POST /bookings/{id}/resend-email` before the code is confirmed, `/retry` of a booking that did not fail, or of no booking, `/rotate-pin` of no booking | 409 saying why / 404 |
+| a rotation with a body | `POST /bookings/{id}/rotate-pin` with `{"pin": "482913"}` (the new PIN is StayKey's choice), broken JSON, or an array | 422 `pin` / 400 |
 | an oversized body on `/webhooks/nuki` | 64 KiB + 1 byte, correctly signed | 413, nothing queued (checked before the signature) |
 | an unsigned webhook | no `X-Nuki-Signature-SHA256` | 401, nothing queued |
 | a webhook endpoint URL that is unsafe | `https://10.0.0.7/`, `https://169.254.169.254/...`, `https://[fd12::1]/`, `http://` to a public address, `ftp://`, `https://user:pw@...` | 422 `url` naming why ("points at a private, loopback or link-local address", "must be https"); no endpoint, no secret |
@@ -101,6 +102,12 @@ def invoke_route(method: str, target: str, raw: bytes | None, headers: dict[str,
     )
     if raw == b"":
         event["body"] = None
+    pairs = parse_qsl(split.query)
+    if pairs:  # a repeated parameter, as API Gateway hands it over: every value in the multi-value map
+        multi: dict[str, list[str]] = {}
+        for key, value in pairs:
+            multi.setdefault(key, []).append(value)
+        event["multiValueQueryStringParameters"] = multi
     if event["pathParameters"]:
         event["pathParameters"] = {k: unquote(v) for k, v in event["pathParameters"].items()}
     module = importlib.import_module(FUNCTIONS[route.function].module)

@@ -30,7 +30,7 @@ ROOM = {"name": "Room 12", "smartlockIds": [17000001, 17000099], "timezone": "Eu
 
 def items(world: World) -> list[dict[str, Any]]:
     res = boto3.client("dynamodb").scan(TableName=world.store.table_name)
-    return [world.store._codec.load(item) for item in res["Items"]]
+    return [world.store.codec.load(item) for item in res["Items"]]
 
 
 def guest_item(world: World, booking_id: str = "B-1001") -> dict[str, Any]:

@@ -192,5 +192,5 @@ def test_9_a_device_auths_body_without_enabled_leads_to_a_read_back() -> None:
 
 def test_a_season_with_every_fault_keeps_every_promise() -> None:
     """One hostile seeded season end to end (the bounded sweep of many seeds is test_seeds.py)."""
-    result = Season(20261202, stays=25, hostile=True, days=1.0).run()
+    result = Season(20261202, stays=25, hostile=True, days=0.5).run()
     assert result.ok, "\n".join(result.violations[:10])

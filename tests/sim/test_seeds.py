@@ -7,20 +7,22 @@ import pytest
 
 from local.sim.scenario import Season, run_seed
 
-# Chosen once, spread over the profiles (webhooks or not, polling or not, hostile or calm);
-# `make simulate` runs seeds from 1 upward.
-SEEDS = (3, 7, 8, 21, 27, 53, 81, 93, 117, 4242)
+# Chosen once, spread over the profiles: calm (1); webhooks only, lean bodies (2); webhooks and
+# polling, lean bodies, invocations dying (3); polling only, no webhooks (7); webhooks only, slow
+# syncs, invocations dying (9); webhooks and polling, slow syncs (93). Half a simulated day each (and
+# the quiet hours after it): the bounded part of `make simulate`, which runs seeds from 1 upward.
+SEEDS = (1, 2, 3, 7, 9, 93)
 
 
 @pytest.mark.parametrize("seed", SEEDS)
 def test_a_seeded_season_keeps_every_promise(seed: int) -> None:
-    result = run_seed(seed, stays=30, days=1.0, validate=0.2)
+    result = run_seed(seed, stays=30, days=0.5, validate=0.2)
     assert result.ok, f"seed {seed} ({result.profile}):\n" + "\n".join(result.violations[:10])
     assert sum(result.checks.values()) > 1000, "the invariants were checked"
 
 
 def test_the_same_seed_gives_the_same_run() -> None:
-    first, second = Season(4242, stays=15, days=0.5), Season(4242, stays=15, days=0.5)
+    first, second = Season(4242, stays=10, days=0.25), Season(4242, stays=10, days=0.25)
     a, b = first.run(), second.run()
     assert (a.events, a.nuki_calls, a.invocations, a.checks) == (b.events, b.nuki_calls, b.invocations, b.checks)
     calls = [(c.at, c.method, c.path, c.status) for c in first.world.link.calls]
@@ -34,15 +36,18 @@ def test_a_seed_replays_in_another_process_whatever_its_hash_seed() -> None:
     import subprocess
     import sys
 
-    def run(hash_seed: str) -> str:
+    def start(hash_seed: str) -> subprocess.Popen[str]:
         env = {**os.environ, "PYTHONHASHSEED": hash_seed}
-        out = subprocess.run(
+        return subprocess.Popen(
             [sys.executable, "-m", "local.sim.digest", "--small", "4242"],
-            check=True,
-            capture_output=True,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
             text=True,
             env=env,
         )
-        return out.stdout
 
-    assert run("1") == run("2")
+    runs = [start("1"), start("2")]  # side by side: each is mostly its imports
+    outs = [run.communicate(timeout=300) for run in runs]
+    assert [run.returncode for run in runs] == [0, 0], [err for _, err in outs]
+    assert outs[0][0] == outs[1][0]
+    assert outs[0][0].strip()

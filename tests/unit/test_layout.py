@@ -229,3 +229,37 @@ def test_the_private_name_check_sees_both_forms(source: str, hits: int) -> None:
 def test_the_tests_import_check_sees_them(source: str, hits: int) -> None:
     found = [name for _, name in imports_of(ROOT / "bench" / "probe.py", source) if is_tests(name)]
     assert len(found) == hits, found
+
+
+def store_privates(tree: ast.Module) -> list[str]:
+    """``<anything>.store._x`` / ``Store._x``: a private member of the store reached from outside it."""
+    found = []
+    for node in ast.walk(tree):
+        if not (isinstance(node, ast.Attribute) and node.attr.startswith("_") and not node.attr.startswith("__")):
+            continue
+        owner = node.value
+        name = owner.attr if isinstance(owner, ast.Attribute) else owner.id if isinstance(owner, ast.Name) else ""
+        if name in ("store", "Store"):
+            found.append(f"{name}.{node.attr}")
+    return found
+
+
+def test_nothing_outside_the_store_reaches_into_its_private_members() -> None:
+    """Benchmarks, the simulator and the tools load and read the table through the store's public
+    names (`booking_item`, `codec`, ...), so a change inside the store cannot break them unseen."""
+    store_dir = LAYER / "store"
+    hits = [
+        f"{path.relative_to(ROOT)}: {hit}"
+        for path in python_files(*(ROOT / top for top in SOURCES))
+        if store_dir not in path.parents
+        for hit in store_privates(parse(path))
+    ]
+    assert hits == []
+
+
+@pytest.mark.parametrize(
+    ("source", "hits"),
+    [("world.store._codec.load(x)", 1), ("Store._booking_item(b)", 1), ("store.codec", 0), ("self._store", 0)],
+)
+def test_the_store_private_check_sees_them(source: str, hits: int) -> None:
+    assert len(store_privates(ast.parse(source))) == hits

@@ -8,10 +8,13 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
+from datetime import timedelta
 from functools import lru_cache
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+HOURS_LIST = r"^\s*\d+(\.\d+)?(\s*,\s*\d+(\.\d+)?)*\s*$"
 
 
 def _floats(raw: str | list[float]) -> list[float]:
@@ -78,6 +81,15 @@ class Settings(BaseModel):
     background_nuki_calls_per_second: float = Field(2.0, alias="BACKGROUND_NUKI_CALLS_PER_SECOND", gt=0)
     # A write Nuki failed: the lock is looked at (signalled to the watcher) this long after.
     failed_write_check_seconds: float = Field(300.0, alias="FAILED_WRITE_CHECK_SECONDS", ge=0)
+
+    # Readiness (core.readiness): the hours before validFrom at which every lock of a booking is
+    # checked ("48,4": two days and four hours ahead), largest first.
+    readiness_check_hours: str = Field("48,4", alias="READINESS_CHECK_HOURS", pattern=HOURS_LIST)
+
+    @property
+    def readiness_offsets(self) -> list[timedelta]:
+        hours = sorted({float(part) for part in self.readiness_check_hours.replace(" ", "").split(",") if part})
+        return [timedelta(hours=h) for h in reversed(hours) if h > 0] or [timedelta(hours=48)]
 
     schedule_group_name: str = Field("staykey", alias="SCHEDULE_GROUP_NAME")
     scheduler_role_arn: str = Field("arn:aws:iam::123456789012:role/staykey-scheduler", alias="SCHEDULER_ROLE_ARN")

@@ -9,8 +9,8 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from datetime import timedelta
-from functools import lru_cache
-from typing import TYPE_CHECKING
+from functools import lru_cache, partial
+from typing import TYPE_CHECKING, Any
 
 from staykey.settings import get_settings
 
@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     from staykey.events.feed import Feed
     from staykey.events.sender import Sender
     from staykey.nuki import NukiClient
+    from staykey.services.accounts import AccountUsers
     from staykey.services.activity import Activity
     from staykey.services.audit import Audit
     from staykey.services.bookings import Bookings
@@ -29,6 +30,7 @@ if TYPE_CHECKING:
     from staykey.services.events import EventsService
     from staykey.services.locks import Locks
     from staykey.services.polling import LogPoller
+    from staykey.services.readiness import ReadinessChecks
     from staykey.services.reconciler import Reconciler
     from staykey.services.rooms import Rooms
     from staykey.services.search import BookingSearch
@@ -100,10 +102,28 @@ def sync() -> Sync:
         jobs=SqsJobQueue(s.lifecycle_queue_url),
         mailer=SesMailer(s.sender_email),
         clock=clock,
-        writer=NukiWriter(store(), nuki, clock),
+        writer=NukiWriter(store(), nuki, clock, accounts()),
         pin_choice=secrets_choice(),
         sleep=time.sleep,
     )
+
+
+@lru_cache(maxsize=1)
+def accounts() -> AccountUsers:
+    """Guests as Nuki account users: found or created for app access, deleted at the privacy purge."""
+    from staykey.core.timeutil import SystemClock
+    from staykey.services.accounts import AccountUsers
+
+    return AccountUsers(get_settings(), store(), nuki, SystemClock())
+
+
+@lru_cache(maxsize=1)
+def readiness() -> ReadinessChecks:
+    """The readiness checks of every booking's locks before the arrival."""
+    from staykey.core.timeutil import SystemClock
+    from staykey.services.readiness import ReadinessChecks
+
+    return ReadinessChecks(get_settings(), store(), nuki, SystemClock())
 
 
 @lru_cache(maxsize=1)
@@ -126,9 +146,12 @@ def secrets_choice() -> Callable[[str], str]:
 
 @lru_cache(maxsize=1)
 def webhook_processor() -> WebhookProcessor:
+    from staykey.adapters.reconcile_queue import SqsLockQueue
     from staykey.services.webhooks import WebhookProcessor
 
-    return WebhookProcessor(activity(), sync())
+    queue_url = get_settings().reconcile_queue_url
+    lock_queue = (lambda: SqsLockQueue(queue_url)) if queue_url else None
+    return WebhookProcessor(activity(), sync(), readiness=readiness, lock_queue=lock_queue)
 
 
 def rooms() -> Rooms:
@@ -344,25 +367,36 @@ def console() -> Services:
             locks(),
             queue_depths=lambda: dead_letter_depths(queues),
             webhook_fallbacks=lambda now: activity().polled_first(now - timedelta(hours=24)),
+            activity=activity(),
+            audit=audit(),
         ),
         clock=clock,
     )
 
 
-def dead_letter_depths(queue_urls: list[str]) -> dict[str, int]:
-    """Messages waiting in each dead-letter queue (by queue name); a queue that cannot be read: -1."""
+@lru_cache(maxsize=1)
+def _sqs() -> Any:
     import boto3
 
-    sqs = boto3.client("sqs")
-    out = {}
-    for url in queue_urls:
-        name = url.rsplit("/", 1)[-1]
+    return boto3.client("sqs")
+
+
+def dead_letter_depths(queue_urls: list[str]) -> dict[str, int]:
+    """Messages waiting in each dead-letter queue (by queue name; asked at once); a queue that
+    cannot be read: -1."""
+    from staykey.store import fanout
+
+    sqs = _sqs()
+
+    def depth(url: str) -> int:
         try:
             attrs = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["ApproximateNumberOfMessages"])
-            out[name] = int(attrs["Attributes"]["ApproximateNumberOfMessages"])
+            return int(attrs["Attributes"]["ApproximateNumberOfMessages"])
         except Exception:  # the page still renders; the count says it is unknown
-            out[name] = -1
-    return out
+            return -1
+
+    depths = fanout.each([partial(depth, url) for url in queue_urls])
+    return {url.rsplit("/", 1)[-1]: n for url, n in zip(queue_urls, depths, strict=True)}
 
 
 def reset() -> None:
@@ -373,7 +407,7 @@ def reset() -> None:
     built = (store, nuki, background_nuki, sync, bookings, webhook_processor, activity, webhook_receiver)
     later = (reconciler, log_poller, checks, settings_cache)
     events = (events_service, endpoint_store, endpoint_secrets, feed, delivery_queue, dispatcher, webhook_sender)
-    console_parts = (search, locks, audit)
-    for cached in (*built, *later, *events, *console_parts):
+    console_parts = (search, locks, audit, _sqs)
+    for cached in (*built, *later, *events, *console_parts, accounts, readiness):
         cached.cache_clear()
     secrets.clear_cache()

@@ -88,7 +88,7 @@ class Pipeline:
             FilterExpression="begins_with(pk, :p)",
             ExpressionAttributeValues={":p": {"S": "LOG#"}},
         )
-        return [self.world.store._codec.load(item) for item in res["Items"]]
+        return [self.world.store.codec.load(item) for item in res["Items"]]
 
 
 def make_activity(world: World) -> Activity:

@@ -128,3 +128,11 @@ def test_an_older_status_delivered_late_does_not_replace_a_newer_one(pipeline: P
     assert [item["id"] for item in pipeline.lock_activity(LOCK_A)] == ["6751c2e4a8b0f21d3c9e4a17"]
     assert queued_bodies(pipeline.queue_url) == []
     assert LOCK_B not in (item["smartlockId"] for item in pipeline.log_items())
+
+
+def test_a_signed_webhook_nested_too_deeply_to_read_is_dropped_not_retried(wired: str) -> None:
+    """A body of 1,000 nested arrays (2 KB) made json.loads give up with RecursionError: the
+    processor crashed and the message went round to the dead-letter queue. It is unreadable, counted
+    and dropped, like any body the processor cannot understand."""
+    body = '{"feature":"DEVICE_LOGS","x":' + "[" * 1000 + "]" * 1000 + "}"
+    assert post_and_process(wired, body) == {"batchItemFailures": []}

@@ -17,7 +17,7 @@ def outbox(world: World, event_type: str | None = None) -> list[dict[str, Any]]:
         FilterExpression="begins_with(sk, :e)",
         ExpressionAttributeValues={":e": {"S": "EVENT#"}},
     )
-    items = [world.store._codec.load(item) for item in res["Items"]]
+    items = [world.store.codec.load(item) for item in res["Items"]]
     items.sort(key=lambda item: str(item["eventId"]))
     return [i for i in items if event_type is None or i["eventType"] == event_type]
 

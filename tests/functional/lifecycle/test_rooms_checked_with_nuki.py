@@ -45,7 +45,7 @@ def test_a_lock_whose_smart_hosting_subscription_is_not_in_force_is_refused(
     status, body = api("PUT", "/rooms/room-12", ROOM)
     assert status == 422, body
     assert set(_fields(body)) == {"smartlockIds.1"}
-    assert f"Smart Hosting subscription is {state}, not active" in _fields(body)["smartlockIds.1"]
+    assert f"Smart Hosting subscription that is {state}, not active" in _fields(body)["smartlockIds.1"]
     assert api("GET", "/rooms/room-12")[0] == 404
 
 
@@ -53,6 +53,16 @@ def test_a_lock_whose_smart_hosting_subscription_is_not_in_force_is_refused(
 def test_a_subscription_in_force_or_none_reported_is_taken(api: Call, world: World, state: str | None) -> None:
     world.nuki.locks[17000099].subscription = state
     assert api("PUT", "/rooms/room-12", ROOM)[0] == 201
+
+
+def test_a_subscription_past_its_expiration_date_is_refused_whatever_its_state_says(api: Call, world: World) -> None:
+    # The rule readiness applies before each arrival (core.readiness.not_in_force), at set-up too.
+    world.nuki.locks[17000099].subscription = "ACTIVE"
+    world.nuki.locks[17000099].subscription_ends = "2020-01-01T00:00:00.000Z"
+    status, body = api("PUT", "/rooms/room-12", ROOM)
+    assert status == 422, body
+    assert "Smart Hosting subscription (ACTIVE) that expired at 2020-01-01T00:00:00Z" in _fields(body)["smartlockIds.1"]
+    assert api("GET", "/rooms/room-12")[0] == 404
 
 
 def test_every_bad_lock_is_named_at_once(api: Call, world: World) -> None:

@@ -72,8 +72,8 @@ def test_create_answers_the_booking_with_its_pin(api: Call, room: None, world: W
     assert body["validFrom"] == "2026-11-27T14:00:00Z"  # 15:00 CET
     assert body["validUntil"] == "2026-11-29T10:00:00Z"  # 11:00 CET
     assert body["locks"] == [
-        {"smartlockId": 17000001, "status": "pending"},
-        {"smartlockId": 17000099, "status": "pending"},
+        {"smartlockId": 17000001, "status": "pending", "access": "keypad"},
+        {"smartlockId": 17000099, "status": "pending", "access": "keypad"},
     ]
     assert body["guest"] == {"name": "Ada Lovelace", "email": "ada@example.org", "locale": "en"}
     assert body["firstEntryAt"] is None

@@ -10,7 +10,7 @@ from datetime import timedelta
 from local.kit.services import engine
 from staykey.adapters.schedules import Scheduler
 from staykey.core.models import BookingIn
-from staykey.services.bookings import spread
+from staykey.services.bookings import expire_at, lead_for, spread
 from staykey.settings import load_settings
 from tests.conftest import World
 
@@ -38,8 +38,8 @@ def test_each_booking_gets_its_own_fixed_share_of_the_spread(world: World) -> No
     # Every code goes on between 72 h and 73 h before the stay, the same booking always at the same time
     assert all(timedelta(hours=72) <= lead < timedelta(hours=73) for lead in leads)
     assert len({lead.total_seconds() // 60 for lead in leads}) > 20  # spread over the hour
-    assert bookings.lead_for("B-7") == bookings.lead_for("B-7")
+    assert lead_for(settings, "B-7") == lead_for(settings, "B-7")
     # And every removal between the end of the stay and ten minutes after it
-    ends = [bookings.expire_at(b) - b.validUntil for b in created]
+    ends = [expire_at(settings, b) - b.validUntil for b in created]
     assert all(timedelta(0) <= end < timedelta(minutes=10) for end in ends)
     assert 0 <= spread("B-1", "expire") < 1

@@ -1,7 +1,8 @@
 """The local stack's moto server (local.moto_server) answers as stock moto does: the same
 operations against it and against an untouched moto (mock_aws, in this process) give the same
-answers, for queries (partitions, prefixes, order, pages, an index) and for transactions that
-succeed or fail (a failed one leaves every item as it was)."""
+answers, for queries (partitions, prefixes, order, pages, an index: key ranges, pages both ways,
+filters, and writes between index queries), for GetItem and BatchGetItem, and for transactions
+that succeed or fail (a failed one leaves every item as it was)."""
 
 from __future__ import annotations
 
@@ -69,6 +70,47 @@ def scenario(ddb: Any) -> list[Any]:
         )
     )
     out.append(query(IndexName="gsi1", KeyConditionExpression="g = :g", ExpressionAttributeValues={":g": {"S": "G#1"}}))
+
+    # Index queries: a key range, pages both ways, a filter; then writes between index queries
+    # (an item changed in place, one deleted, one added): each query sees the table as it is.
+    def on_index(g: str, **kw: Any) -> dict[str, Any]:
+        condition = kw.pop("condition", "g = :g")
+        values = {":g": {"S": g}, **kw.pop("values", {})}
+        return query(IndexName="gsi1", KeyConditionExpression=condition, ExpressionAttributeValues=values, **kw)
+
+    between = {":a": {"S": "CODE#000004"}, ":b": {"S": "CODE#000020"}}
+    out.append(on_index("G#0", condition="g = :g AND sk BETWEEN :a AND :b", values=between))
+    prefix_g = {"condition": "g = :g AND begins_with(sk, :s)", "values": {":s": {"S": "CODE#00001"}}}
+    page = on_index("G#1", **prefix_g, Limit=3, ScanIndexForward=False)
+    out.append(page)
+    out.append(on_index("G#1", **prefix_g, Limit=3, ScanIndexForward=False, ExclusiveStartKey=page["LastEvaluatedKey"]))
+    out.append(on_index("G#0", FilterExpression="sk < :c", values={":c": {"S": "CODE#000010"}}))
+    out.append(on_index("G#9"))
+    key = {"pk": {"S": "LOCK#1"}, "sk": {"S": "CODE#000003"}}
+    ddb.update_item(
+        TableName="t", Key=key, UpdateExpression="SET g = :g", ExpressionAttributeValues={":g": {"S": "G#0"}}
+    )
+    out.append(on_index("G#0", condition="g = :g AND sk BETWEEN :a AND :b", values=between))
+    out.append(on_index("G#1", Limit=5))
+    ddb.delete_item(TableName="t", Key={"pk": {"S": "LOCK#2"}, "sk": {"S": "CODE#000004"}})
+    ddb.put_item(TableName="t", Item=_item("LOCK#3", "CODE#000005", g={"S": "G#0"}))
+    out.append(on_index("G#0", condition="g = :g AND sk BETWEEN :a AND :b", values=between))
+    got = dict(ddb.get_item(TableName="t", Key=key, ConsistentRead=True))
+    got.pop("ResponseMetadata", None)
+    out.append(got)
+    keys = [key, {"pk": {"S": "LOCK#3"}, "sk": {"S": "CODE#000005"}}, {"pk": {"S": "LOCK#9"}, "sk": {"S": "META"}}]
+    batch = ddb.batch_get_item(RequestItems={"t": {"Keys": keys}})
+    out.append(sorted(batch["Responses"]["t"], key=lambda i: (i["pk"]["S"], i["sk"]["S"])))
+    # Projections: top-level names (one missing, one a key), and a path into a list
+    names = {
+        "ProjectionExpression": "#a, #b, #c, #d",
+        "ExpressionAttributeNames": {"#a": "sk", "#b": "l", "#c": "no", "#d": "n"},
+    }
+    batch = ddb.batch_get_item(RequestItems={"t": {"Keys": keys, **names}})
+    out.append(sorted(batch["Responses"]["t"], key=lambda i: i["sk"]["S"]))
+    got = dict(ddb.get_item(TableName="t", Key=key, ProjectionExpression="l[0], n"))
+    got.pop("ResponseMetadata", None)
+    out.append(got)
 
     # A transaction that succeeds, and one that fails after a write it made
     claim = {"ConditionExpression": "attribute_not_exists(pk)"}

@@ -27,7 +27,7 @@ def test_resources_exist_as_the_template_declares_them(resources: LocalResources
     endpoint = resources.endpoint
     table = client("dynamodb", endpoint).describe_table(TableName=resources.refs["Table"])["Table"]
     assert {k["AttributeName"] for k in table["KeySchema"]} == {"pk", "sk"}
-    assert [i["IndexName"] for i in table["GlobalSecondaryIndexes"]] == ["gsi1", "gsi2", "gsi3"]
+    assert [i["IndexName"] for i in table["GlobalSecondaryIndexes"]] == ["gsi1", "gsi2", "gsi3", "gsi4"]
     ttl = client("dynamodb", endpoint).describe_time_to_live(TableName=resources.refs["Table"])
     assert ttl["TimeToLiveDescription"]["AttributeName"] == "expiresAt"
     sqs = client("sqs", endpoint)

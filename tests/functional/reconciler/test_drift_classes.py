@@ -236,7 +236,7 @@ def test_a_claim_no_booking_needs_is_released(rig: Rig) -> None:
     rig.world.settle()
     gone = rig.booking()
     assert gone.status == BookingStatus.REVOKED
-    rig.world.store._put(rig.world.store._code_item(CodeClaim(LOCK, b.pin), gone))
+    rig.world.store._put(rig.world.store.code_item(CodeClaim(LOCK, b.pin), gone))
     # When the reconciler runs
     plans = rig.run()
     # Then the claim is released, so the lock's codes stay free for others

@@ -45,7 +45,7 @@ def drift_everywhere(rig: Rig) -> dict[str, str]:
     rig.world.nuki.add_foreign(LOCK, 734159, "Cleaner")
     rig.world.nuki.add_foreign(OTHER, 583917, "SK B-1001")
     # a claim left behind by the finished booking on LOCK
-    rig.world.store._put(rig.world.store._code_item(CodeClaim(LOCK, gone.pin), rig.booking("B-1003")))
+    rig.world.store._put(rig.world.store.code_item(CodeClaim(LOCK, gone.pin), rig.booking("B-1003")))
     return {"a": a.pin, "b": b.pin, "gone": gone.pin, "dup": "358246", "cleaner": "734159", "lookalike": "583917"}
 
 

@@ -134,11 +134,17 @@ def test_app_auth_needs_an_account_user(nuki: NukiApi, lock_a: int) -> None:
     response = nuki.put(f"/smartlock/{lock_a}/auth", json={"name": "Guest app", "remoteAllowed": True})
     assert response.status_code == 400
     assert "parameter 'accountUserId'" in response.json()["detailMessage"]
-    ok = nuki.put(f"/smartlock/{lock_a}/auth", json={"name": "Guest app", "remoteAllowed": True, "accountUserId": 7})
+    # an account user the account does not have is refused too
+    unknown = nuki.put(
+        f"/smartlock/{lock_a}/auth", json={"name": "Guest app", "remoteAllowed": True, "accountUserId": 7}
+    )
+    assert unknown.status_code == 400
+    uid = nuki.put("/account/user", json={"email": "guest@example.org", "name": "Guest"}).json()["accountUserId"]
+    ok = nuki.put(f"/smartlock/{lock_a}/auth", json={"name": "Guest app", "remoteAllowed": True, "accountUserId": uid})
     assert ok.status_code == 204
     auth = eventually(lambda: nuki.auths(lock_a))[0]
     assert auth["type"] == 0
-    assert auth["accountUserId"] == 7
+    assert auth["accountUserId"] == uid
     assert "code" not in auth
 
 
@@ -327,11 +333,15 @@ def test_smartlocks_are_listed_with_their_keypad_and_server_state(nuki: NukiApi,
 
 def test_types_and_account_user_filters(nuki: NukiApi, lock_a: int, sim: Sim) -> None:
     sim.foreign_code(lock_a, 555555)
+    owner = nuki.put("/account/user", json={"email": "owner@example.org", "name": "Owner"}).json()["accountUserId"]
     sim.call(
-        "POST", f"/_sim/smartlocks/{lock_a}/auths", expect=201, json={"name": "Owner", "type": 0, "accountUserId": 3}
+        "POST",
+        f"/_sim/smartlocks/{lock_a}/auths",
+        expect=201,
+        json={"name": "Owner", "type": 0, "accountUserId": owner},
     )
     assert [a["type"] for a in nuki.auths(lock_a, types="13")] == [13]
     assert sorted(a["type"] for a in nuki.auths(lock_a, types="0,13")) == [0, 13]
     assert nuki.get(f"/smartlock/{lock_a}/auth", params={"types": "x"}).json() == []  # no 400 declared
-    assert [a["name"] for a in nuki.get("/smartlock/auth", params={"accountUserId": 3}).json()] == ["Owner"]
+    assert [a["name"] for a in nuki.get("/smartlock/auth", params={"accountUserId": owner}).json()] == ["Owner"]
     assert [a["name"] for a in nuki.get("/smartlock/auth", params={"accountUserId": -1}).json()] == ["Cleaner"]

@@ -57,7 +57,8 @@ def test_freeing_a_slot_lets_the_next_code_work(nuki: NukiApi, lock_a: int, sim:
 def test_app_authorizations_do_not_use_keypad_slots(nuki: NukiApi, lock_a: int, sim: Sim) -> None:
     sim.config(syncDelaySeconds=0)
     fill(nuki, lock_a, 199)
-    body = {"name": "Owner", "remoteAllowed": True, "accountUserId": 1}
+    owner = nuki.put("/account/user", json={"email": "owner@example.org", "name": "Owner"}).json()["accountUserId"]
+    body = {"name": "Owner", "remoteAllowed": True, "accountUserId": owner}
     assert nuki.put(f"/smartlock/{lock_a}/auth", json=body).status_code == 204
     assert nuki.put(f"/smartlock/{lock_a}/auth", json=keypad_body(987654, "SK-200")).status_code == 204
     assert "error" not in nuki.wait_for_code(lock_a, 987654)

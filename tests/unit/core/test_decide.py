@@ -22,7 +22,18 @@ NOW = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)
 LOCKS = (17000001, 17000099)
 PIN = "482917"
 CORE = Path(__file__).resolve().parents[3] / "layers" / "common" / "staykey" / "core"
-DECISIONS = ("decide.py", "observe.py", "round.py", "drift.py", "onlock.py", "commands.py", "syncdelay.py", "watch.py")
+DECISIONS = (
+    "decide.py",
+    "observe.py",
+    "round.py",
+    "drift.py",
+    "onlock.py",
+    "commands.py",
+    "readiness.py",
+    "looks.py",
+    "syncdelay.py",
+    "watch.py",
+)
 
 
 def booking() -> Booking:

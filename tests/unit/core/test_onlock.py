@@ -21,6 +21,7 @@ def auth(**changes: Any) -> SmartlockAuth:
         "type": 13,
         "name": "SK B-1",
         "enabled": True,
+        "remote_allowed": False,
         "code": 482917,
         "allowed_from_date": START,
         "allowed_until_date": END,
@@ -51,6 +52,8 @@ def test_the_code_as_booked_differs_in_nothing() -> None:
         ({"allowed_from_time": 600}, "weekday or daily-time limits"),
         ({"enabled": False}, "disabled"),
         ({"enabled": None}, "disabled"),
+        # Issue 15, defect 7: remote access switched on in Nuki Web was no difference at all.
+        ({"remote_allowed": True}, "remote access"),
     ],
 )
 def test_every_way_a_code_can_fail_the_guest_is_a_difference(change: dict[str, Any], problem: str) -> None:
@@ -73,6 +76,19 @@ def test_a_webhook_is_a_look_only_when_it_is_complete_and_news() -> None:
     assert not onlock.usable(fresh, None, START + timedelta(minutes=1)), "from before the write it would confirm"
     assert not onlock.usable(auth(enabled=None, update_date=START), None, None), "Nuki's lean example"
     assert not onlock.usable(auth(update_date=None), None, None)
+
+
+def test_remote_access_is_drift_and_a_webhook_that_does_not_say_it_is_no_look() -> None:
+    """Issue 15, defect 7: StayKey's authorizations are exactly what it asked for, never with remote
+    access; a webhook without `remoteAllowed` cannot say the code is as booked (a read-back can)."""
+    assert onlock.drift_class(onlock.differences(auth(remote_allowed=True), "482917", START, END, "SK B-1")) == (
+        "wrong_window"
+    )
+    app = auth(type=0, code=None, account_user_id=7, remote_allowed=True)
+    assert "remote access" in onlock.differences(app, None, START, END, "SK B-1", app=True, user=7)
+    seen = START - timedelta(hours=1)
+    assert onlock.usable(auth(update_date=START), seen, None)
+    assert not onlock.usable(auth(update_date=START, remote_allowed=None), seen, None)
 
 
 def test_a_full_keypad_is_recognised_by_its_error() -> None:

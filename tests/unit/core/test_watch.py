@@ -47,11 +47,14 @@ def test_nothing_hot_nothing_signalled_a_run_reads_the_log_hourly_and_nothing_el
     assert w.plan_tick(idle, state, NOW, S, webhooks=False).poll_log
 
 
-def test_with_webhooks_polling_only_fills_gaps_unless_deliveries_lapsed() -> None:
+def test_with_webhooks_the_log_only_fills_gaps_unless_deliveries_lapsed_and_hot_locks_keep_their_look() -> None:
     hot = lock(1, (NOW - H, NOW + H))
-    state = w.WatchState(log_polled_at=NOW - timedelta(minutes=20), hot_checked_at=NOW - timedelta(minutes=20))
+    state = w.WatchState(log_polled_at=NOW - timedelta(minutes=20), hot_checked_at=NOW - timedelta(minutes=10))
     plan = w.plan_tick([hot], state, NOW, S, webhooks=True)
     assert (plan.poll_log, plan.check) == (False, [])
+    state.hot_checked_at = NOW - timedelta(minutes=15)  # HotCheckMinutes, with webhooks too
+    plan = w.plan_tick([hot], state, NOW, S, webhooks=True)
+    assert (plan.poll_log, plan.check) == (False, [1])
     state.lapsed_until = NOW + H
     plan = w.plan_tick([hot], state, NOW, S, webhooks=True)
     assert (plan.poll_log, plan.check) == (True, [1])

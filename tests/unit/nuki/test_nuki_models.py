@@ -9,6 +9,7 @@ import pydantic
 import pytest
 
 from local.nuki_spec import validate_definition
+from staykey.core.readiness import LockReport, not_in_force
 from staykey.nuki import (
     DecentralWebhook,
     DeviceAuthsWebhook,
@@ -84,9 +85,9 @@ def test_a_lock_without_config_has_no_keypad() -> None:
     [
         ("ACTIVE", None),
         ("PENDING_CANCEL", None),
-        ("EXPIRED", "its Smart Hosting subscription is EXPIRED, not active"),
-        ("ON_HOLD", "its Smart Hosting subscription is ON_HOLD, not active"),
-        ("A_STATE_NUKI_ADDS_LATER", "its Smart Hosting subscription is A_STATE_NUKI_ADDS_LATER, not active"),
+        ("EXPIRED", "has a Smart Hosting subscription that is EXPIRED, not active"),
+        ("ON_HOLD", "has a Smart Hosting subscription that is ON_HOLD, not active"),
+        ("A_STATE_NUKI_ADDS_LATER", "has a Smart Hosting subscription that is A_STATE_NUKI_ADDS_LATER, not active"),
     ],
 )
 def test_a_locks_smart_hosting_subscription_parses_and_says_whether_it_is_in_force(
@@ -105,11 +106,23 @@ def test_a_locks_smart_hosting_subscription_parses_and_says_whether_it_is_in_for
     assert lock.current_subscription is not None
     assert lock.current_subscription.state == state
     assert lock.current_subscription.expiration_date == datetime(2027, 3, 14, 9, 12, 44, tzinfo=UTC)
-    assert lock.subscription_problem == problem
+    assert not_in_force(LockReport.of(lock), datetime(2027, 3, 1, tzinfo=UTC)) == problem
+
+
+def test_a_subscription_in_force_by_its_state_but_past_its_expiration_date_is_not_in_force() -> None:
+    doc = smartlock_json(
+        currentSubscription={"type": "B2B", "state": "ACTIVE", "expirationDate": "2027-03-14T09:12:44.000Z"}
+    )
+    report = LockReport.of(Smartlock.model_validate(doc))
+    assert not_in_force(report, datetime(2027, 3, 14, 9, 12, 43, tzinfo=UTC)) is None
+    assert not_in_force(report, datetime(2027, 3, 14, 9, 12, 44, tzinfo=UTC)) == (
+        "has a Smart Hosting subscription (ACTIVE) that expired at 2027-03-14T09:12:44Z"
+    )
 
 
 def test_a_lock_that_reports_no_subscription_has_no_subscription_problem() -> None:
-    assert Smartlock.model_validate(smartlock_json()).subscription_problem is None
+    report = LockReport.of(Smartlock.model_validate(smartlock_json()))
+    assert not_in_force(report, datetime(2030, 1, 1, tzinfo=UTC)) is None
 
 
 # --- authorizations -------------------------------------------------------------------------------

@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 
 class LazyClient:
     """`client = LazyClient("sqs")` on a class: `self.client` is the client passed to the
-    constructor as `self._client`, or a boto3 client made on first use (AWS_ENDPOINT_URL honoured)."""
+    constructor as `self._client`, or a boto3 client made on first use (AWS_ENDPOINT_URL honoured),
+    handed to `prepare` first if given (a client passed in is used as it is)."""
 
-    def __init__(self, service: str) -> None:
+    def __init__(self, service: str, prepare: Callable[[Any], None] | None = None) -> None:
         self.service = service
         self.attr = "_client"
+        self.prepare = prepare
 
     def __set_name__(self, owner: type, name: str) -> None:
         self.attr = f"_{name}"
@@ -24,5 +27,7 @@ class LazyClient:
             import boto3
 
             client = boto3.client(self.service)  # type: ignore[call-overload]
+            if self.prepare is not None:
+                self.prepare(client)
             obj.__dict__[self.attr] = client
         return client

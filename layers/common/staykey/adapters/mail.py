@@ -1,6 +1,8 @@
-"""The guest's email: the PIN, the room and the window in the room's local time, text and HTML,
-in English or German by the guest's locale (English for anything else). Sent through SES (v1
-SendEmail, which moto implements too) once the code is confirmed on every lock, never before."""
+"""The guest's email: the PIN (for the doors with a keypad), how to open the doors with app access
+(the Nuki app, with the invitation Nuki sends), the room and the window in the room's local time,
+text and HTML, in English or German by the guest's locale (English for anything else). Sent
+through SES (v1 SendEmail, which moto implements too) once every lock holds what the guest is
+told, never before."""
 
 from __future__ import annotations
 
@@ -25,6 +27,8 @@ class GuestNotice:
     timezone: str
     booking_id: str
     updated: bool = False
+    keypad: bool = True  # some door opens with the PIN on its keypad
+    app: bool = False  # some door opens with the Nuki app (an app authorization for the guest)
 
 
 @dataclass(frozen=True)
@@ -47,6 +51,17 @@ _TEXTS = {
         "outside": "Outside these times the code does not open the door.",
         "ref": "Booking",
         "bye": "Have a good stay!",
+        "subject_app": "Your access to {room}",
+        "intro_app": "your stay is ready. You open the doors of {room} with the Nuki app on your phone.",
+        "intro_mixed": (
+            "your stay is ready. Enter this code on the keypad of the doors of {room} that have one "
+            "(the others open with the Nuki app):"
+        ),
+        "app_howto": (
+            "Nuki has sent an invitation to {email}. Install the Nuki app, sign in or register with this "
+            "address and accept the invitation within 48 hours: the door then shows in the app, and the "
+            "app opens it within these times."
+        ),
     },
     "de": {
         "subject": "Ihr Türcode für {room}",
@@ -62,6 +77,19 @@ _TEXTS = {
         "outside": "Außerhalb dieser Zeiten öffnet der Code die Tür nicht.",
         "ref": "Buchung",
         "bye": "Einen schönen Aufenthalt!",
+        "subject_app": "Ihr Zugang zu {room}",
+        "intro_app": (
+            "Ihr Aufenthalt ist vorbereitet. Sie öffnen die Türen von {room} mit der Nuki App auf Ihrem Handy."
+        ),
+        "intro_mixed": (
+            "Ihr Aufenthalt ist vorbereitet. Geben Sie diesen Code am Keypad der Türen von {room} ein, die eines "
+            "haben (die anderen öffnen Sie mit der Nuki App):"
+        ),
+        "app_howto": (
+            "Nuki hat eine Einladung an {email} geschickt. Installieren Sie die Nuki App, melden Sie sich mit "
+            "dieser Adresse an oder registrieren Sie sich, und nehmen Sie die Einladung innerhalb von 48 Stunden "
+            "an: Die Tür erscheint dann in der App, und die App öffnet sie in diesen Zeiten."
+        ),
     },
 }
 
@@ -76,21 +104,30 @@ def render(notice: GuestNotice) -> Rendered:
     t = _TEXTS[lang]
     start = format_local(notice.valid_from, notice.timezone, lang)
     end = format_local(notice.valid_until, notice.timezone, lang)
-    subject = t["subject_updated" if notice.updated else "subject"].format(room=notice.room_name)
-    intro = t["intro_updated" if notice.updated else "intro"].format(room=notice.room_name)
+    room = notice.room_name
+    if not notice.keypad:
+        subject = t["subject_app"].format(room=room)
+        intro = t["intro_app"].format(room=room)
+    else:
+        subject = t["subject_updated" if notice.updated else "subject"].format(room=room)
+        intro = (t["intro_mixed"] if notice.app else t["intro_updated" if notice.updated else "intro"]).format(
+            room=room
+        )
     pin_spaced = f"{notice.pin[:3]} {notice.pin[3:]}"
+    app_howto = t["app_howto"].format(email=notice.to) if notice.app else ""
+    howto = [t["howto"]] if notice.keypad else []
     text = "\n".join(
         [
             t["hello"].format(name=notice.guest_name),
             "",
             intro,
             "",
-            f"    {pin_spaced}",
-            "",
+            *([f"    {pin_spaced}", ""] if notice.keypad else []),
             f"{t['from']}: {start}",
             f"{t['until']}: {end}",
             "",
-            t["howto"],
+            *howto,
+            *([app_howto] if app_howto else []),
             t["outside"],
             "",
             f"{t['ref']}: {notice.booking_id}",
@@ -98,14 +135,17 @@ def render(notice: GuestNotice) -> Rendered:
         ]
     )
     e = html.escape
+    pin_html = (
+        f'<p style="font-size:28px;letter-spacing:4px;font-weight:bold">{e(pin_spaced)}</p>' if notice.keypad else ""
+    )
     body = (
         f'<!doctype html><html lang="{lang}"><body style="font-family:sans-serif">'
         f"<p>{e(t['hello'].format(name=notice.guest_name))}</p>"
         f"<p>{e(intro)}</p>"
-        f'<p style="font-size:28px;letter-spacing:4px;font-weight:bold">{e(pin_spaced)}</p>'
+        f"{pin_html}"
         f"<table><tr><td>{e(t['from'])}</td><td>{e(start)}</td></tr>"
         f"<tr><td>{e(t['until'])}</td><td>{e(end)}</td></tr></table>"
-        f"<p>{e(t['howto'])}<br>{e(t['outside'])}</p>"
+        f"<p>{'<br>'.join(e(line) for line in [*howto, *([app_howto] if app_howto else []), t['outside']])}</p>"
         f"<p>{e(t['ref'])}: {e(notice.booking_id)}<br>{e(t['bye'])}</p>"
         "</body></html>"
     )

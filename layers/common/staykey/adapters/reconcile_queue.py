@@ -30,8 +30,9 @@ class LockJob(BaseModel):
     smartlockId: int = Field(ge=1, le=SMARTLOCK_ID_MAX)
     # scheduled: the per-lock sweep; sweep/check/signal: a look at the lock's codes found drift (the
     # sweep's, the watcher's, or one a signal asked for); confirm: an orphan deletion read back;
-    # offline: the lock was offline, looked at again; manual: an operator's run.
-    reason: Literal["scheduled", "sweep", "check", "signal", "confirm", "offline", "manual"] = "scheduled"
+    # offline: the lock was offline, looked at again; manual: an operator's run; hint: a webhook about
+    # a lock that said too little to act on (read it back).
+    reason: Literal["scheduled", "sweep", "check", "signal", "confirm", "offline", "manual", "hint"] = "scheduled"
     attempt: int = Field(0, ge=0)
 
 

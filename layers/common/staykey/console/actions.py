@@ -44,17 +44,10 @@ class Actions:
             "cancel": bookings.cancel,
             "resend-email": bookings.resend_email,
             "retry": bookings.retry,
+            "rotate-pin": bookings.rotate_pin,
         }
-        rotate = getattr(bookings, "rotate_pin", None)
-        if rotate is not None:
-            calls["rotate-pin"] = rotate
         pages.load_booking(booking_id)
-        call = calls.get(action)
-        if call is None:
-            entry = s.audit.record(
-                operator.username, audit_action, "unavailable", booking_id=booking_id, detail="not in this version"
-            )
-            raise Redirect(self.web.req.url(f"/console/bookings/{booking_id}", result=entry.id))
+        call = calls[action]
         try:
             call(booking_id)
             outcome, detail = "ok", None

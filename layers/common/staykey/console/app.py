@@ -38,6 +38,7 @@ from staykey.console.web import (
     Web,
     safe_next,
 )
+from staykey.errors import StayKeyError
 from staykey.observability import logger
 
 
@@ -82,6 +83,13 @@ class Console:
         def _not_found(exc: NotFoundError) -> Response[str]:
             web.prepare()
             return web.error(404, "Page not found.")
+
+        @app.exception_handler(StayKeyError)  # type: ignore[untyped-decorator]
+        def _domain(exc: StayKeyError) -> Response[str]:
+            # What the services refuse (a garbled cursor, a booking that changed meanwhile, Nuki out
+            # of reach) is a page saying so with the service's status, as the shop API answers it.
+            details = "; ".join(f"{d.get('field')}: {d.get('message')}" for d in exc.details or [])
+            return web.error(exc.status, exc.message + (f" ({details})" if details else ""))
 
         @app.exception_handler(Exception)  # type: ignore[untyped-decorator]
         def _unexpected(exc: Exception) -> Response[str]:

@@ -96,20 +96,27 @@ DE: dict[str, str] = {
     ),
     "The guest gets the email with their code again.": "Der Gast erhält die E-Mail mit seinem Code erneut.",
     "Every failed lock is tried again.": "Jedes fehlgeschlagene Schloss wird erneut versucht.",
-    "A new PIN goes onto every lock; the old one stops once the new one is confirmed, then the guest is told.": (
-        "Eine neue PIN kommt auf jedes Schloss; die alte endet, sobald die neue bestätigt ist, "
-        "dann wird der Gast informiert."
+    "A new PIN goes on every lock beside the old one; once all have it, the guest is told and the old one goes.": (
+        "Eine neue PIN kommt neben der bisherigen auf jedes Schloss; sobald jedes Schloss sie hat, wird der Gast "
+        "informiert, dann wird die alte PIN entfernt."
     ),
     "The PIN is shown to you once, and this is written to the audit log.": (
         "Die PIN wird Ihnen einmal gezeigt, und das wird im Protokoll vermerkt."
     ),
     "PIN": "PIN",
+    "PIN rotation": "PIN-Wechsel",
+    "pending": "läuft",
+    "failed, still trying": "fehlgeschlagen, wird weiter versucht",
+    "requested": "angefordert",
+    "the current PIN keeps working until the new one is on every lock": (
+        "die bisherige PIN gilt weiter, bis die neue auf jedem Schloss ist"
+    ),
+    "PIN rotation requested": "PIN-Wechsel angefordert",
+    "PIN rotated": "PIN gewechselt",
     "hidden": "verborgen",
     "The guest's PIN": "Die PIN des Gastes",
     "Done": "Erledigt",
     "Refused": "Abgelehnt",
-    "Not available yet": "Noch nicht verfügbar",
-    "Rotating a PIN is not available in this version yet.": "PIN-Wechsel ist in dieser Version noch nicht verfügbar.",
     "created": "angelegt",
     "sent to Nuki": "an Nuki gesendet",
     "code confirmed on lock": "Code auf Schloss bestätigt",
@@ -120,6 +127,15 @@ DE: dict[str, str] = {
     "code removed from lock": "Code vom Schloss entfernt",
     "status now": "Status jetzt",
     "changed": "geändert",
+    "scheduled": "geplant",
+    "putting the code on the locks": "Code wird auf die Schlösser gebracht",
+    "code on every lock": "Code auf jedem Schloss",
+    "failed": "fehlgeschlagen",
+    "checkout": "Checkout",
+    "checked out early": "vorzeitig ausgecheckt",
+    "stay ended": "Aufenthalt beendet",
+    "code removed from every lock": "Code von jedem Schloss entfernt",
+    "cancelled": "storniert",
     "operator action": "Aktion einer Bedienperson",
     "When": "Wann",
     "Who": "Wer",

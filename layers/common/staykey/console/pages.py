@@ -11,12 +11,11 @@ from typing import Any
 from aws_lambda_powertools.event_handler import Response
 
 from staykey.console.auth import Operator
-from staykey.console.timeline import TimelineContext, timeline
 from staykey.console.web import Refused, Web, booking_id_from_path
 from staykey.core.models import ID_PATTERN, BookingStatus
 from staykey.core.timeutil import zone
 from staykey.edge.pagination import Query
-from staykey.errors import StayKeyError
+from staykey.errors import NotFound, StayKeyError
 from staykey.services.search import BookingFilter
 
 ACTIONS = {
@@ -26,7 +25,7 @@ ACTIONS = {
     "retry": ("Retry", "Every failed lock is tried again."),
     "rotate-pin": (
         "Rotate PIN",
-        "A new PIN goes onto every lock; the old one stops once the new one is confirmed, then the guest is told.",
+        "A new PIN goes on every lock beside the old one; once all have it, the guest is told and the old one goes.",
     ),
     "reveal-pin": ("Reveal PIN", "The PIN is shown to you once, and this is written to the audit log."),
 }
@@ -70,8 +69,9 @@ class Pages:
     def booking_timeline(self, booking_id: str) -> Response[str]:
         self.web.prepare()
         self.web.session()
-        b = self.load_booking(booking_id_from_path(booking_id))
-        return self.web.render("timeline.html", b=b, events=self.timeline(b), transitional=b.status in TRANSITIONAL)
+        page = self.booking_view(booking_id_from_path(booking_id))
+        b = page.booking
+        return self.web.render("timeline.html", b=b, events=page.events, transitional=b.status in TRANSITIONAL)
 
     def confirm(self, booking_id: str, action: str) -> Response[str]:
         web = self.web
@@ -95,13 +95,11 @@ class Pages:
         web = self.web
         web.prepare()
         web.session()
-        try:
-            smartlock_id = lock_id_from_path(lock_id)
-            view = web.s.locks.get(smartlock_id)
-        except StayKeyError:
-            return web.error(404, "Page not found.")
         q = web.query(("cursor",))
-        items, cursor = web.s.activity.page_for_lock(smartlock_id, 50, q.get("cursor"))
+        try:
+            view, items, cursor = web.s.views.lock(lock_id_from_path(lock_id), q.get("cursor"))
+        except NotFound:
+            return web.error(404, "Page not found.")
         return web.render("lock.html", lock=view, items=items, cursor=cursor)
 
     def activity(self) -> Response[str]:
@@ -144,35 +142,32 @@ class Pages:
         except StayKeyError:
             raise Refused(404, "Page not found.") from None
 
-    def timeline(self, b: Any) -> list[Any]:
-        s = self.web.s
-        items, _ = s.activity.page_for_booking(b.bookingId, 200)
-        return timeline(TimelineContext(b, items, s.audit.for_booking(b.bookingId)))
+    def booking_view(self, booking_id: str) -> Any:
+        """The booking, its room, audit entries and timeline (console.views), or a 404."""
+        page = self.web.s.views.booking(booking_id, self.web.s.clock.now())
+        if page is None:
+            raise Refused(404, "Page not found.")
+        return page
 
     def booking_page(
         self, booking_id: str, operator: Operator, *, revealed: str | None = None, result: Any = None, status: int = 200
     ) -> Response[str]:
-        s = self.web.s
-        b = self.load_booking(booking_id)
-        audit = s.audit.for_booking(booking_id)
+        page = self.booking_view(booking_id)
+        b = page.booking
         if result is None:
             wanted = self.web.app.current_event.get_query_string_value(name="result")
-            result = next((entry for entry in audit if entry.id == wanted), None)
-        items, _ = s.activity.page_for_booking(b.bookingId, 200)
-        events = timeline(TimelineContext(b, items, audit))
-        room = s.store.get_room(b.roomId)
+            result = next((entry for entry in page.audit if entry.id == wanted), None)
         return self.web.render(
             "booking.html",
             status=status,
             b=b,
-            room=room,
-            events=events,
+            room=page.room,
+            events=page.events,
             revealed=revealed,
             result=result,
             transitional=b.status in TRANSITIONAL,
             actions=ACTIONS,
             available=_available(b),
-            can_rotate=hasattr(s.bookings(), "rotate_pin"),
         )
 
     # ------------------------------------------------------------------ the bookings list
@@ -184,9 +179,13 @@ class Pages:
         room = q.get("room") or None
         status = q.get("status") or None
         guest = (q.get("guest") or "").strip() or None
-        start = _local_date(q.get("from"), tz)
-        end = _local_date(q.get("to"), tz, next_day=True)
         errors: list[str] = []
+        start = end = None
+        try:
+            start = _local_date(q.get("from"), tz)
+            end = _local_date(q.get("to"), tz, next_day=True)
+        except ValueError as exc:  # a filter that is not a day: said on the page, no list
+            errors.append(str(exc))
         params: dict[str, Any] = {}
         if room:
             params["roomId"] = room
@@ -201,9 +200,10 @@ class Pages:
         page_items: list[Any] = []
         next_cursor = None
         try:
-            f = BookingFilter.from_query(Query(params, None, list(params)))
-            page = web.s.search.search(f, 50, q.get("cursor") or None)
-            page_items, next_cursor = page.items, page.next_cursor
+            if not errors:
+                f = BookingFilter.from_query(Query(params, None, list(params)))
+                page = web.s.search.search(f, 50, q.get("cursor") or None)
+                page_items, next_cursor = page.items, page.next_cursor
         except StayKeyError as exc:
             errors = [f"{d['field']}: {d['message']}" for d in exc.details] or [exc.message]
         rooms = sorted(web.s.store.list_rooms(), key=lambda r: r.name)
@@ -211,6 +211,7 @@ class Pages:
         form["guest"] = guest or ""
         return web.render(
             "bookings.html",
+            status=422 if errors else 200,
             bookings=page_items,
             cursor=next_cursor,
             rooms=rooms,
@@ -222,15 +223,20 @@ class Pages:
 
 
 def _local_date(raw: str | None, tz: Any, next_day: bool = False) -> datetime | None:
-    if not raw or not re.fullmatch(r"\d{4}-\d{2}-\d{2}", raw):
+    """A day of the filter form in the console's zone, as the UTC instant it starts (`next_day`:
+    the instant it ends). None: no filter. ValueError naming the filter: not such a day."""
+    if not raw:
         return None
+    name = "to" if next_day else "from"
     try:
+        if not re.fullmatch(r"\d{4}-\d{2}-\d{2}", raw):
+            raise ValueError
         day = datetime.strptime(raw, "%Y-%m-%d")
-    except ValueError:
-        return None
-    if next_day:
-        day += timedelta(days=1)
-    return day.replace(tzinfo=tz).astimezone(UTC)
+        if next_day:
+            day += timedelta(days=1)
+        return day.replace(tzinfo=tz).astimezone(UTC)
+    except (ValueError, OverflowError):  # OverflowError: a day at the calendar's edge, in a zone
+        raise ValueError(f"{name}: {raw[:40]!r} is not a day from 0002-01-01 to 9999-12-30 (YYYY-MM-DD)") from None
 
 
 def _available(b: Any) -> dict[str, bool]:

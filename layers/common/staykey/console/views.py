@@ -7,16 +7,24 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from staykey.core.models import ENDED, Booking, BookingStatus, LockStatus, Room
+from staykey.console.timeline import TimelineContext, TimelineEvent, timeline
+from staykey.core.models import ENDED, ActivityItem, Booking, BookingStatus, LockStatus, Room
 from staykey.core.timeutil import zone
+from staykey.services.activity import Activity
+from staykey.services.audit import Audit, AuditEntry
 from staykey.services.locks import Locks, LockView
 from staykey.services.search import BookingFilter, BookingSearch
 from staykey.settings import Settings
-from staykey.store import Store
+from staykey.store import Store, fanout
 
 # A booking arriving this soon whose code is not confirmed everywhere is at risk.
 AT_RISK = timedelta(hours=72)
 FAILED_AHEAD = timedelta(days=14)
+# Every zone's today lies within this of now.
+WINDOW = timedelta(hours=36)
+UPCOMING_MAX = 500
+# A booking's timeline shows its newest entries, at most this many.
+TIMELINE_ENTRIES = 200
 
 
 @dataclass
@@ -70,6 +78,16 @@ class Attention:
 
 
 @dataclass
+class BookingPage:
+    """A booking's page: the booking with its guest, its room, its audit entries and timeline."""
+
+    booking: Booking
+    room: Room | None
+    audit: list[AuditEntry]
+    events: list[TimelineEvent]
+
+
+@dataclass
 class Today:
     now: datetime
     arrivals: list[Readiness]
@@ -92,32 +110,80 @@ class ConsoleViews:
         locks: Locks,
         queue_depths: Any = None,
         webhook_fallbacks: Any = None,
+        activity: Activity | None = None,
+        audit: Audit | None = None,
     ) -> None:
         self.settings = settings
         self.store = store
         self.search = search
         self.locks = locks
+        self.activity = activity
+        self.audit = audit
         self._queue_depths = queue_depths  # () -> {queue name: visible messages}
         self._webhook_fallbacks = webhook_fallbacks  # (now) -> entries polling found that webhooks missed
 
     def all_locks(self) -> list[LockView]:
-        out: list[LockView] = []
-        cursor = None
-        while True:
-            page, cursor = self.locks.page(100, cursor)
-            out += page
-            if cursor is None:
-                return out
+        return self.locks.all()
+
+    def booking(self, booking_id: str, now: datetime) -> BookingPage | None:
+        """A booking's page (None: no such booking): the booking, its audit entries, its activity
+        and its kept events read at once, then its room."""
+        assert self.activity is not None
+        assert self.audit is not None
+        activity, audit = self.activity, self.audit
+        b, entries, (items, _), history = fanout.gather(
+            lambda: self.store.get_booking(booking_id, now),
+            lambda: audit.for_booking(booking_id),
+            lambda: activity.page_for_booking(booking_id, TIMELINE_ENTRIES, known=True),
+            lambda: self.store.booking_history(booking_id),
+        )
+        if b is None:
+            return None
+        room = self.store.get_room(b.roomId)
+        return BookingPage(b, room, entries, timeline(TimelineContext(b, items, entries, history)))
+
+    def lock(
+        self, smartlock_id: int, cursor: str | None, limit: int = 50
+    ) -> tuple[LockView, list[ActivityItem], str | None]:
+        """A lock's page: the lock with its codes and upcoming stays, and a page of what happened
+        on it that was not a guest's, read at once (NotFound: no such lock)."""
+        assert self.activity is not None
+        activity = self.activity
+        view, (items, next_cursor) = fanout.gather(
+            lambda: self.locks.get(smartlock_id),
+            lambda: activity.page_for_lock(smartlock_id, limit, cursor, known=True),
+        )
+        return view, items, next_cursor
 
     def today(self, now: datetime) -> Today:
-        rooms = {room.roomId: room for room in self.store.list_rooms()}
-        locks = {view.smartlock_id: view for view in self.all_locks()}
-        # Every zone's today lies within 36 hours of now.
-        window = self.search.all(BookingFilter(start=now - timedelta(hours=36), end=now + timedelta(hours=36)))
+        """Arrivals, departures and in-house guests (every zone's today lies within 36 hours of
+        now), what needs attention. Its reads go out at once: rooms, locks, one key range of the
+        stay index from 36 hours back to AT_RISK ahead (today's stays and the arrivals at risk),
+        the failed bookings ahead, the webhook registration and the dead-letter queues; then the
+        guests of the bookings shown."""
+        window = BookingFilter(start=now - WINDOW, end=now + WINDOW)
+        ahead = BookingFilter(start=now, end=now + AT_RISK)
+        stays_filter = BookingFilter(start=now - WINDOW, end=now + max(WINDOW, AT_RISK))
+        failed_filter = BookingFilter(statuses=(BookingStatus.FAILED,), start=now, end=now + FAILED_AHEAD)
+
+        def rooms_and_locks() -> tuple[list[Room], list[LockView]]:
+            room_list = self.store.list_rooms()
+            return room_list, self.locks.all(room_list)
+
+        (room_list, lock_views), stays, failed, webhook, dead_letters = fanout.gather(
+            rooms_and_locks,
+            lambda: self.search.all(stays_filter, guests=False),
+            lambda: self.search.all(failed_filter, max_items=200, guests=False),
+            lambda: self.store.get_config("WEBHOOK"),
+            lambda: self._queue_depths() if self._queue_depths is not None else {},
+        )
+        rooms = {room.roomId: room for room in room_list}
+        locks = {view.smartlock_id: view for view in lock_views}
+        shown = [b for b in stays if window.matches(b) and b.status != BookingStatus.CANCELLED]
+        guests = self.store.get_guests([b.bookingId for b in shown], now)
         arrivals, departures, in_house = [], [], []
-        for b in window:
-            if b.status == BookingStatus.CANCELLED:
-                continue
+        for b in shown:
+            b.guest = guests.get(b.bookingId)
             r = Readiness(b, rooms.get(b.roomId), [locks[lk.smartlockId] for lk in b.locks if lk.smartlockId in locks])
             today = local_day(now, b.timezone)
             if local_day(b.validFrom, b.timezone) == today:
@@ -127,11 +193,8 @@ class ConsoleViews:
             elif b.validFrom <= now < b.validUntil and b.status not in ENDED:
                 in_house.append(r)
         attention = Attention()
-        attention.failed = self.search.all(
-            BookingFilter(statuses=(BookingStatus.FAILED,), start=now, end=now + FAILED_AHEAD), max_items=200
-        )
-        upcoming = self.search.all(BookingFilter(start=now, end=now + AT_RISK), max_items=500)
-        for b in upcoming:
+        attention.failed = failed
+        for b in [b for b in stays if ahead.matches(b)][:UPCOMING_MAX]:
             if b.status in ENDED or b.status == BookingStatus.FAILED or b.validFrom < now:
                 continue
             r = Readiness(b, rooms.get(b.roomId), [locks[lk.smartlockId] for lk in b.locks if lk.smartlockId in locks])
@@ -145,9 +208,8 @@ class ConsoleViews:
                 attention.battery.append(view)
             if (view.code_count or 0) >= self.settings.capacity_warning_codes:
                 attention.near_capacity.append(view)
-        if self._queue_depths is not None:
-            attention.dead_letters = self._queue_depths()
-        if self.store.get_config("WEBHOOK") is None:
+        attention.dead_letters = dead_letters
+        if webhook is None:
             attention.webhooks = "unregistered"
         elif self._webhook_fallbacks is not None and self._webhook_fallbacks(now) > 0:
             attention.webhooks = "lapsed"

@@ -203,8 +203,11 @@ class Web:
     def same_origin(self) -> None:
         origin = self.header("origin")
         if origin and origin != "null":
-            host = self.header("host") or ""
-            if re.sub(r"^https?://", "", origin).lower() != host.lower():
+            # Scheme and host: API Gateway serves https only (and says so in X-Forwarded-Proto);
+            # the local stack http on loopback. http://host is another origin than https://host.
+            host = (self.header("host") or "").lower()
+            scheme = (self.header("x-forwarded-proto") or ("https" if self.req.secure else "http")).lower()
+            if origin.lower() != f"{scheme}://{host}":
                 raise Refused(403, CSRF_REFUSED)
 
     def post_session(self) -> tuple[Operator, dict[str, str]]:

@@ -16,11 +16,14 @@ from typing import Any
 from staykey.core.models import (
     ENDED,
     MAX_STAY_DAYS,
+    AccessKind,
     Booking,
     BookingIn,
     BookingStatus,
+    Guest,
     LockState,
     LockStatus,
+    PinRotation,
     Room,
     stay_point_json,
 )
@@ -28,6 +31,7 @@ from staykey.core.pins import auth_name
 from staykey.core.round import CodeClaim
 from staykey.core.timeutil import iso_utc
 from staykey.errors import Conflict, ValidationFailed
+from staykey.nuki.accounts import NUKI_LANGUAGES, nuki_language
 
 
 @dataclass
@@ -87,12 +91,28 @@ def new_booking(
         checkOut=stay_point_json(request.checkOut),
         timezone=room.timezone,
         notifyGuest=request.notifyGuest,
-        locks=[LockState(smartlockId=lock_id) for lock_id in room.smartlockIds],
+        locks=[lock_state(room, lock_id) for lock_id in room.smartlockIds],
         createdAt=now,
         updatedAt=now,
         provisionAt=provision_at,
         requestHash=request.request_hash(),
     )
+
+
+def lock_state(room: Room, smartlock_id: int) -> LockState:
+    """A new lock of a booking in `room`: how the guest opens it, and whether its code is linked."""
+    access = room.access_of(smartlock_id)
+    return LockState(smartlockId=smartlock_id, access=access, link=access == "keypad" and room.linkKeypadCodes)
+
+
+def claims_for(room: Room, pin: str) -> list[CodeClaim]:
+    """What a new booking in `room` claims on each lock: its PIN on a keypad lock (so no other
+    booking takes it there), its place on an app lock (so the reconciler knows it is there)."""
+    return [claim(smartlock_id, room.access_of(smartlock_id), pin) for smartlock_id in room.smartlockIds]
+
+
+def claim(smartlock_id: int, access: str, pin: str) -> CodeClaim:
+    return CodeClaim(smartlock_id, pin) if access == "keypad" else CodeClaim(smartlock_id, "", app=True)
 
 
 def start_provisioning(b: Booking, now: datetime) -> None:
@@ -111,17 +131,42 @@ def end(b: Booking, target: BookingStatus, reason: str, now: datetime) -> Claims
     b.status = target
     b.statusReason = reason
     b.updatedAt = now
-    for lock in b.locks:
+    b.rotation = None  # a PIN rotation in progress ends too: both codes come off
+    for lock in b.slots():
         lock.desired = "absent"
         if lock.status == LockStatus.FAILED and lock.op is None:
             reset(lock)
-        if lock.sentPin is None and lock.op is None:
+        if lock.sentPin is None and lock.op is None and lock.status != LockStatus.REMOVED:
             # Nothing was ever sent to this lock: nothing to remove.
             lock.status = LockStatus.REMOVED
-            out.releases.append(CodeClaim(lock.smartlockId, b.pin))
-    if target == BookingStatus.REVOKING and all(lk.status == LockStatus.REMOVED for lk in b.locks):
+            out.releases.append(claim(lock.smartlockId, lock.access, b.target_pin(lock)))
+    b.rotationCodes = [lk for lk in b.rotationCodes if lk.status != LockStatus.REMOVED]
+    if target == BookingStatus.REVOKING and all(lk.status == LockStatus.REMOVED for lk in b.slots()):
         b.status = BookingStatus.REVOKED
     return out
+
+
+def check_guest(room_id: str, locks: list[LockState], guest: Guest | None) -> None:
+    """Locks a guest opens with the Nuki app (or whose codes are linked to the guest's Nuki account
+    user) need the guest's email, and a language Nuki's app speaks (its invitation comes in that
+    language); ValidationFailed naming the field otherwise. Nothing is written anywhere before this."""
+    if not any(lk.access == "app" or lk.link for lk in locks):
+        return
+    app = any(lk.access == "app" for lk in locks)
+    why = "app access (a Nuki account user)" if app else "keypad codes linked to the guest's Nuki account user"
+    details = []
+    if guest is None or not guest.email:
+        details.append({"field": "guest.email", "message": f"is required: room {room_id!r} has {why}"})
+    elif nuki_language(guest.locale) is None:
+        details.append(
+            {
+                "field": "guest.locale",
+                "message": f"must be a language Nuki's app speaks ({', '.join(NUKI_LANGUAGES)}): room "
+                f"{room_id!r} has {why}, and Nuki invites the guest in that language",
+            }
+        )
+    if details:
+        raise ValidationFailed("the guest cannot get a Nuki account user", details=details)
 
 
 @dataclass(frozen=True)
@@ -137,32 +182,49 @@ class Change:
     locks: tuple[int, ...]
     pin: str
     lead: timedelta
+    # How the guest opens each lock after the change (the room's, or the booking's own): keypad or app.
+    access: tuple[tuple[int, AccessKind], ...] = ()
+    # The guest's email changed: their Nuki account user is found or created again.
+    new_guest_email: bool = False
+    rotation_pin: str | None = None  # a PIN rotation in progress: its new PIN after the change
+
+    def access_of(self, smartlock_id: int) -> AccessKind:
+        return dict(self.access).get(smartlock_id, "keypad")
 
 
 def patch(b: Booking, change: Change, now: datetime) -> Claims:
     """Change the stay, the room or the PIN (the guest data lives elsewhere); the locks follow."""
     changeable(b)  # an expiry or cancellation may have won the race
     out = Claims()
-    old_pin = b.pin
+    old_pin, old_window = b.pin, (b.validFrom, b.validUntil)
     present = {lk.smartlockId for lk in b.locks if lk.desired == "present"}
     added = [lock_id for lock_id in change.locks if lock_id not in present]
     if change.room is not None:
         b.roomId, b.timezone = change.room.roomId, change.room.timezone
+    if change.new_guest_email:
+        b.account = b.account.renewed()
+    link = change.room.linkKeypadCodes if change.room is not None else any(lk.link for lk in b.locks)
+    switched = _switch_access(b, change, link, old_pin, out)
     b.checkIn = stay_point_json(change.check_in)
     b.checkOut = stay_point_json(change.check_out)
     b.validFrom, b.validUntil = change.valid_from, change.valid_until
     b.provisionAt = change.valid_from - change.lead
     b.updatedAt = now
     if change.pin != old_pin:
-        out.claims += [CodeClaim(lock_id, change.pin) for lock_id in change.locks]
-        out.releases += [CodeClaim(lk.smartlockId, old_pin) for lk in b.locks if lk.heldPin != old_pin]
+        out.claims += [CodeClaim(i, change.pin) for i in change.locks if change.access_of(i) == "keypad"]
+        out.claims += [claim(i, "app", "") for i in added if change.access_of(i) == "app"]
+        out.releases += [
+            CodeClaim(lk.smartlockId, old_pin) for lk in b.locks if lk.heldPin != old_pin and lk.access == "keypad"
+        ]
         b.pin = change.pin
         b.pinHistory.append(change.pin)
+        out.claims += [claim(i, "app", "") for i in switched if change.access_of(i) == "app"]
     else:
-        out.claims += [CodeClaim(lock_id, change.pin) for lock_id in added]
+        out.claims += [claim(i, change.access_of(i), change.pin) for i in [*added, *switched]]
     for lock in b.locks:
         if lock.smartlockId in change.locks:
             lock.desired = "present"
+            lock.pin = None  # the booking's code again (a lock left during a rotation kept its old PIN)
             if lock.status == LockStatus.FAILED:
                 reset(lock)
             if lock.op == "find":
@@ -172,12 +234,172 @@ def patch(b: Booking, change: Change, now: datetime) -> Claims:
             lock.desired = "absent"
             if lock.sentPin is None and lock.op is None:
                 lock.status = LockStatus.REMOVED
-                out.releases.append(CodeClaim(lock.smartlockId, old_pin))
-    b.locks += [LockState(smartlockId=lock_id) for lock_id in added if b.lock(lock_id) is None]
+                out.releases.append(claim(lock.smartlockId, lock.access, old_pin))
+    b.locks += [
+        LockState(smartlockId=i, access=change.access_of(i), link=change.access_of(i) == "keypad" and link)
+        for i in added
+        if b.lock(i) is None
+    ]
+    _rotation_follows(b, change, out)
+    fresh = added or switched
+    if b.readiness is not None and b.readiness.status == "ok" and (fresh or (b.validFrom, b.validUntil) != old_window):
+        # Checked for other locks or another stay (its end too: a subscription may end before the
+        # new one does): due again at the next run (an at-risk one is at every run).
+        b.readiness = None
     if b.status == BookingStatus.FAILED:
         b.status, b.statusReason, b.pinChoices = BookingStatus.PROVISIONING, None, 1
     if b.status == BookingStatus.SCHEDULED and b.provisionAt <= now:
         b.status = BookingStatus.PROVISIONING
+    return out
+
+
+def _switch_access(b: Booking, change: Change, link: bool, old_pin: str, out: Claims) -> list[int]:
+    """A lock the booking keeps, opened another way after the change (a move between rooms that
+    name it with another `access`): it gets a new lock state of the new kind, sent as a new lock's
+    is; the old one becomes a code to remove (`untilReplaced`, in `rotationCodes`, keeping its own
+    PIN), which stays on the lock until the new one is confirmed and the guest told what applies
+    (`Booking.keeps_old_code`). Issue 15, defect 5: the lock kept its old kind, the old access
+    stayed on and the new one never went on. The ids of the locks switched."""
+    switched = []
+    for n, old in enumerate(b.locks):
+        kind = change.access_of(old.smartlockId)
+        if old.smartlockId not in change.locks or old.access == kind:
+            continue
+        switched.append(old.smartlockId)
+        back = [s for s in b.rotationCodes if s.smartlockId == old.smartlockId and s.untilReplaced and s.access == kind]
+        for lock in back:  # back to the kind it had: the old code it was replacing is wanted again
+            b.rotationCodes.remove(lock)
+            lock.untilReplaced, lock.pin = False, None
+        new = back[0] if back else LockState(smartlockId=old.smartlockId, access=kind, link=kind == "keypad" and link)
+        b.locks[n] = new
+        old.desired, old.untilReplaced, old.untilTold = "absent", True, False
+        old.pin = old.pin or (old_pin if old.access == "keypad" else None)
+        if old.status == LockStatus.FAILED and old.op is None:
+            reset(old)
+        if old.sentPin is None and old.op is None and old.nukiId is None:
+            old.status = LockStatus.REMOVED  # nothing of the old kind ever went on: nothing to remove
+            out.releases.append(claim(old.smartlockId, old.access, b.target_pin(old)))
+        else:
+            b.rotationCodes.append(old)
+    return switched
+
+
+def _rotation_follows(b: Booking, change: Change, out: Claims) -> None:
+    """A PIN rotation in progress follows a change of the booking's locks: its new code goes on the
+    locks the booking takes (claimed there), and comes off those it leaves. A new window reaches
+    its codes by the engine's usual writes. `change.rotation_pin` differs when the rotation's PIN
+    was taken on a new lock: its codes take the new one. Only keypad locks carry a rotation's code
+    (an app lock has no PIN)."""
+    rotation = b.rotation
+    if rotation is None:
+        return
+    keypad = [i for i in change.locks if change.access_of(i) == "keypad"]
+    for lock in b.rotationCodes:
+        if lock.desired == "present" and lock.smartlockId not in keypad:
+            lock.desired = "absent"  # a lock the booking leaves: its new code comes off (if it went on)
+            if lock.sentPin is None and lock.op is None:
+                lock.status = LockStatus.REMOVED
+                out.releases.append(CodeClaim(lock.smartlockId, b.target_pin(lock)))
+        elif lock.desired == "absent" and lock.pin == rotation.pin and lock.smartlockId in keypad:
+            lock.desired = "present"  # back on a lock it was leaving: the code sent there is wanted again
+            if lock.op == "find":
+                lock.op = "create"
+    b.rotationCodes = [lk for lk in b.rotationCodes if not (lk.desired == "absent" and lk.status == LockStatus.REMOVED)]
+    wanted = [lk for lk in b.rotationCodes if lk.desired == "present"]
+    pin = change.rotation_pin or rotation.pin
+    claim = set(keypad) - {lk.smartlockId for lk in wanted}
+    if pin != rotation.pin:
+        out.releases += [CodeClaim(lk.smartlockId, rotation.pin) for lk in wanted if lk.heldPin != rotation.pin]
+        for lock in wanted:
+            lock.pin = pin
+        rotation.pin = pin
+        b.pinHistory.append(pin)
+        claim = set(keypad)
+    for lock in wanted:
+        if lock.status == LockStatus.FAILED:
+            reset(lock)
+    b.rotationCodes += [
+        LockState(smartlockId=lock_id, pin=pin, link=_linked(b, lock_id))
+        for lock_id in keypad
+        if lock_id not in {lk.smartlockId for lk in wanted}
+    ]
+    out.claims += [CodeClaim(lock_id, pin) for lock_id in sorted(claim)]
+
+
+def rotate(b: Booking, pin: str, now: datetime) -> Claims:
+    """Rotate the booking's PIN to `pin` (chosen free on every lock of the booking; claimed there in
+    the same transaction). A scheduled booking (nothing on its locks yet) just reserves the new PIN.
+    Otherwise the new code goes onto every lock as a second code while the old one keeps working
+    (`Booking.rotation`); the engine switches the booking to it once every lock confirmed it
+    (`core.decide`). A rotation already in progress is joined (its failed locks start afresh):
+    asking twice is asking once. Only keypad codes rotate: an app authorization (the guest's Nuki
+    account user) has no PIN and is left as it is. Conflict: the booking has ended, or has no
+    keypad code at all (every lock of its room is opened with the app)."""
+    if b.status in ENDED:
+        raise Conflict(f"booking {b.bookingId!r} is {b.status.value}: an ended booking has no PIN to rotate")
+    keypad = [lk for lk in b.locks if lk.access == "keypad"]
+    if b.locks and not keypad:
+        raise Conflict(f"booking {b.bookingId!r} has no keypad code: its guest opens with the Nuki app (no PIN)")
+    out = Claims()
+    if b.rotation is not None:
+        rotate_again(b, now)
+        return out
+    present = [lk.smartlockId for lk in keypad if lk.desired == "present"]
+    out.claims += [CodeClaim(lock_id, pin) for lock_id in present]
+    b.pinHistory.append(pin)
+    b.updatedAt = now
+    nothing_sent = all(lk.sentPin is None and lk.op is None and lk.nukiId is None for lk in b.slots())
+    if b.status == BookingStatus.SCHEDULED and nothing_sent:
+        out.releases += [CodeClaim(lk.smartlockId, b.pin) for lk in keypad]
+        b.pin, b.pinRotatedAt = pin, now
+        return out
+    b.rotation = PinRotation(pin=pin, requestedAt=now)
+    b.rotationCodes += [LockState(smartlockId=lock_id, pin=pin, link=_linked(b, lock_id)) for lock_id in present]
+    return out
+
+
+def _linked(b: Booking, smartlock_id: int) -> bool:
+    """Whether the booking's keypad code on this lock is linked to the guest's account user (a
+    rotation's code on it is linked alike)."""
+    lock = b.lock(smartlock_id)
+    return lock is not None and lock.link
+
+
+def rotate_again(b: Booking, now: datetime) -> None:
+    """A rotation asked for while one is in progress: the same rotation, its failed locks afresh."""
+    if b.rotation is None:
+        return
+    for lock in b.rotationCodes:
+        if lock.desired == "present" and lock.status == LockStatus.FAILED:
+            reset(lock)
+    b.rotation.choices = 1
+    b.updatedAt = now
+
+
+def rotation_conflict(
+    b: Booking, old_pin: str, pin: str, conflicts: set[int], max_choices: int, now: datetime
+) -> Claims | None:
+    """Someone else's code holds the rotation's new PIN on a lock (409): the rotation takes `pin`
+    instead, or its locks fail (the old PIN keeps working) once it chose `max_choices` times.
+    None: the rotation's PIN changed meanwhile (or it ended)."""
+    rotation = b.rotation
+    if rotation is None or rotation.pin != old_pin:
+        return None
+    out = Claims()
+    wanted = [lk for lk in b.rotationCodes if lk.desired == "present"]
+    if rotation.choices >= max_choices:
+        for lock in wanted:
+            if lock.smartlockId in conflicts:
+                lock.status, lock.op, lock.stopped = LockStatus.FAILED, None, True
+                lock.error = "every PIN we chose was already on the lock (409 conflict)"
+        return out
+    out.claims += [CodeClaim(lk.smartlockId, pin) for lk in wanted]
+    out.releases += [CodeClaim(lk.smartlockId, old_pin) for lk in wanted if lk.heldPin != old_pin]
+    for lock in wanted:
+        lock.pin = pin
+    rotation.pin, rotation.choices = pin, rotation.choices + 1
+    b.pinHistory.append(pin)
+    b.updatedAt = now
     return out
 
 
@@ -196,6 +418,11 @@ def retry(b: Booking, now: datetime) -> None:
     for lock in b.locks:
         if lock.desired == "present" and lock.status == LockStatus.FAILED:
             reset(lock)
+    if b.account.accountUserId is None and (b.account.stopped or b.account.error):
+        # The guest's account user that Nuki refused (a 403, a name it would not take) is tried
+        # afresh too: the cause was fixed, or the retry is pointless (found by an adversarial run:
+        # a retry failed again at once, without a call to Nuki).
+        b.account = b.account.renewed()
     b.status, b.statusReason, b.pinChoices, b.updatedAt = BookingStatus.PROVISIONING, None, 1, now
 
 
@@ -216,7 +443,9 @@ def choose_again(
         b.statusReason = "code conflict on the lock"
         return out
     out.claims += [CodeClaim(lock_id, pin) for lock_id in lock_ids]
-    out.releases += [CodeClaim(lk.smartlockId, old_pin) for lk in b.locks if lk.heldPin != old_pin]
+    out.releases += [
+        CodeClaim(lk.smartlockId, old_pin) for lk in b.locks if lk.heldPin != old_pin and lk.access == "keypad"
+    ]
     b.pin, b.pinChoices, b.updatedAt = pin, b.pinChoices + 1, now
     b.pinHistory.append(pin)
     return out
@@ -247,14 +476,21 @@ __all__ = [
     "Change",
     "Claims",
     "changeable",
+    "check_guest",
     "check_window",
     "choose_again",
+    "claim",
+    "claims_for",
     "end",
+    "lock_state",
     "new_booking",
     "patch",
     "resend_email",
     "reset",
     "retry",
+    "rotate",
+    "rotate_again",
+    "rotation_conflict",
     "start_provisioning",
     "stay_point",
 ]

@@ -26,14 +26,16 @@ import hashlib
 from collections.abc import Mapping
 from datetime import datetime, timedelta
 
-from staykey.core import syncdelay
+from staykey.core.looks import REMOVAL_LOOK_EVERY, deadline, plan_next_check, retry_delay
 from staykey.core.models import Booking, BookingStatus, LockState, LockStatus
 from staykey.core.observe import apply_look, find_over, removed
+from staykey.core.onlock import wanted_user
+from staykey.core.rotation import switch
 from staykey.core.round import Context, Look, Outcome, Plan
+from staykey.core.text import email_key
 from staykey.core.timeutil import iso_utc
 
 EMAIL_LEASE = timedelta(minutes=2)
-REMOVAL_LOOK_EVERY = 120.0  # seconds, at most, between read-backs of a removal in its first hour
 # Nuki refused a write with 403 (no subscription, no permission): tried again this often.
 FORBIDDEN_RETRY_SECONDS = 3600
 
@@ -47,11 +49,25 @@ def decide(b: Booking, looks: Mapping[int, Look], ctx: Context, send: bool = Tru
 
 def _round(b: Booking, looks: Mapping[int, Look], ctx: Context, plan: Plan, send: bool) -> None:
     now = ctx.now
+    # The rotation's codes (a second code per lock while a PIN rotation runs, old codes being removed
+    # after one) go through the same steps; their writes are a plan of their own (`plan.rotation`),
+    # since they carry another PIN and Nuki answers them per lock.
+    side = Plan()
     for lock in b.locks:
         if lock.smartlockId in looks:
             apply_look(b, lock, looks[lock.smartlockId], ctx, plan)
+    for lock in b.rotationCodes:
+        if lock.smartlockId in looks:
+            apply_look(b, lock, looks[lock.smartlockId], ctx, side)
+    switch(b, now, plan)
     if send:
-        _plan_writes(b, ctx, plan)
+        # A retry that falls due wakes the booking; every other retry of the booking that would
+        # fall due within the next two minutes goes with it, so the booking's writes retry together
+        # (one wake, one follow-up) instead of each on its own clock, out of phase.
+        retry_by = now + timedelta(seconds=REMOVAL_LOOK_EVERY) if _retry_due(b, now) else now
+        _plan_writes(b, b.locks, b.pin, ctx, plan, retry_by)
+        if b.rotationCodes:
+            _plan_writes(b, b.rotationCodes, b.rotation.pin if b.rotation else b.pin, ctx, side, retry_by)
     _check_deadlines(b, ctx, plan)
     _settle(b, now, plan)
     # Locks the booking moved away from are dropped once their code is gone.
@@ -70,8 +86,24 @@ def _round(b: Booking, looks: Mapping[int, Look], ctx: Context, plan: Plan, send
             )
         )
     ]
-    _plan_next_check(b, ctx, plan)
+    b.rotationCodes = [lk for lk in b.rotationCodes if not (lk.desired == "absent" and lk.status == LockStatus.REMOVED)]
+    plan_next_check(b, ctx, plan)
+    _merge(plan, side)
     b.updatedAt = now if (plan.writes() or looks) else b.updatedAt
+
+
+def _merge(plan: Plan, side: Plan) -> None:
+    """The rotation codes' round into the booking's: their writes as `plan.rotation`, the rest as one."""
+    plan.claims += side.claims
+    plan.releases += side.releases
+    plan.index_auths += side.index_auths
+    plan.metrics += side.metrics
+    plan.logs += side.logs
+    plan.warnings += side.warnings
+    plan.stale += [s for s in side.stale if s not in plan.stale]
+    side.stale = []
+    if side.writes():
+        plan.rotation = side
 
 
 def after_outcome(b: Booking, outcome: Outcome, ctx: Context) -> Plan:
@@ -79,7 +111,26 @@ def after_outcome(b: Booking, outcome: Outcome, ctx: Context) -> Plan:
     follows without new writes (its status, deadlines and next look)."""
     now = ctx.now
     plan = Plan()
-    for lock in b.locks:
+    _account_outcome(b, outcome, now)
+    if outcome.account_user_failed is not None:
+        for lock in b.locks:
+            # Says why it waits (its retry, so its deadline, applies), or fails it for good: an app
+            # lock with nothing on it yet, and one whose authorization is for a former guest (a new
+            # email). Seed 32: the latter was left out, had no retry, so no deadline, and stayed
+            # provisioning while Nuki was down instead of failing, with its reason, at the deadline.
+            if lock.access == "app" and lock.op is None and b.wants_code(lock):
+                waits_for_account(b, lock, now, plan)
+    _answered(b, b.locks, outcome, now, plan)
+    if outcome.rotation is not None:
+        # The rotation codes on a lock take turns (one write in flight each): the one with a write.
+        in_flight = [lk for lk in b.rotationCodes if lk.op is not None]
+        _answered(b, in_flight, outcome.rotation, now, plan)
+    _round(b, {}, ctx, plan, send=False)
+    return plan
+
+
+def _answered(b: Booking, locks: list[LockState], outcome: Outcome, now: datetime, plan: Plan) -> None:
+    for lock in locks:
         lock_id = lock.smartlockId
         if lock_id in outcome.failed:
             reason, status = outcome.failed[lock_id]
@@ -99,7 +150,7 @@ def after_outcome(b: Booking, outcome: Outcome, ctx: Context) -> Plan:
             # A removal keeps trying every two minutes at most: a code must be gone within
             # minutes of the end, also after Nuki was out of reach for a while.
             cap = REMOVAL_LOOK_EVERY if b.code_unwanted(lock) else 900
-            lock.retryAt = now + timedelta(seconds=min(cap, 5 * 2 ** min(lock.retries, 8)))
+            lock.retryAt = now + timedelta(seconds=retry_delay(lock.retries, cap))
             if was == "update":
                 lock.sentFrom = None  # it may not have arrived: send the update again when due
             if lock.desired == "absent" and lock.nukiId is None and lock.status != LockStatus.FAILED:
@@ -113,17 +164,48 @@ def after_outcome(b: Booking, outcome: Outcome, ctx: Context) -> Plan:
                 lock.sentFrom, lock.sentUntil = None, None
         elif lock_id in outcome.vanished:
             lock.nukiId, lock.authId, lock.op, lock.heldPin = None, None, None, None
-    _round(b, {}, ctx, plan, send=False)
-    return plan
+
+
+ACCOUNT_RETRY_CAP = 900.0  # seconds, at most, between tries of the guest's Nuki account user
+
+
+def _account_outcome(b: Booking, outcome: Outcome, now: datetime) -> None:
+    """The guest's Nuki account user: found or created (its id), or why not (again later, or never)."""
+    account = b.account
+    if outcome.account_user is not None:
+        if account.accountUserId not in (None, outcome.account_user):  # another one now: still purged with us
+            account.former = [*account.former, account.accountUserId]
+        account.accountUserId, account.error, account.retryAt = outcome.account_user, None, None
+        account.tries, account.stopped = 0, False
+    elif outcome.account_user_failed is not None:
+        reason, final = outcome.account_user_failed
+        account.tries += 1
+        account.error = reason
+        account.stopped = final
+        account.retryAt = None if final else now + timedelta(seconds=min(ACCOUNT_RETRY_CAP, 30.0 * 2**account.tries))
 
 
 # ---------------------------------------------------------------------- step 2: writes
 
 
-def _plan_writes(b: Booking, ctx: Context, plan: Plan) -> None:
+def _retry_due(b: Booking, now: datetime) -> bool:
+    """Whether a retry of one of the booking's writes is due (what wakes the booking to retry)."""
+    return any(
+        lk.op is None and lk.retryAt is not None and lk.retryAt <= now and lk.status != LockStatus.REMOVED
+        for lk in b.slots()
+    )
+
+
+def _plan_writes(
+    b: Booking, locks: list[LockState], pin: str, ctx: Context, plan: Plan, retry_by: datetime | None = None
+) -> None:
+    """The writes that bring each of `locks` to what the booking wants (`pin`: what creates and
+    updates carry, the booking's PIN or its rotation's). A retry due by `retry_by` (now, or a
+    little later when another retry of the booking is due now) is acted on now."""
     now = ctx.now
-    plan.pin, plan.valid_from, plan.valid_until = b.pin, b.validFrom, b.validUntil
-    for lock in b.locks:
+    retry_by = max(now, retry_by or now)
+    plan.pin, plan.valid_from, plan.valid_until = pin, b.validFrom, b.validUntil
+    for lock in locks:
         if lock.op in ("create", "update") and b.code_unwanted(lock):
             # The booking ended while a write was in flight: find what landed and remove it.
             lock.op, lock.opSentAt, lock.opChecks, lock.findSince = "find", now, 0, None
@@ -131,8 +213,10 @@ def _plan_writes(b: Booking, ctx: Context, plan: Plan) -> None:
                 lock.op = None
         if lock.op is not None:
             continue
+        if any(o is not lock and o.smartlockId == lock.smartlockId and o.op is not None for o in locks):
+            continue  # rotation codes on one lock take turns: Nuki answers per lock
         if lock.retryAt is not None:
-            if lock.retryAt > now:
+            if lock.retryAt > retry_by:
                 continue
             lock.retryAt = None  # due: it is acted on now, or nothing waits on it any more
         if b.wants_code(lock):
@@ -142,29 +226,72 @@ def _plan_writes(b: Booking, ctx: Context, plan: Plan) -> None:
                 # Make room for another try: the refused code goes first.
                 plan.deletes.append((lock.smartlockId, lock.nukiId))
                 lock.op, lock.opSentAt, lock.opChecks = "delete", now, 0
+            elif waits_for_account(b, lock, now, plan):
+                continue
             elif lock.nukiId is None:
-                if _waits_for_capacity(lock, ctx, plan):
+                if lock.access == "keypad" and _waits_for_capacity(lock, ctx, plan):
                     continue
                 _send(lock, b, now, plan)
-            elif lock.sentPin != b.pin or lock.sentFrom != b.validFrom or lock.sentUntil != b.validUntil:
+            elif differs_from_sent(b, lock):
                 _send(lock, b, now, plan)
         elif b.code_unwanted(lock) and lock.status != LockStatus.REMOVED:
+            if b.keeps_old_code(lock):
+                continue  # the PIN the guest was last told keeps working until they are told the new one
             if lock.nukiId:
                 plan.deletes.append((lock.smartlockId, lock.nukiId))
                 lock.op, lock.opSentAt, lock.opChecks = "delete", now, 0
             elif lock.sentPin is None:
-                removed(b, lock, plan)
+                removed(b, lock, plan, now)
             else:
                 # A create may still land; look for it on the next read-backs.
                 lock.op, lock.opSentAt, lock.opChecks, lock.findSince = "find", now, 0, None
 
 
+def differs_from_sent(b: Booking, lock: LockState) -> bool:
+    """What the booking wants on `lock` is not what was last sent there (a change to send)."""
+    pin = lock.access == "keypad" and lock.sentPin != b.target_pin(lock)
+    return (
+        pin or lock.sentUser != wanted_user(b, lock) or lock.sentFrom != b.validFrom or lock.sentUntil != b.validUntil
+    )
+
+
+def waits_for_account(b: Booking, lock: LockState, now: datetime, plan: Plan) -> bool:
+    """True when a write on `lock` waits for the guest's Nuki account user (an app lock, or a
+    linked keypad code the first time round). The account user is asked for (`plan.account_user`)
+    when it is due; an app lock waits, and says why, while it cannot be had; a linked keypad code
+    goes on unlinked then (the link only shows the guest's name in Nuki Web), and is linked by an
+    update once the account user exists."""
+    account = b.account
+    if (lock.access != "app" and not lock.link) or account.accountUserId is not None:
+        return False
+    due = not account.stopped and b.guest is not None and (account.retryAt is None or account.retryAt <= now)
+    if lock.access == "keypad":
+        plan.account_user = plan.account_user or due
+        return due and not account.tries
+    lock.firstSentAt = lock.firstSentAt or now  # waiting counts as trying: the deadline applies
+    if lock.status == LockStatus.ACTIVE:
+        lock.status = LockStatus.PENDING  # what it holds is not for the guest's account user (a new guest)
+    if due:
+        plan.account_user = True
+        return True
+    if account.stopped or b.guest is None:
+        why = account.error or "the guest's data (their email) is no longer kept"
+        if lock.status != LockStatus.FAILED:
+            plan.metrics.append(("ProvisioningFailed", {}))
+        lock.status, lock.stopped = LockStatus.FAILED, True
+        lock.error = f"the guest's Nuki account user could not be created: {why}"
+        return True
+    lock.error = f"waiting: the guest's Nuki account user could not be created yet ({account.error}); trying again"
+    lock.retryAt = account.retryAt
+    return True
+
+
 def _send(lock: LockState, b: Booking, now: datetime, plan: Plan) -> None:
     """Mark a create (no code of ours known on the lock) or an update as in flight."""
     if lock.nukiId is None:
-        plan.creates.append(lock.smartlockId)
+        (plan.app_creates if lock.access == "app" else plan.creates).append(lock.smartlockId)
         _mark(lock, "create", b, now)
-    elif lock.sentPin != b.pin or lock.sentFrom != b.validFrom or lock.sentUntil != b.validUntil:
+    elif differs_from_sent(b, lock):
         plan.updates.append((lock.smartlockId, lock.nukiId))
         _mark(lock, "update", b, now)
 
@@ -174,8 +301,12 @@ def _mark(lock: LockState, op: str, b: Booking, now: datetime) -> None:
     lock.opSentAt, lock.opChecks = now, 0
     if lock.status != LockStatus.FAILED:
         lock.status = LockStatus.PENDING  # a failed lock stays failed (and says so) until confirmed
+    if lock.error and lock.error.startswith("waiting: "):
+        lock.error = None
     lock.firstSentAt = lock.firstSentAt or now
-    lock.sentPin, lock.sentFrom, lock.sentUntil = b.pin, b.validFrom, b.validUntil
+    lock.sentAt = lock.sentAt or now
+    lock.sentPin, lock.sentFrom, lock.sentUntil = b.target_pin(lock), b.validFrom, b.validUntil
+    lock.sentUser = wanted_user(b, lock)
 
 
 def _waits_for_capacity(lock: LockState, ctx: Context, plan: Plan) -> bool:
@@ -201,24 +332,12 @@ def _waits_for_capacity(lock: LockState, ctx: Context, plan: Plan) -> bool:
 # ---------------------------------------------------------------------- step 3: deadlines
 
 
-def deadline(b: Booking, lock: LockState, ctx: Context) -> datetime | None:
-    """When an unconfirmed code fails the booking: validFrom, but never sooner than
-    CONFIRM_MIN_SECONDS after it was first sent. None: nothing unconfirmed, or failed already."""
-    unconfirmed = b.wants_code(lock) and (
-        lock.op in ("create", "update")
-        or (lock.op is None and lock.retryAt is not None and lock.status == LockStatus.PENDING)
-    )
-    if not unconfirmed or lock.status == LockStatus.FAILED or lock.firstSentAt is None:
-        return None
-    return max(b.validFrom, lock.firstSentAt + timedelta(seconds=ctx.settings.confirm_min_seconds))
-
-
 def _check_deadlines(b: Booking, ctx: Context, plan: Plan) -> None:
     """A code not confirmed by its deadline fails the booking (it says why, a metric and an alarm
     follow); the write goes on all the same: read-backs and retries continue, and a confirmation
     that comes later makes the booking active after all."""
     now = ctx.now
-    for lock in b.locks:
+    for lock in b.slots():
         due = deadline(b, lock, ctx)
         if due is not None and now >= due:
             if lock.op:
@@ -236,7 +355,7 @@ def _check_deadlines(b: Booking, ctx: Context, plan: Plan) -> None:
         if lock.op == "find" and find_over(lock, now):
             # We never saw the code arrive on a lock that was online long enough: nothing to delete.
             # The reconciler deletes it should it land after all.
-            removed(b, lock, plan)
+            removed(b, lock, plan, now)
 
 
 # ---------------------------------------------------------------------- step 4: status and email
@@ -257,18 +376,19 @@ def _settle(b: Booking, now: datetime, plan: Plan) -> None:
             )
         else:
             b.status = BookingStatus.PROVISIONING
-    elif b.status == BookingStatus.REVOKING and all(lk.status == LockStatus.REMOVED for lk in b.locks):
+    elif b.status == BookingStatus.REVOKING and all(lk.status == LockStatus.REMOVED for lk in b.slots()):
         b.status = BookingStatus.REVOKED
     if b.status != before:
         plan.logs.append((f"booking {b.status.value}", {"previous": before.value}))
         plan.metrics.append((f"Booking{b.status.value.capitalize()}", {}))
-    if b.status == BookingStatus.ACTIVE and b.notifyGuest and b.guest is not None:
+    # A round that asks for the guest's account user changes the locks next: the guest is told after.
+    if b.status == BookingStatus.ACTIVE and b.notifyGuest and b.guest is not None and not plan.account_user:
         # An outbox with a lease: the invocation that takes the lease sends; the email counts as
         # sent only once SES took it. Should the sender die, the lease runs out and a follow-up
         # sends again (a guest may rarely get it twice; never not at all).
         # The booking item outlives the guest data (GUEST_DATA_RETENTION_DAYS): the address
         # enters its fingerprint only as a one-way tag, enough to notice a new address.
-        address = hashlib.sha256(f"{b.bookingId}:{b.guest.email.lower()}".encode()).hexdigest()[:12]
+        address = hashlib.sha256(f"{b.bookingId}:{email_key(b.guest.email)}".encode()).hexdigest()[:12]
         fingerprint = f"{b.notice_fingerprint()}:{address}"
         if b.emailFingerprint == f"{b.notice_fingerprint()}:{b.guest.email}":
             b.emailFingerprint = fingerprint  # written before the tag: same notice, no second email
@@ -308,57 +428,8 @@ def email_failed(b: Booking, fingerprint: str, code: str, ctx: Context) -> Plan:
         b.emailError = f"the guest email could not be sent: {code}"
         return plan
     b.emailLeaseUntil = ctx.now + timedelta(seconds=min(3600, 60 * 2 ** (b.emailAttempts - 1)))
-    _plan_next_check(b, ctx, plan)
+    plan_next_check(b, ctx, plan)
     return plan
-
-
-# ---------------------------------------------------------------------- step 5: the next look
-
-
-def _plan_next_check(b: Booking, ctx: Context, plan: Plan) -> None:
-    """Queue the next look: a read-back while a write is in flight (on the lock's read-back points,
-    counted from when that write was sent, however many other triggers came meanwhile), or a
-    wake-up when the next retry or deadline falls due. A wake-up never comes sooner than a second,
-    and never for a time that passed: a due retry is acted on by the plan step, not waited for."""
-    now = ctx.now
-    gaps = [next_look(lk, ctx) for lk in b.locks if lk.op is not None]
-    gaps += [REMOVAL_LOOK_EVERY for lk in b.locks if lk.recheck and lk.op is None]
-    wake = [
-        lk.retryAt for lk in b.locks if lk.op is None and lk.retryAt is not None and lk.status != LockStatus.REMOVED
-    ]
-    if b.emailPending and b.emailLeaseUntil is not None:
-        wake.append(b.emailLeaseUntil)
-    if not gaps and not wake:
-        return
-    # A deadline that falls before the next look is a look of its own: the booking fails, and
-    # says why, when the deadline passes, not at whatever read-back comes after it.
-    wake += [d for lk in b.locks if (d := deadline(b, lk, ctx)) is not None and d > now]
-    waits = [max(1.0, (w - now).total_seconds()) for w in wake]
-    b.checkSeq += 1
-    plan.next_check_delay = max(MIN_LOOK_GAP, min(gaps + waits))
-
-
-# Read-back points closer together than this are one look; no read-back is queued sooner.
-MIN_LOOK_GAP = 0.2
-
-
-def next_look(lock: LockState, ctx: Context) -> float:
-    """Seconds to the next read-back of a write in flight: the first of its read-back points
-    (`core.syncdelay.look_points`: the lock's learned first look, then the backoff) that is still
-    ahead. A removal is looked at every two minutes at least, for its first hour: a code must be
-    gone within minutes of the end."""
-    delays = ctx.backoff
-    estimate = ctx.sync_delays.get(lock.smartlockId) if lock.op in ("create", "update", "delete") else None
-    elapsed = max(0.0, (ctx.now - (lock.opSentAt or ctx.now)).total_seconds())
-    points = syncdelay.look_points(estimate, delays)
-    point = next((p for p in points if p > elapsed + MIN_LOOK_GAP), None)
-    if point is None:
-        last, end = delays[-1], points[-1]
-        point = end + last * (1 + (elapsed - end) // last)
-    ahead = point - elapsed
-    if lock.op in ("delete", "find") and elapsed < 3600:
-        ahead = min(ahead, REMOVAL_LOOK_EVERY)
-    return ahead
 
 
 __all__ = [
@@ -366,11 +437,12 @@ __all__ = [
     "EMAIL_MAX_ATTEMPTS",
     "EMAIL_PERMANENT",
     "FORBIDDEN_RETRY_SECONDS",
-    "MIN_LOOK_GAP",
     "REMOVAL_LOOK_EVERY",
     "after_outcome",
     "deadline",
     "decide",
+    "differs_from_sent",
     "email_failed",
     "email_sent",
+    "waits_for_account",
 ]

@@ -6,8 +6,11 @@ Ownership comes from our records and our naming, never from a prefix alone. A co
 its Nuki id is recorded on the lock state of a booking that claims a code on this lock; or the
 claim item of its (lock, code) names a booking and the code's name is that booking's auth name; or
 its name is a booking's auth name in our name index AND its code is one we chose for that booking
-(`pinHistory`). Everything else is someone else's: never changed, never deleted, but counted and
-its code remembered (a `foreign` claim), so no PIN we choose collides with it.
+(`pinHistory`). An app authorization (type 0, no code) is ours when its Nuki id is recorded, or
+when its name is a booking's in our name index AND the booking opens this lock with the app AND it
+is for the guest's Nuki account user (their `app` claims find them). Everything else is someone
+else's (other app users too): never changed or deleted, but counted and its code remembered (a
+`foreign` claim), so no PIN we choose collides with it.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 from staykey.core import onlock
 from staykey.core.models import FINISHED, Booking, BookingStatus, LockState, LockStatus
+from staykey.core.observe import booked_differences
 from staykey.core.pins import looks_like_our_name
 from staykey.core.round import CodeItem
 from staykey.core.timeutil import iso_utc
@@ -27,8 +31,7 @@ from staykey.core.timeutil import iso_utc
 if TYPE_CHECKING:
     from staykey.nuki import SmartlockAuth
 
-# A stay's removal runs up to 10 minutes after its end (EXPIRY_SPREAD_MINUTES at most); a removal
-# that has not run a little after that never will (its schedule was lost): the reconciler runs it.
+# Removals run up to EXPIRY_SPREAD_MINUTES (10 at most) after the end; one not run by then was lost.
 EXPIRY_GRACE = timedelta(minutes=11)
 
 
@@ -50,6 +53,7 @@ class Drift(StrEnum):
     MOVED = "moved"  # the booking no longer uses this lock: removed
     UNKNOWN = "unknown"  # claimed for a booking we do not have: removed
     DUPLICATE = "duplicate"  # a second code of one booking on one lock: removed
+    ROTATED = "rotated"  # an old code after a rotation or a change of access: removed once replaced and told
     REMOVED = "removed"  # an orphan deletion, confirmed by read-back
     STALE_CLAIM = "stale_claim"  # a claim on a code no booking needs any more: released
     FOREIGN = "foreign"  # not ours: left alone, counted, its code remembered
@@ -69,6 +73,7 @@ class Do(StrEnum):
     DELETE = "delete"  # an orphan: delete it, confirm by read-back
     CONFIRM = "confirm"  # an orphan deletion is confirmed: stop tracking it
     RELEASE = "release"  # release a booking's claim on a code
+    RELEASE_APP = "release_app"  # release a booking's app claim on a lock it no longer opens
     REMEMBER = "remember"  # record a foreign code (after releasing a stale claim on it)
     FORGET = "forget"  # a foreign code is gone from the lock: forget it
 
@@ -112,8 +117,9 @@ class LockPlan:
     in_room: bool = True
     auths: list[SmartlockAuth] = field(default_factory=list, repr=False)
     code_count: int | None = None  # every keypad code Nuki listed
-    ours: int = 0
-    foreign: int = 0
+    ours: int = 0  # keypad codes of ours
+    foreign: int = 0  # keypad codes of others
+    app_ours: int = 0  # app authorizations of ours (others' app users are not counted)
     claims: int = 0
     orphan_attempts: dict[str, int] = field(default_factory=dict)
     actions: list[Action] = field(default_factory=list)
@@ -132,16 +138,14 @@ class LockPlan:
         }
         if self.reason:
             out["reason"] = self.reason
-        if self.outcomes:
-            for item, outcome in zip(out["actions"], self.outcomes, strict=False):
-                item["outcome"] = outcome
+        for item, outcome in zip(out["actions"], self.outcomes, strict=False):
+            item["outcome"] = outcome  # none before execute
         return out
 
 
 @dataclass(frozen=True)
 class LockFacts:
-    """Our records for one lock, read by the shell: the claims on it, the bookings behind them
-    (and behind any name looked up), and the name index's answers (`names_to_look_up`)."""
+    """Our records for one lock: its claims, their bookings (and names'), the name index's answers."""
 
     claims: list[CodeItem]
     bookings: Mapping[str, Booking | None]
@@ -157,15 +161,21 @@ def names_to_look_up(smartlock_id: int, auths: list[SmartlockAuth], facts: LockF
     """The names the shell must look up in our name index (`LockFacts.named`) before `classify`:
     codes our records do not place that carry one of our names. Only a hint: the lookup decides."""
     recorded = _recorded(smartlock_id, facts)
-    by_code = {c.pin: c for c in facts.claims}
+    by_code = _by_code(facts.claims)
     return [
         auth.name
         for auth in auths
         if auth.id not in recorded
-        and (code := _code(auth)) is not None
-        and not _claim_matches(by_code.get(code), auth)
         and looks_like_our_name(auth.name)
+        and (
+            auth.type == onlock.APP
+            or ((code := onlock.code_of(auth)) is not None and not _claim_matches(by_code.get(code), auth))
+        )
     ]
+
+
+def _by_code(claims: list[CodeItem]) -> dict[str, CodeItem]:
+    return {c.pin: c for c in claims if c.owner != "app"}
 
 
 def classify(plan: LockPlan, facts: LockFacts, max_codes: int, stall_seconds: float) -> LockPlan:
@@ -180,9 +190,9 @@ def _recorded(smartlock_id: int, facts: LockFacts) -> dict[str, str]:
     recorded: dict[str, str] = {}
     for booking_id in claimed(facts.claims):
         b = facts.bookings.get(booking_id)
-        state = b.lock(smartlock_id) if b else None
-        if state is not None and state.nukiId:
-            recorded[state.nukiId] = booking_id
+        for state in b.slots_on(smartlock_id) if b else ():  # its code, and a PIN rotation's
+            if state.nukiId:
+                recorded[state.nukiId] = booking_id
     return recorded
 
 
@@ -209,9 +219,9 @@ class _Classifier:
 
     def run(self) -> None:
         plan, auths, claims = self.plan, self.plan.auths, self.facts.claims
-        plan.code_count = len(auths)
+        plan.code_count = sum(1 for a in auths if a.type != onlock.APP)
         plan.claims = len(claims)
-        by_code = {c.pin: c for c in claims}
+        by_code = _by_code(claims)
         claimed_ids = claimed(claims)
         recorded = _recorded(self.lock_id, self.facts)
         owner: dict[str, str] = {}
@@ -222,7 +232,9 @@ class _Classifier:
                 foreign.append(auth)
             else:
                 owner[auth.id] = found
-        plan.ours, plan.foreign = len(owner), len(foreign)
+        app = {a.id for a in auths if a.type == onlock.APP}
+        plan.ours, plan.app_ours = len(set(owner) - app), len(set(owner) & app)
+        plan.foreign = sum(1 for a in foreign if a.id not in app)
 
         for booking_id in sorted(set(claimed_ids) | set(owner.values())):
             mine = [a for a in auths if owner.get(a.id) == booking_id]
@@ -233,9 +245,16 @@ class _Classifier:
             if auth_id not in listed:
                 self.add(Drift.REMOVED, Do.CONFIRM, auth_id=auth_id, note="orphan deletion confirmed by read-back")
 
-        on_lock = {code for a in auths if (code := _code(a)) is not None}
+        on_lock = {code for a in auths if (code := onlock.code_of(a)) is not None}
         for claim in claims:
-            if claim.owner == "foreign" or not claim.booking_id or claim.pin in on_lock:
+            if (
+                claim.owner == "app"
+                and claim.booking_id
+                and not _app_claim_needed(self.booking(claim.booking_id), self.lock_id)
+            ):
+                note = "a booking that no longer opens this lock with the app: its claim is released"
+                self.add(Drift.STALE_CLAIM, Do.RELEASE_APP, booking_id=claim.booking_id, note=note)
+            if claim.owner in ("foreign", "app") or not claim.booking_id or claim.pin in on_lock:
                 continue
             if not _claim_needed(self.booking(claim.booking_id), self.lock_id, claim.pin):
                 self.add(
@@ -261,7 +280,9 @@ class _Classifier:
         """The booking a code on the lock belongs to, from our records; None: not ours."""
         if auth.id in recorded:
             return recorded[auth.id]
-        code = _code(auth)
+        if auth.type == onlock.APP:
+            return self._app_owner(auth)
+        code = onlock.code_of(auth)
         if code is None:
             return None
         claim = by_code.get(code)
@@ -273,6 +294,16 @@ class _Classifier:
             if b is not None and code in b.pinHistory:
                 return booking_id
         return None
+
+    def _app_owner(self, auth: SmartlockAuth) -> str | None:
+        """An app authorization is ours under one of our names only for the booking's app access to
+        this lock (or an old one a change of access is replacing) and the guest's account user."""
+        booking_id = self.facts.named.get(auth.name) if looks_like_our_name(auth.name) else None
+        b = self.booking(booking_id) if booking_id else None
+        apps = [s for s in b.slots_on(self.lock_id) if s.access == "app"] if b is not None else []
+        if b is None or not apps or auth.account_user_id is None:
+            return None
+        return booking_id if auth.account_user_id in {b.account.accountUserId, *(s.sentUser for s in apps)} else None
 
     def _booking(self, booking_id: str, b: Booking | None, mine: list[SmartlockAuth]) -> None:
         if b is None:
@@ -297,6 +328,20 @@ class _Classifier:
                 note=f"still scheduled although its code was due on the locks at {iso_utc(b.provisionAt)}",
             )
             return
+        # A PIN rotation's codes on this lock (the new one, old ones being removed): each its own.
+        for slot in [s for s in b.rotationCodes if s.smartlockId == self.lock_id]:  # a PIN rotation's codes
+            found = self._slot_code(b, slot, mine)
+            mine = [a for a in mine if a is not found]
+            self._code(booking_id, b, slot, [found] if found else [])
+        self._code(booking_id, b, state, mine)
+
+    def _slot_code(self, b: Booking, state: LockState, mine: list[SmartlockAuth]) -> SmartlockAuth | None:
+        """The code a lock state of the booking tracks on this lock: its recorded id, else its name
+        with the PIN it sent (or carries), or, of an app lock state, with the guest's account user."""
+        held = next((a for a in mine if state.nukiId and a.id == state.nukiId), None)
+        return held or _named(b, state, mine)
+
+    def _code(self, booking_id: str, b: Booking, state: LockState | None, mine: list[SmartlockAuth]) -> None:
         # A write with no send time, or sent before the stall limit, is stuck: its follow-ups died.
         stalled = (
             state is not None
@@ -305,9 +350,7 @@ class _Classifier:
         )
         in_flight = state is not None and state.op is not None and not stalled
         held = next((a for a in mine if state is not None and state.nukiId and a.id == state.nukiId), None)
-        want = (state.sentPin if state is not None else None) or b.pin
-        named = next((a for a in mine if a.name == b.authName and _code(a) == want), None)
-        primary = held or named
+        primary = held or _named(b, state, mine)
         if state is not None and b.wants_code(state):
             self._wanted(booking_id, b, state, mine, held, primary, in_flight, stalled)
         else:
@@ -338,7 +381,7 @@ class _Classifier:
             else:
                 self.add(Drift.FAILED, Do.NONE, booking_id=booking_id, note=state.error or "")
         elif held is not None:
-            drift = onlock.drift_class(onlock.differences(held, b.pin, b.validFrom, b.validUntil, b.authName))
+            drift = onlock.drift_class(booked_differences(b, state, held))
             if drift is not None:
                 note = "changed in Nuki: update with the full restriction set"
                 self.add(Drift(drift), Do.HEAL, booking_id=booking_id, auth_id=held.id, note=note)
@@ -350,7 +393,7 @@ class _Classifier:
         elif primary is not None:
             note = "on the lock, its id not recorded: adopt and confirm it"
             self.add(Drift.UNCONFIRMED, Do.HEAL, booking_id=booking_id, auth_id=primary_id, note=note)
-        elif (self.plan.code_count or 0) >= self.max_codes:
+        elif state.access == "keypad" and (self.plan.code_count or 0) >= self.max_codes:
             note = f"the lock holds {self.plan.code_count} keypad codes, Nuki's limit"
             self.add(Drift.WAITING, Do.NONE, booking_id=booking_id, note=note)
         else:
@@ -371,10 +414,15 @@ class _Classifier:
             drift = Drift.EXPIRED
         elif b.status == BookingStatus.SCHEDULED and state is not None and state.desired == "present":
             drift = Drift.NOT_DUE
+        elif state is not None and (state.untilTold or state.untilReplaced) and b.uses_lock(state.smartlockId):
+            drift = Drift.ROTATED  # an old code on a lock the booking left is a move's, not kept
         else:
             drift = Drift.MOVED
         for auth in mine:
-            if auth is primary and state is not None and drift == Drift.NOT_DUE:
+            if auth is primary and state is not None and drift == Drift.ROTATED and b.keeps_old_code(state):
+                note = "the old code keeps working until its replacement is on and the guest told; then removed"
+                self.add(Drift.PENDING, Do.NONE, booking_id=booking_id, auth_id=auth.id, note=note)
+            elif auth is primary and state is not None and drift == Drift.NOT_DUE:
                 note = "on the lock before its provisioning time; adopted when it is sent"
                 self.add(drift, Do.NONE, booking_id=booking_id, auth_id=auth.id, note=note)
             elif auth is primary and state is not None and in_flight:
@@ -395,7 +443,7 @@ class _Classifier:
                 self.add(Drift.UNCONFIRMED, Do.HEAL, booking_id=booking_id, note=note)
 
     def _foreign(self, auth: SmartlockAuth, by_code: Mapping[str, CodeItem]) -> None:
-        code = _code(auth)
+        code = onlock.code_of(auth)
         claim = by_code.get(code) if code is not None else None
         if code is None:
             self.add(Drift.FOREIGN, Do.NONE, auth_id=auth.id, note="someone else's; no code listed")
@@ -411,18 +459,31 @@ class _Classifier:
             self.add(Drift.FOREIGN, Do.NONE, booking_id=claim.booking_id, auth_id=auth.id, note=note)
 
 
-def _code(auth: SmartlockAuth) -> str | None:
-    return None if auth.code is None else f"{auth.code:06d}"
+def _app_claim_needed(b: Booking | None, smartlock_id: int) -> bool:
+    """Does a booking still open this lock with the app (or have something to remove there)?"""
+    return b is not None and any(s.access == "app" and not _gone(b, s) for s in b.slots_on(smartlock_id))
 
 
 def _claim_needed(b: Booking | None, smartlock_id: int, pin: str) -> bool:
     """Does a booking still need its claim on `pin` at this lock (held, being sent, or reserved)?"""
-    if b is None:
-        return False
-    state = b.lock(smartlock_id)
-    if state is None or (state.status == LockStatus.REMOVED and (b.status in FINISHED or state.desired == "absent")):
-        return False
-    return pin in {b.pin, state.heldPin, state.sentPin}
+    return b is not None and any(
+        pin in {b.target_pin(state), state.heldPin, state.sentPin}
+        for state in b.slots_on(smartlock_id)  # its code, and a PIN rotation's (an app one has no PIN)
+        if state.access == "keypad" and not _gone(b, state)
+    )
+
+
+def _gone(b: Booking, state: LockState) -> bool:
+    return state.status == LockStatus.REMOVED and (b.status in FINISHED or state.desired == "absent")
+
+
+def _named(b: Booking, state: LockState | None, mine: list[SmartlockAuth]) -> SmartlockAuth | None:
+    """Ours by name: with the PIN the lock state sent (or carries), or the guest's account user."""
+    if state is not None and state.access == "app":
+        user = state.sentUser or b.account.accountUserId
+        return next((a for a in mine if a.name == b.authName and a.account_user_id == user), None)
+    want = (state.sentPin or b.target_pin(state)) if state is not None else b.pin
+    return next((a for a in mine if a.name == b.authName and onlock.code_of(a) == want), None)
 
 
 __all__ = [

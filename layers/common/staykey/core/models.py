@@ -6,7 +6,6 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-import unicodedata
 from datetime import UTC, date, datetime, timedelta
 from enum import StrEnum
 from typing import Annotated, Any, Literal
@@ -20,11 +19,19 @@ from pydantic import (
     PrivateAttr,
     StrictBool,
     StrictInt,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
 
-from staykey.core.timeutil import iso_utc, local_to_utc, parse_hhmm, zone
+from staykey.core.parts import GuestAccount as GuestAccount
+from staykey.core.parts import PinRotation as PinRotation
+from staykey.core.parts import Readiness as Readiness
+from staykey.core.parts import ReadinessReason as ReadinessReason
+from staykey.core.parts import ReadinessStatus as ReadinessStatus
+from staykey.core.text import clean_text as clean_text
+from staykey.core.text import email_address
+from staykey.core.timeutil import iana_zone, iso_utc, local_to_utc, parse_hhmm, zone
 
 ID_PATTERN = r"^[A-Za-z0-9._-]{1,64}$"
 MAX_LOCKS_PER_ROOM = 5
@@ -43,6 +50,11 @@ class BookingStatus(StrEnum):
     FAILED = "failed"
 
 
+# How a guest opens a lock: a keypad code (type 13) or the Nuki app (an app authorization, type 0,
+# for the guest's Nuki account user).
+AccessKind = Literal["keypad", "app"]
+
+
 class LockStatus(StrEnum):
     PENDING = "pending"
     ACTIVE = "active"
@@ -57,42 +69,36 @@ ENDED = {BookingStatus.REVOKING, BookingStatus.REVOKED, BookingStatus.CANCELLED}
 CODE_WANTED = {BookingStatus.PROVISIONING, BookingStatus.ACTIVE, BookingStatus.FAILED}
 
 
-def clean_text(value: str) -> str:
-    value = unicodedata.normalize("NFC", value).strip()
-    if any(unicodedata.category(ch) in {"Cc", "Cf", "Cs", "Co"} for ch in value):
-        raise ValueError("must not contain control or invisible formatting characters")
-    if not value:
-        raise ValueError("must not be empty")
-    return value
-
-
 CleanText = Annotated[str, AfterValidator(clean_text)]
-
-_EMAIL = re.compile(
-    r"^[^@\s\"<>(),;:\\\[\]]{1,64}@[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)+$"
-)
-
-
-def _email(value: str) -> str:
-    value = value.strip()
-    if len(value) > 254 or not _EMAIL.match(value):
-        raise ValueError("is not an email address like ada@example.org")
-    return value
 
 
 def _stay_point(value: Any) -> Any:
     """A date (room times apply) or an RFC 3339 date-time with an offset; nothing else."""
     if isinstance(value, date):
         return _in_range(value)
+    shape = "must be a date (2026-12-01) or a date-time with offset (2026-12-01T15:00:00+01:00)"
     if not isinstance(value, str):
-        raise ValueError("must be a date (2026-12-01) or a date-time with offset (2026-12-01T15:00:00+01:00)")
-    if re.fullmatch(r"\d{4}-\d{2}-\d{2}", value):
-        return _in_range(date.fromisoformat(value))
-    if not re.fullmatch(r"\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}(:\d{2}(\.\d{1,6})?)?([Zz]|[+-]\d{2}:\d{2})", value):
-        if re.fullmatch(r"\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?", value):
-            raise ValueError("a date-time needs an offset, for example 2026-12-01T15:00:00+01:00 or ...Z")
-        raise ValueError("must be a date (2026-12-01) or a date-time with offset (2026-12-01T15:00:00+01:00)")
-    return _in_range(datetime.fromisoformat(value.upper().replace("Z", "+00:00")))
+        raise ValueError(shape)
+    # re.ASCII: \d is 0-9 only (not the fullwidth or Arabic-Indic digits Unicode counts as digits)
+    try:
+        if re.fullmatch(r"\d{4}-\d{2}-\d{2}", value, re.ASCII):
+            return _in_range(date.fromisoformat(value))
+        if not re.fullmatch(
+            r"\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}(:\d{2}(\.\d{1,6})?)?([Zz]|[+-]\d{2}:\d{2})", value, re.ASCII
+        ):
+            if re.fullmatch(r"\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?", value, re.ASCII):
+                raise ValueError("a date-time needs an offset, for example 2026-12-01T15:00:00+01:00 or ...Z")
+            raise ValueError(shape)
+        return _in_range(datetime.fromisoformat(value.upper().replace("Z", "+00:00")))
+    except ValueError as exc:
+        if str(exc).startswith(("a date-time needs", "must be")):
+            raise
+        # The right shape, but no such day, time or offset (2026-02-30, 24:00, +24:00): Python's
+        # own message names its internals, not the problem.
+        raise ValueError(
+            f"{value[:40]!r} is not a real date or time (a day of its month, 00:00 to 23:59:59, an offset "
+            "from -23:59 to +23:59)"
+        ) from None
 
 
 # Dates a stay can have at all (the window rules then narrow it to the next three years): outside
@@ -110,7 +116,7 @@ StayPoint = Annotated[date | datetime, BeforeValidator(_stay_point)]
 
 
 def _valid_zone(value: str) -> str:
-    zone(value)
+    iana_zone(value)
     return value
 
 
@@ -126,7 +132,7 @@ class Strict(BaseModel):
 class GuestIn(Strict):
     # Lengths are of what the shop sent (NFC may lengthen a name: U+0958 becomes two code points).
     name: Annotated[str, Field(min_length=1, max_length=200), AfterValidator(clean_text)]
-    email: Annotated[str, Field(max_length=254), AfterValidator(_email)]
+    email: Annotated[str, Field(max_length=254), AfterValidator(email_address)]
     locale: Annotated[str, Field(pattern=r"^[A-Za-z]{2,3}([-_][A-Za-z0-9]{2,8}){0,3}$")] = "en"
 
 
@@ -141,6 +147,10 @@ class RoomIn(Strict):
     checkOutTime: Annotated[str, AfterValidator(_valid_hhmm)] = "11:00"
     accessBeforeMinutes: Annotated[StrictInt, Field(ge=0, le=1440)] = 0
     accessAfterMinutes: Annotated[StrictInt, Field(ge=0, le=1440)] = 0
+    # How guests open each lock, by its id: "keypad" (the default for a lock not named) or "app".
+    access: Annotated[dict[str, AccessKind], Field(max_length=MAX_LOCKS_PER_ROOM)] = Field(default_factory=dict)
+    # Opt-in: keypad codes are linked to the guest's Nuki account user (Nuki Web then shows the name).
+    linkKeypadCodes: StrictBool = False
 
     @field_validator("smartlockIds")
     @classmethod
@@ -148,6 +158,18 @@ class RoomIn(Strict):
         if len(set(value)) != len(value):
             raise ValueError("must not repeat a lock")
         return value
+
+    @field_validator("access")
+    @classmethod
+    def _known_locks(cls, value: dict[str, str], info: ValidationInfo) -> dict[str, str]:
+        locks = {str(lock_id) for lock_id in info.data.get("smartlockIds") or []}
+        unknown = sorted(key for key in value if key not in locks)
+        if unknown and "smartlockIds" in info.data:
+            raise ValueError(f"names lock(s) {', '.join(unknown)}, which smartlockIds does not list")
+        return value
+
+    def access_of(self, smartlock_id: int) -> AccessKind:
+        return self.access.get(str(smartlock_id), "keypad")
 
 
 class Room(RoomIn):
@@ -193,6 +215,11 @@ class BookingPatch(Strict):
         return self
 
 
+class RotatePinRequest(Strict):
+    """`POST /bookings/{bookingId}/rotate-pin` takes no fields: no body, or `{}` (the new PIN is
+    always StayKey's choice, so that it is free on every lock)."""
+
+
 def stay_point_json(value: date | datetime) -> str:
     if isinstance(value, datetime):
         return value.isoformat().replace("+00:00", "Z")
@@ -225,6 +252,10 @@ class LockState(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
     smartlockId: int
+    # keypad: a keypad code with the booking's PIN (type 13); app: an app authorization (type 0)
+    # for the guest's Nuki account user. `link`: the keypad code is linked to that account user too.
+    access: AccessKind = "keypad"
+    link: bool = False
     status: LockStatus = LockStatus.PENDING
     # present: the code should be on this lock while the booking wants codes; absent: remove it
     # (a lock the booking moved away from, or any lock once the booking ends).
@@ -234,6 +265,8 @@ class LockState(BaseModel):
     opSentAt: datetime | None = None
     opChecks: int = 0
     sentPin: str | None = None
+    # The Nuki account user the write in flight (or the last confirmed one) carries; None: unlinked code.
+    sentUser: int | None = None
     # The code confirmed on the lock right now (differs from sentPin while a PIN change is in flight).
     heldPin: str | None = None
     firstSentAt: datetime | None = None
@@ -245,8 +278,7 @@ class LockState(BaseModel):
     retryAt: datetime | None = None
     # Failed tries of the write in a row (its backoff); 0 again once the lock confirms it.
     retries: int = 0
-    # The newest look at the lock applied (Nuki's updateDate of a webhook, or the time of a read-back):
-    # a webhook stamped before it is history, not news.
+    # The newest look applied (a webhook's updateDate, a read-back's time): older webhooks are history.
     seenAt: datetime | None = None
     # The lock stored our code with an error (a full keypad): it is deleted, then sent again.
     refused: bool = False
@@ -258,9 +290,24 @@ class LockState(BaseModel):
     # A webhook said something about our code here that only a read-back can tell: read it back,
     # on the follow-ups, until one succeeds (a hint is never dropped because Nuki did not answer).
     recheck: bool = False
+    # For the booking's timeline (never in the API or an event): when our code was first sent to
+    # this lock, first and last seen holding what we sent, and seen gone after we removed it.
+    sentAt: datetime | None = None
+    firstConfirmedAt: datetime | None = None
+    confirmedAt: datetime | None = None
+    removedAt: datetime | None = None
+    # The PIN of this code when it is not the booking's (`Booking.rotationCodes` only): a rotation's
+    # new code (desired present), or an old code being removed after a rotation (desired absent).
+    pin: str | None = None
+    # An old code after a rotation: removed once the guest has been told the new PIN (until then
+    # the PIN the guest was last told keeps opening the doors).
+    untilTold: bool = False
+    # An old code of the other kind (`access`) on a lock a move kept with another access: removed
+    # once the lock's new one is confirmed and the guest told (`Booking.keeps_old_code`).
+    untilReplaced: bool = False
 
     def to_api(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"smartlockId": self.smartlockId, "status": self.status.value}
+        out: dict[str, Any] = {"smartlockId": self.smartlockId, "status": self.status.value, "access": self.access}
         if self.error:
             out["error"] = self.error
         return out
@@ -300,6 +347,13 @@ class Booking(BaseModel):
     emailLeaseUntil: datetime | None = None
     emailAttempts: int = 0
     emailError: str | None = None
+    account: GuestAccount = Field(default_factory=GuestAccount)
+    readiness: Readiness | None = None
+    # A PIN rotation in progress (None: none), and the booking's codes besides the one of `pin` on
+    # each lock: the rotation's new codes, and old codes being removed after a rotation.
+    rotation: PinRotation | None = None
+    rotationCodes: list[LockState] = Field(default_factory=list)
+    pinRotatedAt: datetime | None = None
     guest: Guest | None = Field(default=None, exclude=True)
     # What the store read (staykey.events.model.booking_snapshot): a save derives its events from it.
     _stored: dict[str, Any] | None = PrivateAttr(default=None)
@@ -307,15 +361,62 @@ class Booking(BaseModel):
     def lock(self, smartlock_id: int) -> LockState | None:
         return next((lock for lock in self.locks if lock.smartlockId == smartlock_id), None)
 
+    def slots(self) -> list[LockState]:
+        """Every code of the booking on its locks: the booking's PIN on each lock (`locks`), then
+        the rotation's codes (`rotationCodes`)."""
+        return [*self.locks, *self.rotationCodes]
+
+    def slots_on(self, smartlock_id: int) -> list[LockState]:
+        return [slot for slot in self.slots() if slot.smartlockId == smartlock_id]
+
+    def target_pin(self, lock: LockState) -> str:
+        """The PIN the code of this lock state carries: its own (a rotation's code), or the booking's."""
+        return lock.pin or self.pin
+
+    def uses_lock(self, smartlock_id: int) -> bool:
+        """Whether the booking wants a code on this lock (a lock of its room)."""
+        return any(lk.smartlockId == smartlock_id and lk.desired == "present" for lk in self.locks)
+
+    def awaits_notice(self) -> bool:
+        """The guest is to be emailed the booking's PIN and has not been yet (the old codes of a
+        rotation stay on the locks until then: the PIN the guest was last told keeps working)."""
+        if self.status in ENDED or not self.notifyGuest or self.guest is None:
+            return False
+        told = (self.emailFingerprint or "").startswith(self.notice_fingerprint() + ":")
+        # An email given up on (`emailError`: SES refused it for good, or EMAIL_MAX_ATTEMPTS tries)
+        # told the guest nothing: what they know keeps working until a re-send or the stay's end.
+        return not told or self.emailError is not None
+
+    def keeps_old_code(self, lock: LockState) -> bool:
+        """Whether an old code after a rotation (`untilTold`) stays on its lock for now: only until
+        the guest is first told the new PIN (an email sent since the rotation: a later change that
+        calls for another email does not bring the hold back), and only on a lock the booking still
+        uses (a door of a room it left is not one the guest opens). An old code of the other kind
+        (`untilReplaced`) stays while the lock's new one is not confirmed, then until the guest is told."""
+        new = self.lock(lock.smartlockId)
+        if lock.untilReplaced and self.status not in ENDED and new is not None and new.desired == "present":
+            confirmed = new.status == LockStatus.ACTIVE and new.op is None
+            return new.access != lock.access and (not confirmed or self.awaits_notice())
+        if not lock.untilTold or not self.awaits_notice():
+            return False
+        if self.pinRotatedAt is not None and self.emailSentAt is not None and self.emailSentAt >= self.pinRotatedAt:
+            return False
+        return any(lk.smartlockId == lock.smartlockId and lk.desired == "present" for lk in self.locks)
+
+    def rotation_status(self) -> str | None:
+        """A rotation's state: pending, or failed (a lock refused or did not confirm the new code in
+        time; it keeps trying); None without one."""
+        if self.rotation is None:
+            return None
+        wanted = [lk for lk in self.rotationCodes if lk.desired == "present"]
+        return "failed" if any(lk.status == LockStatus.FAILED for lk in wanted) else "pending"
+
     def wants_code(self, lock: LockState) -> bool:
         return self.status in CODE_WANTED and lock.desired == "present"
 
     def code_unwanted(self, lock: LockState) -> bool:
         """The code must come off this lock (or never go on): the lock was left, or the stay ended.
-
-        Not the same as "not wants_code": a scheduled booking neither wants its code on the lock
-        yet nor wants anything removed (its PIN stays reserved there).
-        """
+        Not "not wants_code": a scheduled booking wants nothing removed (its PIN stays reserved)."""
         return lock.desired == "absent" or self.status in ENDED
 
     def notice_fingerprint(self) -> str:
@@ -337,11 +438,28 @@ class Booking(BaseModel):
             "guest": self.guest.model_dump() if self.guest else None,
             "notifyGuest": self.notifyGuest,
             "locks": [lock.to_api() for lock in self.locks],
+            "pinRotation": self.rotation_api(),
             "statusReason": self.statusReason,
             "provisionAt": iso_utc(self.provisionAt),
             "firstEntryAt": iso_utc(self.firstEntryAt),
+            "readiness": self.readiness.to_api() if self.readiness else None,
             "createdAt": iso_utc(self.createdAt),
             "updatedAt": iso_utc(self.updatedAt),
+        }
+
+    def rotation_api(self) -> dict[str, Any] | None:
+        """The rotation in progress as the shop sees it (never its PIN: `pin` changes once it is
+        confirmed on every lock), or None."""
+        status = self.rotation_status()
+        if self.rotation is None or status is None:
+            return None
+        wanted = [lk for lk in self.rotationCodes if lk.desired == "present"]
+        reason = "; ".join(f"lock {lk.smartlockId}: {lk.error}" for lk in wanted if lk.error) or None
+        return {
+            "status": status,
+            "requestedAt": iso_utc(self.rotation.requestedAt),
+            "statusReason": reason,
+            "locks": [lk.to_api() for lk in wanted],
         }
 
 

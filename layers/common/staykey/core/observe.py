@@ -38,20 +38,62 @@ REFUSED_RETRY_SECONDS = 900
 
 def ours(b: Booking, lock: LockState, look: Look) -> tuple[SmartlockAuth | None, list[SmartlockAuth]]:
     """Our code on the lock in a look (the id we recorded, whatever its name or code now; else our
-    name with the PIN we sent), and other codes of ours with earlier PINs (duplicates)."""
+    name with the PIN we sent), and other codes of ours with earlier PINs (duplicates). On an app
+    lock: our app authorization (the id we recorded; else our name with the account user we sent),
+    and other app authorizations of ours for the guest (duplicates of a create sent twice). During a
+    PIN rotation a keypad lock holds two codes of the booking, each tracked by its own lock state (a
+    sibling): neither is the other's match or duplicate."""
+    siblings = [s for s in b.slots_on(lock.smartlockId) if s is not lock]
     match = next((a for a in look.auths if lock.nukiId and a.id == lock.nukiId), None)
-    mine = [a for a in look.auths if a.name == b.authName]
+    if lock.access == "app":
+        mine = [a for a in look.auths if a.name == b.authName and a.type == onlock.APP]
+        users = {u for u in (lock.sentUser, b.account.accountUserId) if u is not None}
+        if match is None:
+            match = next((a for a in mine if a.account_user_id == (lock.sentUser or b.account.accountUserId)), None)
+        return match, [a for a in mine if a is not match and a.account_user_id in users]
+    mine = [a for a in look.auths if a.name == b.authName and a.type == onlock.KEYPAD]
     if match is None:
-        want = lock.sentPin or b.pin
-        match = next((a for a in mine if onlock.code_of(a) == want), None)
-    stale = [a for a in mine if a is not match and onlock.code_of(a) in b.pinHistory]
+        want = lock.sentPin or b.target_pin(lock)
+        taken = {s.nukiId for s in siblings if s.nukiId}
+        match = next((a for a in mine if onlock.code_of(a) == want and a.id not in taken), None)
+    stale = [
+        a for a in mine if a is not match and onlock.code_of(a) in b.pinHistory and not _siblings_code(b, siblings, a)
+    ]
     return match, stale
+
+
+def sent_differences(b: Booking, lock: LockState, auth: SmartlockAuth) -> list[str]:
+    """How `auth` differs from the write in flight on `lock` (what we sent)."""
+    return onlock.differences(
+        auth, lock.sentPin, lock.sentFrom, lock.sentUntil, b.authName, app=lock.access == "app", user=lock.sentUser
+    )
+
+
+def booked_differences(b: Booking, lock: LockState, auth: SmartlockAuth) -> list[str]:
+    """How `auth` differs from what the booking wants on `lock` now (a rotation's code: its own PIN)."""
+    return onlock.differences(
+        auth,
+        b.target_pin(lock),
+        b.validFrom,
+        b.validUntil,
+        b.authName,
+        app=lock.access == "app",
+        user=onlock.wanted_user(b, lock),
+    )
+
+
+def _siblings_code(b: Booking, siblings: list[LockState], auth: SmartlockAuth) -> bool:
+    """Whether `auth` is (or may be) the code another lock state of the booking tracks on this lock."""
+    code = onlock.code_of(auth)
+    return any(auth.id == s.nukiId or code in (s.sentPin, s.heldPin, b.target_pin(s)) for s in siblings)
 
 
 def apply_look(b: Booking, lock: LockState, look: Look, ctx: Context, plan: Plan) -> None:
     """One look at one lock, through the one rule of `staykey.core.onlock`: every path comes here."""
     if look.stamp is not None and lock.seenAt is not None and look.stamp < lock.seenAt:
         return  # older than what we saw already (a reconciler's list read before a webhook we applied)
+    if not look.complete and look.auths and _about_a_sibling(b, lock, look):
+        return  # a webhook about the booking's other code on this lock (a rotation's): not this one's news
     timing = _timing(lock, look)
     if look.stamp is not None:
         lock.seenAt = look.stamp
@@ -68,7 +110,25 @@ def apply_look(b: Booking, lock: LockState, look: Look, ctx: Context, plan: Plan
     was = lock.op
     if match is not None:
         _seen_code(b, lock, match, look, ctx, plan)
+    elif gone and b.code_unwanted(lock) and stale and look.complete:
+        # Our tracked code is gone but another code of ours with an earlier PIN is still on the
+        # lock (an old create that landed late: a duplicate). Its delete in `plan.stale` is sent
+        # once, unanswered; the lock is not `removed` while it is there: it becomes the code this
+        # lock state removes, with the removal's retries and read-backs.
+        adopt = stale[0]
+        plan.stale.remove((lock.smartlockId, adopt.id))
+        lock.nukiId, lock.authId = adopt.id, adopt.auth_id
+        lock.op, lock.opChecks, lock.retryAt, lock.findSince = None, 0, None, None
+        note = "an earlier code of ours is still on the lock; removing it"
+        plan.logs.append((note, {"smartlock_id": lock.smartlockId}))
     elif gone:
+        if not look.complete and b.code_unwanted(lock) and _may_hold_more(b, lock):
+            # The deletion of the code we tracked, told by a webhook: the lock may still hold an
+            # earlier code of ours (another PIN the booking had). Only a read-back of the whole
+            # list says the lock is clear: the removal stays in flight until one comes.
+            lock.nukiId, lock.authId, lock.recheck = None, None, True
+            lock.op, lock.opSentAt, lock.opChecks = "delete", ctx.now, 0
+            return
         _seen_gone(b, lock, look, ctx.now, plan)
     landed = (was in ("create", "update") and lock.status == LockStatus.ACTIVE) or (
         was == "delete" and lock.status == LockStatus.REMOVED
@@ -89,6 +149,22 @@ def _timing(lock: LockState, look: Look) -> tuple[float, float | None] | None:
     if lock.opChecks > 0 and lock.seenAt is not None and lock.seenAt > lock.opSentAt:
         missed = (lock.seenAt - lock.opSentAt).total_seconds()
     return seen, missed
+
+
+def _may_hold_more(b: Booking, lock: LockState) -> bool:
+    """Whether the booking had PINs (`pinHistory`) besides the ones this lock state and its siblings
+    carry, so that an earlier code of ours may be on the lock besides the one we track."""
+    carried = {p for p in (lock.sentPin, lock.heldPin, b.target_pin(lock)) if p}
+    for other in b.slots_on(lock.smartlockId):
+        carried |= {p for p in (other.sentPin, other.heldPin, b.target_pin(other)) if p}
+    return any(p not in carried for p in b.pinHistory)
+
+
+def _about_a_sibling(b: Booking, lock: LockState, look: Look) -> bool:
+    siblings = [s for s in b.slots_on(lock.smartlockId) if s is not lock]
+    if not siblings:
+        return False
+    return all(a.id != lock.nukiId and _siblings_code(b, siblings, a) for a in look.auths)
 
 
 def _seen_code(b: Booking, lock: LockState, match: SmartlockAuth, look: Look, ctx: Context, plan: Plan) -> None:
@@ -119,8 +195,8 @@ def _seen_code(b: Booking, lock: LockState, match: SmartlockAuth, look: Look, ct
     if not b.wants_code(lock):
         return  # on the lock before its provisioning time: adopted when it is sent
     if lock.op in ("create", "update"):
-        if not onlock.differences(match, lock.sentPin, lock.sentFrom, lock.sentUntil, b.authName):
-            confirmed(b, lock, plan)
+        if not sent_differences(b, lock, match):
+            confirmed(b, lock, plan, now)
         elif match.error:
             _refused_code(lock, match, plan)
         else:
@@ -129,11 +205,12 @@ def _seen_code(b: Booking, lock: LockState, match: SmartlockAuth, look: Look, ct
                 lock.op, lock.sentFrom = None, None  # the update never arrived: send it again
         return
     # No write in flight: does the lock hold what the booking wants?
-    if not onlock.differences(match, b.pin, b.validFrom, b.validUntil, b.authName):
+    if not booked_differences(b, lock, match):
         if lock.status != LockStatus.ACTIVE:
             # A late confirmation (a lock back online after we gave up) or a code to adopt.
-            lock.sentPin, lock.sentFrom, lock.sentUntil = b.pin, b.validFrom, b.validUntil
-            confirmed(b, lock, plan)
+            lock.sentPin, lock.sentFrom, lock.sentUntil = b.target_pin(lock), b.validFrom, b.validUntil
+            lock.sentUser = onlock.wanted_user(b, lock)
+            confirmed(b, lock, plan, now)
     elif match.error:
         _refused_code(lock, match, plan)
     else:
@@ -177,7 +254,7 @@ def _seen_gone(b: Booking, lock: LockState, look: Look, now: datetime, plan: Pla
             lock.nukiId, lock.authId, lock.op, lock.refused, lock.opChecks = None, None, None, False, 0
             lock.retryAt = now + timedelta(seconds=REFUSED_RETRY_SECONDS)
             return
-        removed(b, lock, plan)
+        removed(b, lock, plan, now)
         return
     if b.code_unwanted(lock):
         return
@@ -218,20 +295,31 @@ def find_over(lock: LockState, now: datetime) -> bool:
     return now - since >= FIND_ONLINE_WINDOW
 
 
-def confirmed(b: Booking, lock: LockState, plan: Plan) -> None:
-    if lock.heldPin and lock.heldPin != lock.sentPin:
+def confirmed(b: Booking, lock: LockState, plan: Plan, now: datetime) -> None:
+    if lock.heldPin and lock.heldPin != lock.sentPin and lock.access == "keypad":
         plan.releases.append(CodeClaim(lock.smartlockId, lock.heldPin))
     lock.heldPin = lock.sentPin
     lock.status, lock.op, lock.error, lock.opChecks, lock.retryAt = LockStatus.ACTIVE, None, None, 0, None
     lock.firstSentAt, lock.retries, lock.refused, lock.findSince = None, 0, False, None
+    lock.firstConfirmedAt, lock.confirmedAt = lock.firstConfirmedAt or now, now
     plan.metrics.append(("PinConfirmed", {}))
     plan.logs.append(("code confirmed on lock", {"smartlock_id": lock.smartlockId}))
 
 
-def removed(b: Booking, lock: LockState, plan: Plan) -> None:
-    pins = {lock.heldPin, lock.sentPin, b.pin} - {None}
+def removed(b: Booking, lock: LockState, plan: Plan, now: datetime) -> None:
+    sent_something = lock.nukiId is not None or lock.sentPin is not None or lock.heldPin is not None
+    pin = b.target_pin(lock)
+    pins: set[str] = {p for p in (lock.heldPin, lock.sentPin, pin) if p is not None}
     if not b.code_unwanted(lock):
-        pins.discard(b.pin)  # moved away and back: the code goes on again under the same claim
+        pins.discard(pin)  # moved away and back: the code goes on again under the same claim
+    for other in b.slots_on(lock.smartlockId):
+        if other is not lock and other.status != LockStatus.REMOVED and other.access == "keypad":
+            # The booking's other code on this lock (a PIN rotation's) keeps the claim of its PIN.
+            pins -= {b.target_pin(other), other.sentPin or "", other.heldPin or ""}
+    if lock.access == "app":
+        if b.code_unwanted(lock):
+            plan.releases.append(CodeClaim(lock.smartlockId, "", app=True))
+        pins = set()
     for pin in pins:
         plan.releases.append(CodeClaim(lock.smartlockId, str(pin)))
     lock.status, lock.op, lock.error, lock.opChecks, lock.retryAt = (
@@ -242,7 +330,9 @@ def removed(b: Booking, lock: LockState, plan: Plan) -> None:
         None,
     )
     lock.nukiId, lock.authId, lock.heldPin, lock.sentPin, lock.firstSentAt = None, None, None, None, None
-    lock.retries, lock.refused, lock.findSince = 0, False, None
+    lock.retries, lock.refused, lock.findSince, lock.sentUser = 0, False, None, None
+    if sent_something:  # a lock that never had anything of ours keeps no removal time
+        lock.removedAt = now
     plan.metrics.append(("CodeRemoved", {}))
     plan.logs.append(("code removed from lock", {"smartlock_id": lock.smartlockId}))
 
@@ -253,9 +343,11 @@ __all__ = [
     "RESEND_AFTER_CHECKS",
     "RESEND_DELETE_AFTER",
     "apply_look",
+    "booked_differences",
     "confirmed",
     "find_over",
     "ours",
     "removed",
+    "sent_differences",
     "unseen_long",
 ]

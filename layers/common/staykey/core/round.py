@@ -22,10 +22,17 @@ if TYPE_CHECKING:
 
 @dataclass
 class CodeClaim:
-    """A (lock, code) pair a booking claims, or releases, in the transaction that saves it."""
+    """A (lock, code) pair a booking claims, or releases, in the transaction that saves it; `app`:
+    the booking's claim on a lock it opens with the Nuki app (no code; `pin` is unused), so the
+    reconciler finds the bookings with app authorizations on a lock."""
 
     smartlock_id: int
     pin: str
+    app: bool = False
+
+    @property
+    def key(self) -> tuple[int, str, bool]:
+        return (self.smartlock_id, "" if self.app else self.pin, self.app)
 
 
 @dataclass
@@ -34,7 +41,7 @@ class CodeItem:
 
     smartlock_id: int
     pin: str
-    owner: str  # "booking" or "foreign"
+    owner: str  # "booking", "foreign", or "app" (a booking on a lock it opens with the app: no code)
     booking_id: str | None
     auth_name: str | None
     nuki_id: str | None
@@ -84,6 +91,10 @@ class Plan:
     metrics and log lines. The shell carries them out after it saved the booking."""
 
     creates: list[int] = field(default_factory=list)
+    # App authorizations (type 0) to create, for the guest's Nuki account user.
+    app_creates: list[int] = field(default_factory=list)
+    # The guest's Nuki account user is needed and not there yet: find or create it first.
+    account_user: bool = False
     updates: list[tuple[int, str]] = field(default_factory=list)
     deletes: list[tuple[int, str]] = field(default_factory=list)
     resend_deletes: list[tuple[int, str]] = field(default_factory=list)
@@ -104,9 +115,21 @@ class Plan:
     metrics: list[tuple[str, dict[str, str]]] = field(default_factory=list)
     logs: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
     warnings: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
+    # The writes of the booking's rotation codes (`Booking.rotationCodes`): another PIN, answered
+    # per lock apart from the booking's own code (`Outcome.rotation`).
+    rotation: Plan | None = None
 
     def writes(self) -> bool:
-        return bool(self.creates or self.updates or self.deletes or self.resend_deletes or self.stale)
+        own = bool(
+            self.creates
+            or self.app_creates
+            or self.account_user
+            or self.updates
+            or self.deletes
+            or self.resend_deletes
+            or self.stale
+        )
+        return own or (self.rotation is not None and self.rotation.writes())
 
 
 @dataclass
@@ -118,9 +141,22 @@ class Outcome:
     foreign_conflict: dict[int, str | None] = field(default_factory=dict)  # lock -> the other auth's id
     unsent: list[int] = field(default_factory=list)  # refused as a whole: send again
     vanished: list[int] = field(default_factory=list)
+    # The guest's Nuki account user: its id, found or created; or why not, and whether for good.
+    account_user: int | None = None
+    account_user_failed: tuple[str, bool] | None = None
+    rotation: Outcome | None = None  # what Nuki answered to `Plan.rotation`'s writes
 
     def any(self) -> bool:
-        return bool(self.failed or self.transient or self.foreign_conflict or self.unsent or self.vanished)
+        own = bool(
+            self.failed
+            or self.transient
+            or self.foreign_conflict
+            or self.unsent
+            or self.vanished
+            or self.account_user is not None
+            or self.account_user_failed
+        )
+        return own or (self.rotation is not None and self.rotation.any())
 
 
 __all__ = ["CodeClaim", "CodeItem", "Context", "IndexAuth", "Look", "Outcome", "Plan"]

@@ -6,7 +6,9 @@ the zone's rules (daylight-saving changes included) decide the UTC instant.
 
 from __future__ import annotations
 
+import functools
 import re
+import zoneinfo
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Protocol
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -46,6 +48,25 @@ def parse_hhmm(value: str) -> time:
     if not match:
         raise ValueError(f"{value!r} is not a time of day as HH:MM (00:00 to 23:59)")
     return time(int(match.group(1)), int(match.group(2)))
+
+
+# Names the zone database holds that are not a place's zone: the host's own setting, and the
+# placeholder zone meaning "not set". A room's zone must not depend on the machine it runs on.
+_NOT_PLACES = frozenset({"localtime", "Factory"})
+
+
+@functools.lru_cache(maxsize=1)
+def _iana_names() -> frozenset[str]:
+    return frozenset(zoneinfo.available_timezones()) - _NOT_PLACES
+
+
+def iana_zone(name: str) -> ZoneInfo:
+    """A zone the shop names: one of the IANA database's zone names (not a file of the database
+    like posixrules or right/UTC, not the host's localtime). ValueError naming it otherwise."""
+    found = zone(name)
+    if name not in _iana_names():
+        raise ValueError(f"{name!r} is not an IANA time zone (for example Europe/Berlin)")
+    return found
 
 
 def zone(name: str) -> ZoneInfo:

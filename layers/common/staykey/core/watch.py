@@ -10,9 +10,11 @@ go). Every other lock is idle: nothing of ours can change on it unless someone t
 looked at by the full sweep (`ReconcileSchedule`, daily by default) and when a signal says it may
 have drifted (a `DEVICE_AUTHS` we did not expect, a failed write, a lock back online).
 
-With Nuki's webhooks registered, webhooks say what changes; polling only fills their gaps: the log and
-the hot locks every `gap_fill` seconds, and as often as without webhooks while deliveries have lapsed
-(`WatchState.lapsed_until`: polling found entries no webhook had brought).
+With Nuki's webhooks registered, webhooks say what changes; polling the log only fills their gaps:
+every `gap_fill` seconds, and as often as without webhooks while deliveries have lapsed
+(`WatchState.lapsed_until`: polling found entries no webhook had brought). The hot locks' codes are
+read every `hot_check` seconds either way: a change of a guest's code that no webhook told (a lost
+delivery) is noticed within that, the promise the 15-minute reconcile period made before.
 
 A look at a lock's keypad codes is compared with the digest of what the lock held when the
 reconciler last found it right (`digest`): the same codes, with no stay of the lock starting or
@@ -44,9 +46,9 @@ TICK_SLACK = 60.0
 class WatchSettings:
     """How often what is looked at (seconds)."""
 
-    hot_check: float = 900.0  # a hot lock's codes, without webhooks
+    hot_check: float = 900.0  # a hot lock's codes (with or without webhooks)
     log_hot: float = 300.0  # the account's log while a lock is hot, without webhooks
-    gap_fill: float = 3600.0  # with webhooks: the log and the hot locks, to fill lost deliveries
+    gap_fill: float = 3600.0  # with webhooks: the log, to fill lost deliveries
     hot_after: float = 3600.0  # a lock stays hot this long after a stay's end
     lapse_hold: float = 7200.0  # polling as without webhooks this long after deliveries lapsed
     log_polling: bool = True  # LogPolling: DISABLED reads no log at all
@@ -112,10 +114,11 @@ def polling_as_without_webhooks(webhooks: bool, state: WatchState, now: datetime
     return not webhooks or (state.lapsed_until is not None and now < state.lapsed_until)
 
 
-def hot_check_due(state: WatchState, now: datetime, s: WatchSettings, webhooks: bool) -> bool:
-    """Whether the hot locks' codes are due: only then does a run read every lock's watch item."""
-    eager = polling_as_without_webhooks(webhooks, state, now)
-    every = timedelta(seconds=s.hot_check if eager else s.gap_fill)
+def hot_check_due(state: WatchState, now: datetime, s: WatchSettings) -> bool:
+    """Whether the hot locks' codes are due (every `hot_check`, with or without webhooks: a change of
+    a guest's code nobody told us about is noticed within that, as the 15-minute reconcile period
+    promised): only then does a run read every lock's watch item."""
+    every = timedelta(seconds=s.hot_check)
     return state.hot_checked_at is None or now - state.hot_checked_at >= every - timedelta(seconds=TICK_SLACK)
 
 
@@ -134,7 +137,7 @@ def plan_tick(
     eager = polling_as_without_webhooks(webhooks, state, now)
     after = timedelta(seconds=s.hot_after)
     slack = timedelta(seconds=TICK_SLACK)
-    plan.hot_check_due = hot_check_due(state, now, s, webhooks)
+    plan.hot_check_due = hot_check_due(state, now, s)
     listed: list[LockWatch] = list(watches)
     for w in listed:
         if signals and w.smartlock_id in signals:

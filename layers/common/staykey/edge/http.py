@@ -82,12 +82,22 @@ def parse_body(app: APIGatewayRestResolver, model: type[M]) -> M:
         raise BadRequest(f"the body is not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}") from None
     except ValueError:
         raise BadRequest("the body is not valid JSON") from None
+    except RecursionError:  # some 1,000 nested arrays or objects fit in a few KB
+        raise BadRequest("the body is nested too deeply") from None
     if not isinstance(data, dict):
         raise BadRequest("the body must be a JSON object")
     try:
         return model.model_validate(data)
     except ValidationError as exc:
         raise ValidationFailed(INVALID, details=validation_details(exc)) from None
+
+
+def parse_optional_body(app: APIGatewayRestResolver, model: type[M]) -> M:
+    """A body that may be left out (or empty): then the model's defaults; otherwise as `parse_body`."""
+    event = app.current_event
+    if event.body is None or event.body == "":
+        return model.model_validate({})
+    return parse_body(app, model)
 
 
 def make_resolver() -> APIGatewayRestResolver:

@@ -47,7 +47,7 @@ def decode_cursor(cursor: str | None, filters: Mapping[str, Any], shape: re.Patt
         raise bad("cursor", "is not a cursor of this list (use nextCursor of the previous page as it is)")
     try:
         data = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
-    except (binascii.Error, ValueError):
+    except (binascii.Error, ValueError, RecursionError):
         raise bad("cursor", "is not a cursor of this list (use nextCursor of the previous page as it is)") from None
     if not isinstance(data, dict) or set(data) != {"v", "q", "k"} or data["v"] != CURSOR_VERSION:
         raise bad("cursor", "is not a cursor of this list (use nextCursor of the previous page as it is)")
@@ -110,7 +110,7 @@ class Query:
         if raw is None:
             return None
         pattern = r"\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}(:\d{2}(\.\d{1,6})?)?([Zz]|[+-]\d{2}:\d{2})"
-        if not re.fullmatch(pattern, raw):
+        if not re.fullmatch(pattern, raw, re.ASCII):
             raise bad(key, "must be a date-time with an offset, for example 2026-12-01T00:00:00Z")
         try:
             value = datetime.fromisoformat(raw.upper().replace("Z", "+00:00"))

@@ -41,6 +41,11 @@ EVENT_TYPES: dict[str, str] = {
     "booking.revoking": "The stay ended or the guest checked out early; the code is being removed.",
     "booking.revoked": "The code is confirmed gone from every lock.",
     "booking.cancelled": "The booking was cancelled; its code is removed from the locks.",
+    "booking.at_risk": (
+        "A readiness check before the arrival found a lock of the booking at risk (offline, a critical battery, "
+        "no keypad, a lapsed subscription); `data.readiness.reasons` names each lock and why."
+    ),
+    "booking.ready": "A booking that was at risk is ready again: the cause is gone from every lock.",
     "guest.checked_in": "The guest's first successful keypad entry.",
     "access.entry": "A door was opened (unlock, unlatch) or someone used a keypad, successfully or not.",
     "lock.offline": "Nuki reports the lock offline.",
@@ -48,7 +53,11 @@ EVENT_TYPES: dict[str, str] = {
     "lock.battery_critical": "The battery of a lock, its keypad or its door sensor became critical.",
     "lock.capacity_warning": "A lock holds CapacityWarningCodes keypad codes or more (Nuki's limit is 200).",
 }
-BOOKING_STATUS_EVENTS = {t.removeprefix("booking.") for t in EVENT_TYPES if t.startswith("booking.")} - {"changed"}
+BOOKING_STATUS_EVENTS = {t.removeprefix("booking.") for t in EVENT_TYPES if t.startswith("booking.")} - {
+    "changed",
+    "at_risk",
+    "ready",
+}
 
 # How long an event waits in the outbox for the dispatcher before DynamoDB removes it (the stream
 # keeps records 24 hours; an item left longer was never dispatched and the dispatcher's alarms fired).
@@ -134,7 +143,16 @@ def booking_snapshot(booking: Booking) -> dict[str, Any]:
         "validUntil": _iso(booking.validUntil),
         "smartlockIds": sorted(lk.smartlockId for lk in booking.locks if lk.desired == "present"),
         "pin": booking.pin,
+        "readiness": _readiness_key(booking),
     }
+
+
+def _readiness_key(booking: Booking) -> list[str] | None:
+    """What a readiness event is about: None (never checked), [] (ok), or the findings (at risk)."""
+    r = booking.readiness
+    if r is None:
+        return None
+    return sorted(f"{reason.smartlockId}:{reason.code}" for reason in r.reasons) if r.status == "at_risk" else []
 
 
 def _booking_data(booking: Booking) -> dict[str, Any]:
@@ -148,6 +166,7 @@ def _booking_data(booking: Booking) -> dict[str, Any]:
         "validFrom": _iso(booking.validFrom),
         "validUntil": _iso(booking.validUntil),
         "locks": [lock.to_api() for lock in booking.locks],
+        "readiness": booking.readiness.to_api() if booking.readiness else None,
     }
 
 
@@ -174,6 +193,11 @@ def booking_events(before: Mapping[str, Any] | None, after: Booking, now: dateti
         data = _booking_data(after)
         data["previousStatus"] = previous
         events.append(new_event(f"booking.{current['status']}", data, now))
+    was, now_risk = (None if before is None else before.get("readiness")), current["readiness"]
+    if now_risk and now_risk != was:  # at risk, or at risk for other reasons
+        events.append(new_event("booking.at_risk", _booking_data(after), now))
+    elif now_risk == [] and was:  # was at risk, is ready
+        events.append(new_event("booking.ready", _booking_data(after), now))
     return events
 
 

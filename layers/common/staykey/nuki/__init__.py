@@ -4,6 +4,15 @@ Importing this package is light: ``requests`` is imported only when a ``NukiClie
 first call, so a function that only checks webhook signatures and parses payloads never loads it.
 """
 
+from staykey.nuki.accounts import (
+    APP_AUTH_TYPE,
+    NUKI_LANGUAGES,
+    AccountUser,
+    AccountUserCreate,
+    AppAuthCreate,
+    AppAuthUpdate,
+    nuki_language,
+)
 from staykey.nuki.client import AUTH_PAGE_SIZE, DEFAULT_BASE_URL, LOG_PAGE_MAX, NukiClient
 from staykey.nuki.codes import is_valid_keypad_code
 from staykey.nuki.errors import (
@@ -27,6 +36,7 @@ from staykey.nuki.logs import (
     TapToUnlockErrorState,
     action_name,
     device_type_name,
+    is_successful_app_entry,
     is_successful_keypad_entry,
     source_name,
     state_name,
@@ -61,13 +71,19 @@ from staykey.nuki.webhooks import (
 
 __all__ = [
     "ALL_WEEK_DAYS",
+    "APP_AUTH_TYPE",
     "AUTH_PAGE_SIZE",
     "DEFAULT_BASE_URL",
     "KEYPAD_CODE_AUTH_TYPE",
     "KEYPAD_NAME_MAX_LENGTH",
     "LOG_PAGE_MAX",
+    "NUKI_LANGUAGES",
     "SIGNATURE_HEADER",
     "WEBHOOK_FEATURES",
+    "AccountUser",
+    "AccountUserCreate",
+    "AppAuthCreate",
+    "AppAuthUpdate",
     "AuthPage",
     "DecentralWebhook",
     "DeviceAuthsWebhook",
@@ -103,8 +119,10 @@ __all__ = [
     "action_name",
     "device_type_name",
     "format_utc",
+    "is_successful_app_entry",
     "is_successful_keypad_entry",
     "is_valid_keypad_code",
+    "nuki_language",
     "parse_webhook",
     "sign",
     "source_name",

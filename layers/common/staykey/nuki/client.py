@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING
 
 from pydantic import TypeAdapter
 
+from staykey.nuki.accounts import AccountUser, AccountUserCreate, AppAuthCreate, AppAuthUpdate
 from staykey.nuki.errors import NukiProtocolError
 from staykey.nuki.logs import SmartlockLog
 from staykey.nuki.models import (
@@ -49,6 +50,9 @@ _AUTH_PAGE = TypeAdapter(AuthPage)
 _LOGS = TypeAdapter(list[SmartlockLog])
 _WEBHOOKS = TypeAdapter(list[DecentralWebhook])
 _WEBHOOK = TypeAdapter(DecentralWebhook)
+_ACCOUNT_USERS = TypeAdapter(list[AccountUser])
+_ACCOUNT_USER = TypeAdapter(AccountUser)
+ACCOUNT_USER_PAGE = 100
 
 
 class NukiClient:
@@ -170,7 +174,7 @@ class NukiClient:
             id=_auth_id(auth_id),
         )
 
-    def create_keypad_code(self, smartlock_ids: Sequence[int], code: KeypadCodeCreate) -> None:
+    def create_keypad_code(self, smartlock_ids: Sequence[int], code: KeypadCodeCreate | AppAuthCreate) -> None:
         """Queue the creation of a keypad code on one or several locks. Nuki answers 204, creates the
         code later, and returns no id: find it afterwards by its name (``list_auths``) or a webhook.
 
@@ -186,7 +190,12 @@ class NukiClient:
         else:
             self._transport.send("PUT", "/smartlock/auth", body={**body, "smartlockIds": ids})
 
-    def update_auth(self, smartlock_id: int, auth_id: str, update: SmartlockAuthUpdate) -> None:
+    def create_app_auth(self, smartlock_ids: Sequence[int], auth: AppAuthCreate) -> None:
+        """Queue the creation of an app authorization (type 0) for an account user on one or several
+        locks; like a keypad code, Nuki answers 204, creates it later and returns no id."""
+        self.create_keypad_code(smartlock_ids, auth)
+
+    def update_auth(self, smartlock_id: int, auth_id: str, update: SmartlockAuthUpdate | AppAuthUpdate) -> None:
         """Queue an update of an authorization with the full restriction set (``POST .../auth/{id}``, 204)."""
         self._transport.send(
             "POST",
@@ -210,6 +219,25 @@ class NukiClient:
         ids = list(dict.fromkeys(_auth_id(auth_id) for auth_id in auth_ids))
         if ids:
             self._transport.send("DELETE", "/smartlock/auth", body=ids)
+
+    # --- account users ---------------------------------------------------------------------------
+
+    def find_account_users(self, email: str) -> list[AccountUser]:
+        """The account users with this email (``GET /account/user?email=``): none or one."""
+        return self._transport.read("GET", "/account/user", _ACCOUNT_USERS, query={"email": email})
+
+    def list_account_users(self, offset: int = 0, limit: int = ACCOUNT_USER_PAGE) -> list[AccountUser]:
+        """One page of the account's users (``GET /account/user`` with ``offset`` and ``limit``)."""
+        query = {"offset": str(max(0, int(offset))), "limit": str(max(1, int(limit)))}
+        return self._transport.read("GET", "/account/user", _ACCOUNT_USERS, query=query)
+
+    def create_account_user(self, user: AccountUserCreate) -> AccountUser:
+        """Create an account user (``PUT /account/user``); Nuki answers it with its ``accountUserId``."""
+        return self._transport.read("PUT", "/account/user", _ACCOUNT_USER, body=user.to_body())
+
+    def delete_account_user(self, account_user_id: int) -> None:
+        """Queue the deletion of an account user (``DELETE /account/user/{accountUserId}``, 204)."""
+        self._transport.send("DELETE", "/account/user/{accountUserId}", accountUserId=int(account_user_id))
 
     # --- activity log ---------------------------------------------------------------------------
 

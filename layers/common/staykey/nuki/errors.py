@@ -4,7 +4,7 @@ Every failure of a Nuki call reaches the caller as one of these, never as a `req
 Messages are safe to log: they name the operation by its path template (never a concrete URL),
 never contain the Bearer token, and every 6-digit number in them (Nuki echoes keypad codes in its
 ``detailMessage``: "The supplied value '245678' for parameter 'code' is not valid") is replaced
-by ``******``.
+by ``******``, every email address (an account user's) by ``[email]``.
 """
 
 from __future__ import annotations
@@ -13,15 +13,17 @@ import re
 from collections.abc import Iterable
 
 _SIX_DIGITS = re.compile(r"(?<!\d)\d{6}(?!\d)")
+_EMAIL = re.compile(r"[^\s'\"<>@]+@[^\s'\"<>@]+")
 _MAX_DETAIL = 300
 
 
 def redact(text: str, secrets: Iterable[str] = ()) -> str:
-    """`text` with every given secret replaced by ``[redacted]`` and every 6-digit number by ``******``."""
+    """`text` with every given secret replaced by ``[redacted]``, every 6-digit number by ``******``
+    and every email address by ``[email]``."""
     for secret in secrets:
         if secret:
             text = text.replace(secret, "[redacted]")
-    return _SIX_DIGITS.sub("******", text)
+    return _SIX_DIGITS.sub("******", _EMAIL.sub("[email]", text))
 
 
 class NukiError(Exception):
@@ -33,6 +35,9 @@ class NukiError(Exception):
     """
 
     retryable = False
+    # An earlier attempt of the same request ended without a definite answer (timeout, dropped
+    # connection, gateway error): Nuki may have applied it, whatever this answer says.
+    after_ambiguous_retry = False
 
     def __init__(
         self, message: str, *, status: int | None = None, operation: str = "", detail: str | None = None

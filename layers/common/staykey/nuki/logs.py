@@ -230,6 +230,15 @@ def is_successful_keypad_entry(log: SmartlockLog) -> bool:
     )
 
 
+_APP_TRIGGERS = frozenset({LogTrigger.SYSTEM, LogTrigger.APP})
+
+
+def is_successful_app_entry(log: SmartlockLog) -> bool:
+    """True for a successful unlock or unlatch with the Nuki app (trigger app 5, or system 0 for a
+    Bluetooth command), state success (0)."""
+    return log.action in _ENTRY_ACTIONS and log.trigger in _APP_TRIGGERS and log.state == LogState.SUCCESS
+
+
 __all__ = [
     "DeviceType",
     "LogAction",
@@ -241,6 +250,7 @@ __all__ = [
     "action_name",
     "device_type_name",
     "enum_or_none",
+    "is_successful_app_entry",
     "is_successful_keypad_entry",
     "source_name",
     "state_name",

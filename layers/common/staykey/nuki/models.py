@@ -117,7 +117,8 @@ class NukiRequestModel(BaseModel):
         return self.model_dump(mode="json", by_alias=True, exclude_none=True)
 
 
-def _check_window(allowed_from: datetime, allowed_until: datetime) -> None:
+def check_window(allowed_from: datetime, allowed_until: datetime) -> None:
+    """A write's window (`allowedFromDate` before `allowedUntilDate`): ValueError otherwise."""
     if allowed_until <= allowed_from:
         raise ValueError("allowedUntilDate must be after allowedFromDate")
 
@@ -167,7 +168,6 @@ class ShsSubscription(NukiModel):
     is_in_grace_period: bool | None = None
 
 
-SUBSCRIPTION_STATES_IN_FORCE = frozenset({"ACTIVE", "PENDING_CANCEL"})
 """Subscription states in which Nuki serves the lock today: ``PENDING_CANCEL`` is cancelled at
 the end of its term and runs until then."""
 
@@ -201,20 +201,6 @@ class Smartlock(NukiModel):
         """True when a Keypad or Keypad 2 is paired: keypad codes can be created."""
         return self.config is not None and (self.config.keypad_paired or self.config.keypad2_paired)
 
-    @property
-    def subscription_problem(self) -> str | None:
-        """Why the lock's Smart Hosting subscription stops StayKey using it, or None.
-
-        A lock that reports no ``currentSubscription`` is taken (accounts without Smart Hosting, and
-        Nuki's own Web API without the Advanced API, do not report one); one that reports a state
-        not in force (``EXPIRED``, ``CANCELLED``, ``INACTIVE``, ``ON_HOLD``, ``PENDING``, or none)
-        is not: since September 2023 Nuki refuses short-rental integrations on such locks.
-        """
-        subscription = self.current_subscription
-        if subscription is None or subscription.state in SUBSCRIPTION_STATES_IN_FORCE:
-            return None
-        return f"its Smart Hosting subscription is {subscription.state or 'without a state'}, not active"
-
 
 # --- authorizations ----------------------------------------------------------------------------
 
@@ -232,7 +218,9 @@ class SmartlockAuth(NukiModel):
     type: int
     name: str
     enabled: bool | None = None
-    remote_allowed: bool = False
+    # Nuki's lists always carry it (the spec requires it); a webhook that leaves it out says
+    # nothing of it: None then, and such a body cannot confirm a code (`core.onlock.complete`).
+    remote_allowed: bool | None = None
     lock_count: int = 0
     auth_id: int | None = None
     code: int | None = Field(default=None, repr=False)
@@ -278,26 +266,31 @@ class AuthPage(NukiModel):
     pagination: Pagination = Field(default_factory=Pagination)
 
 
-class KeypadCodeCreate(NukiRequestModel):
-    """Body of a keypad-code creation (``SmartlockAuthCreate`` with ``type`` 13).
+class AuthWindowCreate(NukiRequestModel):
+    """What every authorization StayKey creates carries (``SmartlockAuthCreate``): its window
+    (absolute, UTC instants) and restrictions. Defaults: every day, all day, no remote access."""
 
-    Defaults mean every day, all day, no remote access. The window is absolute (UTC instants).
-    """
-
-    name: str = Field(min_length=1, max_length=KEYPAD_NAME_MAX_LENGTH)
-    code: KeypadCode = Field(repr=False)
     allowed_from: WriteDatetime = Field(alias="allowedFromDate")
     allowed_until: WriteDatetime = Field(alias="allowedUntilDate")
     allowed_week_days: int = Field(default=ALL_WEEK_DAYS, ge=0, le=ALL_WEEK_DAYS)
     allowed_from_time: int = Field(default=0, ge=0, le=1439)
     allowed_until_time: int = Field(default=0, ge=0, le=1439)
     remote_allowed: bool = False
-    type: Literal[13] = KEYPAD_CODE_AUTH_TYPE
 
     @model_validator(mode="after")
-    def _window(self) -> KeypadCodeCreate:
-        _check_window(self.allowed_from, self.allowed_until)
+    def _window(self) -> AuthWindowCreate:
+        check_window(self.allowed_from, self.allowed_until)
         return self
+
+
+class KeypadCodeCreate(AuthWindowCreate):
+    """Body of a keypad-code creation (``SmartlockAuthCreate`` with ``type`` 13)."""
+
+    name: str = Field(min_length=1, max_length=KEYPAD_NAME_MAX_LENGTH)
+    code: KeypadCode = Field(repr=False)
+    type: Literal[13] = KEYPAD_CODE_AUTH_TYPE
+    # Links the code to a Nuki account user: Nuki Web's activity log then shows that person's name.
+    account_user_id: int | None = Field(default=None, ge=1, le=2**31 - 1)
 
 
 class SmartlockAuthUpdate(NukiRequestModel):
@@ -320,7 +313,7 @@ class SmartlockAuthUpdate(NukiRequestModel):
 
     @model_validator(mode="after")
     def _window(self) -> SmartlockAuthUpdate:
-        _check_window(self.allowed_from, self.allowed_until)
+        check_window(self.allowed_from, self.allowed_until)
         return self
 
     @classmethod
@@ -338,7 +331,7 @@ class SmartlockAuthUpdate(NukiRequestModel):
             "allowed_from_time": auth.allowed_from_time or 0,
             "allowed_until_time": auth.allowed_until_time or 0,
             "enabled": auth.enabled,
-            "remote_allowed": auth.remote_allowed,
+            "remote_allowed": auth.remote_allowed is True,  # not said: none (StayKey never wants it)
             "account_user_id": auth.account_user_id,
         }
         unknown = set(changes) - set(current)

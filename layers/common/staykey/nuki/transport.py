@@ -382,6 +382,12 @@ def _give_up(
 
 
 def _error_for(status: int, operation: str, detail: str | None, *, ambiguous: bool) -> NukiError:
+    error = _error_of(status, operation, detail, ambiguous=ambiguous)
+    error.after_ambiguous_retry = ambiguous
+    return error
+
+
+def _error_of(status: int, operation: str, detail: str | None, *, ambiguous: bool) -> NukiError:
     message = f"{operation} failed: HTTP {status} {_phrase(status)}".rstrip()
     if detail:
         message += f": {detail}"

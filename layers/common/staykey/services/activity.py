@@ -13,14 +13,17 @@ seen both ways (or delivered twice) is stored once: the item is keyed on Nuki's 
 written with a condition that it does not exist.
 
 Attribution: an entry belongs to a booking when its `authId` is one of the auth ids the sync engine
-indexed when it confirmed the booking's code on that lock (Nuki's 24-hex `id` or the numeric
-`authId`; which one logs carry is not documented, so both are indexed), or, as a fallback, when
-its `name` is the booking's unique auth name and the lock is one of the booking's. Everything
+indexed when it confirmed the booking's code (or app authorization) on that lock (Nuki's 24-hex
+`id` or the numeric `authId`; which one logs carry is not documented, so both are indexed); else
+when its `accountUserId` is a guest's Nuki account user and one of that user's bookings opens this
+lock with the app at that time; or, as a last resort, when its `name` is the booking's unique auth
+name and the lock is one of the booking's. Everything
 else (codes and users that are not ours, app and manual operations, door sensor events, failed
 keypad attempts with an invalid code) is kept under the lock for the operator. Stored entries
 hold the booking id and Nuki's numbers, never guest data, names or PINs.
 
-Check-in: the first successful keypad entry with a booking's code sets its `firstEntryAt`; an
+Check-in: the first successful keypad entry with a booking's code (or app entry with its app
+authorization) sets its `firstEntryAt`; an
 earlier entry that arrives later moves it back (webhooks and polls may come in any order).
 """
 
@@ -29,9 +32,10 @@ from __future__ import annotations
 import math
 import re
 from datetime import datetime, timedelta
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
-from staykey.core.models import ActivityItem
+from staykey.core.models import ActivityItem, BookingStatus
 from staykey.core.timeutil import Clock, iso_utc, parse_iso
 from staykey.edge.pagination import decode_cursor, encode_cursor
 from staykey.errors import NotFound, ValidationFailed
@@ -45,6 +49,7 @@ from staykey.nuki import (
     SmartlockState,
     WebhookPayload,
     action_name,
+    is_successful_app_entry,
     is_successful_keypad_entry,
     source_name,
     state_name,
@@ -52,7 +57,7 @@ from staykey.nuki import (
 )
 from staykey.nuki.models import SERVER_STATE_OFFLINE
 from staykey.observability import count, logger
-from staykey.store import Store
+from staykey.store import Store, fanout
 from staykey.store.keys import activity_day_pk, iso
 
 if TYPE_CHECKING:
@@ -64,6 +69,7 @@ BACK_ONLINE_CHECK_SECONDS = 120
 ACTIVITY_LIMIT_MAX = 1000
 # The feed across locks reads back at most this many days per page.
 FEED_DAYS = 14
+FEED_DAYS_AT_ONCE = 3
 ACTIVITY_KEY = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z#[A-Za-z0-9._~-]{0,64}")
 
 
@@ -141,7 +147,7 @@ class Activity:
         if self.store.activity_exists(log.id):
             return False
         booking_id, attributed_by = self._attribute(log)
-        if booking_id is not None and is_successful_keypad_entry(log):
+        if booking_id is not None and (is_successful_keypad_entry(log) or is_successful_app_entry(log)):
             self._first_entry(booking_id, log)
         entry = {
             "id": log.id,
@@ -185,14 +191,41 @@ class Activity:
             booking_id = self.store.booking_id_for_auth(log.smartlock_id, log.auth_id)
             if booking_id is not None:
                 return booking_id, "authId"
+        if log.account_user_id is not None:
+            booking_id = self._by_account_user(log)
+            if booking_id is not None:
+                return booking_id, "accountUser"
         if log.name:
             booking_id = self.store.booking_id_for_name(log.name)
             if booking_id is not None:
                 booking = self.store.get_booking(booking_id)
-                # Names are ours only on our bookings' locks.
-                if booking is not None and booking.lock(log.smartlock_id) is not None:
+                lock = booking.lock(log.smartlock_id) if booking is not None else None
+                # Names are ours only on our bookings' locks; on a lock the guest opens with the app,
+                # an entry naming another account user is someone else's, whatever its name (an
+                # adversarial run; a keypad entry names the code's owner account, not the guest).
+                user = booking.account.accountUserId if booking is not None else None
+                theirs = log.account_user_id not in (None, user) and lock is not None and lock.access == "app"
+                if lock is not None and not theirs:
                     return booking_id, "name"
         return None, None
+
+    def _by_account_user(self, log: SmartlockLog) -> str | None:
+        """The booking of the guest's account user that opens this lock with the app at that time."""
+        assert log.account_user_id is not None
+        item = self.store.get_account_user(log.account_user_id)
+        slack = timedelta(minutes=1)
+        cancelled = None
+        for booking_id in (item or {}).get("bookings") or []:
+            b = self.store.get_booking(str(booking_id))
+            lock = b.lock(log.smartlock_id) if b is not None else None
+            app = b is not None and lock is not None and lock.access == "app"
+            if app and b is not None and b.validFrom - slack <= log.date <= b.validUntil + slack:
+                if b.status != BookingStatus.CANCELLED:
+                    return b.bookingId
+                # A cancelled booking of the same guest and stay (cancelled, then booked again)
+                # is the entry's only if no live booking matches (found by an adversarial run).
+                cancelled = cancelled or b.bookingId
+        return cancelled
 
     def _first_entry(self, booking_id: str, log: SmartlockLog) -> None:
         checked_in = events.checked_in(booking_id, log.smartlock_id, log.date)  # written with the first only
@@ -220,20 +253,23 @@ class Activity:
         return self._items(Store.activity_owner_key(None, smartlock_id), limit)
 
     def page_for_booking(
-        self, booking_id: str, limit: int = ACTIVITY_LIMIT_DEFAULT, cursor: str | None = None
+        self, booking_id: str, limit: int = ACTIVITY_LIMIT_DEFAULT, cursor: str | None = None, known: bool = False
     ) -> tuple[list[ActivityItem], str | None]:
-        """A booking's activity, newest first, a page at a time: (items, nextCursor)."""
-        if self.store.get_booking(booking_id) is None:
+        """A booking's activity, newest first, a page at a time: (items, nextCursor). NotFound for
+        an unknown booking, unless the caller `known`s it (it reads the booking itself)."""
+        if not known and self.store.get_booking(booking_id) is None:
             raise NotFound(f"booking {booking_id!r} does not exist")
         return self._page(Store.activity_owner_key(booking_id, 0), limit, cursor)
 
     def page_for_lock(
-        self, smartlock_id: int, limit: int = ACTIVITY_LIMIT_DEFAULT, cursor: str | None = None
+        self, smartlock_id: int, limit: int = ACTIVITY_LIMIT_DEFAULT, cursor: str | None = None, known: bool = False
     ) -> tuple[list[ActivityItem], str | None]:
-        """What happened on a lock that was not a guest's, newest first, a page at a time."""
-        known = any(smartlock_id in room.smartlockIds for room in self.store.list_rooms())
-        if not known and not self.store.get_lock_meta(smartlock_id):
-            raise NotFound(f"lock {smartlock_id} is not in any room")
+        """What happened on a lock that was not a guest's, newest first, a page at a time. NotFound
+        for an unknown lock, unless the caller `known`s it (it reads the lock itself)."""
+        if not known:
+            rooms, meta = fanout.gather(self.store.list_rooms, lambda: self.store.get_lock_meta(smartlock_id))
+            if not any(smartlock_id in room.smartlockIds for room in rooms) and not meta:
+                raise NotFound(f"lock {smartlock_id} is not in any room")
         return self._page(Store.activity_owner_key(None, smartlock_id), limit, cursor)
 
     def _page(self, owner_key: str, limit: int, cursor: str | None) -> tuple[list[ActivityItem], str | None]:
@@ -275,25 +311,43 @@ class Activity:
         day = parse_iso(before.split("#", 1)[0]) if before else now
         assert day is not None
         out: list[ActivityItem] = []
-        for _ in range(days):
-            page = self.store.index_range(
-                "gsi2",
-                activity_day_pk(day),
-                forward=False,
-                after=before,
-                want=limit - len(out),
-                budget=ACTIVITY_LIMIT_MAX,
-                filter_expression=" AND ".join(parts) or None,
-                names=names,
-                values=values,
+        starts = [day]
+        for _ in range(days - 1):
+            starts.append(starts[-1].replace(hour=0, minute=0, second=0, microsecond=0) - timedelta(seconds=1))
+        # Days newest first, FEED_DAYS_AT_ONCE at a time; only the first day read starts at the cursor.
+        for first in range(0, days, FEED_DAYS_AT_ONCE):
+            batch = starts[first : first + FEED_DAYS_AT_ONCE]
+            want = limit - len(out)
+            pages = fanout.each(
+                [
+                    partial(
+                        self.store.index_range,
+                        "gsi2",
+                        activity_day_pk(start),
+                        forward=False,
+                        after=before if first + n == 0 else None,
+                        want=want,
+                        budget=ACTIVITY_LIMIT_MAX,
+                        filter_expression=" AND ".join(parts) or None,
+                        names=names,
+                        values=values,
+                    )
+                    for n, start in enumerate(batch)
+                ]
             )
-            out += [to_item(raw) for raw in page.items if raw.get("expiresAt", math.inf) > now.timestamp()]
-            if page.last_key is not None:
-                return out, encode_cursor(page.last_key, bound)
-            if len(out) >= limit:
-                return out, encode_cursor(iso(day.replace(hour=0, minute=0, second=0)) + "#", bound)
-            day = day.replace(hour=0, minute=0, second=0, microsecond=0) - timedelta(seconds=1)
-            before = None
+            for start, page in zip(batch, pages, strict=True):
+                day = start
+                raws = page.items
+                if len(out) + len(raws) > limit:  # a day read for more than the page still wants
+                    raws = raws[: limit - len(out)]
+                    out += [to_item(raw) for raw in raws if raw.get("expiresAt", math.inf) > now.timestamp()]
+                    return out, encode_cursor(str(raws[-1]["gsi2sk"]), bound)
+                out += [to_item(raw) for raw in raws if raw.get("expiresAt", math.inf) > now.timestamp()]
+                if page.last_key is not None:
+                    return out, encode_cursor(page.last_key, bound)
+                if len(out) >= limit:
+                    return out, encode_cursor(iso(day.replace(hour=0, minute=0, second=0)) + "#", bound)
+        day = day.replace(hour=0, minute=0, second=0, microsecond=0) - timedelta(seconds=1)
         oldest = now - timedelta(days=self.settings.activity_retention_days)
         if day < oldest:
             return out, None

@@ -13,15 +13,17 @@ import re
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import partial
 from typing import Any
 
 from staykey.core.timeutil import Clock, parse_iso
 from staykey.edge.pagination import decode_cursor, encode_cursor
-from staykey.store import Store
+from staykey.store import Store, fanout
 from staykey.store import keys as indexes
 
 ACTIONS = ("checkout", "cancel", "resend_email", "retry", "rotate_pin", "reveal_pin", "sign_in", "sign_out")
 MONTHS_BACK = 24
+MONTHS_AT_ONCE = 6
 _AUDIT_KEY = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z#[a-f0-9]{16}")
 
 
@@ -94,15 +96,28 @@ class Audit:
         now = self.clock.now()
         month = parse_iso(before.split("#", 1)[0]) if before else now
         assert month is not None
-        out: list[AuditEntry] = []
+        months = []
         for _ in range(MONTHS_BACK):
-            items, _ = self.store.audit_month(indexes.audit_month_pk(month), limit - len(out), before)
-            out += [AuditEntry.from_item(item) for item in items]
-            if len(out) >= limit:
-                last = out[-1]
-                return out, encode_cursor(f"{last.at.strftime('%Y-%m-%dT%H:%M:%SZ')}#{last.id}", bound)
+            months.append(indexes.audit_month_pk(month))
             month = month.replace(day=1, hour=0, minute=0, second=0, microsecond=0) - timedelta(seconds=1)
-            before = None
+        out: list[AuditEntry] = []
+        # Month partitions newest first, MONTHS_AT_ONCE at a time (a quiet log spans many months;
+        # the first round usually fills the page). Only the first month read starts at the cursor.
+        for start in range(0, len(months), MONTHS_AT_ONCE):
+            batch = months[start : start + MONTHS_AT_ONCE]
+            want = limit - len(out)
+            reads = fanout.each(
+                [
+                    partial(self.store.audit_month, pk, want, before if start + n == 0 else None)
+                    for n, pk in enumerate(batch)
+                ]
+            )
+            for items, _ in reads:
+                out += [AuditEntry.from_item(item) for item in items]
+                if len(out) >= limit:
+                    out = out[:limit]
+                    last = out[-1]
+                    return out, encode_cursor(f"{last.at.strftime('%Y-%m-%dT%H:%M:%SZ')}#{last.id}", bound)
         return out, None
 
     def for_booking(self, booking_id: str, limit: int = 100) -> list[AuditEntry]:

@@ -17,11 +17,12 @@ from typing import TYPE_CHECKING
 from staykey.core import commands
 from staykey.core.models import ENDED, Booking, BookingIn, BookingPatch, BookingStatus, Guest, Room, window_for
 from staykey.core.pins import generate_pin
+from staykey.core.text import email_key
 from staykey.core.timeutil import Clock
 from staykey.errors import Conflict, NotFound, UpstreamUnavailable
 from staykey.observability import count, logger
 from staykey.services.sync import Sync, rewrite
-from staykey.store import BookingExists, CodeClaim, NameTaken, PinTaken, Store
+from staykey.store import BookingExists, NameTaken, PinTaken, Store
 
 if TYPE_CHECKING:
     from staykey.adapters.schedules import Scheduler
@@ -45,23 +46,6 @@ class Bookings:
         self.clock = clock
         self.sync = sync
         self.pin_choice = pin_choice
-
-    @property
-    def lead(self) -> timedelta:
-        return timedelta(hours=self.settings.provision_lead_hours)
-
-    def lead_for(self, booking_id: str) -> timedelta:
-        """How long before the stay this booking's code goes on: the lead, and a share of
-        PROVISION_SPREAD_MINUTES more (fixed per booking), so that the many stays that start at the
-        same check-in time do not all write to Nuki in the same second."""
-        return self.lead + timedelta(minutes=self.settings.provision_spread_minutes * spread(booking_id, "provision"))
-
-    def expire_at(self, booking: Booking) -> datetime:
-        """When the removal runs: the end of the stay (the code stops opening the door then, by its own
-        window), and a share of EXPIRY_SPREAD_MINUTES later, fixed per booking, for the same reason."""
-        return booking.validUntil + timedelta(
-            minutes=self.settings.expiry_spread_minutes * spread(booking.bookingId, "expire")
-        )
 
     def get(self, booking_id: str) -> Booking:
         booking = self.store.get_booking(booking_id, self.clock.now())
@@ -87,18 +71,19 @@ class Bookings:
         commands.check_window(*window, room, self.clock.now())
         now = self.clock.now()
         guest = Guest(**request.guest.model_dump())
+        commands.check_guest(room.roomId, [commands.lock_state(room, i) for i in room.smartlockIds], guest)
         avoid = self.store.known_codes(room.smartlockIds)
         name_attempt = 0
         for _ in range(25):
             pin = generate_pin(avoid, self.pin_choice)
-            lead = self.lead_for(request.bookingId)
+            lead = lead_for(self.settings, request.bookingId)
             booking = commands.new_booking(request, room, window, pin, name_attempt, lead, now)
             try:
                 self.store.create_booking(
                     booking,
                     guest,
                     self._guest_expiry(booking.validUntil),
-                    [CodeClaim(lock_id, pin) for lock_id in room.smartlockIds],
+                    commands.claims_for(room, pin),
                 )
             except PinTaken:
                 avoid.add(pin)
@@ -122,7 +107,7 @@ class Bookings:
         )
         count("BookingCreated")
         self._ensure_schedules(booking)
-        self._watch(booking)
+        watch_stays(self.store, booking, self.clock.now())
         if booking.status == BookingStatus.PROVISIONING:
             booking = self.sync.process(booking.bookingId, read_back=False)
         return booking, True
@@ -143,25 +128,9 @@ class Bookings:
     def _ensure_schedules(self, booking: Booking) -> None:
         if booking.status in ENDED:
             return
-        self.scheduler.upsert("expire", booking.bookingId, self.expire_at(booking))
+        self.scheduler.upsert("expire", booking.bookingId, expire_at(self.settings, booking))
         if booking.status == BookingStatus.SCHEDULED:
             self.scheduler.upsert("provision", booking.bookingId, booking.provisionAt)
-
-    def _watch(self, booking: Booking) -> None:
-        """The booking's stay on each of its locks, for the watcher (`core.watch`): a lock is hot from
-        when the code goes on until a while after it must be off (now, for a lock the booking left
-        or a booking that ended; a booking that ended before its code went on leaves nothing)."""
-        now = self.clock.now()
-        try:
-            for lock in booking.locks:
-                ended = booking.status in ENDED or lock.desired == "absent"
-                end = min(now, booking.validUntil) if ended else booking.validUntil
-                if ended and booking.provisionAt > now:
-                    self.store.unwatch_stays(lock.smartlockId, [booking.bookingId])
-                else:
-                    self.store.watch_stay(lock.smartlockId, booking.bookingId, min(booking.provisionAt, end), end)
-        except Exception as exc:  # the locks are still swept; the booking must not fail for this
-            logger.warning("stay not recorded for the watcher", booking_id=booking.bookingId, error=type(exc).__name__)
 
     def _drop_schedules(self, booking_id: str) -> None:
         for kind in ("provision", "expire"):
@@ -210,7 +179,7 @@ class Bookings:
         now = self.clock.now()
         ended, _ = rewrite(self.store, booking_id, partial(commands.end, target=target, reason=reason, now=now), now)
         self._drop_schedules(booking_id)
-        self._watch(ended)
+        watch_stays(self.store, ended, self.clock.now())
         logger.info("booking ending", booking_id=booking_id, reason=reason)
         return self.sync.process(booking_id, read_back=False)
 
@@ -239,13 +208,22 @@ class Bookings:
         guest = Guest(**change.guest.model_dump()) if change.guest else booking.guest
         if moving:
             new_locks = tuple(room.smartlockIds)
+            access = tuple((i, room.access_of(i)) for i in room.smartlockIds)
+            commands.check_guest(room.roomId, [commands.lock_state(room, i) for i in room.smartlockIds], guest)
         else:
             new_locks = tuple(lk.smartlockId for lk in booking.locks if lk.desired == "present")
+            access = tuple((lk.smartlockId, lk.access) for lk in booking.locks if lk.desired == "present")
+            if change.guest is not None:
+                commands.check_guest(booking.roomId, [lk for lk in booking.locks if lk.desired == "present"], guest)
+        new_email = (
+            change.guest is not None
+            and booking.guest is not None
+            and email_key(change.guest.email) != email_key(booking.guest.email)
+        )
         avoid: set[str] = set()
+        rotation_pin = booking.rotation.pin if booking.rotation else None
+        pin = booking.pin
         for _ in range(25):
-            pin = booking.pin
-            if avoid:
-                pin = generate_pin(avoid | self.store.known_codes(new_locks), self.pin_choice)
             resolved = commands.Change(
                 check_in=check_in,
                 check_out=check_out,
@@ -254,24 +232,70 @@ class Bookings:
                 room=room if moving else None,
                 locks=new_locks,
                 pin=pin,
-                lead=self.lead_for(booking_id),
+                lead=lead_for(self.settings, booking_id),
+                access=access,
+                new_guest_email=new_email,
+                rotation_pin=rotation_pin,
             )
             try:
                 updated, _ = rewrite(self.store, booking_id, partial(commands.patch, change=resolved, now=now), now)
-            except PinTaken:
-                avoid.add(pin)
+            except PinTaken as taken:
+                # The booking's PIN (or its rotation's new one) is someone else's on a new lock: another.
+                if rotation_pin is not None and _taken_by_another(
+                    self.store, booking_id, taken.smartlock_ids, rotation_pin
+                ):
+                    avoid.add(rotation_pin)
+                    rotation_pin = generate_pin(
+                        avoid | set(booking.pinHistory) | self.store.known_codes(new_locks), self.pin_choice
+                    )
+                else:
+                    avoid.add(pin)
+                    pin = generate_pin(avoid | self.store.known_codes(new_locks), self.pin_choice)
                 continue
             break
         else:  # pragma: no cover
             raise UpstreamUnavailable("could not reserve a PIN on the new room's locks; try again")
-        # The guest data's expiry follows the stay: a stay moved later must not lose it before it ends.
-        if guest is not None and (change.guest is not None or updated.validUntil != booking.validUntil):
-            self.store.save_guest(booking_id, guest, self._guest_expiry(updated.validUntil))
+        _guest_data_follows(
+            self.store, booking, updated, guest if change.guest is not None else None, self._guest_expiry
+        )
         self._ensure_schedules(updated)
-        self._watch(updated)
+        watch_stays(self.store, updated, self.clock.now())
         if updated.status != BookingStatus.SCHEDULED:
             self.scheduler.delete("provision", booking_id)
         logger.info("booking changed", booking_id=booking_id, fields=sorted(change.model_fields_set))
+        return self.sync.process(booking_id, read_back=False)
+
+    def rotate_pin(self, booking_id: str) -> Booking:
+        """Give the booking a new PIN (the shop's or an operator's request): chosen as every PIN is
+        (claimed on every lock of the booking in one transaction, never a code known there), put on
+        every lock as a second code while the old one keeps working, and only once every lock
+        confirmed it does the booking switch: the answer's `pin` changes, the guest is emailed the
+        new PIN, then the old codes are removed (`core.decide`). Until then `pinRotation` says how it
+        goes. A scheduled booking (nothing on its locks yet) just reserves the new PIN. Asking again
+        while a rotation is in progress joins it (its failed locks start afresh). 409 for a booking
+        that has ended, naming its status; nothing is written then."""
+        booking = self.get(booking_id)
+        if booking.status in ENDED:
+            raise Conflict(f"booking {booking_id!r} is {booking.status.value}: an ended booking has no PIN to rotate")
+        now = self.clock.now()
+        locks = [lk.smartlockId for lk in booking.locks if lk.desired == "present" and lk.access == "keypad"]
+        avoid = set(booking.pinHistory) | self.store.known_codes(locks)
+        for _ in range(25):
+            pin = generate_pin(avoid, self.pin_choice)
+            try:
+                updated, _ = rewrite(self.store, booking_id, partial(commands.rotate, pin=pin, now=now), now)
+            except PinTaken:
+                avoid.add(pin)
+                continue
+            break
+        else:  # pragma: no cover - needs 25 collisions in a row
+            raise UpstreamUnavailable("could not reserve a new PIN; try again")
+        if updated.rotation is None:
+            logger.info("PIN rotated (nothing on the locks yet)", booking_id=booking_id)
+            count("PinRotated")
+            return updated
+        logger.info("PIN rotation started", booking_id=booking_id, locks=locks)
+        count("PinRotationStarted")
         return self.sync.process(booking_id, read_back=False)
 
     def resend_email(self, booking_id: str) -> Booking:
@@ -307,10 +331,61 @@ class Bookings:
         return self.sync.process(booking_id, read_back=False)
 
 
+def _guest_data_follows(
+    store: Store, before: Booking, after: Booking, new_guest: Guest | None, expiry: Callable[[datetime], datetime]
+) -> None:
+    """The guest data's expiry follows the stay (a stay moved later must not lose it before it
+    ends), and so does the guest's Nuki account user's purge: earlier for a shorter stay too."""
+    moved = after.validUntil != before.validUntil
+    guest = new_guest or before.guest
+    if guest is not None and (new_guest is not None or moved):
+        store.save_guest(after.bookingId, guest, expiry(after.validUntil))
+    if moved:  # the former guest's user too (a new email): it holds their data at Nuki
+        for account_user_id in after.account.every_user():
+            store.restay_account_user(account_user_id, after.bookingId, expiry(after.validUntil))
+
+
+def lead_for(settings: Settings, booking_id: str) -> timedelta:
+    """How long before the stay this booking's code goes on: PROVISION_LEAD_HOURS, and a share of
+    PROVISION_SPREAD_MINUTES more (fixed per booking), so that the many stays that start at the
+    same check-in time do not all write to Nuki in the same second."""
+    extra = settings.provision_spread_minutes * spread(booking_id, "provision")
+    return timedelta(hours=settings.provision_lead_hours, minutes=extra)
+
+
+def expire_at(settings: Settings, booking: Booking) -> datetime:
+    """When the removal runs: the end of the stay (the code stops opening the door then, by its own
+    window), and a share of EXPIRY_SPREAD_MINUTES later, fixed per booking, for the same reason."""
+    return booking.validUntil + timedelta(minutes=settings.expiry_spread_minutes * spread(booking.bookingId, "expire"))
+
+
+def watch_stays(store: Store, booking: Booking, now: datetime) -> None:
+    """The booking's stay on each of its locks, for the watcher (`core.watch`): a lock is hot from
+    when the code goes on until a while after it must be off (now, for a lock the booking left
+    or a booking that ended; a booking that ended before its code went on leaves nothing)."""
+    try:
+        for lock in booking.locks:
+            ended = booking.status in ENDED or lock.desired == "absent"
+            end = min(now, booking.validUntil) if ended else booking.validUntil
+            if ended and booking.provisionAt > now:
+                store.unwatch_stays(lock.smartlockId, [booking.bookingId])
+            else:
+                store.watch_stay(lock.smartlockId, booking.bookingId, min(booking.provisionAt, end), end)
+    except Exception as exc:  # the locks are still swept; the booking must not fail for this
+        logger.warning("stay not recorded for the watcher", booking_id=booking.bookingId, error=type(exc).__name__)
+
+
 def spread(booking_id: str, what: str) -> float:
     """A fraction in [0, 1), the same for the same booking and purpose, spread evenly over bookings."""
     digest = hashlib.sha256(f"{what}:{booking_id}".encode()).digest()
     return int.from_bytes(digest[:4], "big") / 2**32
 
 
-__all__ = ["Bookings", "spread"]
+__all__ = ["Bookings", "expire_at", "lead_for", "spread", "watch_stays"]
+
+
+def _taken_by_another(store: Store, booking_id: str, smartlock_ids: list[int], pin: str) -> bool:
+    """Whether another booking holds `pin` on one of the locks."""
+    return any(
+        c.pin == pin and c.booking_id != booking_id for lock_id in smartlock_ids for c in store.codes_on_lock(lock_id)
+    )

@@ -14,6 +14,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from functools import partial
 from typing import Any
 
 from staykey.core.models import ENDED, SMARTLOCK_ID_MAX, Booking, LockStatus, Room
@@ -22,7 +23,7 @@ from staykey.edge.pagination import decode_cursor, encode_cursor
 from staykey.errors import NotFound
 from staykey.services.search import BookingFilter, BookingSearch
 from staykey.settings import Settings
-from staykey.store import Store
+from staykey.store import Store, fanout
 
 LOCKS_LIMIT_DEFAULT = 100
 LOCKS_LIMIT_MAX = 100
@@ -136,18 +137,12 @@ class Locks:
         self.store = store
         self.clock = clock
 
-    def _rooms_by_lock(self) -> dict[int, list[Room]]:
-        by_lock: dict[int, list[Room]] = {}
-        for room in self.store.list_rooms():
-            for lock_id in room.smartlockIds:
-                by_lock.setdefault(lock_id, []).append(room)
-        return by_lock
-
     def page(self, limit: int = LOCKS_LIMIT_DEFAULT, cursor: str | None = None) -> tuple[list[LockView], str | None]:
         """Every lock, by id, `limit` at a time; (locks, nextCursor)."""
         after = decode_cursor(cursor, {"list": "locks"}, _LOCK_KEY)
-        by_lock = self._rooms_by_lock()
-        ids = sorted(set(by_lock) | set(self.store.registered_locks()))
+        rooms, registered = fanout.gather(self.store.list_rooms, self.store.registered_locks)
+        by_lock = _by_lock(rooms)
+        ids = sorted(set(by_lock) | set(registered))
         if after is not None:
             ids = [i for i in ids if i > int(after)]
         page = ids[:limit]
@@ -156,34 +151,60 @@ class Locks:
         more = len(ids) > limit
         return views, encode_cursor(str(page[-1]), {"list": "locks"}) if more and page else None
 
+    def all(self, rooms: list[Room] | None = None) -> list[LockView]:
+        """Every lock, by id (the console's Today and Locks pages): rooms (unless given) and the
+        registry read at once, then every lock's state (one BatchGetItem per 100 locks, at once)."""
+        if rooms is None:
+            known, registered = fanout.gather(self.store.list_rooms, self.store.registered_locks)
+        else:
+            known, registered = rooms, self.store.registered_locks()
+        by_lock = _by_lock(known)
+        ids = sorted(set(by_lock) | set(registered))
+        metas = self.store.get_lock_metas(ids)
+        return [LockView(i, by_lock.get(i, []), metas.get(i, {}), self.settings.max_codes_per_lock) for i in ids]
+
     def get(self, smartlock_id: int) -> LockView:
-        by_lock = self._rooms_by_lock()
-        rooms = by_lock.get(smartlock_id, [])
-        meta = self.store.get_lock_meta(smartlock_id)
-        if not rooms and not meta and smartlock_id not in self.store.registered_locks():
+        """One lock with its codes (ours with their booking's status, others' by name) and its
+        upcoming bookings: its rooms, state and codes read at once, then the bookings."""
+        rooms, meta, items = fanout.gather(
+            self.store.list_rooms,
+            lambda: self.store.get_lock_meta(smartlock_id),
+            lambda: self.store.codes_on_lock(smartlock_id),
+        )
+        lock_rooms = _by_lock(rooms).get(smartlock_id, [])
+        if not lock_rooms and not meta and smartlock_id not in self.store.registered_locks():
             raise NotFound(f"lock {smartlock_id} is not in any room")
-        view = LockView(smartlock_id, rooms, meta, self.settings.max_codes_per_lock)
-        items = self.store.codes_on_lock(smartlock_id)
-        bookings = self.store.get_bookings([c.booking_id for c in items if c.booking_id])
+        view = LockView(smartlock_id, lock_rooms, meta, self.settings.max_codes_per_lock)
+        bookings, view.upcoming = fanout.gather(
+            lambda: self.store.booking_parts(
+                [c.booking_id for c in items if c.booking_id], ("status", "pin", "locks", "rotationCodes")
+            ),
+            lambda: self.upcoming(smartlock_id, lock_rooms),
+        )
         codes: list[LockCode] = []
         for item in items:
             if item.owner == "foreign":
                 codes.append(LockCode("others", item.auth_name))
                 continue
             booking = bookings.get(item.booking_id or "")
-            lock = booking.lock(smartlock_id) if booking else None
-            on_lock = bool(lock and lock.status == LockStatus.ACTIVE and lock.heldPin == item.pin)
+            # The booking's code, or a PIN rotation's (two codes of one booking while it runs).
+            slots = [*(booking or {}).get("locks", []), *((booking or {}).get("rotationCodes") or [])]
+            on_lock = any(
+                lk.get("smartlockId") == smartlock_id
+                and lk.get("status") == LockStatus.ACTIVE.value
+                and lk.get("heldPin") == item.pin
+                for lk in slots
+            )
             codes.append(
                 LockCode(
                     "ours",
                     item.auth_name,
                     item.booking_id,
-                    booking.status.value if booking else None,
+                    str(booking["status"]) if booking else None,
                     on_lock,
                 )
             )
         view.codes = sorted(codes, key=lambda c: (c.owner != "ours", c.booking_id or "", c.name or ""))
-        view.upcoming = self.upcoming(smartlock_id, rooms)
         return view
 
     def upcoming(self, smartlock_id: int, rooms: list[Room], limit: int = 20) -> list[Booking]:
@@ -191,9 +212,17 @@ class Locks:
         now = self.clock.now()
         search = BookingSearch(self.store, self.clock)
         found: dict[str, Booking] = {}
-        for room in rooms:
-            f = BookingFilter(room_id=room.roomId, start=now, end=now + timedelta(days=UPCOMING_DAYS))
-            for booking in search.search(f, limit=limit).items:
+        filters = [BookingFilter(room_id=r.roomId, start=now, end=now + timedelta(days=UPCOMING_DAYS)) for r in rooms]
+        for page in fanout.each([partial(search.search, f, limit) for f in filters]):
+            for booking in page.items:
                 if booking.status not in ENDED and booking.lock(smartlock_id) is not None:
                     found[booking.bookingId] = booking
         return sorted(found.values(), key=lambda b: b.validFrom)[:limit]
+
+
+def _by_lock(rooms: list[Room]) -> dict[int, list[Room]]:
+    by_lock: dict[int, list[Room]] = {}
+    for room in rooms:
+        for lock_id in room.smartlockIds:
+            by_lock.setdefault(lock_id, []).append(room)
+    return by_lock

@@ -86,12 +86,18 @@ class ReadBack:
     def looks(self, booking: Booking, extra: Collection[int] = (), everything: bool = True) -> dict[int, Look]:
         """`GET /smartlock/{id}/auth` of the locks with a write in flight (`everything`) and of `extra`."""
         looks = {}
-        for lock in booking.locks:
+        for lock in booking.slots():
+            if lock.smartlockId in looks:
+                continue  # one read-back a lock, for the booking's code and a PIN rotation's
             if not ((everything and (lock.op is not None or lock.recheck)) or lock.smartlockId in extra):
                 continue
             stamp = self.clock.now()
             try:
-                auths = self.nuki.list_auths(lock.smartlockId, types=(13,))
+                # Every kind the booking has on the lock: a move that changed how the guest opens it
+                # leaves the old kind's code there until the new one is confirmed (complete looks).
+                kinds = {slot.access for slot in booking.slots_on(lock.smartlockId)}
+                types = tuple(t for kind, t in (("app", 0), ("keypad", 13)) if kind in kinds)
+                auths = self.nuki.list_auths(lock.smartlockId, types=types)
             except nuki_errors.NukiError as exc:
                 logger.warning(
                     "read-back failed",
@@ -101,7 +107,10 @@ class ReadBack:
                 )
                 continue
             online = None
-            if lock.op == "find" or (lock.op in ("create", "update") and lock.opChecks >= 2):
+            if any(
+                slot.op == "find" or (slot.op in ("create", "update") and slot.opChecks >= 2)
+                for slot in booking.slots_on(lock.smartlockId)
+            ):
                 with contextlib.suppress(nuki_errors.NukiError):
                     online = self.nuki.get_smartlock(lock.smartlockId).online
             looks[lock.smartlockId] = Look(auths=auths, complete=True, online=online, stamp=stamp)

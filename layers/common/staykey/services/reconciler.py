@@ -46,8 +46,10 @@ from staykey.core.timeutil import Clock, iso_utc
 from staykey.core.watch import digest
 from staykey.events import model as events
 from staykey.nuki import errors as nuki_errors
+from staykey.nuki.accounts import APP_AUTH_TYPE
 from staykey.nuki.models import KEYPAD_CODE_AUTH_TYPE
 from staykey.observability import count, logger
+from staykey.services.writes import still_there
 from staykey.store import Store
 
 if TYPE_CHECKING:
@@ -151,11 +153,10 @@ class Reconciler:
                     Action(smartlock_id, Drift.OFFLINE, Do.NONE, note="Nuki reports it offline; skipped this round")
                 )
                 return plan
-            plan.auths = [
-                a
-                for a in self.nuki.list_auths(smartlock_id, types=(KEYPAD_CODE_AUTH_TYPE,))
-                if a.type == KEYPAD_CODE_AUTH_TYPE
-            ]
+            # Keypad codes and app authorizations (ours for guests with app access; others' app users
+            # are listed too, and never touched).
+            kinds = (APP_AUTH_TYPE, KEYPAD_CODE_AUTH_TYPE)
+            plan.auths = [a for a in self.nuki.list_auths(smartlock_id, types=kinds) if a.type in kinds]
         except nuki_errors.NukiError as exc:
             plan.state, plan.reason = "unreachable", _reason(exc)
             plan.actions.append(Action(smartlock_id, Drift.UNREACHABLE, Do.NONE, note=plan.reason))
@@ -168,7 +169,7 @@ class Reconciler:
         """Our records for the lock: its claims, the bookings behind them (one batch read, not one
         query each: a lock with 150 codes of ours would otherwise cost 150 round trips), and the
         name index's answer for codes our records do not place."""
-        claims = self.store.codes_on_lock(plan.smartlock_id)
+        claims = self.store.claims_on_lock(plan.smartlock_id)
         wanted = drift.claimed(claims)
         bookings: dict[str, Booking | None]
         if len(wanted) > 1:
@@ -263,7 +264,7 @@ class Reconciler:
             )
         if not acts(plan):
             self.store.watch_seen(lock_id, digest(plan.auths), plan.at)  # right as it is: the watcher's reference
-        if not plan.in_room and plan.claims == 0 and plan.ours == 0:
+        if not plan.in_room and plan.claims == 0 and plan.ours == 0 and plan.app_ours == 0:
             self.store.unregister_lock(lock_id)  # out of every room and nothing of ours on it
         if broken:
             raise ReconcileIncomplete(f"lock {lock_id}: {len(broken)} actions failed") from broken[0]
@@ -276,19 +277,12 @@ class Reconciler:
     def plan_locks(self, lock_ids: Iterable[int] | None = None, concurrency: int = 1) -> list[LockPlan]:
         rooms = self.room_locks()
         ids = sorted(set(lock_ids)) if lock_ids is not None else self.locks()
-        return self._each(ids, lambda lock_id: self.plan_lock(lock_id, room_locks=rooms), concurrency)
+        return _each(ids, lambda lock_id: self.plan_lock(lock_id, room_locks=rooms), concurrency)
 
     def reconcile_locks(self, lock_ids: Iterable[int] | None = None, concurrency: int = 1) -> list[LockPlan]:
         rooms = self.room_locks()
         ids = sorted(set(lock_ids)) if lock_ids is not None else self.locks()
-        return self._each(ids, lambda lock_id: self.reconcile_lock(lock_id, room_locks=rooms), concurrency)
-
-    @staticmethod
-    def _each(ids: list[int], work: Callable[[int], LockPlan], concurrency: int) -> list[LockPlan]:
-        if concurrency <= 1 or len(ids) <= 1:
-            return [work(lock_id) for lock_id in ids]
-        with ThreadPoolExecutor(max_workers=concurrency) as pool:
-            return list(pool.map(work, ids))
+        return _each(ids, lambda lock_id: self.reconcile_lock(lock_id, room_locks=rooms), concurrency)
 
     # ------------------------------------------------------------------ execution
 
@@ -351,8 +345,14 @@ class Reconciler:
                 except nuki_errors.NukiError as exc:
                     logger.info("sync before a repeated delete failed", smartlock_id=lock_id, error=type(exc).__name__)
             attempts[action.auth_id] = sent + 1
-            with contextlib.suppress(nuki_errors.NukiNotFound):  # gone already; the read-back confirms it
-                self.nuki.delete_auth(lock_id, action.auth_id)
+            try:
+                with contextlib.suppress(nuki_errors.NukiNotFound):  # gone already; the read-back confirms it
+                    self.nuki.delete_auth(lock_id, action.auth_id)
+            except nuki_errors.NukiAuthError as exc:
+                if exc.status == 403 and still_there(self.nuki, lock_id, action.auth_id):
+                    # Refused, not gone (no subscription, no permission): the operator's fix.
+                    self.metric("NukiForbidden")
+                raise
         elif action.do == Do.CONFIRM:
             assert action.auth_id is not None
             attempts.pop(action.auth_id, None)
@@ -361,6 +361,9 @@ class Reconciler:
             assert action.code is not None
             assert action.booking_id is not None
             self.store.release_code(lock_id, action.code, action.booking_id)
+        elif action.do == Do.RELEASE_APP:
+            assert action.booking_id is not None
+            self.store.release_app_claim(lock_id, action.booking_id)
         elif action.do == Do.REMEMBER:
             assert action.code is not None
             if action.booking_id is not None:
@@ -374,6 +377,13 @@ class Reconciler:
 
 
 _reason = nuki_errors.describe
+
+
+def _each(ids: list[int], work: Callable[[int], LockPlan], concurrency: int) -> list[LockPlan]:
+    if concurrency <= 1 or len(ids) <= 1:
+        return [work(lock_id) for lock_id in ids]
+    with ThreadPoolExecutor(max_workers=concurrency) as pool:
+        return list(pool.map(work, ids))
 
 
 __all__ = ["OFFLINE_RECHECK_SECONDS", "ReconcileIncomplete", "Reconciler", "acts"]

@@ -4,10 +4,12 @@ A room is checked against the Nuki account when it is set up (`Rooms.put`), so a
 cannot use is refused then, naming it, and not found out by a failed booking 72 hours before a
 stay. Every lock is read with ``GET /smartlock/{id}``; it is refused (422, ``smartlockIds.N``)
 when Nuki does not know it (404) or refuses access to it (403, 402, 400), when it has no keypad
-paired (StayKey's PINs are keypad codes), or when it reports a Smart Hosting subscription that is
-not in force. When Nuki cannot be asked (unreachable, 5xx, 429 after the client's retries, a
-refused API token) the answer is 503 and nothing is written. This is the one place the check
-lives: the shop API and the operators' console both set rooms up through it.
+paired and guests open it with a keypad code (`access` "keypad", the default; a lock with `app`
+access needs none), or when it reports a Smart Hosting subscription that is not in force (no state, a state other
+than ACTIVE or PENDING_CANCEL, or past its expirationDate: `core.readiness.not_in_force`). When
+Nuki cannot be asked (unreachable, 5xx, 429 after the client's retries, a refused API token) the
+answer is 503 and nothing is written. This is the one place the check lives: the shop API and the
+operators' console both set rooms up through it.
 """
 
 from __future__ import annotations
@@ -15,9 +17,11 @@ from __future__ import annotations
 import builtins
 import re
 from collections.abc import Callable
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from staykey.core.models import Room, RoomIn
+from staykey.core.readiness import LockReport, not_in_force
 from staykey.core.timeutil import Clock
 from staykey.edge.pagination import decode_cursor, encode_cursor
 from staykey.errors import NotFound, UpstreamUnavailable, ValidationFailed
@@ -45,7 +49,7 @@ class Rooms:
         Raises ValidationFailed naming every lock StayKey cannot use, UpstreamUnavailable when
         Nuki cannot be asked; nothing is written then.
         """
-        self.check_locks(room_in.smartlockIds)
+        self.check_locks(room_in.smartlockIds, room_in.access_of)
         now = self.clock.now()
         existing = self.store.get_room(room_id)
         room = Room(
@@ -59,8 +63,9 @@ class Rooms:
         self.store.register_locks(room.smartlockIds)
         return room, existing is None
 
-    def check_locks(self, smartlock_ids: list[int]) -> None:
-        """Every lock exists in the Nuki account, has a keypad and a subscription in force."""
+    def check_locks(self, smartlock_ids: list[int], access: Callable[[int], str] = lambda _: "keypad") -> None:
+        """Every lock exists in the Nuki account, has a keypad (for keypad access) and a
+        subscription in force."""
         problems: list[dict[str, Any]] = []
         nuki = self._nuki()
         for index, smartlock_id in enumerate(smartlock_ids):
@@ -98,7 +103,7 @@ class Rooms:
                     "try again",
                     details=[{"field": field, "message": f"could not be checked: {describe(exc)}"}],
                 ) from None
-            problem = _unusable(lock)
+            problem = _unusable(lock, access(smartlock_id), self.clock.now())
             if problem:
                 problems.append({"field": field, "message": f"lock {smartlock_id} {problem}"})
         if problems:
@@ -122,10 +127,14 @@ class Rooms:
         return rooms, encode_cursor(last, {"list": "rooms"}) if last else None
 
 
-def _unusable(lock: Smartlock) -> str | None:
-    if not lock.has_keypad:
-        return "has no keypad paired: StayKey's PINs are keypad codes (pair a Nuki Keypad with it first)"
-    subscription = lock.subscription_problem
+def _unusable(lock: Smartlock, access: str, now: datetime) -> str | None:
+    if access == "keypad" and not lock.has_keypad:
+        return (
+            "has no keypad paired: StayKey's PINs are keypad codes (pair a Nuki Keypad with it first, "
+            'or give guests app access to it: "access": {"' + str(lock.smartlock_id) + '": "app"})'
+        )
+    # The rule readiness applies before each arrival, here without a stay: in force now.
+    subscription = not_in_force(LockReport.of(lock), now)
     if subscription:
-        return f"cannot be used: {subscription} (Nuki serves short-rental integrations only on locks with one)"
+        return f"cannot be used: it {subscription} (Nuki serves short-rental integrations only on locks with one)"
     return None

@@ -13,6 +13,7 @@ Which index answers, and so the order of the results (see `staykey.store` and `s
 | guest          | live guest data (gsi3 GUESTS)  | by the end of the stay     |
 | updatedSince   | by last change (gsi3 UPD#year) | by updatedAt, oldest first |
 | roomId         | the room's stays (gsi1)        | by validFrom               |
+| status=failed  | failed bookings (gsi4, sparse) | by validFrom               |
 | anything else  | stays by year (gsi2 STAY#year) | by validFrom               |
 
 The other filters apply to what that index reads. Pages are keyset pages (`staykey.edge.pagination`):
@@ -26,13 +27,14 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import partial
 from typing import Any
 
 from staykey.core.models import ID_PATTERN, Booking, BookingStatus
 from staykey.core.timeutil import Clock, iso_utc
 from staykey.edge.pagination import Query, bad, decode_cursor, encode_cursor
 from staykey.errors import ValidationFailed
-from staykey.store import KEY_MAX, KEY_MIN, Store
+from staykey.store import KEY_MAX, KEY_MIN, IndexPage, Store, fanout
 from staykey.store import keys as indexes
 from staykey.store.keys import iso
 
@@ -40,6 +42,10 @@ LIMIT_DEFAULT = 50
 LIMIT_MAX = 100
 # Items one index read may look at for a page (a selective filter gives a short page, not a long read).
 READ_BUDGET = 500
+# Year groups of the stay index read at once by a walk (an open range starts at FIRST_YEAR).
+PREFETCH_GROUPS = 4
+# A walk of at most this many year groups reads them all for the page at once (no probes).
+READ_ALL_GROUPS = 2
 GUEST_QUERY_MAX = 100
 
 PARAMETERS = ("roomId", "status", "from", "to", "updatedSince", "guest", "limit", "cursor")
@@ -98,6 +104,8 @@ class BookingFilter:
             return "updated"
         if self.room_id is not None:
             return "room"
+        if self.statuses == (BookingStatus.FAILED,):
+            return "failed"
         return "stay"
 
     def key(self) -> dict[str, Any]:
@@ -195,17 +203,35 @@ class BookingSearch:
                 b.guest = guests.get(b.bookingId)
         return BookingPage(bookings, encode_cursor(last, bound) if last is not None else None)
 
-    def all(self, f: BookingFilter, max_items: int = 5000) -> list[Booking]:
-        """Every booking that matches (page after page), at most `max_items` (the console's Today)."""
-        out: list[Booking] = []
-        cursor: str | None = None
-        while len(out) < max_items:
-            page = self.search(f, LIMIT_MAX, cursor)
-            out += page.items
-            cursor = page.next_cursor
-            if cursor is None:
+    def all(self, f: BookingFilter, max_items: int = 5000, guests: bool = True) -> list[Booking]:
+        """Every booking that matches, at most `max_items` (the console's Today): one walk over the
+        index (continued only where a read's budget ran out), the guests read once at the end."""
+        now = self.clock.now()
+        mode = f.mode()
+        if mode == "guest":
+            out: list[Booking] = []
+            cursor: str | None = None
+            while len(out) < max_items:
+                page = self.search(f, LIMIT_MAX, cursor)
+                out += page.items
+                cursor = page.next_cursor
+                if cursor is None:
+                    break
+            return out[:max_items]
+        groups = self._groups(f, mode, now)
+        bookings: list[Booking] = []
+        after: str | None = None
+        while len(bookings) < max_items:
+            raws, after = self._walk(groups, f, max_items - len(bookings), after)
+            bookings += [b for b in (Booking.model_validate(raw) for raw in raws) if f.matches(b)]
+            if after is None:
                 break
-        return out[:max_items]
+        bookings = bookings[:max_items]
+        if guests:
+            found = self.store.get_guests([b.bookingId for b in bookings], now)
+            for b in bookings:
+                b.guest = found.get(b.bookingId)
+        return bookings
 
     # ------------------------------------------------------------------ plans
 
@@ -230,6 +256,9 @@ class BookingSearch:
             assert f.room_id is not None
             lo = iso(start - indexes.MAX_STAY) if start is not None else KEY_MIN
             return [_Group([_Source("gsi1", indexes.room_stay_pk(f.room_id), lo, hi)], filter_skip=("room",))]
+        if mode == "failed":
+            lo = iso(f.start - indexes.MAX_STAY) if f.start is not None else KEY_MIN
+            return [_Group([_Source("gsi4", indexes.FAILED_PK, lo, hi)])]
         # The stay index, year by year: short stays looked back SHORT_STAY, long ones MAX_STAY.
         short_lo = iso(start - indexes.SHORT_STAY) if start is not None else KEY_MIN
         long_lo = iso(start - indexes.MAX_STAY) if start is not None else KEY_MIN
@@ -253,29 +282,37 @@ class BookingSearch:
         """Up to `limit` matching items after the position `after`, in key order across the groups;
         (items, the position to continue from, or None at the end)."""
         out: list[dict[str, Any]] = []
-        for group in groups:
-            if after is not None and after >= group.ceiling:
-                continue  # the cursor is past this group
+        groups = [g for g in groups if after is None or after < g.ceiling]  # the cursor is past the others
+        # Groups read ahead: (read in full for the page, or probed for one item; their pages).
+        ahead: dict[int, tuple[bool, list[IndexPage]]] = {}
+        probe = len(groups) > READ_ALL_GROUPS
+        for n, group in enumerate(groups):
             want = limit - len(out)
-            expression, names, values = f.expression(group.filter_skip)
-            pages = [
-                (
-                    source,
-                    self.store.index_range(
-                        source.index,
-                        source.pk,
-                        source.lo,
-                        source.hi,
-                        after=after,
-                        want=want,
-                        budget=READ_BUDGET,
-                        filter_expression=expression,
-                        names=names,
-                        values=values,
-                    ),
-                )
-                for source in group.sources
-            ]
+            if n in ahead:
+                full, found = ahead.pop(n)
+                # A probed source that had more is read again for the page.
+                again = [s for s, page in zip(group.sources, found, strict=True) if page.last_key is not None]
+                again = [] if full else again
+                reread = iter(fanout.each([partial(self._read_source, s, group, f, want, after) for s in again]))
+                read = [page if full or page.last_key is None else next(reread) for page in found]
+            else:
+                # This group for the page and the next few at once: a walk of a few groups (a
+                # bounded range) reads them all for the page; a longer one (an open range, most
+                # of whose year groups are empty) probes them for one item each, and a page that
+                # spans two years reads the second one again.
+                later = range(n + 1, min(len(groups), n + PREFETCH_GROUPS))
+                each = (want, READ_BUDGET) if not probe else (1, 1)
+                calls = [partial(self._read_source, s, group, f, want, after) for s in group.sources]
+                calls += [
+                    partial(self._read_source, s, groups[m], f, each[0], after, each[1])
+                    for m in later
+                    for s in groups[m].sources
+                ]
+                results = iter(fanout.each(calls))
+                read = [next(results) for _ in group.sources]
+                for m in later:
+                    ahead[m] = (not probe, [next(results) for _ in groups[m].sources])
+            pages = list(zip(group.sources, read, strict=True))
             sort_attr = f"{group.sources[0].index}sk" if group.sources else "gsi2sk"
             # A source that stopped early has read its keys only up to its last_key: beyond the
             # smallest such key another source's items may be missing, so the page stops there.
@@ -292,6 +329,25 @@ class BookingSearch:
             if len(out) >= limit:
                 return out, str(out[-1][sort_attr])
         return out, None
+
+    def _read_source(
+        self, source: _Source, group: _Group, f: BookingFilter, want: int, after: str | None, budget: int = READ_BUDGET
+    ) -> IndexPage:
+        """Up to `want` matching items of one source, reading at most `budget` (1: a probe, which
+        says whether the source's range holds anything at all)."""
+        expression, names, values = f.expression(group.filter_skip)
+        return self.store.index_range(
+            source.index,
+            source.pk,
+            source.lo,
+            source.hi,
+            after=after,
+            want=want,
+            budget=budget,
+            filter_expression=expression,
+            names=names,
+            values=values,
+        )
 
     def _by_guest(
         self, f: BookingFilter, limit: int, after: str | None, now: datetime

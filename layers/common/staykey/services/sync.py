@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 
 from staykey.adapters.mail import GuestNotice, Mailer
 from staykey.core import commands, decide, onlock
-from staykey.core.models import Booking, BookingStatus
+from staykey.core.models import Booking, BookingStatus, LockState
 from staykey.core.pins import generate_pin
 from staykey.core.round import Context, Look, Outcome, Plan
 from staykey.core.timeutil import Clock, parse_iso
@@ -68,6 +68,14 @@ def rewrite(
     raise ConcurrentModification(f"booking {booking_id} keeps changing; try again")
 
 
+def _wait_for(due: datetime | None, clock: Clock, sleep: Callable[[float], None] | None) -> None:
+    """The queue delays by whole seconds and delivers a little early or late: a read-back timed to a
+    lock's sync delay waits for its moment (`due`), up to MAX_WAIT_SECONDS."""
+    wait = (due - clock.now()).total_seconds() if due is not None else 0.0
+    if sleep is not None and 0 < wait <= MAX_WAIT_SECONDS:
+        sleep(wait)
+
+
 def signal(store: Store, smartlock_id: int, now: datetime, after: float = 0.0) -> None:
     """Something says the lock may have drifted: the watcher looks at it (`after` seconds from now)."""
     try:
@@ -89,8 +97,7 @@ class Sync:
         pin_choice: Callable[[str], str],
         sleep: Callable[[float], None] | None = None,
     ) -> None:
-        """`sleep` lets a follow-up that came early wait for its time (Lambda: `time.sleep`; a simulator
-        passes its virtual sleep); without it a follow-up reads back when it comes."""
+        """`sleep`: a follow-up that came early waits for its time (Lambda: `time.sleep`)."""
         self.settings = settings
         self.sleep = sleep
         self.store = store
@@ -111,13 +118,7 @@ class Sync:
             return None
         if int(job.get("seq", -1)) != booking.checkSeq:
             return booking  # a newer follow-up replaced this one
-        due = parse_iso(job.get("at"))
-        if due is not None:
-            # The queue delays by whole seconds and delivers a little early or late: a read-back
-            # timed to a lock's sync delay waits for its moment.
-            wait = (due - self.clock.now()).total_seconds()
-            if self.sleep is not None and 0 < wait <= MAX_WAIT_SECONDS:
-                self.sleep(wait)
+        _wait_for(parse_iso(job.get("at")), self.clock, self.sleep)
         return self.process(booking_id, read_back=True)
 
     def observe_webhook(self, auth: SmartlockAuth, deleted: bool) -> str:
@@ -160,7 +161,7 @@ class Sync:
         booking = self.store.get_booking(booking_id, self.clock.now()) if booking_id else None
         if booking is None:
             return None
-        lock = booking.lock(smartlock_id)
+        lock = _slot_for(booking, smartlock_id, auth)
         if lock is None:
             # A code of ours on a lock its booking does not use (any more): the reconciler's case.
             signal(self.store, smartlock_id, self.clock.now())
@@ -170,7 +171,8 @@ class Sync:
                 return booking  # not the code we track there (a duplicate we removed, or history)
             look = Look(auths=[], complete=False, deleted_ids={auth.id})
             return self.process(booking.bookingId, read_back=False, observed={smartlock_id: look})
-        if onlock.usable(auth, lock.seenAt, lock.opSentAt if lock.op else None):
+        needs_user = lock.access == "app" or lock.link
+        if onlock.usable(auth, lock.seenAt, lock.opSentAt if lock.op else None, needs_user):
             look = Look(auths=[auth], complete=False, stamp=auth.update_date)
             return self.process(booking.bookingId, read_back=False, observed={smartlock_id: look})
         return self.process(booking.bookingId, read_back=False, read_locks={smartlock_id})
@@ -191,14 +193,12 @@ class Sync:
         taken_at = self.clock.now()
 
         def forget_stalled(b: Booking) -> None:
-            lock = b.lock(smartlock_id)
-            if lock is None:
-                return
-            if lock.op is not None:
-                if lock.opSentAt is not None and lock.opSentAt > stalled_before:
-                    return
-                lock.op = None
-            lock.retryAt = None
+            for lock in b.slots_on(smartlock_id):  # the booking's code, and a PIN rotation's
+                if lock.op is not None:
+                    if lock.opSentAt is not None and lock.opSentAt > stalled_before:
+                        continue
+                    lock.op = None
+                lock.retryAt = None
 
         try:
             rewrite(self.store, booking_id, forget_stalled, taken_at)
@@ -258,14 +258,24 @@ class Sync:
                 email = self._carry_out(booking, plan2) or email
                 plan.logs += plan2.logs
                 plan.warnings += plan2.warnings
-            if outcome.vanished and not outcome.foreign_conflict:
+            if (outcome.vanished or outcome.account_user is not None) and not outcome.foreign_conflict:
                 observed, read_back, extra = None, False, set()
                 self._log(booking, plan)
-                continue  # our code disappeared while we changed it: create it again now
+                # Our code disappeared while we changed it: create it again now; or the guest's
+                # Nuki account user is there now: what waited for it goes on.
+                continue
             if outcome.foreign_conflict:
                 booking = self._choose_again(booking, outcome.foreign_conflict)
                 observed, read_back, extra = None, False, set()
                 if booking.status != BookingStatus.FAILED:
+                    continue
+            if outcome.rotation is not None and outcome.rotation.foreign_conflict:
+                from staykey.services import rotation  # a PIN rotation's new code met someone else's
+
+                pin = booking.rotation.pin if booking.rotation else None
+                booking = rotation.choose_again(self, booking, outcome.rotation.foreign_conflict)
+                observed, read_back, extra = None, False, set()
+                if booking.rotation is not None and booking.rotation.pin != pin:
                     continue
             self._after(booking, plan, email)
             return booking
@@ -273,13 +283,8 @@ class Sync:
         return booking
 
     def _context(self, metas: LockMetas) -> Context:
-        return Context(
-            settings=self.settings,
-            now=self.clock.now(),
-            backoff=self.reads.backoff(),
-            code_counts=CodeCounts(metas),
-            sync_delays=self.reads.sync_delays(metas),
-        )
+        delays = self.reads.sync_delays(metas)
+        return Context(self.settings, self.clock.now(), self.reads.backoff(), CodeCounts(metas), delays)
 
     def _carry_out(self, booking: Booking, plan: Plan) -> tuple[GuestNotice, str] | None:
         """What follows a saved round before its writes: metrics, the follow-up, the auth index;
@@ -309,6 +314,8 @@ class Sync:
             timezone=booking.timezone,
             booking_id=booking.bookingId,
             updated=plan.email_updated,
+            keypad=any(lk.access == "keypad" for lk in booking.locks if lk.desired == "present"),
+            app=any(lk.access == "app" for lk in booking.locks if lk.desired == "present"),
         )
         return notice, plan.email_fingerprint
 
@@ -329,7 +336,7 @@ class Sync:
     def _choose_again(self, booking: Booking, conflicts: dict[int, str | None]) -> Booking:
         now = self.clock.now()
         old = booking.pin
-        lock_ids = [lk.smartlockId for lk in booking.locks if lk.desired == "present"]
+        lock_ids = [lk.smartlockId for lk in booking.locks if lk.desired == "present" and lk.access == "keypad"]
         avoid = self.store.known_codes(lock_ids) | set(booking.pinHistory)
         for _ in range(25):
             pin = generate_pin(avoid, self.pin_choice)
@@ -375,6 +382,18 @@ class Sync:
         rewrite(self.store, booking.bookingId, sent, now)
         count("GuestNotified")
         logger.info("guest notified", booking_id=booking.bookingId, updated=notice.updated)
+
+
+def _slot_for(booking: Booking, smartlock_id: int, auth: SmartlockAuth) -> LockState | None:
+    """Which code of the booking on this lock a webhook's auth is about: the one with its id, else
+    the one with its PIN (a PIN rotation puts a second code on the lock), else the booking's."""
+    slots = booking.slots_on(smartlock_id)
+    code = onlock.code_of(auth)
+    return (
+        next((s for s in slots if s.nukiId and s.nukiId == auth.id), None)
+        or next((s for s in slots if code is not None and code in (s.sentPin, booking.target_pin(s))), None)
+        or booking.lock(smartlock_id)
+    )
 
 
 __all__ = ["Sync", "rewrite", "signal"]

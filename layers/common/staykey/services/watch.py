@@ -71,7 +71,7 @@ class Watcher:
         state = self.store.watch_state()
         webhooks = self.store.get_config("WEBHOOK") is not None
         signals = self.store.lock_signals()
-        if core_watch.hot_check_due(state, now, self.settings, webhooks):
+        if core_watch.hot_check_due(state, now, self.settings):
             watches = {w.smartlock_id: w for w in self.store.lock_watches()}  # every lock's: which are hot
         else:
             watches = {w.smartlock_id: w for lock_id in signals if (w := self._watch(lock_id)) is not None}

@@ -6,6 +6,10 @@ transient trouble (429, 5xx, 423, timeouts after the client's own retries, and 4
 account-wide and alarmed by the client's hook: tried again later), codes that vanished (403/404 on
 an id we hold: create again, or count as removed) and conflicts (409: if the code is ours, an
 earlier attempt arrived; if it is someone else's, another PIN is chosen).
+
+Nuki answers 403 both for an id it does not know and for a write it refuses (no subscription, no
+permission). After a 403 on a code addressed by its id the writer looks: a code still on the lock
+was refused (`NukiForbidden`, the operator's fix), not vanished.
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ from staykey.core.round import Outcome, Plan
 from staykey.core.timeutil import Clock
 from staykey.nuki import errors as nuki_errors
 from staykey.observability import count, logger
+from staykey.services.accounts import AccountUserBusy, AccountUsers
 from staykey.store import Store
 
 if TYPE_CHECKING:
@@ -38,6 +43,10 @@ def _refused(exc: BaseException) -> bool:
     return isinstance(exc, nuki_errors.NukiInvalidRequest | nuki_errors.NukiRefused)
 
 
+def _forbidden(exc: BaseException) -> bool:
+    return isinstance(exc, nuki_errors.NukiAuthError) and exc.status == 403
+
+
 def _gone(exc: BaseException) -> bool:
     """The auth we addressed by its id does not exist (Nuki answers 403 or 404 for unknown ids)."""
     return isinstance(exc, nuki_errors.NukiNotFound) or (
@@ -45,11 +54,29 @@ def _gone(exc: BaseException) -> bool:
     )
 
 
+def still_there(nuki: NukiClient, lock_id: int, nuki_id: str) -> bool:
+    """Whether the code with this id is on the lock, after Nuki answered 403 to a write of it (Nuki
+    answers 403 for an id it does not know, and for a write it refuses). If the look fails as well,
+    the code counts as gone, as it did before: the next read decides."""
+    try:
+        nuki.get_auth(lock_id, nuki_id)
+    except Exception:
+        return False
+    return True
+
+
 class NukiWriter:
-    def __init__(self, store: Store, nuki: Callable[[], NukiClient], clock: Clock) -> None:
+    def __init__(
+        self, store: Store, nuki: Callable[[], NukiClient], clock: Clock, accounts: AccountUsers | None = None
+    ) -> None:
         self.store = store
         self._nuki = nuki
         self.clock = clock
+        if accounts is None:
+            from staykey.settings import get_settings
+
+            accounts = AccountUsers(get_settings(), store, nuki, clock)
+        self.accounts = accounts
 
     @property
     def nuki(self) -> NukiClient:
@@ -58,8 +85,12 @@ class NukiWriter:
     def execute(self, b: Booking, plan: Plan) -> Outcome:
         """Send the plan's writes; what Nuki answered, per lock."""
         out = Outcome()
+        if plan.account_user:
+            self._account_user(b, out)
         if plan.creates:
             self._create(b, plan, out)
+        if plan.app_creates:
+            self._create_app(b, plan, out)
         for lock_id, nuki_id in plan.updates:
             self._update(b, plan, lock_id, nuki_id, out)
         self._delete(b, plan.deletes, out)
@@ -72,52 +103,115 @@ class NukiWriter:
             with contextlib.suppress(Exception):
                 self.nuki.delete_auth(lock_id, nuki_id)
                 logger.info("duplicate of our code removed", booking_id=b.bookingId, smartlock_id=lock_id)
+        if plan.rotation is not None and plan.rotation.writes():
+            # A PIN rotation's codes: another PIN, answered apart (Outcome.rotation).
+            out.rotation = self.execute(b, plan.rotation)
         return out
+
+    def _account_user(self, b: Booking, out: Outcome) -> None:
+        """The guest's Nuki account user, found or created (services.accounts)."""
+        try:
+            out.account_user = self.accounts.ensure(b)
+        except ValueError:  # no guest data: nobody to create
+            out.account_user_failed = ("the guest's data (their email) is no longer kept", True)
+        except AccountUserBusy as exc:  # being deleted: tried again, a new one once it is gone
+            out.account_user_failed = (str(exc), False)
+        except Exception as exc:
+            out.account_user_failed = (_reason(exc), _refused(exc))
+            logger.warning("the guest's Nuki account user could not be had", booking_id=b.bookingId, error=_reason(exc))
 
     def _create(self, b: Booking, plan: Plan, out: Outcome) -> None:
         from staykey.nuki import KeypadCodeCreate
 
         assert plan.valid_from is not None
         assert plan.valid_until is not None
-        try:
-            body = KeypadCodeCreate(
-                name=b.authName, code=int(plan.pin), allowed_from=plan.valid_from, allowed_until=plan.valid_until
-            )
-        except ValueError:  # pydantic's ValidationError is one; its message never holds the PIN
-            out.failed.update(dict.fromkeys(plan.creates, ("the stay is too short for Nuki (under a second)", None)))
-            return
-        try:
-            self.nuki.create_keypad_code(plan.creates, body)
-            logger.info("code sent to locks", booking_id=b.bookingId, smartlock_ids=plan.creates)
-        except nuki_errors.NukiCodeConflict as exc:
-            self._classify_conflict(b, plan.creates, plan.pin, out, exc)
-        except Exception as exc:
-            self._failure(exc, plan.creates, out)
+        groups: dict[int | None, list[int]] = {}
+        for lock_id in plan.creates:
+            lock = b.lock(lock_id)
+            groups.setdefault(lock.sentUser if lock is not None else None, []).append(lock_id)
+        for user, lock_ids in groups.items():
+            try:
+                body = KeypadCodeCreate(
+                    name=b.authName,
+                    code=int(plan.pin),
+                    allowed_from=plan.valid_from,
+                    allowed_until=plan.valid_until,
+                    account_user_id=user,
+                )
+            except ValueError:  # pydantic's ValidationError is one; its message never holds the PIN
+                out.failed.update(dict.fromkeys(lock_ids, ("the stay is too short for Nuki (under a second)", None)))
+                continue
+            try:
+                self.nuki.create_keypad_code(lock_ids, body)
+                logger.info(
+                    "code sent to locks", booking_id=b.bookingId, smartlock_ids=lock_ids, linked=user is not None
+                )
+            except nuki_errors.NukiCodeConflict as exc:
+                self._classify_conflict(b, lock_ids, plan.pin, out, exc)
+            except Exception as exc:
+                self._failure(exc, lock_ids, out)
 
-    def _update(self, b: Booking, plan: Plan, lock_id: int, nuki_id: str, out: Outcome) -> None:
-        from staykey.nuki import SmartlockAuthUpdate
+    def _create_app(self, b: Booking, plan: Plan, out: Outcome) -> None:
+        """App authorizations (type 0) for the guest's account user: Nuki invites them by email."""
+        from staykey.nuki import AppAuthCreate
 
         assert plan.valid_from is not None
         assert plan.valid_until is not None
+        user = b.account.accountUserId
+        if user is None:  # never planned without one; should it happen, it is tried again
+            out.transient.update(dict.fromkeys(plan.app_creates, "the guest's Nuki account user is not known yet"))
+            return
+        try:
+            body = AppAuthCreate(
+                name=b.authName, account_user_id=user, allowed_from=plan.valid_from, allowed_until=plan.valid_until
+            )
+        except ValueError:
+            out.failed.update(
+                dict.fromkeys(plan.app_creates, ("the stay is too short for Nuki (under a second)", None))
+            )
+            return
+        try:
+            self.nuki.create_app_auth(plan.app_creates, body)
+            logger.info("app authorization sent to locks", booking_id=b.bookingId, smartlock_ids=plan.app_creates)
+        except nuki_errors.NukiCodeConflict as exc:
+            if not exc.after_ambiguous_retry:  # else: our earlier attempt arrived; the read-back confirms it
+                out.failed.update(dict.fromkeys(plan.app_creates, (_reason(exc), 409)))
+        except Exception as exc:
+            self._failure(exc, plan.app_creates, out)
+
+    def _update(self, b: Booking, plan: Plan, lock_id: int, nuki_id: str, out: Outcome) -> None:
+        from staykey.nuki import AppAuthUpdate, SmartlockAuthUpdate
+
+        assert plan.valid_from is not None
+        assert plan.valid_until is not None
+        lock = b.lock(lock_id)
+        user = lock.sentUser if lock is not None else None
         # Always the full restriction set: Nuki clears what an update leaves out (forum 40095).
-        body = SmartlockAuthUpdate(
-            name=b.authName,
-            code=int(plan.pin),
-            allowed_from=plan.valid_from,
-            allowed_until=plan.valid_until,
-            allowed_week_days=127,
-            allowed_from_time=0,
-            allowed_until_time=0,
-            enabled=True,
-            remote_allowed=False,
-        )
+        restrictions = {
+            "name": b.authName,
+            "allowed_from": plan.valid_from,
+            "allowed_until": plan.valid_until,
+            "allowed_week_days": 127,
+            "allowed_from_time": 0,
+            "allowed_until_time": 0,
+            "enabled": True,
+            "remote_allowed": False,
+        }
+        body: SmartlockAuthUpdate | AppAuthUpdate
+        if lock is not None and lock.access == "app":
+            if user is None:
+                out.transient[lock_id] = "the guest's Nuki account user is not known yet"
+                return
+            body = AppAuthUpdate(account_user_id=user, **restrictions)
+        else:
+            body = SmartlockAuthUpdate(code=int(plan.pin), account_user_id=user, **restrictions)
         try:
             self.nuki.update_auth(lock_id, nuki_id, body)
             logger.info("code update sent", booking_id=b.bookingId, smartlock_id=lock_id)
         except nuki_errors.NukiCodeConflict as exc:
             self._classify_conflict(b, [lock_id], plan.pin, out, exc)
         except Exception as exc:
-            if _gone(exc):
+            if _gone(exc) and not (_forbidden(exc) and still_there(self.nuki, lock_id, nuki_id)):
                 out.vanished.append(lock_id)  # someone deleted our code: create it again
             else:
                 self._failure(exc, [lock_id], out)
@@ -138,6 +232,13 @@ class NukiWriter:
                 # A bulk delete is refused as a whole when one id is unknown: delete one by one.
                 for target in targets:
                     self._delete(b, [target], out)
+            elif _forbidden(exc) and still_there(self.nuki, *targets[0]):
+                # Refused, not gone: the operator's fix, alarmed now. The removal is tried again as
+                # one Nuki could not take (every two minutes at most), so the code goes soon after.
+                lock_id = targets[0][0]
+                count("NukiForbidden")
+                logger.error("Nuki refused to remove a code (403)", booking_id=b.bookingId, smartlock_id=lock_id)
+                out.transient[lock_id] = _reason(exc)
             # else: the code is gone already; the read-back confirms it
 
     def _failure(self, exc: BaseException, lock_ids: Sequence[int], out: Outcome) -> None:

@@ -20,15 +20,21 @@ Access patterns and their keys (pk / sk):
 | bookings whose stay overlaps a range            | gsi2: STAY#{yyyy}[#LONG] / {validFrom}#{id} |
 | bookings changed since (GET /bookings?updatedSince) | gsi3: UPD#{yyyy} / {updatedAt}#{id}  |
 | live guest data by name or email (console)      | gsi3: GUESTS / {expiresAt}#{id}, filter on `search` |
+| failed bookings by stay (console, ?status=failed) | gsi4: FAILED / {validFrom}#{id} (sparse) |
 | operator actions (audit), newest first          | AUDIT#{yyyy-mm} / {at}#{id}; gsi1: AUD#BOOKING#{id} |
 | webhook registration                            | CONFIG / WEBHOOK                      |
 | an event waiting for the dispatcher (the outbox) | BOOKING#{id} or LOCK#{id} / EVENT#{eventId} |
+| a booking's events, kept (its console timeline)  | HISTORY#BOOKING#{id} / {at}#{eventId}  |
 | the event feed (GET /events), its counter       | FEED / SEQ#{seq:020d}, FEED / COUNTER |
 | the shop's webhook endpoints                    | WEBHOOKS / ENDPOINT#{endpointId}      |
+| bookings on a lock they open with the Nuki app  | LOCK#{smartlockId} / CODEAPP#{bookingId}  |
+| a guest's Nuki account user (store/accounts.py) | ACCOUNTUSER#{id} / ACCOUNTUSER; gsi2: AUPURGE / {purgeAt}#{id} |
 
 Events (staykey.events.model) are written in the same transaction as the change they describe: a save of
 a booking derives them from what it read (`Booking._stored`) and what it writes, so an event exists
-iff its change was saved. The table's stream carries them to the event dispatcher.
+iff its change was saved. The table's stream carries them to the event dispatcher, which deletes the
+outbox item; a booking's events are also kept in its history (staykey.store.history), written in
+the same transaction, for the console's timeline.
 
 The index keys are built in one place, `staykey.store.keys`. Searches (`services/search.py`) read
 key ranges, never the whole table:
@@ -57,11 +63,13 @@ lock, whatever the timing. Codes that others put on a lock get CODE items too (o
 
 from __future__ import annotations
 
+from staykey.store.accounts import AccountUserItems
 from staykey.store.activity import ActivityItems
 from staykey.store.audit import AuditItems
 from staykey.store.bookings import BookingItems
 from staykey.store.codes import CodeItems
 from staykey.store.config import ConfigItems
+from staykey.store.history import HistoryEntry, HistoryItems
 from staykey.store.locks import LockItems
 from staykey.store.rooms import RoomItems
 from staykey.store.table import BOOKING_SK, GUEST_SK, KEY_MAX, KEY_MIN, Codec, IndexPage, Table
@@ -69,7 +77,18 @@ from staykey.store.types import BookingExists, CodeClaim, CodeItem, NameTaken, P
 from staykey.store.watch import WatchItems
 
 
-class Store(RoomItems, BookingItems, CodeItems, ActivityItems, LockItems, AuditItems, ConfigItems, WatchItems, Table):
+class Store(
+    RoomItems,
+    BookingItems,
+    CodeItems,
+    ActivityItems,
+    LockItems,
+    AuditItems,
+    ConfigItems,
+    AccountUserItems,
+    WatchItems,
+    Table,
+):
     """The table, one family of items per module (store/rooms.py, bookings.py, ...), each a small
     class over the same low-level operations (store/table.py); services take a `Store`."""
 
@@ -83,6 +102,8 @@ __all__ = [
     "CodeClaim",
     "CodeItem",
     "Codec",
+    "HistoryEntry",
+    "HistoryItems",
     "IndexPage",
     "NameTaken",
     "PinTaken",

@@ -7,19 +7,20 @@ from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
-from staykey.core.models import Booking, Guest
+from staykey.core.models import Booking, BookingStatus, Guest
 from staykey.errors import ConcurrentModification
 from staykey.events import model as ev
 from staykey.store import keys as indexes
-from staykey.store.table import BOOKING_SK, GUEST_SK, Table
+from staykey.store.history import HistoryItems
+from staykey.store.table import BOOKING_SK, GUEST_SK
 from staykey.store.types import BookingExists, CodeClaim, NameTaken, PinTaken, TxExtras
 
 
-class BookingItems(Table):
+class BookingItems(HistoryItems):
     # -- bookings --------------------------------------------------------------------------
 
     @staticmethod
-    def _booking_item(booking: Booking) -> dict[str, Any]:
+    def booking_item(booking: Booking) -> dict[str, Any]:
         stay_key = indexes.stay_sort_key(booking.validFrom, booking.bookingId)
         return {
             "pk": f"BOOKING#{booking.bookingId}",
@@ -32,6 +33,9 @@ class BookingItems(Table):
             "gsi2sk": stay_key,
             "gsi3pk": indexes.updated_partition(booking.updatedAt, booking.bookingId),
             "gsi3sk": indexes.updated_sort_key(booking.updatedAt, booking.bookingId),
+            # Failed bookings in a sparse index of their own (None: not written, see Codec.dump).
+            "gsi4pk": indexes.FAILED_PK if booking.status == BookingStatus.FAILED else None,
+            "gsi4sk": stay_key if booking.status == BookingStatus.FAILED else None,
         }
 
     @staticmethod
@@ -51,14 +55,19 @@ class BookingItems(Table):
             "search": indexes.searchable(f"{guest.name} {guest.email}"),
         }
 
-    def _guest_item(self, booking: Booking, guest: Guest, expires_at: datetime) -> dict[str, Any]:
+    def guest_item(self, booking: Booking, guest: Guest, expires_at: datetime) -> dict[str, Any]:
         return self._guest_item_for(booking.bookingId, guest, expires_at)
 
-    def _code_item(self, claim: CodeClaim, booking: Booking) -> dict[str, Any]:
+    @staticmethod
+    def _claim_sk(claim: CodeClaim, booking_id: str) -> str:
+        """CODE#{pin} for a PIN a booking holds on a lock; CODEAPP#{bookingId} for its place on an app lock."""
+        return f"CODEAPP#{booking_id}" if claim.app else f"CODE#{claim.pin}"
+
+    def code_item(self, claim: CodeClaim, booking: Booking) -> dict[str, Any]:
         return {
             "pk": f"LOCK#{claim.smartlock_id}",
-            "sk": f"CODE#{claim.pin}",
-            "owner": "booking",
+            "sk": self._claim_sk(claim, booking.bookingId),
+            "owner": "app" if claim.app else "booking",
             "bookingId": booking.bookingId,
             "authName": booking.authName,
             "smartlockId": claim.smartlock_id,
@@ -67,16 +76,19 @@ class BookingItems(Table):
     def create_booking(
         self, booking: Booking, guest: Guest, guest_expires_at: datetime, claims: Sequence[CodeClaim]
     ) -> None:
-        """Write a new booking, its guest item, its name index and its code claims atomically."""
+        """Write a new booking, its guest item, its name index, its code claims, its first event
+        and the event's history item atomically."""
+        events = ev.booking_events(None, booking)
         items = [
-            self._tx_put(self._booking_item(booking), "attribute_not_exists(pk)"),
+            self._tx_put(self.booking_item(booking), "attribute_not_exists(pk)"),
             self._tx_put(
                 {"pk": f"NAME#{booking.authName}", "sk": "NAME", "bookingId": booking.bookingId},
                 "attribute_not_exists(pk)",
             ),
-            *[self._tx_put(self._code_item(c, booking), "attribute_not_exists(pk)") for c in claims],
-            self._tx_put(self._guest_item(booking, guest, guest_expires_at)),
-            *self._tx_events(ev.booking_events(None, booking)),
+            *[self._tx_put(self.code_item(c, booking), "attribute_not_exists(pk)") for c in claims],
+            self._tx_put(self.guest_item(booking, guest, guest_expires_at)),
+            *self._tx_events(events),
+            *self._tx_history(booking, events),
         ]
         codes = self._transact(items)
         if not codes:
@@ -106,29 +118,18 @@ class BookingItems(Table):
         return booking
 
     def get_bookings(self, booking_ids: Iterable[str]) -> dict[str, Booking]:
-        """Several bookings by id in one BatchGetItem per 100 (strongly consistent), without their
-        guest data; ids with no booking are left out. For readers of many bookings at once (the
-        reconciler reads every booking that claims a code on a lock)."""
-        ids = sorted(set(booking_ids))
-        found: dict[str, Booking] = {}
-        for start in range(0, len(ids), 100):
-            keys = [self._codec.dump({"pk": f"BOOKING#{i}", "sk": BOOKING_SK}) for i in ids[start : start + 100]]
-            request: dict[str, Any] = {self.table_name: {"Keys": keys, "ConsistentRead": True}}
-            for _ in range(5):
-                res = self.client.batch_get_item(RequestItems=request)
-                for raw in res.get("Responses", {}).get(self.table_name, []):
-                    booking = Booking.model_validate(self._codec.load(raw))
-                    found[booking.bookingId] = booking
-                request = res.get("UnprocessedKeys") or {}
-                if not request:
-                    break
-            for key in (request.get(self.table_name) or {}).get("Keys", []):  # throttled all along
-                booking_id = str(self._codec.load(key)["pk"]).removeprefix("BOOKING#")
-                single = self.get_booking(booking_id)
-                if single is not None:
-                    single.guest = None
-                    found[booking_id] = single
-        return found
+        """Several bookings by id in one BatchGetItem per 100 (strongly consistent, at once), without
+        their guest data; ids with no booking are left out. For readers of many bookings at once
+        (the reconciler reads every booking that claims a code on a lock)."""
+        items = self.batch_get([(f"BOOKING#{i}", BOOKING_SK) for i in sorted(set(booking_ids))], consistent=True)
+        return {pk.removeprefix("BOOKING#"): Booking.model_validate(item) for (pk, _), item in items.items()}
+
+    def booking_parts(self, booking_ids: Iterable[str], attributes: Sequence[str]) -> dict[str, dict[str, Any]]:
+        """Some attributes of several bookings (strongly consistent, one BatchGetItem per 100, at
+        once): what a list needs, not the whole item. Ids with no booking are left out."""
+        keys = [(f"BOOKING#{i}", BOOKING_SK) for i in sorted(set(booking_ids))]
+        items = self.batch_get(keys, consistent=True, attributes=("bookingId", *attributes))
+        return {pk.removeprefix("BOOKING#"): item for (pk, _), item in items.items()}
 
     def save_booking(
         self, booking: Booking, extras: TxExtras | None = None, guest: tuple[Guest, datetime] | None = None
@@ -140,35 +141,37 @@ class BookingItems(Table):
         extras = extras or TxExtras()
         events = ([] if booking._stored is None else ev.booking_events(booking._stored, saved)) + extras.events
         # One operation per item in a transaction: drop repeats, and a release of what is claimed.
-        claims = list({(c.smartlock_id, c.pin): c for c in extras.claims}.values())
-        claimed = {(c.smartlock_id, c.pin) for c in claims}
-        releases = [
-            c
-            for c in {(c.smartlock_id, c.pin): c for c in extras.releases}.values()
-            if (c.smartlock_id, c.pin) not in claimed
-        ]
+        claims = list({c.key: c for c in extras.claims}.values())
+        claimed = {c.key for c in claims}
+        releases = [c for c in {c.key: c for c in extras.releases}.values() if c.key not in claimed]
         extras = TxExtras(claims=claims, releases=releases, events=extras.events)
         items = [
-            self._tx_put(self._booking_item(saved), "attribute_exists(pk) AND version = :v", {":v": expected}),
+            self._tx_put(self.booking_item(saved), "attribute_exists(pk) AND version = :v", {":v": expected}),
             *[
                 self._tx_put(
-                    self._code_item(c, saved),
+                    self.code_item(c, saved),
                     "attribute_not_exists(pk) OR bookingId = :b",
                     {":b": saved.bookingId},
                 )
                 for c in extras.claims
             ],
             *[
-                self._tx_delete(f"LOCK#{c.smartlock_id}", f"CODE#{c.pin}", "bookingId = :b", {":b": saved.bookingId})
+                self._tx_delete(
+                    f"LOCK#{c.smartlock_id}",
+                    self._claim_sk(c, saved.bookingId),
+                    "bookingId = :b",
+                    {":b": saved.bookingId},
+                )
                 for c in extras.releases
             ],
         ]
         if guest is not None:
-            items.append(self._tx_put(self._guest_item(saved, guest[0], guest[1])))
+            items.append(self._tx_put(self.guest_item(saved, guest[0], guest[1])))
         items += self._tx_events(events)
+        items += self._tx_history(saved, events)
         if len(items) == 1:
             if not self._put(
-                self._booking_item(saved), "attribute_exists(pk) AND version = :v", values={":v": expected}
+                self.booking_item(saved), "attribute_exists(pk) AND version = :v", values={":v": expected}
             ):
                 raise ConcurrentModification(f"booking {booking.bookingId} changed meanwhile")
             saved.guest = booking.guest

@@ -27,6 +27,26 @@ class CodeItems(Table):
             for item in self._query(f"LOCK#{smartlock_id}", "CODE#")
         ]
 
+    def claims_on_lock(self, smartlock_id: int) -> list[CodeItem]:
+        """Every claim on a lock in one query: codes (CODE#, ours and others') and app access (CODEAPP#)."""
+        out = []
+        for item in self._query(f"LOCK#{smartlock_id}", "CODE"):
+            app = str(item["sk"]).startswith("CODEAPP#")
+            out.append(
+                CodeItem(
+                    smartlock_id=smartlock_id,
+                    pin="" if app else str(item["sk"]).removeprefix("CODE#"),
+                    owner="app" if app else item.get("owner", "booking"),
+                    booking_id=item.get("bookingId"),
+                    auth_name=item.get("authName"),
+                    nuki_id=item.get("nukiId"),
+                )
+            )
+        return out
+
+    def release_app_claim(self, smartlock_id: int, booking_id: str) -> bool:
+        return self._delete(f"LOCK#{smartlock_id}", f"CODEAPP#{booking_id}", "bookingId = :b", {":b": booking_id})
+
     def known_codes(self, smartlock_ids: Iterable[int]) -> set[str]:
         return {code.pin for lock_id in smartlock_ids for code in self.codes_on_lock(lock_id)}
 

@@ -16,6 +16,7 @@ partition key's prefix.
 | gsi2  | activity | ACTDAY#{day of at, UTC}                | {at}#{logId}              |
 | gsi3  | booking  | UPD#{year of updatedAt}[#{shard}]      | {updatedAt}#{bookingId}   |
 | gsi3  | guest    | GUESTS                                 | {expiresAt:010d}#{id}     |
+| gsi4  | booking  | FAILED (only while failed: sparse)     | {validFrom}#{bookingId}   |
 
 Instants are `iso_utc` strings (to the second, one format), so string order is time order.
 """
@@ -24,7 +25,7 @@ from __future__ import annotations
 
 import hashlib
 import unicodedata
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from staykey.core.timeutil import iso_utc
 
@@ -41,6 +42,11 @@ def iso(at: datetime) -> str:
     text = iso_utc(at)
     assert text is not None
     return text
+
+
+def iso_ms(at: datetime) -> str:
+    """An instant to the millisecond, UTC (`2026-11-26T12:25:49.123Z`): sorts as time does."""
+    return at.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def stay_sort_key(valid_from: datetime, booking_id: str) -> str:
@@ -87,6 +93,8 @@ def updated_sort_key(updated_at: datetime, booking_id: str) -> str:
 
 
 GUESTS_PK = "GUESTS"
+# Failed bookings, and only those (gsi4 is sparse: a booking leaves it with its next save).
+FAILED_PK = "FAILED"
 
 
 def guest_sort_key(expires_at: int, booking_id: str) -> str:
@@ -95,6 +103,11 @@ def guest_sort_key(expires_at: int, booking_id: str) -> str:
 
 def activity_day_pk(at: datetime) -> str:
     return f"ACTDAY#{iso(at)[:10]}"
+
+
+def booking_history_pk(booking_id: str) -> str:
+    """A booking's kept events (staykey.store.history)."""
+    return f"HISTORY#BOOKING#{booking_id}"
 
 
 def audit_booking_pk(booking_id: str) -> str:

@@ -4,13 +4,16 @@ every item family builds on."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any
+from functools import partial
+from typing import Any, cast
 
 from staykey.adapters.aws import LazyClient
 from staykey.events import model as ev
+from staykey.store import fanout
 
 BOOKING_SK = "BOOKING"
 GUEST_SK = "GUEST"
@@ -29,7 +32,25 @@ def _plain(value: Any) -> Any:
     return value
 
 
+def _number(text: str) -> int | float:
+    """A DynamoDB number as `_plain(Decimal(text))` reads it: an int when integral, else a float."""
+    if text.isdigit() or (text[:1] == "-" and text[1:].isdigit()):
+        return int(text)
+    number = Decimal(text)
+    return int(number) if number == number.to_integral_value() else float(number)
+
+
+# The largest int DynamoDB's 38 digits hold exactly (boto3 refuses larger ones, as the fallback does)
+_INT_LIMIT = 10**38
+
+
 class Codec:
+    """Items to DynamoDB JSON and back, as boto3's TypeSerializer and TypeDeserializer do (then
+    numbers as int or float, sets as lists): the common shapes (strings, numbers, booleans, null,
+    maps, lists) directly, every other value through boto3's own. The same answers, measured
+    equal by tests/unit/store/test_codec.py; boto3's are generic and were a quarter of the
+    simulator's time, and much of a console page's."""
+
     def __init__(self) -> None:
         from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 
@@ -37,10 +58,90 @@ class Codec:
         self._de = TypeDeserializer()
 
     def dump(self, item: dict[str, Any]) -> dict[str, Any]:
-        return {k: self._ser.serialize(v) for k, v in item.items() if v is not None}
+        return {k: self._dump_value(v) for k, v in item.items() if v is not None}
 
     def load(self, item: dict[str, Any]) -> dict[str, Any]:
-        return {k: _plain(self._de.deserialize(v)) for k, v in item.items()}
+        return {k: _load(v, self) for k, v in item.items()}
+
+    def _dump_value(self, value: Any) -> dict[str, Any]:
+        kind = type(value)
+        if kind is str:
+            return {"S": value}
+        if kind is bool:
+            return {"BOOL": value}
+        if kind is int and -_INT_LIMIT < value < _INT_LIMIT:
+            return {"N": str(value)}
+        if value is None:
+            return {"NULL": True}
+        if kind is dict:
+            return {"M": {k: self._dump_value(v) for k, v in value.items()}}
+        if kind is list or kind is tuple:
+            return {"L": [self._dump_value(v) for v in value]}
+        return dict(self._ser.serialize(value))
+
+    def _load_value(self, value: dict[str, Any]) -> Any:
+        return _load(value, self)
+
+    def _load_other(self, value: dict[str, Any]) -> Any:
+        return _plain(self._de.deserialize(cast(Any, value)))  # a value of any other type: boto3 reads it
+
+
+# The members of DynamoDB answers that hold items: GetItem's Item, Query's and Scan's Items, the
+# Responses of BatchGetItem (by table) and TransactGetItems.
+_ITEM_MEMBERS = ("Item", "Items", "Responses")
+
+
+def items_as_json(client: Any) -> None:
+    """Make `client` (a boto3 DynamoDB client) take the items of its answers as their JSON reads.
+
+    botocore parses an answer by walking its output model: every attribute value of every item is a
+    structure of ten possible members, looked up one by one, so a Query of 100 bookings (2.6 KB,
+    some 100 values each) cost ~20 ms of CPU in the parser alone, more than the rest of the read.
+    In DynamoDB's JSON protocol an item's JSON already is what the parser returns (type letters,
+    numbers as strings, maps and lists as such), except binary values (B, BS: base64 in JSON, bytes
+    once parsed): an answer with any of them, an error and anything that is not a JSON object are
+    parsed by botocore as before. Everything else of the answer (LastEvaluatedKey, UnprocessedKeys,
+    counts, consumed capacity) is still botocore's. tests/unit/test_store_codec.py compares both."""
+    client.meta.events.register("before-parse.dynamodb", _take_items)
+
+
+def _take_items(response_dict: dict[str, Any], customized_response_dict: dict[str, Any], **_: Any) -> None:
+    body = response_dict.get("body")
+    if not isinstance(body, bytes) or response_dict.get("status_code", 500) >= 300:
+        return
+    if b'"B"' in body or b'"BS"' in body:  # binary, or just a "B" somewhere: botocore parses it
+        return
+    try:
+        answer = json.loads(body)
+    except ValueError:
+        return
+    if not isinstance(answer, dict):
+        return
+    taken = {member: answer.pop(member) for member in _ITEM_MEMBERS if member in answer}
+    if taken:
+        response_dict["body"] = json.dumps(answer).encode()
+        customized_response_dict.update(taken)
+
+
+def _load(value: dict[str, Any], codec: Codec) -> Any:
+    """`Codec._load_value`: a function of the module, not a method, because it is the layer's most
+    called function (every attribute of every item read); `codec` reads the rare types."""
+    if len(value) == 1:
+        text = value.get("S")
+        if text is not None:  # the most common value by far: a string, read in one lookup
+            return text
+        ((kind, inner),) = value.items()
+        if kind == "N":
+            return _number(inner)
+        if kind == "BOOL":
+            return inner
+        if kind == "M":
+            return {k: _load(v, codec) for k, v in inner.items()}
+        if kind == "L":
+            return [_load(v, codec) for v in inner]
+        if kind == "NULL" and inner is True:
+            return None
+    return codec._load_other(value)
 
 
 @dataclass
@@ -57,7 +158,7 @@ class IndexPage:
 class Table:
     """The one table: its codec and the low-level operations every item family uses."""
 
-    client = LazyClient("dynamodb")
+    client = LazyClient("dynamodb", prepare=items_as_json)
 
     def __init__(self, table_name: str, client: Any | None = None) -> None:
         self.table_name = table_name
@@ -65,6 +166,11 @@ class Table:
         self._codec = Codec()
 
     # -- low level -------------------------------------------------------------------------
+
+    @property
+    def codec(self) -> Codec:
+        """The codec between items and DynamoDB JSON (for tools that read or load the table raw)."""
+        return self._codec
 
     def _get(self, pk: str, sk: str, consistent: bool = True) -> dict[str, Any] | None:
         res = self.client.get_item(
@@ -142,7 +248,10 @@ class Table:
         matched: list[dict[str, Any]] = []
         read = 0
         while True:
-            kwargs["Limit"] = max(1, min(budget - read, 250))
+            # Without a filter every item read is returned: read no more than the page wants (and
+            # the item at `after`, which the key range includes and the page skips).
+            enough = want - len(matched) + (1 if after is not None else 0)
+            kwargs["Limit"] = max(1, min(budget - read, 250, 250 if filter_expression else enough))
             res = self.client.query(**kwargs)
             read += int(res.get("ScannedCount", 0))
             raw_items = res.get("Items", [])
@@ -162,31 +271,44 @@ class Table:
             kwargs["ExclusiveStartKey"] = res["LastEvaluatedKey"]
 
     def batch_get(
-        self, keys: Sequence[tuple[str, str]], consistent: bool = False
+        self, keys: Sequence[tuple[str, str]], consistent: bool = False, attributes: Sequence[str] = ()
     ) -> dict[tuple[str, str], dict[str, Any]]:
-        """Items by (pk, sk), 100 keys per BatchGetItem; missing items are left out."""
-        found: dict[tuple[str, str], dict[str, Any]] = {}
+        """Items by (pk, sk), 100 keys per BatchGetItem (several at once); missing items are left
+        out. With `attributes`, only those (and the keys) are read."""
         unique = list(dict.fromkeys(keys))
-        for start in range(0, len(unique), 100):
-            request: dict[str, Any] = {
-                self.table_name: {
-                    "Keys": [self._codec.dump({"pk": pk, "sk": sk}) for pk, sk in unique[start : start + 100]],
-                    "ConsistentRead": consistent,
-                }
+        chunks = [unique[start : start + 100] for start in range(0, len(unique), 100)]
+        found: dict[tuple[str, str], dict[str, Any]] = {}
+        for part in fanout.each([partial(self._batch_get, c, consistent, attributes) for c in chunks]):
+            found.update(part)
+        return found
+
+    def _batch_get(
+        self, keys: Sequence[tuple[str, str]], consistent: bool, attributes: Sequence[str]
+    ) -> dict[tuple[str, str], dict[str, Any]]:
+        found: dict[tuple[str, str], dict[str, Any]] = {}
+        request: dict[str, Any] = {
+            self.table_name: {
+                "Keys": [self._codec.dump({"pk": pk, "sk": sk}) for pk, sk in keys],
+                "ConsistentRead": consistent,
             }
-            for _ in range(6):
-                res = self.client.batch_get_item(RequestItems=request)
-                for raw in res.get("Responses", {}).get(self.table_name, []):
-                    item = self._codec.load(raw)
-                    found[(str(item["pk"]), str(item["sk"]))] = item
-                request = res.get("UnprocessedKeys") or {}
-                if not request:
-                    break
-            for key in (request.get(self.table_name) or {}).get("Keys", []):  # throttled all along
-                loaded = self._codec.load(key)
-                single = self._get(str(loaded["pk"]), str(loaded["sk"]), consistent=consistent)
-                if single is not None:
-                    found[(str(single["pk"]), str(single["sk"]))] = single
+        }
+        if attributes:
+            names = {f"#a{i}": name for i, name in enumerate(dict.fromkeys(["pk", "sk", *attributes]))}
+            request[self.table_name]["ProjectionExpression"] = ", ".join(names)
+            request[self.table_name]["ExpressionAttributeNames"] = names
+        for _ in range(6):
+            res = self.client.batch_get_item(RequestItems=request)
+            for raw in res.get("Responses", {}).get(self.table_name, []):
+                item = self._codec.load(raw)
+                found[(str(item["pk"]), str(item["sk"]))] = item
+            request = res.get("UnprocessedKeys") or {}
+            if not request:
+                break
+        for key in (request.get(self.table_name) or {}).get("Keys", []):  # throttled all along
+            loaded = self._codec.load(key)
+            single = self._get(str(loaded["pk"]), str(loaded["sk"]), consistent=consistent)
+            if single is not None:
+                found[(str(single["pk"]), str(single["sk"]))] = single
         return found
 
     def _put(

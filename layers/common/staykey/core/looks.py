@@ -1,0 +1,98 @@
+"""When the sync engine looks at a booking next (step 5 of a round, `core.decide`): the deadline an
+unconfirmed code fails the booking at, the read-backs of a write in flight on its own backoff, the
+next retry, the guest account's next try, the email's lease; whichever comes first."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from staykey.core import syncdelay
+from staykey.core.models import CODE_WANTED, Booking, LockState, LockStatus
+from staykey.core.round import Context, Plan
+
+REMOVAL_LOOK_EVERY = 120.0  # seconds, at most, between read-backs of a removal in its first hour
+# Read-back points closer together than this are one look; no read-back is queued sooner.
+MIN_LOOK_GAP = 0.2
+
+
+def deadline(b: Booking, lock: LockState, ctx: Context) -> datetime | None:
+    """When an unconfirmed code fails the booking: validFrom, but never sooner than
+    CONFIRM_MIN_SECONDS after it was first sent. None: nothing unconfirmed, or failed already."""
+    unconfirmed = b.wants_code(lock) and (
+        lock.op in ("create", "update")
+        or (lock.op is None and lock.retryAt is not None and lock.status == LockStatus.PENDING)
+    )
+    if not unconfirmed or lock.status == LockStatus.FAILED or lock.firstSentAt is None:
+        return None
+    return max(b.validFrom, lock.firstSentAt + timedelta(seconds=ctx.settings.confirm_min_seconds))
+
+
+def plan_next_check(b: Booking, ctx: Context, plan: Plan) -> None:
+    """Queue the next look: a read-back while a write is in flight (on the lock's read-back points,
+    counted from when that write was sent, however many other triggers came meanwhile), or a
+    wake-up when the next retry or deadline falls due. A wake-up never comes sooner than a second,
+    and never for a time that passed: a due retry is acted on by the plan step, not waited for."""
+    now = ctx.now
+    slots = b.slots()
+    gaps = [next_look(lk, ctx) for lk in slots if lk.op is not None]
+    gaps += [REMOVAL_LOOK_EVERY for lk in slots if lk.recheck and lk.op is None]
+    wake = [lk.retryAt for lk in slots if lk.op is None and lk.retryAt is not None and lk.status != LockStatus.REMOVED]
+    if b.emailPending and b.emailLeaseUntil is not None and b.emailLeaseUntil > now:
+        wake.append(b.emailLeaseUntil)  # a lease that ran out is taken again by the settle step
+    if _account_retry_ahead(b, now):
+        assert b.account.retryAt is not None
+        wake.append(b.account.retryAt)
+    if not gaps and not wake:
+        return
+    # A deadline that falls before the next look is a look of its own: the booking fails, and
+    # says why, when the deadline passes, not at whatever read-back comes after it.
+    wake += [d for lk in slots if (d := deadline(b, lk, ctx)) is not None and d > now]
+    waits = [max(1.0, (w - now).total_seconds()) for w in wake]
+    b.checkSeq += 1
+    plan.next_check_delay = max(MIN_LOOK_GAP, min(gaps + waits))
+
+
+def _account_retry_ahead(b: Booking, now: datetime) -> bool:
+    """A try of the guest's Nuki account user is due later, and a lock still needs it."""
+    account = b.account
+    return (
+        account.retryAt is not None
+        and account.retryAt > now
+        and account.accountUserId is None
+        and not account.stopped
+        and b.status in CODE_WANTED
+        and any(lk.desired == "present" and (lk.access == "app" or lk.link) for lk in b.locks)
+    )
+
+
+def retry_delay(retries: int, cap: float) -> float:
+    """Seconds from a write's failed try to its next one (`retries`: its failed tries in a row)."""
+    return float(min(cap, 5.0 * 2 ** min(retries, 8)))
+
+
+def next_look(lock: LockState, ctx: Context) -> float:
+    """Seconds to the next read-back of a write in flight: the first of its read-back points
+    (`core.syncdelay.look_points`: the lock's learned first look, then the backoff) that is still
+    ahead. A removal is looked at every two minutes at least, for its first hour: a code must be
+    gone within minutes of the end."""
+    delays = ctx.backoff
+    estimate = ctx.sync_delays.get(lock.smartlockId) if lock.op in ("create", "update", "delete") else None
+    elapsed = max(0.0, (ctx.now - (lock.opSentAt or ctx.now)).total_seconds())
+    points = syncdelay.look_points(estimate, delays)
+    point = next((p for p in points if p > elapsed + MIN_LOOK_GAP), None)
+    if point is None:
+        last, end = delays[-1], points[-1]
+        point = end + last * (1 + (elapsed - end) // last)
+    ahead = point - elapsed
+    if lock.retries:
+        # A retry is the same write sent again: its read-backs go on from the write's own backoff
+        # (its retry delay, at most two minutes), not from the first second again: otherwise a
+        # write Nuki keeps refusing for a while (423, 429, 5xx, 403 on a removal) is read back at
+        # 1, 3, 6 s... after every retry, while the retry itself is still being answered.
+        ahead = max(ahead, retry_delay(lock.retries, REMOVAL_LOOK_EVERY) - elapsed)
+    if lock.op in ("delete", "find") and elapsed < 3600:
+        ahead = min(ahead, REMOVAL_LOOK_EVERY)
+    return ahead
+
+
+__all__ = ["MIN_LOOK_GAP", "REMOVAL_LOOK_EVERY", "deadline", "next_look", "plan_next_check", "retry_delay"]

@@ -1,0 +1,76 @@
+"""Parts of a stored booking (`core.models.Booking`): the guest's Nuki account user, the last
+readiness check, a PIN rotation in progress. Re-exported by `core.models`."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from staykey.core.timeutil import iso_utc
+
+
+class GuestAccount(BaseModel):
+    """The guest's Nuki account user (app access, linked keypad codes): its id once Nuki has it;
+    while it cannot be created, why, and when it is tried again; `stopped`: refused for good;
+    `former`: the account users the booking had before its guest's email changed (their purge
+    still follows this booking's stay)."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    accountUserId: int | None = None
+    error: str | None = None
+    retryAt: datetime | None = None
+    tries: int = 0
+    stopped: bool = False
+    former: list[int] = Field(default_factory=list)
+
+    def renewed(self) -> GuestAccount:
+        """Found or created afresh (a new guest email, a retry), the users it had kept as former."""
+        had = [*self.former, *([self.accountUserId] if self.accountUserId is not None else [])]
+        return GuestAccount(former=list(dict.fromkeys(had)))
+
+    def every_user(self) -> list[int]:
+        """Every account user the booking has had: its current one and the former ones."""
+        return list(dict.fromkeys([*self.former, *([self.accountUserId] if self.accountUserId is not None else [])]))
+
+
+ReadinessStatus = Literal["ok", "at_risk"]
+
+
+class ReadinessReason(BaseModel):
+    """One finding of a readiness check: a lock of the booking, what is wrong with it."""
+
+    smartlockId: int
+    code: str  # offline, battery_critical, keypad_battery_critical, no_keypad, subscription, ...
+    message: str
+
+
+class Readiness(BaseModel):
+    """The last readiness check of a booking's locks before the arrival (core.readiness)."""
+
+    status: ReadinessStatus
+    reasons: list[ReadinessReason] = Field(default_factory=list)
+    checkedAt: datetime
+
+    def to_api(self) -> dict[str, Any]:
+        return {
+            "status": self.status,
+            "reasons": [r.model_dump() for r in self.reasons],
+            "checkedAt": iso_utc(self.checkedAt),
+        }
+
+
+class PinRotation(BaseModel):
+    """A new PIN on its way to the booking's locks while the old one keeps working.
+
+    Each lock gets the new code as a second authorization (`Booking.rotationCodes`); only once it
+    is confirmed on every lock does the booking switch to it (`pin`), and only then is the guest
+    told and the old codes removed. The PIN is never shown before the switch."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    pin: str
+    requestedAt: datetime
+    choices: int = 1  # PINs chosen for this rotation (another is chosen after a 409 conflict)

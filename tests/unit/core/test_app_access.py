@@ -1,0 +1,273 @@
+"""App access (type 0 authorizations for the guest's Nuki account user) and linked keypad codes
+in the pure decisions: the guest's account user comes first, the app authorization is confirmed
+only when the lock holds it as booked (the one rule, core.onlock), and a booking with app locks is
+active (and told) only then; bad guests are refused before anything is written."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+
+from staykey.core import decide as d
+from staykey.core import onlock
+from staykey.core.commands import check_guest, claims_for, lock_state, new_booking
+from staykey.core.models import Booking, BookingIn, BookingStatus, Guest, LockStatus, Room, RoomIn
+from staykey.core.round import Context, Look, Outcome
+from staykey.errors import ValidationFailed
+from staykey.nuki import SmartlockAuth
+from staykey.settings import load_settings
+
+NOW = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)
+DOOR, ENTRANCE = 17000001, 17000099
+USER = 3000001
+
+
+def room(**kw: Any) -> Room:
+    fields: dict[str, Any] = {
+        "roomId": "room-12",
+        "name": "Room 12",
+        "smartlockIds": [DOOR, ENTRANCE],
+        "timezone": "Europe/Berlin",
+        "access": {str(DOOR): "app"},
+        "createdAt": NOW,
+        "updatedAt": NOW,
+    }
+    fields.update(kw)
+    return Room(**fields)
+
+
+def booking(r: Room | None = None, locale: str = "en") -> Booking:
+    r = r or room()
+    request = BookingIn.model_validate(
+        {
+            "bookingId": "B-1",
+            "roomId": r.roomId,
+            "guest": {"name": "Ada Lovelace", "email": "ada@example.org", "locale": locale},
+            "checkIn": "2026-12-01T15:00:00+01:00",
+            "checkOut": "2026-12-03T11:00:00+01:00",
+        }
+    )
+    window = (datetime(2026, 12, 1, 14, 0, tzinfo=UTC), datetime(2026, 12, 3, 10, 0, tzinfo=UTC))
+    b = new_booking(request, r, window, "482917", 0, timedelta(days=1), NOW)
+    b.guest = Guest(**request.guest.model_dump())
+    return b
+
+
+def ctx(at: datetime) -> Context:
+    return Context(settings=load_settings(), now=at, backoff=[5, 10, 20], code_counts={})
+
+
+def app_auth(b: Booking, **changes: Any) -> SmartlockAuth:
+    fields: dict[str, Any] = {
+        "id": "a" * 24,
+        "smartlock_id": DOOR,
+        "type": 0,
+        "name": b.authName,
+        "enabled": True,
+        "account_user_id": USER,
+        "allowed_from_date": b.validFrom,
+        "allowed_until_date": b.validUntil,
+        "allowed_week_days": 127,
+        "allowed_from_time": 0,
+        "allowed_until_time": 0,
+        "update_date": NOW,
+    }
+    fields.update(changes)
+    return SmartlockAuth(**fields)
+
+
+def code(b: Booking, **changes: Any) -> SmartlockAuth:
+    fields: dict[str, Any] = {
+        "id": "c" * 24,
+        "smartlock_id": ENTRANCE,
+        "type": 13,
+        "code": int(b.pin),
+        **{k: v for k, v in app_auth(b).model_dump().items() if k not in ("id", "smartlock_id", "type", "code")},
+        "account_user_id": None,
+    }
+    fields.update(changes)
+    return SmartlockAuth(**fields)
+
+
+def test_a_room_says_per_lock_how_guests_open_it_and_its_locks_follow() -> None:
+    r = room(linkKeypadCodes=True)
+    assert (r.access_of(DOOR), r.access_of(ENTRANCE)) == ("app", "keypad")
+    assert (lock_state(r, DOOR).access, lock_state(r, DOOR).link) == ("app", False)
+    assert (lock_state(r, ENTRANCE).access, lock_state(r, ENTRANCE).link) == ("keypad", True)
+    # A PIN is claimed where it is typed; an app lock gets the booking's app claim instead
+    assert [(c.smartlock_id, c.app) for c in claims_for(r, "482917")] == [(DOOR, True), (ENTRANCE, False)]
+    assert booking(r).to_api()["locks"][0]["access"] == "app"
+
+
+@pytest.mark.parametrize(
+    ("access", "field"),
+    [({"17000001": "fob"}, "access.17000001"), ({"17000002": "app"}, "access"), ({"x": "app"}, "access")],
+)
+def test_unknown_access_kinds_and_locks_are_refused_naming_the_field(access: dict[str, str], field: str) -> None:
+    with pytest.raises(ValueError, match="validation error") as refused:
+        RoomIn.model_validate({"name": "R", "smartlockIds": [DOOR], "timezone": "Europe/Berlin", "access": access})
+    assert [".".join(str(p) for p in e["loc"]) for e in refused.value.errors()] == [field]  # type: ignore[attr-defined]
+
+
+def test_the_guest_of_an_app_room_needs_an_email_and_a_language_nuki_speaks() -> None:
+    r = room()
+    locks = [lock_state(r, i) for i in r.smartlockIds]
+    check_guest(r.roomId, locks, Guest(name="Ada", email="ada@example.org", locale="de-AT"))
+    with pytest.raises(ValidationFailed) as no_language:
+        check_guest(r.roomId, locks, Guest(name="Ada", email="ada@example.org", locale="pt-BR"))
+    assert [e["field"] for e in no_language.value.details] == ["guest.locale"]
+    with pytest.raises(ValidationFailed) as no_email:
+        check_guest(r.roomId, locks, Guest(name="Ada", email="", locale="en"))
+    assert [e["field"] for e in no_email.value.details] == ["guest.email"]
+    # A keypad-only room takes any locale (the email falls back to English)
+    keypad = room(access={})
+    locks = [lock_state(keypad, i) for i in keypad.smartlockIds]
+    check_guest(keypad.roomId, locks, Guest(name="A", email="", locale="pt"))
+
+
+def test_the_account_user_comes_first_then_the_app_authorization_then_active_only_when_it_is_on_the_lock() -> None:
+    b = booking()
+    plan = d.decide(b, {}, ctx(NOW))
+    # The keypad code goes at once; the app lock waits for the guest's account user
+    assert (plan.account_user, plan.creates, plan.app_creates) == (True, [ENTRANCE], [])
+    d.after_outcome(b, Outcome(account_user=USER), ctx(NOW))
+    assert b.account.accountUserId == USER
+    plan = d.decide(b, {}, ctx(NOW))
+    assert (plan.account_user, plan.app_creates) == (False, [DOOR])
+    assert b.lock(DOOR).sentUser == USER  # type: ignore[union-attr]
+    d.after_outcome(b, Outcome(), ctx(NOW))
+    later = NOW + timedelta(seconds=10)
+    # Nuki's 204 says nothing: still provisioning until the lock shows it
+    assert b.status == BookingStatus.PROVISIONING
+    # Someone else's app user under our name, or ours for another account user, is not ours
+    looks = {
+        DOOR: Look([app_auth(b, id="b" * 24, account_user_id=USER + 1)], True, stamp=later),
+        ENTRANCE: Look([code(b)], True, stamp=later),
+    }
+    plan = d.decide(b, looks, ctx(later))
+    assert b.lock(DOOR).status == LockStatus.PENDING  # type: ignore[union-attr]
+    assert b.status == BookingStatus.PROVISIONING
+    assert not plan.email
+    # The app authorization as booked: active, and the guest is told
+    again = later + timedelta(seconds=10)
+    plan = d.decide(b, {DOOR: Look([app_auth(b)], True, stamp=again)}, ctx(again))
+    assert b.status == BookingStatus.ACTIVE
+    assert plan.email
+
+
+@pytest.mark.parametrize(
+    "change",
+    [{"enabled": False}, {"account_user_id": USER + 1}, {"allowed_until_date": None}, {"error": "0x13"}, {"type": 13}],
+)
+def test_the_one_rule_judges_an_app_authorization_as_it_judges_a_code(change: dict[str, Any]) -> None:
+    b = booking()
+    b.account.accountUserId = USER
+    lock = b.lock(DOOR)
+    assert lock is not None
+    assert onlock.differences(app_auth(b), None, b.validFrom, b.validUntil, b.authName, app=True, user=USER) == []
+    auth = app_auth(b, **change)
+    assert onlock.differences(auth, None, b.validFrom, b.validUntil, b.authName, app=True, user=USER)
+
+
+def test_an_account_user_nuki_refuses_fails_the_app_lock_and_says_why_and_a_transient_one_waits() -> None:
+    b = booking()
+    d.decide(b, {}, ctx(NOW))
+    d.after_outcome(b, Outcome(account_user_failed=("Nuki answered 503: unavailable", False)), ctx(NOW))
+    door = b.lock(DOOR)
+    assert door is not None
+    assert door.status == LockStatus.PENDING
+    assert (door.error or "").startswith("waiting: ")
+    assert b.account.retryAt is not None
+    assert b.account.retryAt > NOW
+    # Later it is tried again
+    plan = d.decide(b, {}, ctx(b.account.retryAt + timedelta(seconds=1)))
+    assert plan.account_user
+    d.after_outcome(b, Outcome(account_user_failed=("Nuki answered 400: invalid", True)), ctx(NOW))
+    assert door.status == LockStatus.FAILED
+    assert door.stopped
+    assert "account user could not be created" in (door.error or "")
+
+
+def test_a_linked_keypad_code_carries_the_account_user_and_goes_on_unlinked_if_it_cannot_be_had() -> None:
+    r = room(access={}, linkKeypadCodes=True)
+    b = booking(r)
+    plan = d.decide(b, {}, ctx(NOW))
+    assert (plan.account_user, plan.creates) == (True, [])
+    d.after_outcome(b, Outcome(account_user=USER), ctx(NOW))
+    plan = d.decide(b, {}, ctx(NOW))
+    assert sorted(plan.creates) == [DOOR, ENTRANCE]
+    assert {lk.sentUser for lk in b.locks} == {USER}
+    # Without an account user the code goes on all the same: the link only names the guest in Nuki Web
+    other = booking(r)
+    d.decide(other, {}, ctx(NOW))
+    d.after_outcome(other, Outcome(account_user_failed=("Nuki answered 503", False)), ctx(NOW))
+    plan = d.decide(other, {}, ctx(NOW))
+    assert sorted(plan.creates) == [DOOR, ENTRANCE]
+    assert {lk.sentUser for lk in other.locks} == {None}
+
+
+def test_the_end_removes_the_app_authorization_like_a_code_and_releases_the_app_claim() -> None:
+    from staykey.core.commands import end
+
+    b = booking()
+    b.account.accountUserId = USER
+    d.decide(b, {}, ctx(NOW))
+    d.decide(b, {DOOR: Look([app_auth(b)], True, stamp=NOW), ENTRANCE: Look([code(b)], True, stamp=NOW)}, ctx(NOW))
+    assert b.status == BookingStatus.ACTIVE
+    end(b, BookingStatus.REVOKING, "checked out early", NOW)
+    plan = d.decide(b, {}, ctx(NOW))
+    assert sorted(plan.deletes) == [(DOOR, "a" * 24), (ENTRANCE, "c" * 24)]
+    later = NOW + timedelta(minutes=1)
+    plan = d.decide(b, {DOOR: Look([], True, stamp=later), ENTRANCE: Look([], True, stamp=later)}, ctx(later))
+    assert b.status == BookingStatus.REVOKED
+    assert [(c.smartlock_id, c.app) for c in plan.releases] == [(DOOR, True), (ENTRANCE, False)]
+
+
+def _active_then_a_new_guest() -> Booking:
+    """An active booking (app door, keypad entrance) whose guest the shop then changes: the
+    authorization on the door is for the former guest, and the new one has no account user yet."""
+    from staykey.core.models import GuestAccount
+
+    b = booking()
+    b.account.accountUserId = USER
+    d.decide(b, {}, ctx(NOW))
+    d.decide(b, {DOOR: Look([app_auth(b)], True, stamp=NOW), ENTRANCE: Look([code(b)], True, stamp=NOW)}, ctx(NOW))
+    assert b.status == BookingStatus.ACTIVE
+    b.guest = Guest(name="Grace Hopper", email="grace@example.org", locale="en")
+    b.account = GuestAccount()
+    return b
+
+
+def test_a_new_guest_leaves_the_app_lock_unconfirmed_and_untold_until_their_authorization_is_on_it() -> None:
+    b = _active_then_a_new_guest()
+    later = NOW + timedelta(minutes=1)
+    plan = d.decide(b, {}, ctx(later))
+    assert plan.account_user
+    assert b.status == BookingStatus.PROVISIONING
+    assert not plan.email
+    d.after_outcome(b, Outcome(account_user=USER + 1), ctx(later))
+    plan = d.decide(b, {}, ctx(later))
+    assert plan.updates == [(DOOR, "a" * 24)]
+    assert b.lock(DOOR).sentUser == USER + 1  # type: ignore[union-attr]
+
+
+def test_a_new_guest_whose_account_user_cannot_be_had_fails_the_app_lock_at_its_deadline() -> None:
+    """Found by the simulator (seed 32): after a new guest email, the app lock (holding the former
+    guest's authorization) waited for the new account user while Nuki was down, with no retry of
+    its own and so no deadline: provisioning for good, never failed with its reason."""
+    b = _active_then_a_new_guest()
+    t = b.validFrom + timedelta(hours=1)  # during the stay: the deadline is CONFIRM_MIN after the change
+    end = t + timedelta(minutes=40)
+    while t < end and b.status != BookingStatus.FAILED:  # woken only when the booking asks to be
+        plan = d.decide(b, {}, ctx(t))
+        if plan.account_user:  # Nuki answers 503 to every try of the new account user
+            plan = d.after_outcome(b, Outcome(account_user_failed=("Nuki answered 503", False)), ctx(t))
+        assert plan.next_check_delay is not None, "the booking waits without a wake-up"
+        t += timedelta(seconds=plan.next_check_delay)
+    door = b.lock(DOOR)
+    assert door is not None
+    assert door.status == LockStatus.FAILED
+    assert b.status == BookingStatus.FAILED
+    assert "account user" in (b.statusReason or "")
