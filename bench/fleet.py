@@ -3,8 +3,9 @@ costs Nuki and AWS, with and without webhooks, for this tree and for the design 
 
 The simulator (`local.sim`) runs StayKey's real services and real Nuki client against the in-process
 Nuki sandbox on a virtual clock: a day of a fleet takes minutes, not a day. The same driver runs the
-design before issue 17 from its commit (`TODAY_REF`, a temporary git worktree; `bench.run` copies
-this file there), so both designs meet the same fleet, the same bookings and the same guests.
+design before issue 17 from its commit (`TODAY_REF`: main before issue 17 was merged, with every fix
+since the issue was filed; unpacked with `git archive` into a temporary directory, this file copied
+there), so both designs meet the same fleet, the same bookings and the same guests.
 
 The fleet: `LOCKS` locks in Europe/Berlin; 2 % of them are entrances shared by 8 rooms each, every
 other lock is a room's door. Each lock applies writes after its own sync delay (0.5 s for 30 %, 2 s
@@ -20,7 +21,8 @@ Measured, after a warm-up day (bookings already running, codes on locks):
 * Nuki calls per idle lock per day: a fleet with rooms and codes of others but no stay, for a day;
 * Nuki calls per booking: every call an invocation of one booking made (its shop requests,
   schedules and follow-ups) over its whole life, for bookings that started and ended in the run,
-  plus the webhook processor's calls shared among them;
+  plus the webhook processor's calls shared among them; the readiness checks (48 h and 4 h before a
+  stay, `GET /smartlock/{id}` per lock, in both designs) are reported beside it;
 * `POST /bookings` → `active` for stays booked within the lead (the code goes on at once), by the
   sync delay of the room's slowest lock: median, 90th percentile, and the share within
   1.3 x delay + 0.5 s;
@@ -60,7 +62,7 @@ for _path in (str(ROOT / "layers" / "common"), str(ROOT)):
     if _path not in sys.path:
         sys.path.insert(0, _path)
 
-TODAY_REF = "7b42964"  # the design before issue 17 (main at the time the issue was built)
+TODAY_REF = "8c09edc"  # the design before issue 17: main when issue 17 was merged into it
 START = datetime(2026, 9, 7, 3, 0, tzinfo=UTC)  # a Monday night, no daylight-saving change near
 HOUR, DAY = 3600.0, 86400.0
 FIRST_LOCK = 30_000_001
@@ -445,27 +447,20 @@ def background_cost(meter: Meter, days: float, locks: int) -> dict[str, float]:
 def season_figures(fleet: Fleet, days: float) -> dict[str, Any]:
     meter = fleet.meter
     start, end = fleet.window
-    every = meter.calls
-    calls = [c for c in every if start <= c[0] < end]
-    by_booking: Counter[str] = Counter()
-    webhook_calls = 0
+    calls = [c for c in meter.calls if start <= c[0] < end]
     background: Counter[str] = Counter()
-    for _, _, _, by in every:
-        head, _, rest = by.partition(":")
-        if head in BOOKING_PREFIXES:
-            by_booking[rest.rsplit(":", 1)[-1]] += 1
-        elif head == "webhooks":
-            webhook_calls += 1
     for _, _, _, by in calls:
-        if by.partition(":")[0] not in (*BOOKING_PREFIXES, "webhooks"):
+        if by.partition(":")[0] not in (*BOOKING_PREFIXES, "webhooks", "readiness"):
             background[kind_of(by)] += 1
     # Per booking: the calls of the bookings' own invocations and the webhook processor's in the
     # window, per code put on and taken off in it (a booking puts its code on once and takes it off
     # once), so the figure needs no booking's whole life in a short window.
     booking_calls = sum(1 for *_, by in calls if by.partition(":")[0] in (*BOOKING_PREFIXES, "webhooks"))
+    readiness_calls = sum(1 for *_, by in calls if by.partition(":")[0] == "readiness")
     put_on = sum(1 for t in fleet.active_at.values() if start <= t < end)
     taken_off = sum(1 for t in fleet.revoked_at.values() if start <= t < end)
-    per_booking = booking_calls / max(1.0, (put_on + taken_off) / 2)
+    bookings = max(1.0, (put_on + taken_off) / 2)
+    per_booking = booking_calls / bookings
     to_active: dict[str, list[float]] = defaultdict(list)
     for b in fleet.within_lead:
         if b in fleet.active_at and start <= fleet.created[b] <= end:
@@ -496,6 +491,7 @@ def season_figures(fleet: Fleet, days: float) -> dict[str, Any]:
         "codes_put_on": put_on,
         "codes_taken_off": taken_off,
         "nuki_calls_per_booking": round(per_booking, 2),
+        "readiness_calls_per_booking": round(readiness_calls / bookings, 2),
         "time_to_active": tta,
         "peak": peaks([t for t, *_ in calls]),
         "dynamodb_units": round(total_units),
@@ -569,22 +565,24 @@ def run_design(design: str, quick: bool) -> dict[str, Any]:
 
 
 def run_today(quick: bool) -> dict[str, Any]:
-    """The design before issue 17: this driver in a worktree of TODAY_REF, in a process of its own."""
+    """The design before issue 17: this driver in a copy of TODAY_REF's tree, in a process of its own."""
     import shutil
     import subprocess
+    import tarfile
     import tempfile
 
     with tempfile.TemporaryDirectory(prefix="staykey-fleet-") as tmp:
         tree = Path(tmp) / "today"
-        subprocess.run(["git", "worktree", "add", "--detach", str(tree), TODAY_REF], cwd=ROOT, check=True)
-        try:
-            shutil.copy(HERE / "fleet.py", tree / "bench" / "fleet.py")
-            result = Path(tmp) / "today.json"
-            args = [sys.executable, "-m", "bench.fleet", "--design", "today", "--out", str(result)]
-            subprocess.run([*args, *(["--quick"] if quick else [])], cwd=str(tree), check=True)
-            return dict(json.loads(result.read_text(encoding="utf-8")))
-        finally:
-            subprocess.run(["git", "worktree", "remove", "--force", str(tree)], cwd=ROOT, check=False)
+        tree.mkdir()
+        archive = Path(tmp) / "today.tar"
+        subprocess.run(["git", "archive", "--format=tar", "-o", str(archive), TODAY_REF], cwd=ROOT, check=True)
+        with tarfile.open(archive) as tar:
+            tar.extractall(tree, filter="data")
+        shutil.copy(HERE / "fleet.py", tree / "bench" / "fleet.py")
+        result = Path(tmp) / "today.json"
+        args = [sys.executable, "-m", "bench.fleet", "--design", "today", "--out", str(result)]
+        subprocess.run([*args, *(["--quick"] if quick else [])], cwd=str(tree), check=True)
+        return dict(json.loads(result.read_text(encoding="utf-8")))
 
 
 def run(quick: bool) -> dict[str, Any]:

@@ -204,32 +204,9 @@ class World:
             after_call=self._after_nuki_call,
             injected=self._injected,
         )
-        self.nuki = NukiClient(
-            token=TOKEN,
-            base_url=NUKI_URL,
-            session=session_for(self.link),
-            sleep=self.loop.sleep,
-            monotonic=self.loop.monotonic,
-            jitter=self.rng.uniform,
-            timeout=(3.05, self.settings.nuki_timeout_seconds),
-            max_attempts=self.settings.nuki_max_attempts,
-            max_total_seconds=self.settings.nuki_max_total_seconds,
-            on_request=observe_call,
-        )
+        self.nuki = self._nuki_client()
         # Background work's client: the same Nuki, its calls paced per container (template default).
-        self.background_nuki = NukiClient(
-            token=TOKEN,
-            base_url=NUKI_URL,
-            session=session_for(self.link),
-            sleep=self.loop.sleep,
-            monotonic=self.loop.monotonic,
-            jitter=self.rng.uniform,
-            timeout=(3.05, self.settings.nuki_timeout_seconds),
-            max_attempts=self.settings.nuki_max_attempts,
-            max_total_seconds=self.settings.nuki_max_total_seconds,
-            on_request=observe_call,
-            min_interval=1 / self.settings.background_nuki_calls_per_second,
-        )
+        self.background_nuki = self._nuki_client(min_interval=1 / self.settings.background_nuki_calls_per_second)
         self.scheduler = SimScheduler(self)
         self.jobs = SimJobQueue(self)
         self.lock_queue = SimLockQueue(self)
@@ -301,6 +278,21 @@ class World:
         self._apply_at: float | None = None
         self.loop.after_event.append(self._nuki_clock)
         self.loop.after_event.append(self.checker.after_event)
+
+    def _nuki_client(self, min_interval: float = 0.0) -> NukiClient:
+        return NukiClient(
+            token=TOKEN,
+            base_url=NUKI_URL,
+            session=session_for(self.link),
+            sleep=self.loop.sleep,
+            monotonic=self.loop.monotonic,
+            jitter=self.rng.uniform,
+            timeout=(3.05, self.settings.nuki_timeout_seconds),
+            max_attempts=self.settings.nuki_max_attempts,
+            max_total_seconds=self.settings.nuki_max_total_seconds,
+            on_request=observe_call,
+            min_interval=min_interval,
+        )
 
     # ------------------------------------------------------------------ running
 

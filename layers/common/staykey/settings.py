@@ -37,10 +37,12 @@ class Settings(BaseModel):
 
     provision_lead_hours: float = Field(72.0, alias="PROVISION_LEAD_HOURS", ge=0)
     # Stays start and end at the same few times of day: a booking's code goes on up to this much
-    # earlier than the lead, and comes off up to EXPIRY_SPREAD_MINUTES after the stay (its own window
-    # ends it on time), each a fixed share per booking, so a fleet never writes to Nuki all at once.
+    # earlier than the lead, a fixed share per booking, so a fleet never writes to Nuki all at once.
+    # EXPIRY_SPREAD_MINUTES (default 0: off) likewise delays the removal up to that much after the
+    # stay (its own window ends it on time), at a price: the booking shows `active` that long past
+    # its end, and the 15 minutes a code may stay after the end shrink by as much.
     provision_spread_minutes: float = Field(60.0, alias="PROVISION_SPREAD_MINUTES", ge=0, le=1440)
-    expiry_spread_minutes: float = Field(10.0, alias="EXPIRY_SPREAD_MINUTES", ge=0, le=10)
+    expiry_spread_minutes: float = Field(0.0, alias="EXPIRY_SPREAD_MINUTES", ge=0, le=10)
     # Read-backs after a Nuki write, in seconds after the write (the last gap repeats). With
     # webhooks registered, DEVICE_AUTHS usually confirms first and the read-backs start later.
     confirm_backoff_seconds: list[float] = Field(

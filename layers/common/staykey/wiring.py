@@ -47,8 +47,7 @@ def store() -> Store:
     return Store(get_settings().table_name)
 
 
-@lru_cache(maxsize=1)
-def nuki() -> NukiClient:
+def _nuki_client(min_interval: float = 0.0) -> NukiClient:
     from staykey.adapters import secrets
     from staykey.adapters.nuki_calls import observe_call
     from staykey.nuki import NukiClient
@@ -61,27 +60,20 @@ def nuki() -> NukiClient:
         max_attempts=s.nuki_max_attempts,
         max_total_seconds=s.nuki_max_total_seconds,
         on_request=observe_call,
+        min_interval=min_interval,
     )
+
+
+@lru_cache(maxsize=1)
+def nuki() -> NukiClient:
+    return _nuki_client()
 
 
 @lru_cache(maxsize=1)
 def background_nuki() -> NukiClient:
     """The Nuki client of background work (the watcher, the sweep, reconciling a lock): its calls are
     paced (BACKGROUND_NUKI_CALLS_PER_SECOND per container), so background work never bursts."""
-    from staykey.adapters import secrets
-    from staykey.adapters.nuki_calls import observe_call
-    from staykey.nuki import NukiClient
-
-    s = get_settings()
-    return NukiClient(
-        token=secrets.nuki_token,
-        base_url=s.nuki_api_url,
-        timeout=(3.05, s.nuki_timeout_seconds),
-        max_attempts=s.nuki_max_attempts,
-        max_total_seconds=s.nuki_max_total_seconds,
-        on_request=observe_call,
-        min_interval=1 / s.background_nuki_calls_per_second,
-    )
+    return _nuki_client(1 / get_settings().background_nuki_calls_per_second)
 
 
 @lru_cache(maxsize=1)

@@ -31,8 +31,8 @@ from staykey.core.timeutil import iso_utc
 if TYPE_CHECKING:
     from staykey.nuki import SmartlockAuth
 
-# Removals run up to EXPIRY_SPREAD_MINUTES (10 at most) after the end; one not run by then was lost.
-EXPIRY_GRACE = timedelta(minutes=11)
+# Bookings.expire acts once validUntil is less than a minute away; so do we.
+EXPIRY_GRACE = timedelta(minutes=1)
 
 
 class Drift(StrEnum):

@@ -38,6 +38,7 @@ if TYPE_CHECKING:
 
 Reader = Literal["per-lock", "account", "paged"]
 WATCH_SHARDS = 16  # the watch items are spread over this many partitions (no hot partition key)
+DIGESTED = (0, 13)  # app authorizations and keypad codes: what StayKey puts on locks
 # A run of the watcher this much early still counts as due (its schedule's runs drift by seconds).
 TICK_SLACK = 60.0
 
@@ -180,13 +181,15 @@ def reader_calls(reader: Reader, locks: int, codes: int | None, page_size: int) 
 
 
 def digest(auths: Iterable[SmartlockAuth]) -> str:
-    """What a lock's keypad codes are, in 16 hex characters: the same codes with the same names,
-    windows, limits, state and errors give the same digest (never a PIN in the clear)."""
+    """What a lock's keypad codes and app authorizations are, in 16 hex characters: the same ones with
+    the same names, windows, limits, state, users, remote access and errors give the same digest
+    (never a PIN in the clear)."""
     rows = sorted(
         "|".join(
             str(part)
             for part in (
                 a.id,
+                a.type,
                 a.code,
                 a.name,
                 a.enabled,
@@ -195,11 +198,13 @@ def digest(auths: Iterable[SmartlockAuth]) -> str:
                 a.allowed_week_days,
                 a.allowed_from_time,
                 a.allowed_until_time,
+                a.account_user_id,
+                a.remote_allowed,
                 a.error,
             )
         )
         for a in auths
-        if a.type == 13
+        if a.type in DIGESTED
     )
     return hashlib.sha256("\n".join(rows).encode()).hexdigest()[:16]
 

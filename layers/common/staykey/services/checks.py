@@ -23,6 +23,7 @@ from staykey.core.drift import Do, LockPlan
 from staykey.core.timeutil import Clock, iso_utc
 from staykey.core.watch import LockWatch, Reader, WatchSettings, choose_reader, digest
 from staykey.nuki import errors as nuki_errors
+from staykey.nuki.accounts import APP_AUTH_TYPE
 from staykey.nuki.models import KEYPAD_CODE_AUTH_TYPE
 from staykey.observability import count, logger
 from staykey.services.reconciler import Reconciler, acts
@@ -32,6 +33,9 @@ if TYPE_CHECKING:
     from staykey.nuki import NukiClient, SmartlockAuth
     from staykey.settings import Settings
 
+# What a look at a lock reads: keypad codes and app authorizations (ours for guests with app access;
+# others' app users are listed too, and never touched), as `Reconciler.plan_lock` does.
+KINDS = (APP_AUTH_TYPE, KEYPAD_CODE_AUTH_TYPE)
 # Stop classifying when less than this is left of the invocation's time: the rest go on the queue.
 RESERVE_SECONDS = 30.0
 
@@ -86,7 +90,7 @@ class LockChecks:
         first = None
         if codes is None and len(lock_ids) > 1:
             # How big is the account? One page says (and is the first page of a paged read).
-            first = self.nuki.list_auths_page(0, w.page_size)
+            first = self.nuki.list_auths_page(0, w.page_size, types=KINDS)
             codes = first.pagination.total_items if first.pagination.total_items is not None else None
             reader = choose_reader(len(lock_ids), codes, w.page_size, w.unpaged_max)
             if reader == "account":
@@ -96,14 +100,14 @@ class LockChecks:
             for lock_id in lock_ids:
                 listing.calls += 1
                 try:
-                    listing.auths[lock_id] = self.nuki.list_auths(lock_id, types=(13,))
+                    listing.auths[lock_id] = self.nuki.list_auths(lock_id, types=KINDS)
                 except nuki_errors.NukiError as exc:
                     logger.warning("a lock's codes could not be read", smartlock_id=lock_id, error=type(exc).__name__)
                     listing.failed.add(lock_id)
             return listing
         if reader == "account":
             listing.calls += 1
-            auths = self.nuki.list_account_auths(types=(13,))
+            auths = self.nuki.list_account_auths(types=KINDS)
         else:
             auths = list(first.results) if first is not None else []
             start = 0 if first is None else 1
@@ -119,7 +123,7 @@ class LockChecks:
     def _pages(self, start: int) -> Iterable[list[SmartlockAuth]]:
         page = start
         while True:
-            answer = self.nuki.list_auths_page(page, self.watch.page_size)
+            answer = self.nuki.list_auths_page(page, self.watch.page_size, types=KINDS)
             if not answer.results:
                 return
             yield list(answer.results)
@@ -130,13 +134,15 @@ class LockChecks:
 
     def capacity(self, listing: Listing) -> None:
         """What the read says of the locks' keypad capacity (KeypadCodes feeds KeypadCapacityAlarm)."""
-        counts = [len(auths) for auths in listing.auths.values()]
+        counts = {
+            lock_id: sum(a.type == KEYPAD_CODE_AUTH_TYPE for a in auths) for lock_id, auths in listing.auths.items()
+        }
         if not counts:
             return
-        self.metric("KeypadCodes", max(counts))
-        for lock_id, auths in listing.auths.items():
-            if len(auths) >= self.settings.capacity_warning_codes:
-                self.metric("KeypadCodes", len(auths), {"smartlockId": str(lock_id)})
+        self.metric("KeypadCodes", max(counts.values()))
+        for lock_id, n in counts.items():
+            if n >= self.settings.capacity_warning_codes:
+                self.metric("KeypadCodes", n, {"smartlockId": str(lock_id)})
 
     # ------------------------------------------------------------------ classifying
 
@@ -185,7 +191,7 @@ class LockChecks:
         plan = LockPlan(smartlock_id, at, in_room=rooms is None or smartlock_id in rooms)
         meta = self.store.get_lock_meta(smartlock_id)
         plan.orphan_attempts = {str(k): int(v) for k, v in (meta.get("orphanDeletes") or {}).items()}
-        plan.auths = [a for a in auths if a.type == KEYPAD_CODE_AUTH_TYPE]
+        plan.auths = [a for a in auths if a.type in KINDS]
         s = self.settings
         plan = drift.classify(plan, rec.facts(plan), s.max_codes_per_lock, s.reconcile_stall_seconds)
         counts = {"codeCount": plan.code_count or 0, "ourCodes": plan.ours, "foreignCodes": plan.foreign}
@@ -208,7 +214,7 @@ class LockChecks:
         try:
             if codes is None and len(locks) > 1:
                 # How big is the account? The first page says.
-                codes = self.nuki.list_auths_page(0, self.watch.page_size).pagination.total_items
+                codes = self.nuki.list_auths_page(0, self.watch.page_size, types=KINDS).pagination.total_items
             if choose_reader(len(locks), codes, self.watch.page_size, self.watch.unpaged_max) == "per-lock":
                 return self._enqueue_all(locks, out)
             listing = self.read(locks, codes)
