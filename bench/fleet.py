@@ -589,6 +589,113 @@ def run(quick: bool) -> dict[str, Any]:
     return {"today_ref": TODAY_REF, "new": run_design("new", quick), "today": run_today(quick)}
 
 
+# ------------------------------------------------------------------------------------ the table
+
+
+def _get(r: dict[str, Any], *keys: str) -> Any:
+    for key in keys:
+        if not isinstance(r, dict) or key not in r:
+            return None
+        r = r[key]
+    return r
+
+
+def _pair(r: dict[str, Any], what: str, locks: int, mode: str, *keys: str) -> tuple[Any, Any]:
+    return tuple(_get(r, design, f"{what}_{locks}_{mode}", *keys) for design in ("new", "today"))  # type: ignore[return-value]
+
+
+def rows(r: dict[str, Any]) -> list[tuple[str, str, str, str]]:
+    """(measurement, StayKey, next to it, goal) for `bench.run`'s table: this tree against TODAY_REF."""
+    sizes = sorted({int(k.split("_")[1]) for k in r.get("new", {}) if k.startswith(("idle_", "season_"))})
+    if not sizes:
+        return []
+    big, small = sizes[-1], sizes[0]
+    ref = f"before issue 17 ({r.get('today_ref', TODAY_REF)})"
+    out: list[tuple[str, str, str, str]] = []
+
+    def idle_row(mode: str, goal: float, label: str) -> None:
+        vals = [_pair(r, "idle", n, mode, "calls_per_lock_day") for n in sizes]
+        new = " / ".join(f"{v[0]:g}" for v in vals if v[0] is not None)
+        old = " / ".join(f"{v[1]:g}" for v in vals if v[1] is not None)
+        ok = all(v[0] is not None and v[0] <= goal for v in vals)
+        sized = " / ".join(f"{n:,}" for n in sizes)
+        out.append(
+            (
+                f"9. Nuki calls per idle lock per day, {label} ({sized} locks)",
+                new,
+                f"{ref}: {old}",
+                f"≤ {goal:g} {'✓' if ok else '✗'}",
+            )
+        )
+
+    idle_row("polling", 2.0, "without webhooks")
+    idle_row("webhooks", 0.5, "with webhooks")
+    new, old = _pair(r, "season", small, "polling", "nuki_calls_per_booking")
+    rn, ro = (x or 0.0 for x in _pair(r, "season", small, "polling", "readiness_calls_per_booking"))
+    if new is not None:
+        out.append(
+            (
+                f"9. Nuki calls per booking without webhooks (fleet season, {small:,} locks); readiness checks beside",
+                f"{new:g} (+ {rn:g} readiness)",
+                f"{ref}: {old:g} (+ {ro:g} readiness)" if old is not None else "",
+                f"≤ 3 {'✓' if new <= 3 else '✗'}",
+            )
+        )
+    tta_new, tta_old = _pair(r, "season", small, "polling", "time_to_active")
+    for delay, t in sorted((tta_new or {}).items(), key=lambda kv: float(kv[0])):
+        o = (tta_old or {}).get(delay)
+        before = f"{ref}: median {o['median_s']:g} s, {o['within_goal'] * 100:.0f} % within" if o else ""
+        ok = t["within_goal"] >= 0.9
+        out.append(
+            (
+                f"9. POST /bookings → active without webhooks, sync delay {delay} s (fleet, n={t['n']})",
+                f"median {t['median_s']:g} s, p90 {t['p90_s']:g} s, {t['within_goal'] * 100:.0f} % within goal",
+                before,
+                f"≤ {t['goal_s']:g} s {'✓' if ok else '✗'}",
+            )
+        )
+    for mode in ("polling", "webhooks"):
+        new, old = _pair(r, "season", big, mode, "peak")
+        hooks = "with" if mode == "webhooks" else "without"
+        if new is not None:
+            ok = new["max_per_s_over_10s"] <= 10
+            out.append(
+                (
+                    f"9. Peak Nuki calls per second, whole account, {big:,} locks, {hooks} webhooks "
+                    "(10 s window / 1 s)",
+                    f"{new['max_per_s_over_10s']:g} / {new['max_in_1s']}",
+                    f"{ref}: {old['max_per_s_over_10s']:g} / {old['max_in_1s']}" if old else "",
+                    f"≤ 10 {'✓' if ok else '✗'}",
+                )
+            )
+    for mode in ("polling", "webhooks"):
+        new, old = _pair(r, "season", small, mode, "background_cost_per_1000_locks_month", "total")
+        hooks = "with" if mode == "webhooks" else "without"
+        if new is not None:
+            out.append(
+                (
+                    f"9. AWS cost of background work per 1,000 locks and month, {hooks} webhooks "
+                    f"(fleet season, {small:,} locks)",
+                    f"${new:.2f}",
+                    f"{ref}: ${old:.2f}" if old is not None else "",
+                    f"≤ $1 {'✓' if new <= 1 else '✗'}",
+                )
+            )
+    new, old = _pair(r, "season", big, "polling", "dynamodb_largest_share")
+    top = _get(r, "new", f"season_{big}_polling", "dynamodb_top_partitions")
+    if new is not None:
+        key = top[0][0] if top else "?"
+        out.append(
+            (
+                f"9. Largest share of DynamoDB traffic on one partition key, {big:,} locks",
+                f"{new * 100:.1f} % ({key})",
+                f"{ref}: {old * 100:.1f} %" if old is not None else "",
+                f"≤ 5 % {'✓' if new <= 0.05 else '✗'}",
+            )
+        )
+    return out
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m bench.fleet")
     parser.add_argument("--out", type=Path)

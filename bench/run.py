@@ -25,7 +25,7 @@ from typing import Any
 from bench import cost
 from bench.common import ROOT, machine
 
-MODULES = ("stack_runs", "handlers", "imports", "reconcile_scale", "season", "console")
+MODULES = ("stack_runs", "handlers", "imports", "reconcile_scale", "season", "console", "fleet")
 HERE = Path(__file__).resolve().parent
 RESULTS = HERE / "RESULTS.md"
 BEFORE = HERE / "before.json"
@@ -209,6 +209,11 @@ def rows(r: dict[str, Any]) -> list[tuple[str, str, str, str]]:
                 f"< 5 % {'✓' if idle < 5 else '✗'}",
             )
         )
+    fleet = r.get("fleet")
+    if fleet:
+        from bench import fleet as fleet_bench
+
+        out += fleet_bench.rows(fleet)
     return out
 
 

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from staykey.adapters.reconcile_queue import LockJob, LockQueue
 from staykey.core import drift
-from staykey.core.drift import Do, LockPlan
+from staykey.core.drift import Action, Do, Drift, LockPlan
 from staykey.core.timeutil import Clock, iso_utc
 from staykey.core.watch import LockWatch, Reader, WatchSettings, choose_reader, digest
 from staykey.nuki import errors as nuki_errors
@@ -36,6 +36,8 @@ if TYPE_CHECKING:
 # What a look at a lock reads: keypad codes and app authorizations (ours for guests with app access;
 # others' app users are listed too, and never touched), as `Reconciler.plan_lock` does.
 KINDS = (APP_AUTH_TYPE, KEYPAD_CODE_AUTH_TYPE)
+# Drift a listing shows on a code of a booking's (changed in Nuki): the booking is told at once.
+CHANGED = (Drift.WRONG_CODE, Drift.WRONG_WINDOW)
 # Stop classifying when less than this is left of the invocation's time: the rest go on the queue.
 RESERVE_SECONDS = 30.0
 
@@ -167,6 +169,7 @@ class LockChecks:
                 self.store.record_foreign_code(smartlock_id, str(action.code), name, action.auth_id, listing.at)
             acting = []
         if acting:
+            self._tell_bookings(smartlock_id, auths, acting)
             self.queue.send([LockJob(smartlockId=smartlock_id, reason=reason)])
             logger.info(
                 "drift found; the reconciler looks again",
@@ -179,6 +182,22 @@ class LockChecks:
         if watch is None or watch.seen != seen or watch.seen_at is None or watch.seen_at < listing.at:
             self.store.watch_seen(smartlock_id, seen, listing.at)
         return "clean"
+
+    def _tell_bookings(self, smartlock_id: int, auths: list[SmartlockAuth], acting: list[Action]) -> None:
+        """A code of a booking changed in Nuki (the listing shows it so): the booking is told as a
+        `DEVICE_AUTHS` webhook would tell it (`Sync.observe_auth`), at once and whether or not the lock
+        is online, so that it never stays or turns `active` on a code the lock no longer holds as
+        booked while the reconciler waits for an offline lock to come back."""
+        changed = {a.auth_id for a in acting if a.drift in CHANGED and a.booking_id and a.auth_id}
+        for auth in auths:
+            if auth.id not in changed:
+                continue
+            try:
+                self.reconciler.sync.observe_auth(smartlock_id, auth, deleted=False)
+            except Exception as exc:  # the reconciler still comes
+                logger.warning(
+                    "a changed code not told to its booking", smartlock_id=smartlock_id, error=type(exc).__name__
+                )
 
     def plan_listed(
         self, smartlock_id: int, auths: list[SmartlockAuth], at: datetime, rooms: set[int] | None
