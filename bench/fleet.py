@@ -540,27 +540,36 @@ def _route(path: str) -> str:
 # days (locks learn their sync delays); the design before issue 17 does the same every hour, so a
 # few hours of it, scaled to a day, say the same as a day.
 WINDOWS = {
-    ("new", 1000): (2.0, 2.0),
-    ("new", 10000): (0.5, 0.5),
-    ("today", 1000): (0.125, 0.25),
+    ("new", 1000): (1.0, 1.0),
+    ("new", 10000): (0.25, 0.25),
+    ("today", 1000): (1 / 24, 1 / 12),
     ("today", 10000): (1 / 24, 1 / 24),
     ("new", 200): (0.25, 0.25),
     ("today", 200): (0.125, 0.125),
 }
-IDLE_HOURS = {("new", 1000): 24.0, ("new", 10000): 24.0, ("today", 1000): 2.0, ("today", 10000): 0.5}
+IDLE_HOURS = {("new", 1000): 24.0, ("new", 10000): 24.0, ("today", 1000): 1.0, ("today", 10000): 0.5}
 
 
-def run_design(design: str, quick: bool) -> dict[str, Any]:
-    """Every fleet of one design, in this process (the design is the tree this file runs in)."""
+def run_design(
+    design: str,
+    quick: bool,
+    partial: Path | None = None,
+    sizes: tuple[int, ...] = (1000, 10000),
+    modes: tuple[bool, ...] = (False, True),
+) -> dict[str, Any]:
+    """Every fleet of one design, in this process (the design is the tree this file runs in); each
+    fleet's figures are written to `partial` as soon as they are in (a long run stopped keeps them)."""
     out: dict[str, Any] = {"design": design}
-    for locks in (200,) if quick else (1000, 10000):
-        for webhooks in (False, True):
+    for locks in (200,) if quick else sizes:
+        for webhooks in modes:
             key = f"{locks}_{'webhooks' if webhooks else 'polling'}"
             print(f"bench.fleet {design}: idle {key}", file=sys.stderr, flush=True)
             out[f"idle_{key}"] = idle(locks, webhooks, IDLE_HOURS.get((design, locks), 6.0))
             print(f"bench.fleet {design}: season {key}", file=sys.stderr, flush=True)
             warm, days = WINDOWS[(design, locks)]
             out[f"season_{key}"] = season(locks, webhooks, days, warm)
+            if partial is not None:
+                partial.write_text(json.dumps(out, indent=1), encoding="utf-8")
     return out
 
 
@@ -696,18 +705,67 @@ def rows(r: dict[str, Any]) -> list[tuple[str, str, str, str]]:
     return out
 
 
+def details(r: dict[str, Any]) -> str:
+    """The figures behind the rows, for RESULTS.md: per design and fleet, the Nuki calls by route and
+    the background cost's lines."""
+    parts = [
+        f"\n### 9. Fleet seasons (issue 17): this tree against {r.get('today_ref', TODAY_REF)}\n",
+        "| design | fleet | window (days) | Nuki calls/day | background calls per lock and day | calls per booking "
+        "| readiness calls per booking | peak calls/s (10 s / 1 s) | largest DynamoDB key "
+        "| background $ per 1,000 locks and month |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for design in ("new", "today"):
+        for key, f in sorted((r.get(design) or {}).items()):
+            if not key.startswith("season_"):
+                continue
+            top = f["dynamodb_top_partitions"][0] if f["dynamodb_top_partitions"] else ("?", 0)
+            parts.append(
+                f"| {design} | {key.removeprefix('season_')} | {f['days']:g} | {f['nuki_calls_per_day']:,} "
+                f"| {f['background_calls_per_lock_day']:g} | {f['nuki_calls_per_booking']:g} "
+                f"| {f.get('readiness_calls_per_booking', 0):g} "
+                f"| {f['peak']['max_per_s_over_10s']:g} / {f['peak']['max_in_1s']} | {top[0]} {top[1] * 100:.1f} % "
+                f"| {f['background_cost_per_1000_locks_month']['total']:.2f} |"
+            )
+    parts.append("\nIdle fleets (no stay at all), Nuki calls per lock and day and by route:\n")
+    for design in ("new", "today"):
+        for key, f in sorted((r.get(design) or {}).items()):
+            if key.startswith("idle_"):
+                routes, name = json.dumps(f["calls_by_route"]), key.removeprefix("idle_")
+                parts.append(f"- {design} {name} ({f['hours']:g} h): {f['calls_per_lock_day']:g}; `{routes}`")
+    parts.append("\nSeasons' Nuki calls by route:\n")
+    for design in ("new", "today"):
+        for key, f in sorted((r.get(design) or {}).items()):
+            if key.startswith("season_"):
+                parts.append(f"- {design} {key.removeprefix('season_')}: `{json.dumps(f['calls_by_route'])}`")
+    return "\n".join(parts)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m bench.fleet")
     parser.add_argument("--out", type=Path)
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--design", choices=("both", "new", "today"), default="both")
+    parser.add_argument("--locks", help="fleet sizes, comma-separated (default 1000,10000)")
+    parser.add_argument("--modes", default="polling,webhooks", help="polling, webhooks or both (comma-separated)")
+    parser.add_argument("--render", type=Path, help="print the rows and details of a saved result as Markdown")
     args = parser.parse_args()
+    if args.render:
+        saved = json.loads(args.render.read_text(encoding="utf-8"))
+        print("| measurement | StayKey | next to it | goal |\n|---|---|---|---|")
+        print("\n".join(f"| {a} | {b} | {c} | {d} |" for a, b, c, d in rows(saved)))
+        print(details(saved))
+        return
     if args.out:
         from bench.common import silence_stdout
 
         silence_stdout()
     started = time.monotonic()
-    result = run(args.quick) if args.design == "both" else run_design(args.design, args.quick)
+    partial = args.out.with_suffix(".partial.json") if args.out else None
+    sizes = tuple(int(n) for n in args.locks.split(",")) if args.locks else (1000, 10000)
+    modes = tuple(m == "webhooks" for m in args.modes.split(","))
+    one = args.design != "both"
+    result = run_design(args.design, args.quick, partial, sizes, modes) if one else run(args.quick)
     result["seconds"] = round(time.monotonic() - started, 1)
     text = json.dumps(result, indent=1)
     if args.out:

@@ -283,6 +283,10 @@ def details(r: dict[str, Any]) -> str:
     console = r.get("console")
     if console:
         parts.append(console_details(console))
+    if r.get("fleet"):
+        from bench import fleet as fleet_bench
+
+        parts.append(fleet_bench.details(r["fleet"]))
     season = r.get("season")
     if season:
         parts.append("\n### 8. The season, per hundred bookings (POST /bookings, s)\n")

@@ -24,7 +24,7 @@ gone_means_gone  Every code of an ended, cancelled or moved booking (and of a PI
                  rotation's new PIN is one it uses) is off every lock within 15 minutes of the
                  end, of the code landing, of the lock coming back online, or of Nuki answering
                  again, whichever is last; a code of ours that appears on a lock no stay is near
-                 (no booking's code goes on, is on, or came off within HotAfterMinutes), within a
+                 (no booking's code goes on, is on, or came off within HOT_AFTER_MINUTES), within a
                  watcher run of the webhook that says so plus 15 minutes, else by the next full
                  sweep (ReconcileSchedule, daily by default) plus 15 minutes. A booking is
                  `revoked` only when none of its codes (a rotation's included) is on any of its locks.
