@@ -36,9 +36,11 @@ Measured, after a warm-up day (bookings already running, codes on locks):
   and EventBridge Scheduler invocations, at `bench.cost`'s prices.
 
 The design before issue 17 polls every lock's log every 5 minutes and reconciles every lock every
-15 minutes: its background work is the same every hour, so its idle day and its season are measured
-over shorter windows (`WINDOWS`, `IDLE_HOURS`) and scaled to a day; its per-booking and
-time-to-active figures come from the bookings of that window.
+15 minutes: its background work is the same every hour and for every lock, so it is measured over
+shorter windows (`WINDOWS`, `IDLE_HOURS`) scaled to a day, and on a smaller fleet (the run behind
+RESULTS.md: 200 locks, as the simulator runs its per-lock polling slowly); its per-booking and
+time-to-active figures come from the bookings of that window. Its peak at 10,000 locks is not
+measured (the issue sets no goal for it).
 """
 
 from __future__ import annotations
@@ -545,9 +547,15 @@ WINDOWS = {
     ("today", 1000): (1 / 24, 1 / 12),
     ("today", 10000): (1 / 24, 1 / 24),
     ("new", 200): (0.25, 0.25),
-    ("today", 200): (0.125, 0.125),
+    ("today", 200): (1 / 24, 1 / 12),
 }
-IDLE_HOURS = {("new", 1000): 24.0, ("new", 10000): 24.0, ("today", 1000): 1.0, ("today", 10000): 0.5}
+IDLE_HOURS = {
+    ("new", 1000): 24.0,
+    ("new", 10000): 24.0,
+    ("today", 200): 1.0,
+    ("today", 1000): 1.0,
+    ("today", 10000): 0.5,
+}
 
 
 def run_design(
@@ -610,7 +618,13 @@ def _get(r: dict[str, Any], *keys: str) -> Any:
 
 
 def _pair(r: dict[str, Any], what: str, locks: int, mode: str, *keys: str) -> tuple[Any, Any]:
-    return tuple(_get(r, design, f"{what}_{locks}_{mode}", *keys) for design in ("new", "today"))  # type: ignore[return-value]
+    """This tree's figure for the fleet, and the baseline's for the same fleet, else for the largest
+    fleet it was measured on (its work per lock and per booking does not depend on the fleet's size)."""
+    new = _get(r, "new", f"{what}_{locks}_{mode}", *keys)
+    measured = [k for k in r.get("today", {}) if k.startswith(f"{what}_") and k.endswith(f"_{mode}")]
+    same = f"{what}_{locks}_{mode}"
+    key = same if same in measured else max(measured, key=lambda k: int(k.split("_")[1]), default=same)
+    return new, _get(r, "today", key, *keys)
 
 
 def rows(r: dict[str, Any]) -> list[tuple[str, str, str, str]]:
