@@ -60,7 +60,7 @@ def test_an_app_access_room_from_booking_to_removal_and_the_purge(rig: Rig) -> N
     inside = booking.validFrom + timedelta(hours=1)
     assert rig.opens_with_app(DOOR, user_id, inside)
     rig.at(inside + timedelta(minutes=1))
-    rig.poller.poll_lock(DOOR)
+    rig.poller.poll()
     status, activity = rig.api("GET", "/bookings/B-1001/activity")
     assert [(e["action"], e["trigger"], e["success"]) for e in activity["items"]] == [("unlock", "app", True)]
     assert rig.booking().firstEntryAt == inside
@@ -156,7 +156,7 @@ def test_a_mixed_room_app_on_the_room_door_keypad_at_the_entrance(rig: Rig) -> N
     assert rig.types_pin(ENTRANCE, booking.pin, inside)
     assert rig.opens_with_app(DOOR, booking.account.accountUserId or 0, inside + timedelta(minutes=1))
     rig.at(inside + timedelta(minutes=5))
-    rig.poller.poll_all()
+    rig.poller.poll()
     _, activity = rig.api("GET", "/bookings/B-1001/activity")
     assert sorted(e["trigger"] for e in activity["items"]) == ["app", "keypad"]
     # And both go at the end
@@ -184,7 +184,7 @@ def test_keypad_codes_linked_to_the_guests_account_user(rig: Rig) -> None:
     inside = booking.validFrom + timedelta(hours=1)
     assert rig.types_pin(ENTRANCE, booking.pin, inside)
     rig.at(inside + timedelta(minutes=1))
-    rig.poller.poll_lock(ENTRANCE)
+    rig.poller.poll()
     _, activity = rig.api("GET", "/bookings/B-1001/activity")
     assert [e["trigger"] for e in activity["items"]] == ["keypad"]
 
@@ -298,7 +298,7 @@ def test_an_app_entry_that_names_only_the_account_user_is_the_guests_during_the_
         entry = {"action": 1, "trigger": 5, "state": 0, "accountUserId": user_id, "name": "Ada", "date": at.isoformat()}
         assert rig.http.post(f"{rig.sandbox.url}/_sim/smartlocks/{DOOR}/log", json=entry, timeout=5).status_code == 201
     rig.at(inside + timedelta(minutes=1))
-    rig.poller.poll_lock(DOOR)
+    rig.poller.poll()
     # The one inside the stay is the guest's (and checks them in); the one days before is not
     _, activity = rig.api("GET", "/bookings/B-1001/activity")
     assert [e["at"] for e in activity["items"]] == [inside.isoformat().replace("+00:00", "Z")]

@@ -62,7 +62,7 @@ def test_account_user_only_entry_after_cancel_and_rebook(rig: Rig) -> None:
     entry = {"action": 1, "trigger": 5, "state": 0, "accountUserId": user, "name": "Ada", "date": inside.isoformat()}
     assert rig.http.post(f"{rig.sandbox.url}/_sim/smartlocks/{DOOR}/log", json=entry, timeout=5).status_code == 201
     rig.at(inside + timedelta(minutes=1))
-    rig.poller.poll_lock(DOOR)
+    rig.poller.poll()
     _, a1 = rig.api("GET", "/bookings/B-1001/activity")
     _, a2 = rig.api("GET", "/bookings/B-1002/activity")
     assert a1["items"] == []
@@ -89,6 +89,6 @@ def test_foreign_app_auth_named_like_ours_is_not_attributed(rig: Rig) -> None:
     inside = b.validFrom + timedelta(hours=1)
     assert rig.opens_with_app(DOOR, other["accountUserId"], inside)
     rig.at(inside + timedelta(minutes=1))
-    rig.poller.poll_lock(DOOR)
+    rig.poller.poll()
     _, act = rig.api("GET", "/bookings/B-1001/activity")
     assert act["items"] == [], "someone else's app entry attributed to the guest (and checked them in)"
