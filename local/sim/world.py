@@ -258,6 +258,7 @@ class World:
             self.clock,
             metric=self._metric_call,
         )
+        self.checks.check = self._checked(self.checks.check)  # type: ignore[method-assign]
         self.watcher = Watcher(
             watch_settings(self.settings), self.store, self.poller, self.checks, self.clock, metric=self._metric_call
         )
@@ -553,6 +554,19 @@ class World:
         seen = self._reconciler_saw.pop((greenlet.getcurrent(), smartlock_id), None)
         if seen:
             self.known_foreign[smartlock_id] |= seen
+
+    def _checked(self, check: Callable[..., str]) -> Callable[..., str]:
+        """A look at a lock from a listing (the watcher's, the sweep's) that found it right: every
+        foreign code listed there is remembered by StayKey (one it did not know is drift, and the
+        check records it or sends the lock to the reconciler), so it is known from now on."""
+
+        def checked(smartlock_id: int, listing: Any, *args: Any, **kwargs: Any) -> str:
+            outcome = check(smartlock_id, listing, *args, **kwargs)
+            if outcome == "clean":
+                self.known_foreign[smartlock_id] |= {a.id for a in listing.of(smartlock_id) if a.id in self.foreign_ids}
+            return outcome
+
+        return checked
 
     def reconcile_failed(self, smartlock_id: int) -> None:
         self._reconciler_saw.pop((greenlet.getcurrent(), smartlock_id), None)
