@@ -653,6 +653,19 @@ def rows(r: dict[str, Any]) -> list[tuple[str, str, str, str]]:
 
     idle_row("polling", 2.0, "without webhooks")
     idle_row("webhooks", 0.5, "with webhooks")
+    for mode in ("polling", "webhooks"):
+        new, old = _pair(r, "season", small, mode, "background_calls_per_lock_day")
+        if new is not None:
+            hooks = "with" if mode == "webhooks" else "without"
+            out.append(
+                (
+                    f"9. … in a season: background Nuki calls per lock and day, every lock (hot ones too), {hooks} "
+                    f"webhooks ({small:,} locks)",
+                    f"{new:g}",
+                    f"{ref}: {old:g}" if old is not None else "",
+                    "(the goals are for idle locks)",
+                )
+            )
     new, old = _pair(r, "season", small, "polling", "nuki_calls_per_booking")
     rn, ro = (x or 0.0 for x in _pair(r, "season", small, "polling", "readiness_calls_per_booking"))
     if new is not None:
