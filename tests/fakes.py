@@ -17,6 +17,7 @@ from typing import Any
 from staykey.nuki import (
     AuthPage,
     KeypadCodeCreate,
+    NukiClient,
     NukiCodeConflict,
     NukiNotFound,
     Smartlock,
@@ -172,18 +173,8 @@ class FakeNuki:
             }
         )
 
-    def iter_auth_pages(
-        self, size: int = 100, types: Sequence[int] | None = (13,), max_pages: int | None = None
-    ) -> Iterator[AuthPage]:
-        page = 0
-        while max_pages is None or page < max_pages:
-            answer = self.list_auths_page(page, size, types)
-            if not answer.results:
-                return
-            yield answer
-            if len(answer.results) < size:
-                return
-            page += 1
+    # The client's own walk over the pages, on this fake's `list_auths_page`.
+    iter_auth_pages = NukiClient.iter_auth_pages
 
     def create_keypad_code(self, smartlock_ids: Sequence[int], code: KeypadCodeCreate) -> None:
         self._call("create_keypad_code", (tuple(smartlock_ids), code.name))
