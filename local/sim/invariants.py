@@ -30,8 +30,9 @@ gone_means_gone  Every code of an ended, cancelled or moved booking (and of a PI
                  `revoked` only when none of its codes (a rotation's included) is on any of its locks.
 foreign          A code (or app user) StayKey did not create is never changed or deleted by
                  StayKey, nor an account user it did not create, and its code is never chosen as
-                 a PIN on its lock once StayKey knows it (the reconciler listed it there: it
-                 remembers every code it lists), a rotation's new PIN included.
+                 a PIN on its lock once StayKey knows it (the reconciler listed it there, or a
+                 look at the account's codes found that lock right: each remembers every code it
+                 lists), a rotation's new PIN included.
 converges        Once faults stop, locks are online and full locks have room, every booking
                  reaches its right state (scheduled before its lead time, active during it,
                  revoked or cancelled after, its PIN rotations taken effect, but for one asked
