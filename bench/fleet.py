@@ -627,6 +627,12 @@ def _pair(r: dict[str, Any], what: str, locks: int, mode: str, *keys: str) -> tu
     return new, _get(r, "today", key, *keys)
 
 
+def _today_size(r: dict[str, Any], what: str, locks: int, mode: str) -> str:
+    """ ", on N locks" when the baseline was measured on another fleet than `locks`."""
+    measured = [int(k.split("_")[1]) for k in r.get("today", {}) if k.startswith(f"{what}_") and k.endswith(f"_{mode}")]
+    return "" if not measured or locks in measured else f" (on {max(measured):,} locks)"
+
+
 def rows(r: dict[str, Any]) -> list[tuple[str, str, str, str]]:
     """(measurement, StayKey, next to it, goal) for `bench.run`'s table: this tree against TODAY_REF."""
     sizes = sorted({int(k.split("_")[1]) for k in r.get("new", {}) if k.startswith(("idle_", "season_"))})
@@ -637,11 +643,12 @@ def rows(r: dict[str, Any]) -> list[tuple[str, str, str, str]]:
     out: list[tuple[str, str, str, str]] = []
 
     def idle_row(mode: str, goal: float, label: str) -> None:
-        vals = [_pair(r, "idle", n, mode, "calls_per_lock_day") for n in sizes]
-        new = " / ".join(f"{v[0]:g}" for v in vals if v[0] is not None)
-        old = " / ".join(f"{v[1]:g}" for v in vals if v[1] is not None)
-        ok = all(v[0] is not None and v[0] <= goal for v in vals)
-        sized = " / ".join(f"{n:,}" for n in sizes)
+        measured = [n for n in sizes if _get(r, "new", f"idle_{n}_{mode}") is not None]
+        vals = [_pair(r, "idle", n, mode, "calls_per_lock_day") for n in measured]
+        new = " / ".join(f"{v[0]:g}" for v in vals)
+        old = " / ".join(sorted({f"{v[1]:g}" for v in vals if v[1] is not None}))
+        ok = all(v[0] <= goal for v in vals)
+        sized = " / ".join(f"{n:,}" for n in measured)
         out.append(
             (
                 f"9. Nuki calls per idle lock per day, {label} ({sized} locks)",
@@ -690,17 +697,19 @@ def rows(r: dict[str, Any]) -> list[tuple[str, str, str, str]]:
                 f"≤ {t['goal_s']:g} s {'✓' if ok else '✗'}",
             )
         )
-    for mode in ("polling", "webhooks"):
-        new, old = _pair(r, "season", big, mode, "peak")
+    for size, mode in [(n, m) for n in sizes for m in ("polling", "webhooks")]:
+        new, old = _pair(r, "season", size, mode, "peak")
         hooks = "with" if mode == "webhooks" else "without"
         if new is not None:
             ok = new["max_per_s_over_10s"] <= 10
             out.append(
                 (
-                    f"9. Peak Nuki calls per second, whole account, {big:,} locks, {hooks} webhooks "
+                    f"9. Peak Nuki calls per second, whole account, {size:,} locks, {hooks} webhooks "
                     "(10 s window / 1 s)",
                     f"{new['max_per_s_over_10s']:g} / {new['max_in_1s']}",
-                    f"{ref}: {old['max_per_s_over_10s']:g} / {old['max_in_1s']}" if old else "",
+                    f"{ref}{_today_size(r, 'season', size, mode)}: {old['max_per_s_over_10s']:g} / {old['max_in_1s']}"
+                    if old
+                    else "",
                     f"≤ 10 {'✓' if ok else '✗'}",
                 )
             )
@@ -725,7 +734,7 @@ def rows(r: dict[str, Any]) -> list[tuple[str, str, str, str]]:
             (
                 f"9. Largest share of DynamoDB traffic on one partition key, {big:,} locks",
                 f"{new * 100:.1f} % ({key})",
-                f"{ref}: {old * 100:.1f} %" if old is not None else "",
+                f"{ref}{_today_size(r, 'season', big, 'polling')}: {old * 100:.1f} %" if old is not None else "",
                 f"≤ 5 % {'✓' if new <= 0.05 else '✗'}",
             )
         )
