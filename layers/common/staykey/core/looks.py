@@ -49,7 +49,10 @@ def plan_next_check(b: Booking, ctx: Context, plan: Plan) -> None:
     wake += [d for lk in slots if (d := deadline(b, lk, ctx)) is not None and d > now]
     waits = [max(1.0, (w - now).total_seconds()) for w in wake]
     b.checkSeq += 1
-    plan.next_check_delay = max(MIN_LOOK_GAP, min(gaps + waits))
+    # A read-back timed by a learned sync delay may come sooner than a second; every other look
+    # keeps the second between looks it always had (a lock not learned, webhooks registered).
+    timed = any(_estimate(lk, ctx) is not None for lk in slots if lk.op is not None)
+    plan.next_check_delay = max(MIN_LOOK_GAP if timed else 1.0, min(gaps + waits))
 
 
 def _account_retry_ahead(b: Booking, now: datetime) -> bool:
@@ -65,6 +68,11 @@ def _account_retry_ahead(b: Booking, now: datetime) -> bool:
     )
 
 
+def _estimate(lock: LockState, ctx: Context) -> float | None:
+    """The lock's learned sync delay for a write in flight (None: not learned, or webhooks registered)."""
+    return ctx.sync_delays.get(lock.smartlockId) if lock.op in ("create", "update", "delete") else None
+
+
 def retry_delay(retries: int, cap: float) -> float:
     """Seconds from a write's failed try to its next one (`retries`: its failed tries in a row)."""
     return float(min(cap, 5.0 * 2 ** min(retries, 8)))
@@ -76,10 +84,13 @@ def next_look(lock: LockState, ctx: Context) -> float:
     ahead. A removal is looked at every two minutes at least, for its first hour: a code must be
     gone within minutes of the end."""
     delays = ctx.backoff
-    estimate = ctx.sync_delays.get(lock.smartlockId) if lock.op in ("create", "update", "delete") else None
+    estimate = _estimate(lock, ctx)
     elapsed = max(0.0, (ctx.now - (lock.opSentAt or ctx.now)).total_seconds())
     points = syncdelay.look_points(estimate, delays)
-    point = next((p for p in points if p > elapsed + MIN_LOOK_GAP), None)
+    # Points closer than this to now are one look: MIN_LOOK_GAP for a learned first look, else the
+    # half second the backoff always kept.
+    near = MIN_LOOK_GAP if estimate is not None else 0.5
+    point = next((p for p in points if p > elapsed + near), None)
     if point is None:
         last, end = delays[-1], points[-1]
         point = end + last * (1 + (elapsed - end) // last)
