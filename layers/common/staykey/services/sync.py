@@ -247,11 +247,8 @@ class Sync:
             email = self._carry_out(booking, plan)
             outcome = self.writer.execute(booking, plan) if plan.writes() else Outcome()
             for lock_id in outcome.transient:
-                # A write that met a timeout or a 5xx may have landed all the same: the watcher looks
-                # at the lock later. One Nuki refused (a 4xx) or that was never sent did not land:
-                # its own retries and read-backs go on, and a signal would only send the lock to the
-                # reconciler again and again while Nuki keeps refusing (simulator seed 34: 403 spells
-                # on an entrance, its bookings' removals healed every 5 minutes: 120 follow-ups an hour).
+                # A timeout or a 5xx may have landed all the same (a 4xx, or a write never sent, did
+                # not): the watcher looks at the lock later.
                 signal(self.store, lock_id, self.clock.now(), self.settings.failed_write_check_seconds)
             if outcome.any():
 
