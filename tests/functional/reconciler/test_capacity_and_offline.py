@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import timedelta
 
 from staykey.core.models import BookingStatus, LockStatus
+from staykey.services.reconciler import OFFLINE_RECHECK_SECONDS
 from tests.functional.reconciler.conftest import Rig, actions
 
 LOCK, OTHER = 17000001, 17000099
@@ -90,6 +92,16 @@ def test_an_offline_lock_is_skipped_recorded_and_counted(rig: Rig) -> None:
     assert rig.world.nuki.count("create_keypad_code") == 1
     assert rig.metrics.total("LockOffline") == 1
     assert rig.world.store.get_lock_meta(OTHER)["online"] is False
+    # And the watcher is asked to look at it again in 15 minutes: one signal, not a queued job,
+    # however many runs skip it (a job from each skipped run multiplied: simulator seed 34)
+    look_again = rig.world.clock.now() + timedelta(seconds=OFFLINE_RECHECK_SECONDS)
+    assert rig.world.store.lock_signals() == {OTHER: look_again}
+    assert rig.queue.messages == []
+    rig.world.clock.advance(minutes=5)
+    rig.run()
+    rig.run()
+    assert rig.world.store.lock_signals() == {OTHER: look_again}
+    assert rig.queue.messages == []
     # When it is back online, the next run puts the code back
     rig.world.nuki.set_online(OTHER, True)
     plans = rig.run()

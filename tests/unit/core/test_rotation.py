@@ -173,6 +173,38 @@ def test_cancel_during_a_rotation_removes_both_codes() -> None:
     assert {lk.smartlockId: lk.op for lk in b.rotationCodes} == {LOCKS[0]: "delete", LOCKS[1]: "find"}
 
 
+def test_a_due_retry_waiting_its_turn_on_a_lock_does_not_wake_the_booking_every_second() -> None:
+    """Simulator seed 42 (issue 17): an earlier rotation's old code, its delete answered 423 and due
+    again, waits while the new rotation's create is in flight on the same lock (they take turns).
+    The create's next read-back wakes the booking for both; the due retry is no wake-up of its own
+    (it came back every second for an hour: "waiting never spins")."""
+    b = active()
+    commands.rotate(b, NEW, NOW)
+    d.decide(b, {}, ctx(NOW))
+    d.after_outcome(b, Outcome(), ctx(NOW))
+    lock_id = LOCKS[0]
+    new = next(lk for lk in b.rotationCodes if lk.smartlockId == lock_id)
+    assert new.op == "create"
+    old = new.model_copy(
+        update={
+            "desired": "absent",
+            "op": None,
+            "status": LockStatus.ACTIVE,
+            "nukiId": f"{lock_id + 7:024x}",
+            "pin": "174567",
+            "retries": 3,
+            "retryAt": NOW - timedelta(seconds=1),
+            "error": "retrying: Nuki answered 423",
+        }
+    )
+    b.rotationCodes.insert(0, old)
+    at = NOW + timedelta(seconds=1)
+    plan = d.decide(b, {}, ctx(at))
+    assert plan.rotation is None or not plan.rotation.deletes  # its turn comes after the create
+    # ctx's backoff looks 5 s after the send: 4 s from now, not a second
+    assert plan.next_check_delay == pytest.approx(4.0)
+
+
 def test_a_scheduled_booking_just_gets_the_new_pin() -> None:
     b = booking()
     b.status = BookingStatus.SCHEDULED

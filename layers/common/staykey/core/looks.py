@@ -42,6 +42,11 @@ def plan_next_check(b: Booking, ctx: Context, plan: Plan) -> None:
     if _account_retry_ahead(b, now):
         assert b.account.retryAt is not None
         wake.append(b.account.retryAt)
+    if gaps:
+        # A retry already due that the plan step left waiting (a rotation's other code on the same
+        # lock has a write in flight: they take turns) is acted on at that write's next look; as a
+        # wake-up of its own it would come back every second until then.
+        wake = [w for w in wake if w > now]
     if not gaps and not wake:
         return
     # A deadline that falls before the next look is a look of its own: the booking fails, and

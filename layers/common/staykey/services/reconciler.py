@@ -49,6 +49,7 @@ from staykey.nuki import errors as nuki_errors
 from staykey.nuki.accounts import APP_AUTH_TYPE
 from staykey.nuki.models import KEYPAD_CODE_AUTH_TYPE
 from staykey.observability import count, logger
+from staykey.services.sync import signal
 from staykey.services.writes import still_there
 from staykey.store import Store
 
@@ -62,7 +63,6 @@ if TYPE_CHECKING:
 # An offline lock is looked at again this long after (Nuki's sync applies what waited once it is back).
 OFFLINE_RECHECK_SECONDS = 900
 ROOM_LOCKS_MAX_AGE = timedelta(minutes=5)
-UNREACHABLE_RETRIES = 8  # Nuki did not answer for a lock: looked at again every 15 minutes, this often
 
 
 def acts(plan: LockPlan) -> bool:
@@ -190,7 +190,7 @@ class Reconciler:
         """Carry out a plan's actions; every action is attempted, a failed one is retried next run."""
         lock_id, now = plan.smartlock_id, self.clock.now()
         if plan.state != "online":
-            self._skipped(plan, now, attempt)
+            self._skipped(plan, now)
             return plan
         codes = plan.code_count or 0
         # First, so that provisioning triggered below sees the fresh count; with lock.online and
@@ -286,7 +286,7 @@ class Reconciler:
 
     # ------------------------------------------------------------------ execution
 
-    def _skipped(self, plan: LockPlan, now: datetime, attempt: int) -> None:
+    def _skipped(self, plan: LockPlan, now: datetime) -> None:
         plan.outcomes = ["skipped" for _ in plan.actions]
         if plan.state == "offline":
             offline = {
@@ -299,16 +299,12 @@ class Reconciler:
             self.metric("LockOffline")
             self.metric("ReconcileDriftFound", 1, {"driftClass": Drift.OFFLINE.value})
             logger.warning("lock offline; skipped this round", smartlock_id=plan.smartlock_id)
-            if any(claim.owner != "foreign" for claim in self.store.codes_on_lock(lock_id)):
-                # Looked at again soon: what of ours waits for it must be right minutes after it is back.
-                self.queue.send([LockJob(smartlockId=lock_id, reason="offline")], OFFLINE_RECHECK_SECONDS)
+            _look_again(self.store, lock_id, now)
         else:
             self.metric("ReconcileLockFailed")
             self.metric("ReconcileDriftFound", 1, {"driftClass": Drift.UNREACHABLE.value})
             logger.warning("lock unreachable; skipped this round", smartlock_id=plan.smartlock_id, reason=plan.reason)
-            if attempt < UNREACHABLE_RETRIES:
-                job = LockJob(smartlockId=plan.smartlock_id, reason="offline", attempt=attempt + 1)
-                self.queue.send([job], OFFLINE_RECHECK_SECONDS)
+            _look_again(self.store, plan.smartlock_id, now)
 
     def lock_events(self, lock_id: int, old: dict[str, Any], new: dict[str, Any]) -> list[events.Event]:
         return events.lock_events(
@@ -384,6 +380,15 @@ def _each(ids: list[int], work: Callable[[int], LockPlan], concurrency: int) -> 
         return [work(lock_id) for lock_id in ids]
     with ThreadPoolExecutor(max_workers=concurrency) as pool:
         return list(pool.map(work, ids))
+
+
+def _look_again(store: Store, lock_id: int, now: datetime) -> None:
+    """A lock skipped while codes of ours wait for it is looked at again OFFLINE_RECHECK_SECONDS
+    later, so that what waits is right minutes after it is back. By the watcher's signal, not a
+    queued job: a lock has one signal, the earliest, however many runs skipped it (a job each
+    would multiply: every skipped run of every copy queued one more)."""
+    if any(claim.owner != "foreign" for claim in store.codes_on_lock(lock_id)):
+        signal(store, lock_id, now, OFFLINE_RECHECK_SECONDS)
 
 
 __all__ = ["OFFLINE_RECHECK_SECONDS", "ReconcileIncomplete", "Reconciler", "acts"]
