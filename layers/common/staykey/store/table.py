@@ -123,23 +123,39 @@ def _take_items(response_dict: dict[str, Any], customized_response_dict: dict[st
         customized_response_dict.update(taken)
 
 
+# Numbers read, by their text (`_number`'s answer is a function of the text alone, and an int or a
+# float never changes): versions, counters, lock ids and expiry times recur in every item read.
+_NUMBERS: dict[str, int | float] = {}
+_NUMBERS_MAX = 20_000
+
+
 def _load(value: dict[str, Any], codec: Codec) -> Any:
     """`Codec._load_value`: a function of the module, not a method, because it is the layer's most
-    called function (every attribute of every item read); `codec` reads the rare types."""
+    called function (every attribute of every item read); `codec` reads the rare types. A value of
+    one type letter is read by looking its letter up (a string first, the most common by far),
+    in the order of how common they are; anything else is boto3's."""
     if len(value) == 1:
-        text = value.get("S")
-        if text is not None:  # the most common value by far: a string, read in one lookup
-            return text
-        ((kind, inner),) = value.items()
-        if kind == "N":
-            return _number(inner)
-        if kind == "BOOL":
+        inner = value.get("S")
+        if inner is not None:
             return inner
-        if kind == "M":
+        inner = value.get("N")
+        if inner is not None:
+            number = _NUMBERS.get(inner)
+            if number is None:
+                if len(_NUMBERS) >= _NUMBERS_MAX:
+                    _NUMBERS.clear()
+                number = _NUMBERS[inner] = _number(inner)
+            return number
+        inner = value.get("M")
+        if inner is not None:
             return {k: _load(v, codec) for k, v in inner.items()}
-        if kind == "L":
+        inner = value.get("L")
+        if inner is not None:
             return [_load(v, codec) for v in inner]
-        if kind == "NULL" and inner is True:
+        inner = value.get("BOOL")
+        if inner is not None:
+            return inner
+        if value.get("NULL") is True:
             return None
     return codec._load_other(value)
 
