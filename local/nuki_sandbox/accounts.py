@@ -103,6 +103,9 @@ class AccountUsers:
         self.account_id = account_id
         self.users: dict[int, AccountUser] = {}
         self.next_id = FIRST_ACCOUNT_USER_ID
+        # The users being deleted (`delete` gave them a delete_due; `apply_due` removes them): the
+        # sandbox's clock asks for the next due one after every event of a simulated season.
+        self._deleting: dict[int, AccountUser] = {}
 
     def by_email(self, email: str) -> AccountUser | None:
         folded = email.strip().casefold()
@@ -164,15 +167,17 @@ class AccountUsers:
             raise locked()
         user.deleting = self.host._new_id()
         user.delete_due = self.host._monotonic() + self.host._delay()
+        self._deleting[account_user_id] = user
         self.host._wake.notify_all()
 
     def next_due(self) -> float | None:
-        due = [u.delete_due for u in self.users.values() if u.delete_due is not None]
+        due = [u.delete_due for u in self._deleting.values() if u.delete_due is not None]
         return min(due) if due else None
 
     def apply_due(self, now: float) -> None:
-        for user in [u for u in self.users.values() if u.delete_due is not None and u.delete_due <= now]:
+        for user in [u for u in self._deleting.values() if u.delete_due is not None and u.delete_due <= now]:
             del self.users[user.account_user_id]
+            del self._deleting[user.account_user_id]
 
     def control_add(self, email: str, name: str, language: str = "en") -> JSON:
         """An account user someone added in Nuki Web (for tests: one StayKey did not create)."""
