@@ -61,7 +61,8 @@ class Codec:
         return {k: self._dump_value(v) for k, v in item.items() if v is not None}
 
     def load(self, item: dict[str, Any]) -> dict[str, Any]:
-        return {k: _load(v, self) for k, v in item.items()}
+        # A string is read here, without a call (`_load` would answer the same, {"S": None} included).
+        return {k: v["S"] if "S" in v and len(v) == 1 else _load(v, self) for k, v in item.items()}
 
     def _dump_value(self, value: Any) -> dict[str, Any]:
         kind = type(value)
@@ -132,8 +133,9 @@ _NUMBERS_MAX = 20_000
 def _load(value: dict[str, Any], codec: Codec) -> Any:
     """`Codec._load_value`: a function of the module, not a method, because it is the layer's most
     called function (every attribute of every item read); `codec` reads the rare types. A value of
-    one type letter is read by looking its letter up (a string first, the most common by far),
-    in the order of how common they are; anything else is boto3's."""
+    one type letter is read by looking its letter up, in the order of how common they are in the
+    items read (strings, numbers, nulls, booleans, maps, lists; the strings of maps and lists read
+    in place, as `Codec.load` does); anything else is boto3's."""
     if len(value) == 1:
         inner = value.get("S")
         if inner is not None:
@@ -146,17 +148,17 @@ def _load(value: dict[str, Any], codec: Codec) -> Any:
                     _NUMBERS.clear()
                 number = _NUMBERS[inner] = _number(inner)
             return number
-        inner = value.get("M")
-        if inner is not None:
-            return {k: _load(v, codec) for k, v in inner.items()}
-        inner = value.get("L")
-        if inner is not None:
-            return [_load(v, codec) for v in inner]
+        if value.get("NULL") is True:
+            return None
         inner = value.get("BOOL")
         if inner is not None:
             return inner
-        if value.get("NULL") is True:
-            return None
+        inner = value.get("M")
+        if inner is not None:
+            return {k: v["S"] if "S" in v and len(v) == 1 else _load(v, codec) for k, v in inner.items()}
+        inner = value.get("L")
+        if inner is not None:
+            return [v["S"] if "S" in v and len(v) == 1 else _load(v, codec) for v in inner]
     return codec._load_other(value)
 
 
