@@ -343,6 +343,10 @@ class Table:
             kwargs["ExpressionAttributeNames"] = names
         if values:
             kwargs["ExpressionAttributeValues"] = self._codec.dump(values)
+        return self._put_request(kwargs)
+
+    def _put_request(self, kwargs: dict[str, Any]) -> bool:
+        """PutItem with these arguments (DynamoDB JSON); False when its condition failed."""
         try:
             self.client.put_item(**kwargs)
         except self.client.exceptions.ConditionalCheckFailedException:
