@@ -58,7 +58,8 @@ class Codec:
         self._de = TypeDeserializer()
 
     def dump(self, item: dict[str, Any]) -> dict[str, Any]:
-        return {k: self._dump_value(v) for k, v in item.items() if v is not None}
+        # A string is written here, without a call (`_dump_value` makes the same), as in maps and lists.
+        return {k: {"S": v} if type(v) is str else self._dump_value(v) for k, v in item.items() if v is not None}
 
     def load(self, item: dict[str, Any]) -> dict[str, Any]:
         # A string is read here, without a call (`_load` would answer the same, {"S": None} included).
@@ -75,9 +76,9 @@ class Codec:
         if value is None:
             return {"NULL": True}
         if kind is dict:
-            return {"M": {k: self._dump_value(v) for k, v in value.items()}}
+            return {"M": {k: {"S": v} if type(v) is str else self._dump_value(v) for k, v in value.items()}}
         if kind is list or kind is tuple:
-            return {"L": [self._dump_value(v) for v in value]}
+            return {"L": [{"S": v} if type(v) is str else self._dump_value(v) for v in value]}
         return dict(self._ser.serialize(value))
 
     def _load_value(self, value: dict[str, Any]) -> Any:
