@@ -196,15 +196,19 @@ def _routes() -> list[tuple[re.Pattern[str], str, list[str]]]:
 
 
 def find_operation(method: str, path: str) -> Operation | None:
+    return _find_operation(method.lower(), path)
+
+
+@lru_cache(maxsize=8192)
+def _find_operation(method: str, path: str) -> Operation | None:
+    """Remembered by (method, path): the routes are tried in order, a regex each, and the answer
+    depends on the text and the spec alone (`load_spec` reads it once); no caller changes one."""
     spec = load_spec()
     for regex, template, names in _routes():
         match = regex.match(path)
-        if match and method.lower() in spec["paths"][template]:
+        if match and method in spec["paths"][template]:
             return Operation(
-                method.lower(),
-                template,
-                spec["paths"][template][method.lower()],
-                dict(zip(names, match.groups(), strict=True)),
+                method, template, spec["paths"][template][method], dict(zip(names, match.groups(), strict=True))
             )
     return None
 

@@ -103,10 +103,20 @@ class AccountUsers:
         self.account_id = account_id
         self.users: dict[int, AccountUser] = {}
         self.next_id = FIRST_ACCOUNT_USER_ID
+        # The users being deleted (`delete` gave them a delete_due; `apply_due` removes them): the
+        # sandbox's clock asks for the next due one after every event of a simulated season.
+        self._deleting: dict[int, AccountUser] = {}
+        # The first user of each folded email (`by_email`), made again after any change of the users
+        # or their emails (create, an email updated, apply_due): the simulator's checker asks after
+        # every simulated minute for each guest on an app lock.
+        self._emails: dict[str, AccountUser] | None = None
 
     def by_email(self, email: str) -> AccountUser | None:
-        folded = email.strip().casefold()
-        return next((u for u in self.users.values() if u.email.casefold() == folded), None)
+        if self._emails is None:
+            self._emails = {}
+            for user in self.users.values():
+                self._emails.setdefault(user.email.casefold(), user)
+        return self._emails.get(email.strip().casefold())
 
     def create(self, body: dict[str, JSON]) -> JSON:
         email, name = str(body["email"]).strip(), str(body["name"]).strip()
@@ -122,6 +132,7 @@ class AccountUsers:
         )
         self.next_id += 1
         self.users[user.account_user_id] = user
+        self._emails = None
         return user.to_json()
 
     def listing(self, email: str | None, offset: int, limit: int) -> list[JSON]:
@@ -149,6 +160,7 @@ class AccountUsers:
             if other is not None and other is not user:
                 raise NukiError(409, nuki_error_body("Email address already exists"))
             user.email = email.strip()
+            self._emails = None
         if isinstance(body.get("name"), str):
             user.name = str(body["name"]).strip()
         if isinstance(body.get("language"), str):
@@ -164,15 +176,18 @@ class AccountUsers:
             raise locked()
         user.deleting = self.host._new_id()
         user.delete_due = self.host._monotonic() + self.host._delay()
+        self._deleting[account_user_id] = user
         self.host._wake.notify_all()
 
     def next_due(self) -> float | None:
-        due = [u.delete_due for u in self.users.values() if u.delete_due is not None]
+        due = [u.delete_due for u in self._deleting.values() if u.delete_due is not None]
         return min(due) if due else None
 
     def apply_due(self, now: float) -> None:
-        for user in [u for u in self.users.values() if u.delete_due is not None and u.delete_due <= now]:
+        for user in [u for u in self._deleting.values() if u.delete_due is not None and u.delete_due <= now]:
             del self.users[user.account_user_id]
+            del self._deleting[user.account_user_id]
+            self._emails = None
 
     def control_add(self, email: str, name: str, language: str = "en") -> JSON:
         """An account user someone added in Nuki Web (for tests: one StayKey did not create)."""

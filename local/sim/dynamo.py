@@ -374,6 +374,28 @@ def _arithmetic(text: str, left: _Rhs, right: _Rhs, *, plus: bool) -> _Rhs:
     return arithmetic
 
 
+_PREFIX_TEST = re.compile(
+    r"\s*begins_with\s*\(\s*(#[A-Za-z0-9_]+|[A-Za-z_][A-Za-z0-9_.]*)\s*,\s*(:[A-Za-z0-9_]+)\s*\)\s*", re.IGNORECASE
+)
+
+
+@cache
+def _prefix_test(expression: str) -> tuple[str, str] | None:
+    """A sort-key condition that is `begins_with(name, :value)` alone: (the name's token, the
+    value's token); None for any other (the parser reads those)."""
+    m = _PREFIX_TEST.fullmatch(expression)
+    return (m.group(1), m.group(2)) if m else None
+
+
+def _begins(value: dict[str, Any] | None, prefix: Any) -> bool:
+    """`begins_with` of the parsed condition for one item's typed value (None: the item has no such
+    attribute): both sides strings, and the one starting with the other."""
+    if value is None or not isinstance(prefix, str):
+        return False
+    text = _py(value)
+    return isinstance(text, str) and text.startswith(prefix)
+
+
 @cache
 def _key_condition(expression: str) -> tuple[str, str, str | None]:
     """A query's key condition: the partition key's name token, its value token, and the sort key's
@@ -661,8 +683,17 @@ class InMemoryDynamoDB:
             pool = list(self._index_partitions(TableName, IndexName).get(pk_value, {}).values())
         else:
             pool = list(self._table(TableName).get(pk_value, {}).values())
-        if sk_test is not None:
-            pool = [it for it in pool if _matches(_condition(sk_test), ctx, it)]
+        if sk_test is not None and pool:
+            prefix_test = _prefix_test(sk_test)
+            if prefix_test is not None:
+                # begins_with on the sort key, read directly: what the parsed condition answers for
+                # each item (the name and the value looked up first, as it does), without a call
+                # of its closures per item of the partition.
+                attr, prefix = ctx.attr(prefix_test[0]), _py(ctx.value(prefix_test[1]))
+                pool = [it for it in pool if _begins(it.get(attr), prefix)]
+            else:
+                test = _condition(sk_test)
+                pool = [it for it in pool if _matches(test, ctx, it)]
         pool.sort(key=lambda it: _sort_key(it, sk_attr, self.key), reverse=not ScanIndexForward)
         if ExclusiveStartKey is not None:
             start = _sort_key(ExclusiveStartKey, sk_attr, self.key)
@@ -774,6 +805,8 @@ def _returned(mode: str, before: Item | None, after: Item, targets: set[str]) ->
 
 
 def _unsupported(rest: dict[str, Any], *ignored: str) -> None:
+    if not rest:
+        return
     unknown = set(rest) - set(ignored) - {"ReturnConsumedCapacity", "ReturnItemCollectionMetrics"}
     if unknown:
         raise NotImplementedError(f"parameters not served here: {sorted(unknown)}")

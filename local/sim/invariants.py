@@ -146,6 +146,8 @@ class Checker:
         self.pin_dropped: dict[tuple[str, str], float] = {}  # a rotation's PIN given up for another: when
         self.history: dict[str, list[str]] = {}  # booking -> its writes, compactly (for reading a failure)
         self.items: dict[str, dict[str, Any]] = {}  # booking -> its item as last written, decoded
+        # booking -> (an item of it, its present locks, each lock's access): see _locks_of
+        self._lock_views: dict[Any, tuple[dict[str, Any], tuple[int, ...], dict[int, str]]] = {}
         # booking -> lock -> when its stored item stopped using the lock, and how it opened it (a move
         # the shop never heard of, its answer lost with a dying invocation, is one all the same)
         self.left: dict[str, dict[int, tuple[float, str]]] = {}
@@ -190,10 +192,23 @@ class Checker:
         return apps + [a for a in self._ours(smartlock_id, pin) if a.name == name]
 
     def _access(self, item: dict[str, Any], smartlock_id: int) -> str:
-        for lock in item.get("locks", []):
-            if int(lock["smartlockId"]) == smartlock_id:
-                return str(lock.get("access", "keypad"))
-        return "keypad"
+        return self._locks_of(item)[1].get(smartlock_id, "keypad")
+
+    def _locks_of(self, item: dict[str, Any]) -> tuple[tuple[int, ...], dict[int, str]]:
+        """The locks the booking item wants its code on (`_present`), and how each of its locks is
+        opened (the first lock state of a lock says it; "keypad" if unsaid), read once per item:
+        an item the checker holds is never changed (a write decodes a new one), and the sweeps
+        ask again after every simulated minute. Remembered by booking, for the very item read."""
+        known = self._lock_views.get(item.get("bookingId"))
+        if known is not None and known[0] is item:
+            return known[1], known[2]
+        locks = item.get("locks", [])
+        present = tuple(int(lk["smartlockId"]) for lk in locks if lk.get("desired", "present") == "present")
+        access: dict[int, str] = {}
+        for lock in locks:
+            access.setdefault(int(lock["smartlockId"]), str(lock.get("access", "keypad")))
+        self._lock_views[item.get("bookingId")] = (item, present, access)
+        return present, access
 
     def _guest_users(self, booking_id: str) -> set[int]:
         """The guest's Nuki account user, by the guest's email; while a guest change is unanswered,
@@ -256,11 +271,8 @@ class Checker:
             return "the code has weekday or daily-time limits"
         return None
 
-    @staticmethod
-    def _present(item: dict[str, Any]) -> tuple[int, ...]:
-        return tuple(
-            int(lk["smartlockId"]) for lk in item.get("locks", []) if lk.get("desired", "present") == "present"
-        )
+    def _present(self, item: dict[str, Any]) -> tuple[int, ...]:
+        return self._locks_of(item)[0]
 
     def _told(self, item: dict[str, Any], why: str) -> None:
         self.checks["told_means_true"] += 1

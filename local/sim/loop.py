@@ -54,11 +54,19 @@ class Loop:
         self.current: str = ""
         self.after_event: list[Callable[[], None]] = []
         self._seconds_at: dict[datetime, float] = {}
+        self._now: tuple[datetime, float, datetime] | None = None  # (origin, t, now) of the last `now`
 
     # -- time
 
     def now(self) -> datetime:
-        return self.origin + timedelta(seconds=self.t)
+        """The virtual time; the same datetime (immutable) while the time stands still: the
+        services and the checker ask for it many times in one instant."""
+        known = self._now
+        if known is not None and known[1] == self.t and known[0] is self.origin:
+            return known[2]
+        now = self.origin + timedelta(seconds=self.t)
+        self._now = (self.origin, self.t, now)
+        return now
 
     def monotonic(self) -> float:
         return MONOTONIC_ORIGIN + self.t

@@ -102,6 +102,7 @@ class SandboxAdapter(BaseAdapter):
             link.violations += [f"request {method} {split.path}: {p}" for p in problems]
         link.loop.sleep(link.latency())
         injected = link.injected(method, split.path) if link.injected is not None else None
+        raw: bytes | None = None  # the answer's JSON, when judged (encoded once for both)
         record = CallRecord(link.loop.t, method, split.path, None, _json_or_none(body), by=link.loop.current)
         if injected is not None:
             record.status, record.fault = injected, True
@@ -136,7 +137,10 @@ class SandboxAdapter(BaseAdapter):
         response = requests.Response()
         response.status_code = reply_status
         response.headers = CaseInsensitiveDict(dict(reply_headers))
-        content = b"" if reply_body is None or reply_status == 204 else encode_json(reply_body)
+        if reply_body is None or reply_status == 204:
+            content = b""
+        else:
+            content = raw if raw is not None else encode_json(reply_body)
         if content:
             response.headers["Content-Type"] = JSON_CONTENT_TYPE
         response.headers["Content-Length"] = str(len(content))

@@ -9,9 +9,12 @@ from __future__ import annotations
 import functools
 import re
 import zoneinfo
-from datetime import UTC, date, datetime, time, timedelta
+from collections.abc import Callable
+from datetime import UTC, date, datetime, time, timedelta, timezone
 from typing import Protocol
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic_core import TzInfo
 
 
 class Clock(Protocol):
@@ -101,7 +104,34 @@ def iso_utc(value: datetime | None) -> str | None:
     """`2026-12-01T14:00:00Z`, the form every answer of ours uses."""
     if value is None:
         return None
+    return remembered_text(value, _iso_utc, _ISO_UTC)
+
+
+def _iso_utc(value: datetime) -> str:
     return value.astimezone(UTC).replace(microsecond=0).isoformat().replace("+00:00", "Z")
+
+
+# The types of tzinfo whose offset is the same at every instant (datetime.UTC is a timezone; pydantic
+# reads "...Z" and "+01:00" as TzInfo). Two aware datetimes with such a tzinfo are equal (and hash
+# alike) only when they are the same instant, so a text of the instant made for one is the other's.
+_FIXED_OFFSETS = (timezone, TzInfo)
+_TEXTS_MAX = 10_000
+_ISO_UTC: dict[datetime, str] = {}
+
+
+def remembered_text(value: datetime, form: Callable[[datetime], str], texts: dict[datetime, str]) -> str:
+    """`form(value)`, remembered in `texts` (at most 10,000) when `value`'s offset is fixed: `form`
+    must depend on the instant alone (its UTC fields). The same instants are formatted again and
+    again (every booking read, every save). A zone with daylight saving, where equal wall times
+    may be two instants, is formatted each time."""
+    if type(value.tzinfo) not in _FIXED_OFFSETS:
+        return form(value)
+    text = texts.get(value)
+    if text is None:
+        if len(texts) >= _TEXTS_MAX:
+            texts.clear()
+        text = texts[value] = form(value)
+    return text
 
 
 def parse_iso(value: str | None) -> datetime | None:

@@ -28,6 +28,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
+from staykey.core.timeutil import remembered_text
+
 if TYPE_CHECKING:
     from staykey.core.models import Booking
 
@@ -92,7 +94,14 @@ def _stamp(at: datetime) -> str:
 
 
 def _iso(at: datetime | None) -> str | None:
-    return None if at is None else at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return None if at is None else remembered_text(at, _iso_text, _ISO_TEXTS)
+
+
+def _iso_text(at: datetime) -> str:
+    return at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+_ISO_TEXTS: dict[datetime, str] = {}
 
 
 @dataclass(frozen=True)

@@ -78,7 +78,11 @@ class ReadinessChecks:
         now = self.clock.now()
         offsets = self.settings.readiness_offsets
         horizon = now + offsets[0] + timedelta(minutes=1)
-        found = BookingSearch(self.store, self.clock).all(BookingFilter(statuses=LIVE, start=now, end=horizon))
+        # Without the guests: a run reads each booking's dates, status and readiness (a check reads
+        # its booking again), never its guest data.
+        found = BookingSearch(self.store, self.clock).all(
+            BookingFilter(statuses=LIVE, start=now, end=horizon), guests=False
+        )
         report = ReadinessRun(looked_at=len(found))
         seen: dict[int, LockReport | None] = {}
         for booking in found:

@@ -145,8 +145,9 @@ class BookingItems(HistoryItems):
         claimed = {c.key for c in claims}
         releases = [c for c in {c.key: c for c in extras.releases}.values() if c.key not in claimed]
         extras = TxExtras(claims=claims, releases=releases, events=extras.events)
+        put = self._tx_put(self.booking_item(saved), "attribute_exists(pk) AND version = :v", {":v": expected})
         items = [
-            self._tx_put(self.booking_item(saved), "attribute_exists(pk) AND version = :v", {":v": expected}),
+            put,
             *[
                 self._tx_put(
                     self.code_item(c, saved),
@@ -170,9 +171,9 @@ class BookingItems(HistoryItems):
         items += self._tx_events(events)
         items += self._tx_history(saved, events)
         if len(items) == 1:
-            if not self._put(
-                self.booking_item(saved), "attribute_exists(pk) AND version = :v", values={":v": expected}
-            ):
+            # The booking alone: the transaction's Put as a PutItem (the same item, condition and
+            # values `_put` would make of them, made once).
+            if not self._put_request(dict(put["Put"])):
                 raise ConcurrentModification(f"booking {booking.bookingId} changed meanwhile")
             saved.guest = booking.guest
             saved._stored = ev.booking_snapshot(saved)

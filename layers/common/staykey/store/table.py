@@ -58,10 +58,12 @@ class Codec:
         self._de = TypeDeserializer()
 
     def dump(self, item: dict[str, Any]) -> dict[str, Any]:
-        return {k: self._dump_value(v) for k, v in item.items() if v is not None}
+        # A string is written here, without a call (`_dump_value` makes the same), as in maps and lists.
+        return {k: {"S": v} if type(v) is str else self._dump_value(v) for k, v in item.items() if v is not None}
 
     def load(self, item: dict[str, Any]) -> dict[str, Any]:
-        return {k: _load(v, self) for k, v in item.items()}
+        # A string is read here, without a call (`_load` would answer the same, {"S": None} included).
+        return {k: v["S"] if "S" in v and len(v) == 1 else _load(v, self) for k, v in item.items()}
 
     def _dump_value(self, value: Any) -> dict[str, Any]:
         kind = type(value)
@@ -74,9 +76,9 @@ class Codec:
         if value is None:
             return {"NULL": True}
         if kind is dict:
-            return {"M": {k: self._dump_value(v) for k, v in value.items()}}
+            return {"M": {k: {"S": v} if type(v) is str else self._dump_value(v) for k, v in value.items()}}
         if kind is list or kind is tuple:
-            return {"L": [self._dump_value(v) for v in value]}
+            return {"L": [{"S": v} if type(v) is str else self._dump_value(v) for v in value]}
         return dict(self._ser.serialize(value))
 
     def _load_value(self, value: dict[str, Any]) -> Any:
@@ -123,24 +125,41 @@ def _take_items(response_dict: dict[str, Any], customized_response_dict: dict[st
         customized_response_dict.update(taken)
 
 
+# Numbers read, by their text (`_number`'s answer is a function of the text alone, and an int or a
+# float never changes): versions, counters, lock ids and expiry times recur in every item read.
+_NUMBERS: dict[str, int | float] = {}
+_NUMBERS_MAX = 20_000
+
+
 def _load(value: dict[str, Any], codec: Codec) -> Any:
     """`Codec._load_value`: a function of the module, not a method, because it is the layer's most
-    called function (every attribute of every item read); `codec` reads the rare types."""
+    called function (every attribute of every item read); `codec` reads the rare types. A value of
+    one type letter is read by looking its letter up, in the order of how common they are in the
+    items read (strings, numbers, nulls, booleans, maps, lists; the strings of maps and lists read
+    in place, as `Codec.load` does); anything else is boto3's."""
     if len(value) == 1:
-        text = value.get("S")
-        if text is not None:  # the most common value by far: a string, read in one lookup
-            return text
-        ((kind, inner),) = value.items()
-        if kind == "N":
-            return _number(inner)
-        if kind == "BOOL":
+        inner = value.get("S")
+        if inner is not None:
             return inner
-        if kind == "M":
-            return {k: _load(v, codec) for k, v in inner.items()}
-        if kind == "L":
-            return [_load(v, codec) for v in inner]
-        if kind == "NULL" and inner is True:
+        inner = value.get("N")
+        if inner is not None:
+            number = _NUMBERS.get(inner)
+            if number is None:
+                if len(_NUMBERS) >= _NUMBERS_MAX:
+                    _NUMBERS.clear()
+                number = _NUMBERS[inner] = _number(inner)
+            return number
+        if value.get("NULL") is True:
             return None
+        inner = value.get("BOOL")
+        if inner is not None:
+            return inner
+        inner = value.get("M")
+        if inner is not None:
+            return {k: v["S"] if "S" in v and len(v) == 1 else _load(v, codec) for k, v in inner.items()}
+        inner = value.get("L")
+        if inner is not None:
+            return [v["S"] if "S" in v and len(v) == 1 else _load(v, codec) for v in inner]
     return codec._load_other(value)
 
 
@@ -325,6 +344,10 @@ class Table:
             kwargs["ExpressionAttributeNames"] = names
         if values:
             kwargs["ExpressionAttributeValues"] = self._codec.dump(values)
+        return self._put_request(kwargs)
+
+    def _put_request(self, kwargs: dict[str, Any]) -> bool:
+        """PutItem with these arguments (DynamoDB JSON); False when its condition failed."""
         try:
             self.client.put_item(**kwargs)
         except self.client.exceptions.ConditionalCheckFailedException:
