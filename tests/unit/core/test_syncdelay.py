@@ -75,3 +75,11 @@ def test_a_confirming_read_back_teaches_the_delay_and_a_webhook_does_not() -> No
     # A webhook confirming the second lock is no read-back: nothing learned
     plan = d.decide(b, {second: Look([on_lock(b, second)], False, stamp=later)}, ctx(later, delays))
     assert plan.sync_samples == []
+
+
+def test_a_removal_is_read_back_once_it_has_surely_landed() -> None:
+    # Nobody waits for a removal: its first look is after twice the learned delay and a second
+    # (15 s for a lock not learned), then the backoff's points beyond
+    assert sd.removal_points(2.0, BACKOFF) == [5.0, 6.0, 11.0]
+    assert sd.removal_points(None, BACKOFF) == [15.0]
+    assert sd.removal_points(None, [1.0, 2.0, 3.0, 5.0, 8.0, 15.0, 30.0]) == [15.0, 19.0, 34.0, 64.0]

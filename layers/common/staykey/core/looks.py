@@ -85,13 +85,16 @@ def retry_delay(retries: int, cap: float) -> float:
 
 def next_look(lock: LockState, ctx: Context) -> float:
     """Seconds to the next read-back of a write in flight: the first of its read-back points
-    (`core.syncdelay.look_points`: the lock's learned first look, then the backoff) that is still
-    ahead. A removal is looked at every two minutes at least, for its first hour: a code must be
-    gone within minutes of the end."""
+    (`core.syncdelay.look_points`: the lock's learned first look, then the backoff; a removal's
+    first look later, `removal_points`) that is still ahead. A removal is looked at every two
+    minutes at least, for its first hour: a code must be gone within minutes of the end."""
     delays = ctx.backoff
     estimate = _estimate(lock, ctx)
     elapsed = max(0.0, (ctx.now - (lock.opSentAt or ctx.now)).total_seconds())
-    points = syncdelay.look_points(estimate, delays)
+    if lock.op == "delete":
+        points = syncdelay.removal_points(estimate, delays)
+    else:
+        points = syncdelay.look_points(estimate, delays)
     # Points closer than this to now are one look: MIN_LOOK_GAP for a learned first look, else the
     # half second the backoff always kept.
     near = MIN_LOOK_GAP if estimate is not None else 0.5

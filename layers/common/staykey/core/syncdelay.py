@@ -31,6 +31,10 @@ FIRST_LOOK_MARGIN = 0.15  # seconds
 # SECOND_LOOK_MIN seconds), then the configured backoff goes on.
 SECOND_LOOK_SHARE = 0.2
 SECOND_LOOK_MIN = 0.3
+# A removal's first read-back: twice the learned delay and this margin, or REMOVAL_FIRST_LOOK seconds
+# for a lock not learned (`removal_points`).
+REMOVAL_MARGIN = 1.0
+REMOVAL_FIRST_LOOK = 15.0
 
 
 @dataclass(frozen=True)
@@ -77,4 +81,17 @@ def look_points(estimate: float | None, backoff: list[float]) -> list[float]:
     return [first, second, *(p for p in points if p > second + 0.5)]
 
 
-__all__ = ["MAX_ESTIMATE", "MIN_ESTIMATE", "SyncSample", "first_look", "learn", "look_points"]
+def removal_points(estimate: float | None, backoff: list[float]) -> list[float]:
+    """The read-back points of a removal (a delete in flight). Nobody waits for one: the stay is
+    over, cancelled or moved, or a rotation's old code goes after the guest was told the new PIN;
+    what it must meet is "gone within 15 minutes". The delete lands when it lands, and a look before
+    that is a call that tells nothing (it was one in three). So its first look comes when it has
+    surely landed: twice the lock's learned delay and REMOVAL_MARGIN, or REMOVAL_FIRST_LOOK for a lock
+    not learned; then the backoff's points beyond (a removal still seen is sent again after
+    REMOVAL_RESEND_AFTER_CHECKS looks, and looked at every two minutes at most: `core.looks`)."""
+    first = 2 * estimate + REMOVAL_MARGIN if estimate is not None else REMOVAL_FIRST_LOOK
+    later = [p for p in look_points(None, backoff) if p > first + 0.5]
+    return [first, *later]
+
+
+__all__ = ["MAX_ESTIMATE", "MIN_ESTIMATE", "SyncSample", "first_look", "learn", "look_points", "removal_points"]
