@@ -126,7 +126,10 @@ def test_every_step_at_its_time_in_the_rooms_zone_across_the_clock_change(consol
     assert by_kind["changed"].detail == "checkOut 2026-03-30 → 2026-03-31"
     assert by_kind["checkout"].at == marks["checkout"]
     assert by_kind["checkout"].label == "checked out early"
-    assert by_kind["revoked"].at == max(at for kind, _, at in steps if kind == "removed")
+    # The booking's kept events hold their instants to the millisecond; a lock's removal keeps its
+    # own (a read-back timed by a learned sync delay comes at a fraction of a second)
+    last_removal = max(at for kind, _, at in steps if kind == "removed" and at is not None)
+    assert by_kind["revoked"].at == last_removal.replace(microsecond=last_removal.microsecond // 1000 * 1000)
     entries = [e.at for e in page.events if e.kind in ("entry", "first_entry")]
     assert marks["entry"] in entries
 
