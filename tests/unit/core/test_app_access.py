@@ -271,3 +271,36 @@ def test_a_new_guest_whose_account_user_cannot_be_had_fails_the_app_lock_at_its_
     assert door.status == LockStatus.FAILED
     assert b.status == BookingStatus.FAILED
     assert "account user" in (b.statusReason or "")
+
+
+def test_an_authorization_for_a_former_account_user_is_a_duplicate_and_no_webhook_clears_the_lock_alone() -> None:
+    """Found by the simulator (seed 133): a create for the guest's former account user landed late
+    next to the current one's. The read-back took only the current one as ours and deleted it; a
+    DEVICE_AUTHS about that deletion then turned the booking revoked with the former user's
+    authorization still on the lock (17 minutes later it was still there)."""
+    from staykey.core.commands import end
+
+    b = booking()
+    b.account.accountUserId = USER + 1
+    b.account.former = [USER]
+    d.decide(b, {}, ctx(NOW))
+    current = app_auth(b, id="b" * 24, account_user_id=USER + 1)
+    former = app_auth(b, id="a" * 24, account_user_id=USER)
+    d.decide(b, {DOOR: Look([current], True, stamp=NOW), ENTRANCE: Look([code(b)], True, stamp=NOW)}, ctx(NOW))
+    end(b, BookingStatus.REVOKING, "checked out early", NOW)
+    later = NOW + timedelta(seconds=10)
+    # A read-back shows both: the current one is deleted, the former one too (a duplicate of ours)
+    plan = d.decide(b, {DOOR: Look([former, current], True, stamp=later)}, ctx(later))
+    assert (DOOR, "b" * 24) in plan.deletes
+    assert (DOOR, "a" * 24) in plan.stale
+    # The webhook says the tracked one was deleted: not enough, the lock may hold the other one
+    at = later + timedelta(seconds=5)
+    d.decide(b, {DOOR: Look([], False, deleted_ids={"b" * 24}, stamp=at)}, ctx(at))
+    door = b.lock(DOOR)
+    assert door is not None
+    assert door.status != LockStatus.REMOVED
+    assert b.status == BookingStatus.REVOKING
+    # A read-back that shows the lock clear completes the removal
+    clear = at + timedelta(seconds=10)
+    d.decide(b, {DOOR: Look([], True, stamp=clear), ENTRANCE: Look([], True, stamp=clear)}, ctx(clear))
+    assert b.status == BookingStatus.REVOKED

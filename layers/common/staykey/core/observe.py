@@ -47,7 +47,9 @@ def ours(b: Booking, lock: LockState, look: Look) -> tuple[SmartlockAuth | None,
     match = next((a for a in look.auths if lock.nukiId and a.id == lock.nukiId), None)
     if lock.access == "app":
         mine = [a for a in look.auths if a.name == b.authName and a.type == onlock.APP]
-        users = {u for u in (lock.sentUser, b.account.accountUserId) if u is not None}
+        # Every account user the booking has had: an authorization for a former one (a create sent
+        # before the guest's email changed, landed late) is as much a duplicate (seed 133).
+        users = {u for u in (lock.sentUser, *b.account.every_user()) if u is not None}
         if match is None:
             match = next((a for a in mine if a.account_user_id == (lock.sentUser or b.account.accountUserId)), None)
         return match, [a for a in mine if a is not match and a.account_user_id in users]
@@ -153,7 +155,10 @@ def _timing(lock: LockState, look: Look) -> tuple[float, float | None] | None:
 
 def _may_hold_more(b: Booking, lock: LockState) -> bool:
     """Whether the booking had PINs (`pinHistory`) besides the ones this lock state and its siblings
-    carry, so that an earlier code of ours may be on the lock besides the one we track."""
+    carry, or (an app lock) account users besides the one this lock state sent to, so that an
+    earlier code or authorization of ours may be on the lock besides the one we track."""
+    if lock.access == "app" and any(u != lock.sentUser for u in b.account.every_user()):
+        return True
     carried = {p for p in (lock.sentPin, lock.heldPin, b.target_pin(lock)) if p}
     for other in b.slots_on(lock.smartlockId):
         carried |= {p for p in (other.sentPin, other.heldPin, b.target_pin(other)) if p}
