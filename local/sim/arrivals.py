@@ -71,7 +71,8 @@ class ArrivalChecks:
             return
         since = max(max(due), sb.created_at, sb.dates_changed_at)
         for lock_id in present:
-            t0 = max(since, sb.joined.get(lock_id, sb.created_at))
+            stored = self.c.joined.get(booking_id, {}).get(lock_id, 0.0)
+            t0 = max(since, sb.joined.get(lock_id, sb.created_at), stored)
             if now < t0 + period or w.nuki_ok_since > t0 or w.nuki_down():
                 continue
             throughout, _ = w.at_risk(lock_id, self.c._access(item, lock_id), t0, now)

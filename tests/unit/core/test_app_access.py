@@ -304,3 +304,27 @@ def test_an_authorization_for_a_former_account_user_is_a_duplicate_and_no_webhoo
     clear = at + timedelta(seconds=10)
     d.decide(b, {DOOR: Look([], True, stamp=clear), ENTRANCE: Look([], True, stamp=clear)}, ctx(clear))
     assert b.status == BookingStatus.REVOKED
+
+
+def test_two_authorizations_of_the_guests_account_user_are_not_confirmed_until_one_is_gone() -> None:
+    """Found by the simulator (seed 190): a create sent again after the first seemed lost, and both
+    landed. The read-back confirmed the lock, turned the booking active and emailed the guest with
+    two authorizations of the account user on it ("exactly one code of ours": told means true)."""
+    b = booking()
+    b.account.accountUserId = USER
+    d.decide(b, {}, ctx(NOW))
+    d.after_outcome(b, Outcome(), ctx(NOW))
+    first, again = app_auth(b, id="a" * 24), app_auth(b, id="b" * 24)
+    at = NOW + timedelta(seconds=10)
+    plan = d.decide(b, {DOOR: Look([first, again], True, stamp=at), ENTRANCE: Look([code(b)], True, stamp=at)}, ctx(at))
+    door = b.lock(DOOR)
+    assert door is not None
+    assert door.status != LockStatus.ACTIVE
+    assert b.status == BookingStatus.PROVISIONING
+    assert not plan.email
+    assert plan.stale == [(DOOR, "b" * 24)]  # the duplicate goes
+    # Seen alone: confirmed, active, told
+    later = at + timedelta(seconds=10)
+    plan = d.decide(b, {DOOR: Look([first], True, stamp=later)}, ctx(later))
+    assert b.status == BookingStatus.ACTIVE
+    assert plan.email

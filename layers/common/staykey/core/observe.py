@@ -111,7 +111,11 @@ def apply_look(b: Booking, lock: LockState, look: Look, ctx: Context, plan: Plan
         gone = look.complete and match is None
     was = lock.op
     if match is not None:
-        _seen_code(b, lock, match, look, ctx, plan)
+        # A second authorization of the same account user beside ours (a create sent again after
+        # the first seemed lost, both landed): "exactly one" does not hold until its delete (in
+        # `plan.stale`) is seen done (seed 190: active and emailed with two on the lock).
+        twin = lock.access == "app" and any(a.account_user_id == match.account_user_id for a in stale)
+        _seen_code(b, lock, match, look, ctx, plan, twin)
     elif gone and b.code_unwanted(lock) and stale and look.complete:
         # Our tracked code is gone but another code of ours with an earlier PIN is still on the
         # lock (an old create that landed late: a duplicate). Its delete in `plan.stale` is sent
@@ -172,8 +176,11 @@ def _about_a_sibling(b: Booking, lock: LockState, look: Look) -> bool:
     return all(a.id != lock.nukiId and _siblings_code(b, siblings, a) for a in look.auths)
 
 
-def _seen_code(b: Booking, lock: LockState, match: SmartlockAuth, look: Look, ctx: Context, plan: Plan) -> None:
-    """Our code is on the lock (`match`); what that means for the write in flight and the booking."""
+def _seen_code(
+    b: Booking, lock: LockState, match: SmartlockAuth, look: Look, ctx: Context, plan: Plan, twin: bool = False
+) -> None:
+    """Our code is on the lock (`match`); what that means for the write in flight and the booking
+    (`twin`: a duplicate of it is there too: not confirmed until a read-back shows it alone)."""
     now = ctx.now
     if lock.nukiId != match.id or lock.authId is None:
         lock.nukiId, lock.authId = match.id, match.auth_id
@@ -200,7 +207,9 @@ def _seen_code(b: Booking, lock: LockState, match: SmartlockAuth, look: Look, ct
     if not b.wants_code(lock):
         return  # on the lock before its provisioning time: adopted when it is sent
     if lock.op in ("create", "update"):
-        if not sent_differences(b, lock, match):
+        if not sent_differences(b, lock, match) and twin:
+            lock.opChecks += 1  # its read-backs go on: the duplicate's delete is sent this round
+        elif not sent_differences(b, lock, match):
             confirmed(b, lock, plan, now)
         elif match.error:
             _refused_code(lock, match, plan)
@@ -211,7 +220,9 @@ def _seen_code(b: Booking, lock: LockState, match: SmartlockAuth, look: Look, ct
         return
     # No write in flight: does the lock hold what the booking wants?
     if not booked_differences(b, lock, match):
-        if lock.status != LockStatus.ACTIVE:
+        if lock.status != LockStatus.ACTIVE and twin:
+            lock.recheck = True  # looked at again once the duplicate's delete is done
+        elif lock.status != LockStatus.ACTIVE:
             # A late confirmation (a lock back online after we gave up) or a code to adopt.
             lock.sentPin, lock.sentFrom, lock.sentUntil = b.target_pin(lock), b.validFrom, b.validUntil
             lock.sentUser = onlock.wanted_user(b, lock)
