@@ -28,6 +28,7 @@ import json
 import os
 import re
 import secrets
+import shlex
 import signal
 import subprocess
 import sys
@@ -448,9 +449,14 @@ def template_parameters(overrides: Mapping[str, str] | None = None) -> dict[str,
 
 
 def parse_parameter_overrides(raw: str) -> dict[str, str]:
-    """``Key=Value Key2=Value2`` (as ``sam deploy --parameter-overrides``)."""
+    """``Key=Value Key2=Value2`` (as ``sam deploy --parameter-overrides``), quoted as a shell quotes
+    a value with a space: ``'LogPollSchedule=rate(1 minute)'`` or ``LogPollSchedule="rate(1 minute)"``."""
     out = {}
-    for part in raw.split():
+    try:
+        parts = shlex.split(raw)
+    except ValueError as exc:
+        raise LocalAwsError(f"parameter overrides {raw!r}: {exc}") from exc
+    for part in parts:
         key, sep, value = part.partition("=")
         if not sep:
             raise LocalAwsError(f"parameter override {part!r} is not Key=Value")

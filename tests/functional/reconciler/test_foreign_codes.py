@@ -73,6 +73,24 @@ def test_a_foreign_code_named_like_ours_is_not_ours_even_while_the_booking_is_ac
     rig.active()
 
 
+def test_a_copy_of_our_code_on_a_lock_the_booking_never_had_is_not_ours(rig: Rig) -> None:
+    """Found by an adversarial run on the local stack: a host copied the guest's code (our name,
+    the booking's PIN) to a third door in Nuki Web; the reconciler took it for a code of a moved
+    booking and deleted it mid-stay. A code is ours by name and PIN only on a lock the booking
+    has or had; a copy elsewhere is someone else's."""
+    third = 17000003
+    rig.world.nuki.add_lock(third)
+    rig.world.add_room("room-14", locks=(third,), name="Room 14")
+    b = rig.book()
+    copy = rig.world.nuki.add_foreign(third, int(b.pin), b.authName)
+    plans = rig.run()
+    assert [a.key()[1:3] for a in actions(plans) if a.smartlock_id == third] == [("foreign", "remember")]
+    rig.heal_until_quiet()
+    assert rig.world.nuki.locks[third].auths[copy.id] == copy
+    assert writes_on(rig, copy.id) == []
+    rig.active()
+
+
 def test_a_remembered_foreign_code_is_never_chosen_as_a_pin(rig: Rig, monkeypatch: pytest.MonkeyPatch) -> None:
     # Given a code someone else put on a lock, seen by the reconciler
     rig.world.nuki.add_foreign(LOCK, 734159, "Neighbour")

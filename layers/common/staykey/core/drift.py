@@ -291,8 +291,8 @@ class _Classifier:
         if looks_like_our_name(auth.name):  # only a hint that a lookup may find something
             booking_id = self.facts.named.get(auth.name)
             b = self.booking(booking_id) if booking_id else None
-            if b is not None and code in b.pinHistory:
-                return booking_id
+            if b is not None and code in b.pinHistory and b.had_lock(self.lock_id):
+                return booking_id  # not a copy someone made of our code on a lock we never wrote to
         return None
 
     def _app_owner(self, auth: SmartlockAuth) -> str | None:

@@ -353,6 +353,7 @@ class Booking(BaseModel):
     # each lock: the rotation's new codes, and old codes being removed after a rotation.
     rotation: PinRotation | None = None
     rotationCodes: list[LockState] = Field(default_factory=list)
+    formerLocks: list[int] = Field(default_factory=list)  # locks it moved away from, their codes gone
     pinRotatedAt: datetime | None = None
     guest: Guest | None = Field(default=None, exclude=True)
     # What the store read (staykey.events.model.booking_snapshot): a save derives its events from it.
@@ -368,6 +369,10 @@ class Booking(BaseModel):
 
     def slots_on(self, smartlock_id: int) -> list[LockState]:
         return [slot for slot in self.slots() if slot.smartlockId == smartlock_id]
+
+    def had_lock(self, smartlock_id: int) -> bool:
+        """Whether the booking has, or had, a code of its own to put on this lock."""
+        return smartlock_id in self.formerLocks or any(s.smartlockId == smartlock_id for s in self.slots())
 
     def target_pin(self, lock: LockState) -> str:
         """The PIN the code of this lock state carries: its own (a rotation's code), or the booking's."""

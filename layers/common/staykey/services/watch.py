@@ -113,6 +113,14 @@ class Watcher:
         record: dict[str, Any],
     ) -> None:
         now = self.clock.now()
+        # The signals this look answers, taken first: one written during the look stays for the next.
+        taken = {
+            lock_id: w.check_at
+            for lock_id in plan.check
+            if (w := watches.get(lock_id)) is not None and w.check_at is not None and w.signalled(now)
+        }
+        for lock_id, at in taken.items():
+            self.store.take_signal(lock_id, at)
         try:
             listing = self.checks.read(plan.check, state.codes)
         except nuki_errors.NukiError as exc:
@@ -135,10 +143,9 @@ class Watcher:
             outcome = self.checks.check(lock_id, listing, "check", None, watches.get(lock_id))
             report.clean += outcome == "clean"
             report.queued += outcome == "queued"
-        for lock_id in plan.check:
-            w = watches.get(lock_id)
-            if w is not None and w.signalled(now) and lock_id not in listing.failed:
-                self.store.clear_signal(lock_id, now)
+        for lock_id, at in taken.items():
+            if lock_id not in listing.failed:
+                self.store.clear_signal(lock_id, at)
         if plan.hot_check_due:
             record["hot_checked_at"] = now
         self.metric("LocksChecked", len(looked))

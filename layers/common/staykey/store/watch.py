@@ -53,16 +53,18 @@ class WatchItems(Table):
         )
 
     def signal_lock(self, smartlock_id: int, at: datetime) -> None:
-        """Something says the lock may have drifted: the watcher looks at it from `at` on (an earlier
-        signal already waiting stays). Signals have a partition of their own (SIGNALS / LOCK#{id}):
-        the watcher reads it every run, and it is nearly always empty."""
+        """Something says the lock may have drifted: the watcher looks at it from `at` on. An earlier
+        signal already waiting stays; one the watcher has taken (`take_signal`: it is looking at the
+        lock now, for what was said before) is replaced, whatever its time, so that what is said
+        during that look is not cleared with it. Signals have a partition of their own (SIGNALS /
+        LOCK#{id}): the watcher reads it every run, and it is nearly always empty."""
         with contextlib.suppress(self.client.exceptions.ConditionalCheckFailedException):
             self.client.update_item(
                 TableName=self.table_name,
                 Key=self._codec.dump({"pk": "SIGNALS", "sk": f"LOCK#{smartlock_id}"}),
-                UpdateExpression="SET #id = :id, #c = :c",
-                ConditionExpression="attribute_not_exists(#c) OR #c > :c",
-                ExpressionAttributeNames={"#id": "smartlockId", "#c": "checkAt"},
+                UpdateExpression="SET #id = :id, #c = :c REMOVE #t",
+                ConditionExpression="attribute_not_exists(#c) OR #c > :c OR attribute_exists(#t)",
+                ExpressionAttributeNames={"#id": "smartlockId", "#c": "checkAt", "#t": "takenAt"},
                 ExpressionAttributeValues=self._codec.dump({":id": smartlock_id, ":c": iso_utc(at)}),
             )
 
@@ -75,14 +77,28 @@ class WatchItems(Table):
                 out[int(item["smartlockId"])] = at
         return out
 
+    def take_signal(self, smartlock_id: int, at: datetime) -> None:
+        """The watcher is about to look at the lock for the signal it read (`at`, its checkAt): a
+        signal written from now on replaces it (`signal_lock`) instead of waiting behind it."""
+        with contextlib.suppress(self.client.exceptions.ConditionalCheckFailedException):
+            self.client.update_item(
+                TableName=self.table_name,
+                Key=self._codec.dump({"pk": "SIGNALS", "sk": f"LOCK#{smartlock_id}"}),
+                UpdateExpression="SET #t = :c",
+                ConditionExpression="#c = :c",
+                ExpressionAttributeNames={"#c": "checkAt", "#t": "takenAt"},
+                ExpressionAttributeValues=self._codec.dump({":c": iso_utc(at)}),
+            )
+
     def clear_signal(self, smartlock_id: int, at: datetime) -> None:
-        """The watcher looked at the lock for a signal up to `at`: it is done (a later one stays)."""
+        """The watcher looked at the lock for the signal it took (`at`): it is done, unless a signal
+        came meanwhile (it replaced the taken one: that one stays for the next run)."""
         with contextlib.suppress(self.client.exceptions.ConditionalCheckFailedException):
             self.client.delete_item(
                 TableName=self.table_name,
                 Key=self._codec.dump({"pk": "SIGNALS", "sk": f"LOCK#{smartlock_id}"}),
-                ConditionExpression="#c <= :c",
-                ExpressionAttributeNames={"#c": "checkAt"},
+                ConditionExpression="#c = :c AND #t = :c",
+                ExpressionAttributeNames={"#c": "checkAt", "#t": "takenAt"},
                 ExpressionAttributeValues=self._codec.dump({":c": iso_utc(at)}),
             )
 

@@ -1,0 +1,47 @@
+"""The watcher's signals (store.watch: signal_lock, take_signal, clear_signal; services.watch): a
+signal said while the watcher is looking at a lock for an earlier one is not cleared with it."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from tests.conftest import World
+from tests.functional.activity.conftest import LOCK_A, make_watcher, stay
+
+
+def test_a_signal_written_during_the_watchers_look_survives_it(world: World, activity: Any) -> None:
+    """Found by an adversarial run (in-process: the interleaving is injected): the reconcile run the
+    watcher had just queued found the lock offline and asked for a look in 15 minutes; signal_lock
+    kept the earlier, due signal instead, and the watcher then cleared that one. The lock was not
+    looked at again until the daily sweep."""
+    stay(world)
+    now = world.clock.now()
+    world.store.signal_lock(LOCK_A, now)  # e.g. a DEVICE_AUTHS we did not expect
+    watcher = make_watcher(world)
+    original = watcher.checks.check
+    later = now + timedelta(seconds=900)
+
+    def check_then_a_signal(lock_id: int, *a: Any, **kw: Any) -> str:
+        out = original(lock_id, *a, **kw)
+        world.store.signal_lock(lock_id, later)  # the reconcile run: offline, look again in 15 minutes
+        return out
+
+    watcher.checks.check = check_then_a_signal  # type: ignore[method-assign]
+    watcher.tick()
+    assert world.store.lock_signals().get(LOCK_A) == later
+
+
+def test_a_signal_looked_at_is_cleared_and_one_not_yet_due_waits(world: World, activity: Any) -> None:
+    stay(world)
+    now = world.clock.now()
+    world.store.signal_lock(LOCK_A, now)
+    make_watcher(world).tick()
+    assert world.store.lock_signals() == {}
+    # A later one waits for its time, and an earlier one said meanwhile goes first
+    world.store.signal_lock(LOCK_A, now + timedelta(minutes=10))
+    world.store.signal_lock(LOCK_A, now + timedelta(minutes=5))
+    world.store.signal_lock(LOCK_A, now + timedelta(minutes=20))
+    assert world.store.lock_signals() == {LOCK_A: now + timedelta(minutes=5)}
+    make_watcher(world).tick()
+    assert world.store.lock_signals() == {LOCK_A: now + timedelta(minutes=5)}
