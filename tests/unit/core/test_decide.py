@@ -196,3 +196,24 @@ def test_the_decision_modules_do_no_io_and_read_no_clock() -> None:
                 assert not module.startswith(forbidden_staykey), f"{name} imports {module}"
             if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute):
                 assert node.func.attr not in ("now", "utcnow", "today"), f"{name} reads a clock: .{node.func.attr}()"
+
+
+def test_a_code_a_full_lock_refused_after_its_booking_stopped_wanting_it_is_still_reported() -> None:
+    """Found by a Hypothesis example of the simulator (seed 181): creates waiting for an offline,
+    full lock landed refused as their booking moved away; they were deleted with no LockFull metric,
+    and the operator never heard that the lock is full for the next guest."""
+    from staykey.core.commands import end
+
+    b = booking()
+    d.decide(b, {}, ctx(NOW))
+    d.after_outcome(b, Outcome(), ctx(NOW))
+    end(b, BookingStatus.CANCELLED, "cancelled", NOW)
+    at = NOW + timedelta(seconds=30)
+    refused = {lock: on_lock(b, lock, error="K_ERROR_TOO_MANY_ENTRIES") for lock in LOCKS}
+    plan = d.decide(b, {lock: Look([auth], True, stamp=at) for lock, auth in refused.items()}, ctx(at))
+    assert plan.metrics.count(("LockFull", {})) == 2  # once per lock
+    assert sorted(plan.deletes) == sorted((lock, auth.id) for lock, auth in refused.items())
+    # Seen again: not counted again
+    later = at + timedelta(seconds=30)
+    plan = d.decide(b, {lock: Look([auth], True, stamp=later) for lock, auth in refused.items()}, ctx(later))
+    assert ("LockFull", {}) not in plan.metrics

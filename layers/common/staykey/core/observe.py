@@ -199,6 +199,12 @@ def _seen_code(
             lock.opSentAt = now
         return
     if b.code_unwanted(lock):
+        if match.error and not lock.refused:
+            # Refused by a full lock after the booking stopped wanting it (it moved as the write
+            # landed): nobody is kept out, but the lock is full for the next guest (the operator's
+            # news: a Hypothesis example, seed 181). Counted once; the plan step deletes it.
+            plan.metrics.append(("LockFull" if onlock.lock_full(match) else "CodeRefused", {}))
+            lock.refused = True
         if lock.status == LockStatus.REMOVED and lock.op is None:
             # Our code showed up after we took it off (a late write landing): remove it again.
             lock.status = LockStatus.PENDING
