@@ -199,12 +199,11 @@ def _seen_code(
             lock.opSentAt = now
         return
     if b.code_unwanted(lock):
-        if match.error and not lock.refused:
+        if match.error:
             # Refused by a full lock after the booking stopped wanting it (it moved as the write
             # landed): nobody is kept out, but the lock is full for the next guest (the operator's
-            # news: a Hypothesis example, seed 181). Counted once; the plan step deletes it.
-            plan.metrics.append(("LockFull" if onlock.lock_full(match) else "CodeRefused", {}))
-            lock.refused = True
+            # news: a Hypothesis example, seed 181). The plan step deletes it.
+            _count_refusal(lock, match, plan)
         if lock.status == LockStatus.REMOVED and lock.op is None:
             # Our code showed up after we took it off (a late write landing): remove it again.
             lock.status = LockStatus.PENDING
@@ -249,14 +248,21 @@ def _seen_code(
 def _refused_code(lock: LockState, match: SmartlockAuth, plan: Plan) -> None:
     """The lock stored our code with an error (a full keypad): it never opens the door. The
     booking fails and says why; the refused code is deleted, and the code goes on again later."""
-    if not lock.refused:
-        plan.metrics.append(("LockFull" if onlock.lock_full(match) else "CodeRefused", {}))
+    if _count_refusal(lock, match, plan):
         if lock.status != LockStatus.FAILED:
             plan.metrics.append(("ProvisioningFailed", {}))
         plan.logs.append(("the lock refused our code", {"smartlock_id": lock.smartlockId}))
-    lock.refused = True
     lock.status, lock.op, lock.retryAt = LockStatus.FAILED, None, None
     lock.error = f"the lock refused the code: {match.error}"
+
+
+def _count_refusal(lock: LockState, match: SmartlockAuth, plan: Plan) -> bool:
+    """A refused code is counted once per lock state (LockFull or CodeRefused); True: it was news."""
+    if lock.refused:
+        return False
+    plan.metrics.append(("LockFull" if onlock.lock_full(match) else "CodeRefused", {}))
+    lock.refused = True
+    return True
 
 
 def _seen_gone(b: Booking, lock: LockState, look: Look, now: datetime, plan: Plan) -> None:
