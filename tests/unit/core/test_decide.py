@@ -217,3 +217,34 @@ def test_a_code_a_full_lock_refused_after_its_booking_stopped_wanting_it_is_stil
     later = at + timedelta(seconds=30)
     plan = d.decide(b, {lock: Look([auth], True, stamp=later) for lock, auth in refused.items()}, ctx(later))
     assert ("LockFull", {}) not in plan.metrics
+
+
+def test_our_new_code_changed_in_nuki_web_before_its_first_read_back_is_rewritten_at_once() -> None:
+    """Found by a Hypothesis example of the simulator (seed 181): our create landed, someone set
+    another PIN on it in Nuki Web before a read-back recorded its id. It was matched by nothing (not
+    our PIN, no id of ours), so the create was sent again and the changed code stayed on the lock,
+    17 minutes past the 15 within which a code the booking does not want must be gone."""
+    b = booking()
+    d.decide(b, {}, ctx(NOW))
+    d.after_outcome(b, Outcome(), ctx(NOW))
+    at = NOW + timedelta(seconds=5)
+    changed = {lock: on_lock(b, lock, code=765432, creation_date=NOW + timedelta(seconds=1)) for lock in LOCKS}
+    plan = d.decide(b, {lock: Look([auth], True, stamp=at) for lock, auth in changed.items()}, ctx(at))
+    assert plan.creates == []  # not sent again beside it
+    assert sorted(plan.updates) == sorted((lock, auth.id) for lock, auth in changed.items())  # rewritten now
+    assert all(lock.nukiId == changed[lock.smartlockId].id for lock in b.locks)
+    assert b.status == BookingStatus.PROVISIONING  # and not told before the rewrite is seen
+
+
+def test_a_code_named_like_ours_made_before_the_booking_is_not_adopted() -> None:
+    """The foreign rule stands: only a code made since the booking exists can be its create."""
+    b = booking()
+    d.decide(b, {}, ctx(NOW))
+    d.after_outcome(b, Outcome(), ctx(NOW))
+    at = NOW + timedelta(seconds=5)
+    older = {lock: on_lock(b, lock, code=765432, creation_date=NOW - timedelta(days=1)) for lock in LOCKS}
+    plan = d.decide(b, {lock: Look([auth], True, stamp=at) for lock, auth in older.items()}, ctx(at))
+    assert plan.updates == []
+    assert plan.deletes == []
+    assert plan.stale == []
+    assert all(lock.nukiId is None and lock.op == "create" for lock in b.locks)
