@@ -248,3 +248,22 @@ def test_a_code_named_like_ours_made_before_the_booking_is_not_adopted() -> None
     assert plan.deletes == []
     assert plan.stale == []
     assert all(lock.nukiId is None and lock.op == "create" for lock in b.locks)
+
+
+def test_a_refused_create_found_after_its_booking_ended_is_still_reported() -> None:
+    """Found by a Hypothesis example of the simulator (seed 181): the create waited for an offline,
+    full lock; the stay ended; the lock came back and stored it refused. The read-back looking for
+    it (op "find") deleted it with no LockFull metric."""
+    from staykey.core.commands import end
+
+    b = booking()
+    d.decide(b, {}, ctx(NOW))
+    d.after_outcome(b, Outcome(), ctx(NOW))
+    end(b, BookingStatus.CANCELLED, "cancelled", NOW)
+    d.decide(b, {}, ctx(NOW + timedelta(seconds=1)))
+    assert all(lock.op == "find" for lock in b.locks)
+    at = NOW + timedelta(seconds=30)
+    refused = {lock: on_lock(b, lock, error="K_ERROR_TOO_MANY_ENTRIES") for lock in LOCKS}
+    plan = d.decide(b, {lock: Look([auth], True, stamp=at) for lock, auth in refused.items()}, ctx(at))
+    assert plan.metrics.count(("LockFull", {})) == 2  # once per lock
+    assert sorted(plan.deletes) == sorted((lock, auth.id) for lock, auth in refused.items())

@@ -209,6 +209,11 @@ def _seen_code(
         lock.nukiId, lock.authId = match.id, match.auth_id
         expires = b.validUntil + timedelta(days=ctx.settings.activity_retention_days)
         plan.index_auths.append(IndexAuth(lock.smartlockId, b.bookingId, match.id, match.auth_id, expires))
+    if match.error and (lock.op in ("find", "delete") or b.code_unwanted(lock)):
+        # Refused by a full lock as the booking stopped wanting it (it moved or ended as the write
+        # landed; a create we looked for after the end): nobody is kept out, but the lock is full
+        # for the next guest, the operator's news (Hypothesis examples, seed 181). It is deleted.
+        _count_refusal(lock, match, plan)
     if lock.op == "find":
         lock.op, lock.opChecks = None, 0  # found what may have landed: the plan step deletes it now
         return
@@ -222,11 +227,6 @@ def _seen_code(
             lock.opSentAt = now
         return
     if b.code_unwanted(lock):
-        if match.error:
-            # Refused by a full lock after the booking stopped wanting it (it moved as the write
-            # landed): nobody is kept out, but the lock is full for the next guest (the operator's
-            # news: a Hypothesis example, seed 181). The plan step deletes it.
-            _count_refusal(lock, match, plan)
         if lock.status == LockStatus.REMOVED and lock.op is None:
             # Our code showed up after we took it off (a late write landing): remove it again.
             lock.status = LockStatus.PENDING
