@@ -127,6 +127,7 @@ class Checker:
         self.violations: list[Violation] = []
         self.checks: Counter[str] = Counter()
         self.names: dict[str, str] = {}  # auth name -> booking id
+        self.recorded_ids: set[str] = set()  # every Nuki id a booking item ever recorded for its code
         self.pin_since: dict[str, float] = {}  # booking -> when its current PIN was chosen
         self.provisioning_since: dict[str, float] = {}
         self.email_basis: dict[str, tuple[str, str, str, tuple[int, ...]]] = {}
@@ -325,6 +326,11 @@ class Checker:
         self.items[booking_id] = new
         now = self.w.loop.t
         self.names[new["authName"]] = booking_id
+        ids = {lk["nukiId"] for lk in (*new.get("locks", []), *new.get("rotationCodes", [])) if lk.get("nukiId")}
+        self.recorded_ids |= ids
+        if self.w.taken_over & ids:
+            # Recorded after all (a read from before the PIN changed, stored after): ours by our records.
+            self.w.foreign_ids -= self.w.taken_over & ids
         status, was = new["status"], old.get("status")
         pins = self.rotation_pins.setdefault(booking_id, set())
         pins.update(str(lk["pin"]) for lk in new.get("rotationCodes", []) if lk.get("pin"))

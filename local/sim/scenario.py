@@ -358,20 +358,20 @@ class Season:
         what = rng.choice(("code", "until", "disable", "delete"))
         if auth.type == 0 and what == "code":
             what = "disable"  # an app authorization has no code
-        w.tampered[lock_id] = w.loop.t
         if what == "delete":
+            w.tampered[lock_id] = w.loop.t
             w.sandbox.delete_auth_elsewhere(lock_id, auth.id)
         elif what == "code":
             from local.nuki_sandbox.model import NukiError
 
             try:
-                w.sandbox.change_auth_elsewhere(lock_id, auth.id, code=_code(rng))
+                w.edit_in_nuki_web(lock_id, auth, code=_code(rng))
             except NukiError:
                 return
         elif what == "until":
-            w.sandbox.change_auth_elsewhere(lock_id, auth.id, until=w.loop.now() + timedelta(hours=1))
+            w.edit_in_nuki_web(lock_id, auth, until=w.loop.now() + timedelta(hours=1))
         else:
-            w.sandbox.change_auth_elsewhere(lock_id, auth.id, enabled=False)
+            w.edit_in_nuki_web(lock_id, auth, enabled=False)
         w.note(f"tampered ({what}) with {auth.name} on lock {lock_id}")
 
     def _foreign_on_pin(self) -> None:

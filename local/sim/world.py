@@ -153,6 +153,7 @@ class World:
         self.entries: list[GuestEntry] = []
         self.deliveries: list[Delivery] = []
         self.foreign_ids: set[str] = set()
+        self.taken_over: set[str] = set()  # codes of ours given another PIN before StayKey recorded them
         self.online_since: dict[int, float] = {}
         self.nuki_ok_since = 0.0  # since when Nuki takes StayKey's writes again (after any outage)
         self.reads_ok_since = 0.0  # since when Nuki answers StayKey's reads again
@@ -828,6 +829,18 @@ class World:
         return bool(result["success"])
 
     # ------------------------------------------------------------------ reading the truth
+
+    def edit_in_nuki_web(self, lock_id: int, auth: Any, **changes: Any) -> None:
+        """Someone changes a code of ours in Nuki Web (`changes`: the sandbox's `code`, `until`,
+        `enabled`). One whose PIN is changed before StayKey recorded its id keeps nothing of our
+        records but a name anyone can type: from then on it is someone else's (never to be touched;
+        StayKey cannot tell it from a code an operator made under that name)."""
+        self.tampered[lock_id] = self.loop.t
+        self.sandbox.change_auth_elsewhere(lock_id, auth.id, **changes)
+        if "code" in changes and auth.id not in self.checker.recorded_ids:
+            self.foreign_ids.add(auth.id)
+            self.taken_over.add(auth.id)
+            self.note(f"{auth.name} on lock {lock_id} got another PIN before StayKey recorded it: someone else's")
 
     def booking_item(self, booking_id: str) -> dict[str, Any] | None:
         """The booking as last written (decoded once, at the write)."""

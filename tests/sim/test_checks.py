@@ -27,6 +27,7 @@ import pytest
 
 from staykey.services import bookings as bookings_module
 from tests.sim.conftest import DOOR_1, DOOR_2, ENTRANCE, book_now, codes_on, make_world, status, violations
+from tests.sim.test_stateful import StayKeyMachine
 
 
 def test_a_removal_nuki_refuses_with_403_alarms_at_once_and_goes_once_nuki_takes_it() -> None:
@@ -213,3 +214,64 @@ def test_an_old_code_on_a_lock_the_booking_moved_away_from_goes_without_waiting_
     assert int(old) not in codes_on(world, DOOR_1), "the old code stayed on a lock the booking left"
     world.checker.sweep()
     assert not violations(world, "gone_means_gone")
+
+
+# An adversarial review of the first fix for a Hypothesis example (seed 181: our create landed,
+# someone changed its PIN in Nuki Web before a read-back recorded its id) found that fix adopting,
+# rewriting and deleting codes StayKey did not create. A code under our name with a PIN the
+# booking never had carries nothing of our records: it is someone else's (the simulator's
+# `edit_in_nuki_web` counts such an edit as handing the code over).
+
+
+def _machine() -> StayKeyMachine:
+    m = StayKeyMachine()
+    m.start(seed=1, lean=False, sync_delay=0.0, webhooks=False)
+    return m
+
+
+def test_an_operators_code_under_our_name_during_a_slow_create_is_untouched() -> None:
+    m = _machine()
+    w = m.w
+    m.sync_delay(DOOR_1, 60.0)
+    booking_id = m.book("r1", -30, 5)
+    w.run_for(1)
+    item = w.booking_item(booking_id)
+    theirs = w.add_foreign(DOOR_1, 357913, item["authName"])  # a companion's code, typed by the host
+    w.run_for(180)
+    assert violations(w) == []
+    assert theirs in {a.id for a in w.auths_on(DOOR_1)}
+    assert w.booking_item(booking_id)["status"] == "active"
+
+
+def test_an_operators_code_under_our_name_is_untouched_when_the_booking_ends_during_its_create() -> None:
+    m = _machine()
+    w = m.w
+    m.lock_online(DOOR_1, False)
+    booking_id = m.book("r1", -30, 5)
+    w.run_for(30)
+    m.end(booking_id, "cancel")
+    w.run_for(60)
+    theirs = w.add_foreign(DOOR_1, 357913, w.booking_item(booking_id)["authName"])
+    w.run_for(60)
+    m.lock_online(DOOR_1, True)
+    w.run_for(1800)
+    assert violations(w) == []
+    assert theirs in {a.id for a in w.auths_on(DOOR_1)}
+
+
+def test_a_copy_of_our_code_on_a_door_a_booking_left_before_its_code_was_sent_is_untouched() -> None:
+    """The same review: a scheduled booking moved to another room before anything was sent
+    remembered the door it left (`formerLocks`), so a host's copy of the guest's code there (our
+    name, the booking's PIN) was deleted as ours. Only a door something was sent to is remembered."""
+    m = _machine()
+    w = m.w
+    booking_id = m.book("r1", 75 * 60, 5)
+    w.run_for(60)
+    m.move(booking_id, "r2")
+    w.run_for(120)
+    item = w.booking_item(booking_id)
+    assert item.get("formerLocks", []) == []
+    copy = w.add_foreign(DOOR_1, int(item["pin"]), item["authName"])
+    w.run_for(26 * 3600)
+    assert violations(w) == []
+    assert copy in {a.id for a in w.auths_on(DOOR_1)}

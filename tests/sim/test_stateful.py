@@ -123,16 +123,16 @@ class StayKeyMachine(RuleBasedStateMachine):
             auth = next((a for a in self.w.auths_on(lock_id) if a.name == item["authName"]), None)
             if auth is None:
                 continue
-            self.w.tampered[lock_id] = self.w.loop.t
             if what == "delete":
+                self.w.tampered[lock_id] = self.w.loop.t
                 self.w.sandbox.delete_auth_elsewhere(lock_id, auth.id)
             elif what == "disable":
-                self.w.sandbox.change_auth_elsewhere(lock_id, auth.id, enabled=False)
+                self.w.edit_in_nuki_web(lock_id, auth, enabled=False)
             else:
                 from local.nuki_sandbox.model import NukiError
 
                 with contextlib.suppress(NukiError):
-                    self.w.sandbox.change_auth_elsewhere(lock_id, auth.id, code=765432)
+                    self.w.edit_in_nuki_web(lock_id, auth, code=765432)
             return
 
     @rule(booking=bookings)

@@ -45,3 +45,29 @@ def test_a_signal_looked_at_is_cleared_and_one_not_yet_due_waits(world: World, a
     assert world.store.lock_signals() == {LOCK_A: now + timedelta(minutes=5)}
     make_watcher(world).tick()
     assert world.store.lock_signals() == {LOCK_A: now + timedelta(minutes=5)}
+
+
+def test_a_due_signal_whose_look_failed_stays_due_beside_a_later_one(world: World, activity: Any) -> None:
+    """Found by an adversarial run: the watcher took a due signal and its read failed (Nuki
+    answered an error; or the invocation died); a later-dated signal (a reconcile run finding the
+    lock offline: look in 15 minutes) then replaced the taken one, and the due look waited 15
+    minutes more. What is said while a signal is taken now goes beside it (`nextAt`)."""
+    from staykey.nuki import errors as nuki_errors
+
+    stay(world)
+    now = world.clock.now()
+    world.store.signal_lock(LOCK_A, now)  # a DEVICE_AUTHS we did not expect: look at the next run
+    watcher = make_watcher(world)
+    read = watcher.checks.read
+
+    def failing_read(*a: Any, **kw: Any) -> Any:
+        raise nuki_errors.NukiError("Nuki answered 503", status=503)
+
+    watcher.checks.read = failing_read  # type: ignore[method-assign]
+    watcher.tick()
+    later = now + timedelta(minutes=15)
+    world.store.signal_lock(LOCK_A, later)
+    assert world.store.lock_signals() == {LOCK_A: now}  # still due: looked at by the next run
+    watcher.checks.read = read  # type: ignore[method-assign]
+    make_watcher(world).tick()
+    assert world.store.lock_signals() == {LOCK_A: later}  # looked at; the later one waits for its time

@@ -70,12 +70,13 @@ def _round(b: Booking, looks: Mapping[int, Look], ctx: Context, plan: Plan, send
             _plan_writes(b, b.rotationCodes, b.rotation.pin if b.rotation else b.pin, ctx, side, retry_by)
     _check_deadlines(b, ctx, plan)
     _settle(b, now, plan)
-    # Locks the booking moved away from are dropped once their code is gone (and remembered: a
-    # late create landing there under our name is still ours to remove, `core.drift`).
+    # Locks the booking moved away from are dropped once their code is gone (and remembered if
+    # anything of ours was sent there: a late create landing there under our name is still ours to
+    # remove, `core.drift`; on a lock never written to, a code under our name is someone's copy).
     live = (BookingStatus.PROVISIONING, BookingStatus.ACTIVE, BookingStatus.FAILED, BookingStatus.SCHEDULED)
-    gone = [lk.smartlockId for lk in b.locks if lk.desired == "absent" and lk.status == LockStatus.REMOVED]
+    gone = [lk for lk in b.locks if lk.desired == "absent" and lk.status == LockStatus.REMOVED]
     if gone and b.status in live:
-        b.formerLocks = sorted({*b.formerLocks, *gone})
+        b.formerLocks = sorted({*b.formerLocks, *(lk.smartlockId for lk in gone if lk.removedAt is not None)})
         b.locks = [lk for lk in b.locks if not (lk.desired == "absent" and lk.status == LockStatus.REMOVED)]
     b.rotationCodes = [lk for lk in b.rotationCodes if not (lk.desired == "absent" and lk.status == LockStatus.REMOVED)]
     plan_next_check(b, ctx, plan)

@@ -58,33 +58,10 @@ def ours(b: Booking, lock: LockState, look: Look) -> tuple[SmartlockAuth | None,
         want = lock.sentPin or b.target_pin(lock)
         taken = {s.nukiId for s in siblings if s.nukiId}
         match = next((a for a in mine if onlock.code_of(a) == want and a.id not in taken), None)
-        if match is None and lock.op in ("create", "find"):
-            match = _changed_create(b, siblings, mine, taken)
     stale = [
         a for a in mine if a is not match and onlock.code_of(a) in b.pinHistory and not _siblings_code(b, siblings, a)
     ]
     return match, stale
-
-
-def _changed_create(
-    b: Booking, siblings: list[LockState], mine: list[SmartlockAuth], taken: set[str]
-) -> SmartlockAuth | None:
-    """Our create, landed and then changed on the lock (another PIN set in Nuki Web) before any
-    read-back recorded its id: the booking's own name, made since the booking exists, with a PIN
-    that is none of the booking's. Left unmatched it was nobody's: the create was sent again, and
-    the changed code stayed on the lock after the stay (a Hypothesis example, seed 181). Adopted,
-    it is rewritten (or removed) like any code of ours that differs from what we sent."""
-    for auth in mine:
-        code = onlock.code_of(auth)
-        if (
-            auth.id not in taken
-            and auth.creation_date is not None
-            and auth.creation_date >= b.createdAt
-            and code not in b.pinHistory
-            and not _siblings_code(b, siblings, auth)
-        ):
-            return auth
-    return None
 
 
 def sent_differences(b: Booking, lock: LockState, auth: SmartlockAuth) -> list[str]:
@@ -242,9 +219,11 @@ def _seen_code(
         elif match.error:
             _refused_code(lock, match, plan)
         elif lock.op == "create" and look.complete:
-            # A create lands whole: a full read showing it otherwise means it was changed on the
-            # lock after it landed (another PIN set in Nuki Web), not that it is still landing.
-            # Write it again now, as when no write is in flight (seed 181).
+            # A create lands whole: a full read showing our code (our name, the PIN we sent)
+            # otherwise means it was changed on the lock after it landed (its window, or disabled,
+            # in Nuki Web), not that it is still landing. Written again now, as with no write in
+            # flight. (One whose PIN someone changed before any read-back recorded its id carries
+            # nothing of our records but a name anyone can type: someone else's, left alone.)
             lock.op, lock.sentFrom, lock.retryAt = None, None, None
             plan.logs.append(
                 ("our new code was changed on a lock; writing it again", {"smartlock_id": lock.smartlockId})

@@ -54,18 +54,33 @@ class WatchItems(Table):
 
     def signal_lock(self, smartlock_id: int, at: datetime) -> None:
         """Something says the lock may have drifted: the watcher looks at it from `at` on. An earlier
-        signal already waiting stays; one the watcher has taken (`take_signal`: it is looking at the
-        lock now, for what was said before) is replaced, whatever its time, so that what is said
-        during that look is not cleared with it. Signals have a partition of their own (SIGNALS /
+        signal already waiting stays. While the watcher has one taken (`take_signal`: it is looking
+        at the lock now, for what was said before), what is said goes beside it (`nextAt`, the
+        earliest): not cleared with the taken one, and not putting off the taken one's time if that
+        look fails (it stays due for the next run). Signals have a partition of their own (SIGNALS /
         LOCK#{id}): the watcher reads it every run, and it is nearly always empty."""
+        key = self._codec.dump({"pk": "SIGNALS", "sk": f"LOCK#{smartlock_id}"})
+        values = self._codec.dump({":id": smartlock_id, ":c": iso_utc(at)})
+        try:
+            self.client.update_item(
+                TableName=self.table_name,
+                Key=key,
+                UpdateExpression="SET #id = :id, #c = :c",
+                ConditionExpression="attribute_not_exists(#c) OR (#c > :c AND attribute_not_exists(#t))",
+                ExpressionAttributeNames={"#id": "smartlockId", "#c": "checkAt", "#t": "takenAt"},
+                ExpressionAttributeValues=values,
+            )
+            return
+        except self.client.exceptions.ConditionalCheckFailedException:
+            pass
         with contextlib.suppress(self.client.exceptions.ConditionalCheckFailedException):
             self.client.update_item(
                 TableName=self.table_name,
-                Key=self._codec.dump({"pk": "SIGNALS", "sk": f"LOCK#{smartlock_id}"}),
-                UpdateExpression="SET #id = :id, #c = :c REMOVE #t",
-                ConditionExpression="attribute_not_exists(#c) OR #c > :c OR attribute_exists(#t)",
-                ExpressionAttributeNames={"#id": "smartlockId", "#c": "checkAt", "#t": "takenAt"},
-                ExpressionAttributeValues=self._codec.dump({":id": smartlock_id, ":c": iso_utc(at)}),
+                Key=key,
+                UpdateExpression="SET #n = :c",
+                ConditionExpression="attribute_exists(#t) AND (attribute_not_exists(#n) OR #n > :c)",
+                ExpressionAttributeNames={"#t": "takenAt", "#n": "nextAt"},
+                ExpressionAttributeValues=self._codec.dump({":c": iso_utc(at)}),
             )
 
     def lock_signals(self) -> dict[int, datetime]:
@@ -92,14 +107,29 @@ class WatchItems(Table):
 
     def clear_signal(self, smartlock_id: int, at: datetime) -> None:
         """The watcher looked at the lock for the signal it took (`at`): it is done, unless a signal
-        came meanwhile (it replaced the taken one: that one stays for the next run)."""
-        with contextlib.suppress(self.client.exceptions.ConditionalCheckFailedException):
+        came meanwhile (`nextAt`: it becomes the signal, for its own time)."""
+        key = self._codec.dump({"pk": "SIGNALS", "sk": f"LOCK#{smartlock_id}"})
+        names = {"#c": "checkAt", "#t": "takenAt", "#n": "nextAt"}
+        values = self._codec.dump({":c": iso_utc(at)})
+        try:
             self.client.delete_item(
                 TableName=self.table_name,
-                Key=self._codec.dump({"pk": "SIGNALS", "sk": f"LOCK#{smartlock_id}"}),
-                ConditionExpression="#c = :c AND #t = :c",
-                ExpressionAttributeNames={"#c": "checkAt", "#t": "takenAt"},
-                ExpressionAttributeValues=self._codec.dump({":c": iso_utc(at)}),
+                Key=key,
+                ConditionExpression="#c = :c AND #t = :c AND attribute_not_exists(#n)",
+                ExpressionAttributeNames=names,
+                ExpressionAttributeValues=values,
+            )
+            return
+        except self.client.exceptions.ConditionalCheckFailedException:
+            pass
+        with contextlib.suppress(self.client.exceptions.ConditionalCheckFailedException):
+            self.client.update_item(
+                TableName=self.table_name,
+                Key=key,
+                UpdateExpression="SET #c = #n REMOVE #t, #n",
+                ConditionExpression="#c = :c AND #t = :c AND attribute_exists(#n)",
+                ExpressionAttributeNames=names,
+                ExpressionAttributeValues=values,
             )
 
     def lock_watches(self) -> Iterator[LockWatch]:
