@@ -20,6 +20,8 @@ from staykey.core.watch import WATCH_SHARDS, LockWatch, WatchState
 from staykey.store.table import Table
 
 STAY = "s#"
+# signal_lock: tries of its pair of conditional writes while the watcher takes and clears signals
+SIGNAL_TRIES = 5
 
 
 def watch_key(smartlock_id: int) -> dict[str, str]:
@@ -60,28 +62,39 @@ class WatchItems(Table):
         look fails (it stays due for the next run). Signals have a partition of their own (SIGNALS /
         LOCK#{id}): the watcher reads it every run, and it is nearly always empty."""
         key = self._codec.dump({"pk": "SIGNALS", "sk": f"LOCK#{smartlock_id}"})
-        values = self._codec.dump({":id": smartlock_id, ":c": iso_utc(at)})
-        try:
-            self.client.update_item(
-                TableName=self.table_name,
-                Key=key,
-                UpdateExpression="SET #id = :id, #c = :c",
-                ConditionExpression="attribute_not_exists(#c) OR (#c > :c AND attribute_not_exists(#t))",
-                ExpressionAttributeNames={"#id": "smartlockId", "#c": "checkAt", "#t": "takenAt"},
-                ExpressionAttributeValues=values,
-            )
-            return
-        except self.client.exceptions.ConditionalCheckFailedException:
-            pass
-        with contextlib.suppress(self.client.exceptions.ConditionalCheckFailedException):
-            self.client.update_item(
-                TableName=self.table_name,
-                Key=key,
-                UpdateExpression="SET #n = :c",
-                ConditionExpression="attribute_exists(#t) AND (attribute_not_exists(#n) OR #n > :c)",
-                ExpressionAttributeNames={"#t": "takenAt", "#n": "nextAt"},
-                ExpressionAttributeValues=self._codec.dump({":c": iso_utc(at)}),
-            )
+        when = iso_utc(at)
+        assert when is not None
+        values = self._codec.dump({":id": smartlock_id, ":c": when})
+        failed = self.client.exceptions.ConditionalCheckFailedException
+        # Two conditional writes; the watcher may take or clear the signal between them (a look
+        # ending): then neither applies, and the pair is tried again on what the item is now.
+        for _ in range(SIGNAL_TRIES):
+            with contextlib.suppress(failed):
+                self.client.update_item(
+                    TableName=self.table_name,
+                    Key=key,
+                    UpdateExpression="SET #id = :id, #c = :c",
+                    ConditionExpression="attribute_not_exists(#c) OR (#c > :c AND attribute_not_exists(#t))",
+                    ExpressionAttributeNames={"#id": "smartlockId", "#c": "checkAt", "#t": "takenAt"},
+                    ExpressionAttributeValues=values,
+                )
+                return
+            with contextlib.suppress(failed):
+                self.client.update_item(
+                    TableName=self.table_name,
+                    Key=key,
+                    UpdateExpression="SET #n = :c",
+                    ConditionExpression="attribute_exists(#t) AND (attribute_not_exists(#n) OR #n > :c)",
+                    ExpressionAttributeNames={"#t": "takenAt", "#n": "nextAt"},
+                    ExpressionAttributeValues=self._codec.dump({":c": when}),
+                )
+                return
+            item = self.client.get_item(TableName=self.table_name, Key=key, ConsistentRead=True).get("Item")
+            held = self._codec.load(item) if item else {}
+            waiting = held.get("nextAt") if "takenAt" in held else held.get("checkAt")
+            if waiting is not None and str(waiting) <= when:
+                return  # an earlier (or the same) signal waits: it stays
+        raise RuntimeError(f"the signal for lock {smartlock_id} could not be written")  # the caller retries
 
     def lock_signals(self) -> dict[int, datetime]:
         """Every lock a signal names, and from when to look at it."""
