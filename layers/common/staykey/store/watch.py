@@ -65,29 +65,15 @@ class WatchItems(Table):
         when = iso_utc(at)
         assert when is not None
         values = self._codec.dump({":id": smartlock_id, ":c": when})
-        failed = self.client.exceptions.ConditionalCheckFailedException
         # Two conditional writes; the watcher may take or clear the signal between them (a look
         # ending): then neither applies, and the pair is tried again on what the item is now.
         for _ in range(SIGNAL_TRIES):
-            with contextlib.suppress(failed):
-                self.client.update_item(
-                    TableName=self.table_name,
-                    Key=key,
-                    UpdateExpression="SET #id = :id, #c = :c",
-                    ConditionExpression="attribute_not_exists(#c) OR (#c > :c AND attribute_not_exists(#t))",
-                    ExpressionAttributeNames={"#id": "smartlockId", "#c": "checkAt", "#t": "takenAt"},
-                    ExpressionAttributeValues=values,
-                )
+            first = "attribute_not_exists(#c) OR (#c > :c AND attribute_not_exists(#t))"
+            names = {"#id": "smartlockId", "#c": "checkAt", "#t": "takenAt"}
+            if self._updated(key, "SET #id = :id, #c = :c", first, names, values):
                 return
-            with contextlib.suppress(failed):
-                self.client.update_item(
-                    TableName=self.table_name,
-                    Key=key,
-                    UpdateExpression="SET #n = :c",
-                    ConditionExpression="attribute_exists(#t) AND (attribute_not_exists(#n) OR #n > :c)",
-                    ExpressionAttributeNames={"#t": "takenAt", "#n": "nextAt"},
-                    ExpressionAttributeValues=self._codec.dump({":c": when}),
-                )
+            second = "attribute_exists(#t) AND (attribute_not_exists(#n) OR #n > :c)"
+            if self._updated(key, "SET #n = :c", second, {"#t": "takenAt", "#n": "nextAt"}, {":c": values[":c"]}):
                 return
             item = self.client.get_item(TableName=self.table_name, Key=key, ConsistentRead=True).get("Item")
             held = self._codec.load(item) if item else {}
@@ -95,6 +81,21 @@ class WatchItems(Table):
             if waiting is not None and str(waiting) <= when:
                 return  # an earlier (or the same) signal waits: it stays
         raise RuntimeError(f"the signal for lock {smartlock_id} could not be written")  # the caller retries
+
+    def _updated(self, key: Any, update: str, condition: str, names: dict[str, str], values: Any) -> bool:
+        """One conditional update of a signal item; False when its condition did not hold."""
+        try:
+            self.client.update_item(
+                TableName=self.table_name,
+                Key=key,
+                UpdateExpression=update,
+                ConditionExpression=condition,
+                ExpressionAttributeNames=names,
+                ExpressionAttributeValues=values,
+            )
+        except self.client.exceptions.ConditionalCheckFailedException:
+            return False
+        return True
 
     def lock_signals(self) -> dict[int, datetime]:
         """Every lock a signal names, and from when to look at it."""
