@@ -15,6 +15,7 @@ from functools import partial
 from typing import TYPE_CHECKING
 
 from staykey.core import commands
+from staykey.core.looks import removal_waits
 from staykey.core.models import ENDED, Booking, BookingIn, BookingPatch, BookingStatus, Guest, Room, window_for
 from staykey.core.pins import generate_pin
 from staykey.core.text import email_key
@@ -376,11 +377,15 @@ def removal_at(settings: Settings, booking: Booking, hot: int | None) -> datetim
 def watch_stays(store: Store, booking: Booking, now: datetime) -> None:
     """The booking's stay on each of its locks, for the watcher (`core.watch`): a lock is hot from
     when the code goes on until a while after it must be off (now, for a lock the booking left
-    or a booking that ended; a booking that ended before its code went on leaves nothing)."""
+    or a booking that ended; a booking that ended before its code went on leaves nothing). A
+    removal waiting its share of EXPIRY_SPREAD_MINUTES ends the stay when it is due: the watcher's
+    look after the end comes after it, and heals a removal whose wake-up was lost."""
     try:
         for lock in booking.locks:
             ended = booking.status in ENDED or lock.desired == "absent"
             end = min(now, booking.validUntil) if ended else booking.validUntil
+            waits = [s.retryAt for s in booking.slots_on(lock.smartlockId) if s.retryAt and removal_waits(s, now)]
+            end = max([end, *waits]) if ended else end
             if ended and booking.provisionAt > now:
                 store.unwatch_stays(lock.smartlockId, [booking.bookingId])
             else:
