@@ -176,3 +176,23 @@ def test_room_set_up_refuses_a_lock_the_guest_could_not_use_for_its_access_kind(
     assert set(fields) == set(refused)
     assert all(part in fields[name] and f"lock {DOOR}" in fields[name] for name, part in refused.items())
     assert rig.api("GET", "/rooms/room-12")[0] == 404
+
+
+def test_a_run_that_needs_many_locks_reads_them_in_one_call(rig: Rig, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A fleet's stays start at the same hour: one run checks hundreds of locks, and reads them all
+    with one `GET /smartlock` rather than a call per lock (issue 17). Its findings are the same."""
+    from staykey.services import readiness as readiness_module
+
+    monkeypatch.setattr(readiness_module, "READINESS_LIST_MIN", 2)  # this booking's two locks
+    booked(rig)
+    provisioned(rig)
+    rig.patch_lock(ENTRANCE, keypadBatteryCritical=True)
+    rig.at(rig.booking().validFrom - timedelta(hours=48))
+    before = len(rig.http.get(f"{rig.sandbox.url}/_sim/requests", timeout=5).json())
+    assert rig.readiness.run().checked == ["B-1001"]
+    reads = [r["path"] for r in rig.http.get(f"{rig.sandbox.url}/_sim/requests", timeout=5).json()[before:]]
+    assert reads == ["/smartlock"]
+    readiness = rig.booking().readiness
+    assert readiness is not None
+    assert [(r.smartlockId, r.code) for r in readiness.reasons] == [(ENTRANCE, "keypad_battery_critical")]
+    assert rig.store.get_lock_meta(DOOR)["online"] is True  # every lock's state recorded as before

@@ -141,6 +141,24 @@ def test_a_stay_whose_removal_never_ran_is_ended_and_its_code_removed(rig: Rig) 
     assert rig.world.store.codes_on_lock(LOCK) == []
 
 
+def test_a_removal_waiting_its_share_of_the_spread_is_pending_not_drift(rig: Rig) -> None:
+    """A stay ended on time whose removals wait for their share of EXPIRY_SPREAD_MINUTES: the
+    reconciler leaves them to the sync engine (healing them would undo the spread)."""
+    b = rig.book()
+    rig.active()
+    rig.world.clock.set(b.validUntil)
+    rig.world.bookings._end("B-1001", BookingStatus.REVOKING, "stay ended", b.validUntil + timedelta(minutes=6))
+    rig.world.jobs.drain()
+    plans = rig.run()
+    assert [a.key()[1:3] for a in actions(plans)] == [("pending", "none"), ("pending", "none")]
+    assert "its removal is due at" in actions(plans)[0].note
+    # Once due and not sent (its wake-up lost), it is healed: the first lock's heal sends the
+    # booking's removals, which the second lock then sees in flight
+    rig.world.clock.set(b.validUntil + timedelta(minutes=7))
+    plans = rig.run()
+    assert [a.key()[1:3] for a in actions(plans)] == [("expired", "heal"), ("pending", "none")]
+
+
 def test_a_code_that_lands_after_a_cancellation_is_removed_through_the_lifecycle(rig: Rig) -> None:
     # Given a cancelled booking whose code was removed and confirmed gone
     b = rig.book()

@@ -122,9 +122,9 @@ def start_provisioning(b: Booking, now: datetime) -> None:
         b.updatedAt = now
 
 
-def end(b: Booking, target: BookingStatus, reason: str, now: datetime) -> Claims | None:
-    """The stay ends (checkout, expiry) or is cancelled: every lock's code must go. None: it had
-    ended already."""
+def end(b: Booking, target: BookingStatus, reason: str, now: datetime, wait: datetime | None = None) -> Claims | None:
+    """The stay ends (checkout, expiry) or is cancelled: every lock's code must go (its removal not
+    before `wait`: EXPIRY_SPREAD_MINUTES). None: it had ended already."""
     if b.status in ENDED:
         return None
     out = Claims()
@@ -141,6 +141,8 @@ def end(b: Booking, target: BookingStatus, reason: str, now: datetime) -> Claims
             lock.status = LockStatus.REMOVED
             out.releases.append(claim(lock.smartlockId, lock.access, b.target_pin(lock)))
     b.rotationCodes = [lk for lk in b.rotationCodes if lk.status != LockStatus.REMOVED]
+    for lock in (lk for lk in b.slots() if wait is not None and wait > now and lk.status != LockStatus.REMOVED):
+        lock.retryAt = wait
     if target == BookingStatus.REVOKING and all(lk.status == LockStatus.REMOVED for lk in b.slots()):
         b.status = BookingStatus.REVOKED
     return out

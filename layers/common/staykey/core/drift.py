@@ -2,15 +2,14 @@
 (`Drift`) and one action each (`Do`). No I/O: the shell (`services.reconciler`) reads Nuki's list
 and our records into a `LockPlan` and `LockFacts`, calls `classify`, and carries out the actions.
 
-Ownership comes from our records and our naming, never from a prefix alone. A code is ours when:
-its Nuki id is recorded on the lock state of a booking that claims a code on this lock; or the
-claim item of its (lock, code) names a booking and the code's name is that booking's auth name; or
-its name is a booking's auth name in our name index AND its code is one we chose for that booking
-(`pinHistory`). An app authorization (type 0, no code) is ours when its Nuki id is recorded, or
-when its name is a booking's in our name index AND the booking opens this lock with the app AND it
-is for the guest's Nuki account user (their `app` claims find them). Everything else is someone
-else's (other app users too): never changed or deleted, but counted and its code remembered (a
-`foreign` claim), so no PIN we choose collides with it.
+Ownership comes from our records, never from a name alone. A code is ours when: its Nuki id is
+recorded on the lock state of a booking that claims a code on this lock; or the claim item of its
+(lock, code) names a booking and the code's name is that booking's auth name; or its name is a
+booking's auth name in our name index AND its code is one we chose for that booking (`pinHistory`)
+on a lock the booking has or had. An app authorization (type 0, no code) is ours when its Nuki id is
+recorded, or when its name is a booking's in our name index AND the booking opens this lock with the
+app AND it is for the guest's Nuki account user. Everything else is someone else's: never changed or
+deleted; counted, its code remembered (a `foreign` claim) so that no PIN we choose collides with it.
 """
 
 from __future__ import annotations
@@ -21,7 +20,7 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
-from staykey.core import onlock
+from staykey.core import looks, onlock
 from staykey.core.models import FINISHED, Booking, BookingStatus, LockState, LockStatus
 from staykey.core.observe import booked_differences
 from staykey.core.pins import looks_like_our_name
@@ -425,8 +424,9 @@ class _Classifier:
             elif auth is primary and state is not None and drift == Drift.NOT_DUE:
                 note = "on the lock before its provisioning time; adopted when it is sent"
                 self.add(drift, Do.NONE, booking_id=booking_id, auth_id=auth.id, note=note)
-            elif auth is primary and state is not None and in_flight:
-                note = f"a {state.op} is in flight; its read-backs confirm it"
+            elif auth is primary and state is not None and (in_flight or looks.removal_waits(state, self.now)):
+                waits = f"its removal is due at {iso_utc(state.retryAt)}" if state.retryAt and not in_flight else ""
+                note = waits or f"a {state.op} is in flight; its read-backs confirm it"
                 self.add(Drift.PENDING, Do.NONE, booking_id=booking_id, auth_id=auth.id, note=note)
             elif auth is primary and state is not None:
                 note = "the sync engine removes it and confirms by read-back"

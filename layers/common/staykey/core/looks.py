@@ -27,6 +27,12 @@ def deadline(b: Booking, lock: LockState, ctx: Context) -> datetime | None:
     return max(b.validFrom, lock.firstSentAt + timedelta(seconds=ctx.settings.confirm_min_seconds))
 
 
+def removal_waits(lock: LockState, now: datetime) -> bool:
+    """A removal waiting its share of EXPIRY_SPREAD_MINUTES after the stay (`core.commands.end`),
+    not a retry after a failure (that one carries its error)."""
+    return lock.retryAt is not None and lock.retryAt > now and lock.error is None
+
+
 def plan_next_check(b: Booking, ctx: Context, plan: Plan) -> None:
     """Queue the next look: a read-back while a write is in flight (on the lock's read-back points,
     counted from when that write was sent, however many other triggers came meanwhile), or a

@@ -15,6 +15,7 @@ from functools import partial
 from typing import TYPE_CHECKING
 
 from staykey.core import commands
+from staykey.core.looks import removal_waits
 from staykey.core.models import ENDED, Booking, BookingIn, BookingPatch, BookingStatus, Guest, Room, window_for
 from staykey.core.pins import generate_pin
 from staykey.core.text import email_key
@@ -27,6 +28,10 @@ from staykey.store import BookingExists, NameTaken, PinTaken, Store
 if TYPE_CHECKING:
     from staykey.adapters.schedules import Scheduler
     from staykey.settings import Settings
+
+
+# Running stays (hot locks) from which a stay's removal takes its full share of EXPIRY_SPREAD_MINUTES.
+EXPIRY_SPREAD_FULL_AT = 500
 
 
 class Bookings:
@@ -153,12 +158,13 @@ class Bookings:
         return self.sync.process(booking_id, read_back=False)
 
     def expire(self, booking_id: str) -> Booking:
-        """The removal schedule fired at validUntil."""
+        """The end schedule fired at validUntil: the booking ends; its removals go at `removal_at`."""
         booking = self.get(booking_id)
         if booking.validUntil - self.clock.now() > timedelta(minutes=1):
             self._ensure_schedules(booking)
             return booking
-        return self._end(booking_id, BookingStatus.REVOKING, "stay ended")
+        wait = removal_at(self.settings, booking, self.store.watch_state().hot)  # hot: stays running
+        return self._end(booking_id, BookingStatus.REVOKING, "stay ended", wait)
 
     # ------------------------------------------------------------------ ending
 
@@ -175,9 +181,10 @@ class Bookings:
             raise Conflict(f"booking {booking_id!r} is already checked out ({booking.status.value})")
         return self._end(booking_id, BookingStatus.CANCELLED, "cancelled")
 
-    def _end(self, booking_id: str, target: BookingStatus, reason: str) -> Booking:
+    def _end(self, booking_id: str, target: BookingStatus, reason: str, wait: datetime | None = None) -> Booking:
         now = self.clock.now()
-        ended, _ = rewrite(self.store, booking_id, partial(commands.end, target=target, reason=reason, now=now), now)
+        end = partial(commands.end, target=target, reason=reason, now=now, wait=wait)
+        ended, _ = rewrite(self.store, booking_id, end, now)
         self._drop_schedules(booking_id)
         watch_stays(self.store, ended, self.clock.now())
         logger.info("booking ending", booking_id=booking_id, reason=reason)
@@ -299,16 +306,13 @@ class Bookings:
         return self.sync.process(booking_id, read_back=False)
 
     def resend_email(self, booking_id: str) -> Booking:
-        """Send the guest's email again (an operator's or the shop's request): the same notice
-        through the same outbox as the first one, so it is sent once SES takes it and retried
-        with backoff if SES does not. Only an active booking's guest is told a PIN (told means
-        true); 409 when there is nothing to send."""
+        """Send the guest's email again (an operator's or the shop's request): the same notice through
+        the same outbox as the first one (sent once SES takes it, retried with backoff). Only an
+        active booking's guest is told a PIN (told means true); 409 when there is nothing to send."""
         booking = self.get(booking_id)
         if booking.status != BookingStatus.ACTIVE:
-            raise Conflict(
-                f"booking {booking_id!r} is {booking.status.value}: the guest is emailed only once the code "
-                "is confirmed on every lock"
-            )
+            confirmed = "the guest is emailed only once the code is confirmed on every lock"
+            raise Conflict(f"booking {booking_id!r} is {booking.status.value}: {confirmed}")
         if not booking.notifyGuest:
             raise Conflict(f"booking {booking_id!r} has notifyGuest false: the shop tells the guest itself")
         if booking.guest is None:
@@ -354,19 +358,34 @@ def lead_for(settings: Settings, booking_id: str) -> timedelta:
 
 
 def expire_at(settings: Settings, booking: Booking) -> datetime:
-    """When the removal runs: the end of the stay (the code stops opening the door then, by its own
-    window), and a share of EXPIRY_SPREAD_MINUTES later, fixed per booking, for the same reason."""
-    return booking.validUntil + timedelta(minutes=settings.expiry_spread_minutes * spread(booking.bookingId, "expire"))
+    """When the stay's end schedule fires: at its end (the booking turns `revoking` then)."""
+    return booking.validUntil
+
+
+def removal_at(settings: Settings, booking: Booking, hot: int | None) -> datetime:
+    """When a stay's end sends its removals to Nuki: a share of EXPIRY_SPREAD_MINUTES after the end,
+    fixed per booking, so that a fleet's check-outs (every stay ends at the same hour) do not all
+    reach Nuki in the same second. The code stopped opening the door at the end, by its own window.
+    The spread grows with the fleet's running stays (`hot`: locks with a stay near, at the
+    watcher's last count), in full from EXPIRY_SPREAD_FULL_AT: a few check-outs need none, and keep
+    the whole 15 minutes a code may stay after its end for what Nuki may throw at their removal."""
+    scale = min(1.0, (hot or 0) / EXPIRY_SPREAD_FULL_AT)
+    minutes = settings.expiry_spread_minutes * scale * spread(booking.bookingId, "expire")
+    return booking.validUntil + timedelta(minutes=minutes)
 
 
 def watch_stays(store: Store, booking: Booking, now: datetime) -> None:
     """The booking's stay on each of its locks, for the watcher (`core.watch`): a lock is hot from
     when the code goes on until a while after it must be off (now, for a lock the booking left
-    or a booking that ended; a booking that ended before its code went on leaves nothing)."""
+    or a booking that ended; a booking that ended before its code went on leaves nothing). A
+    removal waiting its share of EXPIRY_SPREAD_MINUTES ends the stay when it is due: the watcher's
+    look after the end comes after it, and heals a removal whose wake-up was lost."""
     try:
         for lock in booking.locks:
             ended = booking.status in ENDED or lock.desired == "absent"
             end = min(now, booking.validUntil) if ended else booking.validUntil
+            waits = [s.retryAt for s in booking.slots_on(lock.smartlockId) if s.retryAt and removal_waits(s, now)]
+            end = max([end, *waits]) if ended else end
             if ended and booking.provisionAt > now:
                 store.unwatch_stays(lock.smartlockId, [booking.bookingId])
             else:
@@ -381,7 +400,7 @@ def spread(booking_id: str, what: str) -> float:
     return int.from_bytes(digest[:4], "big") / 2**32
 
 
-__all__ = ["Bookings", "expire_at", "lead_for", "spread", "watch_stays"]
+__all__ = ["Bookings", "expire_at", "lead_for", "removal_at", "spread", "watch_stays"]
 
 
 def _taken_by_another(store: Store, booking_id: str, smartlock_ids: list[int], pin: str) -> bool:
