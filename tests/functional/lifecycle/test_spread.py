@@ -12,30 +12,28 @@ import pytest
 from local.kit.services import engine
 from staykey.adapters.schedules import Scheduler
 from staykey.core.models import BookingIn
-from staykey.services.bookings import expire_at, lead_for, removal_at, spread
-from staykey.settings import load_settings
+from staykey.services.bookings import Bookings, expire_at, lead_for, removal_at, spread
+from staykey.services.sync import Sync
+from staykey.settings import Settings, load_settings
 from tests.conftest import World
+
+
+def _engine(world: World, settings: Settings) -> tuple[Bookings, Sync]:
+    """The shop's commands and the sync engine over the world's store, fakes and clock, with `settings`."""
+    return engine(settings, world.store, lambda: world.nuki, Scheduler(settings), world.jobs, world.mail, world.clock)  # type: ignore[arg-type, return-value]
+
+
+def _stay(booking_id: str, check_in: str, check_out: str) -> BookingIn:
+    guest = {"name": "Ada Lovelace", "email": "ada@example.org"}
+    body = {"bookingId": booking_id, "roomId": "room-12", "guest": guest, "checkIn": check_in, "checkOut": check_out}
+    return BookingIn.model_validate(body)
 
 
 def test_each_booking_gets_its_own_fixed_share_of_the_spread(world: World) -> None:
     settings = load_settings({**os.environ, "PROVISION_SPREAD_MINUTES": "60", "EXPIRY_SPREAD_MINUTES": "10"})
-    bookings, _ = engine(
-        settings,
-        world.store,
-        lambda: world.nuki,
-        Scheduler(settings),
-        world.jobs,
-        world.mail,
-        world.clock,  # type: ignore[arg-type, return-value]
-    )
+    bookings, _ = _engine(world, settings)
     world.add_room()
-    body = {
-        "roomId": "room-12",
-        "guest": {"name": "Ada Lovelace", "email": "ada@example.org"},
-        "checkIn": "2026-12-20",
-        "checkOut": "2026-12-22",
-    }
-    created = [bookings.create(BookingIn.model_validate({**body, "bookingId": f"B-{n}"}))[0] for n in range(40)]
+    created = [bookings.create(_stay(f"B-{n}", "2026-12-20", "2026-12-22"))[0] for n in range(40)]
     leads = [b.validFrom - b.provisionAt for b in created]
     # Every code goes on between 72 h and 73 h before the stay, the same booking always at the same time
     assert all(timedelta(hours=72) <= lead < timedelta(hours=73) for lead in leads)
@@ -61,25 +59,11 @@ def test_a_stay_ends_on_time_and_its_removal_goes_to_nuki_at_its_share_of_the_sp
     from staykey.core.models import BookingStatus
 
     settings = load_settings({**os.environ, "EXPIRY_SPREAD_MINUTES": "10"})
-    bookings, sync = engine(
-        settings,
-        world.store,
-        lambda: world.nuki,
-        Scheduler(settings),
-        world.jobs,
-        world.mail,
-        world.clock,  # type: ignore[arg-type, return-value]
-    )
+    bookings, sync = _engine(world, settings)
     world.sync = sync
     world.store.update_watch_state(hot=800)  # the watcher's last count: a fleet's running stays
     world.add_room()
-    body = {
-        "roomId": "room-12",
-        "guest": {"name": "Ada Lovelace", "email": "ada@example.org"},
-        "checkIn": "2026-11-27",
-        "checkOut": "2026-11-29",
-    }
-    b, _ = bookings.create(BookingIn.model_validate({**body, "bookingId": "B-7"}))
+    b, _ = bookings.create(_stay("B-7", "2026-11-27", "2026-11-29"))
     world.settle()
     assert bookings.get("B-7").status == BookingStatus.ACTIVE
     due = removal_at(settings, b, hot=800)
