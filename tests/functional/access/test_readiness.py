@@ -196,3 +196,25 @@ def test_a_run_that_needs_many_locks_reads_them_in_one_call(rig: Rig, monkeypatc
     assert readiness is not None
     assert [(r.smartlockId, r.code) for r in readiness.reasons] == [(ENTRANCE, "keypad_battery_critical")]
     assert rig.store.get_lock_meta(DOOR)["online"] is True  # every lock's state recorded as before
+
+
+def test_a_run_whose_list_nuki_cannot_answer_waits_for_the_next_run(rig: Rig, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Nuki answers the account's list with 429 (after the client's retries): no call per lock in its
+    place, which would only add to the load; the locks are unreachable this run, and the booking is
+    checked at the next (found by an adversarial review of the list read)."""
+    from staykey.services import readiness as readiness_module
+
+    monkeypatch.setattr(readiness_module, "READINESS_LIST_MIN", 2)
+    booked(rig)
+    provisioned(rig)
+    rig.at(rig.booking().validFrom - timedelta(hours=48))
+    rig.http.put(f"{rig.sandbox.url}/_sim/faults", json={"errorRate": 1.0, "statuses": [429]}, timeout=5)
+    before = len(rig.http.get(f"{rig.sandbox.url}/_sim/requests", timeout=5).json())
+    run = rig.readiness.run()
+    reads = {r["path"] for r in rig.http.get(f"{rig.sandbox.url}/_sim/requests", timeout=5).json()[before:]}
+    assert reads == {"/smartlock"}  # the list, tried again by the client; never a lock on its own
+    assert sorted(run.unreachable) == sorted((DOOR, ENTRANCE))
+    assert rig.booking().readiness is None  # not checked: the next run does it
+    rig.http.put(f"{rig.sandbox.url}/_sim/faults", json={"errorRate": 0.0}, timeout=5)
+    rig.at(rig.booking().validFrom - timedelta(hours=47, minutes=45))
+    assert rig.readiness.run().checked == ["B-1001"]

@@ -176,7 +176,7 @@ class ReadinessChecks:
         """The run's locks from one `GET /smartlock` (every lock of the account) when it needs at
         least READINESS_LIST_MIN of them: a fleet's stays start at the same hour, so one run checks
         hundreds of locks, and one answer costs Nuki less than a call per lock (issue 17). A lock
-        missing from the list, or the list failing, is read on its own (`_report`)."""
+        missing from the list, or the list refused (not merely unavailable), is read on its own (`_report`)."""
         if len(lock_ids) < READINESS_LIST_MIN:
             return {}
         try:
@@ -187,7 +187,9 @@ class ReadinessChecks:
             return {}
         except nuki_errors.NukiError as exc:
             logger.warning("readiness: the account's locks could not be listed", error=type(exc).__name__)
-            return {}
+            # Nuki busy or down (429, 5xx, timeouts, after the client's retries): a call per lock now
+            # would only add to it; the checks wait for the next run. Anything else: read each lock.
+            return dict.fromkeys(lock_ids) if exc.retryable else {}
         now, out = self.clock.now(), dict[int, LockReport | None]()
         for lock_id in sorted(lock_ids & set(listed)):
             out[lock_id] = report = LockReport.of(listed[lock_id])
