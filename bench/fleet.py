@@ -416,28 +416,26 @@ def _code(rng: random.Random) -> int:
 # ------------------------------------------------------------------------------------ figures
 
 
+def _busiest(times: list[float], width: float) -> tuple[int, int]:
+    """The most of the sorted `times` within any `width` seconds, and the index of the last of them."""
+    best, at, k = 0, 0, 0
+    for i, t in enumerate(times):
+        while times[k] <= t - width:
+            k += 1
+        if i - k + 1 > best:
+            best, at = i - k + 1, i
+    return best, at
+
+
 def peaks(times: list[float]) -> dict[str, float]:
     times = sorted(times)
-    best1 = best10 = 0
-    j = k = 0
-    for i, t in enumerate(times):
-        while times[j] <= t - 1.0:
-            j += 1
-        while times[k] <= t - 10.0:
-            k += 1
-        best1, best10 = max(best1, i - j + 1), max(best10, i - k + 1)
-    return {"max_in_1s": best1, "max_per_s_over_10s": round(best10 / 10, 1)}
+    return {"max_in_1s": _busiest(times, 1.0)[0], "max_per_s_over_10s": round(_busiest(times, 10.0)[0] / 10, 1)}
 
 
 def busiest(calls: list[Any]) -> dict[str, Any]:
     """What the busiest ten seconds of the account were made of: by invocation kind and by route."""
     calls = sorted(calls, key=lambda c: c[0])
-    best, at, k = 0, 0, 0
-    for i, c in enumerate(calls):
-        while calls[k][0] <= c[0] - 10.0:
-            k += 1
-        if i - k + 1 > best:
-            best, at = i - k + 1, i
+    _, at = _busiest([c[0] for c in calls], 10.0)
     window = [c for c in calls if calls[at][0] - 10.0 < c[0] <= calls[at][0]] if calls else []
     when = (START + timedelta(seconds=calls[at][0])).isoformat(timespec="seconds") if calls else None
     return {

@@ -77,7 +77,7 @@ def _round(b: Booking, looks: Mapping[int, Look], ctx: Context, plan: Plan, send
     gone = [lk for lk in b.locks if lk.desired == "absent" and lk.status == LockStatus.REMOVED]
     if gone and b.status in live:
         b.formerLocks = sorted({*b.formerLocks, *(lk.smartlockId for lk in gone if lk.removedAt is not None)})
-        b.locks = [lk for lk in b.locks if not (lk.desired == "absent" and lk.status == LockStatus.REMOVED)]
+        b.locks = [lk for lk in b.locks if all(lk is not g for g in gone)]
     b.rotationCodes = [lk for lk in b.rotationCodes if not (lk.desired == "absent" and lk.status == LockStatus.REMOVED)]
     plan_next_check(b, ctx, plan)
     _merge(plan, side)

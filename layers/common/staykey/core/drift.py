@@ -425,8 +425,8 @@ class _Classifier:
                 note = "on the lock before its provisioning time; adopted when it is sent"
                 self.add(drift, Do.NONE, booking_id=booking_id, auth_id=auth.id, note=note)
             elif auth is primary and state is not None and (in_flight or looks.removal_waits(state, self.now)):
-                waits = f"its removal is due at {iso_utc(state.retryAt)}" if state.retryAt and not in_flight else ""
-                note = waits or f"a {state.op} is in flight; its read-backs confirm it"
+                waits = f"its removal is due at {iso_utc(state.retryAt)}"
+                note = f"a {state.op} is in flight; its read-backs confirm it" if in_flight else waits
                 self.add(Drift.PENDING, Do.NONE, booking_id=booking_id, auth_id=auth.id, note=note)
             elif auth is primary and state is not None:
                 note = "the sync engine removes it and confirms by read-back"

@@ -61,7 +61,7 @@ class WatchItems(Table):
         earliest): not cleared with the taken one, and not putting off the taken one's time if that
         look fails (it stays due for the next run). Signals have a partition of their own (SIGNALS /
         LOCK#{id}): the watcher reads it every run, and it is nearly always empty."""
-        key = self._codec.dump({"pk": "SIGNALS", "sk": f"LOCK#{smartlock_id}"})
+        key = self._signal_key(smartlock_id)
         when = iso_utc(at)
         assert when is not None
         values = self._codec.dump({":id": smartlock_id, ":c": when})
@@ -81,6 +81,9 @@ class WatchItems(Table):
             if waiting is not None and str(waiting) <= when:
                 return  # an earlier (or the same) signal waits: it stays
         raise RuntimeError(f"the signal for lock {smartlock_id} could not be written")  # the caller retries
+
+    def _signal_key(self, smartlock_id: int) -> Any:
+        return self._codec.dump({"pk": "SIGNALS", "sk": f"LOCK#{smartlock_id}"})
 
     def _updated(self, key: Any, update: str, condition: str, names: dict[str, str], values: Any) -> bool:
         """One conditional update of a signal item; False when its condition did not hold."""
@@ -108,21 +111,16 @@ class WatchItems(Table):
 
     def take_signal(self, smartlock_id: int, at: datetime) -> None:
         """The watcher is about to look at the lock for the signal it read (`at`, its checkAt): a
-        signal written from now on replaces it (`signal_lock`) instead of waiting behind it."""
-        with contextlib.suppress(self.client.exceptions.ConditionalCheckFailedException):
-            self.client.update_item(
-                TableName=self.table_name,
-                Key=self._codec.dump({"pk": "SIGNALS", "sk": f"LOCK#{smartlock_id}"}),
-                UpdateExpression="SET #t = :c",
-                ConditionExpression="#c = :c",
-                ExpressionAttributeNames={"#c": "checkAt", "#t": "takenAt"},
-                ExpressionAttributeValues=self._codec.dump({":c": iso_utc(at)}),
-            )
+        signal written from now on goes beside it (`signal_lock`) instead of being cleared with it."""
+        names = {"#c": "checkAt", "#t": "takenAt"}
+        self._updated(
+            self._signal_key(smartlock_id), "SET #t = :c", "#c = :c", names, self._codec.dump({":c": iso_utc(at)})
+        )
 
     def clear_signal(self, smartlock_id: int, at: datetime) -> None:
         """The watcher looked at the lock for the signal it took (`at`): it is done, unless a signal
         came meanwhile (`nextAt`: it becomes the signal, for its own time)."""
-        key = self._codec.dump({"pk": "SIGNALS", "sk": f"LOCK#{smartlock_id}"})
+        key = self._signal_key(smartlock_id)
         names = {"#c": "checkAt", "#t": "takenAt", "#n": "nextAt"}
         values = self._codec.dump({":c": iso_utc(at)})
         try:
@@ -136,15 +134,7 @@ class WatchItems(Table):
             return
         except self.client.exceptions.ConditionalCheckFailedException:
             pass
-        with contextlib.suppress(self.client.exceptions.ConditionalCheckFailedException):
-            self.client.update_item(
-                TableName=self.table_name,
-                Key=key,
-                UpdateExpression="SET #c = #n REMOVE #t, #n",
-                ConditionExpression="#c = :c AND #t = :c AND attribute_exists(#n)",
-                ExpressionAttributeNames=names,
-                ExpressionAttributeValues=values,
-            )
+        self._updated(key, "SET #c = #n REMOVE #t, #n", "#c = :c AND #t = :c AND attribute_exists(#n)", names, values)
 
     def lock_watches(self) -> Iterator[LockWatch]:
         """Every lock's watch item, shard by shard (eventually consistent reads: a stay written a
