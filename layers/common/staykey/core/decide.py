@@ -197,6 +197,7 @@ def _plan_writes(
     now = ctx.now
     retry_by = max(now, retry_by or now)
     plan.pin, plan.valid_from, plan.valid_until = pin, b.validFrom, b.validUntil
+    plan.schedule = b.schedule()
     for lock in locks:
         if lock.op in ("create", "update") and b.code_unwanted(lock):
             # The booking ended while a write was in flight: find what landed and remove it.
@@ -243,7 +244,11 @@ def differs_from_sent(b: Booking, lock: LockState) -> bool:
     """What the booking wants on `lock` is not what was last sent there (a change to send)."""
     pin = lock.access == "keypad" and lock.sentPin != b.target_pin(lock)
     return (
-        pin or lock.sentUser != wanted_user(b, lock) or lock.sentFrom != b.validFrom or lock.sentUntil != b.validUntil
+        pin
+        or lock.sentUser != wanted_user(b, lock)
+        or lock.sentFrom != b.validFrom
+        or lock.sentUntil != b.validUntil
+        or lock.sentSchedule != b.schedule()
     )
 
 
@@ -299,6 +304,7 @@ def _mark(lock: LockState, op: str, b: Booking, now: datetime) -> None:
     lock.sentAt = lock.sentAt or now
     lock.sentPin, lock.sentFrom, lock.sentUntil = b.target_pin(lock), b.validFrom, b.validUntil
     lock.sentUser = wanted_user(b, lock)
+    lock.sentSchedule = b.schedule()
 
 
 def _waits_for_capacity(lock: LockState, ctx: Context, plan: Plan) -> bool:

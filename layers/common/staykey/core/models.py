@@ -29,6 +29,8 @@ from staykey.core.parts import PinRotation as PinRotation
 from staykey.core.parts import Readiness as Readiness
 from staykey.core.parts import ReadinessReason as ReadinessReason
 from staykey.core.parts import ReadinessStatus as ReadinessStatus
+from staykey.core.parts import Schedule as Schedule
+from staykey.core.parts import StaffPart as StaffPart
 from staykey.core.text import clean_text as clean_text
 from staykey.core.text import email_address
 from staykey.core.timeutil import iana_zone, iso_utc, local_to_utc, parse_hhmm, zone
@@ -272,6 +274,7 @@ class LockState(BaseModel):
     firstSentAt: datetime | None = None
     sentFrom: datetime | None = None
     sentUntil: datetime | None = None
+    sentSchedule: Schedule | None = None  # a staff code's weekly schedule, as sent (None: none)
     nukiId: str | None = None
     authId: int | None = None
     error: str | None = None
@@ -355,12 +358,16 @@ class Booking(BaseModel):
     rotationCodes: list[LockState] = Field(default_factory=list)
     formerLocks: list[int] = Field(default_factory=list)  # locks it moved away from, their codes gone
     pinRotatedAt: datetime | None = None
+    staff: StaffPart | None = None  # a staff code's (core.staff), not a guest's stay
     guest: Guest | None = Field(default=None, exclude=True)
     # What the store read (staykey.events.model.booking_snapshot): a save derives its events from it.
     _stored: dict[str, Any] | None = PrivateAttr(default=None)
 
     def lock(self, smartlock_id: int) -> LockState | None:
         return next((lock for lock in self.locks if lock.smartlockId == smartlock_id), None)
+
+    def schedule(self) -> Schedule | None:
+        return None if self.staff is None else self.staff.schedule
 
     def slots(self) -> list[LockState]:
         """Every code of the booking on its locks: the booking's PIN on each lock (`locks`), then

@@ -67,7 +67,14 @@ def ours(b: Booking, lock: LockState, look: Look) -> tuple[SmartlockAuth | None,
 def sent_differences(b: Booking, lock: LockState, auth: SmartlockAuth) -> list[str]:
     """How `auth` differs from the write in flight on `lock` (what we sent)."""
     return onlock.differences(
-        auth, lock.sentPin, lock.sentFrom, lock.sentUntil, b.authName, app=lock.access == "app", user=lock.sentUser
+        auth,
+        lock.sentPin,
+        lock.sentFrom,
+        lock.sentUntil,
+        b.authName,
+        app=lock.access == "app",
+        user=lock.sentUser,
+        schedule=lock.sentSchedule,
     )
 
 
@@ -81,6 +88,7 @@ def booked_differences(b: Booking, lock: LockState, auth: SmartlockAuth) -> list
         b.authName,
         app=lock.access == "app",
         user=onlock.wanted_user(b, lock),
+        schedule=b.schedule(),
     )
 
 
@@ -240,6 +248,7 @@ def _seen_code(
         elif lock.status != LockStatus.ACTIVE:
             # A late confirmation (a lock back online after we gave up) or a code to adopt.
             lock.sentPin, lock.sentFrom, lock.sentUntil = b.target_pin(lock), b.validFrom, b.validUntil
+            lock.sentSchedule = b.schedule()
             lock.sentUser = onlock.wanted_user(b, lock)
             confirmed(b, lock, plan, now)
     elif match.error:

@@ -2,7 +2,8 @@
 
 A code of ours opens the door exactly for the stay when it carries the booking's PIN under the
 booking's name (and, linked, the guest's Nuki account user), the lock stored it without an `error`
-(a full keypad stores a code it refuses), it is enabled, it has no weekday or daily-time limits,
+(a full keypad stores a code it refuses), it is enabled, it has no weekday or daily-time limits
+(a staff code: exactly its schedule's),
 no remote access (`remoteAllowed`: StayKey never asks for it; switched on in Nuki Web, it is
 drift like a changed window), and its window is the booking's (Nuki may round; within
 `WINDOW_TOLERANCE`). `differences` lists
@@ -23,7 +24,7 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from staykey.core.models import Booking, LockState
+    from staykey.core.models import Booking, LockState, Schedule
     from staykey.nuki import SmartlockAuth
 
 # A window read back from Nuki may be rounded; anything within this counts as what we sent.
@@ -56,10 +57,12 @@ def differences(
     *,
     app: bool = False,
     user: int | None = None,
+    schedule: Schedule | None = None,
 ) -> list[str]:
     """How `auth` differs from the code `pin` named `name` for [start, end] (or, `app`, from the app
     authorization of account user `user`); [] if it is exactly that. A keypad code with a `user`
-    must be linked to that account user."""
+    must be linked to that account user; a staff code's weekly `schedule` must be its limits
+    exactly (None: no weekday or daily-time limits)."""
     problems = []
     if auth.error:
         problems.append(f"refused by the lock: {auth.error}")
@@ -78,10 +81,8 @@ def differences(
     for label, seen, wanted in (("start", auth.allowed_from_date, start), ("end", auth.allowed_until_date, end)):
         if seen is None or wanted is None or abs(seen - wanted) > WINDOW_TOLERANCE:
             problems.append(f"another {label}")
-    if (
-        auth.allowed_week_days not in (None, ALL_WEEK_DAYS)
-        or auth.allowed_from_time not in (None, 0)
-        or auth.allowed_until_time not in (None, 0)
+    if limits(auth) != (
+        (ALL_WEEK_DAYS, 0, 0) if schedule is None else (schedule.weekDays, schedule.fromTime, schedule.untilTime)
     ):
         problems.append("weekday or daily-time limits")
     if auth.enabled is not True:
@@ -89,6 +90,12 @@ def differences(
     if auth.remote_allowed is True:
         problems.append("remote access")
     return problems
+
+
+def limits(auth: SmartlockAuth) -> tuple[int, int, int]:
+    """The weekdays and daily times `auth` opens on (absent: every day, all day)."""
+    days = ALL_WEEK_DAYS if auth.allowed_week_days is None else auth.allowed_week_days
+    return days, auth.allowed_from_time or 0, auth.allowed_until_time or 0
 
 
 def drift_class(problems: list[str]) -> str | None:

@@ -74,3 +74,33 @@ class PinRotation(BaseModel):
     pin: str
     requestedAt: datetime
     choices: int = 1  # PINs chosen for this rotation (another is chosen after a 409 conflict)
+
+
+class Schedule(BaseModel):
+    """When a staff code opens, in Nuki's own terms (`allowedWeekDays`, `allowedFromTime`,
+    `allowedUntilTime`): a bitmask of weekdays (64 Monday ... 1 Sunday, 127 every day) and a daily
+    window in the lock's local minutes (0/0: all day). Nuki applies it on the lock."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    weekDays: int = 127
+    fromTime: int = 0
+    untilTime: int = 0
+
+
+class StaffPart(BaseModel):
+    """What makes a stored booking a staff code (`core.staff`): the code of a person who keeps the
+    rooms, on the locks of its rooms and the locks named, on a weekly schedule, from a date and
+    until one (`openEnded`: until it is removed), never a guest's."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    staffCodeId: str
+    name: str
+    roomIds: list[str] = Field(default_factory=list)
+    smartlockIds: list[int] = Field(default_factory=list)
+    schedule: Schedule = Field(default_factory=Schedule)
+    allowedFromDate: str | None = None  # as the shop gave them (a date, or a date-time with offset)
+    allowedUntilDate: str | None = None
+    timezone: str = "UTC"
+    openEnded: bool = False

@@ -29,6 +29,7 @@ def switch(b: Booking, now: datetime, plan: Plan) -> None:
             and lock.heldPin == rotation.pin
             and lock.sentFrom == b.validFrom
             and lock.sentUntil == b.validUntil
+            and lock.sentSchedule == b.schedule()
         )
 
     if not present:

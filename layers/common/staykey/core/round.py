@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 from staykey.core.syncdelay import SyncSample
 
 if TYPE_CHECKING:
+    from staykey.core.parts import Schedule
     from staykey.nuki import SmartlockAuth
     from staykey.settings import Settings
 
@@ -102,6 +103,7 @@ class Plan:
     pin: str = ""
     valid_from: datetime | None = None
     valid_until: datetime | None = None
+    schedule: Schedule | None = None  # a staff code's weekly schedule (None: every day, all day)
     # The guest's email: whether one is due (its outbox lease taken), with its fingerprint.
     email: bool = False
     email_updated: bool = False

@@ -137,6 +137,7 @@ class NukiWriter:
                     allowed_from=plan.valid_from,
                     allowed_until=plan.valid_until,
                     account_user_id=user,
+                    **_limits(plan),
                 )
             except ValueError:  # pydantic's ValidationError is one; its message never holds the PIN
                 out.failed.update(dict.fromkeys(lock_ids, ("the stay is too short for Nuki (under a second)", None)))
@@ -191,9 +192,7 @@ class NukiWriter:
             "name": b.authName,
             "allowed_from": plan.valid_from,
             "allowed_until": plan.valid_until,
-            "allowed_week_days": 127,
-            "allowed_from_time": 0,
-            "allowed_until_time": 0,
+            **_limits(plan),
             "enabled": True,
             "remote_allowed": False,
         }
@@ -289,6 +288,14 @@ class NukiWriter:
             out.unsent += unseen
             if not foreign and unseen:
                 out.foreign_conflict[unseen[0]] = None
+
+
+def _limits(plan: Plan) -> dict[str, int]:
+    """A write's weekday and daily-time limits: a staff code's schedule, or none (every day, all day)."""
+    s = plan.schedule
+    if s is None:
+        return {"allowed_week_days": 127, "allowed_from_time": 0, "allowed_until_time": 0}
+    return {"allowed_week_days": s.weekDays, "allowed_from_time": s.fromTime, "allowed_until_time": s.untilTime}
 
 
 __all__ = ["NukiWriter"]
