@@ -37,8 +37,8 @@ class ArrivalChecks:
         marks = [m.total_seconds() for m in w.settings.readiness_offsets]
         for booking_id, sb in w.shop.items():
             item = self.c.items.get(booking_id)
-            if item is None or item["status"] not in LIVE:
-                continue
+            if item is None or item["status"] not in LIVE or sb.staff:
+                continue  # a staff code has no arrival
             start, end = parse_iso(item["validFrom"]), parse_iso(item["validUntil"])
             assert start is not None
             assert end is not None

@@ -231,9 +231,10 @@ class Checker:
         *,
         app: bool = False,
         booking_id: str = "",
+        limits: tuple[int, int, int] = (127, 0, 0),
     ) -> str | None:
-        """Why the PIN (or, `app`, the guest's app) would not open this lock exactly for the window;
-        None if it would."""
+        """Why the PIN (or, `app`, the guest's app) would not open this lock exactly for the window
+        (and, a staff code, exactly on its weekdays and daily times: `limits`); None if it would."""
         lock = self.w.sandbox._locks.get(smartlock_id)
         if lock is None:
             return "no such lock at Nuki"
@@ -269,9 +270,17 @@ class Checker:
             return f"the code starts at {window.from_date}, the booking at {start}"
         if window.until_date is None or abs((window.until_date - end).total_seconds()) > WINDOW_SLACK:
             return f"the code ends at {window.until_date}, the booking at {end}"
-        if window.week_days not in (None, 127) or (window.from_time or 0) != 0 or (window.until_time or 0) != 0:
-            return "the code has weekday or daily-time limits"
+        held_limits = (127 if window.week_days is None else window.week_days, window.from_time or 0, window.until_time or 0)
+        if held_limits != limits:
+            return f"the code has weekday or daily-time limits {held_limits}, not {limits}"
         return None
+
+    @staticmethod
+    def limits(item: dict[str, Any]) -> tuple[int, int, int]:
+        """The weekdays and daily times a booking item's code opens on: a staff code's schedule, as
+        stored (the shop's intent is checked against it apart: `local.sim.staff`), or every day."""
+        schedule = (item.get("staff") or {}).get("schedule") or {}
+        return (int(schedule.get("weekDays", 127)), int(schedule.get("fromTime", 0)), int(schedule.get("untilTime", 0)))
 
     def _present(self, item: dict[str, Any]) -> tuple[int, ...]:
         return self._locks_of(item)[0]
@@ -287,7 +296,14 @@ class Checker:
         for lock_id in locks:
             app = self._access(item, lock_id) == "app"
             problem = self._lock_problem(
-                lock_id, item["pin"], item["authName"], start, end, app=app, booking_id=item["bookingId"]
+                lock_id,
+                item["pin"],
+                item["authName"],
+                start,
+                end,
+                app=app,
+                booking_id=item["bookingId"],
+                limits=self.limits(item),
             )
             if problem is not None and not self._tampered_lately(lock_id):
                 self.violation("told_means_true", f"{item['bookingId']} {why}, but on lock {lock_id}: {problem}")
@@ -567,7 +583,14 @@ class Checker:
                     assert end is not None
                     app = self._access(item, lock_id) == "app"
                     problem = self._lock_problem(
-                        lock_id, item["pin"], item["authName"], start, end, app=app, booking_id=booking_id
+                        lock_id,
+                        item["pin"],
+                        item["authName"],
+                        start,
+                        end,
+                        app=app,
+                        booking_id=booking_id,
+                        limits=self.limits(item),
                     )
                     key = (booking_id, lock_id)
                     if problem is None:

@@ -43,6 +43,7 @@ from staykey.observability import set_metric_sink
 from staykey.services.accounts import AccountUsers
 from staykey.services.activity import Activity
 from staykey.services.bookings import Bookings
+from staykey.services.staff import StaffCodes
 from staykey.services.checks import LockChecks
 from staykey.services.polling import LogPoller
 from staykey.services.readiness import ReadinessChecks
@@ -120,6 +121,7 @@ class ShopBooking:
     answered: bool = False  # the create was answered (a booking the shop knows about)
     failed_calls: int = 0
     rotations: int = 0  # PIN rotations answered 202 (the shop's and the operator's)
+    staff: bool = False  # a staff code (local.sim.staff): no guest, no email, no arrival
 
 
 @dataclass
@@ -232,6 +234,15 @@ class World:
             self.scheduler,  # type: ignore[arg-type]
             self.clock,
             self.sync,
+            pin_choice=self.sync.pin_choice,
+        )
+        self.staff = StaffCodes(
+            self.settings,
+            self.store,
+            self.scheduler,  # type: ignore[arg-type]
+            self.clock,
+            self.sync,
+            self.bookings,
             pin_choice=self.sync.pin_choice,
         )
         self.activity = Activity(self.settings, self.store, self.clock)

@@ -183,7 +183,10 @@ def booking_events(before: Mapping[str, Any] | None, after: Booking, now: dateti
     """The events of saving `after` over the state `before` (a `booking_snapshot`; None: created).
 
     A new status is ``booking.<status>``; a change of the stay, room, locks or PIN is
-    ``booking.changed`` (first, when both happen in one save)."""
+    ``booking.changed`` (first, when both happen in one save). A staff code (`core.staff`) is no
+    booking of the shop's: it has none."""
+    if after.staff is not None:
+        return []
     now = now or datetime.now(UTC)
     current = booking_snapshot(after)
     events: list[Event] = []
@@ -235,6 +238,8 @@ def access_entry(item: Mapping[str, Any], now: datetime | None = None) -> Event:
         "success": item["success"],
         "state": item["state"],
     }
+    if item.get("staffCodeId"):
+        data["staffCodeId"] = item["staffCodeId"]  # a staff code's entry (core.staff)
     return new_event("access.entry", data, now)
 
 

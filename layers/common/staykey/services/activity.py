@@ -36,6 +36,7 @@ from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from staykey.core.models import ActivityItem, BookingStatus
+from staykey.core.staff import STAFF_PREFIX, is_staff
 from staykey.core.timeutil import Clock, iso_utc, parse_iso
 from staykey.edge.pagination import decode_cursor, encode_cursor
 from staykey.errors import NotFound, ValidationFailed
@@ -147,7 +148,8 @@ class Activity:
         if self.store.activity_exists(log.id):
             return False
         booking_id, attributed_by = self._attribute(log)
-        if booking_id is not None and (is_successful_keypad_entry(log) or is_successful_app_entry(log)):
+        staff = booking_id is not None and is_staff(booking_id)  # a staff code's: no check-in
+        if booking_id is not None and not staff and (is_successful_keypad_entry(log) or is_successful_app_entry(log)):
             self._first_entry(booking_id, log)
         entry = {
             "id": log.id,
@@ -167,7 +169,7 @@ class Activity:
         expires_at = log.date + timedelta(days=self.settings.activity_retention_days)
         # access.entry, written with the entry (a duplicate delivery writes neither).
         access = (
-            [events.access_entry({**to_item({**entry, "at": iso_utc(log.date)}).to_api(), "bookingId": booking_id})]
+            [events.access_entry({**to_item({**entry, "at": iso_utc(log.date)}).to_api(), **_whose(booking_id)})]
             if events.is_access(log.action, log.trigger)
             else []
         )
@@ -391,6 +393,13 @@ def activity_limit(raw: str | None) -> int:
             details=[{"field": "limit", "message": f"must be a whole number from 1 to {ACTIVITY_LIMIT_MAX}"}],
         )
     return int(raw)
+
+
+def _whose(booking_id: str | None) -> dict[str, Any]:
+    """Whose code an entry was, as an `access.entry` names it: a booking's, or a staff code's."""
+    if booking_id is not None and is_staff(booking_id):
+        return {"bookingId": None, "staffCodeId": booking_id.removeprefix(STAFF_PREFIX)}
+    return {"bookingId": booking_id}
 
 
 def to_item(raw: dict[str, Any]) -> ActivityItem:

@@ -125,6 +125,8 @@ class ReadinessChecks:
         first = self.settings.readiness_offsets[0]
         out = []
         for b in bookings.values():
+            if b.staff is not None:
+                continue  # a staff code has no arrival to be ready for
             at_risk = b.readiness is not None and b.readiness.status == "at_risk"
             begun = problem and b.validFrom - first <= now < b.validUntil and b.status in LIVE
             if (at_risk and rules.due(b, now, self.settings.readiness_offsets)) or begun:

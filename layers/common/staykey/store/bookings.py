@@ -21,6 +21,15 @@ class BookingItems(HistoryItems):
 
     @staticmethod
     def booking_item(booking: Booking) -> dict[str, Any]:
+        if booking.staff is not None:
+            # A staff code: in the staff index only (gsi1 STAFF), in no list of stays or changes.
+            return {
+                "pk": f"BOOKING#{booking.bookingId}",
+                "sk": BOOKING_SK,
+                **booking.model_dump(mode="json"),
+                "gsi1pk": indexes.STAFF_PK,
+                "gsi1sk": booking.staff.staffCodeId,
+            }
         stay_key = indexes.stay_sort_key(booking.validFrom, booking.bookingId)
         return {
             "pk": f"BOOKING#{booking.bookingId}",
@@ -74,10 +83,10 @@ class BookingItems(HistoryItems):
         }
 
     def create_booking(
-        self, booking: Booking, guest: Guest, guest_expires_at: datetime, claims: Sequence[CodeClaim]
+        self, booking: Booking, guest: Guest | None, guest_expires_at: datetime, claims: Sequence[CodeClaim]
     ) -> None:
-        """Write a new booking, its guest item, its name index, its code claims, its first event
-        and the event's history item atomically."""
+        """Write a new booking, its guest item (a staff code has none), its name index, its code
+        claims, its first event and the event's history item atomically."""
         events = ev.booking_events(None, booking)
         items = [
             self._tx_put(self.booking_item(booking), "attribute_not_exists(pk)"),
@@ -86,7 +95,7 @@ class BookingItems(HistoryItems):
                 "attribute_not_exists(pk)",
             ),
             *[self._tx_put(self.code_item(c, booking), "attribute_not_exists(pk)") for c in claims],
-            self._tx_put(self.guest_item(booking, guest, guest_expires_at)),
+            *([self._tx_put(self.guest_item(booking, guest, guest_expires_at))] if guest is not None else []),
             *self._tx_events(events),
             *self._tx_history(booking, events),
         ]
@@ -116,6 +125,12 @@ class BookingItems(HistoryItems):
             booking.guest = guest
             booking._stored = ev.booking_snapshot(booking)
         return booking
+
+    def staff_codes(self, after: str | None = None, limit: int = 100) -> tuple[list[Booking], str | None]:
+        """Staff codes by id, a page at a time (`after`: the last id of the page before); the next
+        page's `after`, or None."""
+        page = self.index_range("gsi1", indexes.STAFF_PK, after=after, want=limit, budget=limit + 1)
+        return [Booking.model_validate(item) for item in page.items], page.last_key
 
     def get_bookings(self, booking_ids: Iterable[str]) -> dict[str, Booking]:
         """Several bookings by id in one BatchGetItem per 100 (strongly consistent, at once), without

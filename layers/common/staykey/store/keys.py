@@ -12,6 +12,7 @@ partition key's prefix.
 | gsi1  | activity | ACT#BOOKING#{id} / ACT#LOCK#{lockId}   | {at}#{logId}              |
 | gsi1  | booking  | ROOMSTAY#{roomId}                      | {validFrom}#{bookingId}   |
 | gsi1  | audit    | AUD#BOOKING#{id}                       | {at}#{auditId}            |
+| gsi1  | staff code | STAFF (a booking with `staff`: only here) | {staffCodeId}           |
 | gsi2  | booking  | STAY#{year of validFrom}[#LONG][#{shard}] | {validFrom}#{bookingId} |
 | gsi2  | activity | ACTDAY#{day of at, UTC}                | {at}#{logId}              |
 | gsi3  | booking  | UPD#{year of updatedAt}[#{shard}]      | {updatedAt}#{bookingId}   |
@@ -33,6 +34,7 @@ from staykey.core.timeutil import iso_utc
 # back only SHORT_STAY for the many short stays and the full MAX_STAY only for the few long ones.
 SHORT_STAY = timedelta(days=31)
 MAX_STAY = timedelta(days=366)  # models.MAX_STAY_DAYS: no stay starts longer before a range
+STAFF_PK = "STAFF"
 # No booking of StayKey starts before this year: walks over year partitions start here.
 FIRST_YEAR = 2020
 

@@ -1,0 +1,142 @@
+"""The shop's staff codes in a simulated world (issue 16): made, changed, rotated and removed
+through StayKey's service (`services.staff`), as the shop's HTTP calls would. The shop's intent is
+recorded as a `ShopBooking` with `staff` set under the code's booking id, so the checker judges a
+staff code by the rules it judges every stay by (told means true, with its schedule; gone means
+gone after its removal, its last date, or a move off a lock; foreign; converges; visible;
+attributed), and never asks it for an arrival's readiness. Each answer is compared with what the
+shop asked for: the schedule and dates it stored are the ones sent (`record`)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from staykey.core.staff import StaffCodeIn, StaffCodePatch, booking_id
+from staykey.errors import StayKeyError
+
+if TYPE_CHECKING:
+    from local.sim.world import World
+
+SCHEDULE_FIELDS = ("allowedWeekDays", "allowedFromTime", "allowedUntilTime", "allowedFromDate", "allowedUntilDate")
+
+
+def add(
+    world: World,
+    staff_code_id: str,
+    rooms: tuple[str, ...] = (),
+    locks: tuple[int, ...] = (),
+    **schedule: Any,
+) -> str:
+    """The shop makes a staff code (`schedule`: Nuki's field names, as the API takes them); its
+    booking id."""
+    from local.sim.world import ShopBooking
+
+    bid = booking_id(staff_code_id)
+    request = {
+        "staffCodeId": staff_code_id,
+        "name": f"Staff {staff_code_id}",
+        "roomIds": list(rooms),
+        "smartlockIds": list(locks),
+        **schedule,
+    }
+    held = _locks(world, rooms, locks)
+    sb = ShopBooking(bid, rooms[0] if rooms else "", held, request, world.loop.t, staff=True)
+    sb.joined = dict.fromkeys(held, world.loop.t)
+    world.shop[bid] = sb
+    world._shop(bid, f"shop:staff:create:{staff_code_id}", lambda: _create(world, bid))
+    return bid
+
+
+def _locks(world: World, rooms: tuple[str, ...] | list[str], locks: tuple[int, ...] | list[int]) -> tuple[int, ...]:
+    return tuple(dict.fromkeys([*(i for r in rooms for i in world.room_locks(r)), *locks]))
+
+
+def _create(world: World, bid: str) -> bool:
+    sb = world.shop[bid]
+    request = StaffCodeIn.model_validate(sb.request)
+    answer = world.shop_call(bid, "POST /staff-codes", lambda: world.staff.create(request))
+    if answer is None:
+        return False
+    if isinstance(answer, StayKeyError):
+        world.note(f"staff code {bid} refused: {answer.status} {answer.message}")
+        sb.ended_at = world.loop.t  # nothing of it may be on a lock
+        return True
+    code, _ = answer
+    sb.answered = True
+    sb.valid_from, sb.valid_until = code.validFrom, code.validUntil
+    record(world, bid, code)
+    return True
+
+
+def change(world: World, staff_code_id: str, **body: Any) -> None:
+    """The shop changes a staff code: its schedule, dates, rooms or locks (PATCH /staff-codes)."""
+    bid = booking_id(staff_code_id)
+    world._shop(bid, f"shop:staff:patch:{staff_code_id}", lambda: _change(world, bid, body))
+
+
+def _change(world: World, bid: str, body: dict[str, Any]) -> bool:
+    sb = world.shop[bid]
+    patch = StaffCodePatch.model_validate(body)
+    answer = world.shop_call(bid, "PATCH /staff-codes", lambda: world.staff.patch(sb.request["staffCodeId"], patch))
+    if answer is None:
+        return False
+    if isinstance(answer, StayKeyError):
+        return True
+    now = world.loop.t
+    sb.changed_at = now
+    if answer.status.value == "provisioning":
+        world.checker.provisioning_since[bid] = now
+    sb.request.update(body)
+    if {"roomIds", "smartlockIds"} & set(body):
+        new = _locks(world, sb.request["roomIds"], sb.request["smartlockIds"])
+        for lock_id in sb.locks:
+            if lock_id not in new:
+                sb.left_locks[lock_id] = now
+        for lock_id in new:
+            sb.left_locks.pop(lock_id, None)
+            if lock_id not in sb.locks:
+                sb.joined[lock_id] = now
+        sb.locks = new
+    if {"allowedFromDate", "allowedUntilDate"} & set(body):
+        sb.dates_changed_at = now
+    sb.valid_from, sb.valid_until = answer.validFrom, answer.validUntil
+    record(world, bid, answer)
+    return True
+
+
+def remove(world: World, staff_code_id: str) -> None:
+    """The shop deletes a staff code: it must be off every lock within 15 minutes."""
+    bid = booking_id(staff_code_id)
+
+    def call() -> bool:
+        sb = world.shop[bid]
+        answer = world.shop_call(bid, "DELETE /staff-codes", lambda: world.staff.remove(staff_code_id))
+        if answer is None:
+            return False
+        if not isinstance(answer, StayKeyError) and sb.ended_at is None:
+            sb.ended_at, sb.end_kind = world.loop.t, "cancel"
+        return True
+
+    world._shop(bid, f"shop:staff:remove:{staff_code_id}", call)
+
+
+def record(world: World, bid: str, code: Any) -> None:
+    """What StayKey answered is what the shop asked for: the weekly schedule and the dates."""
+    world.checker.checks["told_means_true"] += 1
+    asked = world.shop[bid].request
+    part = code.staff
+    held = {
+        "allowedWeekDays": part.schedule.weekDays,
+        "allowedFromTime": part.schedule.fromTime,
+        "allowedUntilTime": part.schedule.untilTime,
+        "allowedFromDate": part.allowedFromDate,
+        "allowedUntilDate": part.allowedUntilDate,
+    }
+    wanted = {"allowedWeekDays": 127, "allowedFromTime": 0, "allowedUntilTime": 0, **asked}
+    for key in SCHEDULE_FIELDS:
+        if key in wanted and wanted.get(key) != held[key]:
+            world.checker.violation(
+                "told_means_true", f"{bid}: StayKey holds {key} {held[key]!r}, the shop asked for {wanted[key]!r}"
+            )
+
+
+__all__ = ["add", "change", "record", "remove"]
