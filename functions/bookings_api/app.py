@@ -2,7 +2,9 @@
 GET, PATCH and DELETE /bookings/{bookingId}: read, change and cancel a booking;
 POST /bookings/{bookingId}/resend-email and /retry: tell the guest again, try a failed booking again;
 POST /bookings/{bookingId}/rotate-pin: give the booking a new PIN (202; it takes effect once confirmed);
-GET /bookings/{bookingId}/activity: what the guest's code did on the locks, newest first."""
+GET /bookings/{bookingId}/activity: what the guest's code did on the locks, newest first;
+/staff-codes...: the codes of the people who keep the rooms (staykey.services.staff): list, create,
+read, change, remove, rotate the PIN, retry, activity."""
 
 from __future__ import annotations
 
@@ -86,6 +88,88 @@ def get_booking_activity(bookingId: str) -> Any:
     q = _query(("limit", "cursor"))
     limit = q.limit(ACTIVITY_LIMIT_DEFAULT, ACTIVITY_LIMIT_MAX)
     items, cursor = wiring.activity().page_for_booking(booking_id, limit, q.get("cursor"))
+    return respond(200, {"items": [item.to_api() for item in items], "nextCursor": cursor})
+
+
+# ------------------------------------------------------------------ staff codes (core.staff)
+
+STAFF_PAGE_DEFAULT, STAFF_PAGE_MAX = 50, 100
+
+
+def _staff_id(raw: str) -> str:
+    if not re.match(ID_PATTERN, raw):
+        raise NotFound(f"staff code {raw!r} does not exist")
+    logger.append_keys(staff_code_id=raw)
+    return raw
+
+
+def _staff(code: Any) -> dict[str, Any]:
+    from staykey.core.staff import to_api
+
+    return to_api(code)
+
+
+@app.get("/staff-codes")
+def list_staff_codes() -> Any:
+    from staykey.edge.pagination import decode_cursor, encode_cursor
+
+    q = _query(("limit", "cursor"))
+    limit = q.limit(STAFF_PAGE_DEFAULT, STAFF_PAGE_MAX)
+    after = decode_cursor(q.get("cursor"), {"staff": True}, re.compile(ID_PATTERN.strip("^$")))
+    codes, last = wiring.staff_codes().page(limit, after)
+    cursor = encode_cursor(last, {"staff": True}) if last is not None else None
+    return respond(200, {"items": [_staff(c) for c in codes], "nextCursor": cursor})
+
+
+@app.post("/staff-codes")
+def create_staff_code() -> Any:
+    from staykey.core.staff import StaffCodeIn
+
+    request = parse_body(app, StaffCodeIn)
+    logger.append_keys(staff_code_id=request.staffCodeId)
+    code, created = wiring.staff_codes().create(request)
+    return respond(201 if created else 200, _staff(code))
+
+
+@app.get("/staff-codes/<staffCodeId>")
+def get_staff_code(staffCodeId: str) -> Any:
+    return respond(200, _staff(wiring.staff_codes().get(_staff_id(staffCodeId))))
+
+
+@app.patch("/staff-codes/<staffCodeId>")
+def patch_staff_code(staffCodeId: str) -> Any:
+    from staykey.core.staff import StaffCodePatch
+
+    staff_code_id = _staff_id(staffCodeId)
+    change = parse_body(app, StaffCodePatch)
+    return respond(200, _staff(wiring.staff_codes().patch(staff_code_id, change)))
+
+
+@app.delete("/staff-codes/<staffCodeId>")
+def remove_staff_code(staffCodeId: str) -> Any:
+    return respond(200, _staff(wiring.staff_codes().remove(_staff_id(staffCodeId))))
+
+
+@app.post("/staff-codes/<staffCodeId>/rotate-pin")
+def rotate_staff_pin(staffCodeId: str) -> Any:
+    staff_code_id = _staff_id(staffCodeId)
+    parse_optional_body(app, RotatePinRequest)
+    return respond(202, _staff(wiring.staff_codes().rotate_pin(staff_code_id)))
+
+
+@app.post("/staff-codes/<staffCodeId>/retry")
+def retry_staff_code(staffCodeId: str) -> Any:
+    return respond(200, _staff(wiring.staff_codes().retry(_staff_id(staffCodeId))))
+
+
+@app.get("/staff-codes/<staffCodeId>/activity")
+def get_staff_activity(staffCodeId: str) -> Any:
+    from staykey.services.activity import ACTIVITY_LIMIT_DEFAULT, ACTIVITY_LIMIT_MAX
+
+    code = wiring.staff_codes().get(_staff_id(staffCodeId))
+    q = _query(("limit", "cursor"))
+    limit = q.limit(ACTIVITY_LIMIT_DEFAULT, ACTIVITY_LIMIT_MAX)
+    items, cursor = wiring.activity().page_for_booking(code.bookingId, limit, q.get("cursor"), known=True)
     return respond(200, {"items": [item.to_api() for item in items], "nextCursor": cursor})
 
 

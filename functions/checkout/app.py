@@ -11,7 +11,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import BaseModel, Field
 
 from staykey import wiring
-from staykey.core.models import ID_PATTERN
+from staykey.core.models import ID_PATTERN, STORED_ID_PATTERN
 from staykey.edge.http import make_resolver, respond
 from staykey.errors import NotFound
 from staykey.observability import logger, tracer
@@ -21,7 +21,7 @@ app = make_resolver()
 
 class ScheduledExpiry(BaseModel):
     action: str = Field(pattern="^expire$")
-    bookingId: str = Field(pattern=ID_PATTERN)
+    bookingId: str = Field(pattern=STORED_ID_PATTERN)
 
 
 @app.post("/bookings/<bookingId>/checkout")

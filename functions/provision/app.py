@@ -13,7 +13,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import BaseModel, Field
 
 from staykey import wiring
-from staykey.core.models import ID_PATTERN
+from staykey.core.models import STORED_ID_PATTERN
 from staykey.observability import logger, tracer
 
 processor = BatchProcessor(event_type=EventType.SQS)
@@ -21,11 +21,11 @@ processor = BatchProcessor(event_type=EventType.SQS)
 
 class ScheduledProvision(BaseModel):
     action: str = Field(pattern="^provision$")
-    bookingId: str = Field(pattern=ID_PATTERN)
+    bookingId: str = Field(pattern=STORED_ID_PATTERN)
 
 
 class FollowUp(BaseModel):
-    bookingId: str = Field(pattern=ID_PATTERN)
+    bookingId: str = Field(pattern=STORED_ID_PATTERN)
     seq: int
     at: str | None = Field(default=None, max_length=40)  # when to read back (the queue delays by whole seconds)
 

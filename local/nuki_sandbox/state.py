@@ -1375,6 +1375,7 @@ class NukiSandbox:
         until: datetime | None = None,
         enabled: bool | None = None,
         remote_allowed: bool | None = None,
+        week_days: int | None = None,
     ) -> JSON:
         """Someone edits an authorization in Nuki Web or the app: applied at once, DEVICE_AUTHS sent."""
         with self._lock:
@@ -1397,6 +1398,8 @@ class NukiSandbox:
                 auth.enabled = enabled
             if remote_allowed is not None:
                 auth.remote_allowed = remote_allowed
+            if week_days is not None:
+                auth.window.week_days = week_days
             auth.updated = self._time.now()
             self._emit_auth(auth, deleted=False)
             return auth.to_json()

@@ -12,8 +12,9 @@ from local.sim.scenario import Season
 
 def digest(seed: int, stays: int = 30, days: float = 1.0, rotations: bool = False) -> str:
     """Without PIN rotations by default: the season as it was before them (seasons with rotations
-    differ from the first rotation on; `--rotations` digests those)."""
-    season = Season(seed, stays=stays, days=days, validate=0.0, rotations=rotations)
+    differ from the first rotation on; `--rotations` digests those). Without staff codes: the
+    season as it was before them."""
+    season = Season(seed, stays=stays, days=days, validate=0.0, rotations=rotations, staff=False)
     result = season.run()
     world = season.world
     h = hashlib.sha256()

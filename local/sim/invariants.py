@@ -270,7 +270,11 @@ class Checker:
             return f"the code starts at {window.from_date}, the booking at {start}"
         if window.until_date is None or abs((window.until_date - end).total_seconds()) > WINDOW_SLACK:
             return f"the code ends at {window.until_date}, the booking at {end}"
-        held_limits = (127 if window.week_days is None else window.week_days, window.from_time or 0, window.until_time or 0)
+        held_limits = (
+            127 if window.week_days is None else window.week_days,
+            window.from_time or 0,
+            window.until_time or 0,
+        )
         if held_limits != limits:
             return f"the code has weekday or daily-time limits {held_limits}, not {limits}"
         return None
@@ -801,7 +805,7 @@ class Checker:
                 want = {"revoked", "cancelled"}
             elif ended <= now:
                 want = {"revoking", "revoked", "cancelled"}  # ended moments ago: still taking the code off
-            elif w.loop.at_time(start) - lead <= now:
+            elif w.loop.at_time(start) - lead <= now or sb.staff:  # a staff code goes on at once
                 want = {"active"}
             else:
                 want = {"scheduled"}

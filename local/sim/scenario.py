@@ -15,6 +15,7 @@ from datetime import UTC, datetime, timedelta
 from functools import partial
 from typing import Any
 
+from local.sim.staff import plan_staff
 from local.sim.world import SimConfig, World
 
 HOUR = 3600.0
@@ -96,6 +97,7 @@ class Season:
         days: float = 2.0,
         validate: float = 1.0,
         rotations: bool = True,
+        staff: bool = True,
     ) -> None:
         self.seed = seed
         self.rng = random.Random(seed * 7919 + 1)
@@ -103,6 +105,9 @@ class Season:
         # the season it was before rotations existed, event for event (local.sim.digest).
         self.rotations = rotations
         self.rotation_rng = random.Random(seed * 7919 + 5)
+        # Staff codes too (issue 16): without them (`staff=False`) a season is the one before them.
+        self.staff = staff
+        self.staff_rng = random.Random(seed * 7919 + 11)
         self.hostile = self.rng.random() < 0.75 if hostile is None else hostile
         self.config = _profile(self.rng, self.hostile)
         self.config.validate_spec = validate
@@ -155,6 +160,8 @@ class Season:
             w.loop.call_at(at, partial(self._book, n), name=f"plan-book-{n}")
         if self.hostile:
             self._plan_faults(horizon)
+        if self.staff:
+            plan_staff(self, horizon)
 
     def _book(self, n: int) -> None:
         w, rng = self.world, self.rng
@@ -500,8 +507,10 @@ def run_seed(
     days: float = 2.0,
     validate: float = 1.0,
     rotations: bool = True,
+    staff: bool = True,
 ) -> Result:
-    return Season(seed, stays=stays, hostile=hostile, days=days, validate=validate, rotations=rotations).run()
+    season = Season(seed, stays=stays, hostile=hostile, days=days, validate=validate, rotations=rotations, staff=staff)
+    return season.run()
 
 
 __all__ = ["Result", "Season", "run_seed"]

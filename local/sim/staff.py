@@ -139,4 +139,74 @@ def record(world: World, bid: str, code: Any) -> None:
             )
 
 
-__all__ = ["add", "change", "record", "remove"]
+__all__ = ["add", "change", "plan_staff", "record", "remove"]
+
+
+# ---------------------------------------------------------------------- in a season
+
+KEYPAD_ROOMS = ("r1", "r2", "r3", "r4")
+
+
+def plan_staff(season: Any, horizon: float) -> None:
+    """A season's staff codes, from their own random source: a few made at random times (now and
+    then on a room whose door takes no keypad: a 422), each with a random weekly schedule and
+    sometimes dates (a last date inside the season: its removal by schedule); the staff at the
+    doors, in and out of their hours; changes of schedule and rooms, rotations, removals."""
+    from functools import partial
+
+    rng = season.staff_rng
+    w = season.world
+    for n in range(rng.choice((0, 1, 2, 3))):
+        at = rng.uniform(0, horizon * 0.6)
+        w.loop.call_at(at, partial(_make, season, n), name="staff-create")
+
+
+def _schedule(rng: Any, now: Any) -> dict[str, Any]:
+    from datetime import timedelta
+
+    out: dict[str, Any] = {"allowedWeekDays": rng.choice((127, 124, 3, rng.randint(1, 127)))}
+    if rng.random() < 0.6:
+        start = rng.randrange(0, 23 * 60)
+        out["allowedFromTime"], out["allowedUntilTime"] = start, rng.randrange(start + 1, 24 * 60)
+    if rng.random() < 0.3:
+        out["allowedFromDate"] = (now + timedelta(hours=rng.choice((-30, 2, 20)))).isoformat().replace("+00:00", "Z")
+    if rng.random() < 0.3:
+        out["allowedUntilDate"] = (now + timedelta(hours=rng.choice((3, 30)))).isoformat().replace("+00:00", "Z")
+    return out
+
+
+def _make(season: Any, n: int) -> None:
+    from functools import partial
+
+    w, rng = season.world, season.staff_rng
+    staff_code_id = f"S{season.seed}-{n}"
+    rooms = tuple(rng.sample(KEYPAD_ROOMS, rng.choice((1, 1, 2))))
+    if rng.random() < 0.1:
+        rooms = (*rooms, rng.choice(("r5", "r6")))  # a door opened with the app only: refused
+    locks = (17000098,) if rng.random() < 0.2 else ()
+    bid = add(w, staff_code_id, rooms, locks, **_schedule(rng, w.loop.now()))
+    hour = 3600.0
+    for _ in range(rng.randint(2, 6)):
+        w.loop.call_later(rng.uniform(60.0, 2 * 24 * hour), partial(_enter, w, bid), name="staff-enter")
+    roll = rng.random()
+    when = rng.uniform(60.0, 30 * hour)
+    if roll < 0.25:
+        w.loop.call_later(when, lambda: change(w, staff_code_id, **_schedule(rng, w.loop.now())), name="staff-patch")
+    elif roll < 0.4:
+        moved = list(rng.sample(KEYPAD_ROOMS, 1))
+        w.loop.call_later(when, lambda: change(w, staff_code_id, roomIds=moved), name="staff-move")
+    elif roll < 0.55:
+        w.loop.call_later(when, lambda: remove(w, staff_code_id), name="staff-remove")
+    if rng.random() < 0.3:
+        w.loop.call_later(rng.uniform(60.0, 30 * hour), partial(w.rotate, bid, rng.random() < 0.3), name="staff-rotate")
+
+
+def _enter(w: World, bid: str) -> None:
+    """Someone of the staff types the code at each of its doors (it opens only in their hours)."""
+    item = w.booking_item(bid)
+    if item is None or item["status"] not in ("active", "provisioning"):
+        return
+    for lock in item["locks"]:
+        lock_id = int(lock["smartlockId"])
+        if lock.get("desired") == "present" and w.is_online(lock_id):
+            w.guest_types_pin(bid, lock_id)

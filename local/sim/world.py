@@ -43,12 +43,12 @@ from staykey.observability import set_metric_sink
 from staykey.services.accounts import AccountUsers
 from staykey.services.activity import Activity
 from staykey.services.bookings import Bookings
-from staykey.services.staff import StaffCodes
 from staykey.services.checks import LockChecks
 from staykey.services.polling import LogPoller
 from staykey.services.readiness import ReadinessChecks
 from staykey.services.reconciler import ReconcileIncomplete, Reconciler
 from staykey.services.rooms import Rooms
+from staykey.services.staff import StaffCodes
 from staykey.services.sync import Sync
 from staykey.services.watch import Watcher, watch_settings
 from staykey.services.webhooks import WebhookProcessor

@@ -6,8 +6,10 @@ reveals its PIN and finds that in the audit log, checks out early and watches th
 the checkout and the code removed from each lock, every step with its time in the room's zone;
 is refused without a session, with a forged token and with an expired one, and for an action
 without its CSRF token; a shop API key does not open the console and a console
-session does not open the shop API. axe-core runs in every page (no serious or critical
-violations), and each page's screenshot goes to docs/console/.
+session does not open the shop API. Staff codes (issue 16): the list shows one the shop made with
+its schedule in words; the form refuses a schedule that cannot exist beside its fields, then creates
+one; its PIN is revealed (audited) and it is removed. axe-core runs in every page (no serious or
+critical violations), and each page's screenshot goes to docs/console/.
 """
 
 from __future__ import annotations
@@ -29,7 +31,7 @@ import requests
 
 from local.stack import LocalStack, StackConfig
 from tests.e2e.conftest import FUNCTION_ENV
-from tests.e2e.helpers import Shop, Sim
+from tests.e2e.helpers import Shop, Sim, eventually
 from tests.e2e.pins import LEDGER
 
 pytestmark = pytest.mark.e2e
@@ -104,6 +106,28 @@ def stay(console_stack: LocalStack, http: requests.Session) -> dict[str, Any]:
         assert r.status_code == 200, r.text
     assert console_stack.operator is not None
     return {"bookings": {b["bookingId"]: b for b in bookings}, "locks": [door12, door14, entrance]}
+
+
+@pytest.fixture(scope="module")
+def staff_code(console_stack: LocalStack, http: requests.Session, stay: dict[str, Any]) -> dict[str, Any]:
+    """The cleaner's staff code for Room 12, Monday to Friday 08:00-12:00, made by the shop."""
+    shop = Shop(console_stack, http)
+    body = {
+        "staffCodeId": "cleaner-1",
+        "name": "Maria (cleaning)",
+        "roomIds": ["room-12"],
+        "allowedWeekDays": 64 + 32 + 16 + 8 + 4,
+        "allowedFromTime": 8 * 60,
+        "allowedUntilTime": 12 * 60,
+    }
+    r = shop.call("POST", "/staff-codes", body)
+    assert r.status_code == 201, r.text
+
+    def active() -> dict[str, Any] | None:
+        code = shop.call("GET", "/staff-codes/cleaner-1").json()
+        return code if code["status"] == "active" else None
+
+    return dict(eventually(active, 20, "staff code cleaner-1 active"))
 
 
 @pytest.fixture(scope="module")
@@ -320,8 +344,79 @@ def real_b64(claims: dict[str, Any]) -> str:
     return base64.urlsafe_b64encode(json.dumps(claims).encode()).decode().rstrip("=")
 
 
+def test_staff_codes_in_a_browser(console_stack: LocalStack, staff_code: dict[str, Any], browser: Any) -> None:
+    # axe-core is injected into the form's error state: this context bypasses the CSP for it.
+    context = browser.new_context(viewport={"width": 1280, "height": 860}, locale="en-GB", bypass_csp=True)
+    page = context.new_page()
+    base = console_stack.console_url
+    _sign_in(page, console_stack)
+    page.get_by_role("link", name="Staff codes").click()
+    page.wait_for_url(re.compile(r".*/console/staff-codes$"))
+    row = page.locator("table tbody tr", has_text="cleaner-1")
+    assert "Maria (cleaning)" in row.inner_text()
+    assert "Mon\u2013Fri 08:00\u201312:00" in row.inner_text()
+    assert staff_code["pin"] not in page.content()
+
+    # A schedule that cannot exist: each error beside its field, nothing created.
+    page.locator("#s-name").fill("Jonas (maintenance)")
+    page.locator("#s-id").fill("maint-7")
+    page.locator("#s-rooms").select_option(["room-12", "room-14"])
+    for box in page.locator("input[name=allowedWeekDays]").all():
+        box.uncheck()
+    page.locator("#s-from").fill("12:00")
+    page.locator("#s-until").fill("08:00")
+    page.get_by_role("button", name="Create staff code").click()
+    page.locator("#err-allowedUntilTime").wait_for()
+    assert "must be after allowedFromTime" in page.locator("#err-allowedUntilTime").inner_text()
+    assert "choose at least one day" in page.locator("#err-allowedWeekDays").inner_text()
+    assert page.locator("#s-name").input_value() == "Jonas (maintenance)"  # what was entered is kept
+    assert _axe(page) == []
+    page.screenshot(path=str(SHOTS / "staff-codes-form.png"), full_page=True)
+
+    # Put right: created, on its page.
+    for day in ("Mon", "Wed", "Fri"):
+        page.get_by_label(day, exact=True).check()
+    page.locator("#s-from").fill("07:30")
+    page.locator("#s-until").fill("16:00")
+    page.get_by_role("button", name="Create staff code").click()
+    page.wait_for_url(re.compile(r".*/console/staff-codes/maint-7\?result=.*"))
+    assert "Done" in page.locator("#result").inner_text()
+    assert "Mon, Wed, Fri 07:30\u201316:00" in page.locator("dl.facts").inner_text()
+
+    # Reveal the PIN: confirmed, shown, audited.
+    page.get_by_role("link", name="Reveal PIN").click()
+    page.get_by_role("button", name=re.compile("Confirm")).click()
+    shown = page.locator(".pin")
+    shown.wait_for()
+    assert re.fullmatch(r"\d{6}", shown.inner_text())
+    pin = shown.inner_text()
+
+    # Remove: confirmed, audited, off every lock once the locks confirm it.
+    page.goto(f"{base}/staff-codes/maint-7")
+    page.get_by_role("link", name="Remove").click()
+    page.get_by_role("button", name=re.compile("Confirm")).click()
+    page.wait_for_url(re.compile(r".*/console/staff-codes/maint-7\?result=.*"))
+    assert "Done" in page.locator("#result").inner_text()
+
+    def removed() -> bool:
+        page.goto(f"{base}/staff-codes/maint-7")
+        return page.locator("h1 .status").inner_text() == "removed"
+
+    eventually(removed, 20, "maint-7 removed", interval=0.5)
+    page.goto(f"{base}/staff-codes/cleaner-1")
+    page.screenshot(path=str(SHOTS / "staff-code.png"), full_page=True)
+    page.goto(f"{base}/staff-codes")
+    page.screenshot(path=str(SHOTS / "staff-codes.png"), full_page=True)
+    page.goto(f"{base}/audit")
+    audit = page.locator("table tbody").inner_text()
+    for action in ("staff_code_create", "reveal_pin", "staff_code_remove"):
+        assert action in audit
+    assert pin not in page.content()
+    context.close()
+
+
 def test_no_serious_accessibility_violations_on_any_page(
-    console_stack: LocalStack, stay: dict[str, Any], browser: Any
+    console_stack: LocalStack, stay: dict[str, Any], staff_code: dict[str, Any], browser: Any
 ) -> None:
     # axe-core is injected as a script: this context bypasses the CSP for it (the CSP is checked
     # in test_the_console_in_a_browser).
@@ -340,7 +435,11 @@ def test_no_serious_accessibility_violations_on_any_page(
         "lock": f"/locks/{stay['locks'][2]}",
         "activity": "/activity",
         "audit": "/audit",
+        "staff-codes": "/staff-codes",
+        "staff-code": "/staff-codes/cleaner-1",
+        "staff-confirm": "/staff-codes/cleaner-1/confirm/remove",
         "today-de": "/today?lang=de",
+        "staff-codes-de": "/staff-codes?lang=de",
     }
     sizes = {}
     for name, path in pages.items():

@@ -12,6 +12,7 @@ from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import Bundle, RuleBasedStateMachine, initialize, invariant, rule
 
+from local.sim import staff
 from local.sim.world import SimConfig, World
 from tests.sim.conftest import DOOR_1, DOOR_2, ENTRANCE, START
 
@@ -21,6 +22,7 @@ ROOMS = ("r1", "r2")
 
 class StayKeyMachine(RuleBasedStateMachine):
     bookings = Bundle("bookings")
+    staff_codes = Bundle("staff_codes")
 
     def __init__(self) -> None:
         super().__init__()
@@ -94,6 +96,47 @@ class StayKeyMachine(RuleBasedStateMachine):
         for lock_id in self.w.shop[booking].locks:
             if self.w.is_online(lock_id):
                 self.w.guest_types_pin(booking, lock_id)
+
+    # ------------------------------------------------------------------ staff codes (issue 16)
+
+    @rule(
+        target=staff_codes,
+        rooms=st.sampled_from((("r1",), ("r2",), ("r1", "r2"))),
+        days=st.sampled_from((127, 124, 3, 1)),
+        times=st.sampled_from(((0, 0), (480, 720), (0, 1), (1380, 1439))),
+        until_hours=st.sampled_from((None, None, 2, 30)),
+    )
+    def make_staff_code(
+        self, rooms: tuple[str, ...], days: int, times: tuple[int, int], until_hours: int | None
+    ) -> str:
+        self.n += 1
+        schedule: dict[str, object] = {"allowedWeekDays": days, "allowedFromTime": times[0]}
+        schedule["allowedUntilTime"] = times[1]
+        if until_hours is not None:
+            until = self.w.loop.now() + timedelta(hours=until_hours)
+            schedule["allowedUntilDate"] = until.isoformat().replace("+00:00", "Z")
+        return staff.add(self.w, f"S-{self.n}", rooms, **schedule)
+
+    @rule(code=staff_codes, days=st.sampled_from((127, 62, 65)), room=st.sampled_from((None, "r1", "r2")))
+    def change_staff_code(self, code: str, days: int, room: str | None) -> None:
+        change = {"allowedWeekDays": days} if room is None else {"roomIds": [room]}
+        staff.change(self.w, code.removeprefix("staff~"), **change)
+
+    @rule(code=staff_codes)
+    def remove_staff_code(self, code: str) -> None:
+        staff.remove(self.w, code.removeprefix("staff~"))
+
+    @rule(code=staff_codes, operator=st.booleans())
+    def rotate_staff_pin(self, code: str, operator: bool) -> None:
+        self.w.rotate(code, operator=operator)
+
+    @rule(code=staff_codes)
+    def staff_at_the_door(self, code: str) -> None:
+        self.guest_at_the_door(code)
+
+    @rule(code=staff_codes, what=st.sampled_from(("delete", "code", "disable")))
+    def staff_code_edited_in_nuki_web(self, code: str, what: str) -> None:
+        self.edit_in_nuki_web(code, what)
 
     # ------------------------------------------------------------------ the world
 

@@ -34,6 +34,7 @@ if TYPE_CHECKING:
     from staykey.services.reconciler import Reconciler
     from staykey.services.rooms import Rooms
     from staykey.services.search import BookingSearch
+    from staykey.services.staff import StaffCodes
     from staykey.services.sync import Sync
     from staykey.services.watch import Watcher
     from staykey.services.webhooks import WebhookProcessor
@@ -127,6 +128,17 @@ def bookings() -> Bookings:
 
     s = get_settings()
     return Bookings(s, store(), Scheduler(s), SystemClock(), sync(), pin_choice=secrets_choice())
+
+
+@lru_cache(maxsize=1)
+def staff_codes() -> StaffCodes:
+    """The staff codes (core.staff), over the bookings' engine."""
+    from staykey.adapters.schedules import Scheduler
+    from staykey.core.timeutil import SystemClock
+    from staykey.services.staff import StaffCodes
+
+    s = get_settings()
+    return StaffCodes(s, store(), Scheduler(s), SystemClock(), sync(), bookings(), pin_choice=secrets_choice())
 
 
 def secrets_choice() -> Callable[[str], str]:
@@ -363,6 +375,7 @@ def console() -> Services:
             audit=audit(),
         ),
         clock=clock,
+        staff_codes=staff_codes,
     )
 
 

@@ -8,8 +8,9 @@ uses and is written to the audit log with its outcome; a PIN appears only in the
 styles from the console's own static files only) and `Cache-Control: no-store`.
 
 This module puts the console together: the plumbing (`console.web`), the sign-in routes
-(`console.signin`), the pages (`console.pages`) and the actions (`console.actions`); here are what
-answers a redirect, a refusal, a missing page or a failure, the static files, and the language switch.
+(`console.signin`), the pages (`console.pages`), the actions (`console.actions`) and the staff
+codes (`console.staff`); here are what answers a redirect, a refusal, a missing page or a failure,
+the static files, and the language switch.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from staykey.console import i18n
 from staykey.console.actions import Actions
 from staykey.console.pages import Pages
 from staykey.console.signin import SignInRoutes
+from staykey.console.staff import StaffPages
 from staykey.console.web import (
     LANG_COOKIE,
     STATIC,
@@ -50,6 +52,7 @@ class Console:
         SignInRoutes(self.web)
         pages = Pages(self.web)
         Actions(self.web, pages)
+        StaffPages(self.web)
 
     def handle(self, event: dict[str, Any], context: Any) -> dict[str, Any]:
         self.web.req = Request()

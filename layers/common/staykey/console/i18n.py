@@ -177,6 +177,52 @@ DE: dict[str, str] = {
     "Something went wrong; it has been logged.": "Etwas ist schiefgegangen; es wurde protokolliert.",
     "in stay order": "nach Aufenthalt sortiert",
     "Times are in the room's time zone.": "Zeiten in der Zeitzone des Zimmers.",
+    # Staff codes (console.staff)
+    "Staff codes": "Personal-Codes",
+    "Staff code": "Personal-Code",
+    "New staff code": "Neuer Personal-Code",
+    "Create staff code": "Personal-Code anlegen",
+    "No staff codes.": "Keine Personal-Codes.",
+    "by id": "nach ID",
+    "Name": "Name",
+    "ID": "ID",
+    "Schedule": "Zeitplan",
+    "Dates": "Zeitraum",
+    "Weekdays": "Wochentage",
+    "From (time)": "Von (Uhrzeit)",
+    "Until (time)": "Bis (Uhrzeit)",
+    "First day (optional)": "Erster Tag (optional)",
+    "Last day (optional)": "Letzter Tag (optional)",
+    "until it is removed": "bis er entfernt wird",
+    "every day": "täglich",
+    "all day": "ganztägig",
+    "Mon": "Mo",
+    "Tue": "Di",
+    "Wed": "Mi",
+    "Thu": "Do",
+    "Fri": "Fr",
+    "Sat": "Sa",
+    "Sun": "So",
+    "Created": "Angelegt",
+    "Changed": "Geändert",
+    "Error": "Fehler",
+    "Operator actions": "Aktionen von Bedienpersonen",
+    "The staff code's PIN": "Die PIN des Personal-Codes",
+    "Remove": "Entfernen",
+    "The staff code is removed from every lock: its PIN stops opening the doors.": (
+        "Der Personal-Code wird von jedem Schloss entfernt: seine PIN öffnet die Türen nicht mehr."
+    ),
+    "A new PIN goes on every lock beside the old one; once all have it, the old one goes.": (
+        "Eine neue PIN kommt neben der bisherigen auf jedes Schloss; sobald jedes Schloss sie hat, wird die alte "
+        "entfernt."
+    ),
+    "The staff code was not created; please correct the fields marked.": (
+        "Der Personal-Code wurde nicht angelegt; bitte korrigieren Sie die markierten Felder."
+    ),
+    "No times: all day. Times and days are in the first room's time zone; the lock applies the schedule.": (
+        "Ohne Uhrzeiten: ganztägig. Uhrzeiten und Tage gelten in der Zeitzone des ersten Zimmers; das Schloss "
+        "wendet den Zeitplan an."
+    ),
 }
 
 

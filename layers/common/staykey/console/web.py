@@ -1,7 +1,7 @@
 """The console's plumbing (`Web`): the resolver, one request's view of itself (language, base path,
 session), cookies, forms and their CSRF and same-origin checks, query parameters, rendering and
-the answers' security headers. The routes (`console.signin`, `console.pages`, `console.actions`)
-work through it; `console.app` puts them together.
+the answers' security headers. The routes (`console.signin`, `console.pages`, `console.actions`,
+`console.staff`) work through it; `console.app` puts them together.
 
 A route refuses with `Refused` (an error page with its status) or moves on with `Redirect` (a 303,
 with cookies to set); `console.app` turns both into answers.
@@ -31,6 +31,7 @@ from staykey.console.auth import (
     csrf_token,
 )
 from staykey.core.models import ID_PATTERN
+from staykey.core.staff import STAFF_PREFIX, is_staff
 from staykey.core.timeutil import format_local
 from staykey.edge.pagination import Query
 from staykey.errors import StayKeyError
@@ -79,6 +80,7 @@ class Services:
     secret: Callable[[], str]
     views: Any
     clock: Any
+    staff_codes: Callable[[], Any] | None = None  # services.staff.StaffCodes (None: no staff codes pages)
 
 
 @dataclass
@@ -189,7 +191,8 @@ class Web:
         path = self.app.current_event.path
         return path if path.startswith("/console") and self.app.current_event.http_method == "GET" else ""
 
-    def form(self) -> dict[str, str]:
+    def form_lists(self, max_fields: int = 20) -> dict[str, list[str]]:
+        """The form's fields, each with every value sent (a multi-select, checkboxes)."""
         event = self.app.current_event
         try:
             raw = event.decoded_body or ""
@@ -197,8 +200,13 @@ class Web:
             raise Refused(400, "the form is not UTF-8 text") from None
         if len(raw) > 16 * 1024:
             raise Refused(413, "the form is too large")
-        parsed = parse_qs(raw, keep_blank_values=True, max_num_fields=20)
-        return {key: values[-1] for key, values in parsed.items()}
+        try:
+            return parse_qs(raw, keep_blank_values=True, max_num_fields=max_fields)
+        except ValueError:  # more fields than this form has
+            raise Refused(413, "the form is too large") from None
+
+    def form(self, max_fields: int = 20) -> dict[str, str]:
+        return {key: values[-1] for key, values in self.form_lists(max_fields).items()}
 
     def same_origin(self) -> None:
         origin = self.header("origin")
@@ -210,10 +218,10 @@ class Web:
             if origin.lower() != f"{scheme}://{host}":
                 raise Refused(403, CSRF_REFUSED)
 
-    def post_session(self) -> tuple[Operator, dict[str, str]]:
+    def post_session(self, max_fields: int = 20) -> tuple[Operator, dict[str, str]]:
         operator = self.session()
         self.same_origin()
-        form = self.form()
+        form = self.form(max_fields)
         if not csrf_ok(self.s.secret(), operator.session_id, form.get("csrf")):
             logger.warning("console action refused: CSRF token missing or wrong", operator=operator.username)
             raise Refused(403, CSRF_REFUSED)
@@ -254,6 +262,8 @@ class Web:
             csrf=csrf_token(self.s.secret(), operator.session_id) if operator else "",
             static=lambda name: req.url(f"/console/static/{name}"),
             current=self.app.current_event.path,
+            code_url=lambda booking_id: req.url(code_path(booking_id)),
+            staff_code_id=staff_code_id,
             **values,
         )
         return Response(status, "text/html; charset=utf-8", body, self.headers())
@@ -267,6 +277,17 @@ def booking_id_from_path(raw: str) -> str:
     if not re.fullmatch(ID_PATTERN, raw):
         raise Refused(404, "Page not found.")
     return raw
+
+
+def staff_code_id(booking_id: str | None) -> str | None:
+    """The staff code a booking id stands for (core.staff: `staff~<id>`), or None: a guest's."""
+    return booking_id.removeprefix(STAFF_PREFIX) if booking_id and is_staff(booking_id) else None
+
+
+def code_path(booking_id: str) -> str:
+    """The console's page of a code's owner: a booking's, or a staff code's."""
+    staff = staff_code_id(booking_id)
+    return f"/console/staff-codes/{staff}" if staff else f"/console/bookings/{booking_id}"
 
 
 def safe_next(target: str, base: str) -> bool:

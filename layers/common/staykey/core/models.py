@@ -36,6 +36,9 @@ from staykey.core.text import email_address
 from staykey.core.timeutil import iana_zone, iso_utc, local_to_utc, parse_hhmm, zone
 
 ID_PATTERN = r"^[A-Za-z0-9._-]{1,64}$"
+# A stored booking's id in StayKey's own messages (schedules, follow-ups): a shop's booking id, or
+# a staff code's `staff~<staffCodeId>` (core.staff), which no request path takes.
+STORED_ID_PATTERN = r"^(staff~)?[A-Za-z0-9._-]{1,64}$"
 MAX_LOCKS_PER_ROOM = 5
 MAX_STAY_DAYS = 366
 # Nuki's smartlockId is an int64; the API takes positive ids only.

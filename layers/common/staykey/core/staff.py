@@ -86,7 +86,8 @@ class StaffCodeIn(Strict):
     smartlockIds: LockIds = Field(default_factory=list)
     allowedWeekDays: WeekDays = ALL_WEEK_DAYS
     allowedFromTime: Minutes = 0
-    allowedUntilTime: Minutes = 0
+    # Checked with allowedFromTime even when left out (0: a window that would end at midnight).
+    allowedUntilTime: Minutes = Field(default=0, validate_default=True)
     allowedFromDate: StayPoint | None = None
     allowedUntilDate: StayPoint | None = None
     timezone: Zone | None = None
@@ -213,18 +214,21 @@ def window(part: StaffPart, created: datetime, now: datetime) -> tuple[datetime,
     if part.allowedFromDate is not None:
         start = _instant(part.allowedFromDate, part.timezone, end=False)
     end = OPEN_END if part.allowedUntilDate is None else _instant(part.allowedUntilDate, part.timezone, end=True)
-    problem = None
-    if end <= start:
-        problem = f"must be after allowedFromDate ({iso_utc(end)} is not after {iso_utc(start)})"
-    elif end <= now:
-        problem = f"is in the past ({iso_utc(end)})"
-    elif end != OPEN_END and end - start > timedelta(days=3 * 366):
-        problem = "may be at most three years after allowedFromDate (leave it out for no end)"
-    if problem:
-        raise ValidationFailed(
-            "the staff code's dates do not make a valid window",
-            details=[{"field": "allowedUntilDate", "message": problem}],
-        )
+    details = []
+    if start - now > timedelta(days=3 * 366):
+        details.append({"field": "allowedFromDate", "message": "is more than three years away"})
+    elif part.allowedUntilDate is not None:
+        problem = None
+        if end <= start:
+            problem = f"must be after allowedFromDate ({iso_utc(end)} is not after {iso_utc(start)})"
+        elif end <= now:
+            problem = f"is in the past ({iso_utc(end)})"
+        elif end - start > timedelta(days=3 * 366):
+            problem = "may be at most three years after allowedFromDate (leave it out for no end)"
+        if problem:
+            details.append({"field": "allowedUntilDate", "message": problem})
+    if details:
+        raise ValidationFailed("the staff code's dates do not make a valid window", details=details)
     return start, end
 
 
@@ -299,17 +303,13 @@ def to_api(b: Booking) -> dict[str, Any]:
         "allowedUntilDate": part.allowedUntilDate,
         "timezone": part.timezone,
         "validFrom": booking["validFrom"],
-        "validUntil": None if b.validUntil == OPEN_END else booking["validUntil"],
+        "validUntil": None if part.allowedUntilDate is None else booking["validUntil"],
         "locks": booking["locks"],
         "pinRotation": booking["pinRotation"],
-        "statusReason": b.statusReason,
+        "statusReason": "its last date passed" if b.statusReason == "stay ended" else b.statusReason,
         "createdAt": booking["createdAt"],
         "updatedAt": booking["updatedAt"],
     }
-
-
-def default_zone(rooms_zones: list[str]) -> str:
-    return rooms_zones[0] if rooms_zones else "UTC"
 
 
 __all__ = [

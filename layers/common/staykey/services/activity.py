@@ -33,7 +33,7 @@ import math
 import re
 from datetime import datetime, timedelta
 from functools import partial
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeGuard
 
 from staykey.core.models import ActivityItem, BookingStatus
 from staykey.core.staff import STAFF_PREFIX, is_staff
@@ -148,8 +148,7 @@ class Activity:
         if self.store.activity_exists(log.id):
             return False
         booking_id, attributed_by = self._attribute(log)
-        staff = booking_id is not None and is_staff(booking_id)  # a staff code's: no check-in
-        if booking_id is not None and not staff and (is_successful_keypad_entry(log) or is_successful_app_entry(log)):
+        if _guests(booking_id) and (is_successful_keypad_entry(log) or is_successful_app_entry(log)):
             self._first_entry(booking_id, log)
         entry = {
             "id": log.id,
@@ -393,6 +392,11 @@ def activity_limit(raw: str | None) -> int:
             details=[{"field": "limit", "message": f"must be a whole number from 1 to {ACTIVITY_LIMIT_MAX}"}],
         )
     return int(raw)
+
+
+def _guests(booking_id: str | None) -> TypeGuard[str]:
+    """Whether an entry is a guest's: a booking's code, not a staff code's (which checks no one in)."""
+    return booking_id is not None and not is_staff(booking_id)
 
 
 def _whose(booking_id: str | None) -> dict[str, Any]:

@@ -21,7 +21,18 @@ from staykey.edge.pagination import decode_cursor, encode_cursor
 from staykey.store import Store, fanout
 from staykey.store import keys as indexes
 
-ACTIONS = ("checkout", "cancel", "resend_email", "retry", "rotate_pin", "reveal_pin", "sign_in", "sign_out")
+ACTIONS = (
+    "checkout",
+    "cancel",
+    "resend_email",
+    "retry",
+    "rotate_pin",
+    "reveal_pin",
+    "sign_in",
+    "sign_out",
+    "staff_code_create",
+    "staff_code_remove",
+)
 MONTHS_BACK = 24
 MONTHS_AT_ONCE = 6
 _AUDIT_KEY = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z#[a-f0-9]{16}")

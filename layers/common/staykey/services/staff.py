@@ -103,6 +103,11 @@ class StaffCodes:
         return self.sync.process(code.bookingId, read_back=False), True
 
     def _replay(self, existing: Booking, request: StaffCodeIn) -> Booking:
+        if existing.staff is not None and existing.status in ENDED and existing.requestHash != request.request_hash():
+            raise Conflict(
+                f"staff code {request.staffCodeId!r} was removed and its id is kept with its history; "
+                "make the new one under another staffCodeId"
+            )
         if existing.staff is None or existing.requestHash != request.request_hash():
             raise Conflict(
                 f"staff code {request.staffCodeId!r} exists with a different request; "
@@ -128,10 +133,10 @@ class StaffCodes:
 
     def _locks(self, rooms: list[Room], smartlock_ids: list[int]) -> list[int]:
         """The staff code's locks: every lock of its rooms, then the locks named, each once. A
-        lock named must be a lock of some room; every lock must take keypad codes (no room opens it
-        with the app only); ValidationFailed naming the field otherwise."""
-        every = self.store.list_rooms() if smartlock_ids else rooms
-        app = {i for r in every for i in r.smartlockIds if r.access_of(i) == "app"}
+        lock named must be a lock of some room; every lock must take keypad codes (some room opens
+        it with its keypad); ValidationFailed naming the field otherwise."""
+        every = self.store.list_rooms()
+        keypad = {i for r in every for i in r.smartlockIds if r.access_of(i) == "keypad"}
         known = {i for r in every for i in r.smartlockIds}
         details = []
         if not rooms and not smartlock_ids:
@@ -144,20 +149,21 @@ class StaffCodes:
                     "message": f"lock(s) {', '.join(map(str, stray))} belong to no room; add them to a room first",
                 }
             )
-        locks = list(dict.fromkeys([*(i for r in rooms for i in r.smartlockIds), *smartlock_ids]))
-        keyless = [i for i in locks if i in app]
-        if keyless:
-            details.append(
-                {
-                    "field": "roomIds" if not smartlock_ids else "smartlockIds",
-                    "message": f"lock(s) {', '.join(map(str, keyless))} are opened with the Nuki app (no keypad): "
-                    "a staff code is a keypad code",
-                }
-            )
+        of_rooms = list(dict.fromkeys(i for r in rooms for i in r.smartlockIds))
+        locks = list(dict.fromkeys([*of_rooms, *smartlock_ids]))
+        for field, mine in (("roomIds", of_rooms), ("smartlockIds", [i for i in smartlock_ids if i not in of_rooms])):
+            keyless = [i for i in mine if i in known and i not in keypad]  # no room opens it with its keypad
+            if keyless:
+                details.append(
+                    {
+                        "field": field,
+                        "message": f"lock(s) {', '.join(map(str, keyless))} are opened with the Nuki app only (no room "
+                        "uses a keypad there): a staff code is a keypad code",
+                    }
+                )
         if len(locks) > staff.MAX_STAFF_LOCKS:
-            details.append(
-                {"field": "roomIds", "message": f"a staff code may open at most {staff.MAX_STAFF_LOCKS} locks"}
-            )
+            field = "roomIds" if len(of_rooms) > staff.MAX_STAFF_LOCKS else "smartlockIds"
+            details.append({"field": field, "message": f"a staff code may open at most {staff.MAX_STAFF_LOCKS} locks"})
         if details:
             raise ValidationFailed("the staff code's locks cannot take it", details=details)
         return locks
@@ -220,14 +226,15 @@ class StaffCodes:
     def _live(self, staff_code_id: str) -> Booking:
         code = self.get(staff_code_id)
         if code.status in ENDED:
-            raise Conflict(f"staff code {staff_code_id!r} is {staff.to_api(code)['status']}: create a new one")
+            status = staff.to_api(code)["status"]
+            raise Conflict(f"staff code {staff_code_id!r} is {status}: make a new one under another staffCodeId")
         return code
 
     def _follow(self, code: Booking) -> None:
         """Its last date's removal (none without one), and its locks hot for the watcher a while."""
         if code.status in ENDED:
             return
-        if code.validUntil == staff.OPEN_END:
+        if code.staff is not None and code.staff.allowedUntilDate is None:
             self.scheduler.delete("expire", code.bookingId)
         else:
             self.scheduler.upsert("expire", code.bookingId, code.validUntil)
