@@ -2,6 +2,7 @@
 GET, PATCH and DELETE /bookings/{bookingId}: read, change and cancel a booking;
 POST /bookings/{bookingId}/resend-email and /retry: tell the guest again, try a failed booking again;
 POST /bookings/{bookingId}/rotate-pin: give the booking a new PIN (202; it takes effect once confirmed);
+POST /bookings/{bookingId}/backup-codes: give the guest backup codes (services.backup);
 GET /bookings/{bookingId}/activity: what the guest's code did on the locks, newest first;
 /staff-codes...: the codes of the people who keep the rooms (staykey.services.staff): list, create,
 read, change, remove, rotate the PIN, retry, activity."""
@@ -61,6 +62,18 @@ def rotate_pin(bookingId: str) -> Any:
     booking_id = _booking_id(bookingId)
     parse_optional_body(app, RotatePinRequest)
     return respond(202, wiring.bookings().rotate_pin(booking_id).to_api())
+
+
+@app.post("/bookings/<bookingId>/backup-codes")
+def give_backup_codes(bookingId: str) -> Any:
+    """A backup code for each lock named (or each whose code is not confirmed), from its pool."""
+    from staykey.core.models import BackupRequest
+    from staykey.services.backup import BACKUP_REASON_OPERATOR
+
+    booking_id = _booking_id(bookingId)
+    request = parse_optional_body(app, BackupRequest)
+    locks = request.smartlockIds if request is not None else None
+    return respond(200, wiring.backup_pools().assign(booking_id, locks, BACKUP_REASON_OPERATOR).to_api())
 
 
 @app.get("/bookings/<bookingId>")

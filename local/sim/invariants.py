@@ -156,6 +156,9 @@ class Checker:
         from local.sim.arrivals import ArrivalChecks
 
         self.arrivals = ArrivalChecks(self)
+        from local.sim.backups import BackupChecks
+
+        self.backups = BackupChecks(self)
 
     # ------------------------------------------------------------------ reporting
 
@@ -309,6 +312,7 @@ class Checker:
                 booking_id=item["bookingId"],
                 limits=self.limits(item),
             )
+            problem = self.backups.problem(item, lock_id, problem)
             if problem is not None and not self._tampered_lately(lock_id):
                 self.violation("told_means_true", f"{item['bookingId']} {why}, but on lock {lock_id}: {problem}")
 
@@ -345,6 +349,7 @@ class Checker:
         old = self.items.get(booking_id) or (codec.load(before) if before is not None else {})
         self.items[booking_id] = new
         now = self.w.loop.t
+        self.backups.on_write(new, now)
         self.names[new["authName"]] = booking_id
         ids = {lk["nukiId"] for lk in (*new.get("locks", []), *new.get("rotationCodes", [])) if lk.get("nukiId")}
         self.recorded_ids |= ids
@@ -465,8 +470,17 @@ class Checker:
                 self.pin_since[notice.booking_id] = self.w.loop.t  # told the rotated PIN: the old one goes
         if notice.pin != pin or notice.valid_from != parse_iso(start) or notice.valid_until != parse_iso(end):
             self.violation("told_means_true", f"{notice.booking_id}: the email says other than the booking decided")
+        doors = {lock_id: code for lock_id, _, code in getattr(notice, "doors", ())}
         for lock_id in locks:
             app = self._access(item, lock_id) == "app"
+            if lock_id in doors:  # the email names a backup code for this door: that one must open it
+                given: dict[str, Any] = next(
+                    (b for b in item.get("backups") or [] if int(b["smartlockId"]) == lock_id), {}
+                )
+                why = self.backups.backup_problem(lock_id, doors[lock_id], str(given.get("poolId")), item)
+                if why is not None and not self._tampered_lately(lock_id):
+                    self.violation("told_means_true", f"{notice.booking_id} emailed a backup code for {lock_id}: {why}")
+                continue
             problem = self._lock_problem(
                 lock_id,
                 notice.pin,
@@ -508,6 +522,7 @@ class Checker:
             self._sweep_bookings()
             self._sweep_signals()
             self.arrivals.sweep()
+            self.backups.sweep()
         finally:
             self._by_code = None
 
@@ -516,6 +531,8 @@ class Checker:
 
     def _unwanted_since(self, booking_id: str, lock_id: int, code: int | None) -> float | None:
         """Since when the shop's intent says this booking's code (with `code`) must be off `lock_id`."""
+        if booking_id.startswith("pool~"):
+            return self.backups.unwanted_since(booking_id)  # a backup code (local.sim.backups)
         sb = self.w.shop.get(booking_id)
         if sb is None:
             return 0.0  # a booking the shop never made
@@ -596,6 +613,7 @@ class Checker:
                         booking_id=booking_id,
                         limits=self.limits(item),
                     )
+                    problem = self.backups.problem(item, lock_id, problem)
                     key = (booking_id, lock_id)
                     if problem is None:
                         self.drift_since.pop(key, None)

@@ -145,6 +145,12 @@ class Season:
             "r5": {"access": {"17000005": "app"}},
             "r6": {"access": {"17000006": "app", str(SIDE_ENTRANCE): "keypad"}},
         }
+        if self.staff:  # backup codes (issue 16) in some rooms, drawn from the staff codes' source
+            for room_id in ("r1", "r3", "r4", "r6"):
+                if self.staff_rng.random() < 0.5:
+                    extra.setdefault(room_id, {})["backupCodes"] = True
+                    if self.staff_rng.random() < 0.3:
+                        extra[room_id]["backupPoolSize"] = self.staff_rng.choice((1, 2))
         for room_id, room_locks in layout.items():
             w.put_room(room_id, room_locks, timezone=zone, **times, **extra.get(room_id, {}))
             self.rooms[room_id] = room_locks

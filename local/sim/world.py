@@ -42,6 +42,7 @@ from staykey.observability import logger as service_logger
 from staykey.observability import set_metric_sink
 from staykey.services.accounts import AccountUsers
 from staykey.services.activity import Activity
+from staykey.services.backup import BackupPools
 from staykey.services.bookings import Bookings
 from staykey.services.checks import LockChecks
 from staykey.services.polling import LogPoller
@@ -151,6 +152,7 @@ class World:
         self.metric_times: dict[str, list[float]] = defaultdict(list)  # name -> when, in order
         self.follow_ups: dict[str, list[float]] = defaultdict(list)
         self.shop: dict[str, ShopBooking] = {}
+        self.backup_rooms: dict[str, bool] = {}  # room -> backup codes on (services.backup)
         self._shop_queues: dict[str, list[tuple[str, Callable[[], bool]]]] = {}
         self.entries: list[GuestEntry] = []
         self.deliveries: list[Delivery] = []
@@ -245,6 +247,8 @@ class World:
             self.bookings,
             pin_choice=self.sync.pin_choice,
         )
+        self.pools = BackupPools(self.settings, self.store, self.clock, self.sync, pin_choice=self.sync.pin_choice)
+        self.bookings.ended = lambda b: self.pools.release(b) if b.backups else None
         self.activity = Activity(self.settings, self.store, self.clock)
         self.poller = LogPoller(self.activity, lambda: self.background_nuki)
         self.readiness = ReadinessChecks(
@@ -283,7 +287,13 @@ class World:
             max_body_bytes=self.settings.webhook_max_body_bytes,
             monotonic=self.loop.monotonic,
         )
-        self.rooms = Rooms(self.store, self.clock, nuki=lambda: self.nuki)
+        self.rooms = Rooms(
+            self.store,
+            self.clock,
+            nuki=lambda: self.nuki,
+            max_codes=self.settings.max_codes_per_lock,
+            pool=self.settings.backup_pool_size,
+        )
         self.checker = Checker(self)
         self.ddb.on_write = self._on_item_write
         self.outbox_events = 0
@@ -407,6 +417,7 @@ class World:
 
     def _readiness_tick(self) -> None:
         self.invoke("readiness", lambda: self.readiness.run())
+        self.invoke("readiness", lambda: self.pools.run())  # the same function, after the checks
         self.loop.call_later(self.config.readiness_every, self._readiness_tick, "readiness")
 
     def _purge_tick(self) -> None:
@@ -624,6 +635,7 @@ class World:
     def put_room(self, room_id: str, locks: tuple[int, ...], timezone: str = "Europe/Berlin", **times: Any) -> None:
         body = {"name": f"Room {room_id}", "smartlockIds": list(locks), "timezone": timezone, **times}
         self.rooms.put(room_id, RoomIn.model_validate(body))
+        self.backup_rooms[room_id] = bool(times.get("backupCodes"))
 
     def room_access(self, room_id: str) -> dict[int, str]:
         room = self.store.get_room(room_id)
@@ -832,9 +844,14 @@ class World:
         booking = self.store.get_booking(booking_id)
         if booking is None:
             return False
-        result = self.sandbox.keypad_entry(smartlock_id, int(booking.pin), at=self.loop.now())
-        opened_by = next((a for a in self.auths_on(smartlock_id) if a.code == int(booking.pin)), None)
-        if result["success"] and opened_by is not None and opened_by.name == booking.authName:
+        pin, name = booking.pin, booking.authName
+        given = next((b for b in booking.backups if b.smartlockId == smartlock_id), None)
+        if given is not None:  # the email named a backup code for this door: the guest types that
+            pool = self.store.get_booking(given.poolId)
+            pin, name = given.pin, pool.authName if pool is not None else name
+        result = self.sandbox.keypad_entry(smartlock_id, int(pin), at=self.loop.now())
+        opened_by = next((a for a in self.auths_on(smartlock_id) if a.code == int(pin)), None)
+        if result["success"] and opened_by is not None and opened_by.name == name:
             # the booking's own code opened it (not someone else's that happens to share the PIN)
             self.entries.append(GuestEntry(self.loop.t, booking_id, smartlock_id, str(result["logId"])))
         return bool(result["success"])

@@ -116,6 +116,7 @@ NO_BODY = {
     ("POST", "/bookings/{bookingId}/resend-email"),
     ("POST", "/bookings/{bookingId}/retry"),
     ("POST", "/bookings/{bookingId}/rotate-pin"),  # no body, or `{}`: the function refuses any field (422)
+    ("POST", "/bookings/{bookingId}/backup-codes"),  # no body, `{}` or the locks: the function checks it (422)
     ("POST", "/staff-codes/{staffCodeId}/retry"),
     ("POST", "/staff-codes/{staffCodeId}/rotate-pin"),  # as a booking's
     ("POST", "/webhook-endpoints/{endpointId}/rotate-secret"),

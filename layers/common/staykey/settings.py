@@ -62,6 +62,10 @@ class Settings(BaseModel):
     max_pin_choices: int = Field(3, alias="MAX_PIN_CHOICES", ge=1)
 
     max_codes_per_lock: int = Field(200, alias="MAX_CODES_PER_LOCK", ge=1)
+    # Backup codes (services.backup): a pool's size, and how long before a stay an unconfirmed
+    # code is replaced by one.
+    backup_pool_size: int = Field(3, alias="BACKUP_POOL_SIZE", ge=1, le=20)
+    backup_deadline_hours: float = Field(2.0, alias="BACKUP_DEADLINE_HOURS", ge=0, le=72)
     capacity_warning_codes: int = Field(180, alias="CAPACITY_WARNING_CODES", ge=1)
     # A custom metric per lock costs money per lock: by default only locks near capacity get one.
     per_lock_metrics: Literal["near-capacity", "all"] = Field("near-capacity", alias="PER_LOCK_METRICS")

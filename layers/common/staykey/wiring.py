@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     from staykey.services.accounts import AccountUsers
     from staykey.services.activity import Activity
     from staykey.services.audit import Audit
+    from staykey.services.backup import BackupPools
     from staykey.services.bookings import Bookings
     from staykey.services.checks import LockChecks
     from staykey.services.events import EventsService
@@ -121,13 +122,24 @@ def readiness() -> ReadinessChecks:
 
 @lru_cache(maxsize=1)
 def bookings() -> Bookings:
-    """The shop's and the operator's commands on bookings."""
+    """The shop's and the operator's commands on bookings (an ended one's backup codes go)."""
     from staykey.adapters.schedules import Scheduler
     from staykey.core.timeutil import SystemClock
     from staykey.services.bookings import Bookings
 
     s = get_settings()
-    return Bookings(s, store(), Scheduler(s), SystemClock(), sync(), pin_choice=secrets_choice())
+    out = Bookings(s, store(), Scheduler(s), SystemClock(), sync(), pin_choice=secrets_choice())
+    out.ended = lambda b: backup_pools().release(b) if b.backups else None
+    return out
+
+
+@lru_cache(maxsize=1)
+def backup_pools() -> BackupPools:
+    """The locks' backup codes (services.backup)."""
+    from staykey.core.timeutil import SystemClock
+    from staykey.services.backup import BackupPools
+
+    return BackupPools(get_settings(), store(), SystemClock(), sync(), pin_choice=secrets_choice())
 
 
 @lru_cache(maxsize=1)
@@ -163,7 +175,8 @@ def rooms() -> Rooms:
     from staykey.core.timeutil import SystemClock
     from staykey.services.rooms import Rooms
 
-    return Rooms(store(), SystemClock(), nuki=lambda: nuki())
+    s = get_settings()
+    return Rooms(store(), SystemClock(), nuki=lambda: nuki(), max_codes=s.max_codes_per_lock, pool=s.backup_pool_size)
 
 
 @lru_cache(maxsize=1)

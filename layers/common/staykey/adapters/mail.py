@@ -29,6 +29,8 @@ class GuestNotice:
     updated: bool = False
     keypad: bool = True  # some door opens with the PIN on its keypad
     app: bool = False  # some door opens with the Nuki app (an app authorization for the guest)
+    # Doors that take another code (a backup code, services.backup): (lock id, the door's name, its code).
+    doors: tuple[tuple[int, str, str], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -51,6 +53,7 @@ _TEXTS = {
         "outside": "Outside these times the code does not open the door.",
         "ref": "Booking",
         "bye": "Have a good stay!",
+        "backup": "At this door, enter this code instead (the door could not take yours in time):",
         "subject_app": "Your access to {room}",
         "intro_app": "your stay is ready. You open the doors of {room} with the Nuki app on your phone.",
         "intro_mixed": (
@@ -77,6 +80,7 @@ _TEXTS = {
         "outside": "Außerhalb dieser Zeiten öffnet der Code die Tür nicht.",
         "ref": "Buchung",
         "bye": "Einen schönen Aufenthalt!",
+        "backup": "An dieser Tür geben Sie stattdessen diesen Code ein (sie konnte Ihren nicht rechtzeitig erhalten):",
         "subject_app": "Ihr Zugang zu {room}",
         "intro_app": (
             "Ihr Aufenthalt ist vorbereitet. Sie öffnen die Türen von {room} mit der Nuki App auf Ihrem Handy."
@@ -92,6 +96,9 @@ _TEXTS = {
         ),
     },
 }
+
+
+BIG = '"font-size:22px;letter-spacing:3px;font-weight:bold"'
 
 
 def language(locale: str) -> str:
@@ -116,6 +123,8 @@ def render(notice: GuestNotice) -> Rendered:
     pin_spaced = f"{notice.pin[:3]} {notice.pin[3:]}"
     app_howto = t["app_howto"].format(email=notice.to) if notice.app else ""
     howto = [t["howto"]] if notice.keypad else []
+    doors = [(name, f"{code[:3]} {code[3:]}") for _, name, code in notice.doors]
+    backup = [line for name, code in doors for line in (f"{name}: {t['backup']}", f"    {code}", "")]
     text = "\n".join(
         [
             t["hello"].format(name=notice.guest_name),
@@ -123,6 +132,7 @@ def render(notice: GuestNotice) -> Rendered:
             intro,
             "",
             *([f"    {pin_spaced}", ""] if notice.keypad else []),
+            *backup,
             f"{t['from']}: {start}",
             f"{t['until']}: {end}",
             "",
@@ -143,7 +153,8 @@ def render(notice: GuestNotice) -> Rendered:
         f"<p>{e(t['hello'].format(name=notice.guest_name))}</p>"
         f"<p>{e(intro)}</p>"
         f"{pin_html}"
-        f"<table><tr><td>{e(t['from'])}</td><td>{e(start)}</td></tr>"
+        + "".join(f"<p>{e(name)}: {e(t['backup'])}</p><p style={BIG}>{e(code)}</p>" for name, code in doors)
+        + f"<table><tr><td>{e(t['from'])}</td><td>{e(start)}</td></tr>"
         f"<tr><td>{e(t['until'])}</td><td>{e(end)}</td></tr></table>"
         f"<p>{'<br>'.join(e(line) for line in [*howto, *([app_howto] if app_howto else []), t['outside']])}</p>"
         f"<p>{e(t['ref'])}: {e(notice.booking_id)}<br>{e(t['bye'])}</p>"

@@ -363,7 +363,10 @@ def _settle(b: Booking, now: datetime, plan: Plan) -> None:
     present = [lk for lk in b.locks if lk.desired == "present"]
     before = b.status
     if b.status in (BookingStatus.PROVISIONING, BookingStatus.FAILED, BookingStatus.ACTIVE):
-        if present and all(lk.status == LockStatus.ACTIVE and lk.op is None for lk in present):
+        # A lock the guest was given a backup code for (services.backup) is open to them either way.
+        if present and all(
+            (lk.status == LockStatus.ACTIVE and lk.op is None) or b.covered(lk.smartlockId) for lk in present
+        ):
             b.status, b.statusReason = BookingStatus.ACTIVE, None
         elif any(lk.status == LockStatus.FAILED for lk in present):
             b.status = BookingStatus.FAILED

@@ -24,6 +24,8 @@ from pydantic import (
     model_validator,
 )
 
+from staykey.core.parts import ActivityItem as ActivityItem
+from staykey.core.parts import BackupCode as BackupCode
 from staykey.core.parts import GuestAccount as GuestAccount
 from staykey.core.parts import PinRotation as PinRotation
 from staykey.core.parts import Readiness as Readiness
@@ -36,11 +38,12 @@ from staykey.core.text import email_address
 from staykey.core.timeutil import iana_zone, iso_utc, local_to_utc, parse_hhmm, zone
 
 ID_PATTERN = r"^[A-Za-z0-9._-]{1,64}$"
-# A stored booking's id in StayKey's own messages (schedules, follow-ups): a shop's booking id, or
-# a staff code's `staff~<staffCodeId>` (core.staff), which no request path takes.
-STORED_ID_PATTERN = r"^(staff~)?[A-Za-z0-9._-]{1,64}$"
+# A stored booking's id in StayKey's own messages (schedules, follow-ups): a shop's booking id, a
+# staff code's `staff~<staffCodeId>` or a backup code's `pool~<lock>.<n>` (core.staff), no path's.
+STORED_ID_PATTERN = r"^((staff|pool)~)?[A-Za-z0-9._-]{1,64}$"
 MAX_LOCKS_PER_ROOM = 5
 MAX_STAY_DAYS = 366
+MAX_BACKUP_POOL = 20
 # Nuki's smartlockId is an int64; the API takes positive ids only.
 SMARTLOCK_ID_MAX = 2**63 - 1
 
@@ -156,6 +159,9 @@ class RoomIn(Strict):
     access: Annotated[dict[str, AccessKind], Field(max_length=MAX_LOCKS_PER_ROOM)] = Field(default_factory=dict)
     # Opt-in: keypad codes are linked to the guest's Nuki account user (Nuki Web then shows the name).
     linkKeypadCodes: StrictBool = False
+    # Opt-in: a pool of backup codes on each keypad lock (services.backup), of BackupPoolSize or this.
+    backupCodes: StrictBool = False
+    backupPoolSize: Annotated[StrictInt, Field(ge=1, le=MAX_BACKUP_POOL)] | None = None
 
     @field_validator("smartlockIds")
     @classmethod
@@ -218,6 +224,12 @@ class BookingPatch(Strict):
             if getattr(self, key) is None:
                 raise ValueError(f"{key} must not be null")
         return self
+
+
+class BackupRequest(Strict):
+    """`POST /bookings/{bookingId}/backup-codes`: the locks (none: each whose code is not confirmed)."""
+
+    smartlockIds: Annotated[list[StrictInt], Field(min_length=1, max_length=MAX_LOCKS_PER_ROOM)] | None = None
 
 
 class RotatePinRequest(Strict):
@@ -362,12 +374,17 @@ class Booking(BaseModel):
     formerLocks: list[int] = Field(default_factory=list)  # locks it moved away from, their codes gone
     pinRotatedAt: datetime | None = None
     staff: StaffPart | None = None  # a staff code's (core.staff), not a guest's stay
+    backups: list[BackupCode] = Field(default_factory=list)  # backup codes it was given (services.backup)
     guest: Guest | None = Field(default=None, exclude=True)
     # What the store read (staykey.events.model.booking_snapshot): a save derives its events from it.
     _stored: dict[str, Any] | None = PrivateAttr(default=None)
 
     def lock(self, smartlock_id: int) -> LockState | None:
         return next((lock for lock in self.locks if lock.smartlockId == smartlock_id), None)
+
+    def covered(self, smartlock_id: int) -> bool:
+        """Whether the guest was given a backup code for this lock (it opens it, whatever ours does)."""
+        return any(code.smartlockId == smartlock_id for code in self.backups)
 
     def schedule(self) -> Schedule | None:
         return None if self.staff is None else self.staff.schedule
@@ -437,6 +454,7 @@ class Booking(BaseModel):
     def notice_fingerprint(self) -> str:
         """What the guest was told: a change in any of these means telling them again."""
         raw = f"{self.pin}|{iso_utc(self.validFrom)}|{iso_utc(self.validUntil)}|{self.roomId}"
+        raw += "".join(f"|{code.smartlockId}:{code.pin}" for code in self.backups)
         return hashlib.sha256(raw.encode()).hexdigest()[:16]
 
     def to_api(self) -> dict[str, Any]:
@@ -458,6 +476,7 @@ class Booking(BaseModel):
             "provisionAt": iso_utc(self.provisionAt),
             "firstEntryAt": iso_utc(self.firstEntryAt),
             "readiness": self.readiness.to_api() if self.readiness else None,
+            "backupCodes": [code.to_api() for code in self.backups],
             "createdAt": iso_utc(self.createdAt),
             "updatedAt": iso_utc(self.updatedAt),
         }
@@ -476,20 +495,3 @@ class Booking(BaseModel):
             "statusReason": reason,
             "locks": [lk.to_api() for lk in wanted],
         }
-
-
-class ActivityItem(BaseModel):
-    id: str
-    at: datetime
-    smartlockId: int
-    action: str
-    trigger: str
-    source: str
-    success: bool
-    state: str
-    bookingId: str | None = None
-
-    def to_api(self) -> dict[str, Any]:
-        out = self.model_dump(mode="json", exclude={"bookingId"})
-        out["at"] = iso_utc(self.at)
-        return out

@@ -104,3 +104,46 @@ class StaffPart(BaseModel):
     allowedUntilDate: str | None = None
     timezone: str = "UTC"
     openEnded: bool = False
+    # A backup code (services.backup): one of a lock's pool, known to no one until given to a
+    # booking (`usedBy`), removed after that booking's stay.
+    kind: Literal["staff", "backup"] = "staff"
+    usedBy: str | None = None
+    usedAt: datetime | None = None
+
+
+class BackupCode(BaseModel):
+    """A backup code a booking was given for one lock (its code there could not be confirmed in
+    time, or an operator asked): the pool code's booking id and PIN."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    smartlockId: int
+    poolId: str
+    pin: str
+    assignedAt: datetime
+    reason: str
+
+    def to_api(self) -> dict[str, Any]:
+        return {
+            "smartlockId": self.smartlockId,
+            "pin": self.pin,
+            "assignedAt": iso_utc(self.assignedAt),
+            "reason": self.reason,
+        }
+
+
+class ActivityItem(BaseModel):
+    id: str
+    at: datetime
+    smartlockId: int
+    action: str
+    trigger: str
+    source: str
+    success: bool
+    state: str
+    bookingId: str | None = None
+
+    def to_api(self) -> dict[str, Any]:
+        out = self.model_dump(mode="json", exclude={"bookingId"})
+        out["at"] = iso_utc(self.at)
+        return out

@@ -38,6 +38,7 @@ from staykey.core.timeutil import iana_zone, iso_utc, local_to_utc, zone
 from staykey.errors import ValidationFailed
 
 STAFF_PREFIX = "staff~"
+POOL_PREFIX = "pool~"  # a lock's backup codes (services.backup): `pool~<smartlockId>.<serial>`
 # Where a staff code with no last date ends on the lock: Nuki's update needs an end (a full
 # restriction set, forum 40095), so "until it is removed" is written as this far instant.
 OPEN_END = datetime(2100, 1, 1, tzinfo=UTC)
@@ -184,6 +185,24 @@ def is_staff(booking_id: str) -> bool:
     return booking_id.startswith(STAFF_PREFIX)
 
 
+def is_pool(booking_id: str) -> bool:
+    return booking_id.startswith(POOL_PREFIX)
+
+
+def new_pool_code(smartlock_id: int, serial: int, pin: str, name_attempt: int, now: datetime) -> Booking:
+    """One of a lock's backup codes (services.backup): every day, all day, from now until it is
+    removed, under a name of its own, known to no one until a booking is given it."""
+    key = f"{smartlock_id}.{serial:04d}"
+    part = StaffPart(staffCodeId=key, name=f"backup code {serial}", smartlockIds=[smartlock_id], kind="backup")
+    code = new_staff_code(part, [smartlock_id], pin, name_attempt, now, "")
+    code.bookingId = POOL_PREFIX + key
+    name = f"{AUTH_NAME_PREFIX}P:{key}"
+    code.authName = (
+        name if name_attempt == 0 and len(name) <= MAX_AUTH_NAME else auth_name(code.bookingId, name_attempt)
+    )
+    return code
+
+
 def part_of(request: StaffCodeIn, zone_name: str) -> StaffPart:
     return StaffPart(
         staffCodeId=request.staffCodeId,
@@ -314,12 +333,15 @@ def to_api(b: Booking) -> dict[str, Any]:
 
 __all__ = [
     "OPEN_END",
+    "POOL_PREFIX",
     "STAFF_PREFIX",
     "StaffCodeIn",
     "StaffCodePatch",
     "booking_id",
     "change",
+    "is_pool",
     "is_staff",
+    "new_pool_code",
     "new_staff_code",
     "part_of",
     "to_api",

@@ -48,6 +48,10 @@ EVENT_TYPES: dict[str, str] = {
         "no keypad, a lapsed subscription); `data.readiness.reasons` names each lock and why."
     ),
     "booking.ready": "A booking that was at risk is ready again: the cause is gone from every lock.",
+    "booking.backup_assigned": (
+        "The guest was given a backup code for `data.smartlockIds` (their code could not be confirmed there in "
+        "time, or an operator asked); the booking (GET /bookings/{id}, `backupCodes`) has the codes."
+    ),
     "guest.checked_in": "The guest's first successful keypad entry.",
     "access.entry": "A door was opened (unlock, unlatch) or someone used a keypad, successfully or not.",
     "lock.offline": "Nuki reports the lock offline.",
@@ -153,6 +157,7 @@ def booking_snapshot(booking: Booking) -> dict[str, Any]:
         "smartlockIds": sorted(lk.smartlockId for lk in booking.locks if lk.desired == "present"),
         "pin": booking.pin,
         "readiness": _readiness_key(booking),
+        "backups": sorted(code.smartlockId for code in booking.backups),
     }
 
 
@@ -205,6 +210,9 @@ def booking_events(before: Mapping[str, Any] | None, after: Booking, now: dateti
         data = _booking_data(after)
         data["previousStatus"] = previous
         events.append(new_event(f"booking.{current['status']}", data, now))
+    given = [i for i in current["backups"] if i not in ((before or {}).get("backups") or [])]
+    if given:  # the lock ids only: the shop reads the codes in the booking (GET /bookings/{id})
+        events.append(new_event("booking.backup_assigned", {**_booking_data(after), "smartlockIds": given}, now))
     was, now_risk = (None if before is None else before.get("readiness")), current["readiness"]
     if now_risk and now_risk != was:  # at risk, or at risk for other reasons
         events.append(new_event("booking.at_risk", _booking_data(after), now))

@@ -36,7 +36,7 @@ from functools import partial
 from typing import TYPE_CHECKING, Any, TypeGuard
 
 from staykey.core.models import ActivityItem, BookingStatus
-from staykey.core.staff import STAFF_PREFIX, is_staff
+from staykey.core.staff import STAFF_PREFIX, is_pool, is_staff
 from staykey.core.timeutil import Clock, iso_utc, parse_iso
 from staykey.edge.pagination import decode_cursor, encode_cursor
 from staykey.errors import NotFound, ValidationFailed
@@ -191,7 +191,7 @@ class Activity:
         if log.auth_id:
             booking_id = self.store.booking_id_for_auth(log.smartlock_id, log.auth_id)
             if booking_id is not None:
-                return booking_id, "authId"
+                return _user_of(self.store, booking_id), "authId"
         if log.account_user_id is not None:
             booking_id = self._by_account_user(log)
             if booking_id is not None:
@@ -207,7 +207,7 @@ class Activity:
                 user = booking.account.accountUserId if booking is not None else None
                 theirs = log.account_user_id not in (None, user) and lock is not None and lock.access == "app"
                 if lock is not None and not theirs:
-                    return booking_id, "name"
+                    return _user_of(self.store, booking_id), "name"
         return None, None
 
     def _by_account_user(self, log: SmartlockLog) -> str | None:
@@ -394,16 +394,25 @@ def activity_limit(raw: str | None) -> int:
     return int(raw)
 
 
+def _user_of(store: Store, booking_id: str) -> str:
+    """Whose entry a code's is: a backup code's, the booking it was given to (services.backup)."""
+    if not is_pool(booking_id):
+        return booking_id
+    code = store.get_booking(booking_id)
+    used = code.staff.usedBy if code is not None and code.staff is not None else None
+    return used or booking_id
+
+
 def _guests(booking_id: str | None) -> TypeGuard[str]:
     """Whether an entry is a guest's: a booking's code, not a staff code's (which checks no one in)."""
-    return booking_id is not None and not is_staff(booking_id)
+    return booking_id is not None and not is_staff(booking_id) and not is_pool(booking_id)
 
 
 def _whose(booking_id: str | None) -> dict[str, Any]:
     """Whose code an entry was, as an `access.entry` names it: a booking's, or a staff code's."""
     if booking_id is not None and is_staff(booking_id):
         return {"bookingId": None, "staffCodeId": booking_id.removeprefix(STAFF_PREFIX)}
-    return {"bookingId": booking_id}
+    return {"bookingId": None if booking_id is not None and is_pool(booking_id) else booking_id}
 
 
 def to_item(raw: dict[str, Any]) -> ActivityItem:

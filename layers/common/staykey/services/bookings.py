@@ -51,6 +51,7 @@ class Bookings:
         self.clock = clock
         self.sync = sync
         self.pin_choice = pin_choice
+        self.ended: Callable[[Booking], None] = lambda b: None  # its backup codes go (services.backup)
 
     def get(self, booking_id: str) -> Booking:
         booking = self.store.get_booking(booking_id, self.clock.now())
@@ -187,6 +188,7 @@ class Bookings:
         ended, _ = rewrite(self.store, booking_id, end, now)
         self._drop_schedules(booking_id)
         watch_stays(self.store, ended, self.clock.now())
+        self.ended(ended)
         logger.info("booking ending", booking_id=booking_id, reason=reason)
         return self.sync.process(booking_id, read_back=False)
 
@@ -306,9 +308,8 @@ class Bookings:
         return self.sync.process(booking_id, read_back=False)
 
     def resend_email(self, booking_id: str) -> Booking:
-        """Send the guest's email again (an operator's or the shop's request): the same notice through
-        the same outbox as the first one (sent once SES takes it, retried with backoff). Only an
-        active booking's guest is told a PIN (told means true); 409 when there is nothing to send."""
+        """Email the guest again (the shop's or an operator's request) through the same outbox: only
+        an active booking's guest is told a PIN (told means true); 409 when there is nothing to send."""
         booking = self.get(booking_id)
         if booking.status != BookingStatus.ACTIVE:
             confirmed = "the guest is emailed only once the code is confirmed on every lock"

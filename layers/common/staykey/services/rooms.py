@@ -38,10 +38,15 @@ _ROOM_KEY = re.compile(r"[A-Za-z0-9._-]{1,64}")
 
 
 class Rooms:
-    def __init__(self, store: Store, clock: Clock, *, nuki: Callable[[], NukiClient]) -> None:
+    def __init__(
+        self, store: Store, clock: Clock, *, nuki: Callable[[], NukiClient], max_codes: int = 200, pool: int = 3
+    ) -> None:
+        """`max_codes`: MAX_CODES_PER_LOCK; `pool`: BACKUP_POOL_SIZE (a room's backup codes per lock)."""
         self.store = store
         self.clock = clock
         self._nuki = nuki
+        self.max_codes = max_codes
+        self.pool = pool
 
     def put(self, room_id: str, room_in: RoomIn) -> tuple[Room, bool]:
         """Create or replace a room; (room, created). Existing bookings keep the locks they have.
@@ -50,6 +55,8 @@ class Rooms:
         Nuki cannot be asked; nothing is written then.
         """
         self.check_locks(room_in.smartlockIds, room_in.access_of)
+        if room_in.backupCodes:
+            self.check_pool(room_in)
         now = self.clock.now()
         existing = self.store.get_room(room_id)
         room = Room(
@@ -108,6 +115,26 @@ class Rooms:
                 problems.append({"field": field, "message": f"lock {smartlock_id} {problem}"})
         if problems:
             raise ValidationFailed("a lock of the room cannot be used", details=problems)
+
+    def check_pool(self, room_in: RoomIn) -> None:
+        """Each keypad lock has room for the pool of backup codes besides the codes it holds (Nuki's
+        list of its codes); ValidationFailed naming backupPoolSize otherwise. Nuki unreachable: the
+        PUT is refused (UpstreamUnavailable), nothing is written."""
+        size = room_in.backupPoolSize or self.pool
+        problems: list[dict[str, Any]] = []
+        for lock_id in (i for i in room_in.smartlockIds if room_in.access_of(i) == "keypad"):
+            pooled = sum(1 for c in self.store.pool_codes(lock_id) if c.status.value not in ("revoking", "revoked"))
+            held = len(self._nuki().list_auths(lock_id))  # now, not the last count: it is set up once
+            if held - pooled + size > self.max_codes:
+                problems.append(
+                    {
+                        "field": "backupPoolSize",
+                        "message": f"lock {lock_id} holds {held - pooled} of its {self.max_codes} keypad codes: "
+                        f"{size} backup codes do not fit",
+                    }
+                )
+        if problems:
+            raise ValidationFailed("the room's locks cannot hold its backup codes", details=problems)
 
     def get(self, room_id: str) -> Room:
         room = self.store.get_room(room_id)

@@ -317,6 +317,7 @@ class Sync:
             updated=plan.email_updated,
             keypad=any(lk.access == "keypad" for lk in booking.locks if lk.desired == "present"),
             app=any(lk.access == "app" for lk in booking.locks if lk.desired == "present"),
+            doors=tuple((c.smartlockId, door_name(self.store, c.smartlockId), c.pin) for c in booking.backups),
         )
         return notice, plan.email_fingerprint
 
@@ -398,3 +399,12 @@ def _slot_for(booking: Booking, smartlock_id: int, auth: SmartlockAuth) -> LockS
 
 
 __all__ = ["Sync", "rewrite", "signal"]
+
+
+def door_name(store: Store, smartlock_id: int) -> str:
+    """A door as the guest's email names it: the lock's name at Nuki, or its id."""
+    try:
+        name = store.get_lock_meta(smartlock_id).get("name")
+    except Exception:  # the email goes out all the same
+        name = None
+    return str(name) if name else f"Lock {smartlock_id}"

@@ -22,12 +22,14 @@ class BookingItems(HistoryItems):
     @staticmethod
     def booking_item(booking: Booking) -> dict[str, Any]:
         if booking.staff is not None:
-            # A staff code: in the staff index only (gsi1 STAFF), in no list of stays or changes.
+            # A staff code: in the staff index only (gsi1 STAFF), in no list of stays or changes; a
+            # backup code in its lock's pool (gsi1 POOL#lock, by serial).
+            backup = booking.staff.kind == "backup"
             return {
                 "pk": f"BOOKING#{booking.bookingId}",
                 "sk": BOOKING_SK,
                 **booking.model_dump(mode="json"),
-                "gsi1pk": indexes.STAFF_PK,
+                "gsi1pk": indexes.pool_pk(booking.locks[0].smartlockId) if backup else indexes.STAFF_PK,
                 "gsi1sk": booking.staff.staffCodeId,
             }
         stay_key = indexes.stay_sort_key(booking.validFrom, booking.bookingId)
@@ -131,6 +133,11 @@ class BookingItems(HistoryItems):
         page's `after`, or None."""
         page = self.index_range("gsi1", indexes.STAFF_PK, after=after, want=limit, budget=limit + 1)
         return [Booking.model_validate(item) for item in page.items], page.last_key
+
+    def pool_codes(self, smartlock_id: int) -> list[Booking]:
+        """A lock's backup codes (services.backup), every one ever made, in the order made."""
+        page = self.index_range("gsi1", indexes.pool_pk(smartlock_id), want=1000, budget=1000)
+        return [Booking.model_validate(item) for item in page.items]
 
     def get_bookings(self, booking_ids: Iterable[str]) -> dict[str, Booking]:
         """Several bookings by id in one BatchGetItem per 100 (strongly consistent, at once), without

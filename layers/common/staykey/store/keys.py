@@ -13,6 +13,7 @@ partition key's prefix.
 | gsi1  | booking  | ROOMSTAY#{roomId}                      | {validFrom}#{bookingId}   |
 | gsi1  | audit    | AUD#BOOKING#{id}                       | {at}#{auditId}            |
 | gsi1  | staff code | STAFF (a booking with `staff`: only here) | {staffCodeId}           |
+| gsi1  | backup code | POOL#{smartlockId}                    | {smartlockId}.{serial:04d} |
 | gsi2  | booking  | STAY#{year of validFrom}[#LONG][#{shard}] | {validFrom}#{bookingId} |
 | gsi2  | activity | ACTDAY#{day of at, UTC}                | {at}#{logId}              |
 | gsi3  | booking  | UPD#{year of updatedAt}[#{shard}]      | {updatedAt}#{bookingId}   |
@@ -35,6 +36,13 @@ from staykey.core.timeutil import iso_utc
 SHORT_STAY = timedelta(days=31)
 MAX_STAY = timedelta(days=366)  # models.MAX_STAY_DAYS: no stay starts longer before a range
 STAFF_PK = "STAFF"
+
+
+def pool_pk(smartlock_id: int) -> str:
+    """A lock's backup codes (gsi1): sorted by `<lock>.<serial>`, serials zero-padded."""
+    return f"POOL#{smartlock_id}"
+
+
 # No booking of StayKey starts before this year: walks over year partitions start here.
 FIRST_YEAR = 2020
 

@@ -1,0 +1,283 @@
+"""Backup codes (issue 16): when a booking's code cannot reach a lock in time (its bridge offline),
+the guest gets one of that lock's backup codes instead of standing at the door.
+
+A room with `backupCodes` on keeps a pool of BackupPoolSize codes (or its `backupPoolSize`) on each
+of its keypad locks: valid every day, from when they went on until they are removed, known to no
+one. Each is a booking to the sync engine (`core.staff.new_pool_code`, id `pool~<lock>.<serial>`,
+its PIN claimed on its lock): confirmed on the lock, repaired by the reconciler, in no list. A pool
+is filled only while its lock is online (a code sent to an offline lock would only fail).
+
+`run` (every readiness run) fills the pools, gives a backup code to every booking whose code is not
+confirmed on a lock BACKUP_DEADLINE_HOURS before its stay (or since), and removes the backup codes
+of bookings that ended. `assign` is that step for one booking, also on an operator's request. A
+backup code is given by one conditional write on the pool code (`usedBy`): never to two bookings.
+The booking then holds it (`Booking.backups`): the lock counts as open to the guest, the guest's
+email says which door takes which code, the shop gets `booking.backup_assigned` and reads the code
+in the booking. After the stay (checkout, cancellation, expiry) the used codes are removed and the
+pool is filled again once the lock is online.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Callable
+from datetime import timedelta
+from functools import partial
+from typing import TYPE_CHECKING
+
+from staykey.core import commands, staff
+from staykey.core.models import ENDED, BackupCode, Booking, BookingStatus, LockStatus
+from staykey.core.pins import generate_pin
+from staykey.errors import ConcurrentModification, Conflict, NotFound
+from staykey.observability import count, logger
+from staykey.services.bookings import watch_stays
+from staykey.store import BookingExists, NameTaken, PinTaken, Store
+
+if TYPE_CHECKING:
+    from datetime import datetime
+
+    from staykey.core.timeutil import Clock
+    from staykey.services.sync import Sync
+    from staykey.settings import Settings
+
+BACKUP_REASON_DEADLINE = "the code could not be confirmed on this lock in time"
+BACKUP_REASON_OPERATOR = "an operator asked for it"
+
+
+class BackupPools:
+    def __init__(
+        self,
+        settings: Settings,
+        store: Store,
+        clock: Clock,
+        sync: Sync,
+        pin_choice: Callable[[str], str] = secrets.choice,
+    ) -> None:
+        self.settings = settings
+        self.store = store
+        self.clock = clock
+        self.sync = sync
+        self.pin_choice = pin_choice
+
+    # ------------------------------------------------------------------ the pools
+
+    def sizes(self) -> dict[int, int]:
+        """Each keypad lock of a room with backup codes on, and the size of its pool (the largest
+        any of its rooms asks for)."""
+        out: dict[int, int] = {}
+        for room in self.store.list_rooms():
+            if not room.backupCodes:
+                continue
+            size = room.backupPoolSize or self.settings.backup_pool_size
+            for lock_id in room.smartlockIds:
+                if room.access_of(lock_id) == "keypad":
+                    out[lock_id] = max(out.get(lock_id, 0), size)
+        return out
+
+    def fill(self, smartlock_id: int, size: int) -> list[str]:
+        """Up to `size` unused backup codes on the lock, if it is online; the ids of those made."""
+        if self.store.get_lock_meta(smartlock_id).get("online") is False:
+            return []
+        codes = self.store.pool_codes(smartlock_id)
+        unused = [c for c in codes if c.status not in ENDED and c.staff is not None and c.staff.usedBy is None]
+        made: list[str] = []
+        serial = max((_serial(c) for c in codes), default=0)
+        for _ in range(max(0, size - len(unused))):
+            serial = self._make(smartlock_id, serial + 1)
+            if serial:
+                made.append(staff.POOL_PREFIX + f"{smartlock_id}.{serial:04d}")
+        return made
+
+    def _make(self, smartlock_id: int, serial: int) -> int:
+        """A new backup code on the lock (its PIN claimed there in the same transaction); its
+        serial (a later one when the serial was taken meanwhile), 0 if none could be made."""
+        now = self.clock.now()
+        avoid = self.store.known_codes([smartlock_id])
+        attempt = 0
+        for _ in range(25):
+            pin = generate_pin(avoid, self.pin_choice)
+            code = staff.new_pool_code(smartlock_id, serial, pin, attempt, now)
+            try:
+                self.store.create_booking(code, None, now, [commands.claim(smartlock_id, "keypad", pin)])
+            except PinTaken:
+                avoid.add(pin)
+                continue
+            except NameTaken:
+                attempt += 1
+                continue
+            except BookingExists:
+                serial += 1
+                continue
+            logger.info("backup code made", smartlock_id=smartlock_id, serial=serial)
+            count("BackupCodeMade")
+            hot = code.model_copy(update={"validUntil": now + timedelta(hours=1)})
+            watch_stays(self.store, hot, now)
+            self.sync.process(code.bookingId, read_back=False)
+            return serial
+        return 0
+
+    # ------------------------------------------------------------------ giving one to a booking
+
+    def assign(self, booking_id: str, smartlock_ids: list[int] | None = None, reason: str = "") -> Booking:
+        """Give the booking a backup code for each of `smartlock_ids` (None: each of its keypad
+        locks whose code is not confirmed) it has none for yet. 409 when a lock has no backup code
+        ready (no pool, or every one used or not on the lock yet)."""
+        booking = self.store.get_booking(booking_id)
+        if booking is None or booking.staff is not None:
+            raise NotFound(f"booking {booking_id!r} does not exist")
+        if booking.status in ENDED:
+            raise Conflict(f"booking {booking_id!r} is {booking.status.value}: it needs no backup code")
+        present = [lk for lk in booking.locks if lk.desired == "present" and lk.access == "keypad"]
+        if smartlock_ids is None:
+            wanted = [lk.smartlockId for lk in present if not (lk.status == LockStatus.ACTIVE and lk.op is None)]
+        else:
+            unknown = [i for i in smartlock_ids if i not in {lk.smartlockId for lk in present}]
+            if unknown:
+                raise Conflict(f"lock(s) {unknown} are not keypad locks of booking {booking_id!r}")
+            wanted = smartlock_ids
+        missing = []
+        for lock_id in (i for i in wanted if not booking.covered(i)):
+            code = self._take(lock_id, booking_id)
+            if code is None:
+                missing.append(lock_id)
+                continue
+            booking = self._give(booking_id, lock_id, code, reason or BACKUP_REASON_OPERATOR)
+        if missing and smartlock_ids is not None:
+            raise Conflict(f"no backup code is ready on lock(s) {missing} (no pool there, or none left on the lock)")
+        return self.sync.process(booking_id, read_back=False)
+
+    def _take(self, smartlock_id: int, booking_id: str) -> Booking | None:
+        """A backup code of the lock, confirmed there and unused, now the booking's (one conditional
+        write: no other booking can take it too); or one it already took (an earlier try that died
+        before the booking recorded it); None if there is none."""
+        codes = self.store.pool_codes(smartlock_id)
+        for code in codes:
+            if code.staff is not None and code.staff.usedBy == booking_id and code.status not in ENDED:
+                return code
+        for code in codes:
+            part = code.staff
+            ready = code.status == BookingStatus.ACTIVE and all(lk.op is None for lk in code.locks)
+            if part is None or part.usedBy is not None or not ready:
+                continue
+            fresh = self.store.get_booking(code.bookingId)
+            if fresh is None or fresh.staff is None or fresh.staff.usedBy is not None or fresh.version != code.version:
+                continue
+            fresh.staff.usedBy, fresh.staff.usedAt = booking_id, self.clock.now()
+            try:
+                return self.store.save_booking(fresh)
+            except ConcurrentModification:
+                continue  # taken (or changed) meanwhile: the next one
+        return None
+
+    def _give(self, booking_id: str, smartlock_id: int, code: Booking, reason: str) -> Booking:
+        from staykey.services.sync import rewrite
+
+        now = self.clock.now()
+
+        def give(b: Booking) -> None:
+            if not b.covered(smartlock_id):
+                b.backups.append(
+                    BackupCode(
+                        smartlockId=smartlock_id, poolId=code.bookingId, pin=code.pin, assignedAt=now, reason=reason
+                    )
+                )
+                b.updatedAt = now
+
+        saved, _ = rewrite(self.store, booking_id, give, now)
+        logger.info("backup code given", booking_id=booking_id, smartlock_id=smartlock_id, reason=reason)
+        count("BackupCodeAssigned")
+        return saved
+
+    # ------------------------------------------------------------------ after the stay
+
+    def release(self, booking: Booking) -> None:
+        """The backup codes an ended booking used come off their locks (the pool is filled again
+        once the lock is online)."""
+        for given in booking.backups:
+            self._end_code(given.poolId, f"used by {booking.bookingId}, whose stay ended")
+
+    def _end_code(self, pool_id: str, why: str) -> None:
+        from staykey.services.sync import rewrite
+
+        code = self.store.get_booking(pool_id)
+        if code is None or code.status in ENDED:
+            return
+        now = self.clock.now()
+        end = partial(commands.end, target=BookingStatus.REVOKING, reason=why, now=now)
+        ended, _ = rewrite(self.store, pool_id, end, now)
+        watch_stays(self.store, ended, now)
+        logger.info("backup code removed", booking_id=pool_id)
+        self.sync.process(pool_id, read_back=False)
+
+    # ------------------------------------------------------------------ the periodic run
+
+    def run(self) -> dict[str, int]:
+        """Fill every pool, give backup codes where a deadline passed, remove the used codes of
+        bookings that ended: what it did, counted."""
+        out = {"made": 0, "given": 0, "removed": 0}
+        sizes = self.sizes()
+        now = self.clock.now()
+        deadline = timedelta(hours=self.settings.backup_deadline_hours)
+        for lock_id in sorted(set(sizes) | set(self.store.registered_locks())):
+            codes = self.store.pool_codes(lock_id)
+            if not codes and lock_id not in sizes:
+                continue
+            users = {c.staff.usedBy: c for c in codes if c.staff and c.staff.usedBy and c.status not in ENDED}
+            bookings = self.store.get_bookings(sorted(str(u) for u in users))
+            for user, code in users.items():
+                b = bookings.get(str(user))
+                if b is None or b.status in ENDED or (not b.covered(lock_id) and _stale(code, now)):
+                    self._end_code(code.bookingId, f"used by {user}, whose stay ended")
+                    out["removed"] += 1
+            unused = [c for c in codes if c.status not in ENDED and c.staff is not None and c.staff.usedBy is None]
+            for extra in unused[sizes.get(lock_id, 0) :]:  # backup codes off, or fewer: the newest go
+                self._end_code(extra.bookingId, "the pool is smaller now")
+                out["removed"] += 1
+            out["made"] += len(self.fill(lock_id, sizes.get(lock_id, 0)))
+        for b in self._arriving(now, deadline, set(sizes)):
+            before = len(b.backups)
+            try:
+                after = self.assign(b.bookingId, None, BACKUP_REASON_DEADLINE)
+            except (Conflict, NotFound):
+                continue
+            out["given"] += len(after.backups) - before
+        return out
+
+    def _arriving(self, now: datetime, deadline: timedelta, pooled: set[int]) -> list[Booking]:
+        """Bookings within `deadline` of their stay (or in it) with a code not confirmed on a lock
+        that has a pool: each is given a backup code there."""
+        from staykey.services.search import BookingFilter, BookingSearch
+
+        search = BookingSearch(self.store, self.clock)
+        found = search.all(BookingFilter(start=now, end=now + deadline), guests=False)
+        out = []
+        for b in found:
+            if b.status not in (BookingStatus.PROVISIONING, BookingStatus.FAILED):
+                continue
+            if any(
+                lk.smartlockId in pooled
+                and lk.desired == "present"
+                and lk.access == "keypad"
+                and not (lk.status == LockStatus.ACTIVE and lk.op is None)
+                and not b.covered(lk.smartlockId)
+                for lk in b.locks
+            ):
+                out.append(b)
+        return out
+
+
+def _serial(code: Booking) -> int:
+    try:
+        return int(code.bookingId.rsplit(".", 1)[1])
+    except (IndexError, ValueError):
+        return 0
+
+
+def _stale(code: Booking, now: datetime) -> bool:
+    """A code given to a booking that no longer records it (it died between the two writes) for
+    more than an hour: nobody was told it; it goes."""
+    used = code.staff.usedAt if code.staff else None
+    return used is not None and now - used > timedelta(hours=1)
+
+
+__all__ = ["BackupPools"]

@@ -1,0 +1,190 @@
+"""Backup codes (issue 16) against the Nuki sandbox, on the simulator's virtual clock: a room's pool
+of codes on each keypad lock, given to a guest whose code cannot reach a lock in time (its bridge
+offline) or on an operator's request, removed after the stay, the pool filled again. The
+simulator's invariants judge every step besides the assertions (local/sim/backups.py: a backup
+code the guest was told opens the door; one was given in time wherever one was ready)."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+
+from local.sim.world import World
+from staykey.core.models import RoomIn
+from staykey.errors import Conflict, ValidationFailed
+from tests.sim.conftest import DOOR_1, DOOR_2, ENTRANCE, make_world, status, violations
+
+
+def _pooled_world(**config: object) -> World:
+    world = make_world(webhooks=True, **config)
+    world.put_room("r1", (DOOR_1, ENTRANCE), backupCodes=True)
+    world.pools.run()
+    world.run_for(120)
+    return world
+
+
+def _pool(world: World, lock_id: int) -> list[tuple[str, str, str | None]]:
+    """The lock's backup codes that are not removed: (id, status, given to)."""
+    return [
+        (c.bookingId, c.status.value, c.staff.usedBy if c.staff else None)
+        for c in world.store.pool_codes(lock_id)
+        if c.status.value not in ("revoking", "revoked")
+    ]
+
+
+def _opens(world: World, lock_id: int, pin: str) -> bool:
+    return bool(world.sandbox.keypad_entry(lock_id, int(pin), at=world.loop.now())["success"])
+
+
+def _book_in(world: World, booking_id: str, hours: float, length: float = 30) -> None:
+    start = world.loop.now() + timedelta(hours=hours)
+    world.book(booking_id, "r1", start, start + timedelta(hours=length))
+
+
+def _readiness_runs(world: World, hours: float) -> None:
+    """The readiness function's runs (every 15 minutes), backup codes included, for `hours`."""
+    for _ in range(int(hours * 4)):
+        world.readiness.run()
+        world.pools.run()
+        world.run_for(900)
+
+
+def test_each_keypad_lock_of_the_room_gets_its_pool_of_codes_known_to_no_one() -> None:
+    world = _pooled_world()
+    for lock_id in (DOOR_1, ENTRANCE):
+        pool = _pool(world, lock_id)
+        assert [s for _, s, _ in pool] == ["active"] * 3
+        names = sorted(a.name for a in world.auths_on(lock_id) if a.name.startswith("SK P:"))
+        assert len(names) == 3
+    assert not _pool(world, DOOR_2)
+    # never in a list of bookings or staff codes, never a PIN shared with another code on the lock
+    codes, _ = world.staff.page(100)
+    assert codes == []
+    pins = [a.code for a in world.auths_on(DOOR_1)]
+    assert len(pins) == len(set(pins))
+    world.checker.sweep()
+    assert not violations(world)
+
+
+def test_a_lock_offline_from_before_the_deadline_to_after_check_in_gets_the_guest_a_backup_code() -> None:
+    # Given a room with backup codes, and its door going offline 3 hours before a stay
+    world = _pooled_world()
+    world.set_online(DOOR_1, False)
+    _book_in(world, "B-1", hours=3)
+    # When the readiness runs go on until after check-in
+    _readiness_runs(world, hours=3.5)
+    # Then the guest was given one of the door's backup codes before the stay began
+    item = world.booking_item("B-1")
+    assert item is not None
+    (given,) = item["backups"]
+    assert given["smartlockId"] == DOOR_1
+    assert item["status"] == "active"
+    # And the email says which door takes which code; the shop got booking.backup_assigned
+    notice = world.mailer.sent[-1].notice
+    assert notice.doors == ((DOOR_1, f"Lock {DOOR_1}", given["pin"]),)
+    assert world.mailer.sent[-1].at <= world.loop.at_time(world.shop["B-1"].valid_from)
+    assert "booking.backup_assigned" in _event_types(world, "B-1")
+    # And the backup code opens the offline door (the keypad talks to the lock), the booking's PIN
+    # opens the entrance, and the entry is the guest's
+    assert _opens(world, DOOR_1, given["pin"])
+    assert world.guest_types_pin("B-1", DOOR_1)
+    assert world.guest_types_pin("B-1", ENTRANCE)
+    # When the door comes back, the stay ends, and the readiness runs go on
+    world.set_online(DOOR_1, True)
+    world.end("B-1", "checkout")
+    _readiness_runs(world, hours=1)
+    # Then the used backup code is gone from the door, and the pool is full again (a new code)
+    assert not _opens(world, DOOR_1, given["pin"])
+    pool = _pool(world, DOOR_1)
+    assert len(pool) == 3
+    assert given["poolId"] not in [p for p, _, _ in pool]
+    assert all(s == "active" and u is None for _, s, u in pool)
+    assert status(world, "B-1") == "revoked"
+    world.poll_now()
+    world.run_for(60)
+    assert any(e.bookingId == "B-1" and e.smartlockId == DOOR_1 for e in world.activity.for_booking("B-1"))
+    world.checker.sweep()
+    assert not violations(world)
+
+
+def test_an_operator_can_give_a_backup_code_and_two_bookings_never_share_one() -> None:
+    # Given a pool of one code per lock
+    world = make_world(webhooks=True)
+    world.put_room("r1", (DOOR_1, ENTRANCE), backupCodes=True, backupPoolSize=1)
+    world.pools.run()
+    world.run_for(120)
+    # And two bookings of the room, the door offline
+    world.set_online(DOOR_1, False)
+    _book_in(world, "B-1", hours=20)
+    _book_in(world, "B-2", hours=40)
+    world.run_for(60)
+    # When the operator gives B-1 a backup code for the door
+    answer = world.pools.assign("B-1", [DOOR_1])
+    (given,) = answer.backups
+    assert answer.to_api()["backupCodes"][0]["pin"] == given.pin
+    # Then B-2 cannot have one there (the only one is B-1's): a 409 naming the lock, nothing given
+    with pytest.raises(Conflict, match=str(DOOR_1)):
+        world.pools.assign("B-2", [DOOR_1])
+    second = world.store.get_booking("B-2")
+    assert second is not None
+    assert second.backups == []
+    # And asking again for B-1 gives it nothing more
+    again = world.pools.assign("B-1", [DOOR_1])
+    assert [b.poolId for b in again.backups] == [given.poolId]
+    world.checker.sweep()
+    assert not violations(world)
+
+
+def test_the_pool_is_filled_again_after_an_offline_spell() -> None:
+    world = _pooled_world()
+    world.set_online(DOOR_1, False)
+    _book_in(world, "B-1", hours=1, length=2)
+    _readiness_runs(world, hours=1.5)
+    item = world.booking_item("B-1")
+    assert item is not None
+    assert len(item["backups"]) == 1
+    # The stay ends while the door is still offline: its backup code cannot be removed yet, and
+    # no new one is made there while it is offline
+    _readiness_runs(world, hours=2)
+    assert status(world, "B-1") in ("revoking", "revoked")
+    assert len([p for p in _pool(world, DOOR_1) if p[2] is None]) == 2
+    # Once the door is back, the used code goes and the pool is full again
+    world.set_online(DOOR_1, True)
+    _readiness_runs(world, hours=1)
+    pool = _pool(world, DOOR_1)
+    assert len(pool) == 3
+    assert all(s == "active" and u is None for _, s, u in pool)
+    assert not _opens(world, DOOR_1, item["backups"][0]["pin"])
+    world.checker.sweep()
+    assert not violations(world)
+
+
+def test_a_pool_larger_than_a_lock_can_hold_is_a_422_naming_the_field_and_nothing_is_sent() -> None:
+    world = make_world(webhooks=True)
+    world.rooms.max_codes = 4  # a lock that holds 4 keypad codes
+    for n in range(3):
+        assert world.add_foreign(DOOR_1, 734561 + n * 111, f"Filler {n}") is not None
+    calls = len([c for c in world.link.calls if c.method != "GET"])
+    with pytest.raises(ValidationFailed) as raised:
+        world.rooms.put("r1", RoomIn.model_validate(_room(backupCodes=True, backupPoolSize=2)))
+    assert [d["field"] for d in raised.value.details] == ["backupPoolSize"]
+    assert str(DOOR_1) in raised.value.details[0]["message"]
+    assert len([c for c in world.link.calls if c.method != "GET"]) == calls
+    room = world.store.get_room("r1")
+    assert room is not None
+    assert not room.backupCodes
+    # a size the schema refuses
+    with pytest.raises(ValueError, match="backupPoolSize"):
+        RoomIn.model_validate(_room(backupCodes=True, backupPoolSize=21))
+
+
+def _room(**extra: object) -> dict[str, object]:
+    return {"name": "Room r1", "smartlockIds": [DOOR_1, ENTRANCE], "timezone": "Europe/Berlin", **extra}
+
+
+def _event_types(world: World, booking_id: str) -> list[str]:
+    import json
+
+    items = [world.store.codec.load(raw) for pk, raw in world.dispatched if pk == f"BOOKING#{booking_id}"]
+    return [json.loads(str(i["body"]))["type"] for i in items]
