@@ -66,6 +66,23 @@ RULES_BEYOND_THE_SCHEMA: tuple[tuple[str, str], ...] = (
     ),
     (r"description", r"control or invisible formatting characters|must not be empty"),
     (r"eventTypes", r"stands alone|must not repeat a type"),
+    # Staff codes (core.staff, services.staff): a daily window's end after its start, the dates'
+    # window, ids that must be rooms (and locks of a room) StayKey has and that take keypad codes,
+    # ids not repeated, a PATCH that names something to change.
+    (r"allowedUntilTime", r"must be after allowedFromTime"),
+    (
+        r"allowedFromDate|allowedUntilDate",
+        r"must be after allowedFromDate|is in the past|at most three years|more than three years away"
+        r"|is not a real date or time|out of range|needs an offset",
+    ),
+    (
+        r"roomIds|smartlockIds",
+        r"no room|give at least one room|belong to no room|opened with the Nuki app only|may open at most"
+        r"|must not repeat",
+    ),
+    (r"(none)|", r"give at least one field to change|must not be null"),
+    # Backup codes: what a lock holds is Nuki's to say (services.rooms.check_pool).
+    (r"backupPoolSize", r"do not fit"),
 )
 
 

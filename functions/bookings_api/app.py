@@ -67,7 +67,7 @@ def rotate_pin(bookingId: str) -> Any:
 @app.post("/bookings/<bookingId>/backup-codes")
 def give_backup_codes(bookingId: str) -> Any:
     """A backup code for each lock named (or each whose code is not confirmed), from its pool."""
-    from staykey.core.models import BackupRequest
+    from staykey.core.parts import BackupRequest
     from staykey.services.backup import BACKUP_REASON_OPERATOR
 
     booking_id = _booking_id(bookingId)

@@ -55,6 +55,9 @@ class BackupChecks:
         user = (item.get("staff") or {}).get("usedBy")
         sb = self.w.shop.get(str(user)) if user else None
         if sb is not None:
+            lock_id = int(item["locks"][0]["smartlockId"])
+            if lock_id in sb.left_locks:  # the booking moved off the lock: its backup code there goes
+                since.append(sb.left_locks[lock_id])
             ends = [t for t in (sb.ended_at,) if t is not None]
             if sb.valid_until is not None:
                 ends.append(self.w.loop.at_time(sb.valid_until))
@@ -71,10 +74,14 @@ class BackupChecks:
         given = next((b for b in item.get("backups") or [] if int(b["smartlockId"]) == lock_id), None)
         if given is None:
             return own
-        why = self.backup_problem(lock_id, str(given["pin"]), str(given["poolId"]), item)
+        why = self.backup_problem(lock_id, str(given["pin"]), str(given["poolId"]), item, given.get("assignedAt"))
         return None if why is None else f"{own}; and its backup code: {why}"
 
-    def backup_problem(self, lock_id: int, pin: str, pool_id: str, item: dict[str, Any]) -> str | None:
+    def backup_problem(
+        self, lock_id: int, pin: str, pool_id: str, item: dict[str, Any], given_at: str | None = None
+    ) -> str | None:
+        """Why the backup code does not open the lock for the stay: from the stay's start (or, given
+        once it began, from when it was given) to its end; None if it does."""
         pool = self.pools.get(pool_id)
         if pool is None:
             return f"no backup code {pool_id} was ever made"
@@ -86,6 +93,8 @@ class BackupChecks:
         start, end = parse_iso(item["validFrom"]), parse_iso(item["validUntil"])
         assert start is not None
         assert end is not None
+        given = parse_iso(given_at)
+        start = max(start, given) if given is not None else start
         if auth.error is not None:
             return f"the lock refused it ({auth.error})"
         if not auth.enabled or auth.remote_allowed:

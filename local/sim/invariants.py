@@ -477,7 +477,8 @@ class Checker:
                 given: dict[str, Any] = next(
                     (b for b in item.get("backups") or [] if int(b["smartlockId"]) == lock_id), {}
                 )
-                why = self.backups.backup_problem(lock_id, doors[lock_id], str(given.get("poolId")), item)
+                pool_id, at = str(given.get("poolId")), given.get("assignedAt")
+                why = self.backups.backup_problem(lock_id, doors[lock_id], pool_id, item, at)
                 if why is not None and not self._tampered_lately(lock_id):
                     self.violation("told_means_true", f"{notice.booking_id} emailed a backup code for {lock_id}: {why}")
                 continue

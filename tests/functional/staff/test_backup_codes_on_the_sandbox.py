@@ -188,3 +188,22 @@ def _event_types(world: World, booking_id: str) -> list[str]:
 
     items = [world.store.codec.load(raw) for pk, raw in world.dispatched if pk == f"BOOKING#{booking_id}"]
     return [json.loads(str(i["body"]))["type"] for i in items]
+
+
+def test_a_booking_moved_to_another_room_loses_the_backup_code_of_the_door_it_left() -> None:
+    world = _pooled_world()
+    world.set_online(DOOR_1, False)
+    _book_in(world, "B-1", hours=1)
+    _readiness_runs(world, hours=0.5)
+    item = world.booking_item("B-1")
+    assert item is not None
+    (given,) = item["backups"]
+    world.set_online(DOOR_1, True)
+    world.patch("B-1", roomId="r2")
+    world.run_for(15 * 60)
+    item = world.booking_item("B-1")
+    assert item is not None
+    assert item["backups"] == []
+    assert not _opens(world, DOOR_1, given["pin"])
+    world.checker.sweep()
+    assert not violations(world)

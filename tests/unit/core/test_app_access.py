@@ -328,3 +328,28 @@ def test_two_authorizations_of_the_guests_account_user_are_not_confirmed_until_o
     plan = d.decide(b, {DOOR: Look([first], True, stamp=later)}, ctx(later))
     assert b.status == BookingStatus.ACTIVE
     assert plan.email
+
+
+def test_a_webhook_about_an_app_authorization_never_confirms_it_only_a_full_list_does() -> None:
+    """Found by the simulator (seed 3, with staff codes): a create sent again after the first
+    seemed lost, both landed, and the DEVICE_AUTHS webhook of the second confirmed the lock (a
+    webhook carries one authorization: it cannot show ours alone), turned the booking active and
+    emailed the guest with two on the lock. Nuki keeps no app authorization unique, so only a full
+    list of the lock confirms one; the webhook asks for that read-back."""
+    b = booking()
+    b.account.accountUserId = USER
+    d.decide(b, {}, ctx(NOW))
+    d.after_outcome(b, Outcome(), ctx(NOW))
+    at = NOW + timedelta(seconds=10)
+    d.decide(b, {ENTRANCE: Look([code(b)], True, stamp=at)}, ctx(at))
+    hook = at + timedelta(seconds=5)
+    plan = d.decide(b, {DOOR: Look([app_auth(b, id="b" * 24)], False, stamp=hook)}, ctx(hook))
+    door = b.lock(DOOR)
+    assert door is not None
+    assert door.status != LockStatus.ACTIVE
+    assert b.status == BookingStatus.PROVISIONING
+    assert not plan.email
+    later = hook + timedelta(seconds=10)
+    plan = d.decide(b, {DOOR: Look([app_auth(b, id="b" * 24)], True, stamp=later)}, ctx(later))
+    assert b.status == BookingStatus.ACTIVE
+    assert plan.email

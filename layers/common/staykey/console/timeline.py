@@ -49,7 +49,7 @@ ORDER = {
 }
 
 # Kept booking events that are not a status: a change, and the readiness checks' findings.
-NOT_STATUS = frozenset({"booking.changed", "booking.at_risk", "booking.ready"})
+NOT_STATUS = frozenset({"booking.changed", "booking.at_risk", "booking.ready", "booking.backup_assigned"})
 
 # A status event's step: (kind, label). The label is an i18n key (console.i18n).
 STATUS_STEPS = {

@@ -226,12 +226,6 @@ class BookingPatch(Strict):
         return self
 
 
-class BackupRequest(Strict):
-    """`POST /bookings/{bookingId}/backup-codes`: the locks (none: each whose code is not confirmed)."""
-
-    smartlockIds: Annotated[list[StrictInt], Field(min_length=1, max_length=MAX_LOCKS_PER_ROOM)] | None = None
-
-
 class RotatePinRequest(Strict):
     """`POST /bookings/{bookingId}/rotate-pin` takes no fields: no body, or `{}` (the new PIN is
     always StayKey's choice, so that it is free on every lock)."""

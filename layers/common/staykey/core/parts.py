@@ -4,9 +4,9 @@ readiness check, a PIN rotation in progress. Re-exported by `core.models`."""
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StrictInt, field_validator
 
 from staykey.core.timeutil import iso_utc
 
@@ -109,6 +109,23 @@ class StaffPart(BaseModel):
     kind: Literal["staff", "backup"] = "staff"
     usedBy: str | None = None
     usedAt: datetime | None = None
+
+
+class BackupRequest(BaseModel):
+    """`POST /bookings/{bookingId}/backup-codes`: the locks (none: each whose code is not confirmed)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    smartlockIds: (
+        Annotated[list[Annotated[StrictInt, Field(ge=1, le=2**63 - 1)]], Field(min_length=1, max_length=5)] | None
+    ) = None
+
+    @field_validator("smartlockIds")
+    @classmethod
+    def _unique(cls, value: list[int] | None) -> list[int] | None:
+        if value is not None and len(set(value)) != len(value):
+            raise ValueError("must not repeat a lock")
+        return value
 
 
 class BackupCode(BaseModel):

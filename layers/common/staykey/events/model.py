@@ -37,7 +37,10 @@ if TYPE_CHECKING:
 EVENT_TYPES: dict[str, str] = {
     "booking.scheduled": "The booking was created; its PIN is reserved and goes onto the locks before the stay.",
     "booking.provisioning": "The code is being put on the room's locks (not yet confirmed on all of them).",
-    "booking.active": "The code is confirmed on every lock of the room: the PIN opens every door.",
+    "booking.active": (
+        "The code is confirmed on every lock of the room: the PIN opens every door (or, where the guest was given "
+        "a backup code, that code opens it)."
+    ),
     "booking.failed": "The code could not be put on a lock; `data.statusReason` says why.",
     "booking.changed": "The stay, the room, the locks or the PIN changed; `data.changes` names what.",
     "booking.revoking": "The stay ended or the guest checked out early; the code is being removed.",
@@ -63,6 +66,7 @@ BOOKING_STATUS_EVENTS = {t.removeprefix("booking.") for t in EVENT_TYPES if t.st
     "changed",
     "at_risk",
     "ready",
+    "backup_assigned",
 }
 
 # How long an event waits in the outbox for the dispatcher before DynamoDB removes it (the stream

@@ -61,6 +61,11 @@ class BackupPools:
 
     # ------------------------------------------------------------------ the pools
 
+    def rooms(self) -> set[str]:
+        """The rooms with backup codes on: only their guests are given one (the pool of a lock a
+        room without them shares is for the rooms that asked)."""
+        return {room.roomId for room in self.store.list_rooms() if room.backupCodes}
+
     def sizes(self) -> dict[int, int]:
         """Each keypad lock of a room with backup codes on, and the size of its pool (the largest
         any of its rooms asks for)."""
@@ -125,8 +130,9 @@ class BackupPools:
         booking = self.store.get_booking(booking_id)
         if booking is None or booking.staff is not None:
             raise NotFound(f"booking {booking_id!r} does not exist")
-        if booking.status in ENDED:
-            raise Conflict(f"booking {booking_id!r} is {booking.status.value}: it needs no backup code")
+        if booking.status in ENDED or booking.status == BookingStatus.SCHEDULED:
+            why = "it needs no backup code" if booking.status in ENDED else "its code goes on at its lead time"
+            raise Conflict(f"booking {booking_id!r} is {booking.status.value}: {why}")
         present = [lk for lk in booking.locks if lk.desired == "present" and lk.access == "keypad"]
         if smartlock_ids is None:
             wanted = [lk.smartlockId for lk in present if not (lk.status == LockStatus.ACTIVE and lk.op is None)]
@@ -191,10 +197,22 @@ class BackupPools:
     # ------------------------------------------------------------------ after the stay
 
     def release(self, booking: Booking) -> None:
-        """The backup codes an ended booking used come off their locks (the pool is filled again
-        once the lock is online)."""
-        for given in booking.backups:
-            self._end_code(given.poolId, f"used by {booking.bookingId}, whose stay ended")
+        """The backup codes of a booking that ended, or of locks it left (a move to another room),
+        come off their locks (the pool is filled again once the lock is online); a lock it left
+        is no longer covered."""
+        from staykey.services.sync import rewrite
+
+        ended = booking.status in ENDED
+        gone = [g for g in booking.backups if ended or not booking.uses_lock(g.smartlockId)]
+        for given in gone:
+            self._end_code(given.poolId, f"given to {booking.bookingId}, which no longer uses the lock")
+        if gone and not ended:
+            now = self.clock.now()
+
+            def drop(b: Booking) -> None:
+                b.backups = [g for g in b.backups if b.uses_lock(g.smartlockId)]
+
+            rewrite(self.store, booking.bookingId, drop, now)
 
     def _end_code(self, pool_id: str, why: str) -> None:
         from staykey.services.sync import rewrite
@@ -226,7 +244,10 @@ class BackupPools:
             bookings = self.store.get_bookings(sorted(str(u) for u in users))
             for user, code in users.items():
                 b = bookings.get(str(user))
-                if b is None or b.status in ENDED or (not b.covered(lock_id) and _stale(code, now)):
+                left = b is not None and b.covered(lock_id) and not b.uses_lock(lock_id)
+                if left and b is not None:
+                    self.release(b)
+                elif b is None or b.status in ENDED or (not b.covered(lock_id) and _stale(code, now)):
                     self._end_code(code.bookingId, f"used by {user}, whose stay ended")
                     out["removed"] += 1
             unused = [c for c in codes if c.status not in ENDED and c.staff is not None and c.staff.usedBy is None]
@@ -234,7 +255,8 @@ class BackupPools:
                 self._end_code(extra.bookingId, "the pool is smaller now")
                 out["removed"] += 1
             out["made"] += len(self.fill(lock_id, sizes.get(lock_id, 0)))
-        for b in self._arriving(now, deadline, set(sizes)):
+        rooms = self.rooms()
+        for b in (b for b in self._arriving(now, deadline, set(sizes)) if b.roomId in rooms):
             before = len(b.backups)
             try:
                 after = self.assign(b.bookingId, None, BACKUP_REASON_DEADLINE)

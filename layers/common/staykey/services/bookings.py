@@ -51,7 +51,8 @@ class Bookings:
         self.clock = clock
         self.sync = sync
         self.pin_choice = pin_choice
-        self.ended: Callable[[Booking], None] = lambda b: None  # its backup codes go (services.backup)
+        # After an end or a change: backup codes of locks it no longer uses go (services.backup).
+        self.ended: Callable[[Booking], None] = lambda b: None
 
     def get(self, booking_id: str) -> Booking:
         booking = self.store.get_booking(booking_id, self.clock.now())
@@ -88,7 +89,7 @@ class Bookings:
                 self.store.create_booking(
                     booking,
                     guest,
-                    self._guest_expiry(booking.validUntil),
+                    guest_expiry(self.settings, booking.validUntil),
                     commands.claims_for(room, pin),
                 )
             except PinTaken:
@@ -127,9 +128,6 @@ class Bookings:
         # The first attempt may have stopped before its schedules were written: make sure now.
         self._ensure_schedules(existing)
         return existing
-
-    def _guest_expiry(self, valid_until: datetime) -> datetime:
-        return valid_until + timedelta(days=self.settings.guest_data_retention_days)
 
     def _ensure_schedules(self, booking: Booking) -> None:
         if booking.status in ENDED:
@@ -264,11 +262,10 @@ class Bookings:
             break
         else:  # pragma: no cover
             raise UpstreamUnavailable("could not reserve a PIN on the new room's locks; try again")
-        _guest_data_follows(
-            self.store, booking, updated, guest if change.guest is not None else None, self._guest_expiry
-        )
+        _guest_data_follows(self.store, booking, updated, guest if change.guest is not None else None, self.settings)
         self._ensure_schedules(updated)
         watch_stays(self.store, updated, self.clock.now())
+        self.ended(updated)
         if updated.status != BookingStatus.SCHEDULED:
             self.scheduler.delete("provision", booking_id)
         logger.info("booking changed", booking_id=booking_id, fields=sorted(change.model_fields_set))
@@ -337,10 +334,11 @@ class Bookings:
 
 
 def _guest_data_follows(
-    store: Store, before: Booking, after: Booking, new_guest: Guest | None, expiry: Callable[[datetime], datetime]
+    store: Store, before: Booking, after: Booking, new_guest: Guest | None, settings: Settings
 ) -> None:
     """The guest data's expiry follows the stay (a stay moved later must not lose it before it
     ends), and so does the guest's Nuki account user's purge: earlier for a shorter stay too."""
+    expiry = partial(guest_expiry, settings)
     moved = after.validUntil != before.validUntil
     guest = new_guest or before.guest
     if guest is not None and (new_guest is not None or moved):
@@ -348,6 +346,11 @@ def _guest_data_follows(
     if moved:  # the former guest's user too (a new email): it holds their data at Nuki
         for account_user_id in after.account.every_user():
             store.restay_account_user(account_user_id, after.bookingId, expiry(after.validUntil))
+
+
+def guest_expiry(settings: Settings, valid_until: datetime) -> datetime:
+    """When a booking's guest data goes: GUEST_DATA_RETENTION_DAYS after its stay."""
+    return valid_until + timedelta(days=settings.guest_data_retention_days)
 
 
 def lead_for(settings: Settings, booking_id: str) -> timedelta:

@@ -47,6 +47,7 @@ class Rooms:
         self._nuki = nuki
         self.max_codes = max_codes
         self.pool = pool
+        self.names: dict[int, str | None] = {}
 
     def put(self, room_id: str, room_in: RoomIn) -> tuple[Room, bool]:
         """Create or replace a room; (room, created). Existing bookings keep the locks they have.
@@ -68,6 +69,9 @@ class Rooms:
         self.store.put_room(room)
         # Looked after from now on (reconciled, polled), also once the room no longer lists them.
         self.store.register_locks(room.smartlockIds)
+        for lock_id in room.smartlockIds:
+            if self.names.get(lock_id):
+                self.store.update_lock_meta(lock_id, name=self.names[lock_id])
         return room, existing is None
 
     def check_locks(self, smartlock_ids: list[int], access: Callable[[int], str] = lambda _: "keypad") -> None:
@@ -110,6 +114,7 @@ class Rooms:
                     "try again",
                     details=[{"field": field, "message": f"could not be checked: {describe(exc)}"}],
                 ) from None
+            self.names[smartlock_id] = lock.name  # for the guest's email (a door's name), once the room is put
             problem = _unusable(lock, access(smartlock_id), self.clock.now())
             if problem:
                 problems.append({"field": field, "message": f"lock {smartlock_id} {problem}"})
@@ -124,7 +129,13 @@ class Rooms:
         problems: list[dict[str, Any]] = []
         for lock_id in (i for i in room_in.smartlockIds if room_in.access_of(i) == "keypad"):
             pooled = sum(1 for c in self.store.pool_codes(lock_id) if c.status.value not in ("revoking", "revoked"))
-            held = len(self._nuki().list_auths(lock_id))  # now, not the last count: it is set up once
+            try:
+                held = len(self._nuki().list_auths(lock_id))  # now, not the last count: it is set up once
+            except Exception as exc:
+                raise UpstreamUnavailable(
+                    f"Nuki could not list the codes of lock {lock_id} ({describe(exc)}); nothing was written",
+                    details=[{"field": "backupPoolSize", "message": f"could not be checked: {describe(exc)}"}],
+                ) from None
             if held - pooled + size > self.max_codes:
                 problems.append(
                     {
