@@ -138,6 +138,30 @@ class StayKeyMachine(RuleBasedStateMachine):
     def staff_code_edited_in_nuki_web(self, code: str, what: str) -> None:
         self.edit_in_nuki_web(code, what)
 
+    # ------------------------------------------------------------------ backup codes (issue 16)
+
+    @rule(size=st.sampled_from((1, 2)))
+    def backup_codes_on(self, size: int) -> None:
+        """Room r1 keeps a pool of backup codes on its door and the entrance (r2 shares the
+        entrance and keeps none: its guests get none)."""
+        from staykey.errors import StayKeyError
+
+        with contextlib.suppress(StayKeyError):  # a full lock cannot hold a pool: 422, nothing written
+            self.w.put_room("r1", (DOOR_1, ENTRANCE), backupCodes=True, backupPoolSize=size)
+
+    @rule()
+    def readiness_run(self) -> None:
+        """The readiness function's run: the checks, then the pools filled and backup codes given."""
+        self.w.invoke("readiness", lambda: self.w.readiness.run())
+        self.w.invoke("readiness", lambda: self.w.pools.run())
+
+    @rule(booking=bookings)
+    def operator_gives_a_backup_code(self, booking: str) -> None:
+        from staykey.errors import StayKeyError
+
+        with contextlib.suppress(StayKeyError, KeyError):
+            self.w.pools.assign(booking, [DOOR_1])
+
     # ------------------------------------------------------------------ the world
 
     @rule(kind=st.sampled_from(("5xx", "429", "401", "403", None)))

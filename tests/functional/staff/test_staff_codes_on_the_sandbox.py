@@ -14,7 +14,7 @@ import pytest
 
 from local.sim import staff
 from local.sim.world import SimConfig, World
-from staykey.core.staff import StaffCodeIn, to_api
+from staykey.core.staff import StaffCodeIn, StaffCodePatch, to_api
 from staykey.errors import ValidationFailed
 from tests.sim.conftest import DOOR_1, DOOR_2, ENTRANCE, book_now, make_world, status, violations
 
@@ -301,3 +301,106 @@ def test_a_lock_a_room_opens_with_the_app_is_refused_when_named_and_a_removed_id
 
     with pytest.raises(Conflict, match="another staffCodeId"):
         world.staff.create(StaffCodeIn.model_validate(again))
+
+
+# ---------------------------------------------------------------------- adversarial review (helper-32)
+
+
+def _active_code(world: World, staff_code_id: str, rooms: tuple[str, ...]) -> str:
+    bid = staff.add(world, staff_code_id, rooms=rooms)
+    world.run_for(120)
+    assert status(world, bid) == "active"
+    return bid
+
+
+def test_a_change_read_before_a_rotation_switched_keeps_the_new_pin_f1() -> None:
+    # Given a staff code read, then its PIN rotated (the switch done) before the change is written
+    world = make_world(webhooks=True)
+    bid = _active_code(world, "rot", ("r2",))
+    stale = world.staff.get("rot")
+    old = stale.pin
+    world.rotate(bid)
+    world.run_for(600)
+    new = _pin(world, bid)
+    assert new != old
+    # When a change of name computed from what was read is written
+    world.staff._live = lambda _id: stale  # type: ignore[method-assign]
+    world.staff.patch("rot", StaffCodePatch.model_validate({"name": "Renamed"}))
+    world.run_for(600)
+    # Then the code keeps its new PIN on the locks, and the old one is not back
+    assert _pin(world, bid) == new
+    for lock_id in (DOOR_2, ENTRANCE):
+        assert _opens(world, lock_id, new)
+        assert not _opens(world, lock_id, old)
+    world.checker.sweep()
+    assert not violations(world)
+
+
+def test_a_change_read_before_another_change_keeps_the_other_change_f2() -> None:
+    # Given a staff code on r1 and r2, read; then another change drops r1 (written first)
+    world = make_world(webhooks=True)
+    _active_code(world, "two", ("r1", "r2"))
+    stale = world.staff.get("two")
+    world.staff.patch("two", StaffCodePatch.model_validate({"roomIds": ["r2"]}))
+    world.run_for(600)
+    # When a rename computed from the earlier read is written
+    world.staff._live = lambda _id: stale  # type: ignore[method-assign]
+    world.staff.patch("two", StaffCodePatch.model_validate({"name": "New phone"}))
+    world.run_for(600)
+    # Then r1's door no longer takes the code, and both changes hold
+    code = to_api(world.staff.get("two"))
+    assert code["roomIds"] == ["r2"]
+    assert code["name"] == "New phone"
+    assert not _opens(world, DOOR_1, code["pin"])
+    world.checker.sweep()
+    assert not violations(world)
+
+
+def test_a_rename_keeps_the_locks_even_when_a_room_changed_since_f6() -> None:
+    world = make_world(webhooks=True)
+    _active_code(world, "keep", ("r1",))
+    world.put_room("r1", (DOOR_1, ENTRANCE, DOOR_2))
+    answer = world.staff.patch("keep", StaffCodePatch.model_validate({"name": "Renamed"}))
+    assert [lk.smartlockId for lk in answer.locks if lk.desired == "present"] == [DOOR_1, ENTRANCE]
+
+
+def test_a_replay_naming_the_rooms_zone_is_the_same_request_and_odd_ids_and_dates_are_named_f7_f9() -> None:
+    world = make_world(webhooks=True)
+    body = {"staffCodeId": "idem", "name": "I", "roomIds": ["r1"]}
+    first, created = world.staff.create(StaffCodeIn.model_validate(body))
+    assert created
+    again, created = world.staff.create(StaffCodeIn.model_validate({**body, "timezone": "Europe/Berlin"}))
+    assert not created
+    assert again.pin == first.pin
+    with pytest.raises(ValueError, match="only dots"):
+        StaffCodeIn.model_validate({**body, "staffCodeId": ".."})
+    with pytest.raises(ValidationFailed, match="dates") as raised:
+        world.staff.create(
+            StaffCodeIn.model_validate({**body, "staffCodeId": "past", "allowedUntilDate": "2026-11-20"})
+        )
+    assert "is in the past" in raised.value.details[0]["message"]
+
+
+def test_a_change_onto_a_lock_where_a_rotations_pin_is_someone_elses_takes_another_rotation_pin_f4() -> None:
+    # Given a staff code on r1 whose rotation waits for its door (offline)
+    world = make_world(webhooks=True)
+    bid = _active_code(world, "rp", ("r1",))
+    world.set_online(DOOR_1, False)
+    world.rotate(bid)
+    world.run_for(60)
+    pending = world.staff.get("rp").rotation
+    assert pending is not None
+    # And someone else's code with the rotation's PIN on r2's door, known to StayKey
+    assert world.add_foreign(DOOR_2, int(pending.pin), "Hand made") is not None
+    world.reconcile_all_now()
+    world.run_for(120)
+    # When the staff code is given r2 too
+    answer = world.staff.patch("rp", StaffCodePatch.model_validate({"roomIds": ["r1", "r2"]}))
+    # Then it is answered (not a 503), with another rotation PIN, and nothing of the hand code is touched
+    assert answer.rotation is not None
+    assert answer.rotation.pin != pending.pin
+    world.set_online(DOOR_1, True)
+    world.run_for(900)
+    assert any(a.name == "Hand made" and a.code == int(pending.pin) for a in world.auths_on(DOOR_2))
+    world.checker.sweep()
+    assert not violations(world)

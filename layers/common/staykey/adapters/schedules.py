@@ -50,10 +50,17 @@ class Scheduler:
             "ActionAfterCompletion": "DELETE",
             "Description": f"StayKey {kind} for one booking",
         }
-        try:
-            self.client.create_schedule(**args)
-        except self.client.exceptions.ConflictException:
-            self.client.update_schedule(**args)
+        for _ in range(3):  # a delete may land between the two (two changes of a booking at once)
+            try:
+                self.client.create_schedule(**args)
+                return name
+            except self.client.exceptions.ConflictException:
+                try:
+                    self.client.update_schedule(**args)
+                    return name
+                except self.client.exceptions.ResourceNotFoundException:
+                    continue
+        self.client.create_schedule(**args)
         return name
 
     def delete(self, kind: str, booking_id: str) -> bool:

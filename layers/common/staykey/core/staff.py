@@ -26,6 +26,7 @@ from staykey.core.models import (
     Booking,
     BookingStatus,
     LockState,
+    LockStatus,
     Schedule,
     StaffPart,
     StayPoint,
@@ -78,10 +79,16 @@ def _times(from_time: int | None, until_time: int | None) -> None:
         )
 
 
+def _addressable(value: str) -> str:
+    if set(value) == {"."}:
+        raise ValueError("must not be only dots (no client can address /staff-codes/. or /staff-codes/..)")
+    return value
+
+
 class StaffCodeIn(Strict):
     """`POST /staff-codes`: a new staff code."""
 
-    staffCodeId: Annotated[str, Field(pattern=ID_PATTERN)]
+    staffCodeId: Annotated[str, Field(pattern=ID_PATTERN), AfterValidator(_addressable)]
     name: Name
     roomIds: RoomIds = Field(default_factory=list)
     smartlockIds: LockIds = Field(default_factory=list)
@@ -238,10 +245,11 @@ def window(part: StaffPart, created: datetime, now: datetime) -> tuple[datetime,
         details.append({"field": "allowedFromDate", "message": "is more than three years away"})
     elif part.allowedUntilDate is not None:
         problem = None
-        if end <= start:
-            problem = f"must be after allowedFromDate ({iso_utc(end)} is not after {iso_utc(start)})"
-        elif end <= now:
+        if end <= now:
             problem = f"is in the past ({iso_utc(end)})"
+        elif end <= start:
+            after = "allowedFromDate" if part.allowedFromDate is not None else "the staff code's start (its creation)"
+            problem = f"must be after {after} ({iso_utc(end)} is not after {iso_utc(start)})"
         elif end - start > timedelta(days=3 * 366):
             problem = "may be at most three years after allowedFromDate (leave it out for no end)"
         if problem:
@@ -280,25 +288,44 @@ def new_staff_code(
     )
 
 
-def change(b: Booking, part: StaffPart, locks: tuple[int, ...], pin: str, now: datetime) -> commands.Claims:
-    """The staff code's new name, schedule, dates or locks (`commands.patch` moves its codes); its
-    PIN is `pin` after it (another when it was someone else's on a new lock)."""
+def change(
+    b: Booking,
+    change: StaffCodePatch,
+    locks: tuple[int, ...] | None,
+    pin: str | None,
+    rotation_pin: str | None,
+    now: datetime,
+) -> commands.Claims:
+    """A PATCH applied to the staff code as read now: its new name, schedule or dates, and its
+    locks (`locks`; None: the ones it has) with `commands.patch` moving its codes. Its PIN stays
+    (`pin`: another, when its own was someone else's on a new lock), and so does a rotation's
+    (`rotation_pin` likewise)."""
     assert b.staff is not None
+    part = change.applied_to(b.staff)
     valid_from, valid_until = window(part, b.createdAt, now)
+    present = tuple(lk.smartlockId for lk in b.locks if lk.desired == "present")
     resolved = commands.Change(
         check_in=valid_from,
         check_out=valid_until,
         valid_from=valid_from,
         valid_until=valid_until,
         room=None,
-        locks=locks,
-        pin=pin,
+        locks=present if locks is None else locks,
+        pin=pin or b.pin,
         lead=timedelta(0),
-        rotation_pin=b.rotation.pin if b.rotation else None,
+        rotation_pin=rotation_pin or (b.rotation.pin if b.rotation else None),
     )
     out = commands.patch(b, resolved, now)
     b.staff = part  # a new schedule differs from what was sent: the engine sends it (core.decide)
     b.timezone = part.timezone
+    return out
+
+
+def _lock_api(lock: LockState) -> dict[str, Any]:
+    """A lock of the staff code: one it is leaving (a change of rooms) says so (helper-32, F8)."""
+    out = lock.to_api()
+    if lock.desired == "absent":
+        out["status"] = "removing"
     return out
 
 
@@ -323,7 +350,7 @@ def to_api(b: Booking) -> dict[str, Any]:
         "timezone": part.timezone,
         "validFrom": booking["validFrom"],
         "validUntil": None if part.allowedUntilDate is None else booking["validUntil"],
-        "locks": booking["locks"],
+        "locks": [_lock_api(lk) for lk in b.locks if lk.status != LockStatus.REMOVED or lk.desired == "present"],
         "pinRotation": booking["pinRotation"],
         "statusReason": "its last date passed" if b.statusReason == "stay ended" else b.statusReason,
         "createdAt": booking["createdAt"],

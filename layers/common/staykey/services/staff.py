@@ -81,7 +81,7 @@ class StaffCodes:
         name_attempt = 0
         for _ in range(25):
             pin = generate_pin(avoid, self.pin_choice)
-            code = staff.new_staff_code(part, locks, pin, name_attempt, now, request.request_hash())
+            code = staff.new_staff_code(part, locks, pin, name_attempt, now, _hash(request, zone))
             try:
                 self.store.create_booking(code, None, now, [commands.claim(i, "keypad", pin) for i in locks])
             except PinTaken:
@@ -103,12 +103,13 @@ class StaffCodes:
         return self.sync.process(code.bookingId, read_back=False), True
 
     def _replay(self, existing: Booking, request: StaffCodeIn) -> Booking:
-        if existing.staff is not None and existing.status in ENDED and existing.requestHash != request.request_hash():
+        same = existing.staff is not None and existing.requestHash == _hash(request, existing.staff.timezone)
+        if existing.staff is not None and existing.status in ENDED and not same:
             raise Conflict(
                 f"staff code {request.staffCodeId!r} was removed and its id is kept with its history; "
                 "make the new one under another staffCodeId"
             )
-        if existing.staff is None or existing.requestHash != request.request_hash():
+        if not same:
             raise Conflict(
                 f"staff code {request.staffCodeId!r} exists with a different request; "
                 "change it with PATCH /staff-codes/{staffCodeId} instead"
@@ -171,23 +172,42 @@ class StaffCodes:
     # ------------------------------------------------------------------ changes
 
     def patch(self, staff_code_id: str, change: StaffCodePatch) -> Booking:
-        """A new name, schedule, dates, rooms or locks; the codes on the locks follow."""
+        """A new name, schedule, dates, rooms or locks; the codes on the locks follow. The change is
+        applied to the staff code as it is when written (another change that came first stays,
+        adversarial review helper-32: F1, F2); only a PATCH naming roomIds or smartlockIds takes
+        the rooms' current locks (F6)."""
         code = self._live(staff_code_id)
         assert code.staff is not None
-        part: StaffPart = change.applied_to(code.staff)
-        rooms = self._rooms(part.roomIds)
-        locks = tuple(self._locks(rooms, part.smartlockIds))
+        part: StaffPart = change.applied_to(code.staff)  # its 422s before anything is written
+        moving = bool({"roomIds", "smartlockIds"} & change.model_fields_set)
+        locks = tuple(self._locks(self._rooms(part.roomIds), part.smartlockIds)) if moving else None
         now = self.clock.now()
         staff.window(part, code.createdAt, now)
-        pin, avoid = code.pin, set(code.pinHistory)
+        # Another PIN (for the code, or its rotation's new one) only where a new lock of the change
+        # has the one it has as someone else's code (F4: the rotation's PIN too).
+        pin: str | None = None
+        rotation_pin: str | None = None
+        avoid = set(code.pinHistory)
         for _ in range(25):
+            step = partial(staff.change, change=change, locks=locks, pin=pin, rotation_pin=rotation_pin, now=now)
             try:
-                updated, _ = rewrite(
-                    self.store, code.bookingId, partial(staff.change, part=part, locks=locks, pin=pin, now=now), now
-                )
-            except PinTaken:  # someone else's on a new lock: the staff code takes another PIN
-                avoid.add(pin)
-                pin = generate_pin(avoid | self.store.known_codes(locks), self.pin_choice)
+                updated, _ = rewrite(self.store, code.bookingId, step, now)
+            except PinTaken as taken:
+                fresh = self.store.get_booking(code.bookingId) or code
+                on = locks or tuple(lk.smartlockId for lk in fresh.locks if lk.desired == "present")
+                known = self.store.known_codes(on) | set(fresh.pinHistory)
+                theirs = {
+                    c.pin
+                    for i in taken.smartlock_ids
+                    for c in self.store.codes_on_lock(i)
+                    if c.booking_id != code.bookingId
+                }
+                if fresh.rotation is not None and (rotation_pin or fresh.rotation.pin) in theirs:
+                    avoid.add(rotation_pin or fresh.rotation.pin)
+                    rotation_pin = generate_pin(avoid | known, self.pin_choice)
+                else:
+                    avoid.add(pin or fresh.pin)
+                    pin = generate_pin(avoid | known, self.pin_choice)
                 continue
             break
         else:  # pragma: no cover
@@ -231,7 +251,9 @@ class StaffCodes:
         return code
 
     def _follow(self, code: Booking) -> None:
-        """Its last date's removal (none without one), and its locks hot for the watcher a while."""
+        """Its last date's removal (none without one), and its locks hot for the watcher a while;
+        from the staff code as stored now (two changes at once: the last one written decides)."""
+        code = self.store.get_booking(code.bookingId) or code
         if code.status in ENDED:
             return
         if code.staff is not None and code.staff.allowedUntilDate is None:
@@ -241,6 +263,12 @@ class StaffCodes:
         now = self.clock.now()
         near = code.model_copy(update={"provisionAt": now, "validUntil": min(code.validUntil, now + HOT_AFTER_CHANGE)})
         watch_stays(self.store, near, now)
+
+
+def _hash(request: StaffCodeIn, zone: str) -> str:
+    """A request's hash with its zone as resolved: the room's zone named or left out is the same
+    request (adversarial review helper-32, F7)."""
+    return request.model_copy(update={"timezone": request.timezone or zone}).request_hash()
 
 
 __all__ = ["StaffCodes"]
