@@ -56,7 +56,11 @@ RULES_BEYOND_THE_SCHEMA: tuple[tuple[str, str], ...] = (
     ),
     # JSON Schema 2020-12 (OpenAPI 3.1) counts 583.0 as an integer; StayKey takes only integer
     # literals (a lock id or a count sent as 583.0 is a shop's bug worth naming, not rounding).
-    (r"accessBeforeMinutes|accessAfterMinutes|smartlockIds\.\d+", r"Input should be a valid integer"),
+    (
+        r"accessBeforeMinutes|accessAfterMinutes|smartlockIds\.\d+|allowedWeekDays|allowedFromTime|allowedUntilTime"
+        r"|backupPoolSize",
+        r"Input should be a valid integer",
+    ),
     # Webhook endpoint URLs: where a host resolves to, and what the URL carries, is not a schema
     # matter (webhook_endpoints.check_url); nor is the number of endpoints a stack keeps.
     (

@@ -69,10 +69,13 @@ def test_a_guest_whose_door_is_offline_gets_a_backup_code_that_opens_it(
     # And the guest's email names the door and its code
     emails = eventually(lambda: [m for m in minute_stack.sent_emails() if booking_id in str(m)], 30, "the email")
     assert f"{given['pin'][:3]} {given['pin'][3:]}" in str(emails[-1])
+
     # And the shop heard booking.backup_assigned, without a PIN
-    events = http.get(f"{shop.url}/events?limit=100", headers=shop.headers, timeout=30).json()["items"]
-    assigned = [e for e in events if e["type"] == "booking.backup_assigned" and e["data"]["bookingId"] == booking_id]
-    assert assigned
+    def heard() -> list[dict[str, object]]:
+        events = http.get(f"{shop.url}/events?limit=100", headers=shop.headers, timeout=30).json()["items"]
+        return [e for e in events if e["type"] == "booking.backup_assigned" and e["data"]["bookingId"] == booking_id]
+
+    assigned = eventually(heard, 30, "booking.backup_assigned in the feed")
     assert given["pin"] not in str(assigned)
     # When the door is back and the guest checks out
     sim.set_online(door, True)

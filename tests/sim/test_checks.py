@@ -330,3 +330,26 @@ def test_a_waiting_removal_whose_wake_up_was_lost_is_healed_at_the_next_hot_chec
     assert [
         a for lock in (DOOR_1, ENTRANCE) for a in w.auths_on(lock) if a.type == 13 and a.name.endswith("H-10")
     ] == []
+
+
+def test_a_create_sent_again_whose_first_lands_late_is_ours_and_goes_when_its_lock_is_left() -> None:
+    """Found by Hypothesis (seed 13518, with staff codes): a staff code's create waited on an offline
+    door and was written off at its deadline; sent again once the door was back, Nuki answered 409
+    (the first one, still pending, held its PIN) and StayKey took the holder for someone else's:
+    it forgot its own create, which then landed. The staff code moved to another room and its code
+    stayed on the door it left for hours (gone means gone). A create sent again with the same PIN
+    now takes a holder nobody can see for the first one, and goes on reading back."""
+    state = StayKeyMachine()
+    state.start(seed=13518, webhooks=False, lean=False, sync_delay=30.0)
+    state.lock_online(lock_id=17000099, online=False)
+    state.wait(seconds=1.0)
+    state.lock_online(lock_id=17000001, online=False)
+    state.wait(seconds=1.0)
+    code = state.make_staff_code(days=1, rooms=("r1",), times=(480, 720), until_hours=None)
+    state.wait(seconds=900.0)
+    state.lock_online(lock_id=17000001, online=True)
+    state.wait(seconds=120.0)
+    state.change_staff_code(code=code, days=127, room="r2")
+    state.wait(seconds=900.0)
+    state.no_violation()
+    state.teardown()

@@ -286,6 +286,8 @@ def waits_for_account(b: Booking, lock: LockState, now: datetime, plan: Plan) ->
 def _send(lock: LockState, b: Booking, now: datetime, plan: Plan) -> None:
     """Mark a create (no code of ours known on the lock) or an update as in flight."""
     if lock.nukiId is None:
+        if lock.sentPin is not None and lock.sentPin == b.target_pin(lock):
+            plan.resent.append(lock.smartlockId)
         (plan.app_creates if lock.access == "app" else plan.creates).append(lock.smartlockId)
         _mark(lock, "create", b, now)
     elif differs_from_sent(b, lock):

@@ -104,6 +104,9 @@ class Plan:
     valid_from: datetime | None = None
     valid_until: datetime | None = None
     schedule: Schedule | None = None  # a staff code's weekly schedule (None: every day, all day)
+    # Locks whose create goes again with the PIN an earlier create of this lock state carried (that
+    # one may still land: a 409 nobody can see the holder of is then taken for it, services.writes).
+    resent: list[int] = field(default_factory=list)
     # The guest's email: whether one is due (its outbox lease taken), with its fingerprint.
     email: bool = False
     email_updated: bool = False

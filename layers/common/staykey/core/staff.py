@@ -245,11 +245,10 @@ def window(part: StaffPart, created: datetime, now: datetime) -> tuple[datetime,
         details.append({"field": "allowedFromDate", "message": "is more than three years away"})
     elif part.allowedUntilDate is not None:
         problem = None
-        if end <= now:
-            problem = f"is in the past ({iso_utc(end)})"
-        elif end <= start:
-            after = "allowedFromDate" if part.allowedFromDate is not None else "the staff code's start (its creation)"
-            problem = f"must be after {after} ({iso_utc(end)} is not after {iso_utc(start)})"
+        if end <= start and part.allowedFromDate is not None:
+            problem = f"must be after allowedFromDate ({iso_utc(end)} is not after {iso_utc(start)})"
+        elif end <= now:
+            problem = f"is in the past ({iso_utc(end)})"  # also without a first date (helper-32, F9)
         elif end - start > timedelta(days=3 * 366):
             problem = "may be at most three years after allowedFromDate (leave it out for no end)"
         if problem:
