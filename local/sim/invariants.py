@@ -88,7 +88,14 @@ ATTRIBUTION_DELAY = 20 * 60.0
 TOLD_GRACE = 120.0  # after a DEVICE_AUTHS about our code reached StayKey, it knows within this
 WEBHOOK_RETRY = 360.0  # the webhook queue's visibility timeout: a failed processing comes back after it
 # Metrics of causes an operator must fix; each needs an alarm in template.yaml.
-OPERATOR_METRICS = ("NukiTokenRejected", "NukiForbidden", "LockFull", "ProvisioningFailed", "BookingsAtRisk")
+OPERATOR_METRICS = (
+    "NukiTokenRejected",
+    "NukiForbidden",
+    "LockFull",
+    "ProvisioningFailed",
+    "BookingsAtRisk",
+    "BackupCodeUnavailable",
+)
 ENDED = {"revoking", "revoked", "cancelled"}
 KEYPAD = 13
 _AUTH_PATH = re.compile(r"^/smartlock/(\d+)/auth/([0-9a-f]{24})$")

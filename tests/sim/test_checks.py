@@ -353,3 +353,17 @@ def test_a_create_sent_again_whose_first_lands_late_is_ours_and_goes_when_its_lo
     state.wait(seconds=900.0)
     state.no_violation()
     state.teardown()
+
+
+def test_a_write_waiting_for_room_on_a_lock_no_stay_keeps_hot_has_the_lock_counted_again() -> None:
+    """Found by Hypothesis (seed 0, with staff codes): a staff code's create waited for room on a
+    full door; the codes that filled it were removed, but nothing counted the lock again but the
+    daily sweep (no stay kept it hot), and the staff code stayed failed for hours. A write that
+    waits for room now has its lock counted by the watcher before it retries."""
+    state = StayKeyMachine()
+    state.start(seed=0, webhooks=False, lean=False, sync_delay=0.0)
+    state.replay()
+    state.fill_the_lock(lock_id=17000001)
+    state.make_staff_code(days=127, rooms=("r1",), times=(0, 0), until_hours=None)
+    state.wait(seconds=10800.0)
+    state.teardown()

@@ -89,7 +89,7 @@ def sync() -> Sync:
 
     s = get_settings()
     clock = SystemClock()
-    return Sync(
+    out = Sync(
         settings=s,
         store=store(),
         nuki=nuki,
@@ -100,6 +100,8 @@ def sync() -> Sync:
         pin_choice=secrets_choice(),
         sleep=time.sleep,
     )
+    out.after_round = lambda b: backup_pools().mirror(b) if b.staff is not None and b.staff.usedBy else None
+    return out
 
 
 @lru_cache(maxsize=1)

@@ -116,9 +116,13 @@ def test_an_operator_can_give_a_backup_code_and_two_bookings_never_share_one() -
     world.run_for(120)
     # And two bookings of the room, the door offline
     world.set_online(DOOR_1, False)
-    _book_in(world, "B-1", hours=20)
-    _book_in(world, "B-2", hours=40)
+    _book_in(world, "B-1", hours=1)
+    _book_in(world, "B-2", hours=1.5)
+    _book_in(world, "B-3", hours=30)
     world.run_for(60)
+    # A stay beyond the deadline gets none yet (a backup code opens without end)
+    with pytest.raises(Conflict, match="hours from now"):
+        world.pools.assign("B-3", [DOOR_1])
     # When the operator gives B-1 a backup code for the door
     answer = world.pools.assign("B-1", [DOOR_1])
     (given,) = answer.backups
@@ -207,3 +211,103 @@ def test_a_booking_moved_to_another_room_loses_the_backup_code_of_the_door_it_le
     assert not _opens(world, DOOR_1, given["pin"])
     world.checker.sweep()
     assert not violations(world)
+
+
+# ---------------------------------------------------------------------- adversarial review (helper-34)
+
+
+def _given(world: World) -> tuple[World, dict[str, object]]:
+    """A booking of r1 given a backup code for its offline door (stay in an hour)."""
+    world.set_online(DOOR_1, False)
+    _book_in(world, "B-1", hours=1)
+    _readiness_runs(world, hours=0.5)
+    item = world.booking_item("B-1")
+    assert item is not None
+    (given,) = item["backups"]
+    return world, given
+
+
+def test_a_code_taken_twice_for_one_booking_goes_back_or_goes_and_none_stays_after_the_stay_f1_f9() -> None:
+    world = _pooled_world()
+    world.set_online(DOOR_1, False)
+    _book_in(world, "B-1", hours=1)
+    world.run_for(60)
+    # Two requests at once took a code each for B-1 (each read B-1 without one)
+    first = world.pools._take(DOOR_1, "B-1")
+    second = next(c for c in world.store.pool_codes(DOOR_1) if c.staff and c.staff.usedBy is None)
+    assert second.staff is not None
+    second.staff.usedBy = "B-1"
+    second = world.store.save_booking(second)
+    assert first is not None
+    # The first is recorded; the second is not (B-1 has one for the door) and goes back to the pool
+    assert world.pools._give("B-1", DOOR_1, first, "x")
+    assert not world.pools._give("B-1", DOOR_1, second, "x")
+    from staykey.services.backup import _untake
+
+    _untake(world.store, second.bookingId, "B-1")
+    back = world.store.get_booking(second.bookingId)
+    assert back is not None
+    assert back.staff is not None
+    assert back.staff.usedBy is None
+    # And one taken and never recorded (the request died) is removed with the stay's end
+    third = next(c for c in world.store.pool_codes(DOOR_1) if c.staff and c.staff.usedBy is None)
+    assert third.staff is not None
+    third.staff.usedBy = "B-1"
+    world.store.save_booking(third)
+    world.set_online(DOOR_1, True)
+    world.end("B-1", "cancel")
+    world.run_for(600)
+    _readiness_runs(world, hours=0.5)
+    assert not [
+        c for c in world.store.pool_codes(DOOR_1) if c.staff and c.staff.usedBy == "B-1" and c.status.value == "active"
+    ]
+    # A cancelled booking is given nothing (a request racing the cancellation)
+    code = world.pools._take(DOOR_1, "B-1")
+    assert code is not None
+    assert not world.pools._give("B-1", DOOR_1, code, "x")
+
+
+def test_a_backup_code_that_stops_opening_the_door_takes_the_booking_out_of_active_f2() -> None:
+    world, given = _given(_pooled_world())
+    assert status(world, "B-1") == "active"
+    # Someone changes the backup code's PIN in Nuki Web
+    auth = next(a for a in world.auths_on(DOOR_1) if a.code == int(str(given["pin"])))
+    world.edit_in_nuki_web(DOOR_1, auth, code=753159)
+    world.run_for(120)
+    # Then, while the door is offline (the code cannot be written back), the backup code does not
+    # open it and the booking is not active
+    item = world.booking_item("B-1")
+    assert item is not None
+    assert not _opens(world, DOOR_1, str(given["pin"]))
+    assert item["status"] != "active"
+    # And once the door is back, the code is written back and the booking active again
+    world.set_online(DOOR_1, True)
+    world.run_for(3600)
+    assert _opens(world, DOOR_1, str(given["pin"]))
+    assert status(world, "B-1") == "active"
+    world.checker.sweep()
+    assert not violations(world)
+
+
+def test_a_stay_moved_days_ahead_loses_its_backup_code_f4() -> None:
+    world, given = _given(_pooled_world())
+    world.set_online(DOOR_1, True)
+    sb = world.shop["B-1"]
+    assert sb.valid_from is not None
+    assert sb.valid_until is not None
+    world.patch("B-1", checkIn=sb.valid_from + timedelta(days=20), checkOut=sb.valid_until + timedelta(days=20))
+    world.run_for(900)
+    item = world.booking_item("B-1")
+    assert item is not None
+    assert item["backups"] == []
+    assert not _opens(world, DOOR_1, str(given["pin"]))
+    world.checker.sweep()
+    assert not violations(world)
+
+
+def test_a_smaller_pool_never_removes_a_code_given_since_the_pool_was_read_f3() -> None:
+    world, given = _given(_pooled_world())
+    world.pools._end_code(str(given["poolId"]), "the pool is smaller now", unused_only=True)
+    code = world.store.get_booking(str(given["poolId"]))
+    assert code is not None
+    assert code.status.value == "active"

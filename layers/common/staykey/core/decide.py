@@ -324,6 +324,7 @@ def _waits_for_capacity(lock: LockState, ctx: Context, plan: Plan) -> bool:
         "the code goes on as soon as one is removed"
     )
     lock.retryAt = ctx.now + timedelta(minutes=15)
+    plan.recount.append(lock.smartlockId)
     lock.firstSentAt = lock.firstSentAt or ctx.now  # waiting counts as trying: the deadline applies
     plan.metrics.append(("ProvisioningWaitsForCapacity", {}))
     return True

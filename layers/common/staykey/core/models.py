@@ -378,7 +378,7 @@ class Booking(BaseModel):
 
     def covered(self, smartlock_id: int) -> bool:
         """Whether the guest was given a backup code for this lock (it opens it, whatever ours does)."""
-        return any(code.smartlockId == smartlock_id for code in self.backups)
+        return any(code.smartlockId == smartlock_id and code.ok for code in self.backups)
 
     def schedule(self) -> Schedule | None:
         return None if self.staff is None else self.staff.schedule

@@ -139,6 +139,9 @@ class BackupCode(BaseModel):
     pin: str
     assignedAt: datetime
     reason: str
+    # Its code is on the lock as it should be (the pool code confirmed there, as its rounds last
+    # found it: services.backup.BackupPools.mirror); a lock counts as covered only while it is.
+    ok: bool = True
 
     def to_api(self) -> dict[str, Any]:
         return {

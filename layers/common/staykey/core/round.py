@@ -107,6 +107,9 @@ class Plan:
     # Locks whose create goes again with the PIN an earlier create of this lock state carried (that
     # one may still land: a 409 nobody can see the holder of is then taken for it, services.writes).
     resent: list[int] = field(default_factory=list)
+    # Locks a write waits on for room (Nuki's 200 codes, as last counted): counted again before its
+    # retry, by the watcher (a lock no stay keeps hot is otherwise counted only by the daily sweep).
+    recount: list[int] = field(default_factory=list)
     # The guest's email: whether one is due (its outbox lease taken), with its fingerprint.
     email: bool = False
     email_updated: bool = False

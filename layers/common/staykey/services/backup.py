@@ -22,7 +22,6 @@ from __future__ import annotations
 import secrets
 from collections.abc import Callable
 from datetime import timedelta
-from functools import partial
 from typing import TYPE_CHECKING
 
 from staykey.core import commands, staff
@@ -126,13 +125,19 @@ class BackupPools:
     def assign(self, booking_id: str, smartlock_ids: list[int] | None = None, reason: str = "") -> Booking:
         """Give the booking a backup code for each of `smartlock_ids` (None: each of its keypad
         locks whose code is not confirmed) it has none for yet. 409 when a lock has no backup code
-        ready (no pool, or every one used or not on the lock yet)."""
+        ready (no pool, or every one used or not on the lock yet), and for a booking that is
+        scheduled (its code goes on at its lead time) or ended."""
         booking = self.store.get_booking(booking_id)
         if booking is None or booking.staff is not None:
             raise NotFound(f"booking {booking_id!r} does not exist")
         if booking.status in ENDED or booking.status == BookingStatus.SCHEDULED:
             why = "it needs no backup code" if booking.status in ENDED else "its code goes on at its lead time"
             raise Conflict(f"booking {booking_id!r} is {booking.status.value}: {why}")
+        if _far(booking, self.settings.backup_deadline_hours, self.clock.now()):
+            raise Conflict(
+                f"booking {booking_id!r} begins more than {self.settings.backup_deadline_hours:g} hours from now: a "
+                "backup code opens without end, so one is given only from then on"
+            )
         present = [lk for lk in booking.locks if lk.desired == "present" and lk.access == "keypad"]
         if smartlock_ids is None:
             wanted = [lk.smartlockId for lk in present if not (lk.status == LockStatus.ACTIVE and lk.op is None)]
@@ -142,12 +147,15 @@ class BackupPools:
                 raise Conflict(f"lock(s) {unknown} are not keypad locks of booking {booking_id!r}")
             wanted = smartlock_ids
         missing = []
-        for lock_id in (i for i in wanted if not booking.covered(i)):
+        for lock_id in (i for i in wanted if not _has(booking, i)):
             code = self._take(lock_id, booking_id)
             if code is None:
                 missing.append(lock_id)
+                count("BackupCodeUnavailable")
+                logger.warning("no backup code ready for a booking", booking_id=booking_id, smartlock_id=lock_id)
                 continue
-            booking = self._give(booking_id, lock_id, code, reason or BACKUP_REASON_OPERATOR)
+            if not self._give(booking_id, lock_id, code, reason or BACKUP_REASON_OPERATOR):
+                _untake(self.store, code.bookingId, booking_id)  # another request gave it one, or it ended
         if missing and smartlock_ids is not None:
             raise Conflict(f"no backup code is ready on lock(s) {missing} (no pool there, or none left on the lock)")
         return self.sync.process(booking_id, read_back=False)
@@ -168,6 +176,8 @@ class BackupPools:
             fresh = self.store.get_booking(code.bookingId)
             if fresh is None or fresh.staff is None or fresh.staff.usedBy is not None or fresh.version != code.version:
                 continue
+            if fresh.status != BookingStatus.ACTIVE:
+                continue  # being removed (a smaller pool) since the list was read (helper-34, F3)
             fresh.staff.usedBy, fresh.staff.usedAt = booking_id, self.clock.now()
             try:
                 return self.store.save_booking(fresh)
@@ -175,54 +185,100 @@ class BackupPools:
                 continue  # taken (or changed) meanwhile: the next one
         return None
 
-    def _give(self, booking_id: str, smartlock_id: int, code: Booking, reason: str) -> Booking:
+    def _give(self, booking_id: str, smartlock_id: int, code: Booking, reason: str) -> bool:
+        """The booking records the code; False when it did not (it has one for the lock already:
+        a request at the same time gave it; or it ended meanwhile: helper-34, F1, F9)."""
         from staykey.services.sync import rewrite
 
         now = self.clock.now()
+        given: list[bool] = []
 
         def give(b: Booking) -> None:
-            if not b.covered(smartlock_id):
-                b.backups.append(
-                    BackupCode(
-                        smartlockId=smartlock_id, poolId=code.bookingId, pin=code.pin, assignedAt=now, reason=reason
-                    )
-                )
-                b.updatedAt = now
+            given.clear()
+            if b.status in ENDED or b.status == BookingStatus.SCHEDULED:
+                return
+            if _has(b, smartlock_id):
+                given.append(any(g.poolId == code.bookingId for g in b.backups))
+                return
+            b.backups.append(
+                BackupCode(smartlockId=smartlock_id, poolId=code.bookingId, pin=code.pin, assignedAt=now, reason=reason)
+            )
+            b.updatedAt = now
+            given.append(True)
 
-        saved, _ = rewrite(self.store, booking_id, give, now)
-        logger.info("backup code given", booking_id=booking_id, smartlock_id=smartlock_id, reason=reason)
-        count("BackupCodeAssigned")
-        return saved
+        rewrite(self.store, booking_id, give, now)
+        if given and given[0]:
+            logger.info("backup code given", booking_id=booking_id, smartlock_id=smartlock_id, reason=reason)
+            count("BackupCodeAssigned")
+        return bool(given and given[0])
+
+    def mirror(self, code: Booking) -> None:
+        """After a backup code's round: the booking it was given to learns whether the code is on
+        its lock as it should be (told means true: a lock counts as covered only while it is;
+        helper-34, F2), and settles its status again."""
+        from staykey.services.sync import rewrite
+
+        part = code.staff
+        if part is None or part.kind != "backup" or not part.usedBy:
+            return
+        ok = code.status == BookingStatus.ACTIVE and all(lk.op is None for lk in code.locks)
+        user = self.store.get_booking(part.usedBy)
+        given = next((g for g in (user.backups if user else []) if g.poolId == code.bookingId), None)
+        if user is None or given is None or given.ok == ok or user.status in ENDED:
+            return
+
+        def follow(b: Booking) -> None:
+            for g in b.backups:
+                if g.poolId == code.bookingId:
+                    g.ok = ok
+
+        rewrite(self.store, user.bookingId, follow, self.clock.now())
+        self.sync.process(user.bookingId, read_back=False)
 
     # ------------------------------------------------------------------ after the stay
 
     def release(self, booking: Booking) -> None:
-        """The backup codes of a booking that ended, or of locks it left (a move to another room),
-        come off their locks (the pool is filled again once the lock is online); a lock it left
-        is no longer covered."""
+        """The backup codes of a booking that ended, of locks it left (a move to another room), or
+        given for a stay that moved away (a backup code opens without end: one given for days ahead
+        would open during another guest's stay; helper-34, F4) come off their locks, and every other
+        code of the pool that names the booking (two requests at once: only one was recorded; F1).
+        The pool is filled again once the lock is online."""
         from staykey.services.sync import rewrite
 
+        now = self.clock.now()
         ended = booking.status in ENDED
-        gone = [g for g in booking.backups if ended or not booking.uses_lock(g.smartlockId)]
-        for given in gone:
-            self._end_code(given.poolId, f"given to {booking.bookingId}, which no longer uses the lock")
+        far = _far(booking, self.settings.backup_deadline_hours, now + timedelta(minutes=15))
+        gone = [g for g in booking.backups if ended or far or not booking.uses_lock(g.smartlockId)]
+        kept = {g.poolId for g in booking.backups} - {g.poolId for g in gone}
+        for lock_id in sorted({lk.smartlockId for lk in booking.locks} | {g.smartlockId for g in booking.backups}):
+            for code in self.store.pool_codes(lock_id):
+                used = code.staff.usedBy if code.staff else None
+                if used == booking.bookingId and code.bookingId not in kept and code.status not in ENDED:
+                    self._end_code(code.bookingId, f"given to {booking.bookingId}, which no longer needs it")
         if gone and not ended:
-            now = self.clock.now()
 
             def drop(b: Booking) -> None:
-                b.backups = [g for g in b.backups if b.uses_lock(g.smartlockId)]
+                b.backups = [g for g in b.backups if g.poolId not in {x.poolId for x in gone}]
 
             rewrite(self.store, booking.bookingId, drop, now)
 
-    def _end_code(self, pool_id: str, why: str) -> None:
+    def _end_code(self, pool_id: str, why: str, unused_only: bool = False) -> None:
+        """Remove a backup code from its lock (`unused_only`: unless it was given meanwhile)."""
         from staykey.services.sync import rewrite
 
         code = self.store.get_booking(pool_id)
         if code is None or code.status in ENDED:
             return
         now = self.clock.now()
-        end = partial(commands.end, target=BookingStatus.REVOKING, reason=why, now=now)
+
+        def end(b: Booking) -> commands.Claims | None:
+            if unused_only and b.staff is not None and b.staff.usedBy:
+                return None  # given to a booking since the pool was read (helper-34, F3)
+            return commands.end(b, BookingStatus.REVOKING, why, now)
+
         ended, _ = rewrite(self.store, pool_id, end, now)
+        if ended.status not in ENDED:
+            return
         watch_stays(self.store, ended, now)
         logger.info("backup code removed", booking_id=pool_id)
         self.sync.process(pool_id, read_back=False)
@@ -240,23 +296,27 @@ class BackupPools:
             codes = self.store.pool_codes(lock_id)
             if not codes and lock_id not in sizes:
                 continue
-            users = {c.staff.usedBy: c for c in codes if c.staff and c.staff.usedBy and c.status not in ENDED}
-            bookings = self.store.get_bookings(sorted(str(u) for u in users))
-            for user, code in users.items():
-                b = bookings.get(str(user))
-                left = b is not None and b.covered(lock_id) and not b.uses_lock(lock_id)
-                if left and b is not None:
-                    self.release(b)
-                elif b is None or b.status in ENDED or (not b.covered(lock_id) and _stale(code, now)):
-                    self._end_code(code.bookingId, f"used by {user}, whose stay ended")
+            used = [c for c in codes if c.staff and c.staff.usedBy and c.status not in ENDED]
+            users = self.store.get_bookings(sorted({str(c.staff.usedBy) for c in used if c.staff}))
+            for code in used:
+                assert code.staff is not None
+                b = users.get(str(code.staff.usedBy))
+                recorded = b is not None and any(g.poolId == code.bookingId for g in b.backups)
+                if b is None or b.status in ENDED:
+                    self._end_code(code.bookingId, f"given to {code.staff.usedBy}, whose stay ended")
+                    out["removed"] += 1
+                elif recorded:
+                    self.release(b)  # a lock it left, or a stay moved away
+                elif _stale(code, now):  # taken and never recorded (a request that died between)
+                    self._end_code(code.bookingId, f"taken for {code.staff.usedBy}, never given")
                     out["removed"] += 1
             unused = [c for c in codes if c.status not in ENDED and c.staff is not None and c.staff.usedBy is None]
             for extra in unused[sizes.get(lock_id, 0) :]:  # backup codes off, or fewer: the newest go
-                self._end_code(extra.bookingId, "the pool is smaller now")
+                self._end_code(extra.bookingId, "the pool is smaller now", unused_only=True)
                 out["removed"] += 1
             out["made"] += len(self.fill(lock_id, sizes.get(lock_id, 0)))
         rooms = self.rooms()
-        for b in (b for b in self._arriving(now, deadline, set(sizes)) if b.roomId in rooms):
+        for b in (b for b in _arriving(self.store, self.clock, now, deadline, set(sizes)) if b.roomId in rooms):
             before = len(b.backups)
             try:
                 after = self.assign(b.bookingId, None, BACKUP_REASON_DEADLINE)
@@ -265,27 +325,52 @@ class BackupPools:
             out["given"] += len(after.backups) - before
         return out
 
-    def _arriving(self, now: datetime, deadline: timedelta, pooled: set[int]) -> list[Booking]:
-        """Bookings within `deadline` of their stay (or in it) with a code not confirmed on a lock
-        that has a pool: each is given a backup code there."""
-        from staykey.services.search import BookingFilter, BookingSearch
 
-        search = BookingSearch(self.store, self.clock)
-        found = search.all(BookingFilter(start=now, end=now + deadline), guests=False)
-        out = []
-        for b in found:
-            if b.status not in (BookingStatus.PROVISIONING, BookingStatus.FAILED):
-                continue
-            if any(
-                lk.smartlockId in pooled
-                and lk.desired == "present"
-                and lk.access == "keypad"
-                and not (lk.status == LockStatus.ACTIVE and lk.op is None)
-                and not b.covered(lk.smartlockId)
-                for lk in b.locks
-            ):
-                out.append(b)
-        return out
+def _untake(store: Store, pool_id: str, booking_id: str) -> None:
+    """A code taken for a booking that did not record it goes back to the pool."""
+    for _ in range(3):
+        fresh = store.get_booking(pool_id)
+        if fresh is None or fresh.staff is None or fresh.staff.usedBy != booking_id:
+            return
+        fresh.staff.usedBy, fresh.staff.usedAt = None, None
+        try:
+            store.save_booking(fresh)
+            return
+        except ConcurrentModification:
+            continue
+
+
+def _arriving(store: Store, clock: Clock, now: datetime, deadline: timedelta, pooled: set[int]) -> list[Booking]:
+    """Bookings within `deadline` of their stay (or in it) with a code not confirmed on a lock
+    that has a pool: each is given a backup code there."""
+    from staykey.services.search import BookingFilter, BookingSearch
+
+    search = BookingSearch(store, clock)
+    found = search.all(BookingFilter(start=now, end=now + deadline), guests=False)
+    out = []
+    for b in found:
+        if b.status not in (BookingStatus.PROVISIONING, BookingStatus.FAILED):
+            continue
+        if any(
+            lk.smartlockId in pooled
+            and lk.desired == "present"
+            and lk.access == "keypad"
+            and not (lk.status == LockStatus.ACTIVE and lk.op is None)
+            and not _has(b, lk.smartlockId)
+            for lk in b.locks
+        ):
+            out.append(b)
+    return out
+
+
+def _far(b: Booking, hours: float, now: datetime) -> bool:
+    """Whether the stay begins more than the deadline's hours after `now`."""
+    return b.validFrom - timedelta(hours=hours) > now
+
+
+def _has(b: Booking, smartlock_id: int) -> bool:
+    """Whether the booking was given a backup code for the lock (holding or not)."""
+    return any(g.smartlockId == smartlock_id for g in b.backups)
 
 
 def _serial(code: Booking) -> int:

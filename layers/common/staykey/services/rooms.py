@@ -128,7 +128,13 @@ class Rooms:
         size = room_in.backupPoolSize or self.pool
         problems: list[dict[str, Any]] = []
         for lock_id in (i for i in room_in.smartlockIds if room_in.access_of(i) == "keypad"):
-            pooled = sum(1 for c in self.store.pool_codes(lock_id) if c.status.value not in ("revoking", "revoked"))
+            # The pool's unused codes on the lock now: the new pool takes their place (a given one
+            # stays until its stay ends; one not on the lock takes no slot: helper-34, F6).
+            pooled = sum(
+                1
+                for c in self.store.pool_codes(lock_id)
+                if c.status.value == "active" and c.staff is not None and c.staff.usedBy is None
+            )
             try:
                 held = len(self._nuki().list_auths(lock_id))  # now, not the last count: it is set up once
             except Exception as exc:

@@ -107,6 +107,7 @@ class Sync:
         self.writer = writer
         self.pin_choice = pin_choice
         self.reads = ReadBack(settings, store, nuki, clock)
+        self.after_round: Callable[[Booking], None] = lambda b: None  # a backup code's user follows it
 
     # ------------------------------------------------------------------ triggers
 
@@ -219,9 +220,7 @@ class Sync:
         read_locks: Collection[int] = (),
     ) -> Booking:
         """Rounds until nothing is left to do now (see the module docstring); again after a new PIN.
-
-        `read_back`: read every lock with a write in flight; `read_locks`: read these too.
-        """
+        `read_back`: read every lock with a write in flight; `read_locks`: read these too."""
         # Only a read-back needs the booking before the first round (which reads it anyway).
         booking = self.store.get_booking(booking_id, self.clock.now()) if read_back or read_locks else None
         if booking is None and (read_back or read_locks):
@@ -246,9 +245,9 @@ class Sync:
             self.reads.learn(plan.sync_samples, metas)
             email = self._carry_out(booking, plan)
             outcome = self.writer.execute(booking, plan) if plan.writes() else Outcome()
-            for lock_id in outcome.transient:
+            for lock_id in [*outcome.transient, *plan.recount]:
                 # A timeout or a 5xx may have landed all the same (a 4xx, or a write never sent, did
-                # not): the watcher looks at the lock later.
+                # not); a write waits for room: the watcher looks at (and counts) the lock later.
                 signal(self.store, lock_id, self.clock.now(), self.settings.failed_write_check_seconds)
             if outcome.any():
 
@@ -328,6 +327,7 @@ class Sync:
 
     def _after(self, booking: Booking, plan: Plan, email: tuple[GuestNotice, str] | None) -> None:
         self._log(booking, plan)
+        self.after_round(booking)
         for message, fields in plan.logs:
             logger.info(message, booking_id=booking.bookingId, **fields)
         if email is not None:
