@@ -87,15 +87,7 @@ def _change(world: World, bid: str, body: dict[str, Any]) -> bool:
         world.checker.provisioning_since[bid] = now
     sb.request.update(body)
     if {"roomIds", "smartlockIds"} & set(body):
-        new = _locks(world, sb.request["roomIds"], sb.request["smartlockIds"])
-        for lock_id in sb.locks:
-            if lock_id not in new:
-                sb.left_locks[lock_id] = now
-        for lock_id in new:
-            sb.left_locks.pop(lock_id, None)
-            if lock_id not in sb.locks:
-                sb.joined[lock_id] = now
-        sb.locks = new
+        sb.move_to(_locks(world, sb.request["roomIds"], sb.request["smartlockIds"]), now)
     if {"allowedFromDate", "allowedUntilDate"} & set(body):
         sb.dates_changed_at = now
     sb.valid_from, sb.valid_until = answer.validFrom, answer.validUntil

@@ -124,6 +124,17 @@ class ShopBooking:
     rotations: int = 0  # PIN rotations answered 202 (the shop's and the operator's)
     staff: bool = False  # a staff code (local.sim.staff): no guest, no email, no arrival
 
+    def move_to(self, new_locks: tuple[int, ...], now: float) -> None:
+        """The shop's change put the booking on `new_locks`: when it left and joined each lock."""
+        for lock_id in self.locks:
+            if lock_id not in new_locks:
+                self.left_locks[lock_id] = now
+        for lock_id in new_locks:
+            self.left_locks.pop(lock_id, None)
+            if lock_id not in self.locks:
+                self.joined[lock_id] = now
+        self.locks = new_locks
+
 
 @dataclass
 class GuestEntry:
@@ -768,15 +779,8 @@ class World:
             # A change gives its writes a fresh chance: the deadline counts from it (CONFIRM_MIN).
             self.checker.provisioning_since[booking_id] = now
         if "roomId" in change:
-            new_locks = self.room_locks(change["roomId"])
-            for lock_id in sb.locks:
-                if lock_id not in new_locks:
-                    sb.left_locks[lock_id] = now
-            for lock_id in new_locks:
-                sb.left_locks.pop(lock_id, None)
-                if lock_id not in sb.locks:
-                    sb.joined[lock_id] = now
-            sb.room_id, sb.locks = change["roomId"], new_locks
+            sb.move_to(self.room_locks(change["roomId"]), now)
+            sb.room_id = change["roomId"]
         if "guest" in change:
             sb.emails.append(str(change["guest"]["email"]))
         if {"checkIn", "checkOut", "roomId"} & set(change):
