@@ -391,6 +391,7 @@ def console() -> Services:
         ),
         clock=clock,
         staff_codes=staff_codes,
+        backup_pools=backup_pools,
     )
 
 

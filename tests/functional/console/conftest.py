@@ -19,6 +19,7 @@ from staykey.core.timeutil import FixedClock
 from staykey.nuki import KeypadCodeCreate, SmartlockAuth, SmartlockAuthUpdate
 from staykey.services.activity import Activity
 from staykey.services.audit import Audit
+from staykey.services.backup import BackupPools
 from staykey.services.locks import Locks
 from staykey.services.search import BookingSearch
 from staykey.services.staff import StaffCodes
@@ -89,6 +90,7 @@ class ConsoleWorld:
     services: Services
     console: Console
     staff: StaffCodes
+    pools: BackupPools
 
     def get(self, path: str, **query: str) -> tuple[int, str]:
         """GET a console page signed in; (status, body)."""
@@ -152,9 +154,11 @@ def console(world: World) -> ConsoleWorld:
         views=views,
         clock=world.clock,
         staff_codes=lambda: staff,
+        backup_pools=lambda: pools,
     )
     staff = StaffCodes(settings, world.store, Scheduler(settings), world.clock, world.sync, world.bookings)
-    return ConsoleWorld(world, services, Console(lambda: services), staff)
+    pools = BackupPools(settings, world.store, world.clock, world.sync)
+    return ConsoleWorld(world, services, Console(lambda: services), staff, pools)
 
 
 Get = Callable[..., tuple[int, Any]]

@@ -1,6 +1,8 @@
 """The console's actions on a booking (POST /console/bookings/{id}/{action}, a verified session and
 its CSRF token): each goes through the service the shop API uses and is written to the audit log
-with its outcome; "reveal PIN" answers with the booking page showing the PIN, and is audited too."""
+with its outcome; "reveal PIN" answers with the booking page showing the PIN and the booking's
+backup codes, and is audited too; "give backup code" asks `services.backup` for one on each keypad
+lock the code is not confirmed on (its 409s, such as no code ready, are the action's refusal)."""
 
 from __future__ import annotations
 
@@ -10,9 +12,9 @@ from typing import Any
 from aws_lambda_powertools.event_handler import Response
 
 from staykey.console.auth import Operator
-from staykey.console.pages import ACTIONS, Pages
+from staykey.console.pages import ACTIONS, Pages, backup_locks
 from staykey.console.web import Redirect, Web, booking_id_from_path
-from staykey.errors import StayKeyError
+from staykey.errors import Conflict, StayKeyError
 from staykey.observability import logger
 
 
@@ -25,7 +27,7 @@ class Actions:
     def act(self, booking_id: str, action: str) -> Response[str]:
         web = self.web
         web.prepare()
-        if action not in ACTIONS:
+        if action not in ACTIONS or (action == "give-backup-code" and web.s.backup_pools is None):
             return web.error(404, "Page not found.")
         operator, _ = web.post_session()
         return self.carry_out(booking_id_from_path(booking_id), action, operator)
@@ -45,6 +47,7 @@ class Actions:
             "resend-email": bookings.resend_email,
             "retry": bookings.retry,
             "rotate-pin": bookings.rotate_pin,
+            "give-backup-code": self.give_backup_code,
         }
         pages.load_booking(booking_id)
         call = calls[action]
@@ -56,3 +59,13 @@ class Actions:
         entry = s.audit.record(operator.username, audit_action, outcome, booking_id=booking_id, detail=detail)
         logger.info("console action", booking_id=booking_id, action=action, outcome=outcome, operator=operator.username)
         raise Redirect(self.web.req.url(f"/console/bookings/{booking_id}", result=entry.id))
+
+    def give_backup_code(self, booking_id: str) -> Any:
+        from staykey.services.backup import BACKUP_REASON_OPERATOR
+
+        pools = self.web.s.backup_pools
+        assert pools is not None
+        wanted = backup_locks(self.pages.load_booking(booking_id))
+        if not wanted:
+            raise Conflict("every keypad lock of the booking has its code confirmed or a backup code")
+        return pools().assign(booking_id, wanted, BACKUP_REASON_OPERATOR)

@@ -223,6 +223,23 @@ DE: dict[str, str] = {
         "Ohne Uhrzeiten: ganztägig. Uhrzeiten und Tage gelten in der Zeitzone des ersten Zimmers; das Schloss "
         "wendet den Zeitplan an."
     ),
+    "Backup codes": "Ersatz-Codes",
+    "Give backup code": "Ersatz-Code vergeben",
+    "Each keypad lock the guest's code is not confirmed on gets one of its backup codes for this booking.": (
+        "Jedes Keypad-Schloss, auf dem der Code des Gastes nicht bestätigt ist, vergibt einen seiner Ersatz-Codes "
+        "an diese Buchung."
+    ),
+    "shown with Reveal PIN": "angezeigt mit „PIN anzeigen“",
+    "Given": "Vergeben",
+    "On the lock": "Auf dem Schloss",
+    "Code": "Code",
+    "holds": "gültig",
+    "not confirmed on the lock": "auf dem Schloss nicht bestätigt",
+    "The backup code": "Der Ersatz-Code",
+    "an operator asked for it": "auf Wunsch einer Bedienperson",
+    "the code could not be confirmed on this lock in time": (
+        "der Code konnte auf diesem Schloss nicht rechtzeitig bestätigt werden"
+    ),
 }
 
 

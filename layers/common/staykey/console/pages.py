@@ -12,7 +12,7 @@ from aws_lambda_powertools.event_handler import Response
 
 from staykey.console.auth import Operator
 from staykey.console.web import Refused, Web, booking_id_from_path
-from staykey.core.models import ID_PATTERN, BookingStatus
+from staykey.core.models import ID_PATTERN, BookingStatus, LockStatus
 from staykey.core.timeutil import zone
 from staykey.edge.pagination import Query
 from staykey.errors import NotFound, StayKeyError
@@ -28,6 +28,10 @@ ACTIONS = {
         "A new PIN goes on every lock beside the old one; once all have it, the guest is told and the old one goes.",
     ),
     "reveal-pin": ("Reveal PIN", "The PIN is shown to you once, and this is written to the audit log."),
+    "give-backup-code": (
+        "Give backup code",
+        "Each keypad lock the guest's code is not confirmed on gets one of its backup codes for this booking.",
+    ),
 }
 """The actions on a booking the console offers (`console.actions` carries them out): title, explanation."""
 TRANSITIONAL = {BookingStatus.PROVISIONING, BookingStatus.REVOKING}
@@ -167,7 +171,7 @@ class Pages:
             result=result,
             transitional=b.status in TRANSITIONAL,
             actions=ACTIONS,
-            available=_available(b),
+            available=_available(b, room=page.room, backups=self.web.s.backup_pools is not None),
         )
 
     # ------------------------------------------------------------------ the bookings list
@@ -239,8 +243,23 @@ def _local_date(raw: str | None, tz: Any, next_day: bool = False) -> datetime | 
         raise ValueError(f"{name}: {raw[:40]!r} is not a day from 0002-01-01 to 9999-12-30 (YYYY-MM-DD)") from None
 
 
-def _available(b: Any) -> dict[str, bool]:
+def backup_locks(b: Any) -> list[int]:
+    """The booking's keypad locks its code is not confirmed on and it has no backup code for: the
+    locks "Give backup code" asks one for (services.backup.BackupPools.assign)."""
+    given = {g.smartlockId for g in b.backups}
+    return [
+        lk.smartlockId
+        for lk in b.locks
+        if lk.desired == "present"
+        and lk.access == "keypad"
+        and not (lk.status == LockStatus.ACTIVE and lk.op is None)
+        and lk.smartlockId not in given
+    ]
+
+
+def _available(b: Any, room: Any = None, backups: bool = False) -> dict[str, bool]:
     ended = b.status in (BookingStatus.REVOKING, BookingStatus.REVOKED, BookingStatus.CANCELLED)
+    pooled = backups and room is not None and room.backupCodes and b.status != BookingStatus.SCHEDULED
     return {
         "checkout": not ended,
         "cancel": not ended,
@@ -248,4 +267,5 @@ def _available(b: Any) -> dict[str, bool]:
         "retry": b.status == BookingStatus.FAILED,
         "rotate-pin": not ended,
         "reveal-pin": True,
+        "give-backup-code": bool(pooled) and not ended and bool(backup_locks(b)),
     }

@@ -81,6 +81,7 @@ class Services:
     views: Any
     clock: Any
     staff_codes: Callable[[], Any] | None = None  # services.staff.StaffCodes (None: no staff codes pages)
+    backup_pools: Callable[[], Any] | None = None  # services.backup.BackupPools (None: no "Give backup code")
 
 
 @dataclass

@@ -28,6 +28,7 @@ ACTIONS = (
     "retry",
     "rotate_pin",
     "reveal_pin",
+    "give_backup_code",
     "sign_in",
     "sign_out",
     "staff_code_create",
