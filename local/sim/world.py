@@ -259,7 +259,7 @@ class World:
             pin_choice=self.sync.pin_choice,
         )
         self.pools = BackupPools(self.settings, self.store, self.clock, self.sync, pin_choice=self.sync.pin_choice)
-        self.bookings.ended = lambda b: self.pools.release(b) if b.backups else None
+        self.bookings.changed = lambda b: self.pools.release(b) if b.backups else None
         self.sync.after_round = lambda b: self.pools.mirror(b) if b.staff is not None and b.staff.usedBy else None
         self.activity = Activity(self.settings, self.store, self.clock)
         self.poller = LogPoller(self.activity, lambda: self.background_nuki)

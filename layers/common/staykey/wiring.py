@@ -131,7 +131,7 @@ def bookings() -> Bookings:
 
     s = get_settings()
     out = Bookings(s, store(), Scheduler(s), SystemClock(), sync(), pin_choice=secrets_choice())
-    out.ended = lambda b: backup_pools().release(b) if b.backups else None
+    out.changed = lambda b: backup_pools().release(b) if b.backups else None
     return out
 
 

@@ -320,6 +320,11 @@ def change(
     return out
 
 
+def staff_status(status: str) -> str:
+    """A staff code's status as it is answered: a booking's, but removing and removed for its end."""
+    return {"revoking": "removing", "revoked": "removed"}.get(status, status)
+
+
 def _lock_api(lock: LockState) -> dict[str, Any]:
     """A lock of the staff code: one it is leaving (a change of rooms) says so (helper-32, F8)."""
     out = lock.to_api()
@@ -337,7 +342,7 @@ def to_api(b: Booking) -> dict[str, Any]:
     return {
         "staffCodeId": part.staffCodeId,
         "name": part.name,
-        "status": "removed" if status == BookingStatus.REVOKED else ("removing" if status == "revoking" else status),
+        "status": staff_status(status),
         "pin": b.pin,
         "roomIds": part.roomIds,
         "smartlockIds": part.smartlockIds,
@@ -370,6 +375,7 @@ __all__ = [
     "new_pool_code",
     "new_staff_code",
     "part_of",
+    "staff_status",
     "to_api",
     "window",
 ]

@@ -29,7 +29,7 @@ from staykey.core.models import ENDED, BackupCode, Booking, BookingStatus, LockS
 from staykey.core.pins import generate_pin
 from staykey.errors import ConcurrentModification, Conflict, NotFound
 from staykey.observability import count, logger
-from staykey.services.bookings import watch_stays
+from staykey.services.bookings import watch_for_a_while, watch_stays
 from staykey.store import BookingExists, NameTaken, PinTaken, Store
 
 if TYPE_CHECKING:
@@ -114,8 +114,7 @@ class BackupPools:
                 continue
             logger.info("backup code made", smartlock_id=smartlock_id, serial=serial)
             count("BackupCodeMade")
-            hot = code.model_copy(update={"validUntil": now + timedelta(hours=1)})
-            watch_stays(self.store, hot, now)
+            watch_for_a_while(self.store, code, now)
             self.sync.process(code.bookingId, read_back=False)
             return serial
         return 0

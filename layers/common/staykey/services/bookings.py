@@ -52,7 +52,7 @@ class Bookings:
         self.sync = sync
         self.pin_choice = pin_choice
         # After an end or a change: backup codes of locks it no longer uses go (services.backup).
-        self.ended: Callable[[Booking], None] = lambda b: None
+        self.changed: Callable[[Booking], None] = lambda b: None
 
     def get(self, booking_id: str) -> Booking:
         booking = self.store.get_booking(booking_id, self.clock.now())
@@ -186,7 +186,7 @@ class Bookings:
         ended, _ = rewrite(self.store, booking_id, end, now)
         self._drop_schedules(booking_id)
         watch_stays(self.store, ended, self.clock.now())
-        self.ended(ended)
+        self.changed(ended)
         logger.info("booking ending", booking_id=booking_id, reason=reason)
         return self.sync.process(booking_id, read_back=False)
 
@@ -265,7 +265,7 @@ class Bookings:
         _guest_data_follows(self.store, booking, updated, guest if change.guest is not None else None, self.settings)
         self._ensure_schedules(updated)
         watch_stays(self.store, updated, self.clock.now())
-        self.ended(updated)
+        self.changed(updated)
         if updated.status != BookingStatus.SCHEDULED:
             self.scheduler.delete("provision", booking_id)
         logger.info("booking changed", booking_id=booking_id, fields=sorted(change.model_fields_set))
@@ -398,13 +398,21 @@ def watch_stays(store: Store, booking: Booking, now: datetime) -> None:
         logger.warning("stay not recorded for the watcher", booking_id=booking.bookingId, error=type(exc).__name__)
 
 
+def watch_for_a_while(store: Store, booking: Booking, now: datetime, hours: float = 1.0) -> None:
+    """A code with no stay near (a staff code, a backup code) just written: its locks hot for the
+    watcher for `hours` (its writes confirmed, a deletion in Nuki Web noticed soon), not for as long
+    as it lasts (the reconciler's sweeps and signals keep it afterwards)."""
+    end = min(booking.validUntil, now + timedelta(hours=hours))
+    watch_stays(store, booking.model_copy(update={"provisionAt": now, "validUntil": end}), now)
+
+
 def spread(booking_id: str, what: str) -> float:
     """A fraction in [0, 1), the same for the same booking and purpose, spread evenly over bookings."""
     digest = hashlib.sha256(f"{what}:{booking_id}".encode()).digest()
     return int.from_bytes(digest[:4], "big") / 2**32
 
 
-__all__ = ["Bookings", "expire_at", "lead_for", "removal_at", "spread", "watch_stays"]
+__all__ = ["Bookings", "expire_at", "lead_for", "removal_at", "spread", "watch_for_a_while", "watch_stays"]
 
 
 def _taken_by_another(store: Store, booking_id: str, smartlock_ids: list[int], pin: str) -> bool:

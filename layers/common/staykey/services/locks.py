@@ -18,7 +18,7 @@ from functools import partial
 from typing import Any
 
 from staykey.core.models import ENDED, SMARTLOCK_ID_MAX, Booking, LockStatus, Room
-from staykey.core.staff import STAFF_PREFIX
+from staykey.core.staff import STAFF_PREFIX, staff_status
 from staykey.core.timeutil import Clock, iso_utc, parse_iso
 from staykey.edge.pagination import decode_cursor, encode_cursor
 from staykey.errors import NotFound
@@ -54,7 +54,7 @@ class LockCode:
             return {"owner": "others", "name": self.name}
         if self.booking_id is not None and self.booking_id.startswith(STAFF_PREFIX):
             # A staff code's (core.staff): named by its id, its status as the staff code answers it.
-            status = {"revoking": "removing", "revoked": "removed"}.get(self.booking_status or "", self.booking_status)
+            status = staff_status(self.booking_status) if self.booking_status else None
             staff = {"staffCodeId": self.booking_id.removeprefix(STAFF_PREFIX), "staffCodeStatus": status}
             return {"owner": "ours", "name": self.name, "bookingId": None, **staff, "onLock": self.on_lock}
         return {

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Callable
-from datetime import timedelta
 from functools import partial
 from typing import TYPE_CHECKING
 
@@ -20,7 +19,7 @@ from staykey.core.pins import generate_pin
 from staykey.core.staff import StaffCodeIn, StaffCodePatch
 from staykey.errors import Conflict, NotFound, UpstreamUnavailable, ValidationFailed
 from staykey.observability import count, logger
-from staykey.services.bookings import watch_stays
+from staykey.services.bookings import watch_for_a_while, watch_stays
 from staykey.services.sync import Sync, rewrite
 from staykey.store import BookingExists, NameTaken, PinTaken, Store
 
@@ -30,10 +29,6 @@ if TYPE_CHECKING:
     from staykey.core.timeutil import Clock
     from staykey.services.bookings import Bookings
     from staykey.settings import Settings
-
-# How long a staff code's locks are hot for the watcher after a change (its writes confirmed, a
-# deletion in Nuki Web noticed soon); afterwards the reconciler's sweeps and signals keep it.
-HOT_AFTER_CHANGE = timedelta(hours=1)
 
 
 class StaffCodes:
@@ -260,9 +255,7 @@ class StaffCodes:
             self.scheduler.delete("expire", code.bookingId)
         else:
             self.scheduler.upsert("expire", code.bookingId, code.validUntil)
-        now = self.clock.now()
-        near = code.model_copy(update={"provisionAt": now, "validUntil": min(code.validUntil, now + HOT_AFTER_CHANGE)})
-        watch_stays(self.store, near, now)
+        watch_for_a_while(self.store, code, self.clock.now())
 
 
 def _hash(request: StaffCodeIn, zone: str) -> str:
