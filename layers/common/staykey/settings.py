@@ -41,10 +41,11 @@ class Settings(BaseModel):
     # EXPIRY_SPREAD_MINUTES likewise sends a stay's removals up to that much after its end (the
     # booking ends on time; its code's own window closed the door then): a fleet's check-outs, all
     # at the same hour, do not reach Nuki in one second; in full from 500 running stays (fewer,
-    # less: services.bookings.removal_at). The 15 minutes a code may stay after its end keep 10
-    # for the faults of its removal (a ghost delete is sent again every two minutes).
+    # less: services.bookings.removal_at). The 15 minutes a code may stay after its end keep 5
+    # for the faults of its removal (a ghost delete is sent again within a minute on a lock whose
+    # sync delay is learned, each try later than the one before: core.observe.resend_after).
     provision_spread_minutes: float = Field(60.0, alias="PROVISION_SPREAD_MINUTES", ge=0, le=1440)
-    expiry_spread_minutes: float = Field(5.0, alias="EXPIRY_SPREAD_MINUTES", ge=0, le=10)
+    expiry_spread_minutes: float = Field(10.0, alias="EXPIRY_SPREAD_MINUTES", ge=0, le=10)
     # Read-backs after a Nuki write, in seconds after the write (the last gap repeats). With
     # webhooks registered, DEVICE_AUTHS usually confirms first and the read-backs start later.
     confirm_backoff_seconds: list[float] = Field(

@@ -83,3 +83,105 @@ def test_a_removal_is_read_back_once_it_has_surely_landed() -> None:
     assert sd.removal_points(2.0, BACKOFF) == [5.0, 6.0, 11.0]
     assert sd.removal_points(None, BACKOFF) == [15.0]
     assert sd.removal_points(None, [1.0, 2.0, 3.0, 5.0, 8.0, 15.0, 30.0]) == [15.0, 19.0, 34.0, 64.0]
+
+
+def test_a_look_that_missed_is_a_floor_the_estimate_never_comes_down_below() -> None:
+    # A 2 s lock: missed at 1.99 s, seen at 2.4 s: the floor is 1.99 and the estimate the middle
+    sample = sd.SyncSample(1, seen_after=2.4, missed_after=1.99)
+    floor = sd.learn_floor(None, 2.0, sample)
+    estimate = sd.learn(1.8, sample, floor)
+    assert floor == pytest.approx(1.99)
+    assert estimate == pytest.approx(2.195)
+    # Twenty first looks that saw the write: without the floor the estimate came down until a first
+    # look missed (every six writes or so); with it the first look stays beyond the delay
+    for _ in range(20):
+        seen = sd.SyncSample(1, seen_after=sd.first_look(estimate))
+        estimate, floor = sd.learn(estimate, seen, floor), sd.learn_floor(floor, estimate, seen)
+        assert sd.first_look(estimate) > 2.0 + 0.1
+    assert estimate >= floor
+    # The floor comes down slowly, so a lock that became faster is found out
+    assert floor == pytest.approx(1.99 * sd.FLOOR_DECAY**20, abs=0.005)
+    assert sd.learn(2.0, sd.SyncSample(1, seen_after=sd.first_look(2.0)), None) == pytest.approx(2.0 * sd.DECAY)
+
+
+def test_a_look_long_after_the_estimate_teaches_nothing_about_a_faster_lock() -> None:
+    # A removal's first look, twice the delay and a second: an upper bound far above the estimate
+    removal = sd.SyncSample(1, seen_after=5.0)
+    assert not sd.tight(2.0, removal)
+    assert sd.learn(2.0, removal, None) == pytest.approx(2.0)
+    assert sd.learn_floor(1.9, 2.0, removal) == pytest.approx(1.9)
+    # ... but one below the estimate still brings it down to what was seen
+    assert sd.learn(2.0, sd.SyncSample(1, seen_after=1.5), None) == pytest.approx(1.5)
+
+
+def _sent(b: object, at: object, lock_id: int, seen: object = None) -> None:
+    for slot in b.slots():  # type: ignore[attr-defined]
+        if slot.smartlockId == lock_id:
+            slot.op, slot.opSentAt, slot.seenAt = "create", at, seen
+
+
+def test_a_follow_up_reads_the_locks_whose_read_back_is_due_not_every_lock_in_flight() -> None:
+    from staykey.core.looks import look_due
+
+    b = booking()
+    fast, slow = LOCKS
+    _sent(b, NOW, fast)
+    _sent(b, NOW, slow)
+    delays: dict[int, float | None] = {fast: 0.5, slow: 2.0}
+    at = NOW + timedelta(seconds=sd.first_look(0.5))
+    # The door's first look (0.7 s): the entrance, 2 s, is not read (a call that told nothing)
+    assert look_due(b.slots_on(fast)[0], ctx(at, delays))
+    assert not look_due(b.slots_on(slow)[0], ctx(at, delays))
+    later = NOW + timedelta(seconds=sd.first_look(2.0))
+    assert look_due(b.slots_on(slow)[0], ctx(later, delays))
+
+
+def test_a_point_that_another_locks_look_brought_near_is_not_skipped() -> None:
+    from staykey.core.looks import look_due, next_look
+
+    b = booking()
+    learned, cold = LOCKS
+    # The lock not learned was looked at 1 s after the send (missed); the learned one is read at
+    # 2.55 s. The cold lock's next point, 3 s, is near: it is read now with it, or 0.45 s later,
+    # never skipped to the backoff's next point (6 s: the booking waited twice as long)
+    _sent(b, NOW, learned)
+    _sent(b, NOW, cold, seen=NOW + timedelta(seconds=1))
+    delays: dict[int, float | None] = {learned: 2.0, cold: None}
+    at = NOW + timedelta(seconds=2.55)
+    slot = b.slots_on(cold)[0]
+    assert look_due(slot, ctx(at, delays)) or next_look(slot, ctx(at, delays)) == pytest.approx(0.45)
+    assert next_look(slot, ctx(at, delays)) == pytest.approx(0.45)
+
+
+def test_a_ghost_delete_is_sent_again_within_seconds_on_a_learned_lock_each_try_later() -> None:
+    from staykey.core.observe import RESEND_DELETE_AFTER, resend_after
+
+    b = booking()
+    learned, cold = LOCKS
+    slot, other = b.slots_on(learned)[0], b.slots_on(cold)[0]
+    delays: dict[int, float | None] = {learned: 2.0, cold: None}
+    # Four times the delay and 2 s, 10 s at least; a minute on a lock not learned
+    assert resend_after(slot, ctx(NOW, delays)) == timedelta(seconds=10)
+    assert resend_after(other, ctx(NOW, delays)) == RESEND_DELETE_AFTER == timedelta(seconds=60)
+    delays[learned] = 10.0
+    assert resend_after(slot, ctx(NOW, delays)) == timedelta(seconds=42)
+    # Each try sent again waits longer: a lock that keeps every delete waiting is not hammered
+    slot.retries = 3
+    assert resend_after(slot, ctx(NOW, delays)) == timedelta(seconds=42)
+    slot.retries = 5
+    assert resend_after(slot, ctx(NOW, delays)) == timedelta(seconds=120)
+
+
+def test_a_removal_keeps_its_read_backs_when_webhooks_are_registered() -> None:
+    from staykey.core.looks import next_look
+
+    b = booking()
+    slot = b.slots_on(LOCKS[0])[0]
+    slot.op, slot.opSentAt = "delete", NOW
+    hooks = Context(settings=load_settings(), now=NOW, backoff=[30.0, 60.0, 120.0], sync_delays={})
+    # Its first look when it has surely landed on a lock not learned (15 s), not the webhooks'
+    # 30 s: a ghost delete sends no webhook, and was left three such looks (3.5 minutes) a try
+    assert next_look(slot, hooks) == pytest.approx(15.0)
+    # A create keeps the webhooks' backoff: the webhook confirms it first
+    slot.op = "create"
+    assert next_look(slot, hooks) == pytest.approx(30.0)

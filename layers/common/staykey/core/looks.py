@@ -4,6 +4,7 @@ next retry, the guest account's next try, the email's lease; whichever comes fir
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import datetime, timedelta
 
 from staykey.core import syncdelay
@@ -13,6 +14,10 @@ from staykey.core.round import Context, Plan
 REMOVAL_LOOK_EVERY = 120.0  # seconds, at most, between read-backs of a removal in its first hour
 # Read-back points closer together than this are one look; no read-back is queued sooner.
 MIN_LOOK_GAP = 0.2
+# A read-back point passed this long ago and not looked at (its read-back failed) is not looked at
+# now: the next one is. A point passed less long ago (the round that read another lock took that
+# long) is looked at now.
+LATE = 1.0
 
 
 def deadline(b: Booking, lock: LockState, ctx: Context) -> datetime | None:
@@ -40,7 +45,7 @@ def plan_next_check(b: Booking, ctx: Context, plan: Plan) -> None:
     and never for a time that passed: a due retry is acted on by the plan step, not waited for."""
     now = ctx.now
     slots = b.slots()
-    gaps = [next_look(lk, ctx) for lk in slots if lk.op is not None]
+    gaps = [max(_floor(lk, ctx), next_look(lk, ctx)) for lk in slots if lk.op is not None]
     gaps += [REMOVAL_LOOK_EVERY for lk in slots if lk.recheck and lk.op is None]
     wake = [lk.retryAt for lk in slots if lk.op is None and lk.retryAt is not None and lk.status != LockStatus.REMOVED]
     if b.emailPending and b.emailLeaseUntil is not None and b.emailLeaseUntil > now:
@@ -60,10 +65,7 @@ def plan_next_check(b: Booking, ctx: Context, plan: Plan) -> None:
     wake += [d for lk in slots if (d := deadline(b, lk, ctx)) is not None and d > now]
     waits = [max(1.0, (w - now).total_seconds()) for w in wake]
     b.checkSeq += 1
-    # A read-back timed by a learned sync delay may come sooner than a second; every other look
-    # keeps the second between looks it always had (a lock not learned, webhooks registered).
-    timed = any(_estimate(lk, ctx) is not None for lk in slots if lk.op is not None)
-    plan.next_check_delay = max(MIN_LOOK_GAP if timed else 1.0, min(gaps + waits))
+    plan.next_check_delay = max(MIN_LOOK_GAP, min(gaps + waits))
 
 
 def _account_retry_ahead(b: Booking, now: datetime) -> bool:
@@ -84,6 +86,51 @@ def _estimate(lock: LockState, ctx: Context) -> float | None:
     return ctx.sync_delays.get(lock.smartlockId) if lock.op in ("create", "update", "delete") else None
 
 
+def look_due(lock: LockState, ctx: Context) -> bool:
+    """Whether a follow-up reads this lock now. A booking's follow-up comes when the first of its
+    locks' read-backs is due; a write in flight on another lock keeps its own read-back points (its
+    own sync delay: the room's door after 0.5 s, the entrance after 2): it is read when one of them
+    has passed since it was last looked at (or since its send), not at every other lock's look, which
+    was a call that told nothing. Anything else a follow-up reads (a lock asked to be looked at, a
+    removal's recheck) is due."""
+    if lock.op not in ("create", "update", "delete") or lock.opSentAt is None:
+        return True
+    last = lock.seenAt if lock.seenAt is not None and lock.seenAt > lock.opSentAt else lock.opSentAt
+    if last > ctx.now:
+        return True
+    point = last + timedelta(seconds=next_look(lock, replace(ctx, now=last)))
+    # As close to its point as `next_look` counts as one look with it: read now, or the point is lost.
+    return point <= ctx.now + timedelta(seconds=_near(lock, ctx))
+
+
+def _floor(lock: LockState, ctx: Context) -> float:
+    """The soonest a lock's next read-back comes: a read-back timed by a learned sync delay may come
+    sooner than a second; every other keeps the second between looks of the lock it always had (a
+    lock not learned, webhooks registered), counted from its last look (or its write's send), so that
+    a booking's other lock looked at just now does not push it past its point."""
+    if _estimate(lock, ctx) is not None:
+        return MIN_LOOK_GAP
+    last = lock.seenAt if lock.seenAt is not None and lock.seenAt <= ctx.now else None
+    if lock.opSentAt is not None and (last is None or lock.opSentAt > last):
+        last = lock.opSentAt if lock.opSentAt <= ctx.now else None
+    if last is None:
+        return 1.0
+    return max(MIN_LOOK_GAP, 1.0 - (ctx.now - last).total_seconds())
+
+
+def _since(lock: LockState, ctx: Context) -> float:
+    """Seconds from the send of the write in flight to the last look at its lock since (0: none)."""
+    if lock.opSentAt is None or lock.seenAt is None or not lock.opSentAt < lock.seenAt <= ctx.now:
+        return 0.0
+    return (lock.seenAt - lock.opSentAt).total_seconds()
+
+
+def _near(lock: LockState, ctx: Context) -> float:
+    """Read-back points closer than this to now are one look: MIN_LOOK_GAP for a learned first look,
+    else the half second the backoff always kept."""
+    return MIN_LOOK_GAP if _estimate(lock, ctx) is not None else 0.5
+
+
 def retry_delay(retries: int, cap: float) -> float:
     """Seconds from a write's failed try to its next one (`retries`: its failed tries in a row)."""
     return float(min(cap, 5.0 * 2 ** min(retries, 8)))
@@ -93,18 +140,21 @@ def next_look(lock: LockState, ctx: Context) -> float:
     """Seconds to the next read-back of a write in flight: the first of its read-back points
     (`core.syncdelay.look_points`: the lock's learned first look, then the backoff; a removal's
     first look later, `removal_points`) that is still ahead. A removal is looked at every two
-    minutes at least, for its first hour: a code must be gone within minutes of the end."""
-    delays = ctx.backoff
+    minutes at least, for its first hour: a code must be gone within minutes of the end. A removal
+    keeps the read-backs it has without webhooks when they are registered too: its webhook comes
+    within seconds of the delete's landing, and one that does not come is a delete Nuki took and never
+    applied (a ghost), which the webhooks' slower backoff (30, 90, 210 s before it was sent again)
+    left on the lock for minutes a try."""
+    delays = ctx.settings.confirm_backoff_seconds if lock.op == "delete" else ctx.backoff
     estimate = _estimate(lock, ctx)
     elapsed = max(0.0, (ctx.now - (lock.opSentAt or ctx.now)).total_seconds())
     if lock.op == "delete":
         points = syncdelay.removal_points(estimate, delays)
     else:
         points = syncdelay.look_points(estimate, delays)
-    # Points closer than this to now are one look: MIN_LOOK_GAP for a learned first look, else the
-    # half second the backoff always kept.
-    near = MIN_LOOK_GAP if estimate is not None else 0.5
-    point = next((p for p in points if p > elapsed + near), None)
+    # The first point beyond the last look (one as near as `_near` to it was that look), unless it
+    # passed over a second ago unread (a read-back that failed: it is not tried again at once).
+    point = next((p for p in points if p > max(_since(lock, ctx) + _near(lock, ctx), elapsed - LATE)), None)
     if point is None:
         last, end = delays[-1], points[-1]
         point = end + last * (1 + (elapsed - end) // last)
@@ -120,4 +170,4 @@ def next_look(lock: LockState, ctx: Context) -> float:
     return ahead
 
 
-__all__ = ["MIN_LOOK_GAP", "REMOVAL_LOOK_EVERY", "deadline", "next_look", "plan_next_check", "retry_delay"]
+__all__ = ["MIN_LOOK_GAP", "REMOVAL_LOOK_EVERY", "deadline", "look_due", "next_look", "plan_next_check", "retry_delay"]

@@ -12,6 +12,7 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
 from staykey.core import onlock
+from staykey.core.looks import REMOVAL_LOOK_EVERY, retry_delay
 from staykey.core.models import Booking, LockState, LockStatus
 from staykey.core.round import CodeClaim, Context, IndexAuth, Look, Plan
 from staykey.core.syncdelay import SyncSample
@@ -30,8 +31,34 @@ RESEND_AFTER = timedelta(minutes=2)
 # accepted them on an online lock.
 FIND_ONLINE_WINDOW = timedelta(minutes=10)
 # A delete Nuki accepted whose code is still listed this long after: sent again, after a sync. Longer
-# than any sync delay seen (tens of seconds), so a delete that is merely slow is not sent twice.
-RESEND_DELETE_AFTER = timedelta(seconds=75)
+# than the sync delays seen (tens of seconds), so a delete that is merely slow is rarely sent twice
+# (and one that is gets 423, as a change still pending does, and is tried again later).
+RESEND_DELETE_AFTER = timedelta(seconds=60)
+# On a lock whose sync delay is learned, a delete still listed after RESEND_LEARNED_FACTOR times that
+# delay and RESEND_LEARNED_MARGIN (RESEND_LEARNED_MIN at least) is a ghost: its first look came at
+# twice the delay and a second already (`core.syncdelay.removal_points`).
+RESEND_LEARNED_FACTOR = 4.0
+RESEND_LEARNED_MARGIN = timedelta(seconds=2)
+RESEND_LEARNED_MIN = timedelta(seconds=10)
+
+
+def resend_after(lock: LockState, ctx: Context) -> timedelta:
+    """How long after its send a removal Nuki took and the lock still lists is sent again: on a lock
+    not learned (or with webhooks registered), RESEND_DELETE_AFTER, longer than any sync delay seen;
+    on a learned lock, a few times its delay. A ghost delete cost two minutes a try before: the stay's
+    end, its share of EXPIRY_SPREAD_MINUTES and two or three ghosts made more than the 15 minutes a
+    code may stay. Each try sent again waits longer (`looks.retry_delay` of the tries so far: 10, 20,
+    40 s... two minutes at most), so a lock that keeps every delete waiting (offline) is not hammered."""
+    estimate = ctx.sync_delays.get(lock.smartlockId)
+    if estimate is None:
+        after = RESEND_DELETE_AFTER
+    else:
+        after = max(RESEND_LEARNED_MIN, timedelta(seconds=RESEND_LEARNED_FACTOR * estimate) + RESEND_LEARNED_MARGIN)
+    if lock.retries:
+        after = max(after, timedelta(seconds=retry_delay(lock.retries, REMOVAL_LOOK_EVERY)))
+    return after
+
+
 # After a lock refused our code (a full keypad) and we deleted it: the next try, at the earliest.
 REFUSED_RETRY_SECONDS = 900
 
@@ -210,11 +237,12 @@ def _seen_code(
     if lock.op == "delete":
         lock.opChecks += 1
         sent = lock.opSentAt or now
-        if lock.opChecks >= ctx.settings.removal_resend_after_checks and now - sent >= RESEND_DELETE_AFTER:
+        if lock.opChecks >= ctx.settings.removal_resend_after_checks and now - sent >= resend_after(lock, ctx):
             # Nuki took the delete and the code is still there ("ghost entries"): sync the lock
-            # and delete again, as often as it takes (each try is a minute or more apart).
+            # and delete again, as often as it takes, each try later than the one before.
             plan.resend_deletes.append((lock.smartlockId, match.id))
             lock.opSentAt = now
+            lock.retries += 1
         return
     if b.code_unwanted(lock):
         if lock.status == LockStatus.REMOVED and lock.op is None:

@@ -11,9 +11,10 @@ from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
+from staykey.core.looks import look_due
 from staykey.core.models import Booking
-from staykey.core.round import Look
-from staykey.core.syncdelay import SyncSample, learn
+from staykey.core.round import Context, Look
+from staykey.core.syncdelay import SyncSample, learn, learn_floor
 from staykey.core.timeutil import Clock
 from staykey.nuki import errors as nuki_errors
 from staykey.observability import logger
@@ -69,6 +70,10 @@ class SyncDelays(_MetaView):
         super().__init__(metas, lambda meta: None if meta.get("syncDelay") is None else float(meta["syncDelay"]))
 
 
+def _number(value: Any) -> float | None:
+    return None if value is None else float(value)
+
+
 class ReadBack:
     """Reads the locks of a booking for a round, and the read-back schedule."""
 
@@ -83,13 +88,21 @@ class ReadBack:
     def nuki(self) -> NukiClient:
         return self._nuki()
 
-    def looks(self, booking: Booking, extra: Collection[int] = (), everything: bool = True) -> dict[int, Look]:
-        """`GET /smartlock/{id}/auth` of the locks with a write in flight (`everything`) and of `extra`."""
+    def looks(
+        self, booking: Booking, extra: Collection[int] = (), everything: bool = True, ctx: Context | None = None
+    ) -> dict[int, Look]:
+        """`GET /smartlock/{id}/auth` of the locks with a write in flight (`everything`) and of `extra`;
+        with `ctx`, of those whose read-back is due (`core.looks.look_due`) among the first."""
         looks = {}
+        due = {
+            lock.smartlockId
+            for lock in booking.slots()
+            if (lock.op is not None or lock.recheck) and (ctx is None or lock.recheck or look_due(lock, ctx))
+        }
         for lock in booking.slots():
             if lock.smartlockId in looks:
                 continue  # one read-back a lock, for the booking's code and a PIN rotation's
-            if not ((everything and (lock.op is not None or lock.recheck)) or lock.smartlockId in extra):
+            if not ((everything and lock.smartlockId in due) or lock.smartlockId in extra):
                 continue
             stamp = self.clock.now()
             try:
@@ -124,14 +137,21 @@ class ReadBack:
         """Fold what read-backs saw into their locks' estimates (one write per lock that changed)."""
         for sample in samples:
             meta = metas.get(sample.smartlock_id)
-            old = meta.get("syncDelay")
-            new = learn(None if old is None else float(old), sample)
-            if old is None or abs(float(old) - new) > 1e-3:
-                meta["syncDelay"] = new
-                try:
-                    self.store.update_lock_meta(sample.smartlock_id, syncDelay=Decimal(str(new)))
-                except Exception as exc:  # a lost estimate only times one read-back less well
-                    logger.warning("sync delay not saved", smartlock_id=sample.smartlock_id, error=type(exc).__name__)
+            old, old_floor = _number(meta.get("syncDelay")), _number(meta.get("syncFloor"))
+            new = learn(old, sample, old_floor)
+            floor = learn_floor(old_floor, old, sample)
+            fields = {}
+            if old is None or abs(old - new) > 1e-3:
+                fields["syncDelay"] = new
+            if floor is not None and (old_floor is None or abs(old_floor - floor) > 1e-3):
+                fields["syncFloor"] = floor
+            if not fields:
+                continue
+            meta.update(fields)
+            try:
+                self.store.update_lock_meta(sample.smartlock_id, **{k: Decimal(str(v)) for k, v in fields.items()})
+            except Exception as exc:  # a lost estimate only times one read-back less well
+                logger.warning("sync delay not saved", smartlock_id=sample.smartlock_id, error=type(exc).__name__)
 
     def webhooks_registered(self) -> bool:
         # Whether the webhook is registered, read at most once a minute per container: it changes

@@ -228,10 +228,10 @@ class Sync:
         extra = set(read_locks)
         for _ in range(self.settings.max_pin_choices + 2):
             looks = dict(observed or {})
+            metas = LockMetas(self.store)
             if read_back or extra:
                 assert booking is not None
-                looks.update(self.reads.looks(booking, extra, everything=read_back))
-            metas = LockMetas(self.store)
+                looks.update(self.reads.looks(booking, extra, everything=read_back, ctx=self._context(metas)))
 
             def round_(
                 b: Booking, looks: dict[int, Look] = looks, asked: set[int] = extra, metas: LockMetas = metas
