@@ -25,7 +25,7 @@ from datetime import timedelta
 from typing import TYPE_CHECKING
 
 from staykey.core import commands, staff
-from staykey.core.models import ENDED, BackupCode, Booking, BookingStatus, LockStatus
+from staykey.core.models import ENDED, BackupCode, Booking, BookingStatus, LockStatus, Room
 from staykey.core.pins import generate_pin
 from staykey.errors import ConcurrentModification, Conflict, NotFound
 from staykey.observability import count, logger
@@ -60,16 +60,16 @@ class BackupPools:
 
     # ------------------------------------------------------------------ the pools
 
-    def rooms(self) -> set[str]:
+    def rooms(self, rooms: list[Room] | None = None) -> set[str]:
         """The rooms with backup codes on: only their guests are given one (the pool of a lock a
         room without them shares is for the rooms that asked)."""
-        return {room.roomId for room in self.store.list_rooms() if room.backupCodes}
+        return {room.roomId for room in (self.store.list_rooms() if rooms is None else rooms) if room.backupCodes}
 
-    def sizes(self) -> dict[int, int]:
+    def sizes(self, rooms: list[Room] | None = None) -> dict[int, int]:
         """Each keypad lock of a room with backup codes on, and the size of its pool (the largest
         any of its rooms asks for)."""
         out: dict[int, int] = {}
-        for room in self.store.list_rooms():
+        for room in self.store.list_rooms() if rooms is None else rooms:
             if not room.backupCodes:
                 continue
             size = room.backupPoolSize or self.settings.backup_pool_size
@@ -96,6 +96,7 @@ class BackupPools:
         """A new backup code on the lock (its PIN claimed there in the same transaction); its
         serial (a later one when the serial was taken meanwhile), 0 if none could be made."""
         now = self.clock.now()
+        self.store.mark_pooled(smartlock_id, now)  # before the code: a lock with codes is always among them
         avoid = self.store.known_codes([smartlock_id])
         attempt = 0
         for _ in range(25):
@@ -288,12 +289,18 @@ class BackupPools:
         """Fill every pool, give backup codes where a deadline passed, remove the used codes of
         bookings that ended: what it did, counted."""
         out = {"made": 0, "given": 0, "removed": 0}
-        sizes = self.sizes()
+        listed = self.store.list_rooms()  # read once: the rooms are the largest partition it reads
+        sizes = self.sizes(listed)
         now = self.clock.now()
         deadline = timedelta(hours=self.settings.backup_deadline_hours)
-        for lock_id in sorted(set(sizes) | set(self.store.registered_locks())):
+        # The locks with a pool, or that had one (`Store.mark_pooled`): not every lock of the
+        # account, which was a query per lock every run (10,000 at 10,000 locks).
+        for lock_id in sorted(set(sizes) | set(self.store.pooled_locks())):
             codes = self.store.pool_codes(lock_id)
-            if not codes and lock_id not in sizes:
+            if lock_id not in sizes and all(c.status in ENDED for c in codes):
+                # Nothing left to remove and no pool wanted: forgotten, unless marked in the last
+                # hour (a code being made now, not in what was just read)
+                self.store.unmark_pooled(lock_id, now - timedelta(hours=1))
                 continue
             used = [c for c in codes if c.staff and c.staff.usedBy and c.status not in ENDED]
             users = self.store.get_bookings(sorted({str(c.staff.usedBy) for c in used if c.staff}))
@@ -314,7 +321,7 @@ class BackupPools:
                 self._end_code(extra.bookingId, "the pool is smaller now", unused_only=True)
                 out["removed"] += 1
             out["made"] += len(self.fill(lock_id, sizes.get(lock_id, 0)))
-        rooms = self.rooms()
+        rooms = self.rooms(listed)
         for b in (b for b in _arriving(self.store, self.clock, now, deadline, set(sizes)) if b.roomId in rooms):
             before = len(b.backups)
             try:

@@ -134,5 +134,19 @@ class LockItems(Table):
     def registered_locks(self) -> list[int]:
         return [int(item["smartlockId"]) for item in self._query("LOCKS", "LOCK#")]
 
+    def mark_pooled(self, smartlock_id: int, at: datetime) -> None:
+        """Remember a lock that has (or is about to have) backup codes (`services.backup`), so that the
+        pools' run reads the pools of these locks, not of every lock of the account."""
+        self._put({"pk": "POOLS", "sk": f"LOCK#{smartlock_id}", "smartlockId": int(smartlock_id), "at": iso_utc(at)})
+
+    def pooled_locks(self) -> list[int]:
+        return [int(item["smartlockId"]) for item in self._query("POOLS", "LOCK#")]
+
+    def unmark_pooled(self, smartlock_id: int, before: datetime) -> bool:
+        """Forget a lock whose pool is empty, unless it was marked since `before` (a code being made)."""
+        return self._delete(
+            "POOLS", f"LOCK#{smartlock_id}", "#at < :before", {":before": iso_utc(before)}, {"#at": "at"}
+        )
+
     def unregister_lock(self, smartlock_id: int) -> None:
         self._delete("LOCKS", f"LOCK#{smartlock_id}")
