@@ -185,3 +185,24 @@ def test_a_removal_keeps_its_read_backs_when_webhooks_are_registered() -> None:
     # A create keeps the webhooks' backoff: the webhook confirms it first
     slot.op = "create"
     assert next_look(slot, hooks) == pytest.approx(30.0)
+
+
+def test_a_write_that_waited_for_an_offline_lock_sets_no_floor() -> None:
+    # A 2 s lock, offline for an hour: its write missed by every look until 3,300 s, seen at 3,600 s.
+    # The estimate at most doubles (5 s, as before); the floor stays where it was, so the estimate
+    # comes back down at the first looks that see writes again (a floor of 3,300 s, or of 5 s, kept
+    # every later write waiting for a first look a minute, or 5.65 s, after it was sent)
+    offline = sd.SyncSample(1, seen_after=3600.0, missed_after=3300.0)
+    estimate = sd.learn(2.0, offline, 1.99)
+    floor = sd.learn_floor(1.99, 2.0, offline)
+    assert estimate == pytest.approx(5.0)
+    assert floor == pytest.approx(1.99)
+    for _ in range(40):
+        seen = sd.SyncSample(1, seen_after=sd.first_look(estimate))
+        estimate, floor = sd.learn(estimate, seen, floor), sd.learn_floor(floor, estimate, seen)
+    assert estimate < 2.5
+    # The floor is never above the estimate
+    assert sd.learn_floor(None, None, sd.SyncSample(1, seen_after=3.0, missed_after=1.0)) == pytest.approx(1.0)
+    assert sd.learn_floor(9.0, 2.0, sd.SyncSample(1, seen_after=2.3)) <= sd.learn(
+        2.0, sd.SyncSample(1, seen_after=2.3), 9.0
+    )

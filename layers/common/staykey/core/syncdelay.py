@@ -84,13 +84,20 @@ def learn(estimate: float | None, sample: SyncSample, floor: float | None = None
 
 
 def learn_floor(floor: float | None, estimate: float | None, sample: SyncSample) -> float | None:
-    """The lock's floor after `sample` (seconds after the send a look last missed the write): a miss
-    sets it; a first look timed by the estimate that saw the write brings it down a little."""
+    """The lock's floor after `sample` (seconds after the send a look last missed the write), never
+    above the estimate `learn` gives: the first look timed by the estimate missing sets it (the write
+    landed just after it); a later miss does not (a write that waited for an offline lock, or was
+    slow once, says nothing of the usual delay); a first look timed by the estimate that saw the
+    write brings it down a little."""
     if sample.missed_after is not None:
-        return round(min(MAX_ESTIMATE, max(MIN_ESTIMATE, sample.missed_after)), 3)
-    if floor is not None and tight(estimate, sample):
-        return round(floor * FLOOR_DECAY, 3)
-    return floor
+        missed = max(MIN_ESTIMATE, sample.missed_after)
+        if estimate is None or missed <= first_look(estimate) + TIGHT_SLACK:
+            floor = missed
+    elif floor is not None and tight(estimate, sample):
+        floor *= FLOOR_DECAY
+    if floor is None:
+        return None
+    return round(min(floor, learn(estimate, sample, floor)), 3)
 
 
 def first_look(estimate: float) -> float:
