@@ -315,19 +315,24 @@ def test_a_smaller_pool_never_removes_a_code_given_since_the_pool_was_read_f3() 
 
 def test_the_pools_run_reads_the_pools_of_pooled_locks_only_and_forgets_a_pool_gone() -> None:
     """Issue 17 at fleet scale: the pools' run (every readiness run) read the pool of every lock of
-    the account, a query per lock (10,000 at 10,000 locks), and the rooms twice. It reads the locks
-    that have or had a pool (`Store.mark_pooled`), and the rooms once."""
+    the account, a query per lock (10,000 at 10,000 locks), and every room twice. It reads the locks
+    that have or had a pool (`Store.mark_pooled`), and once the rooms with backup codes on (their
+    own index), never the list of every room."""
     world = _pooled_world()
     world.put_room("r2", (DOOR_2,))
     world.store.register_locks([DOOR_2, 17000123, 17000124])
     asked: list[int] = []
-    lists = []
-    pool_codes, list_rooms = world.store.pool_codes, world.store.list_rooms
+    lists: list[int] = []
+    backup_rooms = []
+    pool_codes, list_rooms, indexed = world.store.pool_codes, world.store.list_rooms, world.store.backup_rooms
     world.store.pool_codes = lambda lock_id: asked.append(lock_id) or pool_codes(lock_id)  # type: ignore[method-assign]
     world.store.list_rooms = lambda: lists.append(1) or list_rooms()  # type: ignore[method-assign]
+    world.store.backup_rooms = lambda: backup_rooms.append(1) or indexed()  # type: ignore[method-assign]
     world.pools.run()
     assert set(asked) == {DOOR_1, ENTRANCE}  # not DOOR_2 nor the registered locks with no pool
-    assert len(lists) == 1
+    assert lists == []
+    assert len(backup_rooms) == 1
+    assert [r.roomId for r in indexed()] == ["r1"]
     # Backup codes turned off: the codes go; a run an hour later forgets the pools gone
     world.put_room("r1", (DOOR_1, ENTRANCE), backupCodes=False)
     world.pools.run()

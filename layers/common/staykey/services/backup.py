@@ -63,13 +63,13 @@ class BackupPools:
     def rooms(self, rooms: list[Room] | None = None) -> set[str]:
         """The rooms with backup codes on: only their guests are given one (the pool of a lock a
         room without them shares is for the rooms that asked)."""
-        return {room.roomId for room in (self.store.list_rooms() if rooms is None else rooms) if room.backupCodes}
+        return {room.roomId for room in (self.store.backup_rooms() if rooms is None else rooms) if room.backupCodes}
 
     def sizes(self, rooms: list[Room] | None = None) -> dict[int, int]:
         """Each keypad lock of a room with backup codes on, and the size of its pool (the largest
         any of its rooms asks for)."""
         out: dict[int, int] = {}
-        for room in self.store.list_rooms() if rooms is None else rooms:
+        for room in self.store.backup_rooms() if rooms is None else rooms:
             if not room.backupCodes:
                 continue
             size = room.backupPoolSize or self.settings.backup_pool_size
@@ -289,7 +289,7 @@ class BackupPools:
         """Fill every pool, give backup codes where a deadline passed, remove the used codes of
         bookings that ended: what it did, counted."""
         out = {"made": 0, "given": 0, "removed": 0}
-        listed = self.store.list_rooms()  # read once: the rooms are the largest partition it reads
+        listed = self.store.backup_rooms()  # read once, and only the rooms with backup codes on
         sizes = self.sizes(listed)
         now = self.clock.now()
         deadline = timedelta(hours=self.settings.backup_deadline_hours)

@@ -7,12 +7,24 @@ from typing import Any
 from staykey.core.models import Room
 from staykey.store.table import Table
 
+BACKUP_ROOMS = "ROOMS#BACKUP"  # gsi1: the rooms with backup codes on
+
 
 class RoomItems(Table):
     # -- rooms -----------------------------------------------------------------------------
 
     def put_room(self, room: Room) -> None:
-        self._put({"pk": "ROOMS", "sk": f"ROOM#{room.roomId}", **room.model_dump(mode="json")})
+        item = {"pk": "ROOMS", "sk": f"ROOM#{room.roomId}", **room.model_dump(mode="json")}
+        if room.backupCodes:
+            # The rooms with backup codes on, in an index of their own (`backup_rooms`): the pools'
+            # run, every readiness run, read every room of the account for them.
+            item |= {"gsi1pk": BACKUP_ROOMS, "gsi1sk": room.roomId}
+        self._put(item)
+
+    def backup_rooms(self) -> list[Room]:
+        """The rooms with backup codes on (`Room.backupCodes`), from their index."""
+        page = self.index_range("gsi1", BACKUP_ROOMS, want=100_000, budget=100_000)
+        return [room for item in page.items if (room := Room.model_validate(item)).backupCodes]
 
     def get_room(self, room_id: str) -> Room | None:
         item = self._get("ROOMS", f"ROOM#{room_id}")
