@@ -190,6 +190,30 @@ def test_9_a_device_auths_body_without_enabled_leads_to_a_read_back() -> None:
     assert not violations(world)
 
 
+def test_10_a_cancelled_guests_code_leaves_the_healthy_door_while_the_entrance_holds_a_pending_change() -> None:
+    """Found by an adversarial review (helper-36): a booking's removals go in one bulk
+    `DELETE /smartlock/auth`; with an update still pending on the offline entrance Nuki answered 423
+    for all of it, and the cancelled guest's PIN kept opening the online door until the next hot check
+    (15 minutes by default). A bulk delete refused for one id now goes lock by lock."""
+    world = make_world(webhooks=False)
+    book_now(world, "B-423", hours=24)
+    world.run_for(300)
+    assert status(world, "B-423") == "active"
+    world.set_online(ENTRANCE, False)
+    world.patch("B-423", checkOut=world.shop["B-423"].valid_until + timedelta(days=3))  # type: ignore[operator]
+    world.run_for(60)
+    pin = int(world.booking_item("B-423")["pin"])  # type: ignore[index]
+    world.end("B-423", "cancel")
+    world.run_for(120)
+    assert pin not in codes_on(world, DOOR_1), "the online door's code goes at once"
+    world.set_online(ENTRANCE, True)
+    world.run_for(1800)
+    assert pin not in codes_on(world, ENTRANCE)
+    assert status(world, "B-423") == "cancelled"
+    world.checker.sweep()
+    assert not violations(world)
+
+
 def test_a_season_with_every_fault_keeps_every_promise() -> None:
     """One hostile seeded season end to end (the bounded sweep of many seeds is test_seeds.py)."""
     result = Season(20261202, stays=25, hostile=True, days=0.5).run()

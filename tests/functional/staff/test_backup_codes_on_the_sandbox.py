@@ -346,3 +346,31 @@ def test_the_pools_run_reads_the_pools_of_pooled_locks_only_and_forgets_a_pool_g
     assert sorted(world.store.pooled_locks()) == []
     world.checker.sweep()
     assert not violations(world)
+
+
+def test_pools_and_rooms_stored_before_their_indexes_are_found_once_and_their_codes_go() -> None:
+    """Found by an adversarial review (helper-36): data as a deployment before the indexes left it
+    (pool codes on the locks, no POOLS marks, rooms with backup codes out of their index) kept its
+    pool codes on the locks for good once backup codes were turned off. The first run reads every
+    room and every registered lock once (CONFIG BACKUP_INDEXES), and a full pool is marked too."""
+    world = _pooled_world()
+    assert len(_pool(world, DOOR_1)) == 3
+    for lock_id in (DOOR_1, ENTRANCE):
+        world.store.unmark_pooled(lock_id, world.loop.now() + timedelta(days=1))
+    world.store.delete_config("BACKUP_INDEXES")
+    room = world.store.get_room("r1")
+    assert room is not None
+    world.store._put({"pk": "ROOMS", "sk": "ROOM#r1", **room.model_dump(mode="json")})  # out of the index
+    assert world.store.pooled_locks() == []
+    assert world.store.backup_rooms() == []
+    world.pools.run()
+    assert sorted(world.store.pooled_locks()) == sorted((DOOR_1, ENTRANCE))
+    assert [r.roomId for r in world.store.backup_rooms()] == ["r1"]
+    world.put_room("r1", (DOOR_1, ENTRANCE), backupCodes=False)
+    for _ in range(4):
+        world.pools.run()
+        world.run_for(900)
+    assert _pool(world, DOOR_1) == []
+    assert _pool(world, ENTRANCE) == []
+    world.checker.sweep()
+    assert not violations(world)

@@ -85,33 +85,15 @@ def test_a_removal_is_read_back_once_it_has_surely_landed() -> None:
     assert sd.removal_points(None, [1.0, 2.0, 3.0, 5.0, 8.0, 15.0, 30.0]) == [15.0, 19.0, 34.0, 64.0]
 
 
-def test_a_look_that_missed_is_a_floor_the_estimate_never_comes_down_below() -> None:
-    # A 2 s lock: missed at 1.99 s, seen at 2.4 s: the floor is 1.99 and the estimate the middle
-    sample = sd.SyncSample(1, seen_after=2.4, missed_after=1.99)
-    floor = sd.learn_floor(None, 2.0, sample)
-    estimate = sd.learn(1.8, sample, floor)
-    assert floor == pytest.approx(1.99)
-    assert estimate == pytest.approx(2.195)
-    # Twenty first looks that saw the write: without the floor the estimate came down until a first
-    # look missed (every six writes or so); with it the first look stays beyond the delay
-    for _ in range(20):
-        seen = sd.SyncSample(1, seen_after=sd.first_look(estimate))
-        estimate, floor = sd.learn(estimate, seen, floor), sd.learn_floor(floor, estimate, seen)
-        assert sd.first_look(estimate) > 2.0 + 0.1
-    assert estimate >= floor
-    # The floor comes down slowly, so a lock that became faster is found out
-    assert floor == pytest.approx(1.99 * sd.FLOOR_DECAY**20, abs=0.005)
-    assert sd.learn(2.0, sd.SyncSample(1, seen_after=sd.first_look(2.0)), None) == pytest.approx(2.0 * sd.DECAY)
-
-
 def test_a_look_long_after_the_estimate_teaches_nothing_about_a_faster_lock() -> None:
     # A removal's first look, twice the delay and a second: an upper bound far above the estimate
     removal = sd.SyncSample(1, seen_after=5.0)
     assert not sd.tight(2.0, removal)
-    assert sd.learn(2.0, removal, None) == pytest.approx(2.0)
-    assert sd.learn_floor(1.9, 2.0, removal) == pytest.approx(1.9)
+    assert sd.learn(2.0, removal) == pytest.approx(2.0)
     # ... but one below the estimate still brings it down to what was seen
-    assert sd.learn(2.0, sd.SyncSample(1, seen_after=1.5), None) == pytest.approx(1.5)
+    assert sd.learn(2.0, sd.SyncSample(1, seen_after=1.5)) == pytest.approx(1.5)
+    # the first look timed by the estimate does
+    assert sd.tight(2.0, sd.SyncSample(1, seen_after=sd.first_look(2.0)))
 
 
 def _sent(b: object, at: object, lock_id: int, seen: object = None) -> None:
@@ -185,24 +167,3 @@ def test_a_removal_keeps_its_read_backs_when_webhooks_are_registered() -> None:
     # A create keeps the webhooks' backoff: the webhook confirms it first
     slot.op = "create"
     assert next_look(slot, hooks) == pytest.approx(30.0)
-
-
-def test_a_write_that_waited_for_an_offline_lock_sets_no_floor() -> None:
-    # A 2 s lock, offline for an hour: its write missed by every look until 3,300 s, seen at 3,600 s.
-    # The estimate at most doubles (5 s, as before); the floor stays where it was, so the estimate
-    # comes back down at the first looks that see writes again (a floor of 3,300 s, or of 5 s, kept
-    # every later write waiting for a first look a minute, or 5.65 s, after it was sent)
-    offline = sd.SyncSample(1, seen_after=3600.0, missed_after=3300.0)
-    estimate = sd.learn(2.0, offline, 1.99)
-    floor = sd.learn_floor(1.99, 2.0, offline)
-    assert estimate == pytest.approx(5.0)
-    assert floor == pytest.approx(1.99)
-    for _ in range(40):
-        seen = sd.SyncSample(1, seen_after=sd.first_look(estimate))
-        estimate, floor = sd.learn(estimate, seen, floor), sd.learn_floor(floor, estimate, seen)
-    assert estimate < 2.5
-    # The floor is never above the estimate
-    assert sd.learn_floor(None, None, sd.SyncSample(1, seen_after=3.0, missed_after=1.0)) == pytest.approx(1.0)
-    assert sd.learn_floor(9.0, 2.0, sd.SyncSample(1, seen_after=2.3)) <= sd.learn(
-        2.0, sd.SyncSample(1, seen_after=2.3), 9.0
-    )

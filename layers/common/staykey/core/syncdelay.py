@@ -13,13 +13,12 @@ missed and then seen landed between the two looks, so the estimate becomes the m
 (never more than doubling at once: a write that waited for an offline lock is no sync delay). A lock never
 seen yet has no estimate and is read back on the configured backoff, as before.
 
-The look that missed last is kept too (`LOCK#/META` `syncFloor`, `learn_floor`): the delay was above
-it then, so the estimate never comes down below it. Without it the estimate of a lock whose delay
-does not change came down until a first look missed, every six writes or so: a call more, and the
-booking waiting for the second look. The floor itself comes down slowly (`FLOOR_DECAY` at each first
-look that saw the write), so a lock that became faster is found out. Only a look timed by the
-estimate (`tight`) brings either down: a removal's first look, twice the delay and a second, is an
-upper bound far above it that says nothing of a faster lock.
+Only a first look timed by the estimate (`tight`) brings the estimate down: a removal's first look,
+twice the delay and a second, is an upper bound far above it that says nothing of a faster lock
+(it brought the estimate down as often as the creates' looks, so a lock whose delay does not change
+missed a first look every three writes or so, not six). A floor under the estimate (the look that
+missed last) was tried and taken out: a slow afternoon raised it, and a lock fast again then kept
+its bookings waiting for hundreds of writes (an adversarial review's replay).
 
 Only read-backs count (a look at the whole list of an online lock, taken after the write was sent);
 with webhooks registered the webhook confirms first and the read-backs keep their own, slower backoff.
@@ -39,7 +38,6 @@ FIRST_LOOK_MARGIN = 0.15  # seconds
 # SECOND_LOOK_MIN seconds), then the configured backoff goes on.
 SECOND_LOOK_SHARE = 0.2
 SECOND_LOOK_MIN = 0.3
-FLOOR_DECAY = 0.995  # a first look timed by the estimate that saw the write: the floor comes down this much
 TIGHT_SLACK = 0.25  # seconds: a look this much after the estimate's first look is still that look
 # A removal's first read-back: twice the learned delay and this margin, or REMOVAL_FIRST_LOOK seconds
 # for a lock not learned (`removal_points`).
@@ -64,8 +62,8 @@ def tight(estimate: float | None, sample: SyncSample) -> bool:
     return sample.seen_after <= first_look(estimate) + TIGHT_SLACK
 
 
-def learn(estimate: float | None, sample: SyncSample, floor: float | None = None) -> float:
-    """The lock's estimate after `sample`; `floor`: the look that missed last (`learn_floor`)."""
+def learn(estimate: float | None, sample: SyncSample) -> float:
+    """The lock's estimate after `sample`."""
     seen = max(MIN_ESTIMATE, sample.seen_after)
     if sample.missed_after is None:
         # An upper bound only; a first one may be loose (the configured backoff's first look is 1 s
@@ -74,30 +72,11 @@ def learn(estimate: float | None, sample: SyncSample, floor: float | None = None
             new = seen * FIRST_GUESS
         else:
             new = min(estimate * DECAY if tight(estimate, sample) else estimate, seen)
-            if floor is not None:
-                new = max(new, min(floor, seen))  # never below a look that missed lately
     else:
         # It landed between the two looks: the middle, never more than doubling at once.
         middle = (max(MIN_ESTIMATE, sample.missed_after) + seen) / 2
         new = middle if estimate is None else min(middle, 2 * estimate + 1.0)
     return round(min(MAX_ESTIMATE, max(MIN_ESTIMATE, new)), 3)
-
-
-def learn_floor(floor: float | None, estimate: float | None, sample: SyncSample) -> float | None:
-    """The lock's floor after `sample` (seconds after the send a look last missed the write), never
-    above the estimate `learn` gives: the first look timed by the estimate missing sets it (the write
-    landed just after it); a later miss does not (a write that waited for an offline lock, or was
-    slow once, says nothing of the usual delay); a first look timed by the estimate that saw the
-    write brings it down a little."""
-    if sample.missed_after is not None:
-        missed = max(MIN_ESTIMATE, sample.missed_after)
-        if estimate is None or missed <= first_look(estimate) + TIGHT_SLACK:
-            floor = missed
-    elif floor is not None and tight(estimate, sample):
-        floor *= FLOOR_DECAY
-    if floor is None:
-        return None
-    return round(min(floor, learn(estimate, sample, floor)), 3)
 
 
 def first_look(estimate: float) -> float:
@@ -140,7 +119,6 @@ __all__ = [
     "SyncSample",
     "first_look",
     "learn",
-    "learn_floor",
     "look_points",
     "removal_points",
     "tight",

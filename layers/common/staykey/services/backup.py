@@ -43,6 +43,9 @@ BACKUP_REASON_DEADLINE = "the code could not be confirmed on this lock in time"
 BACKUP_REASON_OPERATOR = "an operator asked for it"
 
 
+POOLS_INDEXED = "BACKUP_INDEXES"  # CONFIG: the indexes of rooms with backup codes and of pooled locks are complete
+
+
 class BackupPools:
     def __init__(
         self,
@@ -289,13 +292,18 @@ class BackupPools:
         """Fill every pool, give backup codes where a deadline passed, remove the used codes of
         bookings that ended: what it did, counted."""
         out = {"made": 0, "given": 0, "removed": 0}
+        index_once(self.store, self.clock)
         listed = self.store.backup_rooms()  # read once, and only the rooms with backup codes on
         sizes = self.sizes(listed)
         now = self.clock.now()
         deadline = timedelta(hours=self.settings.backup_deadline_hours)
         # The locks with a pool, or that had one (`Store.mark_pooled`): not every lock of the
-        # account, which was a query per lock every run (10,000 at 10,000 locks).
-        for lock_id in sorted(set(sizes) | set(self.store.pooled_locks())):
+        # account, which was a query per lock every run (10,000 at 10,000 locks). A lock with a pool
+        # wanted is marked whether or not a code is made now (a full pool makes none).
+        pooled = set(self.store.pooled_locks())
+        for lock_id in sorted(set(sizes) - pooled):
+            self.store.mark_pooled(lock_id, now)
+        for lock_id in sorted(set(sizes) | pooled):
             codes = self.store.pool_codes(lock_id)
             if lock_id not in sizes and all(c.status in ENDED for c in codes):
                 # Nothing left to remove and no pool wanted: forgotten, unless marked in the last
@@ -330,6 +338,22 @@ class BackupPools:
                 continue
             out["given"] += len(after.backups) - before
         return out
+
+
+def index_once(store: Store, clock: Clock) -> None:
+    """Once per table: the rooms with backup codes on and the locks with pools, as stored before
+    their indexes (`Store.backup_rooms`, `Store.pooled_locks`) were kept: every room and every
+    registered lock read once, so that no pool made before is forgotten with its codes."""
+    if store.get_config(POOLS_INDEXED) is not None:
+        return
+    now = clock.now()
+    for room in store.list_rooms():
+        if room.backupCodes:
+            store.reindex_room(room)  # written again as read: into the index
+    for lock_id in store.registered_locks():
+        if store.pool_codes(lock_id):
+            store.mark_pooled(lock_id, now)
+    store.put_config(POOLS_INDEXED, at=now.isoformat())
 
 
 def _untake(store: Store, pool_id: str, booking_id: str) -> None:

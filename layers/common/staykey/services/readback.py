@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 from staykey.core.looks import look_due
 from staykey.core.models import Booking
 from staykey.core.round import Context, Look
-from staykey.core.syncdelay import SyncSample, learn, learn_floor
+from staykey.core.syncdelay import SyncSample, learn
 from staykey.core.timeutil import Clock
 from staykey.nuki import errors as nuki_errors
 from staykey.observability import logger
@@ -137,19 +137,13 @@ class ReadBack:
         """Fold what read-backs saw into their locks' estimates (one write per lock that changed)."""
         for sample in samples:
             meta = metas.get(sample.smartlock_id)
-            old, old_floor = _number(meta.get("syncDelay")), _number(meta.get("syncFloor"))
-            new = learn(old, sample, old_floor)
-            floor = learn_floor(old_floor, old, sample)
-            fields = {}
-            if old is None or abs(old - new) > 1e-3:
-                fields["syncDelay"] = new
-            if floor is not None and (old_floor is None or abs(old_floor - floor) > 1e-3):
-                fields["syncFloor"] = floor
-            if not fields:
+            old = _number(meta.get("syncDelay"))
+            new = learn(old, sample)
+            if old is not None and abs(old - new) <= 1e-3:
                 continue
-            meta.update(fields)
+            meta["syncDelay"] = new
             try:
-                self.store.update_lock_meta(sample.smartlock_id, **{k: Decimal(str(v)) for k, v in fields.items()})
+                self.store.update_lock_meta(sample.smartlock_id, syncDelay=Decimal(str(new)))
             except Exception as exc:  # a lost estimate only times one read-back less well
                 logger.warning("sync delay not saved", smartlock_id=sample.smartlock_id, error=type(exc).__name__)
 

@@ -14,12 +14,22 @@ class RoomItems(Table):
     # -- rooms -----------------------------------------------------------------------------
 
     def put_room(self, room: Room) -> None:
+        self._put(self._room_item(room))
+
+    def reindex_room(self, room: Room) -> bool:
+        """The room written again as it was read (into the index of `backup_rooms`), unless it was
+        changed since (its `updatedAt`): False then, and the change that came wrote the index."""
+        item = self._room_item(room)
+        return self._put(item, "#u = :u", {"#u": "updatedAt"}, {":u": item["updatedAt"]})
+
+    @staticmethod
+    def _room_item(room: Room) -> dict[str, Any]:
         item = {"pk": "ROOMS", "sk": f"ROOM#{room.roomId}", **room.model_dump(mode="json")}
         if room.backupCodes:
             # The rooms with backup codes on, in an index of their own (`backup_rooms`): the pools'
             # run, every readiness run, read every room of the account for them.
             item |= {"gsi1pk": BACKUP_ROOMS, "gsi1sk": room.roomId}
-        self._put(item)
+        return item
 
     def backup_rooms(self) -> list[Room]:
         """The rooms with backup codes on (`Room.backupCodes`), from their index."""
