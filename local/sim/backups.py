@@ -6,8 +6,9 @@ told_means_true  A booking given a backup code for a lock (`backups`) counts tha
                  from before the stay to after it; the guest's email names that code for that door.
 backup_in_time   A guest whose code is not on a lock of a room with backup codes at validFrom holds
                  a working backup code for it then, whenever that lock had one ready (on the lock,
-                 given to nobody) from the booking's deadline (BACKUP_DEADLINE_HOURS before
-                 validFrom, or its creation) to a readiness period before validFrom.
+                 given to nobody) a readiness period after the booking could first be given one
+                 (BACKUP_DEADLINE_HOURS before validFrom, its creation, or the change that moved it
+                 into the room or its stay nearer) and up to a readiness period before validFrom.
 gone_means_gone  A backup code is wanted until the booking it was given to ends (then it must be
                  off the lock within 15 minutes, as every code of the booking), or until StayKey
                  itself removes it from the pool.
@@ -147,7 +148,13 @@ class BackupChecks:
                 own = self.c._lock_problem(lock_id, item["pin"], item["authName"], start, end)
                 if own is None or self.problem(item, lock_id, own) is None:
                     continue
-                lo, hi = max(begins - deadline, sb.created_at), begins - period - SLACK
+                # Ready at a sweep a readiness period after the booking could first be given one
+                # (its deadline, its creation, or the change that moved it into a room with backup
+                # codes or its stay nearer): a run came meanwhile and left a code unused. A code that
+                # was ready before went to a booking that asked first (a pool of 3, an offline lock
+                # that cannot be refilled, five guests: seed 123).
+                eligible = max(begins - deadline, sb.created_at, sb.dates_changed_at)
+                lo, hi = eligible + period, begins - period - SLACK
                 had = [t for t in self.ready_at.get(lock_id, ()) if lo <= t <= hi]
                 if had:
                     self.c.violation(
