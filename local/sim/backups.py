@@ -149,11 +149,13 @@ class BackupChecks:
                 if own is None or self.problem(item, lock_id, own) is None:
                     continue
                 # Ready at a sweep a readiness period after the booking could first be given one
-                # (its deadline, its creation, or the change that moved it into a room with backup
-                # codes or its stay nearer): a run came meanwhile and left a code unused. A code that
+                # (its deadline, its creation, the change that moved it into its room or onto the
+                # lock, or moved its start earlier; a later check-out or start does not): a run came
+                # meanwhile and left a code unused. A code that
                 # was ready before went to a booking that asked first (a pool of 3, an offline lock
                 # that cannot be refilled, five guests: seed 123).
-                eligible = max(begins - deadline, sb.created_at, sb.dates_changed_at)
+                joined = max(sb.room_changed_at, sb.joined.get(lock_id, 0.0))
+                eligible = max(begins - deadline, sb.created_at, joined, sb.start_earlier_at)
                 lo, hi = eligible + period, begins - period - SLACK
                 had = [t for t in self.ready_at.get(lock_id, ()) if lo <= t <= hi]
                 if had:

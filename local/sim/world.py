@@ -116,6 +116,8 @@ class ShopBooking:
     left_locks: dict[int, float] = field(default_factory=dict)  # lock -> when a move left it
     joined: dict[int, float] = field(default_factory=dict)  # lock -> since when the booking has it
     dates_changed_at: float = 0.0  # when a change last moved the stay
+    room_changed_at: float = 0.0  # when a change last moved the booking to another room
+    start_earlier_at: float = 0.0  # when a change last moved the stay's start earlier
     changed_at: float = 0.0  # when the shop's last change (PATCH) was answered
     emails: list[str] = field(default_factory=list)  # the guest's email, and each one a change gave
     email_sent: str | None = None  # a guest change's email, sent and not answered yet
@@ -780,7 +782,11 @@ class World:
             self.checker.provisioning_since[booking_id] = now
         if "roomId" in change:
             sb.move_to(self.room_locks(change["roomId"]), now)
+            if sb.room_id != change["roomId"]:
+                sb.room_changed_at = now
             sb.room_id = change["roomId"]
+        if sb.valid_from is not None and answer.validFrom < sb.valid_from:
+            sb.start_earlier_at = now
         if "guest" in change:
             sb.emails.append(str(change["guest"]["email"]))
         if {"checkIn", "checkOut", "roomId"} & set(change):

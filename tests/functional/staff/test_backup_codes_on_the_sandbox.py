@@ -374,3 +374,29 @@ def test_pools_and_rooms_stored_before_their_indexes_are_found_once_and_their_co
     assert _pool(world, ENTRANCE) == []
     world.checker.sweep()
     assert not violations(world)
+
+
+@pytest.mark.parametrize("change_after_hours", [None, 2.6])
+def test_the_backup_in_time_rule_fails_a_booking_left_without_one_even_after_a_late_check_out_change(
+    monkeypatch: pytest.MonkeyPatch, change_after_hours: float | None
+) -> None:
+    """The simulator's rule must be able to fail (helper-37): with backup codes never given, a guest
+    whose door is offline from before the deadline breaks it, also when a later check-out was asked
+    for 24 minutes before the stay (the rule's window restarts only at a move into the room or onto
+    the lock, or a start moved earlier; it restarted at any change of dates, and emptied)."""
+    from staykey.services.backup import BackupPools
+
+    monkeypatch.setattr(BackupPools, "assign", lambda self, booking_id, *a, **kw: self.store.get_booking(booking_id))
+    world = _pooled_world()
+    world.set_online(DOOR_1, False)
+    _book_in(world, "B-1", hours=3)
+    for minute in range(int(3.5 * 60)):
+        if minute % 15 == 0:
+            world.readiness.run()
+            world.pools.run()
+        if change_after_hours is not None and minute == int(change_after_hours * 60):
+            sb = world.shop["B-1"]
+            world.patch("B-1", checkOut=sb.valid_until + timedelta(hours=1))  # type: ignore[operator]
+        world.run_for(60)
+        world.checker.sweep()  # the checker's periodic sweep: it samples the pools' ready codes
+    assert any("backup_in_time" in v for v in violations(world))

@@ -54,11 +54,6 @@ def _gone(exc: BaseException) -> bool:
     )
 
 
-# What Nuki answers a bulk delete when one of its ids cannot be deleted now (not the account: 429
-# and 5xx stay one failure for all of them).
-_ONE_ID_REFUSALS = (nuki_errors.NukiLocked, nuki_errors.NukiInvalidRequest)
-
-
 def still_there(nuki: NukiClient, lock_id: int, nuki_id: str) -> bool:
     """Whether the code with this id is on the lock, after Nuki answered 403 to a write of it (Nuki
     answers 403 for an id it does not know, and for a write it refuses). If the look fails as well,
@@ -223,6 +218,15 @@ class NukiWriter:
     def _delete(self, b: Booking, targets: Sequence[tuple[int, str]], out: Outcome) -> None:
         if not targets:
             return
+        if len(targets) > 1 and any(s.retries for s in b.slots() if (s.smartlockId, s.nukiId) in set(targets)):
+            # A removal tried before goes lock by lock: Nuki refuses a bulk delete as a whole when one
+            # of its codes has another change still pending (423: an update waiting for an offline
+            # lock), and one lock held back the others' removal (a cancelled guest's PIN kept opening
+            # a healthy door until the next hot check). Not at once on the first refusal: each call
+            # is retried by the client, and a shop's cancellation waits for this one.
+            for target in targets:
+                self._delete(b, [target], out)
+            return
         try:
             if len(targets) == 1:
                 self.nuki.delete_auth(targets[0][0], targets[0][1])
@@ -230,15 +234,12 @@ class NukiWriter:
                 self.nuki.delete_auths([nuki_id for _, nuki_id in targets])
             logger.info("code removal sent", booking_id=b.bookingId, smartlock_ids=[t[0] for t in targets])
         except Exception as exc:
-            if len(targets) > 1 and (_gone(exc) or isinstance(exc, _ONE_ID_REFUSALS)):
-                # A bulk delete is refused as a whole when one id is unknown, or one code has another
-                # change still pending (423: an update waiting for an offline lock): delete one by
-                # one, so that one lock never holds back the removal from the others (a cancelled
-                # guest's PIN kept opening a healthy door until the next hot check).
+            if not _gone(exc):
+                self._failure(exc, [lock_id for lock_id, _ in targets], out)
+            elif len(targets) > 1:
+                # A bulk delete is refused as a whole when one id is unknown: delete one by one.
                 for target in targets:
                     self._delete(b, [target], out)
-            elif not _gone(exc):
-                self._failure(exc, [lock_id for lock_id, _ in targets], out)
             elif _forbidden(exc) and still_there(self.nuki, *targets[0]):
                 # Refused, not gone: the operator's fix, alarmed now. The removal is tried again as
                 # one Nuki could not take (every two minutes at most), so the code goes soon after.
