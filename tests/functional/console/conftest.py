@@ -3,10 +3,12 @@ console's own handler, signed in as an operator whose token the verifier takes a
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from html import unescape
 from typing import Any
-from urllib.parse import urlencode
+from urllib.parse import urlencode, urlsplit
 
 import pytest
 
@@ -162,3 +164,15 @@ def console(world: World) -> ConsoleWorld:
 
 
 Get = Callable[..., tuple[int, Any]]
+
+
+def page_text(html: str) -> str:
+    """A page's words, without its tags and with its spaces collapsed."""
+    return unescape(re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", html)))
+
+
+def follow(console: ConsoleWorld, headers: dict[str, str]) -> tuple[int, str]:
+    """The page a console answer redirects to (its Location, query included)."""
+    location = urlsplit(headers["Location"])
+    query = dict(part.split("=", 1) for part in location.query.split("&") if part)
+    return console.get(location.path, **query)

@@ -8,28 +8,16 @@ entrance; the guest is in their stay, the door offline since before the booking.
 
 from __future__ import annotations
 
-import re
-from html import unescape
-from urllib.parse import urlsplit
-
 import pytest
 
 from tests.functional.console.conftest import ConsoleWorld
+from tests.functional.console.conftest import follow as _follow
+from tests.functional.console.conftest import page_text as _text
 from tests.functional.search.conftest import book
 
 DOOR, ENTRANCE = 17000001, 17000099
 PAGE = "/console/bookings/B-1"
 ACTION = "/console/bookings/B-1/give-backup-code"
-
-
-def _text(html: str) -> str:
-    return unescape(re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", html)))
-
-
-def _follow(console: ConsoleWorld, headers: dict[str, str]) -> tuple[int, str]:
-    location = urlsplit(headers["Location"])
-    query = dict(part.split("=", 1) for part in location.query.split("&") if part)
-    return console.get(location.path, **query)
 
 
 def _audit(console: ConsoleWorld) -> list[tuple[str, str]]:

@@ -10,7 +10,6 @@ from __future__ import annotations
 import re
 from html import unescape
 from typing import Any
-from urllib.parse import urlsplit
 
 import pytest
 
@@ -22,6 +21,8 @@ from staykey.core.staff import StaffCodeIn
 from staykey.nuki import errors as nuki_errors
 from tests.functional.activity.helpers import keypad_entry
 from tests.functional.console.conftest import ConsoleWorld
+from tests.functional.console.conftest import follow as _follow
+from tests.functional.console.conftest import page_text as _text
 
 DOOR, ENTRANCE = 17000001, 17000099
 D = "\u2013"  # the en dash of ranges ("Mon-Fri 08:00-12:00")
@@ -47,16 +48,6 @@ def _audit(console: ConsoleWorld, staff_code_id: str = "cleaner-1") -> list[tupl
     """The audit entries about a staff code (in any order: the test clock stands still)."""
     entries = console.services.audit.for_booking(f"staff~{staff_code_id}")
     return sorted((e.action, e.outcome, e.actor) for e in entries)
-
-
-def _text(html: str) -> str:
-    return unescape(re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", html)))
-
-
-def _follow(console: ConsoleWorld, headers: dict[str, str]) -> tuple[int, str]:
-    location = urlsplit(headers["Location"])
-    query = dict(part.split("=", 1) for part in location.query.split("&") if part)
-    return console.get(location.path, **query)
 
 
 # ------------------------------------------------------------------ pages

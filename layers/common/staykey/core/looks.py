@@ -110,19 +110,23 @@ def _floor(lock: LockState, ctx: Context) -> float:
     a booking's other lock looked at just now does not push it past its point."""
     if _estimate(lock, ctx) is not None:
         return MIN_LOOK_GAP
-    last = lock.seenAt if lock.seenAt is not None and lock.seenAt <= ctx.now else None
-    if lock.opSentAt is not None and (last is None or lock.opSentAt > last):
-        last = lock.opSentAt if lock.opSentAt <= ctx.now else None
+    last = _last_look(lock, ctx)
     if last is None:
         return 1.0
     return max(MIN_LOOK_GAP, 1.0 - (ctx.now - last).total_seconds())
 
 
+def _last_look(lock: LockState, ctx: Context) -> datetime | None:
+    """The later of the lock's last look and its write's send, of those not after now (None: neither)."""
+    return max((t for t in (lock.seenAt, lock.opSentAt) if t is not None and t <= ctx.now), default=None)
+
+
 def _since(lock: LockState, ctx: Context) -> float:
     """Seconds from the send of the write in flight to the last look at its lock since (0: none)."""
-    if lock.opSentAt is None or lock.seenAt is None or not lock.opSentAt < lock.seenAt <= ctx.now:
+    last = _last_look(lock, ctx)
+    if lock.opSentAt is None or last is None:
         return 0.0
-    return (lock.seenAt - lock.opSentAt).total_seconds()
+    return max(0.0, (last - lock.opSentAt).total_seconds())
 
 
 def _near(lock: LockState, ctx: Context) -> float:

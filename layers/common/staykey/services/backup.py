@@ -63,16 +63,17 @@ class BackupPools:
 
     # ------------------------------------------------------------------ the pools
 
-    def rooms(self, rooms: list[Room] | None = None) -> set[str]:
+    @staticmethod
+    def rooms(rooms: list[Room]) -> set[str]:
         """The rooms with backup codes on: only their guests are given one (the pool of a lock a
         room without them shares is for the rooms that asked)."""
-        return {room.roomId for room in (self.store.backup_rooms() if rooms is None else rooms) if room.backupCodes}
+        return {room.roomId for room in rooms if room.backupCodes}
 
-    def sizes(self, rooms: list[Room] | None = None) -> dict[int, int]:
+    def sizes(self, rooms: list[Room]) -> dict[int, int]:
         """Each keypad lock of a room with backup codes on, and the size of its pool (the largest
         any of its rooms asks for)."""
         out: dict[int, int] = {}
-        for room in self.store.backup_rooms() if rooms is None else rooms:
+        for room in rooms:
             if not room.backupCodes:
                 continue
             size = room.backupPoolSize or self.settings.backup_pool_size

@@ -63,15 +63,15 @@ class CodeCounts(_MetaView):
         super().__init__(metas, lambda meta: None if meta.get("codeCount") is None else int(meta["codeCount"]))
 
 
+def _number(value: Any) -> float | None:
+    return None if value is None else float(value)
+
+
 class SyncDelays(_MetaView):
     """Each lock's learned sync delay in seconds (None: not learned yet)."""
 
     def __init__(self, metas: LockMetas) -> None:
-        super().__init__(metas, lambda meta: None if meta.get("syncDelay") is None else float(meta["syncDelay"]))
-
-
-def _number(value: Any) -> float | None:
-    return None if value is None else float(value)
+        super().__init__(metas, lambda meta: _number(meta.get("syncDelay")))
 
 
 class ReadBack:

@@ -218,7 +218,8 @@ class NukiWriter:
     def _delete(self, b: Booking, targets: Sequence[tuple[int, str]], out: Outcome) -> None:
         if not targets:
             return
-        if len(targets) > 1 and any(s.retries for s in b.slots() if (s.smartlockId, s.nukiId) in set(targets)):
+        wanted = set(targets)
+        if len(targets) > 1 and any(s.retries for s in b.slots() if (s.smartlockId, s.nukiId) in wanted):
             # A removal tried before goes lock by lock: Nuki refuses a bulk delete as a whole when one
             # of its codes has another change still pending (423: an update waiting for an offline
             # lock), and one lock held back the others' removal (a cancelled guest's PIN kept opening
