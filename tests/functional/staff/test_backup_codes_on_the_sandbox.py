@@ -13,7 +13,7 @@ import pytest
 from local.sim.world import World
 from staykey.core.models import RoomIn
 from staykey.errors import Conflict, ValidationFailed
-from tests.sim.conftest import DOOR_1, DOOR_2, ENTRANCE, make_world, status, violations
+from tests.sim.conftest import DOOR_1, DOOR_2, ENTRANCE, codes_on, make_world, status, violations
 
 
 def _pooled_world(**config: object) -> World:
@@ -285,6 +285,50 @@ def test_a_backup_code_that_stops_opening_the_door_takes_the_booking_out_of_acti
     world.run_for(3600)
     assert _opens(world, DOOR_1, str(given["pin"]))
     assert status(world, "B-1") == "active"
+    world.checker.sweep()
+    assert not violations(world)
+
+
+def test_a_backup_code_that_stopped_opening_the_door_is_replaced_by_another_ready_one_at_the_next_run() -> None:
+    """Simulator seed 111 (backup in time): a guest's backup code was disabled in Nuki Web 22 minutes
+    before the stay while Nuki answered 5xx (it could not be written back), the door's other backup
+    codes ready; the pools' run gave nothing more (a lock counted as having a backup code whether or
+    not it held), and the guest arrived with a code that did not open."""
+    world, given = _given(_pooled_world())
+    assert status(world, "B-1") == "active"
+    emails = len(world.mailer.sent)
+    # Someone disables the guest's backup code in Nuki Web; the door is offline (no write-back)
+    auth = next(a for a in world.auths_on(DOOR_1) if a.code == int(str(given["pin"])))
+    world.edit_in_nuki_web(DOOR_1, auth, enabled=False)
+    world.run_for(120)
+    assert status(world, "B-1") != "active"
+    assert not _opens(world, DOOR_1, str(given["pin"]))
+    # When the next readiness run comes
+    world.pools.run()
+    world.run_for(60)
+    # Then the guest holds another of the door's backup codes in its place, and it opens the door
+    item = world.booking_item("B-1")
+    assert item is not None
+    (again,) = item["backups"]
+    assert again["smartlockId"] == DOOR_1
+    assert again["poolId"] != given["poolId"]
+    assert _opens(world, DOOR_1, str(again["pin"]))
+    # And the booking is active again, the guest emailed the new code, the shop told
+    assert item["status"] == "active"
+    assert len(world.mailer.sent) == emails + 1
+    assert world.mailer.sent[-1].notice.doors == ((DOOR_1, f"Lock {DOOR_1}", again["pin"]),)
+    assert _event_types(world, "B-1").count("booking.backup_assigned") == 2
+    # And a code that holds is kept: asking again gives nothing more
+    assert [b.poolId for b in world.pools.assign("B-1", [DOOR_1]).backups] == [again["poolId"]]
+    # And the replaced code ends (its PIN was told to the guest: never given again), gone once the
+    # door is back
+    old = world.store.get_booking(str(given["poolId"]))
+    assert old is not None
+    assert old.status.value in ("revoking", "revoked")
+    world.set_online(DOOR_1, True)
+    world.run_for(1800)
+    assert int(str(given["pin"])) not in codes_on(world, DOOR_1)
+    assert _opens(world, DOOR_1, str(again["pin"]))
     world.checker.sweep()
     assert not violations(world)
 

@@ -161,7 +161,7 @@ def booking_snapshot(booking: Booking) -> dict[str, Any]:
         "smartlockIds": sorted(lk.smartlockId for lk in booking.locks if lk.desired == "present"),
         "pin": booking.pin,
         "readiness": _readiness_key(booking),
-        "backups": sorted(code.smartlockId for code in booking.backups),
+        "backups": sorted((code.smartlockId, code.poolId) for code in booking.backups),  # a replaced one is news too
     }
 
 
@@ -214,7 +214,9 @@ def booking_events(before: Mapping[str, Any] | None, after: Booking, now: dateti
         data = _booking_data(after)
         data["previousStatus"] = previous
         events.append(new_event(f"booking.{current['status']}", data, now))
-    given = [i for i in current["backups"] if i not in ((before or {}).get("backups") or [])]
+    given = [
+        lock_id for lock_id, code in current["backups"] if (lock_id, code) not in ((before or {}).get("backups") or [])
+    ]
     if given:  # the lock ids only: the shop reads the codes in the booking (GET /bookings/{id})
         events.append(new_event("booking.backup_assigned", {**_booking_data(after), "smartlockIds": given}, now))
     was, now_risk = (None if before is None else before.get("readiness")), current["readiness"]

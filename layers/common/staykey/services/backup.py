@@ -15,6 +15,11 @@ The booking then holds it (`Booking.backups`): the lock counts as open to the gu
 email says which door takes which code, the shop gets `booking.backup_assigned` and reads the code
 in the booking. After the stay (checkout, cancellation, expiry) the used codes are removed and the
 pool is filled again once the lock is online.
+
+A lock is open to the guest with its code confirmed or a backup code that holds (`Booking.covered`),
+and the same rule says which locks need one: a backup code given before that stopped holding
+(changed in Nuki Web and not yet written back, Nuki or the lock out of reach) is replaced by
+another ready one of the pool, and ended (simulator seed 111).
 """
 
 from __future__ import annotations
@@ -62,12 +67,6 @@ class BackupPools:
         self.pin_choice = pin_choice
 
     # ------------------------------------------------------------------ the pools
-
-    @staticmethod
-    def rooms(rooms: list[Room]) -> set[str]:
-        """The rooms with backup codes on: only their guests are given one (the pool of a lock a
-        room without them shares is for the rooms that asked)."""
-        return {room.roomId for room in rooms if room.backupCodes}
 
     def sizes(self, rooms: list[Room]) -> dict[int, int]:
         """Each keypad lock of a room with backup codes on, and the size of its pool (the largest
@@ -128,9 +127,9 @@ class BackupPools:
 
     def assign(self, booking_id: str, smartlock_ids: list[int] | None = None, reason: str = "") -> Booking:
         """Give the booking a backup code for each of `smartlock_ids` (None: each of its keypad
-        locks whose code is not confirmed) it has none for yet. 409 when a lock has no backup code
-        ready (no pool, or every one used or not on the lock yet), and for a booking that is
-        scheduled (its code goes on at its lead time) or ended."""
+        locks whose code is not confirmed) it has none that holds for (one that stopped holding is
+        replaced). 409 when a lock has no backup code ready (no pool, or every one used or not on
+        the lock yet), and for a booking that is scheduled (its code goes on at its lead time) or ended."""
         booking = self.store.get_booking(booking_id)
         if booking is None or booking.staff is not None:
             raise NotFound(f"booking {booking_id!r} does not exist")
@@ -151,8 +150,8 @@ class BackupPools:
                 raise Conflict(f"lock(s) {unknown} are not keypad locks of booking {booking_id!r}")
             wanted = smartlock_ids
         missing = []
-        for lock_id in (i for i in wanted if not _has(booking, i)):
-            code = self._take(lock_id, booking_id)
+        for lock_id in (i for i in wanted if not booking.covered(i)):
+            code = self._take(lock_id, booking_id, {g.poolId for g in booking.backups})
             if code is None:
                 missing.append(lock_id)
                 count("BackupCodeUnavailable")
@@ -164,13 +163,14 @@ class BackupPools:
             raise Conflict(f"no backup code is ready on lock(s) {missing} (no pool there, or none left on the lock)")
         return self.sync.process(booking_id, read_back=False)
 
-    def _take(self, smartlock_id: int, booking_id: str) -> Booking | None:
+    def _take(self, smartlock_id: int, booking_id: str, recorded: set[str] | None = None) -> Booking | None:
         """A backup code of the lock, confirmed there and unused, now the booking's (one conditional
-        write: no other booking can take it too); or one it already took (an earlier try that died
-        before the booking recorded it); None if there is none."""
+        write: no other booking can take it too); or one it already took and did not record (an
+        earlier try that died before the booking recorded it); None if there is none."""
         codes = self.store.pool_codes(smartlock_id)
         for code in codes:
-            if code.staff is not None and code.staff.usedBy == booking_id and code.status not in ENDED:
+            mine = code.staff is not None and code.staff.usedBy == booking_id
+            if mine and code.status not in ENDED and code.bookingId not in (recorded or set()):
                 return code
         for code in codes:
             part = code.staff
@@ -190,20 +190,25 @@ class BackupPools:
         return None
 
     def _give(self, booking_id: str, smartlock_id: int, code: Booking, reason: str) -> bool:
-        """The booking records the code; False when it did not (it has one for the lock already:
-        a request at the same time gave it; or it ended meanwhile: helper-34, F1, F9)."""
+        """The booking records the code, in place of one for the lock that stopped holding (which
+        then ends); False when it did not (it has one for the lock that holds: a request at the same
+        time gave it, or it was written back meanwhile; or it ended meanwhile: helper-34, F1, F9)."""
         from staykey.services.sync import rewrite
 
         now = self.clock.now()
         given: list[bool] = []
+        replaced: list[str] = []
 
         def give(b: Booking) -> None:
-            given.clear()
+            del given[:], replaced[:]
             if b.status in ENDED or b.status == BookingStatus.SCHEDULED:
                 return
-            if _has(b, smartlock_id):
-                given.append(any(g.poolId == code.bookingId for g in b.backups))
+            held = next((g for g in b.backups if g.smartlockId == smartlock_id), None)
+            if held is not None and (held.ok or held.poolId == code.bookingId):
+                given.append(held.poolId == code.bookingId)
                 return
+            replaced.extend([held.poolId] if held is not None else [])
+            b.backups = [g for g in b.backups if g is not held]
             b.backups.append(
                 BackupCode(smartlockId=smartlock_id, poolId=code.bookingId, pin=code.pin, assignedAt=now, reason=reason)
             )
@@ -214,6 +219,8 @@ class BackupPools:
         if given and given[0]:
             logger.info("backup code given", booking_id=booking_id, smartlock_id=smartlock_id, reason=reason)
             count("BackupCodeAssigned")
+            for pool_id in replaced:  # its PIN was the guest's: it goes, never to another booking
+                self._end_code(pool_id, f"given to {booking_id}, replaced: it no longer held")
         return bool(given and given[0])
 
     def mirror(self, code: Booking) -> None:
@@ -330,14 +337,14 @@ class BackupPools:
                 self._end_code(extra.bookingId, "the pool is smaller now", unused_only=True)
                 out["removed"] += 1
             out["made"] += len(self.fill(lock_id, sizes.get(lock_id, 0)))
-        rooms = self.rooms(listed)
+        rooms = _opted_in(listed)
         for b in (b for b in _arriving(self.store, self.clock, now, deadline, set(sizes)) if b.roomId in rooms):
-            before = len(b.backups)
+            before = {g.poolId for g in b.backups}
             try:
                 after = self.assign(b.bookingId, None, BACKUP_REASON_DEADLINE)
             except (Conflict, NotFound):
                 continue
-            out["given"] += len(after.backups) - before
+            out["given"] += len({g.poolId for g in after.backups} - before)
         return out
 
 
@@ -357,6 +364,12 @@ def index_once(store: Store, clock: Clock) -> None:
     store.put_config(POOLS_INDEXED, at=now.isoformat())
 
 
+def _opted_in(rooms: list[Room]) -> set[str]:
+    """The rooms with backup codes on: only their guests are given one (the pool of a lock a room
+    without them shares is for the rooms that asked)."""
+    return {room.roomId for room in rooms if room.backupCodes}
+
+
 def _untake(store: Store, pool_id: str, booking_id: str) -> None:
     """A code taken for a booking that did not record it goes back to the pool."""
     for _ in range(3):
@@ -373,7 +386,7 @@ def _untake(store: Store, pool_id: str, booking_id: str) -> None:
 
 def _arriving(store: Store, clock: Clock, now: datetime, deadline: timedelta, pooled: set[int]) -> list[Booking]:
     """Bookings within `deadline` of their stay (or in it) with a code not confirmed on a lock
-    that has a pool: each is given a backup code there."""
+    that has a pool and no backup code there that holds: each is given one there."""
     from staykey.services.search import BookingFilter, BookingSearch
 
     search = BookingSearch(store, clock)
@@ -387,7 +400,7 @@ def _arriving(store: Store, clock: Clock, now: datetime, deadline: timedelta, po
             and lk.desired == "present"
             and lk.access == "keypad"
             and not (lk.status == LockStatus.ACTIVE and lk.op is None)
-            and not _has(b, lk.smartlockId)
+            and not b.covered(lk.smartlockId)
             for lk in b.locks
         ):
             out.append(b)
@@ -397,11 +410,6 @@ def _arriving(store: Store, clock: Clock, now: datetime, deadline: timedelta, po
 def _far(b: Booking, hours: float, now: datetime) -> bool:
     """Whether the stay begins more than the deadline's hours after `now`."""
     return b.validFrom - timedelta(hours=hours) > now
-
-
-def _has(b: Booking, smartlock_id: int) -> bool:
-    """Whether the booking was given a backup code for the lock (holding or not)."""
-    return any(g.smartlockId == smartlock_id for g in b.backups)
 
 
 def _serial(code: Booking) -> int:
