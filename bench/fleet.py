@@ -75,7 +75,7 @@ GAPS = (0, 0, 1, 1, 2, 3, 5)
 LEADS_DAYS = (0.125, 1, 1, 3, 5, 7, 14, 14, 30)
 LATENCY = (0.05, 0.15)
 ARRIVAL_SPREAD = 12 * 3600.0  # seconds before its lead within which a booking comes in
-BOOKING_PREFIXES = ("shop", "provision", "expire", "lifecycle")
+BOOKING_PREFIXES = ("shop", "provision", "expire", "lifecycle", "shared-look")
 BACKGROUND_PREFIXES = ("log-poller", "reconciler", "reconcile")
 PRICES = {  # bench.cost.PRICES (eu-central-1, on-demand, 2025), repeated so the old tree needs no import
     "lambda_request": 0.20 / 1e6,
@@ -520,6 +520,9 @@ def season_figures(fleet: Fleet, days: float) -> dict[str, Any]:
         "nuki_calls_per_day": round(len(calls) / days),
         "calls_by_kind": dict(Counter(kind_of(by) for *_, by in calls)),
         "calls_by_route": dict(Counter(f"{m} {_route(p)}" for _, m, p, _ in calls)),
+        "calls_by_kind_and_route": dict(
+            Counter(f"{kind_of(by)}: {m} {_route(p)}" for _, m, p, by in calls).most_common()
+        ),
         "background_calls_per_lock_day": round(sum(background.values()) / days / len(fleet.delays), 3),
         "codes_put_on": put_on,
         "codes_taken_off": taken_off,

@@ -2,7 +2,10 @@
 what is due and reads it: the account's activity log (every lock's, one cursor; often while a stay
 runs, rarely otherwise, and with webhooks registered only to fill their gaps) and the keypad codes of
 the hot locks and of the locks a signal names; a lock whose codes changed and show drift goes to the
-reconcile queue. See `staykey.services.watch`."""
+reconcile queue. See `staykey.services.watch`.
+
+The same function runs the shared look (input {"action": "shared-looks"}, every SharedLookSchedule):
+the writes nobody waits for, confirmed by one read of their locks. See `staykey.services.shared`."""
 
 from __future__ import annotations
 
@@ -17,6 +20,10 @@ from staykey.observability import logger, tracer
 @logger.inject_lambda_context(clear_state=True)
 @tracer.capture_lambda_handler(capture_response=False)
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    # The input carries nothing to act on; whatever it is, a run decides what is due.
-    report = wiring.watcher().tick(remaining=lambda: context.get_remaining_time_in_millis() / 1000)
-    return report.to_dict()
+    def remaining() -> float:
+        return context.get_remaining_time_in_millis() / 1000
+
+    if isinstance(event, dict) and event.get("action") == "shared-looks":
+        return wiring.shared_looks().run(remaining=remaining)
+    # Any other input: a run of the watcher decides what is due (the input carries nothing to act on).
+    return wiring.watcher().tick(remaining=remaining).to_dict()

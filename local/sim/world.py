@@ -49,6 +49,7 @@ from staykey.services.polling import LogPoller
 from staykey.services.readiness import ReadinessChecks
 from staykey.services.reconciler import ReconcileIncomplete, Reconciler
 from staykey.services.rooms import Rooms
+from staykey.services.shared import SharedLooks
 from staykey.services.staff import StaffCodes
 from staykey.services.sync import Sync
 from staykey.services.watch import Watcher, watch_settings
@@ -82,6 +83,7 @@ class SimConfig:
     periodic: bool = True  # the sweep's and the watcher's schedules run
     reconcile_every: float = 86400.0  # ReconcileSchedule: the full sweep
     poll_every: float = 300.0  # LogPollSchedule: the watcher
+    shared_every: float = 60.0  # the shared look's schedule (SharedLooks: ENABLED)
     hot_check_every: float = 900.0  # HotCheckMinutes
     gap_fill_every: float = 3600.0  # GapFillMinutes
     reconcile_concurrency: int = 5  # ReconcileConcurrency: reconcile-lock invocations at once
@@ -292,6 +294,7 @@ class World:
         self.watcher = Watcher(
             watch_settings(self.settings), self.store, self.poller, self.checks, self.clock, metric=self._metric_call
         )
+        self.shared = SharedLooks(self.store, self.checks, lambda: self.sync, self.clock, metric=self._metric_call)
         self.webhooks = WebhookProcessor(
             self.activity, self.sync, readiness=lambda: self.readiness, lock_queue=lambda: self.lock_queue
         )
@@ -343,6 +346,8 @@ class World:
         self.loop.call_later(self.rng.uniform(0, self.config.readiness_every), self._readiness_tick, "readiness")
         self.loop.call_later(self.rng.uniform(0, self.config.purge_every), self._purge_tick, "account-purge")
         self.loop.call_later(self.rng.uniform(0, self.config.poll_every), self._poll_tick, "log-poller")
+        if self.settings.shared_looks == "ENABLED":
+            self.loop.call_later(self.rng.uniform(0, self.config.shared_every), self._shared_tick, "shared-look")
 
     def reconcile_now(self) -> None:
         """The sweep's schedule fires once (the account's codes, or every lock on the queue)."""
@@ -441,6 +446,10 @@ class World:
     def _poll_tick(self) -> None:
         self.loop.call_later(self.config.poll_every, self._poll_tick, "log-poller")
         self.invoke("log-poller", lambda: self.watcher.tick())
+
+    def _shared_tick(self) -> None:
+        self.loop.call_later(self.config.shared_every, self._shared_tick, "shared-look")
+        self.invoke("shared-look", lambda: self.shared.run())
 
     def _register_webhook(self) -> None:
         from tools.register_webhook import register

@@ -84,8 +84,13 @@ class Settings(BaseModel):
     hot_after_minutes: float = Field(60.0, alias="HOT_AFTER_MINUTES", ge=0)
     # LogPolling: DISABLED reads no log (with webhooks registered they alone deliver activity).
     log_polling: Literal["ENABLED", "DISABLED"] = Field("ENABLED", alias="LOG_POLLING")
+    # The shared look (SharedLookSchedule): writes nobody waits for are confirmed by it (`core.looks.shared`).
+    shared_looks: Literal["ENABLED", "DISABLED"] = Field("ENABLED", alias="SHARED_LOOKS")
     nuki_auth_page_size: int = Field(100, alias="NUKI_AUTH_PAGE_SIZE", ge=1, le=1000)
-    nuki_unpaged_max_codes: int = Field(2000, alias="NUKI_UNPAGED_MAX_CODES", ge=0)
+    # The account's whole list (GET /smartlock/auth) in one answer up to this many codes: about 13 MB,
+    # parsed in about a second and 62 MB by the client (`bench`); Nuki documents no limit, and a list it
+    # will not serve is not asked for at that size for a day (`core.watch.unpaged_cap`).
+    nuki_unpaged_max_codes: int = Field(30000, alias="NUKI_UNPAGED_MAX_CODES", ge=0)
     # Background work (the watcher, the sweep, reconciling a lock) paces its Nuki calls per container.
     background_nuki_calls_per_second: float = Field(2.0, alias="BACKGROUND_NUKI_CALLS_PER_SECOND", gt=0)
     # A write Nuki failed: the lock is looked at (signalled to the watcher) this long after.

@@ -35,6 +35,7 @@ if TYPE_CHECKING:
     from staykey.services.reconciler import Reconciler
     from staykey.services.rooms import Rooms
     from staykey.services.search import BookingSearch
+    from staykey.services.shared import SharedLooks
     from staykey.services.staff import StaffCodes
     from staykey.services.sync import Sync
     from staykey.services.watch import Watcher
@@ -217,6 +218,14 @@ def watcher() -> Watcher:
     from staykey.services.watch import Watcher, watch_settings
 
     return Watcher(watch_settings(get_settings()), store(), log_poller(), checks(), SystemClock())
+
+
+def shared_looks() -> SharedLooks:
+    """The shared look (the writes nobody waits for, confirmed together): not cached, its parts are."""
+    from staykey.core.timeutil import SystemClock
+    from staykey.services.shared import SharedLooks
+
+    return SharedLooks(store(), checks(), sync, SystemClock())
 
 
 @lru_cache(maxsize=1)

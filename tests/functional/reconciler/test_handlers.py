@@ -125,3 +125,31 @@ def test_a_bad_message_or_no_time_left_is_reported_back_per_record(rig: Rig, dep
     # batch failing, the whole batch goes back to the queue)
     with pytest.raises(BatchProcessingError, match="All records failed"):
         reconcile_lock_app.lambda_handler(load_event("reconcile_lock_sqs.json"), ShortContext())
+
+
+def test_an_account_list_nuki_will_not_serve_is_read_otherwise_and_not_asked_for_again_that_day(
+    rig: Rig, deployed: str
+) -> None:
+    from staykey.nuki.errors import NukiUnavailable
+
+    rig.book()
+    rig.active()
+    rig.world.store.update_watch_state(codes=2)  # counted before: the account's whole list is the cheapest read
+    rig.world.nuki.fail("list_account_auths", NukiUnavailable("timed out", status=504))
+    # When the sweep's whole list fails, the same run reads the locks otherwise and finds them right
+    result = reconciler_app.lambda_handler(load_event("reconciler_schedule.json"), RoomyContext())
+    assert result["clean"] == 2
+    # (in pages here: one page holds the account's two codes)
+    assert [name for name, _ in rig.world.nuki.calls[-2:]] == ["list_account_auths", "list_auths_page"]
+    state = rig.world.store.watch_state()
+    assert state.unpaged_failed == 2
+    assert state.unpaged_failed_at == rig.world.clock.now()
+    # the next run does not ask for it at that size
+    before = len(rig.world.nuki.calls)
+    reconciler_app.lambda_handler(load_event("reconciler_schedule.json"), RoomyContext())
+    assert "list_account_auths" not in [name for name, _ in rig.world.nuki.calls[before:]]
+    # a day later it is asked for again
+    rig.world.clock.advance(days=1, minutes=1)
+    before = len(rig.world.nuki.calls)
+    reconciler_app.lambda_handler(load_event("reconciler_schedule.json"), RoomyContext())
+    assert "list_account_auths" in [name for name, _ in rig.world.nuki.calls[before:]]

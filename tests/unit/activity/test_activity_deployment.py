@@ -29,7 +29,7 @@ def test_the_three_functions_are_deployed_under_the_stacks_name() -> None:
     assert deployed["WebhookProcessorFunction"].name_suffix == "webhook-processor"
     assert deployed["WebhookProcessorFunction"].sqs_queues == ("WebhookQueue",)
     assert deployed["LogPollerFunction"].name_suffix == "log-poller"
-    assert [name for name, _ in deployed["LogPollerFunction"].schedules] == ["PollLogs"]
+    assert [name for name, _ in deployed["LogPollerFunction"].schedules] == ["PollLogs", "SharedLooks"]
 
 
 def test_routes_and_their_keys() -> None:

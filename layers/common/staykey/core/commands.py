@@ -120,6 +120,7 @@ def start_provisioning(b: Booking, now: datetime) -> None:
     if b.status == BookingStatus.SCHEDULED:
         b.status = BookingStatus.PROVISIONING
         b.updatedAt = now
+        b.nobodyWaits = True  # until someone changes the booking (`core.looks.shared`)
 
 
 def end(b: Booking, target: BookingStatus, reason: str, now: datetime, wait: datetime | None = None) -> Claims | None:
@@ -211,7 +212,7 @@ def patch(b: Booking, change: Change, now: datetime) -> Claims:
     b.checkOut = stay_point_json(change.check_out)
     b.validFrom, b.validUntil = change.valid_from, change.valid_until
     b.provisionAt = change.valid_from - change.lead
-    b.updatedAt = now
+    b.updatedAt, b.nobodyWaits = now, False  # whoever changed it waits for the change
     if change.pin != old_pin:
         out.claims += [CodeClaim(i, change.pin) for i in change.locks if change.access_of(i) == "keypad"]
         out.claims += [claim(i, "app", "") for i in added if change.access_of(i) == "app"]
@@ -349,7 +350,7 @@ def rotate(b: Booking, pin: str, now: datetime) -> Claims:
     present = [lk.smartlockId for lk in keypad if lk.desired == "present"]
     out.claims += [CodeClaim(lock_id, pin) for lock_id in present]
     b.pinHistory.append(pin)
-    b.updatedAt = now
+    b.updatedAt, b.nobodyWaits = now, False
     nothing_sent = all(lk.sentPin is None and lk.op is None and lk.nukiId is None for lk in b.slots())
     if b.status == BookingStatus.SCHEDULED and nothing_sent:
         out.releases += [CodeClaim(lk.smartlockId, b.pin) for lk in keypad]
@@ -375,7 +376,7 @@ def rotate_again(b: Booking, now: datetime) -> None:
         if lock.desired == "present" and lock.status == LockStatus.FAILED:
             reset(lock)
     b.rotation.choices = 1
-    b.updatedAt = now
+    b.updatedAt, b.nobodyWaits = now, False
 
 
 def rotation_conflict(
@@ -426,6 +427,7 @@ def retry(b: Booking, now: datetime) -> None:
         # a retry failed again at once, without a call to Nuki).
         b.account = b.account.renewed()
     b.status, b.statusReason, b.pinChoices, b.updatedAt = BookingStatus.PROVISIONING, None, 1, now
+    b.nobodyWaits = False  # someone asked for it
 
 
 def choose_again(

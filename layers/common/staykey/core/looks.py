@@ -1,6 +1,15 @@
 """When the sync engine looks at a booking next (step 5 of a round, `core.decide`): the deadline an
 unconfirmed code fails the booking at, the read-backs of a write in flight on its own backoff, the
-next retry, the guest account's next try, the email's lease; whichever comes first."""
+next retry, the guest account's next try, the email's lease; whichever comes first.
+
+A write nobody waits for (`shared`) is confirmed by the **shared look** (`services.shared`): one
+read, every minute, of all the locks such writes are in flight on, delivered to every booking
+waiting on them. Those writes are the removal of a code whose window has closed (it opens nothing:
+only "gone within 15 minutes" is at stake) and the codes the provisioning schedule put on, hours
+before the stay (nobody changed the booking since). Their own read-backs still come, as a fallback,
+no sooner than SHARED_WAIT after the lock's last look; they teach nothing of the lock's sync delay
+(a look on the minute is a loose bound). Everything else (a shop's booking, a change, a checkout, a
+cancellation) keeps its own read-backs timed by the lock's sync delay."""
 
 from __future__ import annotations
 
@@ -18,6 +27,16 @@ MIN_LOOK_GAP = 0.2
 # now: the next one is. A point passed less long ago (the round that read another lock took that
 # long) is looked at now.
 LATE = 1.0
+# A shared write's own read-back comes no sooner than this after its lock's last look, nor after its
+# shared look is due: the shared look comes every minute (SharedLookSchedule), and this leaves it the
+# time to.
+SHARED_WAIT = 100.0
+# The shared look at a write, this long after its send at the soonest: the writes of a minute (a
+# removal: its code opens nothing, its tries must fit in 15 minutes) or of five (a code put on hours
+# before its stay) are read together, not one run each.
+SHARED_FIRST = {"delete": 60.0, "create": 300.0, "update": 300.0}
+# A code the provisioning schedule put on is shared only while its stay starts later than this.
+SHARED_HORIZON = timedelta(hours=1)
 
 
 def deadline(b: Booking, lock: LockState, ctx: Context) -> datetime | None:
@@ -30,6 +49,37 @@ def deadline(b: Booking, lock: LockState, ctx: Context) -> datetime | None:
     if not unconfirmed or lock.status == LockStatus.FAILED or lock.firstSentAt is None:
         return None
     return max(b.validFrom, lock.firstSentAt + timedelta(seconds=ctx.settings.confirm_min_seconds))
+
+
+def shared(b: Booking, lock: LockState, ctx: Context) -> bool:
+    """Whether the write in flight on `lock` waits for the shared look rather than its own read-backs:
+    nobody waits for it. A removal whose code's window has closed (it opens nothing any more); a
+    code the provisioning schedule put on (`Booking.nobodyWaits`) while its stay is over an hour
+    away. A staff code's removal (open-ended window), a rotation's, a checkout's or a cancellation's
+    are not: a code that still opens a door is waited for. Nor is a removal sent again."""
+    if not ctx.shared_looks or lock.opSentAt is None:
+        return False
+    if lock.op == "delete":
+        # A removal sent again (a ghost: Nuki took it and never applied it) has its own read-backs,
+        # seconds apart: its tries must fit in the 15 minutes a code may stay after its stay.
+        return lock.retries == 0 and ctx.now >= (lock.sentUntil or b.validUntil)
+    if lock.op in ("create", "update"):
+        return b.nobodyWaits and b.validFrom - ctx.now > SHARED_HORIZON
+    return False
+
+
+def _shared_first(lock: LockState, ctx: Context) -> float:
+    """Seconds from now to the soonest shared look at the write in flight (SHARED_FIRST after its send)."""
+    sent = lock.opSentAt or ctx.now
+    return SHARED_FIRST.get(lock.op or "", 0.0) - (ctx.now - sent).total_seconds()
+
+
+def _shared_wait(lock: LockState, ctx: Context) -> float:
+    """Seconds until a shared write's own read-back may come: SHARED_WAIT after its lock's last look,
+    and after its soonest shared look."""
+    last = _last_look(lock, ctx)
+    since_last = SHARED_WAIT if last is None else SHARED_WAIT - (ctx.now - last).total_seconds()
+    return max(since_last, _shared_first(lock, ctx) + SHARED_WAIT)
 
 
 def removal_waits(lock: LockState, now: datetime) -> bool:
@@ -45,7 +95,14 @@ def plan_next_check(b: Booking, ctx: Context, plan: Plan) -> None:
     and never for a time that passed: a due retry is acted on by the plan step, not waited for."""
     now = ctx.now
     slots = b.slots()
-    gaps = [max(_floor(lk, ctx), next_look(lk, ctx)) for lk in slots if lk.op is not None]
+    gaps = []
+    for lk in (lk for lk in slots if lk.op is not None):
+        gap = max(_floor(lk, ctx), next_look(lk, ctx))
+        if shared(b, lk, ctx):
+            at = max(gap, _shared_first(lk, ctx))
+            plan.shared_at.append((lk.smartlockId, now + timedelta(seconds=at)))
+            gap = max(gap, _shared_wait(lk, ctx))
+        gaps.append(gap)
     gaps += [REMOVAL_LOOK_EVERY for lk in slots if lk.recheck and lk.op is None]
     wake = [lk.retryAt for lk in slots if lk.op is None and lk.retryAt is not None and lk.status != LockStatus.REMOVED]
     if b.emailPending and b.emailLeaseUntil is not None and b.emailLeaseUntil > now:
@@ -86,7 +143,7 @@ def _estimate(lock: LockState, ctx: Context) -> float | None:
     return ctx.sync_delays.get(lock.smartlockId) if lock.op in ("create", "update", "delete") else None
 
 
-def look_due(lock: LockState, ctx: Context) -> bool:
+def look_due(lock: LockState, ctx: Context, b: Booking | None = None) -> bool:
     """Whether a follow-up reads this lock now. A booking's follow-up comes when the first of its
     locks' read-backs is due; a write in flight on another lock keeps its own read-back points (its
     own sync delay: the room's door after 0.5 s, the entrance after 2): it is read when one of them
@@ -95,6 +152,8 @@ def look_due(lock: LockState, ctx: Context) -> bool:
     removal's recheck) is due."""
     if lock.op not in ("create", "update", "delete") or lock.opSentAt is None:
         return True
+    if b is not None and shared(b, lock, ctx) and _shared_wait(lock, ctx) > _near(lock, ctx):
+        return False  # the shared look's: its own read-back waits
     last = lock.seenAt if lock.seenAt is not None and lock.seenAt > lock.opSentAt else lock.opSentAt
     if last > ctx.now:
         return True
@@ -174,4 +233,14 @@ def next_look(lock: LockState, ctx: Context) -> float:
     return ahead
 
 
-__all__ = ["MIN_LOOK_GAP", "REMOVAL_LOOK_EVERY", "deadline", "look_due", "next_look", "plan_next_check", "retry_delay"]
+__all__ = [
+    "MIN_LOOK_GAP",
+    "REMOVAL_LOOK_EVERY",
+    "SHARED_WAIT",
+    "deadline",
+    "look_due",
+    "next_look",
+    "plan_next_check",
+    "retry_delay",
+    "shared",
+]

@@ -12,7 +12,7 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
 from staykey.core import onlock
-from staykey.core.looks import REMOVAL_LOOK_EVERY, retry_delay
+from staykey.core.looks import REMOVAL_LOOK_EVERY, retry_delay, shared
 from staykey.core.models import Booking, LockState, LockStatus
 from staykey.core.round import CodeClaim, Context, IndexAuth, Look, Plan
 from staykey.core.syncdelay import SyncSample
@@ -129,9 +129,13 @@ def apply_look(b: Booking, lock: LockState, look: Look, ctx: Context, plan: Plan
     """One look at one lock, through the one rule of `staykey.core.onlock`: every path comes here."""
     if look.stamp is not None and lock.seenAt is not None and look.stamp < lock.seenAt:
         return  # older than what we saw already (a reconciler's list read before a webhook we applied)
+    sent = lock.opSentAt if lock.op is not None else None
+    if look.complete and look.stamp is not None and sent is not None and look.stamp < sent:
+        return  # a list read before the write in flight was sent (the shared look's) says nothing of it
     if not look.complete and look.auths and _about_a_sibling(b, lock, look):
         return  # a webhook about the booking's other code on this lock (a rotation's): not this one's news
-    timing = _timing(lock, look)
+    # A write nobody waits for is looked at on the minute: its looks say nothing of the sync delay.
+    timing = None if shared(b, lock, ctx) else _timing(lock, look)
     if look.stamp is not None:
         lock.seenAt = look.stamp
     if look.complete:
@@ -188,7 +192,7 @@ def _timing(lock: LockState, look: Look) -> tuple[float, float | None] | None:
     was sent; None when this look tells nothing about the lock's sync delay (a webhook, an offline lock)."""
     if lock.op not in ("create", "update", "delete") or lock.opSentAt is None or look.stamp is None:
         return None
-    if not look.complete or look.online is False:
+    if not look.complete or not look.timed or look.online is False:
         return None
     seen = (look.stamp - lock.opSentAt).total_seconds()
     missed = None
@@ -237,7 +241,10 @@ def _seen_code(
     if lock.op == "delete":
         lock.opChecks += 1
         sent = lock.opSentAt or now
-        if lock.opChecks >= ctx.settings.removal_resend_after_checks and now - sent >= resend_after(lock, ctx):
+        # The shared look comes on the minute: one that still lists the code that long after the
+        # send is as sure as three of the removal's own, seconds apart.
+        checks = ctx.settings.removal_resend_after_checks if look.timed else 1
+        if lock.opChecks >= checks and now - sent >= resend_after(lock, ctx):
             # Nuki took the delete and the code is still there ("ghost entries"): sync the lock
             # and delete again, as often as it takes, each try later than the one before.
             plan.resend_deletes.append((lock.smartlockId, match.id))

@@ -58,6 +58,9 @@ class Look:
     online: bool | None = None  # known only when we asked (while looking for a late create)
     # When it was true: the read-back's time, or Nuki's updateDate of a webhook's auth.
     stamp: datetime | None = None
+    # Timed by the write's own read-back points (False: the shared look, `services.shared`, which
+    # comes on its own minute and says nothing of the lock's sync delay).
+    timed: bool = True
 
 
 @dataclass(frozen=True)
@@ -73,6 +76,8 @@ class Context:
     # Each lock's learned sync delay (`core.syncdelay`), read lazily; empty with webhooks registered
     # (they confirm first, and the read-backs keep their own backoff).
     sync_delays: Mapping[int, float | None] = field(default_factory=dict)
+    # Whether the shared look runs (SHARED_LOOKS): writes nobody waits for are confirmed by it.
+    shared_looks: bool = False
 
 
 @dataclass
@@ -115,6 +120,8 @@ class Plan:
     email_updated: bool = False
     email_fingerprint: str = ""
     next_check_delay: float | None = None
+    # Locks whose write in flight waits for the shared look, and from when (`core.looks.shared`).
+    shared_at: list[tuple[int, datetime]] = field(default_factory=list)
     claims: list[CodeClaim] = field(default_factory=list)
     releases: list[CodeClaim] = field(default_factory=list)
     index_auths: list[IndexAuth] = field(default_factory=list)

@@ -54,7 +54,7 @@ class WatchSettings:
     lapse_hold: float = 7200.0  # polling as without webhooks this long after deliveries lapsed
     log_polling: bool = True  # LogPolling: DISABLED reads no log at all
     page_size: int = 100
-    unpaged_max: int = 2000  # the account's whole list in one answer up to this many codes
+    unpaged_max: int = 30000  # the account's whole list in one answer up to this many codes (about 13 MB)
 
 
 @dataclass
@@ -96,6 +96,9 @@ class WatchState:
     codes: int | None = None  # keypad codes on every lock of the account, at the last count
     locks: int | None = None
     hot: int | None = None  # hot locks at the last hot check
+    # The account's whole list failed at this many codes (Nuki would not serve it, after retries), and when
+    unpaged_failed: int | None = None
+    unpaged_failed_at: datetime | None = None
 
 
 @dataclass
@@ -157,6 +160,20 @@ def plan_tick(
     if plan.hot_check_due:
         plan.prune = {w.smartlock_id: gone for w in listed if (gone := w.expired(now, keep))}
     return plan
+
+
+# How long a failed account-wide read keeps the account's list below the size it failed at.
+UNPAGED_FAILURE_HOLD = timedelta(days=1)
+
+
+def unpaged_cap(unpaged_max: int, state: WatchState, now: datetime) -> int:
+    """The most codes the account's whole list is read for in one answer: UNPAGED_MAX, or less for a
+    day after that list failed (Nuki documents no limit on its size: one that it would not serve is
+    read in pages, or lock by lock, until then)."""
+    failed, at = state.unpaged_failed, state.unpaged_failed_at
+    if failed is None or at is None or now - at > UNPAGED_FAILURE_HOLD:
+        return unpaged_max
+    return min(unpaged_max, failed - 1)
 
 
 def choose_reader(locks: int, codes: int | None, page_size: int, unpaged_max: int, paged: bool = True) -> Reader:

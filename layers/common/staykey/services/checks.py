@@ -21,7 +21,7 @@ from staykey.adapters.reconcile_queue import LockJob, LockQueue
 from staykey.core import drift
 from staykey.core.drift import Action, Do, Drift, LockPlan
 from staykey.core.timeutil import Clock, iso_utc
-from staykey.core.watch import LockWatch, Reader, WatchSettings, choose_reader, digest
+from staykey.core.watch import LockWatch, Reader, WatchSettings, choose_reader, digest, unpaged_cap
 from staykey.nuki import errors as nuki_errors
 from staykey.nuki.accounts import APP_AUTH_TYPE
 from staykey.nuki.models import KEYPAD_CODE_AUTH_TYPE
@@ -84,20 +84,35 @@ class LockChecks:
 
     # ------------------------------------------------------------------ reading
 
-    def read(self, lock_ids: list[int], codes: int | None) -> Listing:
-        """The keypad codes of `lock_ids` by the cheapest read (NukiError: an account-wide read failed)."""
+    def read(self, lock_ids: list[int], codes: int | None, paged: bool = True) -> Listing:
+        """The keypad codes of `lock_ids` by the cheapest read (NukiError: a paged read failed; the
+        account's whole list failing is read otherwise, and remembered: `core.watch.unpaged_cap`).
+        `paged=False`: only reads whose answer is one moment of each lock (the lock's own list, or the
+        account's whole list in one answer), so that a code missing from it is gone."""
         at = self.clock.now()
         w = self.watch
-        reader = choose_reader(len(lock_ids), codes, w.page_size, w.unpaged_max)
+        cap = unpaged_cap(w.unpaged_max, self.store.watch_state(), at) if w.unpaged_max else 0
+        reader = choose_reader(len(lock_ids), codes, w.page_size, cap, paged)
         first = None
-        if codes is None and len(lock_ids) > 1:
+        if codes is None and len(lock_ids) > 1 and paged:
             # How big is the account? One page says (and is the first page of a paged read).
             first = self.nuki.list_auths_page(0, w.page_size, types=KINDS)
             codes = first.pagination.total_items if first.pagination.total_items is not None else None
-            reader = choose_reader(len(lock_ids), codes, w.page_size, w.unpaged_max)
+            reader = choose_reader(len(lock_ids), codes, w.page_size, cap)
             if reader == "account":
                 reader = "paged"  # the first page is read already: cheaper to go on with the pages
-        listing = Listing(at=at, reader=reader, codes=codes, calls=int(first is not None))
+        auths: list[SmartlockAuth] | None = None
+        tried = reader == "account"
+        if tried:
+            try:
+                auths = self.nuki.list_account_auths(types=KINDS)
+            except nuki_errors.NukiError as exc:
+                # Nuki would not serve the whole list (after the client's retries): below this size
+                # for a day, in pages or lock by lock, now as well (`core.watch.unpaged_cap`).
+                logger.warning("the account's whole list failed; read otherwise", codes=codes, error=type(exc).__name__)
+                self.store.update_watch_state(unpagedFailed=codes, unpagedFailedAt=at)
+                reader = choose_reader(len(lock_ids), codes, w.page_size, 0, paged)
+        listing = Listing(at=at, reader=reader, codes=codes, calls=int(first is not None) + int(tried))
         if reader == "per-lock":
             for lock_id in lock_ids:
                 listing.calls += 1
@@ -107,10 +122,7 @@ class LockChecks:
                     logger.warning("a lock's codes could not be read", smartlock_id=lock_id, error=type(exc).__name__)
                     listing.failed.add(lock_id)
             return listing
-        if reader == "account":
-            listing.calls += 1
-            auths = self.nuki.list_account_auths(types=KINDS)
-        else:
+        if auths is None:
             auths = list(first.results) if first is not None else []
             start = 0 if first is None else 1
             if first is None or (first.pagination.total_pages or 0) > 1:

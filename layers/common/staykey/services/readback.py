@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
+from datetime import datetime
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from staykey.core.looks import look_due
-from staykey.core.models import Booking
+from staykey.core.models import Booking, LockState
+from staykey.core.observe import RESEND_AFTER
 from staykey.core.round import Context, Look
 from staykey.core.syncdelay import SyncSample, learn
 from staykey.core.timeutil import Clock
@@ -74,6 +76,13 @@ class SyncDelays(_MetaView):
         super().__init__(metas, lambda meta: _number(meta.get("syncDelay")))
 
 
+def _overdue(slot: LockState, now: datetime) -> bool:
+    """A write in flight missed by two read-backs and sent at least RESEND_AFTER ago: the next look may
+    find it lost, if the lock is online."""
+    sent = slot.opSentAt
+    return slot.opChecks >= 2 and (sent is None or now - sent >= RESEND_AFTER)
+
+
 class ReadBack:
     """Reads the locks of a booking for a round, and the read-back schedule."""
 
@@ -97,7 +106,7 @@ class ReadBack:
         due = {
             lock.smartlockId
             for lock in booking.slots()
-            if (lock.op is not None or lock.recheck) and (ctx is None or lock.recheck or look_due(lock, ctx))
+            if (lock.op is not None or lock.recheck) and (ctx is None or lock.recheck or look_due(lock, ctx, booking))
         }
         for lock in booking.slots():
             if lock.smartlockId in looks:
@@ -120,8 +129,11 @@ class ReadBack:
                 )
                 continue
             online = None
+            # Whether the lock is online says whether a write missed this long is lost (only an online
+            # lock tells: `core.observe.unseen_long`), or whether a create looked for will land: asked
+            # only then, not at every slow write's third look (a call that told nothing).
             if any(
-                slot.op == "find" or (slot.op in ("create", "update") and slot.opChecks >= 2)
+                slot.op == "find" or (slot.op in ("create", "update") and _overdue(slot, stamp))
                 for slot in booking.slots_on(lock.smartlockId)
             ):
                 with contextlib.suppress(nuki_errors.NukiError):

@@ -76,6 +76,20 @@ def _wait_for(due: datetime | None, clock: Clock, sleep: Callable[[float], None]
         sleep(wait)
 
 
+def record_lookups(store: Store, booking: Booking, plan: Plan) -> None:
+    """What a saved round asks to be found by: the auth ids it saw (attribution), and its writes nobody
+    waits for (the shared look reads their locks: `services.shared`)."""
+    for ix in plan.index_auths:
+        store.index_auth(ix.smartlock_id, ix.booking_id, ix.nuki_id, ix.auth_id, ix.expires_at)
+    plan.index_auths = []
+    for lock_id, at in plan.shared_at:
+        try:
+            store.await_look(lock_id, booking.bookingId, at)
+        except Exception as exc:  # its own read-back still comes (SHARED_WAIT)
+            logger.warning("shared look not asked for", smartlock_id=lock_id, error=type(exc).__name__)
+    plan.shared_at = []
+
+
 def signal(store: Store, smartlock_id: int, now: datetime, after: float = 0.0) -> None:
     """Something says the lock may have drifted: the watcher looks at it (`after` seconds from now)."""
     try:
@@ -283,8 +297,8 @@ class Sync:
         return booking
 
     def _context(self, metas: LockMetas) -> Context:
-        delays = self.reads.sync_delays(metas)
-        return Context(self.settings, self.clock.now(), self.reads.backoff(), CodeCounts(metas), delays)
+        delays, shared = self.reads.sync_delays(metas), self.settings.shared_looks == "ENABLED"
+        return Context(self.settings, self.clock.now(), self.reads.backoff(), CodeCounts(metas), delays, shared)
 
     def _carry_out(self, booking: Booking, plan: Plan) -> tuple[GuestNotice, str] | None:
         """What follows a saved round before its writes: metrics, the follow-up, the auth index;
@@ -297,9 +311,7 @@ class Sync:
             job = {"bookingId": booking.bookingId, "seq": booking.checkSeq, "at": due.isoformat()}
             self.jobs.send(job, plan.next_check_delay)
             plan.next_check_delay = None
-        for ix in plan.index_auths:
-            self.store.index_auth(ix.smartlock_id, ix.booking_id, ix.nuki_id, ix.auth_id, ix.expires_at)
-        plan.index_auths = []
+        record_lookups(self.store, booking, plan)
         if not plan.email or booking.guest is None:
             return None
         room = self.store.get_room(booking.roomId)

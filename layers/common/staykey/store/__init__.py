@@ -14,6 +14,7 @@ Access patterns and their keys (pk / sk):
 | locks the reconciler looks after (beyond rooms) | LOCKS / LOCK#{smartlockId}            |
 | a lock's stays, last right digest, signal (watch) | WATCH#{id % 16:02d} / LOCK#{smartlockId} |
 | the watcher's record; the account log's cursor  | WATCHER / STATE; LOGPOLL / CURSOR     |
+| a write waiting for the shared look            | LOOKS#{id % 4} / LOCK#{smartlockId}#{bookingId} |
 | one Nuki log entry (dedup on Nuki's log id)     | LOG#{logId} / LOG; gsi1: ACT#... / {at}#{logId} |
 | activity across every lock, newest first        | gsi2: ACTDAY#{yyyy-mm-dd} / {at}#{logId} |
 | bookings of a room by stay (GET /bookings?roomId) | gsi1: ROOMSTAY#{roomId} / {validFrom}#{id} |

@@ -1,7 +1,8 @@
 """What the watcher keeps (`core.watch`): one item per lock in one of `WATCH_SHARDS` partitions
 (WATCH#{nn} / LOCK#{id}: the lock's stays, the digest of its codes when last found right, a signal),
 its own record (WATCHER / STATE), the account log's cursor (LOGPOLL / CURSOR) and the signals (SIGNALS /
-LOCK#{id}): items of their own partition keys, not CONFIG's, which every sync round reads.
+LOCK#{id}): items of their own partition keys, not CONFIG's, which every sync round reads. The shared
+look's requests (LOOKS#{id % 4} / LOCK#{id}#{bookingId}) are kept here too.
 
 The lock items are spread over partitions so that reading them all, every few minutes, puts no
 partition key above the others; each stay is an attribute of its own (`s#{bookingId}`), so a
@@ -22,6 +23,16 @@ from staykey.store.table import Table
 STAY = "s#"
 # signal_lock: tries of its pair of conditional writes while the watcher takes and clears signals
 SIGNAL_TRIES = 5
+
+
+# The shared look's items: in a few partitions of their own (read every minute, nearly always empty),
+# kept a day at most if nothing reads them (SHARED_LOOKS disabled after they were written).
+LOOK_SHARDS = 4
+LOOK_TTL_SECONDS = 86400
+
+
+def look_partition(smartlock_id: int) -> str:
+    return f"LOOKS#{smartlock_id % LOOK_SHARDS}"
 
 
 def watch_key(smartlock_id: int) -> dict[str, str]:
@@ -179,6 +190,43 @@ class WatchItems(Table):
             kwargs["ConditionExpression"] = condition
         self.client.update_item(**kwargs)
 
+    # -- the shared look (services.shared) -----------------------------------------------------
+
+    def await_look(self, smartlock_id: int, booking_id: str, at: datetime) -> None:
+        """A booking's write nobody waits for is in flight on the lock: the shared look reads the lock
+        from `at` on and tells the booking (one item per lock and booking; the latest round's `at`)."""
+        when = iso_utc(at)
+        self._put(
+            {
+                "pk": look_partition(smartlock_id),
+                "sk": f"LOCK#{smartlock_id}#{booking_id}",
+                "smartlockId": smartlock_id,
+                "bookingId": booking_id,
+                "at": when,
+                "expiresAt": int(at.timestamp()) + LOOK_TTL_SECONDS,
+            }
+        )
+
+    def awaited_looks(self) -> list[tuple[int, str, datetime]]:
+        """Every (lock, booking, from when) waiting for the shared look."""
+        out = []
+        for shard in range(LOOK_SHARDS):
+            for item in self._query(f"LOOKS#{shard}", "LOCK#"):
+                at = parse_iso(item.get("at"))
+                if at is not None:
+                    out.append((int(item["smartlockId"]), str(item["bookingId"]), at))
+        return out
+
+    def drop_look(self, smartlock_id: int, booking_id: str, at: datetime) -> None:
+        """The shared look told the booking: done, unless a round asked again meanwhile (another `at`)."""
+        self._delete(
+            look_partition(smartlock_id),
+            f"LOCK#{smartlock_id}#{booking_id}",
+            "#a = :a",
+            {":a": iso_utc(at)},
+            {"#a": "at"},
+        )
+
     # -- the watcher's record and the log cursor ---------------------------------------------
 
     def watch_state(self) -> WatchState:
@@ -190,6 +238,8 @@ class WatchItems(Table):
             codes=None if item.get("codes") is None else int(item["codes"]),
             locks=None if item.get("locks") is None else int(item["locks"]),
             hot=None if item.get("hot") is None else int(item["hot"]),
+            unpaged_failed=None if item.get("unpagedFailed") is None else int(item["unpagedFailed"]),
+            unpaged_failed_at=parse_iso(item.get("unpagedFailedAt")),
         )
 
     def update_watch_state(self, **fields: datetime | int | None) -> None:

@@ -1,0 +1,93 @@
+"""The shared look (SharedLookSchedule, every minute): the writes nobody waits for (`core.looks.shared`:
+a removal whose code's window has closed, a code the provisioning schedule put on hours before its
+stay) are confirmed by one read of all the locks they are in flight on, told to every booking
+waiting on them, instead of one read-back per booking and lock.
+
+A round that sends such a write asks for the look (`Store.await_look`: the lock, the booking, from
+when: the write's own first read-back point). A run reads the locks whose look is due with a read
+whose answer is one moment of each lock, so that a code missing from it is gone: the account's whole
+list in one answer (`GET /smartlock/auth`) while the account holds at most NUKI_UNPAGED_MAX_CODES
+codes and more than one lock is due, else each lock's own list. Pages are never used: a page can
+shift under a concurrent delete, and a removal confirmed by a code that slid to an earlier page
+would be a lie. If the account's list fails, the run reads the due locks one by one (and the
+account's list is not asked for at that size for a day: `core.watch.unpaged_cap`).
+
+Each waiting booking gets the lock's list as a complete look (`Sync.process`), stamped with when it
+was read: a write sent after that is not judged by it (`core.observe.apply_look`), and the look
+teaches nothing of the lock's sync delay. The booking's own read-backs still come, no sooner than
+SHARED_WAIT after the lock's last look: a run that does not come (or fails) delays a confirmation by
+that, never loses it. A run with nothing due makes no Nuki call and reads four small partitions.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from staykey.core.round import Look
+from staykey.core.timeutil import Clock
+from staykey.observability import count, logger
+from staykey.services.checks import Listing, LockChecks
+from staykey.store import Store
+
+if TYPE_CHECKING:
+    from staykey.services.sync import Sync
+
+# Stop telling bookings when less than this is left of the invocation's time: the rest stay due.
+RESERVE_SECONDS = 10.0
+
+
+class SharedLooks:
+    def __init__(
+        self,
+        store: Store,
+        checks: LockChecks,
+        sync: Callable[[], Sync],
+        clock: Clock,
+        metric: Callable[..., None] = count,
+    ) -> None:
+        self.store = store
+        self.checks = checks
+        self._sync = sync
+        self.clock = clock
+        self.metric = metric
+
+    def run(self, remaining: Callable[[], float] | None = None) -> dict[str, Any]:
+        now = self.clock.now()
+        due = [(lock_id, booking_id, at) for lock_id, booking_id, at in self.store.awaited_looks() if at <= now]
+        report: dict[str, Any] = {"due": len(due), "locks": 0, "told": 0, "nukiCalls": 0}
+        if not due:
+            return report
+        locks = sorted({lock_id for lock_id, _, _ in due})
+        listing = self._read(locks)
+        report |= {"locks": len(locks), "reader": listing.reader, "nukiCalls": listing.calls}
+        for lock_id, booking_id, at in due:
+            if remaining is not None and remaining() < RESERVE_SECONDS:
+                break
+            if lock_id in listing.failed:
+                continue  # stays due: the next run reads it again
+            look = Look(auths=listing.of(lock_id), complete=True, stamp=listing.at, timed=False)
+            try:
+                self._sync().process(booking_id, read_back=False, observed={lock_id: look})
+                report["told"] += 1
+            except KeyError:
+                pass  # the booking is gone: nothing waits
+            except Exception as exc:  # its own read-back still comes
+                logger.warning(
+                    "a shared look not told", booking_id=booking_id, smartlock_id=lock_id, error=type(exc).__name__
+                )
+                continue
+            self.store.drop_look(lock_id, booking_id, at)
+        logger.info("shared look", **report)
+        self.metric("SharedLookLocks", len(locks))
+        return report
+
+    def _read(self, locks: list[int]) -> Listing:
+        # The account's whole list that fails is read lock by lock (`LockChecks.read`).
+        listing = self.checks.read(locks, self.store.watch_state().codes, paged=False)
+        if listing.reader == "account":
+            self.store.update_watch_state(codes=listing.codes)
+        return listing
+
+
+__all__ = ["SharedLooks"]
