@@ -98,9 +98,11 @@ def test_a_shared_write_asks_for_the_look_and_its_own_read_back_waits() -> None:
     commands.start_provisioning(b, NOW)
     d.decide(b, {}, ctx(NOW))
     plan = d.after_outcome(b, Outcome(), ctx(NOW))
-    # a code put on hours ahead is looked at with the others of five minutes
+    # a code put on hours ahead may be read from its own first point (1 s: the backoff's first) and
+    # is read with the others of five minutes at the latest
     first = SHARED_FIRST["create"]
-    assert sorted(plan.shared_at) == [(lock, NOW + timedelta(seconds=first)) for lock in sorted(LOCKS)]
+    expected = [(lock, NOW + timedelta(seconds=1), NOW + timedelta(seconds=first)) for lock in sorted(LOCKS)]
+    assert sorted(plan.shared_at) == expected
     # its own read-back comes SHARED_WAIT after that, and a follow-up before then does not read it
     assert plan.next_check_delay == pytest.approx(first + SHARED_WAIT)
     soon = NOW + timedelta(seconds=first + 30)
@@ -111,7 +113,7 @@ def test_a_shared_write_asks_for_the_look_and_its_own_read_back_waits() -> None:
     # read-back SHARED_WAIT after that look
     looked = NOW + timedelta(seconds=first + 10)
     plan = d.decide(b, {lock: Look([], True, stamp=looked, timed=False) for lock in LOCKS}, ctx(looked))
-    assert all(at > looked for _, at in plan.shared_at)
+    assert all(by >= at > looked for _, at, by in plan.shared_at)
     assert plan.next_check_delay == pytest.approx(SHARED_WAIT)
     # without the shared look: its own points
     b = booking()
@@ -129,9 +131,9 @@ def test_a_removal_is_looked_at_with_the_others_of_its_minute() -> None:
     commands.end(b, BookingStatus.REVOKING, "stay ended", after)
     d.decide(b, {}, ctx(after))
     plan = d.after_outcome(b, Outcome(), ctx(after))
-    assert sorted(plan.shared_at) == [
-        (lock, after + timedelta(seconds=SHARED_FIRST["delete"])) for lock in sorted(LOCKS)
-    ]
+    # from its own first point (15 s on a lock not learned), with the others of its minute at the latest
+    by = after + timedelta(seconds=SHARED_FIRST["delete"])
+    assert sorted(plan.shared_at) == [(lock, after + timedelta(seconds=15), by) for lock in sorted(LOCKS)]
     assert plan.next_check_delay == pytest.approx(SHARED_FIRST["delete"] + SHARED_WAIT)
 
 

@@ -31,9 +31,10 @@ LATE = 1.0
 # shared look is due: the shared look comes every minute (SharedLookSchedule), and this leaves it the
 # time to.
 SHARED_WAIT = 100.0
-# The shared look at a write, this long after its send at the soonest: the writes of a minute (a
-# removal: its code opens nothing, its tries must fit in 15 minutes) or of five (a code put on hours
-# before its stay) are read together, not one run each.
+# The shared look at a write may wait this long after its send (it is read from its own first
+# read-back point on, by a run that reads for any write due): the writes of a minute (a removal: its
+# code opens nothing, its tries must fit in 15 minutes) or of five (a code put on hours before its
+# stay) are read together, not one run each.
 SHARED_FIRST = {"delete": 60.0, "create": 300.0, "update": 300.0}
 # A code the provisioning schedule put on is shared only while its stay starts later than this.
 SHARED_HORIZON = timedelta(hours=1)
@@ -99,8 +100,8 @@ def plan_next_check(b: Booking, ctx: Context, plan: Plan) -> None:
     for lk in (lk for lk in slots if lk.op is not None):
         gap = max(_floor(lk, ctx), next_look(lk, ctx))
         if shared(b, lk, ctx):
-            at = max(gap, _shared_first(lk, ctx))
-            plan.shared_at.append((lk.smartlockId, now + timedelta(seconds=at)))
+            by = max(gap, _shared_first(lk, ctx))
+            plan.shared_at.append((lk.smartlockId, now + timedelta(seconds=gap), now + timedelta(seconds=by)))
             gap = max(gap, _shared_wait(lk, ctx))
         gaps.append(gap)
     gaps += [REMOVAL_LOOK_EVERY for lk in slots if lk.recheck and lk.op is None]

@@ -120,8 +120,9 @@ class Plan:
     email_updated: bool = False
     email_fingerprint: str = ""
     next_check_delay: float | None = None
-    # Locks whose write in flight waits for the shared look, and from when (`core.looks.shared`).
-    shared_at: list[tuple[int, datetime]] = field(default_factory=list)
+    # Locks whose write in flight waits for the shared look: from when it may be read, and by when
+    # (`core.looks.shared`).
+    shared_at: list[tuple[int, datetime, datetime]] = field(default_factory=list)
     claims: list[CodeClaim] = field(default_factory=list)
     releases: list[CodeClaim] = field(default_factory=list)
     index_auths: list[IndexAuth] = field(default_factory=list)

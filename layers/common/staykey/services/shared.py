@@ -4,7 +4,9 @@ stay) are confirmed by one read of all the locks they are in flight on, told to 
 waiting on them, instead of one read-back per booking and lock.
 
 A round that sends such a write asks for the look (`Store.await_look`: the lock, the booking, from
-when: the write's own first read-back point). A run reads the locks whose look is due with a read
+when: the write's own first read-back point; by when: a minute after a removal's send, five after a
+create's, `core.looks.SHARED_FIRST`). A run reads when any look is due by then, the locks of every
+look that may be read, so the writes of that minute or five share it; with a read
 whose answer is one moment of each lock, so that a code missing from it is gone: the account's whole
 list in one answer (`GET /smartlock/auth`) while the account holds at most NUKI_UNPAGED_MAX_CODES
 codes and more than one lock is due, else each lock's own list. Pages are never used: a page can
@@ -54,9 +56,11 @@ class SharedLooks:
 
     def run(self, remaining: Callable[[], float] | None = None) -> dict[str, Any]:
         now = self.clock.now()
-        due = [(lock_id, booking_id, at) for lock_id, booking_id, at in self.store.awaited_looks() if at <= now]
+        awaited = self.store.awaited_looks()
+        # A run reads when a write's look is due (its `by`), and then for every write that may be read.
+        due = [(a.smartlock_id, a.booking_id, a.at) for a in awaited if a.at <= now]
         report: dict[str, Any] = {"due": len(due), "locks": 0, "told": 0, "nukiCalls": 0}
-        if not due:
+        if not any(a.by <= now for a in awaited):
             return report
         locks = sorted({lock_id for lock_id, _, _ in due})
         listing = self._read(locks)

@@ -82,9 +82,9 @@ def record_lookups(store: Store, booking: Booking, plan: Plan) -> None:
     for ix in plan.index_auths:
         store.index_auth(ix.smartlock_id, ix.booking_id, ix.nuki_id, ix.auth_id, ix.expires_at)
     plan.index_auths = []
-    for lock_id, at in plan.shared_at:
+    for lock_id, at, by in plan.shared_at:
         try:
-            store.await_look(lock_id, booking.bookingId, at)
+            store.await_look(lock_id, booking.bookingId, at, by)
         except Exception as exc:  # its own read-back still comes (SHARED_WAIT)
             logger.warning("shared look not asked for", smartlock_id=lock_id, error=type(exc).__name__)
     plan.shared_at = []

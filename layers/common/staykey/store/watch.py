@@ -14,7 +14,7 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Iterable, Iterator
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 from staykey.core.timeutil import iso_utc, parse_iso
 from staykey.core.watch import WATCH_SHARDS, LockWatch, WatchState
@@ -29,6 +29,13 @@ SIGNAL_TRIES = 5
 # kept a day at most if nothing reads them (SHARED_LOOKS disabled after they were written).
 LOOK_SHARDS = 4
 LOOK_TTL_SECONDS = 86400
+
+
+class AwaitedLook(NamedTuple):
+    smartlock_id: int
+    booking_id: str
+    at: datetime  # read from then on
+    by: datetime  # read by then: a run reads when any is due
 
 
 def look_partition(smartlock_id: int) -> str:
@@ -192,29 +199,31 @@ class WatchItems(Table):
 
     # -- the shared look (services.shared) -----------------------------------------------------
 
-    def await_look(self, smartlock_id: int, booking_id: str, at: datetime) -> None:
+    def await_look(self, smartlock_id: int, booking_id: str, at: datetime, by: datetime) -> None:
         """A booking's write nobody waits for is in flight on the lock: the shared look reads the lock
-        from `at` on and tells the booking (one item per lock and booking; the latest round's `at`)."""
-        when = iso_utc(at)
+        from `at` on, by `by` at the latest, and tells the booking (one item per lock and booking; the
+        latest round's)."""
         self._put(
             {
                 "pk": look_partition(smartlock_id),
                 "sk": f"LOCK#{smartlock_id}#{booking_id}",
                 "smartlockId": smartlock_id,
                 "bookingId": booking_id,
-                "at": when,
-                "expiresAt": int(at.timestamp()) + LOOK_TTL_SECONDS,
+                "at": iso_utc(at),
+                "by": iso_utc(by),
+                "expiresAt": int(by.timestamp()) + LOOK_TTL_SECONDS,
             }
         )
 
-    def awaited_looks(self) -> list[tuple[int, str, datetime]]:
-        """Every (lock, booking, from when) waiting for the shared look."""
+    def awaited_looks(self) -> list[AwaitedLook]:
+        """Every lock and booking waiting for the shared look, from when, and by when."""
         out = []
         for shard in range(LOOK_SHARDS):
             for item in self._query(f"LOOKS#{shard}", "LOCK#"):
                 at = parse_iso(item.get("at"))
                 if at is not None:
-                    out.append((int(item["smartlockId"]), str(item["bookingId"]), at))
+                    by = parse_iso(item.get("by")) or at
+                    out.append(AwaitedLook(int(item["smartlockId"]), str(item["bookingId"]), at, by))
         return out
 
     def drop_look(self, smartlock_id: int, booking_id: str, at: datetime) -> None:
