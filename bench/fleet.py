@@ -603,6 +603,8 @@ def run_design(
     """Every fleet of one design, in this process (the design is the tree this file runs in); each
     fleet's figures are written to `partial` as soon as they are in (a long run stopped keeps them)."""
     out: dict[str, Any] = {"design": design}
+    if design == "new":
+        out["account_list"] = account_list(30_000)  # NUKI_UNPAGED_MAX_CODES
     for locks in (200,) if quick else sizes:
         for webhooks in modes:
             key = f"{locks}_{'webhooks' if webhooks else 'polling'}"
@@ -614,6 +616,56 @@ def run_design(
             if partial is not None:
                 partial.write_text(json.dumps(out, indent=1), encoding="utf-8")
     return out
+
+
+def account_list(codes: int) -> dict[str, Any]:
+    """The account's whole list (`GET /smartlock/auth`) at `codes` keypad codes, three to a lock, each as
+    Nuki's spec and the sandbox write one: its size as JSON and gzipped, and what StayKey's client
+    costs to parse it (seconds, and peak memory with tracemalloc on, which slows it)."""
+    import gzip
+    import time
+    import tracemalloc
+
+    from staykey.nuki import client
+
+    day = "2026-12-01T14:00:00.000Z"
+    items = [
+        {
+            "id": f"{i:024x}",
+            "smartlockId": 17000000 + i // 3,
+            "authId": i,
+            "code": 100000 + i,
+            "type": 13,
+            "name": f"StayKey B-{i:08d}",
+            "enabled": True,
+            "remoteAllowed": False,
+            "lockCount": 0,
+            "allowedFromDate": day,
+            "allowedUntilDate": day,
+            "allowedWeekDays": 127,
+            "allowedFromTime": 0,
+            "allowedUntilTime": 0,
+            "creationDate": day,
+            "updateDate": day,
+        }
+        for i in range(codes)
+    ]
+    raw = json.dumps(items).encode()
+    started = time.perf_counter()
+    parsed = client._AUTHS.validate_json(raw)
+    seconds = time.perf_counter() - started
+    tracemalloc.start()
+    client._AUTHS.validate_json(raw)
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    assert len(parsed) == codes
+    return {
+        "codes": codes,
+        "json_mb": round(len(raw) / 1e6, 1),
+        "gzip_kb": round(len(gzip.compress(raw)) / 1e3),
+        "parse_s": round(seconds, 2),
+        "peak_mb": round(peak / 1e6),
+    }
 
 
 def run_today(quick: bool) -> dict[str, Any]:
@@ -809,6 +861,12 @@ def details(r: dict[str, Any]) -> str:
             if key.startswith("idle_"):
                 routes, name = json.dumps(f["calls_by_route"]), key.removeprefix("idle_")
                 parts.append(f"- {design} {name} ({f['hours']:g} h): {f['calls_per_lock_day']:g}; `{routes}`")
+    if (listed := (r.get("new") or {}).get("account_list")) is not None:
+        parts.append(
+            f"\nThe account's whole list at {listed['codes']:,} codes (`NUKI_UNPAGED_MAX_CODES`): "
+            f"{listed['json_mb']} MB of JSON, {listed['gzip_kb']} kB gzipped (synthetic, so more compressible "
+            f"than Nuki's), parsed by StayKey's client in {listed['parse_s']} s, {listed['peak_mb']} MB at its peak."
+        )
     parts.append("\nSeasons' Nuki calls by route:\n")
     for design in ("new", "today"):
         for key, f in sorted((r.get(design) or {}).items()):

@@ -62,6 +62,13 @@ class SharedLooks:
         report: dict[str, Any] = {"due": len(due), "locks": 0, "told": 0, "nukiCalls": 0}
         if not any(a.by <= now for a in awaited):
             return report
+        # A write confirmed meanwhile (its webhook, its own read-back) needs no look: no call for it.
+        waiting = [(lock_id, booking_id, at) for lock_id, booking_id, at in due if self._in_flight(lock_id, booking_id)]
+        for lock_id, booking_id, at in set(due) - set(waiting):
+            self.store.drop_look(lock_id, booking_id, at)
+        due = waiting
+        if not due:
+            return report
         locks = sorted({lock_id for lock_id, _, _ in due})
         listing = self._read(locks)
         report |= {"locks": len(locks), "reader": listing.reader, "nukiCalls": listing.calls}
@@ -85,6 +92,12 @@ class SharedLooks:
         logger.info("shared look", **report)
         self.metric("SharedLookLocks", len(locks))
         return report
+
+    def _in_flight(self, smartlock_id: int, booking_id: str) -> bool:
+        booking = self.store.get_booking(booking_id, self.clock.now())
+        return booking is not None and any(
+            slot.op in ("create", "update", "delete") for slot in booking.slots_on(smartlock_id)
+        )
 
     def _read(self, locks: list[int]) -> Listing:
         # The account's whole list that fails is read lock by lock (`LockChecks.read`).
