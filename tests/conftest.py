@@ -78,12 +78,17 @@ def captured_logs(capsys: pytest.CaptureFixture[str]) -> Iterator[Callable[[], s
     handler = logging.StreamHandler(buffer)
     handler.setFormatter(logger.registered_formatter)
     logger._logger.addHandler(handler)
+    # At the deployed level (template.yaml: INFO): a simulated world quiets the service's logger for
+    # its run (local.sim.world), and a test of tests/sim run before this one left it so.
+    level = logger._logger.level
+    logger._logger.setLevel(logging.INFO)
 
     def read() -> str:
         out = capsys.readouterr()
         return buffer.getvalue() + out.out + out.err
 
     yield read
+    logger._logger.setLevel(level)
     logger._logger.removeHandler(handler)
 
 
