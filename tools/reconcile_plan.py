@@ -82,7 +82,7 @@ def render_text(plans: Sequence[LockPlan], *, applied: bool, limit: int) -> str:
         indexed = sorted(enumerate(plan.actions), key=lambda item: (order.get(item[1].drift.value, 99), item[0]))
         for index, action in indexed:
             key = (action.drift.value, action.do.value)
-            if action.drift.value not in ("ok", "foreign", "pending", "not_due"):
+            if action.drift.value not in ("ok", "foreign", "pending"):  # core.drift.QUIET
                 drifts[action.drift.value] += 1
             if key in _COLLAPSED:
                 collapsed[key] += 1

@@ -34,11 +34,12 @@ foreign          A code (or app user) StayKey did not create is never changed or
                  look at the account's codes found that lock right: each remembers every code it
                  lists), a rotation's new PIN included.
 converges        Once faults stop, locks are online and full locks have room, every booking
-                 reaches its right state (scheduled before its lead time, active during it,
-                 revoked or cancelled after, its PIN rotations taken effect, but for one asked
-                 for less than CONFIRM_MIN before the end, or a change the shop made then) without an
-                 operator; no booking takes more than MAX_FOLLOW_UPS_PER_HOUR follow-ups in any
-                 hour (waiting never spins).
+                 reaches its right state (scheduled before its lead time, with nothing of it on
+                 any lock, also after a change put its stay there; active during it, revoked or
+                 cancelled after, its PIN rotations taken effect, but for one asked for less than
+                 CONFIRM_MIN before the end, or a change the shop made then) without an operator;
+                 no booking takes more than MAX_FOLLOW_UPS_PER_HOUR follow-ups in any hour
+                 (waiting never spins).
 visible          A booking that is not `active` by its deadline (validFrom, but never sooner than
                  CONFIRM_MIN after it was sent) is `failed` with its reason, and the
                  ProvisioningFailed metric was emitted (a PIN rotation's new code likewise: its
@@ -794,6 +795,17 @@ class Checker:
 
     # ------------------------------------------------------------------ the end of a run
 
+    def _provision_at(self, booking_id: str, item: dict[str, Any], lead_at: float) -> float:
+        """When the booking's code goes on (loop time): its `provisionAt`, which must lie within its
+        share of PROVISION_SPREAD_MINUTES before its lead (`lead_at`: ProvisionLeadHours before the
+        stay); the lead itself when it does not (a violation)."""
+        w = self.w
+        at, spread = parse_iso(item.get("provisionAt")), w.settings.provision_spread_minutes * 60
+        if at is None or not lead_at - spread - 1 <= w.loop.at_time(at) <= lead_at + 1:
+            self.violation("converges", f"{booking_id}'s provisionAt {item.get('provisionAt')} is not by its lead")
+            return lead_at
+        return w.loop.at_time(at)
+
     def alarms(self) -> None:
         """Every operator-fixable cause has an alarm on its metric in template.yaml."""
         from local.sim.template import alarmed_metrics
@@ -831,8 +843,8 @@ class Checker:
                 want = {"revoked", "cancelled"}
             elif ended <= now:
                 want = {"revoking", "revoked", "cancelled"}  # ended moments ago: still taking the code off
-            elif w.loop.at_time(start) - lead <= now or sb.staff:  # a staff code goes on at once
-                want = {"active"}
+            elif sb.staff or self._provision_at(sb.booking_id, item, w.loop.at_time(start) - lead) <= now:
+                want = {"active"}  # a staff code goes on at once
             else:
                 want = {"scheduled"}
             # A change the shop made in the last minutes of the run (it may, in the quiet hours too:
@@ -844,6 +856,13 @@ class Checker:
                     "converges",
                     f"{sb.booking_id} is {status} ({item.get('statusReason')}), should be {'/'.join(sorted(want))}",
                 )
+            if status == "scheduled":
+                # Before its lead nothing of it is on a lock (a far-future stay takes no slot), also
+                # after a change put a stay that was on the locks beyond its lead (seed 112).
+                for lock_id in sorted(w.sandbox._locks):
+                    self.checks["converges"] += 1
+                    if any(a.name == item["authName"] and a.id not in w.foreign_ids for a in w.auths_on(lock_id)):
+                        self.violation("converges", f"{sb.booking_id} is scheduled, and its code is on lock {lock_id}")
             if status not in ENDED and set(self._present(item)) != set(sb.locks):
                 self.violation(
                     "converges", f"{sb.booking_id} uses locks {self._present(item)}, its room has {sb.locks}"

@@ -7,7 +7,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 from local.sim.scenario import Season
-from tests.sim.conftest import DOOR_1, ENTRANCE, book_now, codes_on, make_world, our_auth, status, violations
+from tests.sim.conftest import DOOR_1, DOOR_2, ENTRANCE, book_now, codes_on, make_world, our_auth, status, violations
 
 
 def _fill(world, smartlock_id: int) -> None:  # type: ignore[no-untyped-def]
@@ -212,6 +212,40 @@ def test_10_a_cancelled_guests_code_leaves_the_healthy_door_while_the_entrance_h
     assert status(world, "B-423") == "cancelled"
     world.checker.sweep()
     assert not violations(world)
+
+
+def test_11_a_stay_moved_beyond_the_lead_is_scheduled_again_and_its_code_comes_off() -> None:
+    """Seed 112 (B112-9, below): an active booking moved to a room whose check-in time put its
+    stay 11.5 hours beyond the provisioning lead stayed `active`, its code on the new room's locks
+    (a change of dates alone did the same). Now one rule (core.lead) for every change: the booking
+    is `scheduled` again, its code comes off every lock (its PIN stays reserved), and it goes on
+    again at the lead, when the guest is told the new stay."""
+    world = make_world(webhooks=True)
+    world.put_room("r2", (DOOR_2, ENTRANCE), checkInTime="22:00")
+    day = (world.loop.now() + timedelta(days=3)).date()
+    world.book("B-LEAD", "r1", day, day + timedelta(days=2))  # 15:00 CET: its lead is 5 hours away
+    world.run_for(6 * 3600)
+    assert status(world, "B-LEAD") == "active"
+    pin = int(world.booking_item("B-LEAD")["pin"])  # type: ignore[index]
+    world.patch("B-LEAD", roomId="r2")  # 22:00 CET: 7 hours later, beyond the lead again
+    world.run_for(1800)
+    assert status(world, "B-LEAD") == "scheduled"
+    assert [lock_id for lock_id in (DOOR_1, DOOR_2, ENTRANCE) if pin in codes_on(world, lock_id)] == []
+    world.checker.sweep()
+    world.checker.final()  # converges: scheduled before its lead, nothing of it on a lock
+    assert not violations(world)
+    world.run_for(8 * 3600)  # its new lead comes
+    assert status(world, "B-LEAD") == "active"
+    assert [lock_id for lock_id in (DOOR_1, DOOR_2, ENTRANCE) if pin in codes_on(world, lock_id)] == [DOOR_2, ENTRANCE]
+    assert len(world.mailer.sent) == 2, "the guest is told the new stay once its code is on the new locks"
+    world.checker.sweep()
+    assert not violations(world)
+
+
+def test_seed_112_a_move_beyond_the_lead_converges() -> None:
+    """The season that found it: B112-9 ended the run `active` instead of `scheduled`."""
+    result = Season(112, stays=80, days=1.0, validate=0.1).run()
+    assert result.ok, "\n".join(result.violations[:10])
 
 
 def test_a_season_with_every_fault_keeps_every_promise() -> None:

@@ -24,6 +24,7 @@ PIN = "482917"
 CORE = Path(__file__).resolve().parents[3] / "layers" / "common" / "staykey" / "core"
 DECISIONS = (
     "decide.py",
+    "lead.py",
     "observe.py",
     "round.py",
     "drift.py",

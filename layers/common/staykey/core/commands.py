@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any
 
+from staykey.core import lead as lead_rule
 from staykey.core.models import (
     ENDED,
     MAX_STAY_DAYS,
@@ -76,12 +77,10 @@ def new_booking(
 ) -> Booking:
     """A booking for `request` in `room`, its PIN reserved, scheduled or provisioning by its lead."""
     valid_from, valid_until = window
-    provision_at = valid_from - lead
-    status = BookingStatus.PROVISIONING if provision_at <= now else BookingStatus.SCHEDULED
-    return Booking(
+    b = Booking(
         bookingId=request.bookingId,
         roomId=room.roomId,
-        status=status,
+        status=BookingStatus.SCHEDULED,
         pin=pin,
         pinHistory=[pin],
         authName=auth_name(request.bookingId, name_attempt),
@@ -94,9 +93,11 @@ def new_booking(
         locks=[lock_state(room, lock_id) for lock_id in room.smartlockIds],
         createdAt=now,
         updatedAt=now,
-        provisionAt=provision_at,
+        provisionAt=valid_from - lead,
         requestHash=request.request_hash(),
     )
+    lead_rule.follow(b, now)
+    return b
 
 
 def lock_state(room: Room, smartlock_id: int) -> LockState:
@@ -129,16 +130,15 @@ def end(b: Booking, target: BookingStatus, reason: str, now: datetime, wait: dat
     if b.status in ENDED:
         return None
     out = Claims()
-    b.status = target
-    b.statusReason = reason
-    b.updatedAt = now
+    b.status, b.statusReason, b.updatedAt = target, reason, now
     b.rotation = None  # a PIN rotation in progress ends too: both codes come off
     for lock in b.slots():
+        kept = lock.desired == "present" and lock.status == LockStatus.REMOVED  # taken off, its PIN kept
         lock.desired = "absent"
         if lock.status == LockStatus.FAILED and lock.op is None:
             reset(lock)
-        if lock.sentPin is None and lock.op is None and lock.status != LockStatus.REMOVED:
-            # Nothing was ever sent to this lock: nothing to remove.
+        if lock.sentPin is None and lock.op is None and (lock.status != LockStatus.REMOVED or kept):
+            # Nothing was ever sent to this lock, or what was is gone: nothing to remove.
             lock.status = LockStatus.REMOVED
             out.releases.append(claim(lock.smartlockId, lock.access, b.target_pin(lock)))
     b.rotationCodes = [lk for lk in b.rotationCodes if lk.status != LockStatus.REMOVED]
@@ -251,8 +251,7 @@ def patch(b: Booking, change: Change, now: datetime) -> Claims:
         b.readiness = None
     if b.status == BookingStatus.FAILED:
         b.status, b.statusReason, b.pinChoices = BookingStatus.PROVISIONING, None, 1
-    if b.status == BookingStatus.SCHEDULED and b.provisionAt <= now:
-        b.status = BookingStatus.PROVISIONING
+    out.releases += lead_rule.follow(b, now)  # scheduled before its lead, in both directions
     return out
 
 
@@ -351,9 +350,11 @@ def rotate(b: Booking, pin: str, now: datetime) -> Claims:
     out.claims += [CodeClaim(lock_id, pin) for lock_id in present]
     b.pinHistory.append(pin)
     b.updatedAt, b.nobodyWaits = now, False
-    nothing_sent = all(lk.sentPin is None and lk.op is None and lk.nukiId is None for lk in b.slots())
-    if b.status == BookingStatus.SCHEDULED and nothing_sent:
-        out.releases += [CodeClaim(lk.smartlockId, b.pin) for lk in keypad]
+    if b.status == BookingStatus.SCHEDULED:
+        # Nothing of it belongs on the locks yet (what a change left there frees its PIN once gone).
+        out.releases += [
+            CodeClaim(lk.smartlockId, b.pin) for lk in keypad if lk.desired == "present" and lead_rule.nothing_on(lk)
+        ]
         b.pin, b.pinRotatedAt = pin, now
         return out
     b.rotation = PinRotation(pin=pin, requestedAt=now)
@@ -426,8 +427,7 @@ def retry(b: Booking, now: datetime) -> None:
         # afresh too: the cause was fixed, or the retry is pointless (found by an adversarial run:
         # a retry failed again at once, without a call to Nuki).
         b.account = b.account.renewed()
-    b.status, b.statusReason, b.pinChoices, b.updatedAt = BookingStatus.PROVISIONING, None, 1, now
-    b.nobodyWaits = False  # someone asked for it
+    b.status, b.statusReason, b.pinChoices, b.updatedAt, b.nobodyWaits = BookingStatus.PROVISIONING, None, 1, now, False
 
 
 def choose_again(

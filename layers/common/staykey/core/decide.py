@@ -141,7 +141,7 @@ def _answered(b: Booking, locks: list[LockState], outcome: Outcome, now: datetim
             lock.retries += 1
             # A removal keeps trying every two minutes at most: a code must be gone within
             # minutes of the end, also after Nuki was out of reach for a while.
-            cap = REMOVAL_LOOK_EVERY if b.code_unwanted(lock) else 900
+            cap = REMOVAL_LOOK_EVERY if b.code_off(lock) else 900
             lock.retryAt = now + timedelta(seconds=retry_delay(lock.retries, cap))
             if was == "update":
                 lock.sentFrom = None  # it may not have arrived: send the update again when due
@@ -199,8 +199,9 @@ def _plan_writes(
     plan.pin, plan.valid_from, plan.valid_until = pin, b.validFrom, b.validUntil
     plan.schedule = b.schedule()
     for lock in locks:
-        if lock.op in ("create", "update") and b.code_unwanted(lock):
-            # The booking ended while a write was in flight: find what landed and remove it.
+        if lock.op in ("create", "update") and b.code_off(lock):
+            # The booking ended (or was scheduled again) while a write was in flight: find what
+            # landed and remove it.
             lock.op, lock.opSentAt, lock.opChecks, lock.findSince = "find", now, 0, None
             if lock.nukiId:
                 lock.op = None
@@ -227,14 +228,15 @@ def _plan_writes(
                 _send(lock, b, now, plan)
             elif differs_from_sent(b, lock):
                 _send(lock, b, now, plan)
-        elif b.code_unwanted(lock) and lock.status != LockStatus.REMOVED:
+        elif b.code_off(lock) and lock.status != LockStatus.REMOVED:
             if b.keeps_old_code(lock):
                 continue  # the PIN the guest was last told keeps working until they are told the new one
             if lock.nukiId:
                 plan.deletes.append((lock.smartlockId, lock.nukiId))
                 lock.op, lock.opSentAt, lock.opChecks = "delete", now, 0
             elif lock.sentPin is None:
-                removed(b, lock, plan, now)
+                if b.code_unwanted(lock):  # (a scheduled booking's lock with nothing sent waits for its lead)
+                    removed(b, lock, plan, now)
             else:
                 # A create may still land; look for it on the next read-backs.
                 lock.op, lock.opSentAt, lock.opChecks, lock.findSince = "find", now, 0, None

@@ -41,7 +41,7 @@ class Drift(StrEnum):
     PENDING = "pending"  # a write of the sync engine in flight; its read-backs confirm it
     WAITING = "waiting"  # the booking waits for a free slot: the lock holds Nuki's limit
     FAILED = "failed"  # the lock state gave up (the booking says why); nothing to do here
-    NOT_DUE = "not_due"  # ours, on the lock before the booking's provisioning time; adopted then
+    NOT_DUE = "not_due"  # ours, on the lock before the booking's provisioning time: removed, its PIN kept
     OVERDUE = "overdue"  # still scheduled after its provisioning time (the schedule was lost): provisioned
     MISSING = "missing"  # expected, not on the lock: created again
     UNCONFIRMED = "unconfirmed"  # on the lock (or gone) but not recorded so: recorded and confirmed
@@ -61,7 +61,7 @@ class Drift(StrEnum):
 
 
 # Not drift: no "found" metric for these.
-QUIET = frozenset({Drift.OK, Drift.PENDING, Drift.FOREIGN, Drift.NOT_DUE})
+QUIET = frozenset({Drift.OK, Drift.PENDING, Drift.FOREIGN})
 
 
 class Do(StrEnum):
@@ -421,15 +421,14 @@ class _Classifier:
             if auth is primary and state is not None and drift == Drift.ROTATED and b.keeps_old_code(state):
                 note = "the old code keeps working until its replacement is on and the guest told; then removed"
                 self.add(Drift.PENDING, Do.NONE, booking_id=booking_id, auth_id=auth.id, note=note)
-            elif auth is primary and state is not None and drift == Drift.NOT_DUE:
-                note = "on the lock before its provisioning time; adopted when it is sent"
-                self.add(drift, Do.NONE, booking_id=booking_id, auth_id=auth.id, note=note)
             elif auth is primary and state is not None and (in_flight or looks.removal_waits(state, self.now)):
                 waits = f"its removal is due at {iso_utc(state.retryAt)}"
                 note = f"a {state.op} is in flight; its read-backs confirm it" if in_flight else waits
                 self.add(Drift.PENDING, Do.NONE, booking_id=booking_id, auth_id=auth.id, note=note)
             elif auth is primary and state is not None:
                 note = "the sync engine removes it and confirms by read-back"
+                if drift == Drift.NOT_DUE:
+                    note = "on the lock before its provisioning time (core.lead): the sync engine removes it"
                 self.add(drift, Do.HEAL, booking_id=booking_id, auth_id=auth.id, note=note)
             else:
                 note = "an orphan: deleted, confirmed by read-back"

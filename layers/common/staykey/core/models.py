@@ -422,8 +422,10 @@ class Booking(BaseModel):
         calls for another email does not bring the hold back), and only on a lock the booking still
         uses (a door of a room it left is not one the guest opens). An old code of the other kind
         (`untilReplaced`) stays while the lock's new one is not confirmed, then until the guest is told."""
+        if self.status not in CODE_WANTED:
+            return False  # ended, or scheduled again: nothing of it opens a door now (`code_off`)
         new = self.lock(lock.smartlockId)
-        if lock.untilReplaced and self.status not in ENDED and new is not None and new.desired == "present":
+        if lock.untilReplaced and new is not None and new.desired == "present":
             confirmed = new.status == LockStatus.ACTIVE and new.op is None
             return new.access != lock.access and (not confirmed or self.awaits_notice())
         if not lock.untilTold or not self.awaits_notice():
@@ -444,9 +446,15 @@ class Booking(BaseModel):
         return self.status in CODE_WANTED and lock.desired == "present"
 
     def code_unwanted(self, lock: LockState) -> bool:
-        """The code must come off this lock (or never go on): the lock was left, or the stay ended.
-        Not "not wants_code": a scheduled booking wants nothing removed (its PIN stays reserved)."""
+        """The code must come off this lock (or never go on), its PIN freed there: the lock was
+        left, or the stay ended. Not "not wants_code": a scheduled booking keeps its PIN reserved."""
         return lock.desired == "absent" or self.status in ENDED
+
+    def code_off(self, lock: LockState) -> bool:
+        """Nothing of the booking belongs on this lock now: its code is unwanted, or the booking is
+        scheduled (a change put its stay beyond the lead after the code went on: it comes off, its
+        PIN stays reserved, and goes on again at the lead; `core.lead`)."""
+        return self.code_unwanted(lock) or self.status == BookingStatus.SCHEDULED
 
     def notice_fingerprint(self) -> str:
         """What the guest was told: a change in any of these means telling them again."""

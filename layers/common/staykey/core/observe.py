@@ -160,7 +160,7 @@ def apply_look(b: Booking, lock: LockState, look: Look, ctx: Context, plan: Plan
             not look.complete or any(a.account_user_id == match.account_user_id for a in stale)
         )
         _seen_code(b, lock, match, look, ctx, plan, twin)
-    elif gone and b.code_unwanted(lock) and stale and look.complete:
+    elif gone and b.code_off(lock) and stale and look.complete:
         # Our tracked code is gone but another code of ours with an earlier PIN is still on the
         # lock (an old create that landed late: a duplicate). Its delete in `plan.stale` is sent
         # once, unanswered; the lock is not `removed` while it is there: it becomes the code this
@@ -172,7 +172,7 @@ def apply_look(b: Booking, lock: LockState, look: Look, ctx: Context, plan: Plan
         note = "an earlier code of ours is still on the lock; removing it"
         plan.logs.append((note, {"smartlock_id": lock.smartlockId}))
     elif gone:
-        if not look.complete and b.code_unwanted(lock) and _may_hold_more(b, lock):
+        if not look.complete and b.code_off(lock) and _may_hold_more(b, lock):
             # The deletion of the code we tracked, told by a webhook: the lock may still hold an
             # earlier code of ours (another PIN the booking had). Only a read-back of the whole
             # list says the lock is clear: the removal stays in flight until one comes.
@@ -230,7 +230,7 @@ def _seen_code(
         lock.nukiId, lock.authId = match.id, match.auth_id
         expires = b.validUntil + timedelta(days=ctx.settings.activity_retention_days)
         plan.index_auths.append(IndexAuth(lock.smartlockId, b.bookingId, match.id, match.auth_id, expires))
-    if match.error and (lock.op in ("find", "delete") or b.code_unwanted(lock)):
+    if match.error and (lock.op in ("find", "delete") or b.code_off(lock)):
         # Refused by a full lock as the booking stopped wanting it (it moved or ended as the write
         # landed; a create we looked for after the end): nobody is kept out, but the lock is full
         # for the next guest, the operator's news (Hypothesis examples, seed 181). It is deleted.
@@ -251,14 +251,13 @@ def _seen_code(
             lock.opSentAt = now
             lock.retries += 1
         return
-    if b.code_unwanted(lock):
+    if b.code_off(lock):
+        # Unwanted, or on the lock before its provisioning time (a scheduled booking's: `core.lead`).
         if lock.status == LockStatus.REMOVED and lock.op is None:
             # Our code showed up after we took it off (a late write landing): remove it again.
             lock.status = LockStatus.PENDING
             plan.logs.append(("our code reappeared on a lock; removing it", {"smartlock_id": lock.smartlockId}))
         return  # the plan step turns whatever is in flight into a removal
-    if not b.wants_code(lock):
-        return  # on the lock before its provisioning time: adopted when it is sent
     if lock.op in ("create", "update"):
         if not sent_differences(b, lock, match) and twin:
             lock.opChecks += 1  # its read-backs go on: the duplicate's delete is sent this round
@@ -335,7 +334,7 @@ def _seen_gone(b: Booking, lock: LockState, look: Look, now: datetime, plan: Pla
         elif look.online is False:
             lock.findSince = None
         return
-    if lock.op == "delete" or (b.code_unwanted(lock) and lock.nukiId is not None):
+    if lock.op == "delete" or (b.code_off(lock) and lock.nukiId is not None):
         if b.wants_code(lock):
             # The refused code we deleted to make room: the code goes on again after a pause.
             lock.nukiId, lock.authId, lock.op, lock.refused, lock.opChecks = None, None, None, False, 0
@@ -343,7 +342,7 @@ def _seen_gone(b: Booking, lock: LockState, look: Look, now: datetime, plan: Pla
             return
         removed(b, lock, plan, now)
         return
-    if b.code_unwanted(lock):
+    if b.code_off(lock):
         return
     if lock.op in ("create", "update"):
         lock.opChecks += 1
@@ -400,7 +399,8 @@ def removed(b: Booking, lock: LockState, plan: Plan, now: datetime) -> None:
     if not b.code_unwanted(lock):
         pins.discard(pin)  # moved away and back: the code goes on again under the same claim
     for other in b.slots_on(lock.smartlockId):
-        if other is not lock and other.status != LockStatus.REMOVED and other.access == "keypad":
+        kept = other.status != LockStatus.REMOVED or not b.code_unwanted(other)  # off, its PIN reserved
+        if other is not lock and kept and other.access == "keypad":
             # The booking's other code on this lock (a PIN rotation's) keeps the claim of its PIN.
             pins -= {b.target_pin(other), other.sentPin or "", other.heldPin or ""}
     if lock.access == "app":
