@@ -353,9 +353,7 @@ class Booking(BaseModel):
     pinChoices: int = 1
     checkSeq: int = 0
     checkRound: int = 0
-    # Its codes went on by the provisioning schedule and nobody changed the booking since: nobody
-    # waits for their confirmation (`core.looks.shared`: the shared look confirms them).
-    nobodyWaits: bool = False
+    nobodyWaits: bool = False  # provisioned by its schedule, unchanged since (`core.looks.shared`)
     emailFingerprint: str | None = None  # what the guest was last told (see notice_fingerprint)
     emailSentAt: datetime | None = None
     emailPending: str | None = None  # the outbox: an email being sent, under a lease
