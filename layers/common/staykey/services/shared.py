@@ -14,8 +14,9 @@ shift under a concurrent delete, and a removal confirmed by a code that slid to 
 would be a lie. If the account's list fails, the run reads the due locks one by one (and the
 account's list is not asked for at that size for a day: `core.watch.unpaged_cap`).
 
-Each waiting booking gets the lock's list as a complete look (`Sync.process`), stamped with when it
-was read: a write sent after that is not judged by it (`core.observe.apply_look`), and the look
+Each waiting booking gets its locks' lists as complete looks, in one round (`Sync.process`; its look
+items are dropped first, and the round asks again for a write still in flight), stamped with when they
+were read: a write sent after that is not judged by it (`core.observe.apply_look`), and the look
 teaches nothing of the lock's sync delay. The booking's own read-backs still come, no sooner than
 SHARED_WAIT after the lock's last look: a run that does not come (or fails) delays a confirmation by
 that, never loses it. A run with nothing due makes no Nuki call and reads four small partitions.
@@ -24,6 +25,7 @@ that, never loses it. A run with nothing due makes no Nuki call and reads four s
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from staykey.core.round import Look
@@ -72,23 +74,27 @@ class SharedLooks:
         locks = sorted({lock_id for lock_id, _, _ in due})
         listing = self._read(locks)
         report |= {"locks": len(locks), "reader": listing.reader, "nukiCalls": listing.calls}
+        by_booking: dict[str, list[tuple[int, datetime]]] = {}
         for lock_id, booking_id, at in due:
+            if lock_id not in listing.failed:  # else it stays due: the next run reads it again
+                by_booking.setdefault(booking_id, []).append((lock_id, at))
+        for booking_id, looked in by_booking.items():
             if remaining is not None and remaining() < RESERVE_SECONDS:
                 break
-            if lock_id in listing.failed:
-                continue  # stays due: the next run reads it again
-            look = Look(auths=listing.of(lock_id), complete=True, stamp=listing.at, timed=False)
+            # Done before the booking is told: its round asks again (another `at`) for a write still in flight.
+            for lock_id, at in looked:
+                self.store.drop_look(lock_id, booking_id, at)
+            observed = {
+                lock_id: Look(auths=listing.of(lock_id), complete=True, stamp=listing.at, timed=False)
+                for lock_id, _ in looked
+            }
             try:
-                self._sync().process(booking_id, read_back=False, observed={lock_id: look})
-                report["told"] += 1
+                self._sync().process(booking_id, read_back=False, observed=observed)
+                report["told"] += len(observed)
             except KeyError:
                 pass  # the booking is gone: nothing waits
-            except Exception as exc:  # its own read-back still comes
-                logger.warning(
-                    "a shared look not told", booking_id=booking_id, smartlock_id=lock_id, error=type(exc).__name__
-                )
-                continue
-            self.store.drop_look(lock_id, booking_id, at)
+            except Exception as exc:  # its own read-backs still come (SHARED_WAIT)
+                logger.warning("a shared look not told", booking_id=booking_id, error=type(exc).__name__)
         logger.info("shared look", **report)
         self.metric("SharedLookLocks", len(locks))
         return report
