@@ -5,8 +5,10 @@ the judges, with a few direct assertions on what a guest or shop would see."""
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Any
 
 from local.sim.scenario import Season
+from local.sim.world import World
 from tests.sim.conftest import DOOR_1, DOOR_2, ENTRANCE, book_now, codes_on, make_world, our_auth, status, violations
 
 
@@ -246,6 +248,52 @@ def test_seed_112_a_move_beyond_the_lead_converges() -> None:
     """The season that found it: B112-9 ended the run `active` instead of `scheduled`."""
     result = Season(112, stays=80, days=1.0, validate=0.1).run()
     assert result.ok, "\n".join(result.violations[:10])
+
+
+def test_12_a_lock_written_again_in_the_same_provisioning_keeps_the_deadline_of_its_first_send() -> None:
+    """Found by the simulator (seed 176, B176-73): a new guest email on a room with linked keypad
+    codes, the new guest's account user not to be had at first, so the codes went on unlinked; the
+    entrance confirmed that, the door not yet. Once the account user was found the entrance was
+    written again (the link) and took no more writes (423). Its confirmation had cleared the lock's
+    deadline clock and the link started it again: the booking stayed `provisioning` until 15 minutes
+    after the link, 18 after the change's first send. The clock now runs until the booking settles."""
+    world = make_world(webhooks=False)
+    world.put_room("r1", (DOOR_1, ENTRANCE), linkKeypadCodes=True)
+    book_now(world, "B-LINK", hours=24)
+    world.run_for(300)
+    assert status(world, "B-LINK") == "active"
+    # Nuki answers 429 for the guest's account user, and for the door (its writes and its reads)
+    refused = {"/account/user": 429, f"/smartlock/{DOOR_1}/auth": 429}
+    faults = world.link.injected
+    assert faults is not None
+    world.link.injected = lambda method, path: (
+        next((code for prefix, code in refused.items() if path.startswith(prefix)), None) or faults(method, path)
+    )
+    world.patch("B-LINK", guest={"name": "Grace Hopper", "email": "grace@example.org"})
+    world.run_for(200)
+    assert status(world, "B-LINK") == "provisioning"
+    first = world.checker.provisioning_since["B-LINK"]  # the change's first send
+    assert lock_of(world, "B-LINK", ENTRANCE)["status"] == "active", "the entrance took the unlinked code"
+    # The account user is found at its next try; from now on the entrance refuses every write
+    del refused["/account/user"]
+    refused[f"/smartlock/{ENTRANCE}/auth/"] = 423
+    world.run_for(400)
+    entrance = lock_of(world, "B-LINK", ENTRANCE)
+    assert entrance["status"] == "pending"
+    assert entrance["sentUser"] is not None, "the entrance is being linked"
+    del refused[f"/smartlock/{DOOR_1}/auth"]  # the door takes its code, linked, in time
+    world.run_for(first + world.settings.confirm_min_seconds + 60 - world.loop.t)
+    assert lock_of(world, "B-LINK", DOOR_1)["status"] == "active"
+    assert status(world, "B-LINK") == "failed", "not failed 15 minutes after the change's first send"
+    world.run_for(600)
+    world.checker.sweep()
+    assert not violations(world, "visible")
+
+
+def lock_of(world: World, booking_id: str, smartlock_id: int) -> dict[str, Any]:
+    item = world.booking_item(booking_id)
+    assert item is not None
+    return next(lk for lk in item["locks"] if int(lk["smartlockId"]) == smartlock_id)
 
 
 def test_a_season_with_every_fault_keeps_every_promise() -> None:

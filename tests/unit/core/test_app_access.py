@@ -353,3 +353,100 @@ def test_a_webhook_about_an_app_authorization_never_confirms_it_only_a_full_list
     plan = d.decide(b, {DOOR: Look([app_auth(b, id="b" * 24)], True, stamp=later)}, ctx(later))
     assert b.status == BookingStatus.ACTIVE
     assert plan.email
+
+
+def test_a_second_write_of_a_lock_in_the_same_provisioning_keeps_the_deadline_of_the_first() -> None:
+    """Found by the simulator (seed 176): a new guest email on a room with linked keypad codes. The
+    new guest's account user could not be had at first, so the codes went on unlinked (the change's
+    first send); the entrance confirmed that update, then the account user was found and the
+    entrance was written again, to link it, while it stopped taking writes (423 after 423). The
+    confirmation had stopped the lock's deadline clock and the link restarted it: the booking failed
+    18 minutes after the change's first send instead of 15. A write of the same provisioning keeps
+    its deadline; the booking's settling (active or failed) stops the clock, a change restarts it."""
+    from staykey.core.looks import deadline
+
+    r = room(access={}, linkKeypadCodes=True)
+    b = booking(r)
+    b.account.accountUserId = USER
+    d.decide(b, {}, ctx(NOW))
+    entrance = b.lock(ENTRANCE)
+    assert entrance is not None
+    linked = {lock: code(b, id=f"{lock:024x}", smartlock_id=lock, account_user_id=USER) for lock in (DOOR, ENTRANCE)}
+    d.decide(b, {lock: Look([auth], True, stamp=NOW) for lock, auth in linked.items()}, ctx(NOW))
+    assert b.status == BookingStatus.ACTIVE
+    # The shop changes the guest's email during the stay; their account user cannot be had yet
+    b.guest, b.account = Guest(name="Grace Hopper", email="grace@example.org", locale="en"), b.account.renewed()
+    t = b.validFrom + timedelta(hours=1)
+    assert d.decide(b, {}, ctx(t)).account_user
+    d.after_outcome(b, Outcome(account_user_failed=("Nuki answered 429", False)), ctx(t))
+    assert b.account.retryAt is not None
+    first = b.account.retryAt
+    plan = d.decide(b, {}, ctx(first))  # the codes go on unlinked: the change's first send
+    assert sorted(plan.updates) == [(DOOR, f"{DOOR:024x}"), (ENTRANCE, f"{ENTRANCE:024x}")]
+    d.after_outcome(b, Outcome(account_user_failed=("Nuki answered 429", False)), ctx(first))
+    assert b.status == BookingStatus.PROVISIONING
+    due = first + timedelta(seconds=load_settings().confirm_min_seconds)
+    # The entrance confirms the unlinked code; then the new guest's account user is found
+    seen = first + timedelta(minutes=3)
+    unlinked = code(b, id=f"{ENTRANCE:024x}", update_date=seen)
+    d.decide(b, {ENTRANCE: Look([unlinked], True, stamp=seen)}, ctx(seen))
+    assert entrance.status == LockStatus.ACTIVE
+    assert b.account.retryAt is not None
+    found = max(seen, b.account.retryAt)
+    d.decide(b, {}, ctx(found))
+    d.after_outcome(b, Outcome(account_user=USER + 1), ctx(found))
+    plan = d.decide(b, {}, ctx(found))
+    assert (ENTRANCE, f"{ENTRANCE:024x}") in plan.updates
+    assert entrance.sentUser == USER + 1
+    assert deadline(b, entrance, ctx(found)) == due, "the link is the same provisioning: its deadline stays"
+    # Nothing more is confirmed (the entrance refuses every write): the booking fails at that deadline
+    d.after_outcome(b, Outcome(transient={ENTRANCE: "Nuki answered 423"}), ctx(found))
+    t = found
+    while t < due + timedelta(minutes=10):  # woken only when the booking asks to be
+        plan = d.decide(b, {}, ctx(t))
+        if plan.updates:
+            plan = d.after_outcome(b, Outcome(transient={lk: "Nuki answered 423" for lk, _ in plan.updates}), ctx(t))
+        if b.status == BookingStatus.FAILED:
+            break
+        assert plan.next_check_delay is not None
+        t += timedelta(seconds=plan.next_check_delay)
+    assert b.status == BookingStatus.FAILED
+    assert t <= due + timedelta(seconds=1), f"failed {(t - due).total_seconds():.0f} s after its deadline"
+
+
+def test_a_lock_confirmed_after_its_booking_failed_gets_a_fresh_deadline_for_its_next_write() -> None:
+    """The other side of seed 176: a booking that failed (told, alarmed) ended that provisioning. A
+    lock that confirms its code after all, and must then be written again (here: linked to the
+    guest's account user, found only now), starts a new one: it is not failed again at once by the
+    deadline that has passed (seeds 3 and 28 with a first version of the fix: a spurious
+    ProvisioningFailed)."""
+    from staykey.core.looks import deadline
+
+    r = room(access={}, linkKeypadCodes=True)
+    b = booking(r)
+    t = b.validFrom + timedelta(hours=1)
+    d.decide(b, {}, ctx(t))
+    d.after_outcome(b, Outcome(account_user_failed=("Nuki answered 503", False)), ctx(t))
+    assert b.account.retryAt is not None
+    t = b.account.retryAt
+    plan = d.decide(b, {}, ctx(t))  # the codes go on unlinked
+    assert sorted(plan.creates) == [DOOR, ENTRANCE]
+    d.after_outcome(b, Outcome(account_user_failed=("Nuki answered 503", False)), ctx(t))
+    seen = t + timedelta(seconds=5)
+    d.decide(b, {DOOR: Look([code(b, id="d" * 24, smartlock_id=DOOR, update_date=seen)], True, stamp=seen)}, ctx(seen))
+    late = t + timedelta(minutes=16)  # the entrance never confirmed: the booking failed at its deadline
+    d.decide(b, {}, ctx(late))
+    entrance = b.lock(ENTRANCE)
+    assert entrance is not None
+    assert (b.status, entrance.status) == (BookingStatus.FAILED, LockStatus.FAILED)
+    # The account user is found; then the entrance's create lands after all, and is linked now
+    later = late + timedelta(minutes=5)
+    d.decide(b, {}, ctx(later))
+    d.after_outcome(b, Outcome(account_user=USER), ctx(later))
+    seen = later + timedelta(seconds=5)
+    landed = code(b, id="e" * 24, update_date=seen)
+    plan = d.decide(b, {ENTRANCE: Look([landed], True, stamp=seen)}, ctx(seen))
+    assert (ENTRANCE, "e" * 24) in plan.updates
+    assert entrance.status == LockStatus.PENDING, "failed again at once by a deadline long past"
+    assert b.status == BookingStatus.PROVISIONING
+    assert deadline(b, entrance, ctx(seen)) == seen + timedelta(seconds=load_settings().confirm_min_seconds)

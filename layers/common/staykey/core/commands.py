@@ -14,6 +14,7 @@ from datetime import date, datetime, timedelta
 from typing import Any
 
 from staykey.core import lead as lead_rule
+from staykey.core.looks import restart_clocks, wanted
 from staykey.core.models import (
     ENDED,
     MAX_STAY_DAYS,
@@ -50,12 +51,8 @@ def check_window(valid_from: datetime, valid_until: datetime, room: Room, now: d
     end = valid_until - timedelta(minutes=room.accessAfterMinutes)
     details = []
     if end <= start:
-        details.append(
-            {
-                "field": "checkOut",
-                "message": f"must be after checkIn ({iso_utc(end)} is not after {iso_utc(start)})",
-            }
-        )
+        message = f"must be after checkIn ({iso_utc(end)} is not after {iso_utc(start)})"
+        details.append({"field": "checkOut", "message": message})
     elif end <= now:
         details.append({"field": "checkOut", "message": f"is in the past ({iso_utc(end)})"})
     elif end - start > timedelta(days=MAX_STAY_DAYS):
@@ -198,7 +195,7 @@ class Change:
 def patch(b: Booking, change: Change, now: datetime) -> Claims:
     """Change the stay, the room or the PIN (the guest data lives elsewhere); the locks follow."""
     changeable(b)  # an expiry or cancellation may have won the race
-    out = Claims()
+    out, before = Claims(), [(lock, wanted(b, lock)) for lock in b.slots()]
     old_pin, old_window = b.pin, (b.validFrom, b.validUntil)
     present = {lk.smartlockId for lk in b.locks if lk.desired == "present"}
     added = [lock_id for lock_id in change.locks if lock_id not in present]
@@ -252,6 +249,7 @@ def patch(b: Booking, change: Change, now: datetime) -> Claims:
     if b.status == BookingStatus.FAILED:
         b.status, b.statusReason, b.pinChoices = BookingStatus.PROVISIONING, None, 1
     out.releases += lead_rule.follow(b, now)  # scheduled before its lead, in both directions
+    restart_clocks(b, before, now)
     return out
 
 

@@ -26,7 +26,7 @@ import hashlib
 from collections.abc import Mapping
 from datetime import datetime, timedelta
 
-from staykey.core.looks import REMOVAL_LOOK_EVERY, deadline, plan_next_check, retry_delay
+from staykey.core.looks import REMOVAL_LOOK_EVERY, deadline, plan_next_check, retry_delay, stop_clocks
 from staykey.core.models import Booking, BookingStatus, LockState, LockStatus
 from staykey.core.observe import apply_look, find_over, removed
 from staykey.core.onlock import wanted_user
@@ -382,6 +382,7 @@ def _settle(b: Booking, now: datetime, plan: Plan) -> None:
             )
         else:
             b.status = BookingStatus.PROVISIONING
+        stop_clocks(b)
     elif b.status == BookingStatus.REVOKING and all(lk.status == LockStatus.REMOVED for lk in b.slots()):
         b.status = BookingStatus.REVOKED
     if b.status != before:

@@ -16,8 +16,8 @@ from __future__ import annotations
 from dataclasses import replace
 from datetime import datetime, timedelta
 
-from staykey.core import syncdelay
-from staykey.core.models import CODE_WANTED, Booking, LockState, LockStatus
+from staykey.core import onlock, syncdelay
+from staykey.core.models import CODE_WANTED, Booking, BookingStatus, LockState, LockStatus
 from staykey.core.round import Context, Plan
 
 REMOVAL_LOOK_EVERY = 120.0  # seconds, at most, between read-backs of a removal in its first hour
@@ -42,11 +42,10 @@ SHARED_HORIZON = timedelta(hours=1)
 
 def deadline(b: Booking, lock: LockState, ctx: Context) -> datetime | None:
     """When an unconfirmed code fails the booking: validFrom, but never sooner than
-    CONFIRM_MIN_SECONDS after it was first sent. None: nothing unconfirmed, or failed already."""
-    unconfirmed = b.wants_code(lock) and (
-        lock.op in ("create", "update")
-        or (lock.op is None and lock.retryAt is not None and lock.status == LockStatus.PENDING)
-    )
+    CONFIRM_MIN_SECONDS after it was first sent in this provisioning (`firstSentAt`: a confirmation
+    keeps it until the provisioning is over, `stop_clocks`; a PATCH that changes what the lock must
+    hold starts it afresh, `restart_clocks`). None: nothing unconfirmed, or failed already."""
+    unconfirmed = b.wants_code(lock) and _trying(lock)
     if not unconfirmed or lock.status == LockStatus.FAILED or lock.firstSentAt is None:
         return None
     return max(b.validFrom, lock.firstSentAt + timedelta(seconds=ctx.settings.confirm_min_seconds))
@@ -81,6 +80,49 @@ def _shared_wait(lock: LockState, ctx: Context) -> float:
     last = _last_look(lock, ctx)
     since_last = SHARED_WAIT if last is None else SHARED_WAIT - (ctx.now - last).total_seconds()
     return max(since_last, _shared_first(lock, ctx) + SHARED_WAIT)
+
+
+def provisioning_over(b: Booking, lock: LockState) -> bool:
+    """Whether the provisioning `lock`'s code belongs to is over: the booking's own code once the
+    booking is `active` or `failed` (told either way), a rotation's new code once the rotation is
+    failed (or no more). While it goes on, a confirmed code keeps its deadline clock (`firstSentAt`),
+    and a later write to its lock in the same provisioning (the link to a new guest's account user
+    once it exists, a code written again after a change on the lock) keeps its deadline: a
+    confirmation that restarted it (`firstSentAt` cleared, the next write's send the new start) let
+    a booking stay `provisioning` past the deadline it was promised (seed 176: failed 18 minutes
+    after the change's first send). Once it is over, the lock's next write is a new provisioning."""
+    if any(lock is code for code in b.rotationCodes):
+        return b.rotation_status() != "pending"
+    return b.status in (BookingStatus.ACTIVE, BookingStatus.FAILED)
+
+
+def stop_clocks(b: Booking) -> None:
+    """A provisioning that is over stops the deadline clocks of the codes confirmed in it."""
+    for lock in b.slots():
+        if lock.status == LockStatus.ACTIVE and lock.op is None and provisioning_over(b, lock):
+            lock.firstSentAt = None
+
+
+def wanted(b: Booking, lock: LockState) -> tuple[object, ...]:
+    """What the booking wants on `lock`: the PIN, the window, the account user, the schedule."""
+    return b.target_pin(lock), b.validFrom, b.validUntil, onlock.wanted_user(b, lock), b.schedule()
+
+
+def restart_clocks(b: Booking, before: list[tuple[LockState, tuple[object, ...]]], now: datetime) -> None:
+    """A change of the booking by the shop (`PATCH`; `before`: each code and what it wanted before
+    the change) is a provisioning of its own for every code whose content it changes: its deadline
+    counts from now for a write in flight or waiting to be tried again (what it carries is outdated),
+    else from its next send. A code the change does not touch keeps its clock."""
+    for lock, was in before:
+        if lock.desired == "present" and wanted(b, lock) != was:
+            lock.firstSentAt = now if _trying(lock) else None
+
+
+def _trying(lock: LockState) -> bool:
+    """A create or an update in flight on `lock`, or one waiting to be tried again."""
+    return lock.op in ("create", "update") or (
+        lock.op is None and lock.retryAt is not None and lock.status == LockStatus.PENDING
+    )
 
 
 def removal_waits(lock: LockState, now: datetime) -> bool:
@@ -242,6 +284,10 @@ __all__ = [
     "look_due",
     "next_look",
     "plan_next_check",
+    "provisioning_over",
+    "restart_clocks",
     "retry_delay",
     "shared",
+    "stop_clocks",
+    "wanted",
 ]

@@ -12,7 +12,7 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
 from staykey.core import onlock
-from staykey.core.looks import REMOVAL_LOOK_EVERY, retry_delay, shared
+from staykey.core.looks import REMOVAL_LOOK_EVERY, provisioning_over, retry_delay, shared
 from staykey.core.models import Booking, LockState, LockStatus
 from staykey.core.round import CodeClaim, Context, IndexAuth, Look, Plan
 from staykey.core.syncdelay import SyncSample
@@ -386,7 +386,9 @@ def confirmed(b: Booking, lock: LockState, plan: Plan, now: datetime) -> None:
         plan.releases.append(CodeClaim(lock.smartlockId, lock.heldPin))
     lock.heldPin = lock.sentPin
     lock.status, lock.op, lock.error, lock.opChecks, lock.retryAt = LockStatus.ACTIVE, None, None, 0, None
-    lock.firstSentAt, lock.retries, lock.refused, lock.findSince = None, 0, False, None
+    if provisioning_over(b, lock):  # else the deadline clock runs on: `looks.provisioning_over`
+        lock.firstSentAt = None
+    lock.retries, lock.refused, lock.findSince = 0, False, None
     lock.firstConfirmedAt, lock.confirmedAt = lock.firstConfirmedAt or now, now
     plan.metrics.append(("PinConfirmed", {}))
     plan.logs.append(("code confirmed on lock", {"smartlock_id": lock.smartlockId}))
