@@ -1,0 +1,41 @@
+"""Adversarial scenarios against the shared look (327491d), each failing on that commit: the
+invariants (local/sim/invariants.py) are the judges."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+
+from staykey.services import bookings as bookings_service
+from tests.sim.conftest import DOOR_1, ENTRANCE, codes_on, make_world, status, violations
+
+
+def _late_share_id(prefix: str) -> str:
+    """A booking id whose removal waits nearly all of EXPIRY_SPREAD_MINUTES after its stay."""
+    return next(f"{prefix}-{i}" for i in range(10_000) if bookings_service.spread(f"{prefix}-{i}", "expire") > 0.95)
+
+
+@pytest.fixture
+def full_spread(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A fleet's worth of running stays: a removal waits its whole share of EXPIRY_SPREAD_MINUTES."""
+    monkeypatch.setattr(bookings_service, "EXPIRY_SPREAD_FULL_AT", 1)
+
+
+def test_a_ghost_removal_is_sent_again_in_time_when_no_shared_look_comes(full_spread: None) -> None:
+    """The shared run does not come (throttled, crashed, out of time): a shared removal's own
+    read-backs come SHARED_WAIT apart, and a ghost delete must still be found and sent again within
+    the 15 minutes (on 327491d it took three of them, five minutes and more: gone 16 min after)."""
+    world = make_world(webhooks=False, periodic=True, shared_every=10**9, env={"EXPIRY_SPREAD_MINUTES": "10"})
+    start = world.loop.now() + timedelta(days=4)
+    booking_id = _late_share_id("B-G")
+    world.book(booking_id, "r1", start, start + timedelta(days=1))
+    end = start + timedelta(days=1)
+    world.run_for((end - world.loop.now()).total_seconds() - 60)
+    assert status(world, booking_id) == "active"
+    world.sandbox.set_faults(ghost_deletes=1)  # Nuki answers 204 to the next delete and never applies it
+    world.run_for(30 * 60)
+    assert status(world, booking_id) == "revoked"
+    assert not codes_on(world, DOOR_1) and not codes_on(world, ENTRANCE)
+    world.checker.sweep()
+    assert not violations(world, "gone_means_gone")
