@@ -182,8 +182,21 @@ def test_a_ghost_delete_one_shared_look_still_sees_is_sent_again_and_then_read_b
     assert sorted(lock for lock, _ in plan.resend_deletes) == sorted(LOCKS)
     # sent again: its own read-backs, seconds apart, from now on
     assert not any(shared(b, lk, ctx(at)) for lk in b.locks)
-    # one of its own read-backs, as soon after the send, is not enough (three are)
+    # a removal that reads back on its own (shared looks off), seconds apart: one of its read-backs,
+    # as soon after the send, is not enough (three are)
     b = active()
     ended(b, after)
     looks = {lock: Look([on_lock(b, lock)], True, stamp=at) for lock in LOCKS}
-    assert d.decide(b, looks, ctx(at)).resend_deletes == []
+    assert d.decide(b, looks, ctx(at, on=False)).resend_deletes == []
+    # a shared removal's own read-back (no shared look came) comes SHARED_WAIT after the last: one
+    # a minute and more after the send is as sure as the shared look (three would take five minutes)
+    b = active()
+    ended(b, after)
+    looks = {lock: Look([on_lock(b, lock)], True, stamp=at) for lock in LOCKS}
+    assert sorted(lock for lock, _ in d.decide(b, looks, ctx(at)).resend_deletes) == sorted(LOCKS)
+    # ... but not one of its own sooner than a minute after the send (a read asked for otherwise)
+    b = active()
+    ended(b, after)
+    soon = after + timedelta(seconds=30)
+    looks = {lock: Look([on_lock(b, lock)], True, stamp=soon) for lock in LOCKS}
+    assert d.decide(b, looks, ctx(soon, delays=dict.fromkeys(LOCKS, 2.0))).resend_deletes == []

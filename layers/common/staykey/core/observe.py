@@ -12,7 +12,7 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
 from staykey.core import onlock
-from staykey.core.looks import REMOVAL_LOOK_EVERY, provisioning_over, retry_delay, shared
+from staykey.core.looks import REMOVAL_LOOK_EVERY, SHARED_FIRST, provisioning_over, retry_delay, shared
 from staykey.core.models import Booking, LockState, LockStatus
 from staykey.core.round import CodeClaim, Context, IndexAuth, Look, Plan
 from staykey.core.syncdelay import SyncSample
@@ -241,9 +241,12 @@ def _seen_code(
     if lock.op == "delete":
         lock.opChecks += 1
         sent = lock.opSentAt or now
-        # The shared look comes on the minute: one that still lists the code that long after the
-        # send is as sure as three of the removal's own, seconds apart.
-        checks = ctx.settings.removal_resend_after_checks if look.timed else 1
+        # The shared look comes on the minute, and a shared removal's own read-backs (its fallback,
+        # when no shared look came) SHARED_WAIT apart: one that still lists the code a minute and
+        # more after the send is as sure as three of the removal's own, seconds apart. Three of
+        # those fallbacks would take five minutes and more, past the 15 a code may stay.
+        fallback = shared(b, lock, ctx) and now - sent >= timedelta(seconds=SHARED_FIRST["delete"])
+        checks = 1 if not look.timed or fallback else ctx.settings.removal_resend_after_checks
         if lock.opChecks >= checks and now - sent >= resend_after(lock, ctx):
             # Nuki took the delete and the code is still there ("ghost entries"): sync the lock
             # and delete again, as often as it takes, each try later than the one before.
