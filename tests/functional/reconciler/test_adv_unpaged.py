@@ -1,0 +1,34 @@
+"""Adversarial (327491d): the account's whole list is given up for a day only when its size is the
+trouble, not when Nuki refused the token or was out for a moment (each read of the shared look and
+the watcher would cost a call per lock or per page for a day after a 401 or a rate limit)."""
+
+from __future__ import annotations
+
+import pytest
+
+from functions.reconciler import app as reconciler_app
+from staykey.nuki.errors import NukiAuthError, NukiError, NukiUnavailable
+from tests.conftest import load_event
+from tests.functional.reconciler.conftest import Rig
+from tests.functional.reconciler.test_handlers import RoomyContext, deployed  # noqa: F401 - the fixture
+
+
+@pytest.mark.parametrize(
+    "error",
+    [
+        NukiAuthError("the token was refused", status=401),
+        NukiUnavailable("too many requests", status=429, retry_after=30.0),
+    ],
+    ids=["401", "429"],
+)
+def test_an_account_list_refused_for_another_reason_than_its_size_is_not_given_up_for_a_day(
+    rig: Rig,
+    deployed: str,  # noqa: F811
+    error: NukiError,
+) -> None:
+    rig.book()
+    rig.active()
+    rig.world.store.update_watch_state(codes=2)
+    rig.world.nuki.fail("list_account_auths", error)
+    reconciler_app.lambda_handler(load_event("reconciler_schedule.json"), RoomyContext())
+    assert rig.world.store.watch_state().unpaged_failed is None
