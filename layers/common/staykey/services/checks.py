@@ -42,6 +42,12 @@ CHANGED = (Drift.WRONG_CODE, Drift.WRONG_WINDOW)
 RESERVE_SECONDS = 30.0
 
 
+def _not_about_size(exc: nuki_errors.NukiError) -> bool:
+    """A failed read of the account's whole list whose cause is not the list's size: the token
+    refused (401/403) or a rate limit (429)."""
+    return isinstance(exc, nuki_errors.NukiAuthError) or exc.status == 429
+
+
 @dataclass
 class Listing:
     """Keypad codes of locks as one read found them."""
@@ -108,9 +114,11 @@ class LockChecks:
                 auths = self.nuki.list_account_auths(types=KINDS)
             except nuki_errors.NukiError as exc:
                 # Nuki would not serve the whole list (after the client's retries): below this size
-                # for a day, in pages or lock by lock, now as well (`core.watch.unpaged_cap`).
+                # for a day, in pages or lock by lock, now as well (`core.watch.unpaged_cap`). A
+                # refused token or a rate limit says nothing of its size: read otherwise this once.
                 logger.warning("the account's whole list failed; read otherwise", codes=codes, error=type(exc).__name__)
-                self.store.update_watch_state(unpagedFailed=codes, unpagedFailedAt=at)
+                if not _not_about_size(exc):
+                    self.store.update_watch_state(unpagedFailed=codes, unpagedFailedAt=at)
                 reader = choose_reader(len(lock_ids), codes, w.page_size, 0, paged)
         listing = Listing(at=at, reader=reader, codes=codes, calls=int(first is not None) + int(tried))
         if reader == "per-lock":
