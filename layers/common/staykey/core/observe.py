@@ -339,9 +339,15 @@ def _seen_gone(b: Booking, lock: LockState, look: Look, now: datetime, plan: Pla
         return
     if lock.op == "delete" or (b.code_off(lock) and lock.nukiId is not None):
         if b.wants_code(lock):
-            # The refused code we deleted to make room: the code goes on again after a pause.
+            # Wanted again, and not on the lock: the refused code we deleted to make room goes on
+            # again after a pause; a lock the booking came back to while its removal was in flight
+            # (moved away and back) gets its code again now. Either way it is not `active`: the
+            # booking turned active on a lock its code had just left (Hypothesis, seed 0).
+            refused = lock.refused
             lock.nukiId, lock.authId, lock.op, lock.refused, lock.opChecks = None, None, None, False, 0
-            lock.retryAt = now + timedelta(seconds=REFUSED_RETRY_SECONDS)
+            lock.retryAt = now + timedelta(seconds=REFUSED_RETRY_SECONDS) if refused else None
+            if lock.status == LockStatus.ACTIVE:
+                lock.status = LockStatus.PENDING
             return
         removed(b, lock, plan, now)
         return
