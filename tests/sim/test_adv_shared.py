@@ -40,3 +40,32 @@ def test_a_ghost_removal_is_sent_again_in_time_when_no_shared_look_comes(full_sp
     assert not codes_on(world, ENTRANCE)
     world.checker.sweep()
     assert not violations(world, "gone_means_gone")
+
+
+def test_a_duplicate_nuki_refuses_to_remove_with_403_is_alarmed() -> None:
+    """Seed 34 with the full expiry spread: a shared look found a late duplicate of a booking's
+    earlier PIN during a 403 spell; its delete (`plan.stale`) was refused and swallowed, and no
+    NukiForbidden followed (every failure must be visible). Here: the duplicate, a 403 spell, a look."""
+    from local.nuki_sandbox.state import AuthDraft, Window
+    from tests.sim.conftest import book_now
+
+    world = make_world(webhooks=False)
+    book_now(world, "B-DUP", hours=24)
+    world.run_for(300)
+    assert status(world, "B-DUP") == "active"
+    world.rotate("B-DUP")
+    world.run_for(600)
+    item = world.booking_item("B-DUP")
+    assert item is not None and len(item["pinHistory"]) == 2 and not item.get("rotation")
+    old = int(item["pinHistory"][0])
+    assert old not in codes_on(world, DOOR_1)
+    # an old create of ours landing late: the earlier PIN under the booking's name
+    window = Window(from_date=world.shop["B-DUP"].valid_from, until_date=world.shop["B-DUP"].valid_until)
+    world.sandbox.add_foreign_auth(DOOR_1, AuthDraft("SK B-DUP", 13, False, window, code=old))
+    world.set_outage("403")  # every write refused (a lapsed subscription)
+    forbidden = len(world.forbidden_at)
+    world.spawn("lifecycle:B-DUP", lambda: world.sync.process("B-DUP", read_back=False, read_locks={DOOR_1}))
+    world.run_for(120)
+    assert len(world.forbidden_at) > forbidden, "the duplicate's delete was refused"
+    world.checker.sweep()
+    assert not violations(world, "visible")
