@@ -99,10 +99,20 @@ class NukiWriter:
                 self.nuki.sync(lock_id)
             self._delete(b, [(lock_id, nuki_id)], out)
         for lock_id, nuki_id in plan.stale:
-            # An earlier attempt of ours that landed late under our name: remove the duplicate.
-            with contextlib.suppress(Exception):
+            # An earlier attempt of ours that landed late under our name: remove the duplicate. Sent
+            # once, unanswered (the next complete look sends it again), but a refusal (403, the code
+            # still there) is the operator's to fix, alarmed as every refused write is.
+            try:
                 self.nuki.delete_auth(lock_id, nuki_id)
                 logger.info("duplicate of our code removed", booking_id=b.bookingId, smartlock_id=lock_id)
+            except Exception as exc:
+                if _forbidden(exc) and still_there(self.nuki, lock_id, nuki_id):
+                    count("NukiForbidden")
+                    logger.error(
+                        "Nuki refused to remove a duplicate of our code (403)",
+                        booking_id=b.bookingId,
+                        smartlock_id=lock_id,
+                    )
         if plan.rotation is not None and plan.rotation.writes():
             # A PIN rotation's codes: another PIN, answered apart (Outcome.rotation).
             out.rotation = self.execute(b, plan.rotation)
