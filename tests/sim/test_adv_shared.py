@@ -69,3 +69,30 @@ def test_a_duplicate_nuki_refuses_to_remove_with_403_is_alarmed() -> None:
     assert len(world.forbidden_at) > forbidden, "the duplicate's delete was refused"
     world.checker.sweep()
     assert not violations(world, "visible")
+
+
+def test_a_removal_whose_expiry_died_after_its_rewrite_still_goes_in_time(full_spread: None) -> None:
+    """Seed 51 with the full expiry spread (pre-existing, fails on 327491d's parent too): the end
+    schedule's invocation died after the booking turned `revoking` (a backup code's delete had
+    landed), before the round that plans the removal's wake-up. The schedule was dropped already, so
+    its retry did nothing; the watcher healed it 20 minutes after the stay."""
+    from local.sim.world import Killed
+
+    world = make_world(webhooks=False, periodic=True, env={"EXPIRY_SPREAD_MINUTES": "10"})
+    start = world.loop.now() + timedelta(days=4)
+    booking_id = _late_share_id("B-K")
+    world.book(booking_id, "r1", start, start + timedelta(days=1))
+    end = start + timedelta(days=1)
+    world.run_for((end - world.loop.now()).total_seconds() - 60)
+    assert status(world, booking_id) == "active"
+    changed = world.bookings.changed
+
+    def dies(booking):  # type: ignore[no-untyped-def]
+        world.bookings.changed = changed
+        raise Killed("the invocation died after the booking turned revoking")
+
+    world.bookings.changed = dies
+    world.run_for(40 * 60)
+    assert status(world, booking_id) == "revoked"
+    world.checker.sweep()
+    assert not violations(world, "gone_means_gone")
