@@ -56,7 +56,9 @@ def test_a_duplicate_nuki_refuses_to_remove_with_403_is_alarmed() -> None:
     world.rotate("B-DUP")
     world.run_for(600)
     item = world.booking_item("B-DUP")
-    assert item is not None and len(item["pinHistory"]) == 2 and not item.get("rotation")
+    assert item is not None
+    assert len(item["pinHistory"]) == 2
+    assert not item.get("rotation")
     old = int(item["pinHistory"][0])
     assert old not in codes_on(world, DOOR_1)
     # an old create of ours landing late: the earlier PIN under the booking's name
