@@ -109,16 +109,15 @@ class LockChecks:
                 reader = "paged"  # the first page is read already: cheaper to go on with the pages
         auths: list[SmartlockAuth] | None = None
         tried = reader == "account"
+        too_big = False  # the whole list failed for what may be its size
         if tried:
             try:
                 auths = self.nuki.list_account_auths(types=KINDS)
             except nuki_errors.NukiError as exc:
-                # Nuki would not serve the whole list (after the client's retries): below this size
-                # for a day, in pages or lock by lock, now as well (`core.watch.unpaged_cap`). A
-                # refused token or a rate limit says nothing of its size: read otherwise this once.
+                # Nuki would not serve the whole list (after the client's retries): read otherwise,
+                # now as well. A refused token or a rate limit says nothing of its size.
                 logger.warning("the account's whole list failed; read otherwise", codes=codes, error=type(exc).__name__)
-                if not _not_about_size(exc):
-                    self.store.update_watch_state(unpagedFailed=codes, unpagedFailedAt=at)
+                too_big = not _not_about_size(exc)
                 reader = choose_reader(len(lock_ids), codes, w.page_size, 0, paged)
         listing = Listing(at=at, reader=reader, codes=codes, calls=int(first is not None) + int(tried))
         if reader == "per-lock":
@@ -129,6 +128,8 @@ class LockChecks:
                 except nuki_errors.NukiError as exc:
                     logger.warning("a lock's codes could not be read", smartlock_id=lock_id, error=type(exc).__name__)
                     listing.failed.add(lock_id)
+            if too_big and len(listing.failed) < len(lock_ids):
+                self._unpaged_failed(codes, at)
             return listing
         if auths is None:
             auths = list(first.results) if first is not None else []
@@ -137,10 +138,18 @@ class LockChecks:
                 for page in self._pages(start):
                     listing.calls += 1
                     auths += page
+        if too_big:
+            self._unpaged_failed(codes, at)
         listing.codes = len(auths)
         for auth in auths:
             listing.auths.setdefault(auth.smartlock_id, []).append(auth)
         return listing
+
+    def _unpaged_failed(self, codes: int | None, at: datetime) -> None:
+        """The whole list failed while Nuki served the same codes otherwise: its size is the trouble.
+        Not asked for at this size for a day (`core.watch.unpaged_cap`). A whole list failing in an
+        outage (the other read failing too) is asked for again at the next run."""
+        self.store.update_watch_state(unpagedFailed=codes, unpagedFailedAt=at)
 
     def _pages(self, start: int) -> Iterable[list[SmartlockAuth]]:
         page = start
