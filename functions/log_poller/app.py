@@ -4,7 +4,7 @@ runs, rarely otherwise, and with webhooks registered only to fill their gaps) an
 the hot locks and of the locks a signal names; a lock whose codes changed and show drift goes to the
 reconcile queue. See `staykey.services.watch`.
 
-The same function runs the shared look (input {"action": "shared-looks"}, every SharedLookSchedule):
+The same function runs the shared look (input {"action": "shared-looks"}, every minute, its SharedLooks schedule):
 the writes nobody waits for, confirmed by one read of their locks. See `staykey.services.shared`."""
 
 from __future__ import annotations

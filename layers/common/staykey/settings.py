@@ -84,7 +84,7 @@ class Settings(BaseModel):
     hot_after_minutes: float = Field(60.0, alias="HOT_AFTER_MINUTES", ge=0)
     # LogPolling: DISABLED reads no log (with webhooks registered they alone deliver activity).
     log_polling: Literal["ENABLED", "DISABLED"] = Field("ENABLED", alias="LOG_POLLING")
-    # The shared look (SharedLookSchedule): writes nobody waits for are confirmed by it (`core.looks.shared`).
+    # The shared look (the SharedLooks schedule): writes nobody waits for are confirmed by it (`core.looks.shared`).
     shared_looks: Literal["ENABLED", "DISABLED"] = Field("ENABLED", alias="SHARED_LOOKS")
     nuki_auth_page_size: int = Field(100, alias="NUKI_AUTH_PAGE_SIZE", ge=1, le=1000)
     # The account's whole list (GET /smartlock/auth) in one answer up to this many codes: about 13 MB,

@@ -28,8 +28,8 @@ MIN_LOOK_GAP = 0.2
 # long) is looked at now.
 LATE = 1.0
 # A shared write's own read-back comes no sooner than this after its lock's last look, nor after its
-# shared look is due: the shared look comes every minute (SharedLookSchedule), and this leaves it the
-# time to.
+# shared look is due: the shared look comes every minute (the SharedLooks schedule), and this leaves
+# it the time to.
 SHARED_WAIT = 100.0
 # The shared look at a write may wait this long after its send (it is read from its own first
 # read-back point on, by a run that reads for any write due): the writes of a minute (a removal: its

@@ -1,7 +1,7 @@
-"""The shared look (SharedLookSchedule, every minute): the writes nobody waits for (`core.looks.shared`:
-a removal whose code's window has closed, a code the provisioning schedule put on hours before its
-stay) are confirmed by one read of all the locks they are in flight on, told to every booking
-waiting on them, instead of one read-back per booking and lock.
+"""The shared look (the watcher function's `SharedLooks` schedule, every minute): the writes nobody
+waits for (`core.looks.shared`: a removal whose code's window has closed, a code the provisioning
+schedule put on hours before its stay) are confirmed by one read of all the locks they are in
+flight on, told to every booking waiting on them, instead of one read-back per booking and lock.
 
 A round that sends such a write asks for the look (`Store.await_look`: the lock, the booking, from
 when: the write's own first read-back point; by when: a minute after a removal's send, five after a
