@@ -322,3 +322,24 @@ def test_13_a_booking_moved_away_and_back_is_not_active_on_a_lock_its_code_just_
     assert pin not in codes_on(world, DOOR_1)
     world.checker.sweep()
     assert not violations(world)
+
+
+def test_14_a_booking_whose_code_was_deleted_on_a_full_lock_does_not_stay_active() -> None:
+    """Found by Hypothesis (seed 0; older than the shared look): without webhooks, someone deleted a
+    booking's code in Nuki Web and the door then filled up with others' codes. The reconciler's
+    classifier put a missing code on a full lock down as waiting for room, so the booking was never
+    told its code was gone and stayed `active` (told means true). A code the booking holds as on the
+    lock is now healed on a full lock too: the booking learns it is gone."""
+    from tests.sim.test_stateful import StayKeyMachine
+
+    m = StayKeyMachine()
+    m.start(seed=0, webhooks=False, lean=False, sync_delay=0.0)
+    m.lock_online(lock_id=DOOR_1, online=False)
+    booking = m.book(hours=1, lead_minutes=1440, room="r2")
+    m.wait(seconds=10800.0)
+    m.edit_in_nuki_web(booking=booking, what="delete")
+    m.make_staff_code(days=127, rooms=("r1",), times=(0, 0), until_hours=None)
+    m.fill_the_lock(lock_id=DOOR_2)
+    m.wait(seconds=10800.0)
+    assert status(m.w, booking) != "active"
+    assert not violations(m.w, "told_means_true")

@@ -369,7 +369,7 @@ class _Classifier:
         for auth in mine:
             if auth is not primary:
                 self.add(Drift.DUPLICATE, Do.DELETE, booking_id=booking_id, auth_id=auth.id, note="a second code")
-        primary_id = primary.id if primary else None
+        primary_id, full = primary.id if primary else None, (self.plan.code_count or 0) >= self.max_codes
         if in_flight:
             note = f"a {state.op} is in flight; its read-backs confirm it"
             self.add(Drift.PENDING, Do.NONE, booking_id=booking_id, auth_id=primary_id, note=note)
@@ -392,7 +392,7 @@ class _Classifier:
         elif primary is not None:
             note = "on the lock, its id not recorded: adopt and confirm it"
             self.add(Drift.UNCONFIRMED, Do.HEAL, booking_id=booking_id, auth_id=primary_id, note=note)
-        elif state.access == "keypad" and (self.plan.code_count or 0) >= self.max_codes:
+        elif state.access == "keypad" and full and state.status != LockStatus.ACTIVE:  # active: it learns it is gone
             note = f"the lock holds {self.plan.code_count} keypad codes, Nuki's limit"
             self.add(Drift.WAITING, Do.NONE, booking_id=booking_id, note=note)
         else:
